@@ -1,0 +1,79 @@
+# One entry point for people and CI. `make demo` runs the product, `make test` runs every test.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+DEMO_PORT ?= 8000
+PIP_COMPILE := $(BIN)/pip-compile -q --allow-unsafe --no-strip-extras --no-emit-index-url --no-emit-find-links
+
+.PHONY: help demo serve test test-sqlite test-mariadb test-package annotations docs bench \
+	requirements upgrade extract_translations compile_translations clean system-deps services
+
+help: ## list the targets
+	@grep -E '^[a-z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
+
+system-deps: ## Debian packages the tests need: MariaDB client headers (mysqlclient) and Chromium
+	@missing=""; \
+	pkg-config --exists mysqlclient 2>/dev/null || missing="$$missing pkg-config default-libmysqlclient-dev"; \
+	command -v chromium >/dev/null || missing="$$missing chromium chromium-driver"; \
+	command -v msgfmt >/dev/null || missing="$$missing gettext"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(PY): requirements/test.txt requirements/doc.txt setup.py | system-deps
+	python=$$(scripts/find-python) && "$$python" -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements/test.txt -r requirements/doc.txt
+	$(BIN)/pip install -q --no-deps -e .
+	@touch $(PY)
+
+requirements: $(PY) ## create the virtualenv and install the pinned requirements
+
+services: ## start MariaDB and Redis if they are down (CI machines have them installed)
+	@scripts/start-services
+
+demo: $(PY) ## migrate, seed a demo course, fire real completion events and serve on localhost
+	$(PY) manage.py migrate --no-input -v 0
+	$(PY) manage.py seed_demo
+	$(MAKE) --no-print-directory serve
+
+serve: $(PY)
+	$(PY) manage.py runserver 127.0.0.1:$(DEMO_PORT)
+
+test: test-sqlite annotations ## the whole suite on SQLite, PII annotation coverage and the docs build
+
+test-sqlite: $(PY)
+	$(BIN)/pytest
+
+test-mariadb: $(PY) services ## the whole suite again on MariaDB (127.0.0.1:3306)
+	DEMO_DB=mariadb $(BIN)/pytest
+
+annotations: $(PY) ## every model carries a .. pii: annotation
+	DJANGO_SETTINGS_MODULE=demo.settings $(BIN)/code_annotations django_find_annotations \
+		--config_file .pii_annotations.yml --lint --report --coverage --app_name activation_plugin \
+		--report_path $$(mktemp -d)
+
+docs: $(PY) ## build the Sphinx docs, warnings are errors
+	$(BIN)/sphinx-build -q -W --keep-going -b html docs docs/_build/html
+
+bench: $(PY) services ## benchmarks on MariaDB; prints ratios measured in one run
+	DEMO_DB=mariadb $(PY) -m benchmarks
+
+extract_translations: $(PY) ## regenerate the message catalogue from code and templates
+	cd activation_plugin && ../$(PY) ../manage.py makemessages -l en -d django --no-obsolete
+	cd activation_plugin && ../$(PY) ../manage.py makemessages -l en -d djangojs --no-obsolete
+
+compile_translations: $(PY)
+	cd activation_plugin && ../$(PY) ../manage.py compilemessages
+
+upgrade: $(PY) ## re-pin requirements/*.txt from the .in files
+	$(BIN)/pip install -q pip-tools
+	cd requirements && for name in base test doc dev; do ../$(PIP_COMPILE) -U -o $$name.txt $$name.in; done
+
+clean: ## remove the virtualenv, build output and demo database
+	rm -rf $(VENV) build dist *.egg-info docs/_build demo/db.sqlite3 demo/media .pytest_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +

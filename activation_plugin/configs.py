@@ -1,0 +1,179 @@
+"""
+Validation of each evidence requirement's ``config`` by kind, so bad configuration is refused
+with a message an instructor can act on before anything is stored.
+"""
+from numbers import Real
+
+from activation_plugin.errors import ActivationRequestError
+
+SURVEY_QUESTION_TYPES = ("single_choice", "multiple_choice", "likert", "number", "text")
+METRIC_DIRECTIONS = ("higher", "lower")
+
+
+def _fail(message):
+    raise ActivationRequestError(message, field="config")
+
+
+def _text(config, key, *, required=True):
+    value = config.get(key, "")
+    if not isinstance(value, str) or (required and not value.strip()):
+        _fail(f"'{key}' must be {'a non-empty' if required else 'a'} text.")
+    return value.strip()
+
+
+def _project(config):
+    rubric = config.get("rubric", [])
+    if not isinstance(rubric, list):
+        _fail("'rubric' must be a list of criteria.")
+    criteria = []
+    for item in rubric:
+        if not isinstance(item, dict) or not isinstance(item.get("criterion"), str) or not item["criterion"].strip():
+            _fail("Each rubric criterion needs a 'criterion' text.")
+        max_score = item.get("max_score", 1)
+        if not isinstance(max_score, int) or isinstance(max_score, bool) or max_score < 1:
+            _fail(f"Rubric criterion {item['criterion']!r} needs a whole 'max_score' of 1 or more.")
+        criteria.append({"criterion": item["criterion"].strip(), "max_score": max_score})
+    return {"instructions": _text(config, "instructions"), "rubric": criteria}
+
+
+def _survey(config):
+    questions = config.get("questions")
+    if not isinstance(questions, list) or not questions:
+        _fail("A survey needs at least one question.")
+    cleaned, seen = [], set()
+    for question in questions:
+        if not isinstance(question, dict):
+            _fail("Each survey question must be an object.")
+        qid, qtype = question.get("id"), question.get("type")
+        if not isinstance(qid, str) or not qid or qid in seen:
+            _fail("Each survey question needs a unique 'id'.")
+        seen.add(qid)
+        if qtype not in SURVEY_QUESTION_TYPES:
+            _fail(f"Question {qid!r}: type must be one of {', '.join(SURVEY_QUESTION_TYPES)}.")
+        entry = {"id": qid, "type": qtype, "text": _text(question, "text"),
+                 "required": bool(question.get("required", True))}
+        if qtype in ("single_choice", "multiple_choice"):
+            options = question.get("options")
+            if not isinstance(options, list) or len(options) < 2 or not all(isinstance(o, str) and o for o in options):
+                _fail(f"Question {qid!r}: a choice question needs at least two text options.")
+            entry["options"] = options
+        cleaned.append(entry)
+    return {"questions": cleaned}
+
+
+def _observation(config):
+    checklist = config.get("checklist")
+    if not isinstance(checklist, list) or not checklist or not all(isinstance(i, str) and i.strip() for i in checklist):
+        _fail("An observation needs a checklist of at least one behaviour to observe.")
+    return {"checklist": [item.strip() for item in checklist]}
+
+
+def _metric(config):
+    metric = _text(config, "metric")
+    threshold = config.get("threshold")
+    if not isinstance(threshold, Real) or isinstance(threshold, bool):
+        _fail("A metric requirement needs a numeric 'threshold'.")
+    direction = config.get("direction")
+    if direction not in METRIC_DIRECTIONS:
+        _fail("'direction' must be 'higher' or 'lower' (which way is better).")
+    relative = bool(config.get("relative", False))
+    baseline_days = config.get("baseline_days", 30)
+    if not isinstance(baseline_days, int) or isinstance(baseline_days, bool) or baseline_days < 1:
+        _fail("'baseline_days' must be a whole number of days, 1 or more.")
+    return {"metric": metric, "threshold": float(threshold), "direction": direction,
+            "relative": relative, "baseline_days": baseline_days}
+
+
+VALIDATORS = {"project": _project, "survey": _survey, "observation": _observation, "metric": _metric}
+
+
+def validate_config(kind, config):
+    """The normalised config for a requirement of ``kind``; raises ActivationRequestError if invalid."""
+    if kind not in VALIDATORS:
+        raise ActivationRequestError(f"Unknown evidence kind {kind!r}.", field="kind")
+    if not isinstance(config, dict):
+        _fail("The configuration must be an object.")
+    return VALIDATORS[kind](config)
+
+
+def _project_payload(config, payload, max_chars):  # pylint: disable=unused-argument
+    url, text = payload.get("url", ""), payload.get("text", "")
+    if not isinstance(url, str) or not isinstance(text, str):
+        _fail_payload("The project link and description must be text.")
+    url, text = url.strip(), text.strip()
+    if url and not url.lower().startswith(("https://", "http://")):
+        _fail_payload("The project link must start with https:// or http://.")
+    if len(url) > 2000 or len(text) > max_chars:
+        _fail_payload(f"The description is limited to {max_chars} characters and the link to 2000.")
+    return {"url": url, "text": text}
+
+
+def _answer_problem(question, answer):
+    qtype = question["type"]
+    if qtype == "single_choice":
+        return None if answer in question["options"] else "choose one of the options"
+    if qtype == "multiple_choice":
+        ok = isinstance(answer, list) and answer and all(a in question["options"] for a in answer)
+        return None if ok and len(set(answer)) == len(answer) else "choose one or more of the options"
+    if qtype == "likert":
+        ok = isinstance(answer, int) and not isinstance(answer, bool) and 1 <= answer <= 5
+        return None if ok else "answer on the scale from 1 to 5"
+    if qtype == "number":
+        ok = isinstance(answer, Real) and not isinstance(answer, bool) and answer == answer and abs(answer) < 1e15
+        return None if ok else "enter a number"
+    return None if isinstance(answer, str) and len(answer) <= 5000 else "enter at most 5000 characters of text"
+
+
+def _survey_payload(config, payload, max_chars):  # pylint: disable=unused-argument
+    answers = payload.get("answers")
+    if not isinstance(answers, dict):
+        _fail_payload("Survey answers must be an object keyed by question id.")
+    known = {question["id"]: question for question in config["questions"]}
+    unknown = set(answers) - set(known)
+    if unknown:
+        _fail_payload(f"Unknown questions: {', '.join(sorted(unknown))}.")
+    cleaned = {}
+    for qid, question in known.items():
+        answer = answers.get(qid)
+        if answer in (None, "", []):
+            if question["required"]:
+                _fail_payload(f"Question '{question['text']}' is required.")
+            continue
+        problem = _answer_problem(question, answer)
+        if problem:
+            _fail_payload(f"Question '{question['text']}': {problem}.")
+        cleaned[qid] = answer.strip() if isinstance(answer, str) else answer
+    return {"answers": cleaned}
+
+
+def _observation_payload(config, payload, max_chars):
+    observed = payload.get("observed")
+    if not isinstance(observed, dict) or set(observed) != set(config["checklist"]) or \
+            not all(isinstance(value, bool) for value in observed.values()):
+        _fail_payload("Mark every checklist item as observed or not observed.")
+    comment = payload.get("comment", "")
+    if not isinstance(comment, str) or len(comment) > max_chars:
+        _fail_payload(f"The comment must be text of at most {max_chars} characters.")
+    return {"observed": observed, "comment": comment.strip()}
+
+
+def _metric_payload(config, payload, max_chars):  # pylint: disable=unused-argument
+    value = payload.get("value")
+    if not isinstance(value, Real) or isinstance(value, bool) or value != value:
+        _fail_payload("Metric evidence needs a numeric 'value'.")
+    return {**payload, "value": float(value)}
+
+
+PAYLOAD_VALIDATORS = {"project": _project_payload, "survey": _survey_payload,
+                      "observation": _observation_payload, "metric": _metric_payload}
+
+
+def _fail_payload(message):
+    raise ActivationRequestError(message, field="payload")
+
+
+def validate_payload(kind, config, payload, max_chars):
+    """The normalised evidence payload for a requirement; raises ActivationRequestError if invalid."""
+    if not isinstance(payload, dict):
+        _fail_payload("Evidence must be an object.")
+    return PAYLOAD_VALIDATORS[kind](config, payload, max_chars)

@@ -1,0 +1,60 @@
+"""
+openedx-filters pipeline steps that put Activation on both instructor dashboards.
+
+Legacy dashboard: ``InstructorDashboardRenderStarted`` gets a section whose Fragment the LMS
+renders through ``templates/instructor_dashboard/activation.html``. New dashboard (MFE):
+``InstructorDashboardTabsRequested`` gets a tab that points at the standalone instructor page.
+"""
+from crum import get_current_user
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from openedx_filters import PipelineStep
+from web_fragments.fragment import Fragment
+
+from activation_plugin import api, platform
+
+SECTION_KEY = "activation"
+TAB_SORT_ORDER = 95
+
+
+def instructor_page_path(course_key):
+    return reverse("activation_plugin:instructor", kwargs={"course_id": str(course_key)})
+
+
+class AddActivationSection(PipelineStep):
+    """Append the Activation section to the legacy instructor dashboard, for course staff only."""
+
+    def run_filter(self, context, template_name):  # pylint: disable=arguments-differ,unused-argument
+        course_key = context["course"].id
+        if not platform.is_course_staff(get_current_user(), course_key):
+            return {"context": context}
+        html = render_to_string("activation_plugin/section.html", {
+            "summaries": api.course_summaries(course_key),
+            "instructor_url": instructor_page_path(course_key),
+        })
+        fragment = Fragment(html)
+        fragment.add_css_url(static("activation_plugin/activation.css"))
+        context.setdefault("sections", []).append({
+            "section_key": SECTION_KEY,
+            "section_display_name": _("Activation"),
+            "course_id": str(course_key),
+            "fragment": fragment,
+        })
+        return {"context": context}
+
+
+class AddActivationTab(PipelineStep):
+    """Append an Activation tab to the instructor dashboard MFE, linking to the standalone page."""
+
+    def run_filter(self, tabs, user, course_key):  # pylint: disable=arguments-differ
+        if platform.is_course_staff(user, course_key):
+            tabs = [*tabs, {
+                "tab_id": SECTION_KEY,
+                "title": _("Activation"),
+                "url": f"{getattr(settings, 'LMS_ROOT_URL', '')}{instructor_page_path(course_key)}",
+                "sort_order": TAB_SORT_ORDER,
+            }]
+        return {"tabs": tabs, "user": user, "course_key": course_key}

@@ -1,0 +1,12 @@
+"""``manage.py lms activation_tick``: the periodic tick, for operators who schedule with cron."""
+from django.core.management.base import BaseCommand
+
+from activation_plugin import api
+
+
+class Command(BaseCommand):
+    help = "Process due activation windows: prompts, reminders and expiry. Safe to run concurrently."
+
+    def handle(self, *args, **options):
+        result = api.tick()
+        self.stdout.write(", ".join(f"{name}: {count}" for name, count in result.items()))

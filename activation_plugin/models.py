@@ -1,0 +1,362 @@
+"""
+Data model of activation-plugin.
+
+Only ``activation_plugin.api`` writes these models; everything else reads them or calls the api.
+Names of models, fields and choice values are a contract (see docs/decisions/0001-data-model.rst).
+"""
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from opaque_keys.edx.django.models import CourseKeyField
+
+
+class ActivationDefinition(models.Model):
+    """
+    What counts as applying a course's skill, for the completers of a course.
+
+    A definition is authored in one course run (``course_key``) and covers every run of the same
+    catalog course (``catalog_course``: ``org+course``), so a learner who passes two runs keeps one
+    window and runs can be compared with each other.
+
+    .. no_pii: Instructors' user ids in the audit fields are account references, not personal data.
+    """
+
+    class Trigger(models.TextChoices):
+        PASSING = "passing", _("Learner passes the course")
+        CERTIFICATE = "certificate", _("Learner earns a certificate")
+
+    class Rule(models.TextChoices):
+        ANY = "any", _("Any one requirement")
+        ALL = "all", _("All requirements")
+        AT_LEAST = "at_least", _("At least k requirements")
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        ACTIVE = "active", _("Active")
+        ARCHIVED = "archived", _("Archived")
+
+    course_key = CourseKeyField(max_length=255, db_index=True)
+    catalog_course = models.CharField(max_length=255, editable=False)
+    name = models.CharField(max_length=255)
+    behavior = models.TextField(help_text=_("What the learner should do on the job."))
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.PASSING)
+    window_days = models.PositiveIntegerField()
+    rule = models.CharField(max_length=16, choices=Rule.choices, default=Rule.ANY)
+    rule_count = models.PositiveSmallIntegerField(null=True, blank=True)
+    holdout_percent = models.PositiveSmallIntegerField(default=0)
+    holdout_seed = models.CharField(max_length=32, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    modified = models.DateTimeField(auto_now=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["catalog_course", "status"], name="act_def_catalog_status")]
+
+    def __str__(self):
+        return f"{self.name} ({self.course_key})"
+
+
+class EvidenceRequirement(models.Model):
+    """
+    One kind of evidence a definition asks for, with its kind-specific config and who verifies it.
+
+    .. no_pii: Configuration written by instructors.
+    """
+
+    class Kind(models.TextChoices):
+        PROJECT = "project", _("Applied project")
+        SURVEY = "survey", _("Survey")
+        OBSERVATION = "observation", _("Supervisor observation")
+        METRIC = "metric", _("KPI threshold")
+
+    class Verification(models.TextChoices):
+        NONE = "none", _("No verification (self-report)")
+        PEER = "peer", _("Peer review")
+        STAFF = "staff", _("Staff review")
+        SUPERVISOR = "supervisor", _("Supervisor")
+
+    definition = models.ForeignKey(ActivationDefinition, on_delete=models.CASCADE, related_name="requirements")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    title = models.CharField(max_length=255)
+    config = models.JSONField(default=dict, blank=True)
+    verification = models.CharField(max_length=16, choices=Verification.choices, default=Verification.NONE)
+    reviews_required = models.PositiveSmallIntegerField(default=1)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self):
+        return f"{self.title} [{self.kind}]"
+
+
+class FollowUpPrompt(models.Model):
+    """
+    A message sent to completers a number of days after their window opens, with reminders.
+
+    .. no_pii: Templates written by instructors.
+    """
+
+    requirement = models.ForeignKey(EvidenceRequirement, on_delete=models.CASCADE, related_name="prompts")
+    send_after_days = models.PositiveIntegerField(default=0)
+    reminder_days = models.JSONField(default=list, blank=True)
+    subject = models.CharField(max_length=255)
+    body = models.TextField()
+
+    def __str__(self):
+        return f"{self.subject} (day {self.send_after_days})"
+
+
+class ActivationWindow(models.Model):
+    """
+    One completer's chance to activate: opens at completion, closes ``window_days`` later.
+
+    ``unique(definition, user)`` is what makes replayed completion events harmless.
+
+    .. pii: Links a learner to a course, their enrollment segment and the outcome of their window.
+    .. pii_types: id
+    .. pii_retirement: retained
+    """
+
+    class State(models.TextChoices):
+        OPEN = "open", _("Open")
+        ACTIVATED = "activated", _("Activated")
+        EXPIRED = "expired", _("Expired")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    class Arm(models.TextChoices):
+        PROMPTED = "prompted", _("Prompted")
+        HOLDOUT = "holdout", _("Holdout")
+
+    definition = models.ForeignKey(ActivationDefinition, on_delete=models.CASCADE, related_name="windows")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    course_run = CourseKeyField(max_length=255)
+    trigger = models.CharField(max_length=16, choices=ActivationDefinition.Trigger.choices)
+    opened_at = models.DateTimeField()
+    closes_at = models.DateTimeField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    days_to_activation = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("Whole days from opening to activation, for time-to-activation curves."),
+    )
+    arm = models.CharField(max_length=16, choices=Arm.choices, default=Arm.PROMPTED)
+    enrollment_mode = models.CharField(max_length=100, blank=True)
+    org = models.CharField(max_length=255, blank=True)
+    cohort = models.CharField(max_length=255, blank=True)
+    next_action_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["definition", "user"], name="act_window_one_per_learner")]
+        indexes = [
+            models.Index(fields=["definition", "state"], name="act_window_def_state"),
+            models.Index(fields=["user", "state"], name="act_window_user_state"),
+        ]
+
+    def __str__(self):
+        return f"window {self.pk} of user {self.user_id} for definition {self.definition_id}"
+
+
+class PromptDelivery(models.Model):
+    """
+    Record that a prompt or reminder went to a window's learner; the unique key makes it at-most-once.
+
+    .. no_pii: References only.
+    """
+
+    class Kind(models.TextChoices):
+        PROMPT = "prompt", _("Prompt")
+        REMINDER = "reminder", _("Reminder")
+
+    window = models.ForeignKey(ActivationWindow, on_delete=models.CASCADE, related_name="deliveries")
+    prompt = models.ForeignKey(FollowUpPrompt, on_delete=models.CASCADE, related_name="deliveries")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    sequence = models.PositiveSmallIntegerField(default=0, help_text=_("Which reminder (0 for the prompt)."))
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["window", "prompt", "kind", "sequence"], name="act_delivery_once"),
+        ]
+
+
+def evidence_upload_path(instance, filename):  # pylint: disable=unused-argument
+    """Generated names only: the learner's file name never reaches the storage path."""
+    return f"activation/evidence/{uuid.uuid4().hex}"
+
+
+class Evidence(models.Model):
+    """
+    Something a learner, supervisor, KPI source or import submitted towards a requirement.
+
+    .. pii: Learner-written project text, survey answers, links and files.
+    .. pii_types: other
+    .. pii_retirement: local_api
+    """
+
+    class Source(models.TextChoices):
+        LEARNER = "learner", _("Learner")
+        SUPERVISOR = "supervisor", _("Supervisor")
+        METRIC = "metric", _("KPI metric")
+        IMPORT = "import", _("Import")
+
+    class Status(models.TextChoices):
+        SUBMITTED = "submitted", _("Submitted")
+        VERIFIED = "verified", _("Verified")
+        REJECTED = "rejected", _("Rejected")
+
+    window = models.ForeignKey(ActivationWindow, on_delete=models.CASCADE, related_name="evidence")
+    requirement = models.ForeignKey(EvidenceRequirement, on_delete=models.CASCADE, related_name="evidence")
+    submitted_at = models.DateTimeField()
+    source = models.CharField(max_length=16, choices=Source.choices)
+    payload = models.JSONField(default=dict, blank=True)
+    file = models.FileField(upload_to=evidence_upload_path, null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBMITTED)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=255, unique=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["window", "status"], name="act_evidence_window_status")]
+        verbose_name_plural = "evidence"
+
+
+class Review(models.Model):
+    """
+    A peer's, staff member's or supervisor's verdict on one piece of evidence.
+
+    .. pii: Reviewer identity (user or supervisor email) and their free-text comment.
+    .. pii_types: email_address, other
+    .. pii_retirement: local_api
+    """
+
+    class Role(models.TextChoices):
+        PEER = "peer", _("Peer")
+        STAFF = "staff", _("Staff")
+        SUPERVISOR = "supervisor", _("Supervisor")
+
+    class Verdict(models.TextChoices):
+        VERIFIED = "verified", _("Verified")
+        REJECTED = "rejected", _("Rejected")
+
+    evidence = models.ForeignKey(Evidence, on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+    )
+    reviewer_email = models.EmailField(null=True, blank=True)
+    role = models.CharField(max_length=16, choices=Role.choices)
+    verdict = models.CharField(max_length=16, choices=Verdict.choices)
+    checklist = models.JSONField(default=dict, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["evidence", "reviewer"], name="act_review_once_per_user"),
+            models.UniqueConstraint(fields=["evidence", "reviewer_email"], name="act_review_once_per_email"),
+        ]
+
+
+class SupervisorInvite(models.Model):
+    """
+    A signed, expiring, single-use link that lets a supervisor without an account observe a learner.
+
+    .. pii: The supervisor's email address.
+    .. pii_types: email_address
+    .. pii_retirement: local_api
+    """
+
+    window = models.ForeignKey(ActivationWindow, on_delete=models.CASCADE, related_name="supervisor_invites")
+    email = models.EmailField()
+    nonce = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+
+class MetricSource(models.Model):
+    """
+    Non-secret state of a KPI connector; credentials and allowed hosts stay in Django settings.
+
+    .. no_pii: Connector configuration and run status.
+    """
+
+    class Kind(models.TextChoices):
+        REST = "rest", _("REST API")
+        CSV = "csv", _("CSV upload")
+        WEBHOOK = "webhook", _("Webhook push")
+        PYTHON = "python", _("Python class")
+
+    name = models.SlugField(max_length=100, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    mapping = models.JSONField(default=dict, blank=True)
+    schedule_minutes = models.PositiveIntegerField(default=60)
+    cursor = models.CharField(max_length=255, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.CharField(max_length=32, blank=True)
+    last_error = models.TextField(blank=True)
+    records_pulled = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self):
+        return self.name
+
+
+class MetricObservation(models.Model):
+    """
+    One KPI value for one external identity at one time, upserted idempotently.
+
+    .. pii: An employer's performance figure about a person, linked to the learner once resolved.
+    .. pii_types: id, other
+    .. pii_retirement: local_api
+    """
+
+    source = models.ForeignKey(MetricSource, on_delete=models.CASCADE, related_name="observations")
+    metric = models.CharField(max_length=100)
+    external_id = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+    )
+    observed_at = models.DateTimeField()
+    value = models.FloatField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "metric", "external_id", "observed_at"], name="act_observation_once",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "metric", "observed_at"], name="act_obs_user_metric")]
+
+
+class IdentityLink(models.Model):
+    """
+    Which learner an identifier in an external system belongs to.
+
+    .. pii: Maps an external (employer/CRM) identifier to a learner account.
+    .. pii_types: id
+    .. pii_retirement: local_api
+    """
+
+    class Method(models.TextChoices):
+        EMAIL = "email", _("Email")
+        USERNAME = "username", _("Username")
+        EXPLICIT = "explicit", _("Explicit link")
+
+    source = models.ForeignKey(MetricSource, on_delete=models.CASCADE, related_name="identity_links")
+    external_id = models.CharField(max_length=255)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    method = models.CharField(max_length=16, choices=Method.choices)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="act_identity_once"),
+        ]

@@ -1,0 +1,129 @@
+"""
+The one boundary between this plugin and edx-platform.
+
+Every question the plugin asks the platform (is this user course staff? what is this course
+called? which segment is this learner in? send this learner a message) goes through the backend
+named by ``settings.ACTIVATION_PLATFORM_BACKEND``. ``LmsBackend`` imports edx-platform lazily, so
+the plugin imports cleanly outside the LMS; ``StandaloneBackend`` needs only Django and serves the
+demo host and the tests.
+"""
+import functools
+import logging
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.dispatch import Signal
+from django.utils.module_loading import import_string
+
+log = logging.getLogger(__name__)
+
+STAFF_GROUP_PREFIX = "activation-staff:"
+
+# Stands in for edx-platform's signal wherever the LMS is absent; same name, same arguments (user).
+STANDALONE_USER_RETIRE_LMS_MISC = Signal()
+
+
+class StandaloneBackend:
+    """
+    Plain-Django answers: global staff, or members of the group ``activation-staff:<course_key>``,
+    are course staff; every course exists and its key is its title; mail goes through Django's email backend.
+    """
+
+    def is_course_staff(self, user, course_key):
+        if not (user and user.is_authenticated and user.is_active):
+            return False
+        return user.is_staff or user.groups.filter(name=f"{STAFF_GROUP_PREFIX}{course_key}").exists()
+
+    def course_exists(self, course_key):  # pylint: disable=unused-argument
+        return True
+
+    def course_title(self, course_key):
+        return str(course_key)
+
+    def segment_for(self, user, course_key):  # pylint: disable=unused-argument
+        """Segment fields copied onto a window when it opens."""
+        return {"enrollment_mode": "", "org": course_key.org, "cohort": ""}
+
+    def send_message(self, *, user, subject, body, html_body=None):
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email], html_message=html_body)
+
+    def retirement_signal(self):
+        return STANDALONE_USER_RETIRE_LMS_MISC
+
+
+class LmsBackend(StandaloneBackend):
+    """Answers from edx-platform's own roles, course overviews, enrollments and cohorts."""
+
+    def is_course_staff(self, user, course_key):
+        # pylint: disable=import-error,import-outside-toplevel
+        from common.djangoapps.student.roles import CourseInstructorRole, CourseStaffRole, GlobalStaff
+        if not (user and user.is_authenticated and user.is_active):
+            return False
+        return (
+            GlobalStaff().has_user(user)
+            or CourseInstructorRole(course_key).has_user(user)
+            or CourseStaffRole(course_key).has_user(user)
+        )
+
+    def course_exists(self, course_key):
+        # pylint: disable=import-error,import-outside-toplevel
+        from openedx.core.djangoapps.content.course_overviews.models import CourseOverview
+        return CourseOverview.course_exists(course_key)
+
+    def course_title(self, course_key):
+        # pylint: disable=import-error,import-outside-toplevel
+        from openedx.core.djangoapps.content.course_overviews.models import CourseOverview
+        try:
+            return CourseOverview.get_from_id(course_key).display_name_with_default
+        except CourseOverview.DoesNotExist:
+            return str(course_key)
+
+    def segment_for(self, user, course_key):
+        # pylint: disable=import-error,import-outside-toplevel
+        from common.djangoapps.student.models import CourseEnrollment
+        from openedx.core.djangoapps.course_groups.cohorts import get_cohort
+        mode, _is_active = CourseEnrollment.enrollment_mode_for_user(user, course_key)
+        cohort = get_cohort(user, course_key, assign=False, use_cached=True)
+        return {"enrollment_mode": mode or "", "org": course_key.org, "cohort": cohort.name if cohort else ""}
+
+    def retirement_signal(self):
+        # pylint: disable=import-error,import-outside-toplevel
+        from openedx.core.djangoapps.user_api.accounts.signals import USER_RETIRE_LMS_MISC
+        return USER_RETIRE_LMS_MISC
+
+
+@functools.cache
+def _backend_for(dotted_path):
+    return import_string(dotted_path)()
+
+
+def backend():
+    """The backend chosen by ``ACTIVATION_PLATFORM_BACKEND``."""
+    return _backend_for(settings.ACTIVATION_PLATFORM_BACKEND)
+
+
+def is_course_staff(user, course_key):
+    return backend().is_course_staff(user, course_key)
+
+
+def course_exists(course_key):
+    return backend().course_exists(course_key)
+
+
+def course_title(course_key):
+    return backend().course_title(course_key)
+
+
+def segment_for(user, course_key):
+    return backend().segment_for(user, course_key)
+
+
+def send_message(*, user, subject, body, html_body=None):
+    return backend().send_message(user=user, subject=subject, body=body, html_body=html_body)
+
+
+def __getattr__(name):
+    """``USER_RETIRE_LMS_MISC`` resolves to the backend's signal when receivers are connected."""
+    if name == "USER_RETIRE_LMS_MISC":
+        return backend().retirement_signal()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

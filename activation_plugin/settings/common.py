@@ -1,0 +1,78 @@
+"""
+Default settings of activation-plugin, injected into the LMS/Studio settings by edx-django-utils.
+
+Every setting is documented here with its default; operators override them in their YAML
+(see ``production.py``). No secrets live here.
+"""
+import os
+
+from celery.schedules import crontab
+
+FILTER_STEPS = {
+    "org.openedx.learning.instructor.dashboard.render.started.v1":
+        "activation_plugin.dashboard.filters.AddActivationSection",
+    "org.openedx.learning.instructor.dashboard.tabs.requested.v1":
+        "activation_plugin.dashboard.filters.AddActivationTab",
+}
+
+DEFAULTS = {
+    # .. setting_name: ACTIVATION_PLATFORM_BACKEND
+    # .. setting_default: "activation_plugin.platform.LmsBackend"
+    # .. setting_description: Dotted path of the class that answers staff checks, course titles,
+    #   segments and messaging. ``activation_plugin.platform.StandaloneBackend`` runs on plain Django.
+    "ACTIVATION_PLATFORM_BACKEND": "activation_plugin.platform.LmsBackend",
+    # .. setting_name: ACTIVATION_TICK_BATCH_SIZE
+    # .. setting_default: 500
+    # .. setting_description: Windows processed per transaction by the periodic tick. Small enough
+    #   to keep row locks short in the shared LMS database.
+    "ACTIVATION_TICK_BATCH_SIZE": 500,
+    # .. setting_name: ACTIVATION_MIN_CELL_SIZE
+    # .. setting_default: 5
+    # .. setting_description: Figures about fewer learners than this are suppressed, so small
+    #   segments cannot identify individuals.
+    "ACTIVATION_MIN_CELL_SIZE": 5,
+    # .. setting_name: ACTIVATION_MAX_WINDOW_DAYS
+    # .. setting_default: 365
+    # .. setting_description: Longest activation window an instructor may define.
+    "ACTIVATION_MAX_WINDOW_DAYS": 365,
+    # .. setting_name: ACTIVATION_EVIDENCE_MAX_TEXT_CHARS
+    # .. setting_default: 20000
+    # .. setting_description: Longest free text a learner may submit as evidence.
+    "ACTIVATION_EVIDENCE_MAX_TEXT_CHARS": 20000,
+}
+
+
+def plugin_settings(settings):
+    """Install documented defaults without overriding what the operator already set."""
+    for name, value in DEFAULTS.items():
+        if not hasattr(settings, name):
+            setattr(settings, name, value)
+    merge_filter_steps(settings)
+    # Lets the LMS find the Mako template of the legacy dashboard section by its section key.
+    template_dir = os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates")
+    mako_dirs = getattr(settings, "MAKO_TEMPLATE_DIRS_BASE", None)
+    if mako_dirs is not None and template_dir not in mako_dirs:
+        mako_dirs.append(template_dir)
+    beat = getattr(settings, "CELERY_BEAT_SCHEDULE", None)
+    if beat is None:
+        beat = settings.CELERY_BEAT_SCHEDULE = {}
+    beat.setdefault("activation-tick", {
+        "task": "activation_plugin.tasks.tick",
+        "schedule": crontab(minute="*/15"),
+    })
+
+
+def merge_filter_steps(settings):
+    """
+    Append our pipeline steps to ``OPEN_EDX_FILTERS_CONFIG``, keeping every step other plugins set.
+
+    Called from common and production settings because production replaces the dict from YAML.
+    """
+    config = getattr(settings, "OPEN_EDX_FILTERS_CONFIG", None)
+    if config is None:
+        config = settings.OPEN_EDX_FILTERS_CONFIG = {}
+    for filter_type, step in FILTER_STEPS.items():
+        entry = config.setdefault(filter_type, {"fail_silently": True, "pipeline": []})
+        pipeline = entry.setdefault("pipeline", [])
+        if step not in pipeline:
+            pipeline.append(step)

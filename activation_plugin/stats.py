@@ -1,0 +1,368 @@
+"""Pure statistics helpers for activation reporting.
+
+Standard library only: this module runs inside the Open edX LMS, where numpy
+and scipy are not available. Every function takes aggregate numbers (counts,
+per-day histograms, summary statistics) as produced by SQL ``GROUP BY``
+queries, never raw rows.
+"""
+
+import math
+from bisect import bisect_right
+from collections.abc import Mapping
+from dataclasses import dataclass
+from statistics import NormalDist
+
+_STD_NORMAL = NormalDist()
+_EPS = 1e-15
+_MAX_ITER = 10_000
+
+
+@dataclass(frozen=True)
+class DifferenceResult:
+    """Point estimate of a difference, its confidence interval and a two-sided p-value."""
+
+    estimate: float
+    low: float
+    high: float
+    p_value: float
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    """Summary of one group: size, mean and sample variance (ddof=1)."""
+
+    n: int
+    mean: float
+    variance: float
+
+
+@dataclass(frozen=True)
+class KMPoint:
+    """One step of a Kaplan-Meier curve (only days with events or censorings)."""
+
+    day: int
+    at_risk: int
+    events: int
+    censored: int
+    survival: float
+    low: float
+    high: float
+
+
+def _upper_quantile(confidence: float) -> float:
+    """Probability 0.5 + confidence/2 that gives a two-sided interval; validates confidence."""
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    return 0.5 + confidence / 2.0
+
+
+def _z(confidence: float) -> float:
+    """Two-sided standard-normal critical value for ``confidence``."""
+    return _STD_NORMAL.inv_cdf(_upper_quantile(confidence))
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
+    """Confidence interval for a binomial proportion (activation rate).
+
+    Wilson (1927) score interval: good coverage for small n and rates near 0 or 1,
+    unlike the Wald interval. Returns None when n == 0 (no data).
+    """
+    if n < 0 or successes < 0 or successes > n:
+        raise ValueError(f"need 0 <= successes <= n, got successes={successes}, n={n}")
+    z = _z(confidence)
+    if n == 0:
+        return None
+    p = successes / n
+    z2n = z * z / n
+    denom = 1.0 + z2n
+    centre = (p + z2n / 2.0) / denom
+    half = z * math.sqrt(p * (1.0 - p) / n + z2n / (4.0 * n)) / denom
+    # Mathematically 0 <= low <= p <= high <= 1; clamp away rounding error.
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
+
+
+def newcombe_difference(
+    s1: int, n1: int, s2: int, n2: int, confidence: float = 0.95
+) -> DifferenceResult | None:
+    """Difference of two proportions p1 - p2 (e.g. treated vs control activation rate).
+
+    Interval: Newcombe (1998) hybrid score interval, method 10, built from the two
+    Wilson intervals. p-value: two-sided pooled two-proportion z-test.
+    Returns None when either group is empty.
+    """
+    ci1 = wilson_interval(s1, n1, confidence)
+    ci2 = wilson_interval(s2, n2, confidence)
+    if ci1 is None or ci2 is None:
+        return None
+    (l1, u1), (l2, u2) = ci1, ci2
+    p1, p2 = s1 / n1, s2 / n2
+    d = p1 - p2
+    low = d - math.hypot(p1 - l1, u2 - p2)
+    high = d + math.hypot(u1 - p1, p2 - l2)
+    pooled = (s1 + s2) / (n1 + n2)
+    se = math.sqrt(pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2))
+    p_value = 1.0 if se == 0.0 else 2.0 * _STD_NORMAL.cdf(-abs(d) / se)
+    return DifferenceResult(d, low, high, p_value)
+
+
+def _validated_days(events_by_day: Mapping[int, tuple[int, int]]) -> list[tuple[int, int, int]]:
+    """Sorted (day, events, censored) rows with non-zero counts; ValueError on negatives."""
+    rows = []
+    for day, (events, censored) in sorted(events_by_day.items()):
+        if day < 0 or events < 0 or censored < 0:
+            raise ValueError(f"negative day or count: {day}: {(events, censored)}")
+        if events or censored:
+            rows.append((day, events, censored))
+    return rows
+
+
+def kaplan_meier(
+    events_by_day: Mapping[int, tuple[int, int]], confidence: float = 0.95
+) -> list[KMPoint]:
+    """Kaplan-Meier estimate of S(t) = P(not yet activated by day t).
+
+    ``events_by_day`` maps day -> (events, censored); at tied days events come
+    before censorings. Kaplan & Meier (1958); variance by Greenwood's formula;
+    pointwise band on the log(-log S) scale (Kalbfleisch & Prentice 1980):
+    S ** exp(+-z * sqrt(sum d/(n(n-d))) / |log S|). The band is [1, 1] before the
+    first event and [0, 0] once S reaches 0.
+    """
+    z = _z(confidence)
+    rows = _validated_days(events_by_day)
+    at_risk = sum(e + c for _, e, c in rows)
+    survival, greenwood = 1.0, 0.0
+    curve = []
+    for day, events, censored in rows:
+        if events:
+            survival *= 1.0 - events / at_risk
+            if events < at_risk:
+                greenwood += events / (at_risk * (at_risk - events))
+        if 0.0 < survival < 1.0:
+            spread = math.exp(z * math.sqrt(greenwood) / abs(math.log(survival)))
+            low, high = survival**spread, survival ** (1.0 / spread)
+        else:
+            low = high = survival
+        curve.append(KMPoint(day, at_risk, events, censored, survival, low, high))
+        at_risk -= events + censored
+    return curve
+
+
+def km_cumulative_at(curve: list[KMPoint], day: int) -> float:
+    """Cumulative activation probability 1 - S(day) read off the KM step function."""
+    i = bisect_right([point.day for point in curve], day)
+    return 0.0 if i == 0 else 1.0 - curve[i - 1].survival
+
+
+def km_median(curve: list[KMPoint]) -> int | None:
+    """Median time to activation: first day with S <= 0.5, None if never reached."""
+    return next((point.day for point in curve if point.survival <= 0.5), None)
+
+
+def log_rank(
+    events_by_day_a: Mapping[int, tuple[int, int]],
+    events_by_day_b: Mapping[int, tuple[int, int]],
+) -> tuple[float, float]:
+    """Do two groups activate at different speeds? Mantel (1966) log-rank test.
+
+    Returns (chi-square with 1 df, two-sided p-value); p = 2 * Phi(-|z|) since
+    chi2(1) = z**2. Hypergeometric variance for ties. (0.0, 1.0) when the
+    variance is zero (e.g. no events).
+    """
+    rows_a = {day: (e, c) for day, e, c in _validated_days(events_by_day_a)}
+    rows_b = {day: (e, c) for day, e, c in _validated_days(events_by_day_b)}
+    risk_a = sum(e + c for e, c in rows_a.values())
+    risk_b = sum(e + c for e, c in rows_b.values())
+    observed_minus_expected, variance = 0.0, 0.0
+    for day in sorted(rows_a.keys() | rows_b.keys()):
+        events_a, censored_a = rows_a.get(day, (0, 0))
+        events_b, censored_b = rows_b.get(day, (0, 0))
+        total, events = risk_a + risk_b, events_a + events_b
+        if events and total > 1:
+            share = risk_a / total
+            observed_minus_expected += events_a - events * share
+            variance += events * share * (1.0 - share) * (total - events) / (total - 1)
+        risk_a -= events_a + censored_a
+        risk_b -= events_b + censored_b
+    if variance <= 0.0:
+        return 0.0, 1.0
+    z = observed_minus_expected / math.sqrt(variance)
+    return z * z, 2.0 * _STD_NORMAL.cdf(-abs(z))
+
+
+def _beta_continued_fraction(a: float, b: float, x: float) -> float:
+    """Continued fraction for I_x(a, b), modified Lentz (Numerical Recipes 6.4)."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    result = d
+    for m in range(1, _MAX_ITER + 1):
+        m2 = 2 * m
+        for numerator in (
+            m * (b - m) * x / ((a + m2 - 1.0) * (a + m2)),
+            -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0)),
+        ):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            delta = c * d
+            result *= delta
+        if abs(delta - 1.0) < _EPS:
+            return result
+    raise ArithmeticError("incomplete beta continued fraction did not converge")
+
+
+def _regularized_beta(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta I_x(a, b) (Numerical Recipes 6.4, Lentz 1976)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(log_front) * _beta_continued_fraction(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _beta_continued_fraction(b, a, 1.0 - x) / b
+
+
+def _check_df(df: float) -> None:
+    """Reject non-positive, infinite or NaN degrees of freedom."""
+    if not (df > 0.0 and math.isfinite(df)):
+        raise ValueError(f"degrees of freedom must be positive and finite, got {df!r}")
+
+
+def student_t_cdf(t: float, df: float) -> float:
+    """Student-t CDF (real df > 0), needed for Welch tests without scipy.
+
+    Uses P(T <= -|t|) = I_x(df/2, 1/2) / 2 with x = df / (df + t**2)
+    (Press et al., Numerical Recipes 2nd ed., section 6.4).
+    """
+    _check_df(df)
+    if math.isnan(t):
+        raise ValueError("t must not be NaN")
+    if math.isinf(t):
+        return 1.0 if t > 0 else 0.0
+    lower_tail = 0.5 * _regularized_beta(df / 2.0, 0.5, df / (df + t * t))
+    return 1.0 - lower_tail if t > 0 else lower_tail
+
+
+def _student_t_pdf(t: float, df: float) -> float:
+    """Student-t density, the derivative used by the Newton steps of the quantile."""
+    log_norm = math.lgamma((df + 1.0) / 2.0) - math.lgamma(df / 2.0) - 0.5 * math.log(df * math.pi)
+    return math.exp(log_norm - (df + 1.0) / 2.0 * math.log1p(t * t / df))
+
+
+def student_t_ppf(q: float, df: float) -> float:
+    """Student-t quantile: inverse of :func:`student_t_cdf` for 0 < q < 1.
+
+    Solved on the lower tail (for accuracy) by Newton's method safeguarded with
+    bisection inside a bracketing interval.
+    """
+    _check_df(df)
+    if not 0.0 < q < 1.0:
+        raise ValueError(f"q must be in (0, 1), got {q!r}")
+    if q > 0.5:
+        return -student_t_ppf(1.0 - q, df)
+    if q == 0.5:
+        return 0.0
+    low, high = -1.0, 0.0
+    while student_t_cdf(low, df) > q:
+        low, high = 2.0 * low, low
+    t = _STD_NORMAL.inv_cdf(q)
+    if not low < t < high:
+        t = (low + high) / 2.0
+    for _ in range(_MAX_ITER):
+        error = student_t_cdf(t, df) - q
+        if error == 0.0:
+            return t
+        low, high = (low, t) if error > 0.0 else (t, high)
+        candidate = t - error / _student_t_pdf(t, df)
+        if not low < candidate < high:
+            candidate = (low + high) / 2.0
+        if abs(candidate - t) <= 1e-14 * max(1.0, abs(t)) or high - low <= 1e-14 * abs(low):
+            return candidate
+        t = candidate
+    raise ArithmeticError("student_t_ppf did not converge")
+
+
+def _t_difference(
+    estimate: float, terms: list[tuple[float, int]], confidence: float
+) -> DifferenceResult:
+    """t-based interval and p-value from (variance, n) terms, Welch-Satterthwaite df.
+
+    Satterthwaite (1946): df = (sum v/n)**2 / sum (v/n)**2 / (n - 1).
+    A zero standard error gives a degenerate interval and p = 1 (or 0 if estimate != 0).
+    """
+    q = _upper_quantile(confidence)
+    if any(variance < 0.0 for variance, _ in terms):
+        raise ValueError(f"variances must be non-negative, got {terms!r}")
+    se2 = sum(variance / n for variance, n in terms)
+    if se2 == 0.0:
+        return DifferenceResult(estimate, estimate, estimate, 1.0 if estimate == 0.0 else 0.0)
+    df = se2 * se2 / sum((variance / n) ** 2 / (n - 1) for variance, n in terms)
+    se = math.sqrt(se2)
+    half = student_t_ppf(q, df) * se
+    p_value = 2.0 * student_t_cdf(-abs(estimate) / se, df)
+    return DifferenceResult(estimate, estimate - half, estimate + half, p_value)
+
+
+def welch_difference(
+    mean1: float, var1: float, n1: int, mean2: float, var2: float, n2: int, confidence: float = 0.95
+) -> DifferenceResult | None:
+    """Difference of means mean1 - mean2 with unequal variances (e.g. hours to activation).
+
+    Welch (1947) t-test with Welch-Satterthwaite df; var1/var2 are sample variances
+    (ddof=1). Returns None when either group has fewer than 2 members.
+    """
+    if n1 < 2 or n2 < 2:
+        return None
+    return _t_difference(mean1 - mean2, [(var1, n1), (var2, n2)], confidence)
+
+
+def difference_in_differences(
+    treated_pre: GroupStats,
+    treated_post: GroupStats,
+    control_pre: GroupStats,
+    control_post: GroupStats,
+    confidence: float = 0.95,
+) -> DifferenceResult | None:
+    """Effect of an intervention net of the background trend, from four group summaries.
+
+    Estimate (T_post - T_pre) - (C_post - C_pre) (Card & Krueger 1994 style 2x2 DiD).
+    Assumes the four groups are independent samples (different learners in each
+    cell; not valid for a panel of the same learners), so SE = sqrt(sum var_i/n_i)
+    with generalised Welch-Satterthwaite df. Returns None if any group has n < 2.
+    """
+    groups = (treated_pre, treated_post, control_pre, control_post)
+    if any(group.n < 2 for group in groups):
+        return None
+    estimate = (treated_post.mean - treated_pre.mean) - (control_post.mean - control_pre.mean)
+    return _t_difference(estimate, [(group.variance, group.n) for group in groups], confidence)
+
+
+def roi(
+    value_per_activation: float, incremental_activations: tuple[float, float, float], cost: float
+) -> tuple[float, float, float]:
+    """Return on investment (value * incremental - cost) / cost for (estimate, low, high).
+
+    ROI is increasing in incremental activations when value >= 0, so the interval
+    bounds map straight through (transformation of a confidence interval).
+    """
+    if cost <= 0.0:
+        raise ValueError(f"cost must be positive, got {cost!r}")
+    if value_per_activation < 0.0:
+        raise ValueError(f"value_per_activation must be non-negative, got {value_per_activation!r}")
+    estimate, low, high = (
+        (value_per_activation * activations - cost) / cost
+        for activations in incremental_activations
+    )
+    return estimate, low, high
+
+
+def suppress_small(count: int, minimum: int) -> int | None:
+    """Hide cells smaller than the minimum cell size (including 0) to protect privacy.
+
+    Standard small-cell suppression; returns None when count < minimum, else count.
+    """
+    return None if count < minimum else count

@@ -1,0 +1,16 @@
+"""URLs of the plugin's pages (``/activation/``); included by edx-django-utils' plugin discovery."""
+from django.urls import re_path
+
+from activation_plugin.dashboard import views as dashboard_views
+from activation_plugin.learner import views as learner_views
+
+COURSE_ID = r"(?P<course_id>[^/]+)"
+
+urlpatterns = [
+    re_path(rf"^activation/courses/{COURSE_ID}/$", dashboard_views.instructor_page, name="instructor"),
+    re_path(rf"^activation/learner/{COURSE_ID}/$", learner_views.learner_page, name="learner"),
+    re_path(
+        rf"^activation/learner/{COURSE_ID}/windows/(?P<window_id>\d+)/requirements/(?P<requirement_id>\d+)/$",
+        learner_views.submit_evidence, name="submit_evidence",
+    ),
+]

@@ -1,0 +1,202 @@
+"""
+Seed the demo: one course with two runs, an instructor, 240 learners, an active activation
+definition, real openedx-events completion signals, learner evidence and staff reviews.
+
+Run 1 activates about 18 % of completers, run 2 (after the course was improved) about 29 %:
+the kind of cohort difference the Activation tab must show with its uncertainty. Deterministic,
+and safe to run twice: replayed events and evidence keys change nothing.
+"""
+import random
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+from opaque_keys.edx.keys import CourseKey
+from openedx_events.learning.data import (
+    CertificateData,
+    CourseData,
+    CoursePassingStatusData,
+    UserData,
+    UserPersonalData,
+)
+from openedx_events.learning.signals import CERTIFICATE_CREATED, COURSE_PASSING_STATUS_UPDATED
+
+from activation_plugin import api
+from activation_plugin.errors import ActivationRequestError
+from activation_plugin.models import ActivationWindow, Evidence, Review
+from activation_plugin.platform import STAFF_GROUP_PREFIX
+from demo.models import DemoCourse, DemoEnrollment
+
+TITLE = "Applied Customer Service"
+RUNS = [
+    # (run key, learners, days ago the completions start, spread in days, activation share)
+    ("course-v1:ActivationX+APPLY101+2026_T1", 120, 200, 40, 0.18),
+    ("course-v1:ActivationX+APPLY101+2026_T2", 120, 85, 70, 0.29),
+]
+COMPLETION_SHARE = 0.85
+PASSWORDS = {"admin": "admin", "instructor": "instructor"}
+LEARNER_PASSWORD = "learner"
+# Completed a few days ago and has not submitted yet: the learner page shows an open window.
+DEMO_LEARNER = "learner240"
+
+DEFINITION = {
+    "name": "De-escalation on live calls",
+    "behavior": "Uses the acknowledge–clarify–resolve script to calm an upset customer on a real call.",
+    "trigger": "passing",
+    "window_days": 45,
+    "rule": "any",
+    "holdout_percent": 10,
+    "requirements": [
+        {
+            "kind": "project", "title": "Applied project: a call you de-escalated",
+            "verification": "staff",
+            "config": {
+                "instructions": "Describe a real call where you used the script: the situation, what you said, "
+                                "and how the customer responded. Link a redacted transcript if you can.",
+                "rubric": [{"criterion": "Uses all three steps", "max_score": 3},
+                           {"criterion": "Outcome described", "max_score": 2}],
+            },
+            "prompts": [{"send_after_days": 7, "reminder_days": [21, 35],
+                         "subject": "How did the de-escalation script work on the job?",
+                         "body": "Hi {learner_name}, tell us about a call where you used what you learned "
+                                 "in {course_name} before {deadline}: {link}"}],
+        },
+        {
+            "kind": "observation", "title": "Supervisor observation", "verification": "supervisor",
+            "config": {"checklist": ["Acknowledges the customer's frustration", "Clarifies the problem",
+                                     "Proposes a concrete resolution"]},
+        },
+    ],
+}
+
+
+def _user_data(user):
+    return UserData(id=user.id, is_active=True,
+                    pii=UserPersonalData(username=user.username, email=user.email, name=user.get_full_name()))
+
+
+class Command(BaseCommand):
+    help = "Seed the demo course, learners and completion events (idempotent)."
+
+    def handle(self, *args, **options):
+        rng = random.Random(2026)
+        now = timezone.now().replace(microsecond=0)
+        with transaction.atomic():
+            instructor, definition = self._course_and_staff()
+        events = windows = 0
+        for run_index, (run, learners, start_days, spread, share) in enumerate(RUNS):
+            key = CourseKey.from_string(run)
+            for number in range(1, learners + 1):
+                learner = self._learner(run_index * learners + number, key, rng)
+                if learner.username == DEMO_LEARNER:
+                    events += self._complete(learner, key, now - timedelta(days=5), rng)
+                    continue
+                if rng.random() > COMPLETION_SHARE:
+                    continue
+                completed_at = now - timedelta(days=start_days - rng.uniform(0, spread))
+                events += self._complete(learner, key, completed_at, rng)
+                windows += self._maybe_activate(learner, definition, instructor, share, now, rng)
+        result = api.tick(now=now)
+        self.stdout.write(self.style.SUCCESS(
+            f"Seeded {TITLE}: {events} completion events fired, {windows} learners submitted evidence, "
+            f"{result['expired']} windows expired."
+        ))
+        for summary_definition, summary in api.course_summaries(RUNS[0][0]):
+            self.stdout.write(f"  {summary_definition.name}: {summary['activated']} activated of "
+                              f"{summary['eligible']} eligible, {summary['open']} open")
+        self._print_help()
+
+    def _course_and_staff(self):
+        user_model = get_user_model()
+        admin, created = user_model.objects.get_or_create(
+            username="admin", defaults={"email": "admin@demo.localhost", "is_staff": True, "is_superuser": True})
+        if created:
+            admin.set_password(PASSWORDS["admin"])
+            admin.save()
+        instructor, created = user_model.objects.get_or_create(
+            username="instructor", defaults={"email": "instructor@demo.localhost", "first_name": "Ines"})
+        if created:
+            instructor.set_password(PASSWORDS["instructor"])
+            instructor.save()
+        for run, *_ in RUNS:
+            DemoCourse.objects.get_or_create(course_key=CourseKey.from_string(run), defaults={"display_name": TITLE})
+            Group.objects.get_or_create(name=f"{STAFF_GROUP_PREFIX}{run}")[0].user_set.add(instructor)
+        definition = api.definitions_for_course(RUNS[0][0]).filter(name=DEFINITION["name"]).first()
+        if definition is None:
+            definition = api.create_definition(course_key=RUNS[0][0], created_by=instructor, **DEFINITION)
+            # Windows must open from the first completion on, so the definition predates run 1.
+            api.activate_definition(definition)
+        return instructor, definition
+
+    def _learner(self, number, key, rng):
+        user_model = get_user_model()
+        username = f"learner{number:03d}"
+        learner, created = user_model.objects.get_or_create(
+            username=username, defaults={"email": f"{username}@demo.localhost", "first_name": f"Learner {number}"})
+        if created:
+            learner.set_password(LEARNER_PASSWORD)
+            learner.save()
+        DemoEnrollment.objects.get_or_create(user=learner, course_key=key, defaults={
+            "mode": "verified" if rng.random() < 0.4 else "audit",
+            "cohort": rng.choice(["Contact centre A", "Contact centre B", "Field sales"]),
+        })
+        return learner
+
+    def _complete(self, learner, key, completed_at, rng):
+        """Fire what the LMS fires: a failing grade first for some, then passing (and a replay), then a cert."""
+        course = CourseData(course_key=key, display_name=TITLE)
+        sent = 0
+        if rng.random() < 0.2:
+            COURSE_PASSING_STATUS_UPDATED.send_event(time=completed_at - timedelta(days=3), course_passing_status=(
+                CoursePassingStatusData(is_passing=False, course=course, user=_user_data(learner))))
+            sent += 1
+        for _ in range(2 if rng.random() < 0.1 else 1):  # a replayed event must change nothing
+            COURSE_PASSING_STATUS_UPDATED.send_event(time=completed_at, course_passing_status=(
+                CoursePassingStatusData(is_passing=True, course=course, user=_user_data(learner))))
+            sent += 1
+        CERTIFICATE_CREATED.send_event(time=completed_at + timedelta(hours=1), certificate=CertificateData(
+            user=_user_data(learner), course=course, mode="verified", grade="0.82", download_url="",
+            name=learner.get_full_name(), current_status="downloadable"))
+        return sent + 1
+
+    def _maybe_activate(self, learner, definition, instructor, share, now, rng):
+        """Some completers submit a project; staff verify most of those submitted before their window closed."""
+        window = ActivationWindow.objects.filter(definition=definition, user=learner).first()
+        if window is None or window.arm == ActivationWindow.Arm.HOLDOUT:
+            return 0
+        if rng.random() > share * 1.2:
+            return 0
+        submitted_at = window.opened_at + timedelta(days=rng.triangular(1, definition.window_days - 1, 8))
+        if submitted_at > now:
+            return 0
+        project = definition.requirements.get(kind="project")
+        evidence = api.record_evidence(
+            window=window, requirement=project, source=Evidence.Source.LEARNER, submitted_at=submitted_at,
+            idempotency_key=f"demo:{learner.username}:{project.pk}",
+            payload={"url": f"https://example.org/calls/{learner.username}",
+                     "text": "Used the acknowledge–clarify–resolve script with an upset customer; "
+                             "the call ended with a resolution and a thank-you."},
+        )
+        if submitted_at < now - timedelta(days=3):
+            verdict = Review.Verdict.VERIFIED if rng.random() < 0.84 else Review.Verdict.REJECTED
+            try:
+                api.review_evidence(evidence, verdict=verdict, role=Review.Role.STAFF, reviewer=instructor,
+                                    comment="Clear use of all three steps." if verdict == "verified" else
+                                    "Please describe what you said to the customer.")
+            except ActivationRequestError:
+                pass  # seeded before: the instructor's review already stands
+        return 1
+
+    def _print_help(self):
+        run = RUNS[1][0]
+        self.stdout.write("\nOpen http://127.0.0.1:8000/ and log in as:")
+        self.stdout.write(f"  instructor / {PASSWORDS['instructor']}  → instructor dashboard with the Activation "
+                          f"section: http://127.0.0.1:8000/courses/{run}/instructor/")
+        self.stdout.write(f"                           standalone instructor page: "
+                          f"http://127.0.0.1:8000/activation/courses/{run}/")
+        self.stdout.write(f"  {DEMO_LEARNER} / {LEARNER_PASSWORD}   → learner page: "
+                          f"http://127.0.0.1:8000/activation/learner/{run}/")
+        self.stdout.write(f"  admin / {PASSWORDS['admin']}             → Django admin: http://127.0.0.1:8000/admin/")

@@ -1,0 +1,30 @@
+"""Stand-ins for the LMS's course overviews and enrollments, just enough for the plugin's questions."""
+from django.conf import settings
+from django.db import models
+from opaque_keys.edx.django.models import CourseKeyField
+
+
+class DemoCourse(models.Model):
+    """.. no_pii: Course catalogue of the demo host."""
+
+    course_key = CourseKeyField(max_length=255, unique=True)
+    display_name = models.CharField(max_length=255)
+
+    def __str__(self):
+        return self.display_name
+
+
+class DemoEnrollment(models.Model):
+    """
+    .. pii: Demo learners' enrollment.
+    .. pii_types: id
+    .. pii_retirement: retained
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    course_key = CourseKeyField(max_length=255)
+    mode = models.CharField(max_length=32, default="audit")
+    cohort = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        unique_together = [("user", "course_key")]

@@ -1,0 +1,55 @@
+"""Packaging for activation-plugin: an Open edX Django app plugin (LMS and Studio)."""
+import os
+import re
+
+from setuptools import find_packages, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def read(*parts):
+    with open(os.path.join(HERE, *parts), encoding="utf-8") as handle:
+        return handle.read()
+
+
+def version():
+    match = re.search(r'^__version__ = "([^"]+)"', read("activation_plugin", "__init__.py"), re.M)
+    return match.group(1)
+
+
+def requirements(path):
+    """Requirements from an ``.in`` file: the loose ranges, never the pins, so installs compose."""
+    lines = (line.split("#")[0].strip() for line in read(path).splitlines())
+    return [line for line in lines if line and not line.startswith(("-r", "-c"))]
+
+
+ENTRY_POINT = "activation_plugin = activation_plugin.apps:ActivationPluginConfig"
+
+setup(
+    name="activation-plugin",
+    version=version(),
+    description="Open edX plugin that measures whether learners apply what a course taught.",
+    long_description=read("README.md"),
+    long_description_content_type="text/markdown",
+    license="AGPL-3.0",
+    packages=find_packages(include=["activation_plugin", "activation_plugin.*"]),
+    include_package_data=True,
+    python_requires=">=3.12",
+    install_requires=requirements("requirements/base.in"),
+    entry_points={
+        "lms.djangoapp": [ENTRY_POINT],
+        "cms.djangoapp": [ENTRY_POINT],
+    },
+    classifiers=[
+        "Development Status :: 4 - Beta",
+        "Framework :: Django",
+        "Framework :: Django :: 4.2",
+        "Framework :: Django :: 5.2",
+        "Intended Audience :: Education",
+        "License :: OSI Approved :: GNU Affero General Public License v3 or later (AGPLv3+)",
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
+    ],
+    zip_safe=False,
+)

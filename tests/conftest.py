@@ -1,0 +1,57 @@
+"""Fixtures shared by the test suite; tests run inside the demo host (demo/settings.py)."""
+from datetime import datetime, timezone
+
+import pytest
+from opaque_keys.edx.keys import CourseKey
+
+from activation_plugin import api
+from activation_plugin.test_utils.factories import COURSE_KEY, UserFactory
+from demo.models import DemoCourse
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def course_key(db):
+    key = CourseKey.from_string(COURSE_KEY)
+    DemoCourse.objects.create(course_key=key, display_name="Applying Things")
+    return key
+
+
+@pytest.fixture
+def other_run(course_key):
+    key = CourseKey.from_string("course-v1:TestX+APPLY+2027")
+    DemoCourse.objects.create(course_key=key, display_name="Applying Things (2027)")
+    return key
+
+
+PROJECT = {"kind": "project", "title": "Applied project", "config": {"instructions": "Show your work."}}
+SURVEY = {"kind": "survey", "title": "Follow-up survey", "config": {"questions": [
+    {"id": "used", "type": "single_choice", "text": "Did you use it?", "options": ["yes", "no"]},
+    {"id": "how", "type": "text", "text": "How?", "required": False},
+]}}
+OBSERVATION = {"kind": "observation", "title": "Supervisor", "verification": "supervisor",
+               "config": {"checklist": ["Greets", "Resolves"]}}
+
+
+@pytest.fixture
+def make_definition(course_key):
+    """Create and activate a definition through the api, as instructors do."""
+    def make(requirements=(PROJECT,), activate=True, **fields):
+        definition = api.create_definition(
+            course_key=fields.pop("course_key", course_key), name=fields.pop("name", "Applies the skill"),
+            behavior=fields.pop("behavior", "Uses it at work."), window_days=fields.pop("window_days", 30),
+            requirements=list(requirements), **fields,
+        )
+        return api.activate_definition(definition) if activate else definition
+    return make
+
+
+@pytest.fixture
+def learner(db):
+    return UserFactory(username="learner")
+
+
+@pytest.fixture
+def staff_user(db):
+    return UserFactory(username="staff", is_staff=True)
