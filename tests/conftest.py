@@ -11,6 +11,12 @@ from demo.models import DemoCourse
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Real hashing costs a third of a second per user; tests create hundreds."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def course_key(db):
     key = CourseKey.from_string(COURSE_KEY)
