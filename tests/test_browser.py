@@ -1,0 +1,78 @@
+"""The demo's pages in headless Chromium (Debian's), driven by Playwright, against a live server."""
+import os
+import shutil
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from activation_plugin import api
+from activation_plugin.test_utils.factories import UserFactory
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM calls here are still synchronous.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+sync_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-quic"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("Debian chromium is missing: run `make system-deps`")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()
+
+
+def log_in(page, live_server, username):
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", "password")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+
+
+def test_instructor_sees_the_activation_section_and_learner_submits(page, live_server, make_definition, course_key):
+    definition = make_definition(window_days=30)
+    for index, user in enumerate(UserFactory.create_batch(8)):
+        [window] = api.open_windows(user.pk, course_key, "passing", timezone.now() - timedelta(days=45))
+        if index < 2:
+            api.record_evidence(window=window, requirement=definition.requirements.get(), source="learner",
+                                payload={"text": "done"}, idempotency_key=f"k{index}", submitted_at=window.opened_at)
+    teacher = UserFactory(username="teacher")
+    Group.objects.create(name=f"activation-staff:{course_key}").user_set.add(teacher)
+    learner = UserFactory(username="newcomer")
+    api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=1))
+
+    log_in(page, live_server, "teacher")
+    page.click("text=Instructor dashboard")
+    section = page.locator("#section-activation")
+    assert section.locator("[data-figure=rate]").inner_text() == "25.0 %"
+    assert section.locator("[data-figure=open]").inner_text() == "1"
+    assert "95% interval" in section.inner_text()
+    page.click("text=Open the Activation page")
+    assert page.locator("h1").inner_text().startswith("Activation")
+
+    page.context.clear_cookies()
+    log_in(page, live_server, "newcomer")
+    page.goto(f"{live_server.url}/activation/learner/{course_key}/")
+    page.fill("input[name=url]", "https://example.org/my-call")
+    page.fill("textarea[name=text]", "Calmed an upset customer with the script.")
+    page.click("text=Submit evidence")
+    assert "your evidence was submitted" in page.locator(".activation-messages").inner_text()
+    assert page.locator(".activation-window").get_attribute("data-state") == "activated"

@@ -1,0 +1,62 @@
+"""The plugin as the LMS and Studio see it: entry points, injected settings, URLs and filter config."""
+from types import SimpleNamespace
+
+from django.conf import settings
+from django.urls import reverse
+from edx_django_utils.plugins import get_plugin_apps
+
+from activation_plugin.settings import common, production
+
+LEGACY = "org.openedx.learning.instructor.dashboard.render.started.v1"
+TABS = "org.openedx.learning.instructor.dashboard.tabs.requested.v1"
+
+
+def test_lms_and_studio_discover_the_app_through_entry_points():
+    for project in ("lms.djangoapp", "cms.djangoapp"):
+        assert "activation_plugin" in [app.split(".")[0] for app in get_plugin_apps(project)]
+
+
+def test_host_settings_receive_documented_defaults_filters_mako_and_beat():
+    assert settings.ACTIVATION_MIN_CELL_SIZE == 5
+    assert settings.ACTIVATION_PLATFORM_BACKEND == "demo.platform.DemoBackend"  # the host's value wins
+    assert "activation_plugin.dashboard.filters.AddActivationSection" in settings.OPEN_EDX_FILTERS_CONFIG[LEGACY]["pipeline"]
+    assert "activation_plugin.dashboard.filters.AddActivationTab" in settings.OPEN_EDX_FILTERS_CONFIG[TABS]["pipeline"]
+    assert any(path.endswith("activation_plugin/templates") for path in settings.MAKO_TEMPLATE_DIRS_BASE)
+    assert settings.CELERY_BEAT_SCHEDULE["activation-tick"]["task"] == "activation_plugin.tasks.tick"
+
+
+def test_filter_merge_keeps_other_plugins_steps_and_is_idempotent():
+    host = SimpleNamespace(OPEN_EDX_FILTERS_CONFIG={
+        LEGACY: {"fail_silently": False, "pipeline": ["other_plugin.Step"]},
+    })
+    common.merge_filter_steps(host)
+    common.merge_filter_steps(host)
+    assert host.OPEN_EDX_FILTERS_CONFIG[LEGACY] == {
+        "fail_silently": False,
+        "pipeline": ["other_plugin.Step", "activation_plugin.dashboard.filters.AddActivationSection"],
+    }
+    assert host.OPEN_EDX_FILTERS_CONFIG[TABS]["pipeline"] == ["activation_plugin.dashboard.filters.AddActivationTab"]
+
+
+def test_production_settings_read_env_tokens_and_re_merge_filters_replaced_by_yaml():
+    host = SimpleNamespace(ACTIVATION_MIN_CELL_SIZE=5, OPEN_EDX_FILTERS_CONFIG={TABS: {"pipeline": ["x.Y"]}},
+                           ENV_TOKENS={"ACTIVATION_MIN_CELL_SIZE": 10, "UNRELATED": 1})
+    production.plugin_settings(host)
+    assert host.ACTIVATION_MIN_CELL_SIZE == 10
+    assert not hasattr(host, "UNRELATED")
+    assert host.OPEN_EDX_FILTERS_CONFIG[TABS]["pipeline"] == ["x.Y", "activation_plugin.dashboard.filters.AddActivationTab"]
+    assert LEGACY in host.OPEN_EDX_FILTERS_CONFIG
+
+
+def test_common_settings_never_override_operator_values():
+    host = SimpleNamespace(ACTIVATION_TICK_BATCH_SIZE=50)
+    common.plugin_settings(host)
+    assert host.ACTIVATION_TICK_BATCH_SIZE == 50
+    assert host.ACTIVATION_MAX_WINDOW_DAYS == 365
+    assert not hasattr(host, "MAKO_TEMPLATE_DIRS_BASE")  # Studio without Mako dirs is left alone
+
+
+def test_plugin_urls_are_mounted_under_activation():
+    course = "course-v1:TestX+APPLY+2026"
+    assert reverse("activation_plugin:instructor", kwargs={"course_id": course}) == f"/activation/courses/{course}/"
+    assert reverse("activation_plugin:learner", kwargs={"course_id": course}) == f"/activation/learner/{course}/"

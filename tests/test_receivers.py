@@ -1,0 +1,113 @@
+"""Completion events sent through the real openedx-events signals, connected by plugin discovery."""
+import logging
+from datetime import timedelta
+
+import pytest
+from openedx_events.learning.data import (
+    CertificateData,
+    CourseData,
+    CoursePassingStatusData,
+    UserData,
+    UserPersonalData,
+)
+from openedx_events.learning.signals import CERTIFICATE_CREATED, COURSE_PASSING_STATUS_UPDATED
+
+from activation_plugin.models import ActivationWindow
+from activation_plugin.test_utils.factories import UserFactory
+from tests.conftest import NOW
+
+
+def user_data(user_id, username="someone"):
+    return UserData(id=user_id, is_active=True,
+                    pii=UserPersonalData(username=username, email=f"{username}@example.com", name=username))
+
+
+def send_passing(user_id, course_key, is_passing=True, time=NOW):
+    return COURSE_PASSING_STATUS_UPDATED.send_event(time=time, course_passing_status=CoursePassingStatusData(
+        is_passing=is_passing, course=CourseData(course_key=course_key), user=user_data(user_id)))
+
+
+def send_certificate(user_id, course_key, time=NOW):
+    return CERTIFICATE_CREATED.send_event(time=time, certificate=CertificateData(
+        user=user_data(user_id), course=CourseData(course_key=course_key), mode="verified", grade="0.9",
+        download_url="", name="someone", current_status="downloadable"))
+
+
+def failures(responses):
+    """send_event is robust: a receiver's exception comes back in its response instead of raising."""
+    return [response for _receiver, response in responses if isinstance(response, Exception)]
+
+
+def test_passing_event_opens_a_window_at_the_event_time(make_definition, learner, course_key):
+    definition = make_definition(window_days=45)
+    assert failures(send_passing(learner.id, course_key)) == []
+    window = ActivationWindow.objects.get()
+    assert (window.definition, window.user, window.opened_at) == (definition, learner, NOW)
+    assert window.closes_at == NOW + timedelta(days=45)
+
+
+def test_failing_grade_opens_nothing(make_definition, learner, course_key):
+    make_definition()
+    send_passing(learner.id, course_key, is_passing=False)
+    assert not ActivationWindow.objects.exists()
+
+
+def test_replay_fail_then_pass_and_second_run_keep_one_window(make_definition, learner, course_key, other_run):
+    make_definition()
+    send_passing(learner.id, course_key)
+    send_passing(learner.id, course_key)
+    send_passing(learner.id, course_key, is_passing=False, time=NOW + timedelta(days=1))
+    send_passing(learner.id, course_key, time=NOW + timedelta(days=2))
+    send_passing(learner.id, other_run, time=NOW + timedelta(days=100))
+    window = ActivationWindow.objects.get()
+    assert (window.opened_at, window.course_run) == (NOW, course_key)
+
+
+def test_each_definition_follows_its_own_trigger(make_definition, learner, course_key):
+    passing = make_definition(name="on passing")
+    certificate = make_definition(name="on certificate", trigger="certificate")
+    send_passing(learner.id, course_key)
+    assert list(ActivationWindow.objects.values_list("definition", flat=True)) == [passing.pk]
+    send_certificate(learner.id, course_key, time=NOW + timedelta(hours=1))
+    assert ActivationWindow.objects.get(definition=certificate).opened_at == NOW + timedelta(hours=1)
+
+
+def test_draft_and_archived_definitions_open_nothing(make_definition, learner, course_key):
+    from activation_plugin import api  # pylint: disable=import-outside-toplevel
+    make_definition(activate=False)
+    api.archive_definition(make_definition(name="old"))
+    send_passing(learner.id, course_key)
+    send_certificate(learner.id, course_key)
+    assert not ActivationWindow.objects.exists()
+
+
+def test_unknown_user_is_logged_and_dropped(make_definition, course_key, caplog):
+    make_definition()
+    with caplog.at_level(logging.WARNING, logger="activation_plugin.receivers"):
+        responses = send_passing(424242, course_key)
+    assert failures(responses) == []
+    assert "User 424242 does not exist" in caplog.text
+    assert not ActivationWindow.objects.exists()
+
+
+def test_malformed_course_key_is_logged_not_raised(make_definition, learner, caplog):
+    make_definition()
+    with caplog.at_level(logging.WARNING, logger="activation_plugin.receivers"):
+        responses = send_passing(learner.id, "not-a-course-key")
+    assert failures(responses) == [] and "not a valid course key" in caplog.text
+
+
+def test_receiver_cost_does_not_depend_on_course_size(make_definition, course_key, django_assert_num_queries):
+    make_definition()
+    for user in UserFactory.create_batch(25):
+        send_passing(user.id, course_key)
+    newcomer = UserFactory()
+    with django_assert_num_queries(5):
+        send_passing(newcomer.id, course_key)
+
+
+@pytest.mark.parametrize("send", [send_passing, send_certificate])
+def test_events_for_courses_without_definitions_cost_one_query(send, learner, course_key,
+                                                               django_assert_num_queries):
+    with django_assert_num_queries(1):
+        send(learner.id, course_key)
