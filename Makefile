@@ -44,13 +44,17 @@ demo: $(PY) ## migrate, seed a demo course, fire real completion events and serv
 serve: $(PY)
 	$(PY) manage.py runserver 127.0.0.1:$(DEMO_PORT)
 
-test: test-sqlite annotations ## the whole suite on SQLite, PII annotation coverage and the docs build
+test: test-sqlite annotations docs ## the whole suite on SQLite, PII annotation coverage and the docs build
+
+# pytest exits 5 when it collected nothing: a broken suite, reported as such, never a pass.
+PYTEST_RUN = $(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$status
 
 test-sqlite: $(PY)
-	$(BIN)/pytest
+	$(PYTEST_RUN)
 
 test-mariadb: $(PY) services ## the whole suite again on MariaDB (127.0.0.1:3306)
-	DEMO_DB=mariadb $(BIN)/pytest
+	export DEMO_DB=mariadb; $(PYTEST_RUN)
 
 annotations: $(PY) ## every model carries a .. pii: annotation
 	DJANGO_SETTINGS_MODULE=demo.settings $(BIN)/code_annotations django_find_annotations \

@@ -1,0 +1,79 @@
+"""
+What only a real server shows: concurrent ticks on MariaDB row locks, and the tick run by a real
+celery worker over Redis. Runs in the MariaDB pass (`make test-mariadb`, part of CI).
+"""
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.db import connection, connections
+
+from activation_plugin import api
+from activation_plugin.models import ActivationWindow
+from activation_plugin.test_utils.factories import UserFactory
+from demo import celery_app
+from tests.conftest import NOW
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(os.environ.get("DEMO_DB") != "mariadb", reason="needs MariaDB row locks (make test-mariadb)"),
+]
+
+
+def open_due_windows(course_key, count):
+    for user in UserFactory.create_batch(count):
+        api.open_windows(user.pk, course_key, "passing", NOW - timedelta(days=40))
+
+
+def test_two_concurrent_ticks_expire_each_window_exactly_once(make_definition, course_key, settings):
+    settings.ACTIVATION_TICK_BATCH_SIZE = 7
+    make_definition(window_days=30)
+    open_due_windows(course_key, 120)
+    results, barrier = [], threading.Barrier(2)
+
+    def worker():
+        try:
+            barrier.wait()
+            results.append(api.expire_due_windows(now=NOW))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(results) == 120
+    assert ActivationWindow.objects.filter(state="expired").count() == 120
+
+
+@pytest.mark.slow
+def test_tick_runs_in_a_real_celery_worker_over_redis(make_definition, course_key):
+    make_definition(window_days=30)
+    open_due_windows(course_key, 5)
+    broker = "redis://127.0.0.1:6379/15"
+    env = {**os.environ, "DEMO_BROKER": broker, "DEMO_DB": "mariadb",
+           "DEMO_DB_NAME": connection.settings_dict["NAME"]}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "demo", "worker", "--pool=solo", "--concurrency=1", "-l", "WARNING"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    previous = {"broker_url": celery_app.conf.broker_url, "task_always_eager": celery_app.conf.task_always_eager}
+    celery_app.conf.update(broker_url=broker, task_always_eager=False)
+    try:
+        from activation_plugin.tasks import tick  # pylint: disable=import-outside-toplevel
+        tick.delay()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and ActivationWindow.objects.filter(state="open").exists():
+            time.sleep(0.5)
+        assert ActivationWindow.objects.filter(state="expired").count() == 5
+    finally:
+        celery_app.conf.update(**previous)
+        worker.terminate()
+        worker.wait(timeout=30)
