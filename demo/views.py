@@ -4,8 +4,9 @@ from types import SimpleNamespace
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.utils.safestring import mark_safe
+from django.templatetags.static import static
 from mako.lookup import TemplateLookup
 from openedx_filters.learning.filters import InstructorDashboardRenderStarted, InstructorDashboardTabsRequested
 
@@ -25,21 +26,22 @@ def home(request):
     return render(request, "demo/home.html", {"rows": rows})
 
 
-def _render_section(section):
-    """Render a plugin section the way the LMS does: the Mako template named after its section_key."""
-    lookup = TemplateLookup(directories=settings.MAKO_TEMPLATE_DIRS_BASE, input_encoding="utf-8")
-    template = lookup.get_template(f"instructor_dashboard/{section['section_key']}.html")
-    return mark_safe(template.render(section_data=section))  # noqa: S308 - Mako escapes with expression_filter="h"
-
-
 @login_required
 def instructor_dashboard(request, course_id):
     course = get_object_or_404(DemoCourse, course_key=course_id)
     if not platform.is_course_staff(request.user, course.course_key):
         raise PermissionDenied
-    context = {"course": SimpleNamespace(id=course.course_key, display_name=course.display_name), "sections": []}
-    context, _template = InstructorDashboardRenderStarted.run_filter(context=context, template_name=LEGACY_TEMPLATE)
+    course_info = {"section_key": "course_info", "section_display_name": "Course info", "course_id": course_id,
+                   "template_path_prefix": "/instructor/instructor_dashboard_2/"}
+    context = {"course": SimpleNamespace(id=course.course_key, display_name=course.display_name),
+               "sections": [course_info]}
+    context, template_name = InstructorDashboardRenderStarted.run_filter(context=context, template_name=LEGACY_TEMPLATE)
     tabs, _user, _key = InstructorDashboardTabsRequested.run_filter(tabs=[], user=request.user,
                                                                     course_key=course.course_key)
-    sections = [{**section, "html": _render_section(section)} for section in context["sections"]]
-    return render(request, "demo/instructor_dashboard.html", {"course": course, "sections": sections, "tabs": tabs})
+    # Rendered with Mako from the LMS's template dirs, as edx-platform renders instructor_dashboard_2.html.
+    lookup = TemplateLookup(directories=settings.MAKO_TEMPLATE_DIRS_BASE, input_encoding="utf-8")
+    html = lookup.get_template(template_name).render(
+        course=context["course"], sections=context["sections"], tabs=tabs, username=request.user.username,
+        demo_css_urls=[static("demo/demo.css")],
+    )
+    return HttpResponse(html)

@@ -16,7 +16,6 @@ from django.db import connection, connections
 from activation_plugin import api
 from activation_plugin.models import ActivationWindow
 from activation_plugin.test_utils.factories import UserFactory
-from demo import celery_app
 from tests.conftest import NOW
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,16 +63,14 @@ def test_tick_runs_in_a_real_celery_worker_over_redis(make_definition, course_ke
         [sys.executable, "-m", "celery", "-A", "demo", "worker", "--pool=solo", "--concurrency=1", "-l", "WARNING"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
-    previous = {"broker_url": celery_app.conf.broker_url, "task_always_eager": celery_app.conf.task_always_eager}
-    celery_app.conf.update(broker_url=broker, task_always_eager=False)
     try:
-        from activation_plugin.tasks import tick  # pylint: disable=import-outside-toplevel
-        tick.delay()
+        # Enqueued by the celery CLI through Redis, as a scheduler would: nothing runs in this process.
+        subprocess.run([sys.executable, "-m", "celery", "-A", "demo", "call", "activation_plugin.tasks.tick"],
+                       cwd=ROOT, env=env, check=True, capture_output=True, timeout=60)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and ActivationWindow.objects.filter(state="open").exists():
             time.sleep(0.5)
         assert ActivationWindow.objects.filter(state="expired").count() == 5
     finally:
-        celery_app.conf.update(**previous)
         worker.terminate()
         worker.wait(timeout=30)

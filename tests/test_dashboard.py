@@ -51,8 +51,10 @@ def test_legacy_dashboard_gets_an_activation_section_for_staff(seeded, course_st
     assert 'data-figure="rate">30.0 %' in body and 'data-figure="completers">10<' in body
     # The LMS renders it through the Mako template named after the section key.
     lookup = TemplateLookup(directories=settings.MAKO_TEMPLATE_DIRS_BASE)
-    html = lookup.get_template("instructor_dashboard/activation.html").render(section_data=section)
-    assert 'data-figure="rate">30.0 %' in html and "activation.css" in html
+    template = f"{section['template_path_prefix']}{section['section_key']}.html"
+    html = lookup.get_template(template).render(section_data=section)
+    assert 'data-figure="rate">30.0 %' in html
+    assert "activation.css" in section["fragment"].head_html()  # the LMS places head resources itself
 
 
 def test_learners_get_no_section_or_tab(seeded, learner, course_key):
@@ -94,7 +96,8 @@ def test_demo_dashboard_renders_the_section_through_the_real_pipeline(client, se
     client.force_login(course_staff)
     response = client.get(f"/courses/{course_key}/instructor/")
     assert response.status_code == 200
-    assert b'data-section="activation"' in response.content
+    assert b'data-section="activation"' in response.content and b'id="section-course_info"' in response.content
+    assert b"activation_plugin/activation.css" in response.content  # fragment head resources placed
     assert b'data-figure="rate">30.0 %' in response.content
     assert b'data-tab="activation"' in response.content
 

@@ -17,6 +17,8 @@ from web_fragments.fragment import Fragment
 from activation_plugin import api, platform
 
 SECTION_KEY = "activation"
+# The LMS includes "<prefix><section_key>.html" from its Mako dirs, where our settings add templates/.
+TEMPLATE_PATH_PREFIX = "/instructor_dashboard/"
 TAB_SORT_ORDER = 95
 
 
@@ -42,6 +44,7 @@ class AddActivationSection(PipelineStep):
             "section_display_name": _("Activation"),
             "course_id": str(course_key),
             "fragment": fragment,
+            "template_path_prefix": TEMPLATE_PATH_PREFIX,
         })
         return {"context": context}
 

@@ -5,7 +5,7 @@ from activation_plugin import api
 
 
 class Command(BaseCommand):
-    help = "Process due activation windows: prompts, reminders and expiry. Safe to run concurrently."
+    help = "Process due activation windows (expiry of windows whose end passed). Safe to run concurrently."
 
     def handle(self, *args, **options):
         result = api.tick()
