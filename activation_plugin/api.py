@@ -40,8 +40,6 @@ from activation_plugin.models import (
 
 log = logging.getLogger(__name__)
 
-Definition = ActivationDefinition
-Window = ActivationWindow
 MAX_HOLDOUT_PERCENT = 50
 # Fields whose change would silently rewrite the history of windows already opened.
 HISTORY_FIELDS = ("trigger", "window_days", "rule", "rule_count", "holdout_percent")
@@ -55,16 +53,14 @@ def parse_course_key(value):
     A ``CourseKey`` from a key or its string form.
 
     Raises:
-        ActivationRequestError: the value is not a course key, or the platform knows no such course.
+        ActivationRequestError: the value is not a course key.
     """
     if isinstance(value, CourseKey):
-        key = value
-    else:
-        try:
-            key = CourseKey.from_string(str(value))
-        except InvalidKeyError as exc:
-            raise ActivationRequestError(f"{value!r} is not a valid course key.", field="course_key") from exc
-    return key
+        return value
+    try:
+        return CourseKey.from_string(str(value))
+    except InvalidKeyError as exc:
+        raise ActivationRequestError(f"{value!r} is not a valid course key.", field="course_key") from exc
 
 
 def catalog_course(course_key):

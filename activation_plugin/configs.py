@@ -2,6 +2,7 @@
 Validation of each evidence requirement's ``config`` by kind, so bad configuration is refused
 with a message an instructor can act on before anything is stored.
 """
+import math
 from numbers import Real
 
 from activation_plugin.errors import ActivationRequestError
@@ -119,7 +120,7 @@ def _answer_problem(question, answer):
         ok = isinstance(answer, int) and not isinstance(answer, bool) and 1 <= answer <= 5
         return None if ok else "answer on the scale from 1 to 5"
     if qtype == "number":
-        ok = isinstance(answer, Real) and not isinstance(answer, bool) and answer == answer and abs(answer) < 1e15
+        ok = isinstance(answer, Real) and not isinstance(answer, bool) and math.isfinite(answer) and abs(answer) < 1e15
         return None if ok else "enter a number"
     return None if isinstance(answer, str) and len(answer) <= 5000 else "enter at most 5000 characters of text"
 
@@ -159,7 +160,7 @@ def _observation_payload(config, payload, max_chars):
 
 def _metric_payload(config, payload, max_chars):  # pylint: disable=unused-argument
     value = payload.get("value")
-    if not isinstance(value, Real) or isinstance(value, bool) or value != value:
+    if not isinstance(value, Real) or isinstance(value, bool) or not math.isfinite(value):
         _fail_payload("Metric evidence needs a numeric 'value'.")
     return {**payload, "value": float(value)}
 

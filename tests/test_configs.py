@@ -49,6 +49,8 @@ def test_survey_answers_are_validated_per_question_type():
         ({"used": "maybe", "confidence": 4, "calls": 1}, "choose one of the options"),
         ({"used": "yes", "confidence": 6, "calls": 1}, "scale from 1 to 5"),
         ({"used": "yes", "confidence": 3, "calls": "many"}, "enter a number"),
+        ({"used": "yes", "confidence": 3, "calls": float("nan")}, "enter a number"),
+        ({"used": "yes", "confidence": 3, "calls": float("inf")}, "enter a number"),
         ({"used": "yes", "confidence": 3, "calls": 1, "tools": ["a", "a"]}, "one or more of the options"),
         ({"confidence": 3, "calls": 1}, "is required"),
         ({"used": "yes", "confidence": 3, "calls": 1, "extra": 1}, "Unknown questions: extra"),

@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
 from activation_plugin import api, platform
+from activation_plugin.models import ActivationDefinition
 from activation_plugin.views_common import course_key_or_404
 
 
@@ -16,5 +17,5 @@ def instructor_page(request, course_id):
         "course_key": course_key,
         "course_title": platform.course_title(course_key),
         "summaries": api.course_summaries(course_key),
-        "drafts": api.definitions_for_course(course_key).filter(status=api.Definition.Status.DRAFT),
+        "drafts": api.definitions_for_course(course_key).filter(status=ActivationDefinition.Status.DRAFT),
     })

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from activation_plugin import api, platform
 from activation_plugin.errors import ActivationNotFound, ActivationRequestError
+from activation_plugin.models import Evidence, EvidenceRequirement
 from activation_plugin.views_common import course_key_or_404
 
 
@@ -33,11 +34,11 @@ def submit_evidence(request, course_id, window_id, requirement_id):
     try:
         window = api.learner_window(request.user, course_key, window_id)
         requirement = window.definition.requirements.get(pk=requirement_id)
-    except (ActivationNotFound, api.EvidenceRequirement.DoesNotExist) as exc:
+    except (ActivationNotFound, EvidenceRequirement.DoesNotExist) as exc:
         raise Http404(str(exc)) from exc
     try:
         api.record_evidence(
-            window=window, requirement=requirement, source=api.Evidence.Source.LEARNER,
+            window=window, requirement=requirement, source=Evidence.Source.LEARNER,
             payload={"url": request.POST.get("url", ""), "text": request.POST.get("text", "")},
             idempotency_key=f"learner:{request.user.pk}:{request.POST.get('submission_key') or uuid.uuid4().hex}",
         )
