@@ -13,13 +13,13 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
-from django.db.models.functions import TruncDate
+from django.db.models import Count
 from django.utils import timezone
-from opaque_keys import InvalidKeyError
-from opaque_keys.edx.keys import CourseKey
 
-from activation_plugin import configs, platform, rules, stats
+from activation_plugin import configs, platform, prompts, rules
+# Read-only parts of the public api, kept in their own modules.
+from activation_plugin.figures import course_summaries, summarize  # noqa: F401
+from activation_plugin.keys import catalog_course, parse_course_key  # noqa: F401
 from activation_plugin.errors import (
     ActivationNotFound,
     ActivationRequestError,
@@ -44,28 +44,6 @@ MAX_HOLDOUT_PERCENT = 50
 # Fields whose change would silently rewrite the history of windows already opened.
 HISTORY_FIELDS = ("trigger", "window_days", "rule", "rule_count", "holdout_percent")
 EDITABLE_FIELDS = ("name", "behavior", *HISTORY_FIELDS)
-
-
-# ---------------------------------------------------------------------------- course keys
-
-def parse_course_key(value):
-    """
-    A ``CourseKey`` from a key or its string form.
-
-    Raises:
-        ActivationRequestError: the value is not a course key.
-    """
-    if isinstance(value, CourseKey):
-        return value
-    try:
-        return CourseKey.from_string(str(value))
-    except InvalidKeyError as exc:
-        raise ActivationRequestError(f"{value!r} is not a valid course key.", field="course_key") from exc
-
-
-def catalog_course(course_key):
-    """The ``org+course`` part shared by every run of a course."""
-    return f"{course_key.org}+{course_key.course}"
 
 
 # ---------------------------------------------------------------------------- definitions
@@ -109,7 +87,7 @@ def _requirement_from_spec(definition, spec, position):
 
 
 def _prompts_from_spec(requirement, specs):
-    prompts = []
+    built = []
     for spec in specs:
         send_after = spec.get("send_after_days", 0)
         reminders = spec.get("reminder_days", [])
@@ -121,9 +99,9 @@ def _prompts_from_spec(requirement, specs):
         subject, body = str(spec.get("subject", "")).strip(), str(spec.get("body", "")).strip()
         if not subject or not body:
             raise ActivationRequestError("A prompt needs a subject and a body.", field="prompts")
-        prompts.append(FollowUpPrompt(requirement=requirement, send_after_days=send_after,
+        built.append(FollowUpPrompt(requirement=requirement, send_after_days=send_after,
                                       reminder_days=sorted(set(reminders)), subject=subject[:255], body=body))
-    return prompts
+    return built
 
 
 @transaction.atomic
@@ -459,60 +437,6 @@ def evaluate_window(window):
     return window
 
 
-# ---------------------------------------------------------------------------- figures
-
-def summarize(definition, now=None):
-    """
-    The headline figures of a definition, from aggregate queries only.
-
-    Open windows are censored, never failures: ``rate`` counts only windows that activated or
-    closed (``eligible``), and ``km_rate`` is the Kaplan–Meier estimate of activation by the
-    window's last day, which also uses the open windows for as long as they have been observed.
-
-    Returns:
-        dict: completers, eligible, activated, open, not_activated, rate (None when nothing is
-        eligible), rate_ci ((low, high) 95 % Wilson, or None), km_rate, km_curve, median_days.
-    """
-    now = now or timezone.now()
-    windows = ActivationWindow.objects.filter(definition=definition).exclude(state=ActivationWindow.State.WITHDRAWN)
-    activated_q = Q(state=ActivationWindow.State.ACTIVATED)
-    open_q = Q(state=ActivationWindow.State.OPEN, closes_at__gt=now)
-    counts = windows.aggregate(
-        completers=Count("pk"), activated=Count("pk", filter=activated_q), open=Count("pk", filter=open_q),
-    )
-    eligible = counts["completers"] - counts["open"]
-    curve = stats.kaplan_meier(_events_by_day(windows, activated_q, open_q, definition.window_days, now))
-    return {
-        **counts,
-        "eligible": eligible,
-        "not_activated": eligible - counts["activated"],
-        "rate": counts["activated"] / eligible if eligible else None,
-        "rate_ci": stats.wilson_interval(counts["activated"], eligible),
-        "km_rate": stats.km_cumulative_at(curve, definition.window_days) if curve else None,
-        "km_curve": curve,
-        "median_days": stats.km_median(curve),
-    }
-
-
-def _events_by_day(windows, activated_q, open_q, window_days, now):
-    """``{day: (activations, censored)}`` from day histograms, for Kaplan–Meier."""
-    histogram = {}
-
-    def add(day, events=0, censored=0):
-        old_events, old_censored = histogram.get(day, (0, 0))
-        histogram[day] = (old_events + events, old_censored + censored)
-
-    for row in windows.filter(activated_q).values("days_to_activation").annotate(n=Count("pk")):
-        add(row["days_to_activation"], events=row["n"])
-    closed = windows.exclude(activated_q).exclude(open_q).count()
-    if closed:
-        add(window_days, censored=closed)
-    today = now.date()
-    for row in windows.filter(open_q).annotate(day=TruncDate("opened_at")).values("day").annotate(n=Count("pk")):
-        add(min(max((today - row["day"]).days, 0), window_days), censored=row["n"])
-    return histogram
-
-
 # ---------------------------------------------------------------------------- privacy
 
 @transaction.atomic
@@ -535,12 +459,6 @@ def retire_user(user_id):
         "identity_links": IdentityLink.objects.filter(user_id=user_id).delete()[0],
         "observations": MetricObservation.objects.filter(user_id=user_id).update(user=None),
     }
-
-
-def course_summaries(course_key, now=None):
-    """``[(definition, summary)]`` for every non-draft definition covering this course run."""
-    definitions = definitions_for_course(course_key).exclude(status=ActivationDefinition.Status.DRAFT)
-    return [(definition, summarize(definition, now=now)) for definition in definitions]
 
 
 def learner_windows(user, course_key):

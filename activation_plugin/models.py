@@ -165,25 +165,37 @@ class ActivationWindow(models.Model):
 
 class PromptDelivery(models.Model):
     """
-    Record that a prompt or reminder went to a window's learner; the unique key makes it at-most-once.
+    A prompt or reminder for one window, claimed before it is sent: the unique key makes it
+    at-most-once. A claim left ``sending`` (the worker died between sending and recording) is never
+    re-sent; a ``failed`` send is retried by a later tick.
 
-    .. no_pii: References only.
+    .. no_pii: References, status and the mail backend's error text.
     """
 
     class Kind(models.TextChoices):
         PROMPT = "prompt", _("Prompt")
         REMINDER = "reminder", _("Reminder")
 
+    class Status(models.TextChoices):
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed, will retry")
+
     window = models.ForeignKey(ActivationWindow, on_delete=models.CASCADE, related_name="deliveries")
     prompt = models.ForeignKey(FollowUpPrompt, on_delete=models.CASCADE, related_name="deliveries")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     sequence = models.PositiveSmallIntegerField(default=0, help_text=_("Which reminder (0 for the prompt)."))
-    sent_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SENDING)
+    attempts = models.PositiveSmallIntegerField(default=1)
+    claimed_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["window", "prompt", "kind", "sequence"], name="act_delivery_once"),
         ]
+        indexes = [models.Index(fields=["status", "claimed_at"], name="act_delivery_status")]
 
 
 def evidence_upload_path(instance, filename):  # pylint: disable=unused-argument

@@ -1,0 +1,25 @@
+"""Course keys as the plugin uses them: parsed with a clear error, and grouped by catalog course."""
+from opaque_keys import InvalidKeyError
+from opaque_keys.edx.keys import CourseKey
+
+from activation_plugin.errors import ActivationRequestError
+
+
+def parse_course_key(value):
+    """
+    A ``CourseKey`` from a key or its string form.
+
+    Raises:
+        ActivationRequestError: the value is not a course key.
+    """
+    if isinstance(value, CourseKey):
+        return value
+    try:
+        return CourseKey.from_string(str(value))
+    except InvalidKeyError as exc:
+        raise ActivationRequestError(f"{value!r} is not a valid course key.", field="course_key") from exc
+
+
+def catalog_course(course_key):
+    """The ``org+course`` part shared by every run of a course."""
+    return f"{course_key.org}+{course_key.course}"

@@ -1,0 +1,50 @@
+"""
+Follow-up prompts: when each prompt and reminder of a window falls due, and its message text.
+Pure functions; ``api.send_due_prompts`` does the claiming and sending.
+"""
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+RETRY_DELAY = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class DueMessage:
+    """One prompt or reminder of one window; ``key`` is its at-most-once identity."""
+
+    prompt: object
+    kind: str
+    sequence: int
+    due_at: datetime
+
+    @property
+    def key(self):
+        return (self.prompt.pk, self.kind, self.sequence)
+
+
+def schedule(opened_at, prompts):
+    """Every message a window's learner may receive: each prompt on its day, then its reminders."""
+    messages = []
+    for prompt in prompts:
+        messages.append(DueMessage(prompt, "prompt", 0, opened_at + timedelta(days=prompt.send_after_days)))
+        messages.extend(
+            DueMessage(prompt, "reminder", number, opened_at + timedelta(days=day))
+            for number, day in enumerate(prompt.reminder_days, start=1)
+        )
+    return sorted(messages, key=lambda message: message.due_at)
+
+
+def pending(messages, delivered_keys, responded_requirement_ids):
+    """Messages not yet claimed; reminders stop once the learner answered that requirement."""
+    return [
+        message for message in messages
+        if message.key not in delivered_keys
+        and not (message.kind == "reminder" and message.prompt.requirement_id in responded_requirement_ids)
+    ]
+
+
+def render(template, values):
+    """Fill ``{placeholder}``s; unknown ones stay as written so a typo is visible, never an error."""
+    return PLACEHOLDER.sub(lambda match: str(values.get(match.group(1), match.group(0))), template)
