@@ -34,6 +34,7 @@ from activation_plugin.models import (
     FollowUpPrompt,
     IdentityLink,
     MetricObservation,
+    PromptDelivery,
     Review,
     SupervisorInvite,
 )
@@ -270,10 +271,11 @@ def open_windows(user_id, course_key, trigger, occurred_at):
         ActivationWindow(
             definition=definition, user=user, course_run=key, trigger=trigger, opened_at=occurred_at,
             closes_at=occurred_at + timedelta(days=definition.window_days),
-            next_action_at=occurred_at + timedelta(days=definition.window_days),
-            arm=assign_arm(definition, user.pk), **segment,
+            next_action_at=occurred_at if arm == ActivationWindow.Arm.PROMPTED
+            else occurred_at + timedelta(days=definition.window_days),
+            arm=arm, **segment,
         )
-        for definition in definitions
+        for definition, arm in ((d, assign_arm(d, user.pk)) for d in definitions)
     ], ignore_conflicts=True)
     return list(ActivationWindow.objects.filter(definition__in=definitions, user=user))
 
@@ -304,7 +306,111 @@ def expire_due_windows(now=None, batch_size=None):
 
 def tick(now=None):
     """The periodic work: everything due by ``now``. Safe to run from several workers at once."""
-    return {"expired": expire_due_windows(now=now)}
+    now = now or timezone.now()
+    return {**send_due_prompts(now=now), "expired": expire_due_windows(now=now)}
+
+
+def send_due_prompts(now=None, batch_size=None):
+    """
+    Send the prompts and reminders that fell due, at most once each.
+
+    Each batch of due windows is locked (``skip_locked``: concurrent ticks take other rows), its
+    messages are *claimed* by inserting their unique ``PromptDelivery`` rows and the windows'
+    ``next_action_at`` moves on; the claims commit before anything is sent. A send that fails
+    is marked ``failed`` and retried by a later tick; a worker that dies after sending leaves
+    its claim ``sending``, which is never sent again.
+
+    Returns:
+        dict: ``sent`` and ``failed`` counts.
+    """
+    now = now or timezone.now()
+    batch_size = batch_size or settings.ACTIVATION_TICK_BATCH_SIZE
+    totals = {"sent": 0, "failed": 0}
+    while True:
+        claims = _claim_due_messages(now, batch_size)
+        if claims is None:
+            return totals
+        for delivery, message in claims:
+            totals["sent" if _deliver(delivery, message, now) else "failed"] += 1
+
+
+@transaction.atomic
+def _claim_due_messages(now, batch_size):
+    """Claim the due messages of one batch of windows; None once no window is due."""
+    windows = list(
+        ActivationWindow.objects.select_for_update(skip_locked=True)
+        .filter(state=ActivationWindow.State.OPEN, next_action_at__lte=now, closes_at__gt=now)
+        .order_by("next_action_at")[:batch_size]
+    )
+    if not windows:
+        return None
+    # Not select_related: MariaDB cannot restrict FOR UPDATE to the window rows.
+    users = get_user_model().objects.in_bulk({window.user_id for window in windows})
+    definition_ids = {window.definition_id for window in windows}
+    prompts_by_definition = {}
+    for prompt in FollowUpPrompt.objects.filter(requirement__definition_id__in=definition_ids).select_related(
+            "requirement__definition"):
+        prompts_by_definition.setdefault(prompt.requirement.definition_id, []).append(prompt)
+    claimed = {(d.window_id, d.prompt_id, d.kind, d.sequence): d for d in PromptDelivery.objects.filter(window__in=windows)}
+    responded = set(Evidence.objects.filter(window__in=windows).values_list("window_id", "requirement_id"))
+    claims = []
+    for window in windows:
+        window.user = users[window.user_id]
+        messages = prompts.schedule(window.opened_at, prompts_by_definition.get(window.definition_id, []))
+        if window.arm == ActivationWindow.Arm.HOLDOUT:
+            messages = []
+        done = {key[1:] for key, d in claimed.items() if key[0] == window.pk and d.status != PromptDelivery.Status.FAILED}
+        answered = {requirement_id for window_id, requirement_id in responded if window_id == window.pk}
+        todo = prompts.pending(messages, done, answered)
+        send, skip = prompts.split_catch_up([m for m in todo if m.due_at <= now])
+        for message in send:
+            retry = claimed.get((window.pk, *message.key))
+            claims.append((_claim(window, message, retry, now), message))
+        PromptDelivery.objects.bulk_create([
+            PromptDelivery(window=window, prompt=m.prompt, kind=m.kind, sequence=m.sequence, claimed_at=now,
+                           status=PromptDelivery.Status.SKIPPED)
+            for m in skip
+        ], ignore_conflicts=True)
+        later = [m.due_at for m in todo if m.due_at > now]
+        window.next_action_at = min([*later, window.closes_at])
+    ActivationWindow.objects.bulk_update(windows, ["next_action_at"])
+    return claims
+
+
+def _claim(window, message, retry, now):
+    if retry is not None:
+        retry.status, retry.attempts, retry.claimed_at = PromptDelivery.Status.SENDING, retry.attempts + 1, now
+        retry.save(update_fields=["status", "attempts", "claimed_at"])
+        return retry
+    return PromptDelivery.objects.create(window=window, prompt=message.prompt, kind=message.kind,
+                                         sequence=message.sequence, claimed_at=now)
+
+
+def _deliver(delivery, message, now):
+    """Send one claimed message; record the outcome. True when the backend accepted it."""
+    window, definition = delivery.window, message.prompt.requirement.definition
+    user = window.user
+    values = {
+        "learner_name": user.get_full_name() or user.username,
+        "course_name": platform.course_title(window.course_run),
+        "deadline": f"{window.closes_at:%Y-%m-%d}",
+        "link": f"{getattr(settings, 'LMS_ROOT_URL', '')}/activation/learner/{window.course_run}/",
+        "behavior": definition.behavior,
+    }
+    try:
+        platform.send_message(user=user, subject=prompts.render(message.prompt.subject, values),
+                              body=prompts.render(message.prompt.body, values))
+    except Exception as exc:  # pylint: disable=broad-except
+        # Any backend failure (SMTP, ACE, network) must leave the claim retryable, never lost.
+        log.warning("activation: %s %s for window %s failed: %s", message.kind, message.prompt.pk, window.pk, exc)
+        PromptDelivery.objects.filter(pk=delivery.pk).update(status=PromptDelivery.Status.FAILED,
+                                                             last_error=str(exc)[:2000])
+        ActivationWindow.objects.filter(pk=window.pk, state=ActivationWindow.State.OPEN).update(
+            next_action_at=min(now + prompts.RETRY_DELAY, window.closes_at))
+        return False
+    PromptDelivery.objects.filter(pk=delivery.pk).update(status=PromptDelivery.Status.SENT, sent_at=now,
+                                                         last_error="")
+    return True
 
 
 # ---------------------------------------------------------------------------- evidence

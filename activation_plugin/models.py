@@ -180,6 +180,7 @@ class PromptDelivery(models.Model):
         SENDING = "sending", _("Sending")
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed, will retry")
+        SKIPPED = "skipped", _("Skipped: a later reminder was due at the same time")
 
     window = models.ForeignKey(ActivationWindow, on_delete=models.CASCADE, related_name="deliveries")
     prompt = models.ForeignKey(FollowUpPrompt, on_delete=models.CASCADE, related_name="deliveries")

@@ -45,6 +45,19 @@ def pending(messages, delivered_keys, responded_requirement_ids):
     ]
 
 
+def split_catch_up(due):
+    """
+    Of the messages due at once (a late tick, a window opened in the past), send only the latest
+    of each prompt; the older ones are recorded as skipped so the learner gets one message, not a burst.
+    """
+    latest = {}
+    for message in due:
+        if message.prompt.pk not in latest or message.due_at >= latest[message.prompt.pk].due_at:
+            latest[message.prompt.pk] = message
+    send = list(latest.values())
+    return send, [message for message in due if message not in send]
+
+
 def render(template, values):
     """Fill ``{placeholder}``s; unknown ones stay as written so a typo is visible, never an error."""
     return PLACEHOLDER.sub(lambda match: str(values.get(match.group(1), match.group(0))), template)

@@ -74,3 +74,28 @@ def test_tick_runs_in_a_real_celery_worker_over_redis(make_definition, course_ke
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+
+
+def test_two_concurrent_ticks_send_each_prompt_exactly_once(make_definition, course_key, settings):
+    from django.core import mail  # pylint: disable=import-outside-toplevel
+    settings.ACTIVATION_TICK_BATCH_SIZE = 5
+    make_definition(window_days=60, requirements=[{
+        "kind": "project", "title": "p", "config": {"instructions": "i"},
+        "prompts": [{"send_after_days": 7, "subject": "s", "body": "b"}]}])
+    open_due_windows(course_key, 60)  # opened 40 days before NOW: the prompt is due, the window open
+    results, barrier = [], threading.Barrier(2)
+
+    def worker():
+        try:
+            barrier.wait()
+            results.append(api.send_due_prompts(now=NOW))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(result["sent"] for result in results) == 60
+    assert len(mail.outbox) == 60 and len({m.to[0] for m in mail.outbox}) == 60

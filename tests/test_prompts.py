@@ -1,0 +1,124 @@
+"""Follow-up prompts and reminders sent by the tick: on their day, at most once, retried on failure."""
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+
+from activation_plugin import api, prompts
+from activation_plugin.models import ActivationWindow, PromptDelivery
+from activation_plugin.test_utils.factories import UserFactory
+from tests.conftest import NOW, PROJECT
+
+PROMPTED_PROJECT = {**PROJECT, "prompts": [{
+    "send_after_days": 7, "reminder_days": [14, 21],
+    "subject": "{course_name}: how did it go?",
+    "body": "Hi {learner_name}, show us before {deadline}: {link} {unknown}",
+}]}
+
+
+@pytest.fixture
+def window(make_definition, learner, course_key):
+    make_definition(requirements=[PROMPTED_PROJECT], window_days=30)
+    learner.first_name = "Ada"
+    learner.save()
+    [window] = api.open_windows(learner.pk, course_key, "passing", NOW)
+    return window
+
+
+def ticks(*days):
+    return [api.tick(now=NOW + timedelta(days=day)) for day in days]
+
+
+def test_prompt_and_reminders_go_out_on_their_days_once(window, course_key):
+    ticks(0, 6)
+    assert mail.outbox == []
+    ticks(7, 7, 8)
+    [prompt] = mail.outbox
+    assert prompt.subject == "Applying Things: how did it go?"
+    assert prompt.body == (f"Hi Ada, show us before {window.closes_at:%Y-%m-%d}: "
+                           f"http://127.0.0.1:8000/activation/learner/{course_key}/ {{unknown}}")
+    ticks(14, 15, 21, 22, 29)
+    assert [m.subject for m in mail.outbox] == ["Applying Things: how did it go?"] * 3
+    assert list(PromptDelivery.objects.order_by("sequence").values_list("kind", "sequence", "status")) == [
+        ("prompt", 0, "sent"), ("reminder", 1, "sent"), ("reminder", 2, "sent")]
+    window.refresh_from_db()
+    assert window.next_action_at == window.closes_at
+
+
+def test_next_action_follows_the_schedule(window):
+    ticks(0)
+    window.refresh_from_db()
+    assert window.next_action_at == NOW + timedelta(days=7)
+    ticks(7)
+    window.refresh_from_db()
+    assert window.next_action_at == NOW + timedelta(days=14)
+
+
+def test_reminders_stop_once_the_learner_responded(window):
+    ticks(7)
+    api.record_evidence(window=window, requirement=window.definition.requirements.get(), source="learner",
+                        payload={"text": "done"}, idempotency_key="k", submitted_at=NOW + timedelta(days=8))
+    ticks(14, 21)
+    assert len(mail.outbox) == 1
+
+
+def test_a_closed_window_gets_no_more_reminders(window):
+    ticks(7, 31, 40)
+    assert len(mail.outbox) == 1
+    window.refresh_from_db()
+    assert window.state == "expired"
+
+
+def test_holdout_learners_get_no_prompt(make_definition, course_key):
+    definition = make_definition(requirements=[PROMPTED_PROJECT], holdout_percent=50)
+    users = UserFactory.create_batch(20)
+    for user in users:
+        api.open_windows(user.pk, course_key, "passing", NOW)
+    ticks(7)
+    holdout = {w.user.email for w in definition.windows.filter(arm="holdout")}
+    assert holdout and len(mail.outbox) == 20 - len(holdout)
+    assert not holdout & {m.to[0] for m in mail.outbox}
+
+
+def test_failing_mail_backend_keeps_the_prompt_and_retries(window, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2  # nothing listens
+    assert ticks(7) == [{"sent": 0, "failed": 1, "expired": 0}]
+    delivery = PromptDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("failed", 1) and delivery.last_error
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    ticks(7)  # the retry waits for its delay
+    assert mail.outbox == []
+    assert ticks(7 + 1 / 12) == [{"sent": 1, "failed": 0, "expired": 0}]
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.last_error) == ("sent", 2, "")
+
+
+def test_a_claim_left_sending_by_a_dead_worker_is_never_resent(window):
+    ticks(0)
+    PromptDelivery.objects.create(window=window, prompt=window.definition.requirements.get().prompts.get(),
+                                  kind="prompt", sequence=0, claimed_at=NOW + timedelta(days=7))
+    ticks(7, 8)
+    assert mail.outbox == []
+
+
+def test_a_late_tick_sends_only_the_latest_due_message(window):
+    ticks(22)
+    assert len(mail.outbox) == 1
+    assert list(PromptDelivery.objects.order_by("sequence").values_list("sequence", "status")) == [
+        (0, "skipped"), (1, "skipped"), (2, "sent")]
+    ticks(23, 29)
+    assert len(mail.outbox) == 1
+
+
+def test_placeholders_render_and_unknown_ones_stay_visible():
+    assert prompts.render("{a} and {b}", {"a": 1}) == "1 and {b}"
+
+
+def test_windows_without_prompts_wait_for_their_close(make_definition, learner, course_key):
+    make_definition()
+    [window] = api.open_windows(learner.pk, course_key, "passing", NOW)
+    ticks(1)
+    window.refresh_from_db()
+    assert window.next_action_at == window.closes_at
+    assert ActivationWindow.objects.filter(state="open").count() == 1
