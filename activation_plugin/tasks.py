@@ -10,7 +10,7 @@ log = logging.getLogger(__name__)
 
 @shared_task(name="activation_plugin.tasks.tick", ignore_result=True)
 def tick():
-    """Process everything due (today: expiring windows whose end passed). Safe to overlap with itself."""
+    """Send due prompts and reminders and expire windows whose end passed. Safe to overlap with itself."""
     result = api.tick()
     log.info("activation tick: %s", result)
     return result

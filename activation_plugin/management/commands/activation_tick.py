@@ -5,7 +5,7 @@ from activation_plugin import api
 
 
 class Command(BaseCommand):
-    help = "Process due activation windows (expiry of windows whose end passed). Safe to run concurrently."
+    help = "Send due prompts and reminders and expire ended windows. Safe to run concurrently."
 
     def handle(self, *args, **options):
         result = api.tick()
