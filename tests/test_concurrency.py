@@ -30,24 +30,31 @@ def open_due_windows(course_key, count):
         api.open_windows(user.pk, course_key, "passing", NOW - timedelta(days=40))
 
 
-def test_two_concurrent_ticks_expire_each_window_exactly_once(make_definition, course_key, settings):
-    settings.ACTIVATION_TICK_BATCH_SIZE = 7
-    make_definition(window_days=30)
-    open_due_windows(course_key, 120)
-    results, barrier = [], threading.Barrier(2)
+def run_concurrently(work, workers=2):
+    """Start ``work`` in several threads at the same instant, each on its own connection."""
+    results, barrier = [], threading.Barrier(workers)
 
     def worker():
         try:
             barrier.wait()
-            results.append(api.expire_due_windows(now=NOW))
+            results.append(work())
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert len(results) == workers, "a worker raised; see the thread's traceback above"
+    return results
+
+
+def test_two_concurrent_ticks_expire_each_window_exactly_once(make_definition, course_key, settings):
+    settings.ACTIVATION_TICK_BATCH_SIZE = 7
+    make_definition(window_days=30)
+    open_due_windows(course_key, 120)
+    results = run_concurrently(lambda: api.expire_due_windows(now=NOW))
     assert sum(results) == 120
     assert ActivationWindow.objects.filter(state="expired").count() == 120
 
@@ -83,19 +90,6 @@ def test_two_concurrent_ticks_send_each_prompt_exactly_once(make_definition, cou
         "kind": "project", "title": "p", "config": {"instructions": "i"},
         "prompts": [{"send_after_days": 7, "subject": "s", "body": "b"}]}])
     open_due_windows(course_key, 60)  # opened 40 days before NOW: the prompt is due, the window open
-    results, barrier = [], threading.Barrier(2)
-
-    def worker():
-        try:
-            barrier.wait()
-            results.append(api.send_due_prompts(now=NOW))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently(lambda: api.send_due_prompts(now=NOW))
     assert sum(result["sent"] for result in results) == 60
     assert len(mail.outbox) == 60 and len({m.to[0] for m in mail.outbox}) == 60
