@@ -8,6 +8,7 @@ transaction and every externally-triggered write is idempotent (unique keys, not
 import hashlib
 import logging
 import secrets
+from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -351,26 +352,35 @@ def _claim_due_messages(now, batch_size):
     for prompt in FollowUpPrompt.objects.filter(requirement__definition_id__in=definition_ids).select_related(
             "requirement__definition"):
         prompts_by_definition.setdefault(prompt.requirement.definition_id, []).append(prompt)
-    claimed = {(d.window_id, d.prompt_id, d.kind, d.sequence): d for d in PromptDelivery.objects.filter(window__in=windows)}
-    responded = set(Evidence.objects.filter(window__in=windows).values_list("window_id", "requirement_id"))
+    # Grouped by window once, so each window's lookups below are dictionary reads, not scans of the batch.
+    claimed = defaultdict(dict)
+    for delivery in PromptDelivery.objects.filter(window__in=windows):
+        claimed[delivery.window_id][(delivery.prompt_id, delivery.kind, delivery.sequence)] = delivery
+    answered_by_window = defaultdict(set)
+    for window_id, requirement_id in Evidence.objects.filter(window__in=windows).values_list("window_id",
+                                                                                            "requirement_id"):
+        answered_by_window[window_id].add(requirement_id)
     claims = []
     for window in windows:
         window.user = users[window.user_id]
         messages = prompts.schedule(window.opened_at, prompts_by_definition.get(window.definition_id, []))
         if window.arm == ActivationWindow.Arm.HOLDOUT:
             messages = []
-        done = {key[1:] for key, d in claimed.items() if key[0] == window.pk and d.status != PromptDelivery.Status.FAILED}
-        answered = {requirement_id for window_id, requirement_id in responded if window_id == window.pk}
-        todo = prompts.pending(messages, done, answered)
+        claims_of_window = claimed[window.pk]
+        done = {key for key, d in claims_of_window.items() if d.status != PromptDelivery.Status.FAILED}
+        todo = prompts.pending(messages, done, answered_by_window[window.pk])
         send, skip = prompts.split_catch_up([m for m in todo if m.due_at <= now])
         for message in send:
-            retry = claimed.get((window.pk, *message.key))
+            retry = claims_of_window.get(message.key)
             claims.append((_claim(window, message, retry, now), message))
+        # A failed claim overtaken by a later message is skipped too, never sent after it.
+        failed_ids = [claims_of_window[m.key].pk for m in skip if m.key in claims_of_window]
+        PromptDelivery.objects.filter(pk__in=failed_ids).update(status=PromptDelivery.Status.SKIPPED)
         PromptDelivery.objects.bulk_create([
             PromptDelivery(window=window, prompt=m.prompt, kind=m.kind, sequence=m.sequence, claimed_at=now,
                            status=PromptDelivery.Status.SKIPPED)
-            for m in skip
-        ], ignore_conflicts=True)
+            for m in skip if m.key not in claims_of_window
+        ])
         later = [m.due_at for m in todo if m.due_at > now]
         window.next_action_at = min([*later, window.closes_at])
     ActivationWindow.objects.bulk_update(windows, ["next_action_at"])

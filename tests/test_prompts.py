@@ -94,6 +94,17 @@ def test_failing_mail_backend_keeps_the_prompt_and_retries(window, settings):
     assert (delivery.status, delivery.attempts, delivery.last_error) == ("sent", 2, "")
 
 
+def test_a_failed_prompt_overtaken_by_a_reminder_is_skipped_not_sent_late(window, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2
+    ticks(7)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    ticks(14, 15)
+    assert len(mail.outbox) == 1
+    assert list(PromptDelivery.objects.order_by("sequence").values_list("kind", "status")) == [
+        ("prompt", "skipped"), ("reminder", "sent")]
+
+
 def test_a_claim_left_sending_by_a_dead_worker_is_never_resent(window):
     ticks(0)
     PromptDelivery.objects.create(window=window, prompt=window.definition.requirements.get().prompts.get(),
