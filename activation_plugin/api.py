@@ -16,8 +16,9 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from activation_plugin import configs, platform, prompts, rules
+from activation_plugin import configs, links, platform, prompts, rules
 # Read-only parts of the public api, kept in their own modules.
 from activation_plugin.figures import course_summaries, summarize  # noqa: F401
 from activation_plugin.keys import catalog_course, parse_course_key  # noqa: F401
@@ -36,6 +37,7 @@ from activation_plugin.models import (
     IdentityLink,
     MetricObservation,
     PromptDelivery,
+    PromptOptOut,
     Review,
     SupervisorInvite,
 )
@@ -347,6 +349,7 @@ def _claim_due_messages(now, batch_size):
         return None
     # Not select_related: MariaDB cannot restrict FOR UPDATE to the window rows.
     users = get_user_model().objects.in_bulk({window.user_id for window in windows})
+    opted_out = set(PromptOptOut.objects.filter(user_id__in=users).values_list("user_id", "definition_id"))
     definition_ids = {window.definition_id for window in windows}
     prompts_by_definition = {}
     for prompt in FollowUpPrompt.objects.filter(requirement__definition_id__in=definition_ids).select_related(
@@ -364,7 +367,8 @@ def _claim_due_messages(now, batch_size):
     for window in windows:
         window.user = users[window.user_id]
         messages = prompts.schedule(window.opened_at, prompts_by_definition.get(window.definition_id, []))
-        if window.arm == ActivationWindow.Arm.HOLDOUT:
+        silenced = {(window.user_id, None), (window.user_id, window.definition_id)} & opted_out
+        if window.arm == ActivationWindow.Arm.HOLDOUT or silenced:
             messages = []
         claims_of_window = claimed[window.pk]
         done = {key for key, d in claims_of_window.items() if d.status != PromptDelivery.Status.FAILED}
@@ -406,10 +410,13 @@ def _deliver(delivery, message, now):
         "deadline": f"{window.closes_at:%Y-%m-%d}",
         "link": f"{getattr(settings, 'LMS_ROOT_URL', '')}/activation/learner/{window.course_run}/",
         "behavior": definition.behavior,
+        "opt_out_link": links.opt_out_url(user.pk, definition.pk),
     }
+    body = prompts.render(message.prompt.body, values)
+    footer = _("You receive this because you completed {course_name}. To stop these messages: {opt_out_link}")
     try:
         platform.send_message(user=user, subject=prompts.render(message.prompt.subject, values),
-                              body=prompts.render(message.prompt.body, values))
+                              body=f"{body}\n\n-- \n{prompts.render(footer, values)}")
     except Exception as exc:  # pylint: disable=broad-except
         # Any backend failure (SMTP, ACE, network) must leave the claim retryable, never lost.
         log.warning("activation: %s %s for window %s failed: %s", message.kind, message.prompt.pk, window.pk, exc)
@@ -421,6 +428,23 @@ def _deliver(delivery, message, now):
     PromptDelivery.objects.filter(pk=delivery.pk).update(status=PromptDelivery.Status.SENT, sent_at=now,
                                                          last_error="")
     return True
+
+
+@transaction.atomic
+def opt_out(user_id, definition_id=None):
+    """
+    Stop all further prompts to a learner for one definition, or for all of them. Idempotent.
+    The learner's windows stay and keep counting: evidence may still arrive.
+
+    Raises:
+        ActivationNotFound: the user or the definition does not exist.
+    """
+    if not get_user_model().objects.filter(pk=user_id).exists():
+        raise ActivationNotFound("No such learner.", field="user")
+    if definition_id is not None and not ActivationDefinition.objects.filter(pk=definition_id).exists():
+        raise ActivationNotFound("No such activation definition.", field="definition")
+    existing = PromptOptOut.objects.filter(user_id=user_id, definition_id=definition_id).first()
+    return existing or PromptOptOut.objects.create(user_id=user_id, definition_id=definition_id)
 
 
 # ---------------------------------------------------------------------------- evidence

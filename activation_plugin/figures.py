@@ -2,13 +2,13 @@
 The figures instructors read: aggregate queries only (GROUP BY on indexed columns, day
 histograms for curves), never windows loaded one by one. Read-only; ``api`` re-exports them.
 """
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from activation_plugin import stats
 from activation_plugin.keys import catalog_course, parse_course_key
-from activation_plugin.models import ActivationDefinition, ActivationWindow
+from activation_plugin.models import ActivationDefinition, ActivationWindow, PromptOptOut
 
 
 def summarize(definition, now=None):
@@ -20,15 +20,18 @@ def summarize(definition, now=None):
     window's last day, which also uses the open windows for as long as they have been observed.
 
     Returns:
-        dict: completers, eligible, activated, open, not_activated, rate (None when nothing is
+        dict: completers, eligible, activated, open, not_activated, opted_out (still counted), rate (None when nothing is
         eligible), rate_ci ((low, high) 95 % Wilson, or None), km_rate, km_curve, median_days.
     """
     now = now or timezone.now()
     windows = ActivationWindow.objects.filter(definition=definition).exclude(state=ActivationWindow.State.WITHDRAWN)
     activated_q = Q(state=ActivationWindow.State.ACTIVATED)
     open_q = Q(state=ActivationWindow.State.OPEN, closes_at__gt=now)
+    opted_out = Exists(PromptOptOut.objects.filter(
+        Q(definition=definition) | Q(definition__isnull=True), user_id=OuterRef("user_id")))
     counts = windows.aggregate(
         completers=Count("pk"), activated=Count("pk", filter=activated_q), open=Count("pk", filter=open_q),
+        opted_out=Count("pk", filter=opted_out),
     )
     eligible = counts["completers"] - counts["open"]
     curve = stats.kaplan_meier(_events_by_day(windows, activated_q, open_q, definition.window_days, now))

@@ -199,6 +199,25 @@ class PromptDelivery(models.Model):
         indexes = [models.Index(fields=["status", "claimed_at"], name="act_delivery_status")]
 
 
+class PromptOptOut(models.Model):
+    """
+    A learner asked for no more prompts: for one definition, or for all (``definition`` empty).
+    Opted-out learners keep their windows and are still counted.
+
+    .. pii: Records a learner's choice about being contacted.
+    .. pii_types: id
+    .. pii_retirement: retained
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    definition = models.ForeignKey(ActivationDefinition, null=True, blank=True, on_delete=models.CASCADE,
+                                   related_name="opt_outs")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "definition"], name="act_opt_out_once")]
+
+
 def evidence_upload_path(instance, filename):  # pylint: disable=unused-argument
     """Generated names only: the learner's file name never reaches the storage path."""
     return f"activation/evidence/{uuid.uuid4().hex}"

@@ -8,6 +8,7 @@ COURSE_ID = r"(?P<course_id>[^/]+)"
 
 urlpatterns = [
     re_path(rf"^activation/courses/{COURSE_ID}/$", dashboard_views.instructor_page, name="instructor"),
+    re_path(r"^activation/opt-out/(?P<token>[^/]+)/$", learner_views.opt_out, name="opt_out"),
     re_path(rf"^activation/learner/{COURSE_ID}/$", learner_views.learner_page, name="learner"),
     re_path(
         rf"^activation/learner/{COURSE_ID}/windows/(?P<window_id>\d+)/requirements/(?P<requirement_id>\d+)/$",

@@ -1,11 +1,13 @@
 """Follow-up prompts and reminders sent by the tick: on their day, at most once, retried on failure."""
+import re
 from datetime import timedelta
 
 import pytest
 from django.core import mail
 
 from activation_plugin import api, prompts
-from activation_plugin.models import ActivationWindow, PromptDelivery
+from activation_plugin.errors import ActivationNotFound
+from activation_plugin.models import ActivationWindow, PromptDelivery, PromptOptOut
 from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import NOW, PROJECT
 
@@ -35,8 +37,9 @@ def test_prompt_and_reminders_go_out_on_their_days_once(window, course_key):
     ticks(7, 7, 8)
     [prompt] = mail.outbox
     assert prompt.subject == "Applying Things: how did it go?"
-    assert prompt.body == (f"Hi Ada, show us before {window.closes_at:%Y-%m-%d}: "
-                           f"http://127.0.0.1:8000/activation/learner/{course_key}/ {{unknown}}")
+    assert prompt.body.startswith(f"Hi Ada, show us before {window.closes_at:%Y-%m-%d}: "
+                                  f"http://127.0.0.1:8000/activation/learner/{course_key}/ {{unknown}}\n\n-- \n")
+    assert "To stop these messages: http://127.0.0.1:8000/activation/opt-out/" in prompt.body
     ticks(14, 15, 21, 22, 29)
     assert [m.subject for m in mail.outbox] == ["Applying Things: how did it go?"] * 3
     assert list(PromptDelivery.objects.order_by("sequence").values_list("kind", "sequence", "status")) == [
@@ -133,3 +136,55 @@ def test_windows_without_prompts_wait_for_their_close(make_definition, learner, 
     window.refresh_from_db()
     assert window.next_action_at == window.closes_at
     assert ActivationWindow.objects.filter(state="open").count() == 1
+
+
+def opt_out_link(message):
+    return re.search(r"http://127.0.0.1:8000(/activation/opt-out/\S+/)", message.body).group(1)
+
+
+def test_opt_out_link_asks_once_then_stops_further_prompts_but_keeps_counting(window, client):
+    ticks(7)
+    link = opt_out_link(mail.outbox[0])
+    page = client.get(link)
+    assert page.status_code == 200 and b"Stop these messages" in page.content
+    assert not PromptOptOut.objects.exists()  # a mail scanner following the link changes nothing
+    assert client.post(link).status_code == 200
+    assert client.post(link).status_code == 200  # twice is harmless
+    assert PromptOptOut.objects.get().definition == window.definition
+    ticks(14, 21)
+    assert len(mail.outbox) == 1
+    summary = api.summarize(window.definition, now=NOW + timedelta(days=22))
+    assert (summary["completers"], summary["opted_out"]) == (1, 1)
+
+
+def test_opting_out_of_everything_silences_every_definition(make_definition, learner, course_key):
+    make_definition(requirements=[PROMPTED_PROJECT], name="one")
+    make_definition(requirements=[PROMPTED_PROJECT], name="two")
+    api.open_windows(learner.pk, course_key, "passing", NOW)
+    api.opt_out(learner.pk)
+    ticks(7, 14)
+    assert mail.outbox == []
+
+
+@pytest.mark.parametrize("mangle, message", [
+    (lambda link: link.replace("/opt-out/", "/opt-out/x"), b"not valid"),
+    (lambda link: link[:-5] + "AAAA/", b"not valid"),
+])
+def test_tampered_opt_out_links_are_refused(window, client, mangle, message):
+    ticks(7)
+    response = client.post(mangle(opt_out_link(mail.outbox[0])))
+    assert response.status_code == 400 and message in response.content
+    assert not PromptOptOut.objects.exists()
+
+
+def test_expired_opt_out_link_is_refused(window, client, settings):
+    ticks(7)
+    settings.ACTIVATION_OPT_OUT_LINK_MAX_AGE_DAYS = -1
+    response = client.post(opt_out_link(mail.outbox[0]))
+    assert response.status_code == 400 and b"expired" in response.content
+    assert not PromptOptOut.objects.exists()
+
+
+def test_opt_out_of_an_unknown_learner_or_definition_is_refused(db):
+    with pytest.raises(ActivationNotFound):
+        api.opt_out(123456)

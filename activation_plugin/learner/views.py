@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from activation_plugin import api, platform
+from activation_plugin import api, links, platform
 from activation_plugin.errors import ActivationNotFound, ActivationRequestError
 from activation_plugin.models import Evidence, EvidenceRequirement
 from activation_plugin.views_common import course_key_or_404
@@ -47,3 +47,22 @@ def submit_evidence(request, course_id, window_id, requirement_id):
     else:
         messages.success(request, _("Thank you: your evidence was submitted."))
     return redirect("activation_plugin:learner", course_id=str(course_key))
+
+
+def opt_out(request, token):
+    """
+    The link in every prompt. GET asks for one click and POST applies it: mail scanners follow
+    links, and must not unsubscribe anyone. No login needed; the signed token names the learner.
+    """
+    try:
+        user_id, definition_id = links.read_opt_out_token(token)
+    except ActivationRequestError as exc:
+        return render(request, "activation_plugin/opt_out.html", {"error": str(exc)}, status=400)
+    done = False
+    if request.method == "POST":
+        try:
+            api.opt_out(user_id, definition_id)
+        except ActivationNotFound as exc:
+            return render(request, "activation_plugin/opt_out.html", {"error": str(exc)}, status=404)
+        done = True
+    return render(request, "activation_plugin/opt_out.html", {"done": done, "all_definitions": definition_id is None})

@@ -39,6 +39,19 @@ DEFAULTS = {
     # .. setting_default: 20000
     # .. setting_description: Longest free text a learner may submit as evidence.
     "ACTIVATION_EVIDENCE_MAX_TEXT_CHARS": 20000,
+    # .. setting_name: ACTIVATION_OPT_OUT_LINK_MAX_AGE_DAYS
+    # .. setting_default: 365
+    # .. setting_description: How long the opt-out link in a prompt keeps working. Long, because
+    #   learners unsubscribe from old messages; it only ever stops messages.
+    "ACTIVATION_OPT_OUT_LINK_MAX_AGE_DAYS": 365,
+    # .. setting_name: ACTIVATION_EVIDENCE_MAX_FILE_MB
+    # .. setting_default: 10
+    # .. setting_description: Largest file a learner may attach to an applied project, in MB.
+    "ACTIVATION_EVIDENCE_MAX_FILE_MB": 10,
+    # .. setting_name: ACTIVATION_EVIDENCE_FILE_TYPES
+    # .. setting_default: [".pdf", ".png", ".jpg", ".jpeg", ".txt", ".md", ".docx", ".pptx", ".xlsx"]
+    # .. setting_description: File extensions accepted for project attachments (lower case).
+    "ACTIVATION_EVIDENCE_FILE_TYPES": [".pdf", ".png", ".jpg", ".jpeg", ".txt", ".md", ".docx", ".pptx", ".xlsx"],
 }
 
 
