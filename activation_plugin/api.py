@@ -7,6 +7,7 @@ transaction and every externally-triggered write is idempotent (unique keys, not
 """
 import hashlib
 import logging
+import os
 import secrets
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -470,17 +471,7 @@ def record_evidence(*, window, requirement, source, payload, idempotency_key, su
     if source not in Evidence.Source.values:
         raise ActivationRequestError(f"Unknown evidence source {source!r}.", field="source")
     submitted_at = submitted_at or timezone.now()
-    if window.state == ActivationWindow.State.WITHDRAWN:
-        raise ActivationRequestError("This window was withdrawn.", field="window")
-    if not window.opened_at <= submitted_at <= window.closes_at:
-        raise ActivationRequestError(
-            f"Evidence must be submitted between {window.opened_at:%Y-%m-%d} and {window.closes_at:%Y-%m-%d}.",
-            field="submitted_at",
-        )
-    payload = configs.validate_payload(requirement.kind, requirement.config, payload,
-                                       settings.ACTIVATION_EVIDENCE_MAX_TEXT_CHARS)
-    if requirement.kind == EvidenceRequirement.Kind.PROJECT and not (payload["url"] or payload["text"] or file):
-        raise ActivationRequestError("Add a link, a description or a file.", field="payload")
+    payload = _clean_submission(window, requirement, payload, file, submitted_at)
     self_verified = requirement.verification == EvidenceRequirement.Verification.NONE
     try:
         with transaction.atomic():
@@ -495,6 +486,86 @@ def record_evidence(*, window, requirement, source, payload, idempotency_key, su
     except IntegrityError:
         # A concurrent submission with the same key won the race: behave exactly like a replay.
         return _replayed(Evidence.objects.get(idempotency_key=idempotency_key), window, requirement)
+    return evidence
+
+
+def _clean_submission(window, requirement, payload, file, submitted_at):
+    """The validated payload of a submission at ``submitted_at``; raises ActivationRequestError."""
+    if window.state == ActivationWindow.State.WITHDRAWN:
+        raise ActivationRequestError("This window was withdrawn.", field="window")
+    if not window.opened_at <= submitted_at <= window.closes_at:
+        raise ActivationRequestError(
+            f"Evidence must be submitted between {window.opened_at:%Y-%m-%d} and {window.closes_at:%Y-%m-%d}.",
+            field="submitted_at",
+        )
+    payload = configs.validate_payload(requirement.kind, requirement.config, payload,
+                                       settings.ACTIVATION_EVIDENCE_MAX_TEXT_CHARS)
+    if file is not None:
+        if requirement.kind != EvidenceRequirement.Kind.PROJECT:
+            raise ActivationRequestError("Only applied projects take a file.", field="file")
+        payload["file_name"] = _checked_file_name(file)
+    if requirement.kind == EvidenceRequirement.Kind.PROJECT and not (
+            payload["url"] or payload["text"] or payload.get("file_name")):
+        raise ActivationRequestError("Add a link, a description or a file.", field="payload")
+    return payload
+
+
+def _checked_file_name(file):
+    """The uploaded file's display name, once its size and type are within the operator's limits."""
+    name = os.path.basename(str(getattr(file, "name", "") or ""))[:200]
+    extension = os.path.splitext(name)[1].lower()
+    allowed = settings.ACTIVATION_EVIDENCE_FILE_TYPES
+    if extension not in allowed:
+        raise ActivationRequestError(f"Files of this type are not accepted; use one of {', '.join(allowed)}.",
+                                     field="file")
+    max_mb = settings.ACTIVATION_EVIDENCE_MAX_FILE_MB
+    if file.size > max_mb * 1024 * 1024:
+        raise ActivationRequestError(f"The file is larger than {max_mb} MB.", field="file")
+    return name
+
+
+LEARNER_KINDS = (EvidenceRequirement.Kind.PROJECT, EvidenceRequirement.Kind.SURVEY)
+
+
+def save_learner_response(*, window, requirement, payload, idempotency_key, file=None):
+    """
+    What the learner page calls: the learner's one response to a project or survey requirement,
+    created, or edited in place while that is still honest — a project until someone reviews
+    it, a survey until the window closes. A rejected project gets a fresh submission.
+
+    Raises:
+        ActivationRequestError: not a learner-submitted kind, under review, verified, closed, or invalid.
+    """
+    if requirement.kind not in LEARNER_KINDS:
+        raise ActivationRequestError("This requirement is not answered by the learner.", field="requirement")
+    existing = (window.evidence.filter(requirement=requirement, source=Evidence.Source.LEARNER)
+                .exclude(status=Evidence.Status.REJECTED).order_by("-submitted_at").first())
+    if existing is None or existing.idempotency_key == idempotency_key:
+        return record_evidence(window=window, requirement=requirement, source=Evidence.Source.LEARNER,
+                               payload=payload, idempotency_key=idempotency_key, file=file)
+    return _edit_response(existing, window, requirement, payload, file)
+
+
+@transaction.atomic
+def _edit_response(evidence, window, requirement, payload, file):
+    evidence = Evidence.objects.select_for_update().get(pk=evidence.pk)
+    if requirement.kind == EvidenceRequirement.Kind.PROJECT and (
+            evidence.status == Evidence.Status.VERIFIED or evidence.reviews.exists()):
+        raise ActivationRequestError("This project was already reviewed, so it can no longer change.",
+                                     field="evidence")
+    now = timezone.now()
+    payload = _clean_submission(window, requirement, payload, file, now)
+    if file is None and evidence.payload.get("file_name"):
+        payload["file_name"] = evidence.payload["file_name"]  # keep the attachment when only text changes
+    evidence.payload = payload
+    if file is not None:
+        if evidence.file:
+            evidence.file.delete(save=False)
+        evidence.file = file
+    if requirement.kind == EvidenceRequirement.Kind.PROJECT:
+        evidence.submitted_at = now  # what gets reviewed is this version
+    evidence.save()
+    evaluate_window(window)
     return evidence
 
 
@@ -607,7 +678,7 @@ def learner_windows(user, course_key):
     return list(
         ActivationWindow.objects.filter(user=user, definition__catalog_course=catalog_course(key))
         .select_related("definition")
-        .prefetch_related("definition__requirements", "evidence")
+        .prefetch_related("definition__requirements", "evidence__reviews")
         .order_by("-opened_at")
     )
 

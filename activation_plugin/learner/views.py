@@ -1,17 +1,48 @@
 """Learner pages: the learner's activation windows in a course, and evidence submission."""
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from activation_plugin import api, links, platform
 from activation_plugin.errors import ActivationNotFound, ActivationRequestError
-from activation_plugin.models import Evidence, EvidenceRequirement
+from activation_plugin.learner import forms
+from activation_plugin.models import EvidenceRequirement
 from activation_plugin.views_common import course_key_or_404
+
+
+def _requirement_rows(window):
+    """What the page shows for each requirement: the learner's response, its feedback, the form."""
+    rows = []
+    # An activated window still takes edits (a survey answer, a second project) until it closes.
+    accepting = window.state in ("open", "activated") and window.closes_at > timezone.now()
+    evidence = sorted(window.evidence.all(), key=lambda item: item.submitted_at, reverse=True)
+    for requirement in window.definition.requirements.all():
+        mine = [item for item in evidence if item.requirement_id == requirement.pk]
+        current = next((item for item in mine if item.status != "rejected"), None)
+        under_review = current is not None and (current.status == "verified" or bool(current.reviews.all()))
+        answers = current.payload.get("answers", {}) if current else {}
+        questions = [
+            {**question, "value": answers.get(question["id"], ""),
+             "chosen": answers.get(question["id"]) if isinstance(answers.get(question["id"]), list) else
+             [answers.get(question["id"])]}
+            for question in requirement.config.get("questions", [])
+        ]
+        rows.append({
+            "requirement": requirement,
+            "current": current,
+            "history": mine,
+            "questions": questions,
+            "can_submit": accepting and requirement.kind in ("project", "survey")
+            and not (requirement.kind == "project" and under_review),
+        })
+    return rows
 
 
 @login_required
@@ -21,9 +52,11 @@ def learner_page(request, course_id):
     return render(request, "activation_plugin/learner.html", {
         "course_key": course_key,
         "course_title": platform.course_title(course_key),
-        "windows": windows,
+        "windows": [(window, _requirement_rows(window)) for window in windows],
         # One key per rendered form: a double click or a resubmitted page stores the evidence once.
         "submission_key": uuid.uuid4().hex,
+        "likert_scale": range(1, 6),
+        "accepted_files": ",".join(settings.ACTIVATION_EVIDENCE_FILE_TYPES),
     })
 
 
@@ -37,15 +70,15 @@ def submit_evidence(request, course_id, window_id, requirement_id):
     except (ActivationNotFound, EvidenceRequirement.DoesNotExist) as exc:
         raise Http404(str(exc)) from exc
     try:
-        api.record_evidence(
-            window=window, requirement=requirement, source=Evidence.Source.LEARNER,
-            payload={"url": request.POST.get("url", ""), "text": request.POST.get("text", "")},
+        api.save_learner_response(
+            window=window, requirement=requirement, payload=forms.payload_for(requirement, request.POST),
+            file=request.FILES.get("file"),
             idempotency_key=f"learner:{request.user.pk}:{request.POST.get('submission_key') or uuid.uuid4().hex}",
         )
     except ActivationRequestError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, _("Thank you: your evidence was submitted."))
+        messages.success(request, _("Thank you: your answer was saved."))
     return redirect("activation_plugin:learner", course_id=str(course_key))
 
 

@@ -1,0 +1,105 @@
+"""The learner's own responses: one per requirement, editable while honest, files within limits."""
+from datetime import timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+from activation_plugin import api
+from activation_plugin.errors import ActivationRequestError
+from activation_plugin.models import Evidence
+from tests.conftest import OBSERVATION, PROJECT, SURVEY
+
+STAFF_PROJECT = {**PROJECT, "verification": "staff"}
+
+
+@pytest.fixture
+def open_window(make_definition, learner, course_key):
+    def make(*requirements, days_ago=1, window_days=30):
+        make_definition(requirements=list(requirements), window_days=window_days)
+        [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=days_ago))
+        return window
+    return make
+
+
+def save(window, kind_index=0, key="k1", file=None, **payload):
+    requirement = list(window.definition.requirements.all())[kind_index]
+    return api.save_learner_response(window=window, requirement=requirement, payload=payload,
+                                     idempotency_key=key, file=file)
+
+
+def test_project_is_edited_in_place_until_reviewed(open_window, staff_user):
+    window = open_window(STAFF_PROJECT)
+    first = save(window, text="draft")
+    edited = save(window, key="k2", text="final", url="https://example.org/final")
+    assert edited.pk == first.pk and Evidence.objects.count() == 1
+    assert edited.payload == {"url": "https://example.org/final", "text": "final"}
+    api.review_evidence(edited, verdict="rejected", role="staff", reviewer=staff_user, comment="More detail")
+    resubmitted = save(window, key="k3", text="more detail")
+    assert resubmitted.pk != first.pk and resubmitted.status == "submitted"
+    api.review_evidence(resubmitted, verdict="verified", role="staff", reviewer=staff_user)
+    with pytest.raises(ActivationRequestError, match="already reviewed"):
+        save(window, key="k4", text="sneaky change")
+    assert Evidence.objects.get(pk=resubmitted.pk).payload["text"] == "more detail"
+
+
+def test_survey_answer_is_edited_until_the_window_closes_without_moving_activation(open_window):
+    window = open_window(SURVEY)
+    first = save(window, answers={"used": "no"})
+    window.refresh_from_db()
+    activated_at = window.activated_at
+    second = save(window, key="k2", answers={"used": "yes", "how": "daily"})
+    window.refresh_from_db()
+    assert second.pk == first.pk and second.payload["answers"] == {"used": "yes", "how": "daily"}
+    assert window.activated_at == activated_at
+
+
+def test_closed_window_refuses_edits(open_window):
+    window = open_window(SURVEY, days_ago=40)
+    with pytest.raises(ActivationRequestError, match="between"):
+        save(window, answers={"used": "yes"})
+    assert not Evidence.objects.exists()
+
+
+def test_supervisor_requirements_are_not_answered_by_the_learner(open_window):
+    window = open_window(OBSERVATION)
+    with pytest.raises(ActivationRequestError, match="not answered by the learner"):
+        save(window, observed={"Greets": True, "Resolves": True})
+
+
+@pytest.mark.parametrize("name, size, message", [
+    ("virus.exe", 10, "not accepted"),
+    ("notes", 10, "not accepted"),
+    ("big.pdf", 3 * 1024 * 1024 + 1, "larger than 3 MB"),
+])
+def test_files_outside_the_limits_are_refused(open_window, settings, name, size, message):
+    settings.ACTIVATION_EVIDENCE_MAX_FILE_MB = 3
+    window = open_window(PROJECT)
+    with pytest.raises(ActivationRequestError, match=message):
+        save(window, file=SimpleUploadedFile(name, b"x" * size), text="see file")
+    assert not Evidence.objects.exists()
+
+
+def test_accepted_file_is_stored_under_a_generated_name(open_window, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    window = open_window(PROJECT)
+    evidence = save(window, file=SimpleUploadedFile("../../etc/My Call.PDF", b"%PDF-1.4"))
+    assert evidence.payload["file_name"] == "My Call.PDF"
+    assert evidence.file.name.startswith("activation/evidence/") and "Call" not in evidence.file.name
+    assert (tmp_path / evidence.file.name).read_bytes() == b"%PDF-1.4"
+
+
+def test_survey_form_posts_are_typed_and_checked(client, open_window, learner, course_key):
+    from tests.conftest import SURVEY as BASE  # pylint: disable=import-outside-toplevel
+    questions = [*BASE["config"]["questions"], {"id": "calls", "type": "number", "text": "Calls"}]
+    window = open_window({**BASE, "config": {"questions": questions}})
+    requirement = window.definition.requirements.get()
+    client.force_login(learner)
+    url = reverse("activation_plugin:submit_evidence", kwargs={
+        "course_id": str(course_key), "window_id": window.pk, "requirement_id": requirement.pk})
+    page = client.post(url, {"q-used": "yes", "q-calls": "twelve", "submission_key": "a"}, follow=True)
+    assert b"Question &#x27;Calls&#x27;: enter a number." in page.content
+    assert not Evidence.objects.exists()
+    client.post(url, {"q-used": "yes", "q-calls": "12.5", "submission_key": "b"})
+    assert Evidence.objects.get().payload == {"answers": {"used": "yes", "calls": 12.5}}
