@@ -111,7 +111,7 @@ def _prompts_from_spec(requirement, specs):
 
 @transaction.atomic
 def create_definition(*, course_key, name, behavior, window_days, trigger="passing", rule="any", rule_count=None,
-                      holdout_percent=0, requirements=(), created_by=None):
+                      holdout_percent=0, requirements=(), created_by=None, holdout_seed=None):
     """
     Create a draft definition with its evidence requirements and their follow-up prompts.
 
@@ -119,6 +119,8 @@ def create_definition(*, course_key, name, behavior, window_days, trigger="passi
         requirements: dicts with ``kind``, ``title``, ``config``, optional ``verification``,
             ``reviews_required`` and ``prompts`` (dicts with ``send_after_days``, ``reminder_days``,
             ``subject``, ``body``).
+        holdout_seed: fixes the holdout randomisation (a reproducible demo or a pre-registered
+            experiment); by default a secret random seed nobody can steer.
 
     Raises:
         ActivationRequestError: any field is invalid; nothing is written.
@@ -131,7 +133,7 @@ def create_definition(*, course_key, name, behavior, window_days, trigger="passi
               "holdout_percent": holdout_percent}
     _validate_definition_fields(fields, len(requirements))
     definition = ActivationDefinition.objects.create(
-        course_key=key, catalog_course=catalog_course(key), holdout_seed=secrets.token_hex(16),
+        course_key=key, catalog_course=catalog_course(key), holdout_seed=holdout_seed or secrets.token_hex(16),
         created_by=created_by, **{k: (v.strip() if isinstance(v, str) else v) for k, v in fields.items()},
     )
     for position, spec in enumerate(requirements):

@@ -28,3 +28,18 @@ class DemoEnrollment(models.Model):
 
     class Meta:
         unique_together = [("user", "course_key")]
+
+
+class DemoSentMail(models.Model):
+    """
+    Mail the demo host "sent", kept so the demo can show it at /outbox/.
+
+    .. pii: Demo learners' email addresses and the messages sent to them.
+    .. pii_types: email_address, other
+    .. pii_retirement: retained
+    """
+
+    to = models.TextField()
+    subject = models.CharField(max_length=998)
+    body = models.TextField()
+    sent_at = models.DateTimeField(auto_now_add=True)

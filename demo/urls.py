@@ -12,6 +12,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("outbox/", views.outbox, name="outbox"),
     re_path(r"^courses/(?P<course_id>[^/]+)/instructor/$", views.instructor_dashboard, name="instructor_dashboard"),
     *get_plugin_url_patterns(PROJECT_TYPE),
 ]

@@ -5,13 +5,15 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from mako.lookup import TemplateLookup
 from openedx_filters.learning.filters import InstructorDashboardRenderStarted, InstructorDashboardTabsRequested
 
 from activation_plugin import platform
-from demo.models import DemoCourse, DemoEnrollment
+from activation_plugin.tasks import tick
+from demo.models import DemoCourse, DemoEnrollment, DemoSentMail
 
 LEGACY_TEMPLATE = "instructor/instructor_dashboard_2/instructor_dashboard_2.html"
 
@@ -45,3 +47,15 @@ def instructor_dashboard(request, course_id):
         demo_css_urls=[static("demo/demo.css")],
     )
     return HttpResponse(html)
+
+
+@login_required
+def outbox(request):
+    """Mail the plugin sent (prompts, reminders), newest first; staff can run the tick by hand."""
+    if not request.user.is_staff and not request.user.groups.filter(name__startswith="activation-staff:").exists():
+        raise PermissionDenied
+    if request.method == "POST":
+        result = tick.delay().get()
+        messages.success(request, f"Tick ran: {result}")
+        return redirect("outbox")
+    return render(request, "demo/outbox.html", {"mails": DemoSentMail.objects.order_by("-sent_at", "-pk")[:200]})

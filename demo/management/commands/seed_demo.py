@@ -54,6 +54,7 @@ DEFINITION = {
     "window_days": 45,
     "rule": "any",
     "holdout_percent": 10,
+    "holdout_seed": "activation-demo-2026",  # the same learners are held out on every machine
     "requirements": [
         {
             "kind": "project", "title": "Applied project: a call you de-escalated",
@@ -107,7 +108,7 @@ class Command(BaseCommand):
         result = api.tick(now=now)
         self.stdout.write(self.style.SUCCESS(
             f"Seeded {TITLE}: {events} completion events fired, {windows} learners submitted evidence, "
-            f"{result['expired']} windows expired."
+            f"{result['sent']} prompts sent, {result['expired']} windows expired."
         ))
         for summary_definition, summary in api.course_summaries(RUNS[0][0]):
             self.stdout.write(f"  {summary_definition.name}: {summary['activated']} activated of "
@@ -207,4 +208,5 @@ class Command(BaseCommand):
                           f"http://127.0.0.1:8000/activation/courses/{run}/")
         self.stdout.write(f"  {DEMO_LEARNER} / {LEARNER_PASSWORD}   → learner page: "
                           f"http://127.0.0.1:8000/activation/learner/{run}/")
+        self.stdout.write("  mail the plugin sent (prompts, reminders, opt-out links): http://127.0.0.1:8000/outbox/")
         self.stdout.write(f"  admin / {PASSWORDS['admin']}             → Django admin: http://127.0.0.1:8000/admin/")

@@ -1,0 +1,13 @@
+"""An email backend for the demo: messages are stored and shown at /outbox/ instead of sent."""
+from django.core.mail.backends.base import BaseEmailBackend
+
+from demo.models import DemoSentMail
+
+
+class DatabaseEmailBackend(BaseEmailBackend):
+    def send_messages(self, email_messages):
+        DemoSentMail.objects.bulk_create([
+            DemoSentMail(to=", ".join(message.to), subject=message.subject, body=message.body)
+            for message in email_messages
+        ])
+        return len(email_messages)
