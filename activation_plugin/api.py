@@ -7,6 +7,7 @@ transaction and every externally-triggered write is idempotent (unique keys, not
 """
 import hashlib
 import logging
+import math
 import os
 import secrets
 from collections import defaultdict
@@ -15,7 +16,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, Max
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -104,8 +106,15 @@ def _prompts_from_spec(requirement, specs):
         subject, body = str(spec.get("subject", "")).strip(), str(spec.get("body", "")).strip()
         if not subject or not body:
             raise ActivationRequestError("A prompt needs a subject and a body.", field="prompts")
-        built.append(FollowUpPrompt(requirement=requirement, send_after_days=send_after,
-                                      reminder_days=sorted(set(reminders)), subject=subject[:255], body=body))
+        condition = spec.get("condition", FollowUpPrompt.Condition.ALWAYS)
+        if condition not in FollowUpPrompt.Condition.values:
+            raise ActivationRequestError(f"Unknown prompt condition {condition!r}.", field="condition")
+        metric = str(spec.get("metric", "")).strip()
+        if condition == FollowUpPrompt.Condition.METRIC_OBSERVED and not metric:
+            metric = requirement.config.get("metric", "")  # a metric requirement's own KPI by default
+        built.append(FollowUpPrompt(requirement=requirement, send_after_days=send_after, condition=condition,
+                                    metric=metric[:100], reminder_days=sorted(set(reminders)),
+                                    subject=subject[:255], body=body))
     return built
 
 
@@ -367,9 +376,11 @@ def _claim_due_messages(now, batch_size):
                                                                                             "requirement_id"):
         answered_by_window[window_id].add(requirement_id)
     claims = []
+    arrivals = _observation_arrivals(users, min(window.opened_at for window in windows))
     for window in windows:
         window.user = users[window.user_id]
-        messages = prompts.schedule(window.opened_at, prompts_by_definition.get(window.definition_id, []))
+        messages = prompts.schedule(window.opened_at, prompts_by_definition.get(window.definition_id, []),
+                                    _first_arrivals(arrivals.get(window.user_id, []), window.opened_at))
         silenced = {(window.user_id, None), (window.user_id, window.definition_id)} & opted_out
         if window.arm == ActivationWindow.Arm.HOLDOUT or silenced:
             messages = []
@@ -392,6 +403,34 @@ def _claim_due_messages(now, batch_size):
         window.next_action_at = min([*later, window.closes_at])
     ActivationWindow.objects.bulk_update(windows, ["next_action_at"])
     return claims
+
+
+def _observation_arrivals(user_ids, since):
+    """
+    ``{user_id: [(metric, observed_at, arrived_at)]}`` for KPIs measured since ``since``: per
+    learner, metric and day of measurement, the latest measurement and arrival. One row per day
+    keeps this bounded by the window's length, however often a KPI source reports.
+    """
+    rows = (MetricObservation.objects.filter(user_id__in=user_ids, observed_at__gte=since)
+            .annotate(day=TruncDate("observed_at")).values("user_id", "metric", "day")
+            .annotate(observed=Max("observed_at"), arrived=Max("received_at")).order_by("day"))
+    arrivals = defaultdict(list)
+    for row in rows:
+        arrivals[row["user_id"]].append((row["metric"], row["observed"], row["arrived"]))
+    return arrivals
+
+
+def _first_arrivals(arrivals, opened_at):
+    """
+    ``{metric: when the first KPI measured after completion arrived}``, with ``""`` for any
+    metric. Measurements from before completion are the learner's baseline, not a signal.
+    """
+    first = {}
+    for metric, observed_at, arrived_at in arrivals:
+        if observed_at >= opened_at:
+            first.setdefault(metric, arrived_at)
+            first.setdefault("", arrived_at)
+    return first
 
 
 def _claim(window, message, retry, now):
@@ -448,6 +487,36 @@ def opt_out(user_id, definition_id=None):
         raise ActivationNotFound("No such activation definition.", field="definition")
     existing = PromptOptOut.objects.filter(user_id=user_id, definition_id=definition_id).first()
     return existing or PromptOptOut.objects.create(user_id=user_id, definition_id=definition_id)
+
+
+def record_observation(*, source, metric, external_id, observed_at, value, user=None):
+    """
+    Upsert one KPI observation, idempotent by (source, metric, external_id, observed_at), and wake
+    the learner's open windows so a KPI nudge can go out on the next tick.
+
+    Returns:
+        tuple: (observation, created).
+
+    Raises:
+        ActivationRequestError: empty metric or id, naive time, or a non-finite value.
+    """
+    if not str(metric).strip() or not str(external_id).strip():
+        raise ActivationRequestError("An observation needs a metric and an external id.", field="metric")
+    if not isinstance(observed_at, datetime) or timezone.is_naive(observed_at):
+        raise ActivationRequestError("The observation time must be timezone-aware.", field="observed_at")
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise ActivationRequestError("The observed value must be a finite number.", field="value")
+    with transaction.atomic():
+        observation, created = MetricObservation.objects.get_or_create(
+            source=source, metric=str(metric).strip()[:100], external_id=str(external_id).strip()[:255],
+            observed_at=observed_at, defaults={"value": float(value), "user": user},
+        )
+        if created and user is not None:
+            ActivationWindow.objects.filter(
+                user=user, state=ActivationWindow.State.OPEN, arm=ActivationWindow.Arm.PROMPTED,
+                definition__requirements__prompts__condition=FollowUpPrompt.Condition.METRIC_OBSERVED,
+            ).update(next_action_at=timezone.now())
+    return observation, created
 
 
 # ---------------------------------------------------------------------------- evidence

@@ -104,7 +104,15 @@ class FollowUpPrompt(models.Model):
     .. no_pii: Templates written by instructors.
     """
 
+    class Condition(models.TextChoices):
+        ALWAYS = "always", _("On its day")
+        NO_EVIDENCE = "no_evidence", _("On its day, only if the learner has not responded")
+        METRIC_OBSERVED = "metric_observed", _("When a KPI observation arrives for the learner")
+
     requirement = models.ForeignKey(EvidenceRequirement, on_delete=models.CASCADE, related_name="prompts")
+    condition = models.CharField(max_length=16, choices=Condition.choices, default=Condition.ALWAYS)
+    metric = models.CharField(max_length=100, blank=True,
+                              help_text=_("For KPI nudges: the metric whose observation triggers it (any if blank)."))
     send_after_days = models.PositiveIntegerField(default=0)
     reminder_days = models.JSONField(default=list, blank=True)
     subject = models.CharField(max_length=255)
@@ -175,6 +183,7 @@ class PromptDelivery(models.Model):
     class Kind(models.TextChoices):
         PROMPT = "prompt", _("Prompt")
         REMINDER = "reminder", _("Reminder")
+        NUDGE = "nudge", _("Nudge")
 
     class Status(models.TextChoices):
         SENDING = "sending", _("Sending")

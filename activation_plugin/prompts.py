@@ -24,10 +24,20 @@ class DueMessage:
         return (self.prompt.pk, self.kind, self.sequence)
 
 
-def schedule(opened_at, prompts):
-    """Every message a window's learner may receive: each prompt on its day, then its reminders."""
+def schedule(opened_at, prompts, observed_at=None):
+    """
+    Every message a window's learner may receive: each prompt on its day, then its reminders.
+    A KPI nudge is due when the first KPI of its metric measured after completion arrived
+    (``observed_at``: metric, or "" for any, to that arrival time).
+    """
+    observed_at = observed_at or {}
     messages = []
     for prompt in prompts:
+        if prompt.condition == "metric_observed":
+            arrived = observed_at.get(prompt.metric)
+            if arrived is not None:
+                messages.append(DueMessage(prompt, "nudge", 0, max(arrived, opened_at)))
+            continue
         messages.append(DueMessage(prompt, "prompt", 0, opened_at + timedelta(days=prompt.send_after_days)))
         messages.extend(
             DueMessage(prompt, "reminder", number, opened_at + timedelta(days=day))
@@ -37,12 +47,14 @@ def schedule(opened_at, prompts):
 
 
 def pending(messages, delivered_keys, responded_requirement_ids):
-    """Messages not yet claimed; reminders stop once the learner answered that requirement."""
-    return [
-        message for message in messages
-        if message.key not in delivered_keys
-        and not (message.kind == "reminder" and message.prompt.requirement_id in responded_requirement_ids)
-    ]
+    """
+    Messages not yet claimed. Once the learner answered a requirement its reminders stop, and so
+    does everything from a prompt sent only to those who have not responded.
+    """
+    def answered(message):
+        return message.prompt.requirement_id in responded_requirement_ids and (
+            message.kind == "reminder" or message.prompt.condition == "no_evidence")
+    return [message for message in messages if message.key not in delivered_keys and not answered(message)]
 
 
 def split_catch_up(due):
