@@ -8,7 +8,11 @@ from django.utils import timezone
 
 from activation_plugin import stats
 from activation_plugin.keys import catalog_course, parse_course_key
-from activation_plugin.models import ActivationDefinition, ActivationWindow, PromptOptOut
+from activation_plugin.models import (
+    ActivationDefinition,
+    ActivationWindow,
+    PromptOptOut,
+)
 
 
 def summarize(definition, now=None):

@@ -1,0 +1,44 @@
+"""
+The python API of activation-plugin: the only code that writes its models.
+
+Receivers, tasks, views, REST endpoints and management commands are thin adapters that call the
+functions exported here (one module per concept below). Errors are raised as
+``activation_plugin.errors`` classes; every write runs in a transaction and every
+externally-triggered write is idempotent (unique keys, not checks-then-insert).
+"""
+from activation_plugin.api.definitions import (
+    activate_definition,
+    add_requirement,
+    archive_definition,
+    create_definition,
+    definition_is_locked,
+    definitions_for_course,
+    update_definition,
+)
+from activation_plugin.api.evidence import (
+    evaluate_window,
+    record_evidence,
+    review_evidence,
+    save_learner_response,
+)
+from activation_plugin.api.messaging import opt_out, send_due_prompts
+from activation_plugin.api.observations import record_observation
+from activation_plugin.api.privacy import retire_user
+from activation_plugin.api.windows import (
+    assign_arm,
+    expire_due_windows,
+    learner_window,
+    learner_windows,
+    open_windows,
+    tick,
+)
+from activation_plugin.figures import course_summaries, summarize
+from activation_plugin.keys import catalog_course, parse_course_key
+
+__all__ = [
+    "activate_definition", "add_requirement", "archive_definition", "assign_arm", "catalog_course",
+    "course_summaries", "create_definition", "definition_is_locked", "definitions_for_course", "evaluate_window",
+    "expire_due_windows", "learner_window", "learner_windows", "open_windows", "opt_out", "parse_course_key",
+    "record_evidence", "record_observation", "retire_user", "review_evidence", "save_learner_response",
+    "send_due_prompts", "summarize", "tick", "update_definition",
+]

@@ -1,0 +1,214 @@
+"""Definitions: what counts as activation in a course, authored by instructors."""
+import secrets
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from activation_plugin import configs, platform, rules
+from activation_plugin.errors import (
+    ActivationRequestError,
+    DefinitionLocked,
+)
+from activation_plugin.keys import catalog_course, parse_course_key
+from activation_plugin.models import (
+    ActivationDefinition,
+    ActivationWindow,
+    EvidenceRequirement,
+    FollowUpPrompt,
+)
+
+MAX_HOLDOUT_PERCENT = 50
+# Fields whose change would silently rewrite the history of windows already opened.
+HISTORY_FIELDS = ("trigger", "window_days", "rule", "rule_count", "holdout_percent")
+EDITABLE_FIELDS = ("name", "behavior", *HISTORY_FIELDS)
+
+
+def _validate_definition_fields(fields, requirement_count):
+    if "name" in fields and not str(fields["name"]).strip():
+        raise ActivationRequestError("Give the definition a name.", field="name")
+    if "behavior" in fields and not str(fields["behavior"]).strip():
+        raise ActivationRequestError("Describe the behaviour learners should apply.", field="behavior")
+    if fields.get("trigger") not in ActivationDefinition.Trigger.values:
+        raise ActivationRequestError("The trigger must be 'passing' or 'certificate'.", field="trigger")
+    window_days, max_days = fields.get("window_days"), settings.ACTIVATION_MAX_WINDOW_DAYS
+    if not isinstance(window_days, int) or isinstance(window_days, bool) or not 1 <= window_days <= max_days:
+        raise ActivationRequestError(f"The window must be between 1 and {max_days} days.", field="window_days")
+    holdout = fields.get("holdout_percent")
+    if not isinstance(holdout, int) or isinstance(holdout, bool) or not 0 <= holdout <= MAX_HOLDOUT_PERCENT:
+        raise ActivationRequestError(
+            f"The holdout must be a whole percentage between 0 and {MAX_HOLDOUT_PERCENT}.", field="holdout_percent",
+        )
+    problem = rules.rule_problem(fields.get("rule"), fields.get("rule_count"), requirement_count)
+    if problem:
+        raise ActivationRequestError(problem, field="rule")
+
+
+def _requirement_from_spec(definition, spec, position):
+    kind = spec.get("kind")
+    config = configs.validate_config(kind, spec.get("config", {}))
+    verification = spec.get("verification", EvidenceRequirement.Verification.NONE)
+    if verification not in EvidenceRequirement.Verification.values:
+        raise ActivationRequestError(f"Unknown verification {verification!r}.", field="verification")
+    reviews_required = spec.get("reviews_required", 1)
+    if not isinstance(reviews_required, int) or isinstance(reviews_required, bool) or not 1 <= reviews_required <= 10:
+        raise ActivationRequestError("Reviews required must be between 1 and 10.", field="reviews_required")
+    title = str(spec.get("title", "")).strip()
+    if not title:
+        raise ActivationRequestError("Give each evidence requirement a title.", field="title")
+    return EvidenceRequirement(
+        definition=definition, kind=kind, title=title[:255], config=config, verification=verification,
+        reviews_required=reviews_required, position=position,
+    )
+
+
+def _prompts_from_spec(requirement, specs):
+    built = []
+    for spec in specs:
+        send_after = spec.get("send_after_days", 0)
+        reminders = spec.get("reminder_days", [])
+        if not isinstance(send_after, int) or isinstance(send_after, bool) or send_after < 0:
+            raise ActivationRequestError("A prompt's day must be 0 or more.", field="send_after_days")
+        if not isinstance(reminders, list) or not all(
+                isinstance(day, int) and not isinstance(day, bool) and day > send_after for day in reminders):
+            raise ActivationRequestError("Reminder days must be whole days after the prompt.", field="reminder_days")
+        subject, body = str(spec.get("subject", "")).strip(), str(spec.get("body", "")).strip()
+        if not subject or not body:
+            raise ActivationRequestError("A prompt needs a subject and a body.", field="prompts")
+        condition = spec.get("condition", FollowUpPrompt.Condition.ALWAYS)
+        if condition not in FollowUpPrompt.Condition.values:
+            raise ActivationRequestError(f"Unknown prompt condition {condition!r}.", field="condition")
+        metric = str(spec.get("metric", "")).strip()
+        if condition == FollowUpPrompt.Condition.METRIC_OBSERVED and not metric:
+            metric = requirement.config.get("metric", "")  # a metric requirement's own KPI by default
+        built.append(FollowUpPrompt(requirement=requirement, send_after_days=send_after, condition=condition,
+                                    metric=metric[:100], reminder_days=sorted(set(reminders)),
+                                    subject=subject[:255], body=body))
+    return built
+
+
+@transaction.atomic
+def create_definition(*, course_key, name, behavior, window_days, trigger="passing", rule="any", rule_count=None,
+                      holdout_percent=0, requirements=(), created_by=None, holdout_seed=None):
+    """
+    Create a draft definition with its evidence requirements and their follow-up prompts.
+
+    Args:
+        requirements: dicts with ``kind``, ``title``, ``config``, optional ``verification``,
+            ``reviews_required`` and ``prompts`` (dicts with ``send_after_days``, ``reminder_days``,
+            ``subject``, ``body``).
+        holdout_seed: fixes the holdout randomisation (a reproducible demo or a pre-registered
+            experiment); by default a secret random seed nobody can steer.
+
+    Raises:
+        ActivationRequestError: any field is invalid; nothing is written.
+    """
+    key = parse_course_key(course_key)
+    if not platform.course_exists(key):
+        raise ActivationRequestError(f"No course {key} exists on this platform.", field="course_key")
+    fields = {"name": name, "behavior": behavior, "trigger": trigger, "window_days": window_days,
+              "rule": rule, "rule_count": rule_count if rule == rules.AT_LEAST else None,
+              "holdout_percent": holdout_percent}
+    _validate_definition_fields(fields, len(requirements))
+    definition = ActivationDefinition.objects.create(
+        course_key=key, catalog_course=catalog_course(key), holdout_seed=holdout_seed or secrets.token_hex(16),
+        created_by=created_by, **{k: (v.strip() if isinstance(v, str) else v) for k, v in fields.items()},
+    )
+    for position, spec in enumerate(requirements):
+        if not isinstance(spec, dict):
+            raise ActivationRequestError("Each requirement must be an object.", field="requirements")
+        requirement = _requirement_from_spec(definition, spec, position)
+        requirement.save()
+        FollowUpPrompt.objects.bulk_create(_prompts_from_spec(requirement, spec.get("prompts", [])))
+    return definition
+
+
+def definition_is_locked(definition):
+    """True once any window exists: from then on, history fields and requirements are frozen."""
+    return ActivationWindow.objects.filter(definition=definition).exists()
+
+
+@transaction.atomic
+def update_definition(definition, **changes):
+    """
+    Change a definition's editable fields.
+
+    Raises:
+        DefinitionLocked: a history field would change after windows were opened.
+        ActivationRequestError: unknown field or invalid value.
+    """
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ActivationRequestError(f"Cannot edit {', '.join(sorted(unknown))}.")
+    definition = ActivationDefinition.objects.select_for_update().get(pk=definition.pk)
+    changed_history = [f for f in HISTORY_FIELDS if f in changes and changes[f] != getattr(definition, f)]
+    if changed_history and definition_is_locked(definition):
+        raise DefinitionLocked(
+            f"Learners already have windows under this definition, so {', '.join(changed_history)} can no longer "
+            "change. Archive it and create a new definition instead.", field=changed_history[0],
+        )
+    fields = {f: getattr(definition, f) for f in EDITABLE_FIELDS} | changes
+    if fields["rule"] != rules.AT_LEAST:
+        fields["rule_count"] = None
+    _validate_definition_fields(fields, definition.requirements.count())
+    for field, value in fields.items():
+        setattr(definition, field, value.strip() if isinstance(value, str) else value)
+    definition.save()
+    return definition
+
+
+@transaction.atomic
+def add_requirement(definition, spec):
+    """
+    Add an evidence requirement (with prompts) to a definition that has no windows yet.
+
+    Raises:
+        DefinitionLocked: windows exist; adding a requirement would change what they had to do.
+    """
+    if definition_is_locked(definition):
+        raise DefinitionLocked("Requirements cannot change once learners have windows.", field="requirements")
+    requirement = _requirement_from_spec(definition, spec, definition.requirements.count())
+    requirement.save()
+    FollowUpPrompt.objects.bulk_create(_prompts_from_spec(requirement, spec.get("prompts", [])))
+    return requirement
+
+
+@transaction.atomic
+def activate_definition(definition):
+    """
+    Start opening windows for completers.
+
+    Raises:
+        ActivationRequestError: no requirements, the rule cannot be met, or the definition is archived.
+    """
+    definition = ActivationDefinition.objects.select_for_update().get(pk=definition.pk)
+    if definition.status == ActivationDefinition.Status.ARCHIVED:
+        raise ActivationRequestError("An archived definition cannot be activated again.", field="status")
+    count = definition.requirements.count()
+    if count == 0:
+        raise ActivationRequestError("Add at least one evidence requirement before activating.", field="requirements")
+    problem = rules.rule_problem(definition.rule, definition.rule_count, count)
+    if problem:
+        raise ActivationRequestError(problem, field="rule")
+    if definition.status != ActivationDefinition.Status.ACTIVE:
+        definition.status = ActivationDefinition.Status.ACTIVE
+        definition.activated_at = timezone.now()
+        definition.save(update_fields=["status", "activated_at", "modified"])
+    return definition
+
+
+@transaction.atomic
+def archive_definition(definition):
+    """Stop opening new windows; existing windows run to their end and stay in every figure."""
+    definition = ActivationDefinition.objects.select_for_update().get(pk=definition.pk)
+    if definition.status != ActivationDefinition.Status.ARCHIVED:
+        definition.status = ActivationDefinition.Status.ARCHIVED
+        definition.archived_at = timezone.now()
+        definition.save(update_fields=["status", "archived_at", "modified"])
+    return definition
+
+
+def definitions_for_course(course_key):
+    """Every definition covering this course run (authored in any run of its catalog course)."""
+    key = parse_course_key(course_key)
+    return ActivationDefinition.objects.filter(catalog_course=catalog_course(key)).order_by("-created")

@@ -1,0 +1,217 @@
+"""Evidence and its reviews, and the rule evaluation that activates a window."""
+import os
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from activation_plugin import configs, rules
+from activation_plugin.errors import (
+    ActivationRequestError,
+    IdempotencyConflict,
+)
+from activation_plugin.models import (
+    ActivationWindow,
+    Evidence,
+    EvidenceRequirement,
+    Review,
+)
+
+
+def record_evidence(*, window, requirement, source, payload, idempotency_key, submitted_at=None, file=None):
+    """
+    Store evidence for a window's requirement and re-evaluate the window's rule.
+
+    Idempotent by ``idempotency_key``: the same key returns the stored evidence unchanged.
+
+    Raises:
+        IdempotencyConflict: the key was used for another window or requirement.
+        ActivationRequestError: invalid payload, requirement from another definition, or a window
+            that is withdrawn or was already closed at ``submitted_at``.
+    """
+    if not idempotency_key or len(idempotency_key) > 255:
+        raise ActivationRequestError("An idempotency key of 1 to 255 characters is required.", field="idempotency_key")
+    existing = Evidence.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return _replayed(existing, window, requirement)
+    if requirement.definition_id != window.definition_id:
+        raise ActivationRequestError("This requirement belongs to another definition.", field="requirement")
+    if source not in Evidence.Source.values:
+        raise ActivationRequestError(f"Unknown evidence source {source!r}.", field="source")
+    submitted_at = submitted_at or timezone.now()
+    payload = _clean_submission(window, requirement, payload, file, submitted_at)
+    self_verified = requirement.verification == EvidenceRequirement.Verification.NONE
+    try:
+        with transaction.atomic():
+            evidence = Evidence.objects.create(
+                window=window, requirement=requirement, source=source, payload=payload, file=file,
+                submitted_at=submitted_at, idempotency_key=idempotency_key,
+                status=Evidence.Status.VERIFIED if self_verified else Evidence.Status.SUBMITTED,
+                verified_at=timezone.now() if self_verified else None,
+            )
+            if self_verified:
+                evaluate_window(window)
+    except IntegrityError:
+        # A concurrent submission with the same key won the race: behave exactly like a replay.
+        return _replayed(Evidence.objects.get(idempotency_key=idempotency_key), window, requirement)
+    return evidence
+
+
+def _clean_submission(window, requirement, payload, file, submitted_at):
+    """The validated payload of a submission at ``submitted_at``; raises ActivationRequestError."""
+    if window.state == ActivationWindow.State.WITHDRAWN:
+        raise ActivationRequestError("This window was withdrawn.", field="window")
+    if not window.opened_at <= submitted_at <= window.closes_at:
+        raise ActivationRequestError(
+            f"Evidence must be submitted between {window.opened_at:%Y-%m-%d} and {window.closes_at:%Y-%m-%d}.",
+            field="submitted_at",
+        )
+    payload = configs.validate_payload(requirement.kind, requirement.config, payload,
+                                       settings.ACTIVATION_EVIDENCE_MAX_TEXT_CHARS)
+    if file is not None:
+        if requirement.kind != EvidenceRequirement.Kind.PROJECT:
+            raise ActivationRequestError("Only applied projects take a file.", field="file")
+        payload["file_name"] = _checked_file_name(file)
+    if requirement.kind == EvidenceRequirement.Kind.PROJECT and not (
+            payload["url"] or payload["text"] or payload.get("file_name")):
+        raise ActivationRequestError("Add a link, a description or a file.", field="payload")
+    return payload
+
+
+def _checked_file_name(file):
+    """The uploaded file's display name, once its size and type are within the operator's limits."""
+    name = os.path.basename(str(getattr(file, "name", "") or ""))[:200]
+    extension = os.path.splitext(name)[1].lower()
+    allowed = settings.ACTIVATION_EVIDENCE_FILE_TYPES
+    if extension not in allowed:
+        raise ActivationRequestError(f"Files of this type are not accepted; use one of {', '.join(allowed)}.",
+                                     field="file")
+    max_mb = settings.ACTIVATION_EVIDENCE_MAX_FILE_MB
+    if file.size > max_mb * 1024 * 1024:
+        raise ActivationRequestError(f"The file is larger than {max_mb} MB.", field="file")
+    return name
+
+
+LEARNER_KINDS = (EvidenceRequirement.Kind.PROJECT, EvidenceRequirement.Kind.SURVEY)
+
+
+def save_learner_response(*, window, requirement, payload, idempotency_key, file=None):
+    """
+    What the learner page calls: the learner's one response to a project or survey requirement,
+    created, or edited in place while that is still honest — a project until someone reviews
+    it, a survey until the window closes. A rejected project gets a fresh submission.
+
+    Raises:
+        ActivationRequestError: not a learner-submitted kind, under review, verified, closed, or invalid.
+    """
+    if requirement.kind not in LEARNER_KINDS:
+        raise ActivationRequestError("This requirement is not answered by the learner.", field="requirement")
+    existing = (window.evidence.filter(requirement=requirement, source=Evidence.Source.LEARNER)
+                .exclude(status=Evidence.Status.REJECTED).order_by("-submitted_at").first())
+    if existing is None or existing.idempotency_key == idempotency_key:
+        return record_evidence(window=window, requirement=requirement, source=Evidence.Source.LEARNER,
+                               payload=payload, idempotency_key=idempotency_key, file=file)
+    return _edit_response(existing, window, requirement, payload, file)
+
+
+@transaction.atomic
+def _edit_response(evidence, window, requirement, payload, file):
+    evidence = Evidence.objects.select_for_update().get(pk=evidence.pk)
+    if requirement.kind == EvidenceRequirement.Kind.PROJECT and (
+            evidence.status == Evidence.Status.VERIFIED or evidence.reviews.exists()):
+        raise ActivationRequestError("This project was already reviewed, so it can no longer change.",
+                                     field="evidence")
+    now = timezone.now()
+    payload = _clean_submission(window, requirement, payload, file, now)
+    if file is None and evidence.payload.get("file_name"):
+        payload["file_name"] = evidence.payload["file_name"]  # keep the attachment when only text changes
+    evidence.payload = payload
+    if file is not None:
+        if evidence.file:
+            evidence.file.delete(save=False)
+        evidence.file = file
+    if requirement.kind == EvidenceRequirement.Kind.PROJECT:
+        evidence.submitted_at = now  # what gets reviewed is this version
+    evidence.save()
+    evaluate_window(window)
+    return evidence
+
+
+def _replayed(existing, window, requirement):
+    if existing.window_id != window.pk or existing.requirement_id != requirement.pk:
+        raise IdempotencyConflict("This idempotency key was already used for other evidence.", field="idempotency_key")
+    return existing
+
+
+@transaction.atomic
+def review_evidence(evidence, *, verdict, role, reviewer=None, reviewer_email=None, comment="", score=None,
+                    checklist=None):
+    """
+    Record one reviewer's verdict and settle the evidence once enough reviews agree.
+
+    Staff decide alone (and may override peers); otherwise the majority of ``reviews_required``
+    reviews decides, a tie rejecting.
+
+    Raises:
+        ActivationRequestError: invalid verdict or role, or the reviewer already reviewed it.
+    """
+    if verdict not in Review.Verdict.values:
+        raise ActivationRequestError(f"Unknown verdict {verdict!r}.", field="verdict")
+    if role not in Review.Role.values:
+        raise ActivationRequestError(f"Unknown reviewer role {role!r}.", field="role")
+    if reviewer is None and not reviewer_email:
+        raise ActivationRequestError("A review needs a reviewer.", field="reviewer")
+    evidence = Evidence.objects.select_for_update().select_related("requirement", "window").get(pk=evidence.pk)
+    try:
+        with transaction.atomic():
+            review = Review.objects.create(
+                evidence=evidence, reviewer=reviewer, reviewer_email=reviewer_email or None, role=role,
+                verdict=verdict, comment=comment, score=score, checklist=checklist or {},
+            )
+    except IntegrityError as exc:
+        raise ActivationRequestError("This reviewer already reviewed this evidence.", field="reviewer") from exc
+    if role == Review.Role.STAFF:
+        decided = verdict
+    else:
+        tally = evidence.reviews.values("verdict").annotate(n=Count("id"))
+        counts = {row["verdict"]: row["n"] for row in tally}
+        if sum(counts.values()) < evidence.requirement.reviews_required:
+            return review
+        verified = counts.get(Review.Verdict.VERIFIED, 0) > counts.get(Review.Verdict.REJECTED, 0)
+        decided = Review.Verdict.VERIFIED if verified else Review.Verdict.REJECTED
+    evidence.status = decided
+    evidence.verified_at = timezone.now() if decided == Review.Verdict.VERIFIED else None
+    evidence.save(update_fields=["status", "verified_at"])
+    evaluate_window(evidence.window)
+    return review
+
+
+def evaluate_window(window):
+    """
+    Recompute a window's state from its verified evidence; must run inside a transaction.
+
+    The window activates at the submission time of the evidence that completed its rule, if that
+    time lies inside the window; a later rejection that breaks the rule re-opens or expires it.
+    """
+    window = ActivationWindow.objects.select_for_update().select_related("definition").get(pk=window.pk)
+    if window.state == ActivationWindow.State.WITHDRAWN:
+        return window
+    definition = window.definition
+    requirement_ids = set(definition.requirements.values_list("pk", flat=True))
+    verified = window.evidence.filter(status=Evidence.Status.VERIFIED).values_list("requirement_id", "submitted_at")
+    activated_at = rules.activation_time(definition.rule, definition.rule_count, requirement_ids, verified)
+    if activated_at is not None and activated_at <= window.closes_at:
+        window.state = ActivationWindow.State.ACTIVATED
+        window.activated_at = activated_at
+        window.days_to_activation = (activated_at - window.opened_at).days
+        window.next_action_at = None
+    elif window.state == ActivationWindow.State.ACTIVATED:
+        closed = window.closes_at <= timezone.now()
+        window.state = ActivationWindow.State.EXPIRED if closed else ActivationWindow.State.OPEN
+        window.activated_at = window.days_to_activation = None
+        window.next_action_at = None if closed else window.closes_at
+    else:
+        return window
+    window.save(update_fields=["state", "activated_at", "days_to_activation", "next_action_at"])
+    return window

@@ -1,0 +1,191 @@
+"""Follow-up prompts, reminders and nudges: claimed at most once, then sent; and opt-outs."""
+import logging
+from collections import defaultdict
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Max
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from activation_plugin import links, platform, prompts
+from activation_plugin.errors import (
+    ActivationNotFound,
+)
+from activation_plugin.models import (
+    ActivationDefinition,
+    ActivationWindow,
+    Evidence,
+    FollowUpPrompt,
+    MetricObservation,
+    PromptDelivery,
+    PromptOptOut,
+)
+
+log = logging.getLogger(__name__)
+
+
+def send_due_prompts(now=None, batch_size=None):
+    """
+    Send the prompts and reminders that fell due, at most once each.
+
+    Each batch of due windows is locked (``skip_locked``: concurrent ticks take other rows), its
+    messages are *claimed* by inserting their unique ``PromptDelivery`` rows and the windows'
+    ``next_action_at`` moves on; the claims commit before anything is sent. A send that fails
+    is marked ``failed`` and retried by a later tick; a worker that dies after sending leaves
+    its claim ``sending``, which is never sent again.
+
+    Returns:
+        dict: ``sent`` and ``failed`` counts.
+    """
+    now = now or timezone.now()
+    batch_size = batch_size or settings.ACTIVATION_TICK_BATCH_SIZE
+    totals = {"sent": 0, "failed": 0}
+    while True:
+        claims = _claim_due_messages(now, batch_size)
+        if claims is None:
+            return totals
+        for delivery, message in claims:
+            totals["sent" if _deliver(delivery, message, now) else "failed"] += 1
+
+
+@transaction.atomic
+def _claim_due_messages(now, batch_size):
+    """Claim the due messages of one batch of windows; None once no window is due."""
+    windows = list(
+        ActivationWindow.objects.select_for_update(skip_locked=True)
+        .filter(state=ActivationWindow.State.OPEN, next_action_at__lte=now, closes_at__gt=now)
+        .order_by("next_action_at")[:batch_size]
+    )
+    if not windows:
+        return None
+    # Not select_related: MariaDB cannot restrict FOR UPDATE to the window rows.
+    users = get_user_model().objects.in_bulk({window.user_id for window in windows})
+    opted_out = set(PromptOptOut.objects.filter(user_id__in=users).values_list("user_id", "definition_id"))
+    definition_ids = {window.definition_id for window in windows}
+    prompts_by_definition = {}
+    for prompt in FollowUpPrompt.objects.filter(requirement__definition_id__in=definition_ids).select_related(
+            "requirement__definition"):
+        prompts_by_definition.setdefault(prompt.requirement.definition_id, []).append(prompt)
+    # Grouped by window once, so each window's lookups below are dictionary reads, not scans of the batch.
+    claimed = defaultdict(dict)
+    for delivery in PromptDelivery.objects.filter(window__in=windows):
+        claimed[delivery.window_id][(delivery.prompt_id, delivery.kind, delivery.sequence)] = delivery
+    answered_by_window = defaultdict(set)
+    for window_id, requirement_id in Evidence.objects.filter(window__in=windows).values_list("window_id",
+                                                                                            "requirement_id"):
+        answered_by_window[window_id].add(requirement_id)
+    claims = []
+    arrivals = _observation_arrivals(users, min(window.opened_at for window in windows))
+    for window in windows:
+        window.user = users[window.user_id]
+        messages = prompts.schedule(window.opened_at, prompts_by_definition.get(window.definition_id, []),
+                                    _first_arrivals(arrivals.get(window.user_id, []), window.opened_at))
+        silenced = {(window.user_id, None), (window.user_id, window.definition_id)} & opted_out
+        if window.arm == ActivationWindow.Arm.HOLDOUT or silenced:
+            messages = []
+        claims_of_window = claimed[window.pk]
+        done = {key for key, d in claims_of_window.items() if d.status != PromptDelivery.Status.FAILED}
+        todo = prompts.pending(messages, done, answered_by_window[window.pk])
+        send, skip = prompts.split_catch_up([m for m in todo if m.due_at <= now])
+        for message in send:
+            retry = claims_of_window.get(message.key)
+            claims.append((_claim(window, message, retry, now), message))
+        # A failed claim overtaken by a later message is skipped too, never sent after it.
+        failed_ids = [claims_of_window[m.key].pk for m in skip if m.key in claims_of_window]
+        PromptDelivery.objects.filter(pk__in=failed_ids).update(status=PromptDelivery.Status.SKIPPED)
+        PromptDelivery.objects.bulk_create([
+            PromptDelivery(window=window, prompt=m.prompt, kind=m.kind, sequence=m.sequence, claimed_at=now,
+                           status=PromptDelivery.Status.SKIPPED)
+            for m in skip if m.key not in claims_of_window
+        ])
+        later = [m.due_at for m in todo if m.due_at > now]
+        window.next_action_at = min([*later, window.closes_at])
+    ActivationWindow.objects.bulk_update(windows, ["next_action_at"])
+    return claims
+
+
+def _observation_arrivals(user_ids, since):
+    """
+    ``{user_id: [(metric, observed_at, arrived_at)]}`` for KPIs measured since ``since``: per
+    learner, metric and day of measurement, the latest measurement and arrival. One row per day
+    keeps this bounded by the window's length, however often a KPI source reports.
+    """
+    rows = (MetricObservation.objects.filter(user_id__in=user_ids, observed_at__gte=since)
+            .annotate(day=TruncDate("observed_at")).values("user_id", "metric", "day")
+            .annotate(observed=Max("observed_at"), arrived=Max("received_at")).order_by("day"))
+    arrivals = defaultdict(list)
+    for row in rows:
+        arrivals[row["user_id"]].append((row["metric"], row["observed"], row["arrived"]))
+    return arrivals
+
+
+def _first_arrivals(arrivals, opened_at):
+    """
+    ``{metric: when the first KPI measured after completion arrived}``, with ``""`` for any
+    metric. Measurements from before completion are the learner's baseline, not a signal.
+    """
+    first = {}
+    for metric, observed_at, arrived_at in arrivals:
+        if observed_at >= opened_at:
+            first.setdefault(metric, arrived_at)
+            first.setdefault("", arrived_at)
+    return first
+
+
+def _claim(window, message, retry, now):
+    if retry is not None:
+        retry.status, retry.attempts, retry.claimed_at = PromptDelivery.Status.SENDING, retry.attempts + 1, now
+        retry.save(update_fields=["status", "attempts", "claimed_at"])
+        return retry
+    return PromptDelivery.objects.create(window=window, prompt=message.prompt, kind=message.kind,
+                                         sequence=message.sequence, claimed_at=now)
+
+
+def _deliver(delivery, message, now):
+    """Send one claimed message; record the outcome. True when the backend accepted it."""
+    window, definition = delivery.window, message.prompt.requirement.definition
+    user = window.user
+    values = {
+        "learner_name": user.get_full_name() or user.username,
+        "course_name": platform.course_title(window.course_run),
+        "deadline": f"{window.closes_at:%Y-%m-%d}",
+        "link": f"{getattr(settings, 'LMS_ROOT_URL', '')}/activation/learner/{window.course_run}/",
+        "behavior": definition.behavior,
+        "opt_out_link": links.opt_out_url(user.pk, definition.pk),
+    }
+    body = prompts.render(message.prompt.body, values)
+    footer = _("You receive this because you completed {course_name}. To stop these messages: {opt_out_link}")
+    try:
+        platform.send_message(user=user, subject=prompts.render(message.prompt.subject, values),
+                              body=f"{body}\n\n-- \n{prompts.render(footer, values)}")
+    except Exception as exc:  # pylint: disable=broad-except
+        # Any backend failure (SMTP, ACE, network) must leave the claim retryable, never lost.
+        log.warning("activation: %s %s for window %s failed: %s", message.kind, message.prompt.pk, window.pk, exc)
+        PromptDelivery.objects.filter(pk=delivery.pk).update(status=PromptDelivery.Status.FAILED,
+                                                             last_error=str(exc)[:2000])
+        ActivationWindow.objects.filter(pk=window.pk, state=ActivationWindow.State.OPEN).update(
+            next_action_at=min(now + prompts.RETRY_DELAY, window.closes_at))
+        return False
+    PromptDelivery.objects.filter(pk=delivery.pk).update(status=PromptDelivery.Status.SENT, sent_at=now,
+                                                         last_error="")
+    return True
+
+
+@transaction.atomic
+def opt_out(user_id, definition_id=None):
+    """
+    Stop all further prompts to a learner for one definition, or for all of them. Idempotent.
+    The learner's windows stay and keep counting: evidence may still arrive.
+
+    Raises:
+        ActivationNotFound: the user or the definition does not exist.
+    """
+    if not get_user_model().objects.filter(pk=user_id).exists():
+        raise ActivationNotFound("No such learner.", field="user")
+    if definition_id is not None and not ActivationDefinition.objects.filter(pk=definition_id).exists():
+        raise ActivationNotFound("No such activation definition.", field="definition")
+    existing = PromptOptOut.objects.filter(user_id=user_id, definition_id=definition_id).first()
+    return existing or PromptOptOut.objects.create(user_id=user_id, definition_id=definition_id)

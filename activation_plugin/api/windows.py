@@ -1,0 +1,125 @@
+"""Activation windows: opened by completions, closed by time, read by learners."""
+import hashlib
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from activation_plugin import platform
+from activation_plugin.api.messaging import send_due_prompts
+from activation_plugin.errors import (
+    ActivationNotFound,
+    ActivationRequestError,
+)
+from activation_plugin.keys import catalog_course, parse_course_key
+from activation_plugin.models import (
+    ActivationDefinition,
+    ActivationWindow,
+)
+
+
+def assign_arm(definition, user_id):
+    """Randomised but reproducible: a hash of the definition's secret seed and the learner."""
+    if definition.holdout_percent <= 0:
+        return ActivationWindow.Arm.PROMPTED
+    digest = hashlib.sha256(f"{definition.holdout_seed}:{user_id}".encode()).digest()
+    draw = int.from_bytes(digest[:8], "big") % 10_000
+    return ActivationWindow.Arm.HOLDOUT if draw < definition.holdout_percent * 100 else ActivationWindow.Arm.PROMPTED
+
+
+def open_windows(user_id, course_key, trigger, occurred_at):
+    """
+    Open a window for every active definition of this course with this trigger. Idempotent:
+    a replayed event, a re-pass or a pass in another run keeps the learner's first window.
+
+    A few queries whatever the course size: definitions, the user, one insert, one select.
+
+    Raises:
+        ActivationRequestError: malformed course key, trigger or time.
+        ActivationNotFound: the user does not exist.
+    """
+    key = parse_course_key(course_key)
+    if trigger not in ActivationDefinition.Trigger.values:
+        raise ActivationRequestError(f"Unknown trigger {trigger!r}.", field="trigger")
+    if not isinstance(occurred_at, datetime) or timezone.is_naive(occurred_at):
+        raise ActivationRequestError("The completion time must be a timezone-aware datetime.", field="occurred_at")
+    definitions = list(ActivationDefinition.objects.filter(
+        catalog_course=catalog_course(key), status=ActivationDefinition.Status.ACTIVE, trigger=trigger,
+    ))
+    if not definitions:
+        return []
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        raise ActivationNotFound(f"User {user_id} does not exist.", field="user_id")
+    segment = platform.segment_for(user, key)
+    # One INSERT statement (atomic by itself); the unique key turns replays into no-ops.
+    ActivationWindow.objects.bulk_create([
+        ActivationWindow(
+            definition=definition, user=user, course_run=key, trigger=trigger, opened_at=occurred_at,
+            closes_at=occurred_at + timedelta(days=definition.window_days),
+            next_action_at=occurred_at if arm == ActivationWindow.Arm.PROMPTED
+            else occurred_at + timedelta(days=definition.window_days),
+            arm=arm, **segment,
+        )
+        for definition, arm in ((d, assign_arm(d, user.pk)) for d in definitions)
+    ], ignore_conflicts=True)
+    return list(ActivationWindow.objects.filter(definition__in=definitions, user=user))
+
+
+def expire_due_windows(now=None, batch_size=None):
+    """
+    Close open windows whose end has passed, in short batches that skip rows other workers hold.
+
+    Returns:
+        int: how many windows expired.
+    """
+    now = now or timezone.now()
+    batch_size = batch_size or settings.ACTIVATION_TICK_BATCH_SIZE
+    expired = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                ActivationWindow.objects.select_for_update(skip_locked=True)
+                .filter(state=ActivationWindow.State.OPEN, next_action_at__lte=now, closes_at__lte=now)
+                .order_by("next_action_at").values_list("pk", flat=True)[:batch_size]
+            )
+            if not ids:
+                return expired
+            expired += ActivationWindow.objects.filter(pk__in=ids, state=ActivationWindow.State.OPEN).update(
+                state=ActivationWindow.State.EXPIRED, next_action_at=None,
+            )
+
+
+def tick(now=None):
+    """The periodic work: everything due by ``now``. Safe to run from several workers at once."""
+    now = now or timezone.now()
+    return {**send_due_prompts(now=now), "expired": expire_due_windows(now=now)}
+
+
+def learner_windows(user, course_key):
+    """A learner's windows for this course, with the requirements and the evidence they submitted."""
+    key = parse_course_key(course_key)
+    return list(
+        ActivationWindow.objects.filter(user=user, definition__catalog_course=catalog_course(key))
+        .select_related("definition")
+        .prefetch_related("definition__requirements", "evidence__reviews")
+        .order_by("-opened_at")
+    )
+
+
+def learner_window(user, course_key, window_id):
+    """
+    One of the learner's own windows in this course.
+
+    Raises:
+        ActivationNotFound: no such window for this learner and course (no hint whether it exists).
+    """
+    key = parse_course_key(course_key)
+    window = ActivationWindow.objects.select_related("definition").filter(
+        pk=window_id, user=user, definition__catalog_course=catalog_course(key),
+    ).first()
+    if window is None:
+        raise ActivationNotFound("No such activation window.", field="window")
+    return window
