@@ -91,6 +91,8 @@ CELERY_TASK_EAGER_PROPAGATES = True
 
 OPEN_EDX_FILTERS_CONFIG = {}
 ACTIVATION_PLATFORM_BACKEND = "demo.platform.DemoBackend"
+if "DEMO_TICK_BATCH_SIZE" in os.environ:  # small batches make concurrent workers interleave in tests
+    ACTIVATION_TICK_BATCH_SIZE = int(os.environ["DEMO_TICK_BATCH_SIZE"])
 
 LOGGING = {
     "version": 1,

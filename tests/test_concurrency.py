@@ -7,15 +7,18 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.db import connection, connections
+from django.utils import timezone
 
 from activation_plugin import api
-from activation_plugin.models import ActivationWindow
+from activation_plugin.models import ActivationWindow, PromptDelivery
 from activation_plugin.test_utils.factories import UserFactory
+from demo.models import DemoSentMail
 from tests.conftest import NOW
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,27 +63,40 @@ def test_two_concurrent_ticks_expire_each_window_exactly_once(make_definition, c
 
 
 @pytest.mark.slow
-def test_tick_runs_in_a_real_celery_worker_over_redis(make_definition, course_key):
-    make_definition(window_days=30)
+def test_ticks_in_two_real_celery_workers_over_redis_send_each_prompt_once(make_definition, course_key):
+    make_definition(window_days=30, name="expiring")
     open_due_windows(course_key, 5)
-    broker = "redis://127.0.0.1:6379/15"
-    env = {**os.environ, "DEMO_BROKER": broker, "DEMO_DB": "mariadb",
-           "DEMO_DB_NAME": connection.settings_dict["NAME"]}
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "demo", "worker", "--pool=solo", "--concurrency=1", "-l", "WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
+    make_definition(window_days=60, name="prompting", requirements=[{
+        "kind": "project", "title": "p", "config": {"instructions": "i"},
+        "prompts": [{"send_after_days": 0, "subject": "Show us", "body": "b"}]}])
+    for user in UserFactory.create_batch(40):
+        api.open_windows(user.pk, course_key, "passing", timezone.now() - timedelta(hours=1))
+    env = {**os.environ, "DEMO_BROKER": "redis://127.0.0.1:6379/15", "DEMO_DB": "mariadb",
+           "DEMO_DB_NAME": connection.settings_dict["NAME"], "DEMO_TICK_BATCH_SIZE": "3"}
+    celery = [sys.executable, "-m", "celery", "-A", "demo"]
+    queue = f"activation-test-{uuid.uuid4().hex}"  # a worker left over from another run cannot steal the ticks
+    workers = [subprocess.Popen([*celery, "worker", "--pool=solo", "-Q", queue, "-n", f"w{n}-{queue}@%h",
+                                 "-l", "WARNING"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL) for n in (1, 2)]
     try:
         # Enqueued by the celery CLI through Redis, as a scheduler would: nothing runs in this process.
-        subprocess.run([sys.executable, "-m", "celery", "-A", "demo", "call", "activation_plugin.tasks.tick"],
-                       cwd=ROOT, env=env, check=True, capture_output=True, timeout=60)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and ActivationWindow.objects.filter(state="open").exists():
+        for _ in range(4):
+            subprocess.run([*celery, "call", "--queue", queue, "activation_plugin.tasks.tick"], cwd=ROOT, env=env, check=True,
+                           capture_output=True, timeout=60)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and (
+                PromptDelivery.objects.filter(status="sent").count() < 40
+                or ActivationWindow.objects.filter(state="expired").count() < 5):
             time.sleep(0.5)
+        # The workers' email backend is the demo's, which stores each message it sends.
+        assert DemoSentMail.objects.count() == 40
+        assert DemoSentMail.objects.values("to").distinct().count() == 40
         assert ActivationWindow.objects.filter(state="expired").count() == 5
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(timeout=30)
 
 
 def test_two_concurrent_ticks_send_each_prompt_exactly_once(make_definition, course_key, settings):
