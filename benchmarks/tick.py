@@ -214,7 +214,7 @@ ROWS = [
     ("  queries per window", "tick_qpw", "{:.2f}"),
     ("  queries per batch of {probe}", "probe_qpb", "{:,.1f}"),
     ("  peak Python memory, MiB", "tick_peak_mib", "{:.2f}"),
-    ("raw-SQL floor: seconds", "floor_s", "{:.1f}"),
+    ("raw-SQL floor: seconds", "floor_s", "{:.2f}"),
     ("send_due_prompts / raw-SQL floor", "tick_vs_floor", "{:.1f}x"),
     ("expire_due_windows: seconds", "expire_s", "{:.2f}"),
     ("  windows/s", "expire_wps", "{:,.0f}"),
@@ -223,21 +223,18 @@ ROWS = [
 
 
 def print_table(results, batch_size):
-    """One table: a column per size and the ratio largest/smallest (1.00 = scales linearly or stays flat)."""
+    """One table: a column per size, then largest/smallest (1.00: throughput scales linearly, memory is flat)."""
     sizes = sorted(results)
-    small, large = results[sizes[0]], results[sizes[-1]]
-    header = ["figure", *(f"{size:,} windows" for size in sizes)] + (["ratio"] if len(sizes) > 1 else [])
-    lines = [header]
+    first, last = results[sizes[0]], results[sizes[-1]]
+    lines = [["figure", *(f"{size:,} windows" for size in sizes), "largest/smallest"]]
     for label, key, fmt in ROWS:
         cells = [fmt.format(results[size][key]) if key in results[size] else "-" for size in sizes]
-        ratio = f"{large[key] / small[key]:.2f}" if key in large and key in small and len(sizes) > 1 else "-"
-        label = label.format(batch=batch_size, probe=PROBE_BATCH_SIZE)
-        lines.append([label, *cells] + ([ratio] if len(sizes) > 1 else []))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    for number, line in enumerate(lines):
+        ratio = f"{last[key] / first[key]:.2f}" if key in last and len(sizes) > 1 else "-"
+        lines.append([label.format(batch=batch_size, probe=PROBE_BATCH_SIZE), *cells, ratio])
+    widths = [max(map(len, column)) for column in zip(*lines)]
+    lines.insert(1, ["-" * width for width in widths])
+    for line in lines:
         print("  ".join([line[0].ljust(widths[0]), *(cell.rjust(w) for cell, w in zip(line[1:], widths[1:]))]))
-        if number == 0:
-            print("  ".join("-" * width for width in widths))
 
 
 def run(sizes):
@@ -257,8 +254,7 @@ def run(sizes):
         cursor.execute("SELECT VERSION()")
         version = cursor.fetchone()[0]
     print(f"MariaDB {version}, {os.cpu_count()} CPU cores, ACTIVATION_TICK_BATCH_SIZE={batch_size}, "
-          f"database {connection.settings_dict['NAME']}")
-    print("EMAIL_BACKEND=django.core.mail.backends.dummy.EmailBackend: every message is rendered and handed "
-          "to the backend, which sends nothing.")
-    print("Queries per batch include the final empty SELECT that ends each loop.\n")
+          f"database {connection.settings_dict['NAME']}.\nEMAIL_BACKEND=django.core.mail.backends.dummy.EmailBackend:"
+          " every message is rendered and handed to the backend, which sends nothing.\n"
+          "Queries per batch count the final empty SELECT that ends each loop.\n")
     print_table(results, batch_size)

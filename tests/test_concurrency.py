@@ -81,8 +81,8 @@ def test_ticks_in_two_real_celery_workers_over_redis_send_each_prompt_once(make_
     try:
         # Enqueued by the celery CLI through Redis, as a scheduler would: nothing runs in this process.
         for _ in range(4):
-            subprocess.run([*celery, "call", "--queue", queue, "activation_plugin.tasks.tick"], cwd=ROOT, env=env, check=True,
-                           capture_output=True, timeout=60)
+            subprocess.run([*celery, "call", "--queue", queue, "activation_plugin.tasks.tick"], cwd=ROOT, env=env,
+                           check=True, capture_output=True, timeout=60)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and (
                 PromptDelivery.objects.filter(status="sent").count() < 40
