@@ -68,8 +68,8 @@ bench: $(PY) services ## benchmarks on MariaDB; prints ratios measured in one ru
 	DEMO_DB=mariadb $(PY) -m benchmarks
 
 extract_translations: $(PY) ## regenerate the message catalogue from code and templates
-	cd activation_plugin && ../$(PY) ../manage.py makemessages -l en -d django --no-obsolete
-	cd activation_plugin && ../$(PY) ../manage.py makemessages -l en -d djangojs --no-obsolete
+	cd activation_plugin && ../$(PY) ../manage.py makemessages -l en -l fr -d django --no-obsolete
+	cd activation_plugin && ../$(PY) ../manage.py makemessages -l en -l fr -d djangojs --no-obsolete
 
 compile_translations: $(PY)
 	cd activation_plugin && ../$(PY) ../manage.py compilemessages

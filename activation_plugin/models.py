@@ -117,9 +117,18 @@ class FollowUpPrompt(models.Model):
     reminder_days = models.JSONField(default=list, blank=True)
     subject = models.CharField(max_length=255)
     body = models.TextField()
+    translations = models.JSONField(default=dict, blank=True,
+                                    help_text=_('Subject and body in other languages: {"fr": {"subject": …, "body": …}}.'))
 
     def __str__(self):
         return f"{self.subject} (day {self.send_after_days})"
+
+    def text_for(self, language):
+        """``(subject, body)`` in the learner's language (or its base language), else the default."""
+        for code in (language or "", (language or "").split("-")[0]):
+            if code in self.translations:
+                return self.translations[code]["subject"], self.translations[code]["body"]
+        return self.subject, self.body
 
 
 class ActivationWindow(models.Model):

@@ -44,8 +44,13 @@ class StandaloneBackend:
         """Segment fields copied onto a window when it opens."""
         return {"enrollment_mode": "", "org": course_key.org, "cohort": ""}
 
-    def send_message(self, *, user, subject, body, html_body=None):
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email], html_message=html_body)
+    def language_for(self, user):  # pylint: disable=unused-argument
+        """The language to write to this learner in."""
+        return settings.LANGUAGE_CODE
+
+    def send_message(self, *, user, subject, body, language=None):  # pylint: disable=unused-argument
+        """Raises on failure, so the caller can retry; the text arrives already in ``language``."""
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
 
     def retirement_signal(self):
         return STANDALONE_USER_RETIRE_LMS_MISC
@@ -86,6 +91,28 @@ class LmsBackend(StandaloneBackend):
         cohort = get_cohort(user, course_key, assign=False, use_cached=True)
         return {"enrollment_mode": mode or "", "org": course_key.org, "cohort": cohort.name if cohort else ""}
 
+    def language_for(self, user):
+        # pylint: disable=import-error,import-outside-toplevel
+        from openedx.core.djangoapps.user_api.preferences.api import get_user_preference
+        return get_user_preference(user, "pref-lang") or settings.LANGUAGE_CODE
+
+    def send_message(self, *, user, subject, body, language=None):
+        """
+        Through edx-ace, like the LMS's own mail, so operators' channels and templates apply.
+        edx-ace logs rather than raises some delivery errors (SMTP refusals): those are not retried.
+        """
+        # pylint: disable=import-error,import-outside-toplevel
+        from edx_ace import ace
+        from edx_ace.recipient import Recipient
+
+        from activation_plugin.message_types import FollowUp
+        message = FollowUp().personalize(
+            recipient=Recipient(lms_user_id=user.id, email_address=user.email), language=language,
+            user_context={"subject": subject, "body": body,
+                          "platform_name": getattr(settings, "PLATFORM_NAME", "Open edX")},
+        )
+        ace.send(message)
+
     def retirement_signal(self):
         # pylint: disable=import-error,import-outside-toplevel
         from openedx.core.djangoapps.user_api.accounts.signals import USER_RETIRE_LMS_MISC
@@ -118,8 +145,12 @@ def segment_for(user, course_key):
     return backend().segment_for(user, course_key)
 
 
-def send_message(*, user, subject, body, html_body=None):
-    return backend().send_message(user=user, subject=subject, body=body, html_body=html_body)
+def language_for(user):
+    return backend().language_for(user)
+
+
+def send_message(*, user, subject, body, language=None):
+    return backend().send_message(user=user, subject=subject, body=body, language=language)
 
 
 def __getattr__(name):

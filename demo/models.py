@@ -43,3 +43,16 @@ class DemoSentMail(models.Model):
     subject = models.CharField(max_length=998)
     body = models.TextField()
     sent_at = models.DateTimeField(auto_now_add=True)
+
+
+class DemoLanguagePreference(models.Model):
+    """
+    The stand-in for the LMS's ``pref-lang`` user preference.
+
+    .. pii: A demo learner's preferred language.
+    .. pii_types: other
+    .. pii_retirement: retained
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    language = models.CharField(max_length=16)

@@ -1,6 +1,6 @@
 """The demo host's platform backend: the standalone rules plus the demo's courses and enrollments."""
 from activation_plugin.platform import StandaloneBackend
-from demo.models import DemoCourse, DemoEnrollment
+from demo.models import DemoCourse, DemoEnrollment, DemoLanguagePreference
 
 
 class DemoBackend(StandaloneBackend):
@@ -20,3 +20,7 @@ class DemoBackend(StandaloneBackend):
             "org": course_key.org,
             "cohort": enrollment.cohort if enrollment else "",
         }
+
+    def language_for(self, user):
+        preference = DemoLanguagePreference.objects.filter(user=user).first()
+        return preference.language if preference else super().language_for(user)

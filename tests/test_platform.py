@@ -4,6 +4,7 @@ import types
 from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.contrib.auth.models import AnonymousUser, Group
 from django.dispatch import Signal
 from opaque_keys.edx.keys import CourseKey
@@ -41,7 +42,7 @@ def test_backend_is_chosen_by_setting(settings):
 def edx_platform(monkeypatch):
     """Just the edx-platform names LmsBackend imports, with recorded behaviour."""
     state = types.SimpleNamespace(staff=set(), instructors=set(), global_staff=set(), courses={COURSE: "Real Title"},
-                                  modes={}, cohorts={}, retire_signal=Signal())
+                                  modes={}, cohorts={}, languages={}, retire_signal=Signal())
 
     def role(members):
         return lambda course_key: types.SimpleNamespace(has_user=lambda user: (user.pk, course_key) in members)
@@ -65,6 +66,8 @@ def edx_platform(monkeypatch):
         "openedx.core.djangoapps.course_groups.cohorts": {
             "get_cohort": lambda user, key, assign, use_cached: state.cohorts.get(user.pk)},
         "openedx.core.djangoapps.user_api.accounts.signals": {"USER_RETIRE_LMS_MISC": state.retire_signal},
+        "openedx.core.djangoapps.user_api.preferences.api": {
+            "get_user_preference": lambda user, key: state.languages.get(user.pk) if key == "pref-lang" else None},
     }
     for dotted, attributes in names.items():
         parts = dotted.split(".")
@@ -114,3 +117,19 @@ def test_retirement_erases_personal_data_and_keeps_counts(make_definition, learn
     assert not SupervisorInvite.objects.exists() and not IdentityLink.objects.exists()
     assert MetricObservation.objects.get().user is None
     assert api.summarize(definition)["activated"] == before["activated"] == 1
+
+
+def test_lms_backend_mails_through_edx_ace_in_the_learners_language(edx_platform, db, settings):
+    settings.ACE_ENABLED_CHANNELS = ["django_email"]
+    settings.ACE_CHANNEL_DEFAULT_EMAIL = settings.ACE_CHANNEL_TRANSACTIONAL_EMAIL = "django_email"
+    settings.ACE_ENABLED_POLICIES = []
+    backend = LmsBackend()
+    learner, other = UserFactory.create_batch(2)
+    edx_platform.languages[learner.pk] = "fr"
+    assert (backend.language_for(learner), backend.language_for(other)) == ("fr", "en")
+    backend.send_message(user=learner, subject="Et alors ?", body="Racontez : https://example.org/x <b>", language="fr")
+    [message] = mail.outbox
+    assert (message.subject, message.to, message.body.strip()) == (
+        "Et alors ?", [learner.email], "Racontez : https://example.org/x <b>")
+    html, _mimetype = message.alternatives[0]
+    assert '<a href="https://example.org/x"' in html and "&lt;b&gt;" in html  # linked, and escaped

@@ -6,7 +6,7 @@ import pytest
 from django.core import mail
 
 from activation_plugin import api, prompts
-from activation_plugin.errors import ActivationNotFound
+from activation_plugin.errors import ActivationNotFound, ActivationRequestError
 from activation_plugin.models import ActivationWindow, PromptDelivery, PromptOptOut
 from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import NOW, PROJECT
@@ -188,3 +188,28 @@ def test_expired_opt_out_link_is_refused(window, client, settings):
 def test_opt_out_of_an_unknown_learner_or_definition_is_refused(db):
     with pytest.raises(ActivationNotFound):
         api.opt_out(123456)
+
+
+def test_prompts_are_written_in_the_learners_language(make_definition, course_key):
+    from demo.models import DemoLanguagePreference  # pylint: disable=import-outside-toplevel
+    make_definition(requirements=[{**PROJECT, "prompts": [{
+        "send_after_days": 7, "subject": "How did it go?", "body": "Tell us, {learner_name}.",
+        "translations": {"fr": {"subject": "Comment ça s'est passé ?", "body": "Racontez-nous, {learner_name}."}},
+    }]}])
+    french, english = UserFactory(first_name="Zoé"), UserFactory(first_name="Ann")
+    DemoLanguagePreference.objects.create(user=french, language="fr-ca")
+    for user in (french, english):
+        api.open_windows(user.pk, course_key, "passing", NOW)
+    ticks(7)
+    by_recipient = {message.to[0]: message for message in mail.outbox}
+    assert by_recipient[french.email].subject == "Comment ça s'est passé ?"
+    assert by_recipient[french.email].body.startswith("Racontez-nous, Zoé.")
+    assert "Vous recevez ce message car vous avez terminé Applying Things." in by_recipient[french.email].body
+    assert by_recipient[english.email].subject == "How did it go?"
+    assert "You receive this because you completed Applying Things." in by_recipient[english.email].body
+
+
+def test_translations_without_a_body_are_refused(make_definition):
+    with pytest.raises(ActivationRequestError, match="fr translation needs a subject and a body"):
+        make_definition(requirements=[{**PROJECT, "prompts": [{
+            "subject": "s", "body": "b", "translations": {"fr": {"subject": "s"}}}]}])

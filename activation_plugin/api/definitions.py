@@ -83,8 +83,27 @@ def _prompts_from_spec(requirement, specs):
             metric = requirement.config.get("metric", "")  # a metric requirement's own KPI by default
         built.append(FollowUpPrompt(requirement=requirement, send_after_days=send_after, condition=condition,
                                     metric=metric[:100], reminder_days=sorted(set(reminders)),
-                                    subject=subject[:255], body=body))
+                                    subject=subject[:255], body=body,
+                                    translations=_prompt_translations(spec.get("translations", {}))))
     return built
+
+
+def _prompt_translations(translations):
+    """``{language: {"subject", "body"}}`` with every text present, or a clear error."""
+    if not isinstance(translations, dict):
+        raise ActivationRequestError("Translations must map a language code to a subject and body.",
+                                     field="translations")
+    cleaned = {}
+    for language, text in translations.items():
+        if not isinstance(language, str) or not language.strip() or not isinstance(text, dict):
+            raise ActivationRequestError("Translations must map a language code to a subject and body.",
+                                         field="translations")
+        subject, body = str(text.get("subject", "")).strip(), str(text.get("body", "")).strip()
+        if not subject or not body:
+            raise ActivationRequestError(f"The {language} translation needs a subject and a body.",
+                                         field="translations")
+        cleaned[language.strip().lower()] = {"subject": subject[:255], "body": body}
+    return cleaned
 
 
 @transaction.atomic

@@ -7,7 +7,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Max
 from django.db.models.functions import TruncDate
-from django.utils import timezone
+from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from activation_plugin import links, platform, prompts
@@ -148,19 +149,23 @@ def _deliver(delivery, message, now):
     """Send one claimed message; record the outcome. True when the backend accepted it."""
     window, definition = delivery.window, message.prompt.requirement.definition
     user = window.user
+    learner_page = reverse("activation_plugin:learner", kwargs={"course_id": str(window.course_run)})
     values = {
         "learner_name": user.get_full_name() or user.username,
         "course_name": platform.course_title(window.course_run),
         "deadline": f"{window.closes_at:%Y-%m-%d}",
-        "link": f"{getattr(settings, 'LMS_ROOT_URL', '')}/activation/learner/{window.course_run}/",
+        "link": f"{getattr(settings, 'LMS_ROOT_URL', '')}{learner_page}",
         "behavior": definition.behavior,
         "opt_out_link": links.opt_out_url(user.pk, definition.pk),
     }
-    body = prompts.render(message.prompt.body, values)
-    footer = _("You receive this because you completed {course_name}. To stop these messages: {opt_out_link}")
     try:
-        platform.send_message(user=user, subject=prompts.render(message.prompt.subject, values),
-                              body=f"{body}\n\n-- \n{prompts.render(footer, values)}")
+        language = platform.language_for(user)
+        subject, body = message.prompt.text_for(language)
+        with translation.override(language):
+            footer = _("You receive this because you completed {course_name}. "
+                       "To stop these messages: {opt_out_link}")
+        platform.send_message(user=user, subject=prompts.render(subject, values), language=language,
+                              body=f"{prompts.render(body, values)}\n\n-- \n{prompts.render(footer, values)}")
     except Exception as exc:  # pylint: disable=broad-except
         # Any backend failure (SMTP, ACE, network) must leave the claim retryable, never lost.
         log.warning("activation: %s %s for window %s failed: %s", message.kind, message.prompt.pk, window.pk, exc)
