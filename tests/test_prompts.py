@@ -157,13 +157,17 @@ def test_opt_out_link_asks_once_then_stops_further_prompts_but_keeps_counting(wi
     assert (summary["completers"], summary["opted_out"]) == (1, 1)
 
 
-def test_opting_out_of_everything_silences_every_definition(make_definition, learner, course_key):
+def test_opting_out_of_everything_silences_every_definition(make_definition, learner, course_key, client):
     make_definition(requirements=[PROMPTED_PROJECT], name="one")
     make_definition(requirements=[PROMPTED_PROJECT], name="two")
     api.open_windows(learner.pk, course_key, "passing", NOW)
-    api.opt_out(learner.pk)
-    ticks(7, 14)
-    assert mail.outbox == []
+    ticks(7)
+    assert len(mail.outbox) == 2
+    assert b"every course" in client.get(opt_out_link(mail.outbox[0])).content
+    client.post(opt_out_link(mail.outbox[0]), {"scope": "all"})
+    assert PromptOptOut.objects.get().definition is None
+    ticks(14, 21)
+    assert len(mail.outbox) == 2
 
 
 @pytest.mark.parametrize("mangle, message", [

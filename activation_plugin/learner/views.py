@@ -93,8 +93,10 @@ def opt_out(request, token):
         return render(request, "activation_plugin/opt_out.html", {"error": str(exc)}, status=400)
     done = False
     if request.method == "POST":
+        # Any valid link may widen the opt-out to every course: the learner asked for less mail.
+        scope = None if request.POST.get("scope") == "all" else definition_id
         try:
-            api.opt_out(user_id, definition_id)
+            api.opt_out(user_id, scope)
         except ActivationNotFound as exc:
             return render(request, "activation_plugin/opt_out.html", {"error": str(exc)}, status=404)
         done = True
