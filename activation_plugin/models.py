@@ -323,6 +323,7 @@ class SupervisorInvite(models.Model):
     """
 
     window = models.ForeignKey(ActivationWindow, on_delete=models.CASCADE, related_name="supervisor_invites")
+    requirement = models.ForeignKey(EvidenceRequirement, on_delete=models.CASCADE, related_name="supervisor_invites")
     email = models.EmailField()
     nonce = models.CharField(max_length=64, unique=True)
     created = models.DateTimeField(auto_now_add=True)

@@ -104,7 +104,8 @@ def test_retirement_erases_personal_data_and_keeps_counts(make_definition, learn
     [window] = api.open_windows(learner.id, course_key, "passing", NOW)
     api.record_evidence(window=window, requirement=definition.requirements.get(), source="learner",
                         payload={"text": "my private story"}, idempotency_key="k", submitted_at=NOW)
-    SupervisorInvite.objects.create(window=window, email="boss@example.com", nonce="n",
+    SupervisorInvite.objects.create(window=window, requirement=window.definition.requirements.get(),
+                                    email="boss@example.com", nonce="n",
                                     expires_at=NOW + timedelta(days=7))
     source = MetricSource.objects.create(name="crm", kind="rest")
     IdentityLink.objects.create(source=source, external_id="E1", user=learner, method="explicit")
