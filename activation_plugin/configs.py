@@ -66,7 +66,13 @@ def _observation(config):
     checklist = config.get("checklist")
     if not isinstance(checklist, list) or not checklist or not all(isinstance(i, str) and i.strip() for i in checklist):
         _fail("An observation needs a checklist of at least one behaviour to observe.")
-    return {"checklist": [item.strip() for item in checklist]}
+    items = [item.strip() for item in checklist]
+    if len(set(items)) != len(items):
+        _fail("Each checklist item must be different.")
+    min_observed = config.get("min_observed", len(items))
+    if not isinstance(min_observed, int) or isinstance(min_observed, bool) or not 1 <= min_observed <= len(items):
+        _fail(f"'min_observed' must be between 1 and the {len(items)} checklist items.")
+    return {"checklist": items, "min_observed": min_observed}
 
 
 def _metric(config):

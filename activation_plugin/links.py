@@ -1,5 +1,5 @@
 """
-Signed links that act without a login (opt-out today; supervisor observation next). Signed with
+Signed links that act without a login: opt-out, and supervisor observation. Signed with
 Django's ``SECRET_KEY`` and a purpose-specific salt, timestamped so they expire.
 """
 from django.conf import settings
@@ -41,3 +41,29 @@ def read_opt_out_token(token):
     if not user_id.isdigit() or not (scope == ALL_DEFINITIONS or scope.isdigit()):
         raise ActivationRequestError("This link is not valid.")
     return int(user_id), None if scope == ALL_DEFINITIONS else int(scope)
+
+
+SUPERVISOR_SALT = "activation_plugin.supervisor"
+
+
+def supervisor_url(invite):
+    """The link in a supervisor's invitation: signed over the invite and its secret nonce."""
+    token = signing.TimestampSigner(salt=SUPERVISOR_SALT).sign(f"{invite.pk}:{invite.nonce}")
+    return f"{getattr(settings, 'LMS_ROOT_URL', '')}{reverse('activation_plugin:observe', kwargs={'token': token})}"
+
+
+def read_supervisor_token(token):
+    """
+    ``(invite_id, nonce)`` from a supervisor link; expiry and single use are the invite's to check.
+
+    Raises:
+        ActivationRequestError: the link was altered or is malformed.
+    """
+    try:
+        value = signing.TimestampSigner(salt=SUPERVISOR_SALT).unsign(token)
+    except signing.BadSignature as exc:
+        raise ActivationRequestError("This link is not valid. Check that it was copied completely.") from exc
+    invite_id, _, nonce = value.partition(":")
+    if not invite_id.isdigit() or not nonce:
+        raise ActivationRequestError("This link is not valid.")
+    return int(invite_id), nonce

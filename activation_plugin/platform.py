@@ -48,9 +48,12 @@ class StandaloneBackend:
         """The language to write to this learner in."""
         return settings.LANGUAGE_CODE
 
-    def send_message(self, *, user, subject, body, language=None):  # pylint: disable=unused-argument
-        """Raises on failure, so the caller can retry; the text arrives already in ``language``."""
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    def send_message(self, *, user, subject, body, language=None, email=None):  # pylint: disable=unused-argument
+        """
+        Mail a learner (``user``) or someone without an account (``email``: a supervisor).
+        Raises on failure, so the caller can retry; the text arrives already in ``language``.
+        """
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [email or user.email])
 
     def retirement_signal(self):
         return STANDALONE_USER_RETIRE_LMS_MISC
@@ -96,7 +99,7 @@ class LmsBackend(StandaloneBackend):
         from openedx.core.djangoapps.user_api.preferences.api import get_user_preference
         return get_user_preference(user, "pref-lang") or settings.LANGUAGE_CODE
 
-    def send_message(self, *, user, subject, body, language=None):
+    def send_message(self, *, user, subject, body, language=None, email=None):
         """
         Through edx-ace, like the LMS's own mail, so operators' channels and templates apply.
         edx-ace logs rather than raises some delivery errors (SMTP refusals): those are not retried.
@@ -107,7 +110,8 @@ class LmsBackend(StandaloneBackend):
 
         from activation_plugin.message_types import FollowUp
         message = FollowUp().personalize(
-            recipient=Recipient(lms_user_id=user.id, email_address=user.email), language=language,
+            recipient=Recipient(lms_user_id=user.id if user else None, email_address=email or user.email),
+            language=language,
             user_context={"subject": subject, "body": body,
                           "platform_name": getattr(settings, "PLATFORM_NAME", "Open edX")},
         )
@@ -149,8 +153,8 @@ def language_for(user):
     return backend().language_for(user)
 
 
-def send_message(*, user, subject, body, language=None):
-    return backend().send_message(user=user, subject=subject, body=body, language=language)
+def send_message(*, subject, body, user=None, email=None, language=None):
+    return backend().send_message(user=user, subject=subject, body=body, language=language, email=email)
 
 
 def __getattr__(name):

@@ -9,9 +9,14 @@ COURSE_ID = r"(?P<course_id>[^/]+)"
 urlpatterns = [
     re_path(rf"^activation/courses/{COURSE_ID}/$", dashboard_views.instructor_page, name="instructor"),
     re_path(r"^activation/opt-out/(?P<token>[^/]+)/$", learner_views.opt_out, name="opt_out"),
+    re_path(r"^activation/observe/(?P<token>[^/]+)/$", learner_views.observe, name="observe"),
     re_path(rf"^activation/learner/{COURSE_ID}/$", learner_views.learner_page, name="learner"),
     re_path(
         rf"^activation/learner/{COURSE_ID}/windows/(?P<window_id>\d+)/requirements/(?P<requirement_id>\d+)/$",
         learner_views.submit_evidence, name="submit_evidence",
+    ),
+    re_path(
+        rf"^activation/learner/{COURSE_ID}/windows/(?P<window_id>\d+)/requirements/(?P<requirement_id>\d+)/supervisor/$",
+        learner_views.invite_supervisor, name="invite_supervisor",
     ),
 ]

@@ -24,6 +24,13 @@ from activation_plugin.api.evidence import (
 from activation_plugin.api.messaging import opt_out, send_due_prompts
 from activation_plugin.api.observations import record_observation
 from activation_plugin.api.privacy import retire_user
+from activation_plugin.api.supervision import (
+    invite_for_link,
+    invite_supervisor,
+    record_supervisor_observation,
+    resend_invite,
+    revoke_invite,
+)
 from activation_plugin.api.windows import (
     assign_arm,
     expire_due_windows,
@@ -38,7 +45,8 @@ from activation_plugin.keys import catalog_course, parse_course_key
 __all__ = [
     "activate_definition", "add_requirement", "archive_definition", "assign_arm", "catalog_course",
     "course_summaries", "create_definition", "definition_is_locked", "definitions_for_course", "evaluate_window",
-    "expire_due_windows", "learner_window", "learner_windows", "open_windows", "opt_out", "parse_course_key",
+    "expire_due_windows", "invite_for_link", "invite_supervisor", "record_supervisor_observation", "resend_invite",
+    "revoke_invite", "learner_window", "learner_windows", "open_windows", "opt_out", "parse_course_key",
     "record_evidence", "record_observation", "retire_user", "review_evidence", "save_learner_response",
     "send_due_prompts", "summarize", "tick", "update_definition",
 ]

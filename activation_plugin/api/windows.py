@@ -104,7 +104,7 @@ def learner_windows(user, course_key):
     return list(
         ActivationWindow.objects.filter(user=user, definition__catalog_course=catalog_course(key))
         .select_related("definition")
-        .prefetch_related("definition__requirements", "evidence__reviews")
+        .prefetch_related("definition__requirements", "evidence__reviews", "supervisor_invites")
         .order_by("-opened_at")
     )
 

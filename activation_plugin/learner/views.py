@@ -39,6 +39,7 @@ def _requirement_rows(window):
             "current": current,
             "history": mine,
             "questions": questions,
+            "invites": [invite for invite in window.supervisor_invites.all() if invite.requirement_id == requirement.pk],
             "can_submit": accepting and requirement.kind in ("project", "survey")
             and not (requirement.kind == "project" and under_review),
         })
@@ -60,15 +61,20 @@ def learner_page(request, course_id):
     })
 
 
-@login_required
-@require_POST
-def submit_evidence(request, course_id, window_id, requirement_id):
+def _own_requirement_or_404(request, course_id, window_id, requirement_id):
+    """The learner's own window in this course and one of its requirements; anything else is a 404."""
     course_key = course_key_or_404(course_id)
     try:
         window = api.learner_window(request.user, course_key, window_id)
-        requirement = window.definition.requirements.get(pk=requirement_id)
+        return course_key, window, window.definition.requirements.get(pk=requirement_id)
     except (ActivationNotFound, EvidenceRequirement.DoesNotExist) as exc:
         raise Http404(str(exc)) from exc
+
+
+@login_required
+@require_POST
+def submit_evidence(request, course_id, window_id, requirement_id):
+    course_key, window, requirement = _own_requirement_or_404(request, course_id, window_id, requirement_id)
     try:
         api.save_learner_response(
             window=window, requirement=requirement, payload=forms.payload_for(requirement, request.POST),
@@ -101,3 +107,41 @@ def opt_out(request, token):
             return render(request, "activation_plugin/opt_out.html", {"error": str(exc)}, status=404)
         done = True
     return render(request, "activation_plugin/opt_out.html", {"done": done, "all_definitions": definition_id is None})
+
+
+@login_required
+@require_POST
+def invite_supervisor(request, course_id, window_id, requirement_id):
+    course_key, window, requirement = _own_requirement_or_404(request, course_id, window_id, requirement_id)
+    try:
+        invite = api.invite_supervisor(window, requirement, request.POST.get("email", ""))
+    except ActivationRequestError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("We emailed {email} a link to confirm what they observed.").format(
+            email=invite.email))
+    return redirect("activation_plugin:learner", course_id=str(course_key))
+
+
+def observe(request, token):
+    """
+    The supervisor's page: no login, the signed single-use link is the authority. It shows the
+    learner's name, the behaviour and the checklist, nothing else about the learner.
+    """
+    try:
+        invite = api.invite_for_link(token)
+    except ActivationRequestError as exc:
+        return render(request, "activation_plugin/observe.html", {"error": str(exc)}, status=400)
+    checklist = invite.requirement.config["checklist"]
+    if request.method == "POST":
+        observed = {item: request.POST.get(f"item-{index}") == "observed" for index, item in enumerate(checklist)}
+        try:
+            api.record_supervisor_observation(token, observed, request.POST.get("comment", ""))
+        except (ActivationRequestError, ActivationNotFound) as exc:
+            return render(request, "activation_plugin/observe.html", {"error": str(exc)}, status=400)
+        return render(request, "activation_plugin/observe.html", {"done": True})
+    return render(request, "activation_plugin/observe.html", {
+        "learner_name": invite.window.user.get_full_name() or invite.window.user.username,
+        "behavior": invite.window.definition.behavior,
+        "checklist": list(enumerate(checklist)),
+    })

@@ -44,6 +44,10 @@ DEFAULTS = {
     # .. setting_description: How long the opt-out link in a prompt keeps working. Long, because
     #   learners unsubscribe from old messages; it only ever stops messages.
     "ACTIVATION_OPT_OUT_LINK_MAX_AGE_DAYS": 365,
+    # .. setting_name: ACTIVATION_SUPERVISOR_LINK_DAYS
+    # .. setting_default: 14
+    # .. setting_description: How long a supervisor's observation link stays valid. It works once.
+    "ACTIVATION_SUPERVISOR_LINK_DAYS": 14,
     # .. setting_name: ACTIVATION_EVIDENCE_MAX_FILE_MB
     # .. setting_default: 10
     # .. setting_description: Largest file a learner may attach to an applied project, in MB.

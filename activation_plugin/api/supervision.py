@@ -1,0 +1,166 @@
+"""
+Supervisor observation: a learner names the supervisor who saw the behaviour on the job; the
+supervisor confirms it through a signed, expiring, single-use link, without an account.
+"""
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from activation_plugin import links, platform
+from activation_plugin.api.evidence import record_evidence, review_evidence
+from activation_plugin.errors import ActivationNotFound, ActivationRequestError
+from activation_plugin.models import (
+    ActivationWindow,
+    Evidence,
+    EvidenceRequirement,
+    Review,
+    SupervisorInvite,
+)
+
+
+def _check_supervisor_email(window, email):
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise ActivationRequestError("Enter your supervisor's email address.", field="email") from exc
+    if email.lower() == (window.user.email or "").lower():
+        raise ActivationRequestError("A supervisor must be someone else: your own address cannot confirm.",
+                                     field="email")
+    # Two learners confirming each other is self-report with extra steps.
+    mutual = SupervisorInvite.objects.filter(
+        window__definition_id=window.definition_id, window__user__email__iexact=email,
+        email__iexact=window.user.email,
+    ).exists()
+    if mutual:
+        raise ActivationRequestError("This person asked you to confirm their own behaviour; ask someone else.",
+                                     field="email")
+
+
+def _send_invite(invite):
+    window = invite.window
+    values = {"learner": window.user.get_full_name() or window.user.username,
+              "behavior": window.definition.behavior, "link": links.supervisor_url(invite),
+              "expires": f"{invite.expires_at:%Y-%m-%d}"}
+    platform.send_message(
+        email=invite.email,
+        subject=_("{learner} asks you to confirm a behaviour at work").format(**values),
+        body=_("{learner} recently completed a course and is applying it at work:\n\n{behavior}\n\n"
+               "If you have seen this, please confirm what you observed (two minutes, no account needed) "
+               "before {expires}:\n{link}\n\nIf you have not, you can ignore this message.").format(**values),
+    )
+
+
+@transaction.atomic
+def invite_supervisor(window, requirement, email):
+    """
+    Invite a supervisor to observe; the same pending invitation again changes nothing.
+    Nothing is stored if the mail cannot be sent.
+
+    Raises:
+        ActivationRequestError: not an observation of this window's definition, a closed window,
+            an invalid, own or mutual address, or the mail could not be sent.
+    """
+    if requirement.kind != EvidenceRequirement.Kind.OBSERVATION or requirement.definition_id != window.definition_id:
+        raise ActivationRequestError("This requirement is not a supervisor observation.", field="requirement")
+    now = timezone.now()
+    if window.state not in (ActivationWindow.State.OPEN, ActivationWindow.State.ACTIVATED) or window.closes_at <= now:
+        raise ActivationRequestError("This window has closed.", field="window")
+    email = (email or "").strip()
+    _check_supervisor_email(window, email)
+    pending = SupervisorInvite.objects.filter(window=window, requirement=requirement, email__iexact=email,
+                                              used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now)
+    if pending.exists():
+        return pending.first()
+    return _create_and_send(window, requirement, email, now)
+
+
+def _create_and_send(window, requirement, email, now):
+    days = settings.ACTIVATION_SUPERVISOR_LINK_DAYS
+    invite = SupervisorInvite.objects.create(
+        window=window, requirement=requirement, email=email, nonce=secrets.token_urlsafe(32),
+        expires_at=min(now + timedelta(days=days), window.closes_at),
+    )
+    try:
+        _send_invite(invite)
+    except Exception as exc:  # pylint: disable=broad-except
+        # Any mail failure: roll the invitation back so the learner can simply try again.
+        raise ActivationRequestError("The invitation could not be sent; please try again later.") from exc
+    return invite
+
+
+@transaction.atomic
+def revoke_invite(invite):
+    """Staff withdraw an invitation; its link stops working at once."""
+    SupervisorInvite.objects.filter(pk=invite.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+@transaction.atomic
+def resend_invite(invite):
+    """
+    Staff send a fresh link (a new secret; the old link stops working).
+
+    Raises:
+        ActivationRequestError: the invitation was already used, or the window has closed.
+    """
+    invite = SupervisorInvite.objects.select_for_update().select_related("window__user", "window__definition").get(
+        pk=invite.pk)
+    if invite.used_at:
+        raise ActivationRequestError("The supervisor already answered this invitation.", field="invite")
+    now = timezone.now()
+    if invite.window.closes_at <= now:
+        raise ActivationRequestError("This window has closed.", field="window")
+    invite.revoked_at = now
+    invite.save(update_fields=["revoked_at"])
+    return _create_and_send(invite.window, invite.requirement, invite.email, now)
+
+
+def invite_for_link(token):
+    """
+    The invitation a supervisor's link opens, if it may still be answered.
+
+    Raises:
+        ActivationRequestError: altered, revoked, expired or already used link.
+    """
+    invite_id, nonce = links.read_supervisor_token(token)
+    invite = (SupervisorInvite.objects.select_related("window__user", "window__definition", "requirement")
+              .filter(pk=invite_id, nonce=nonce).first())
+    if invite is None or invite.revoked_at:
+        raise ActivationRequestError("This link is no longer valid.")
+    if invite.used_at:
+        raise ActivationRequestError("This link was already used: thank you, your observation was recorded.")
+    if invite.expires_at <= timezone.now():
+        raise ActivationRequestError("This link has expired. The learner can send you a new one.")
+    return invite
+
+
+@transaction.atomic
+def record_supervisor_observation(token, observed, comment=""):
+    """
+    Record what the supervisor observed, once. The observation verifies the requirement when at
+    least ``min_observed`` checklist items were seen.
+
+    Raises:
+        ActivationRequestError: invalid, used or expired link, or an incomplete checklist.
+        ActivationNotFound: the invitation disappeared (e.g. retired learner).
+    """
+    invite = invite_for_link(token)
+    invite = SupervisorInvite.objects.select_for_update().filter(pk=invite.pk, used_at__isnull=True).first()
+    if invite is None:
+        raise ActivationNotFound("This link was already used.")
+    evidence = record_evidence(
+        window=invite.window, requirement=invite.requirement, source=Evidence.Source.SUPERVISOR,
+        payload={"observed": observed, "comment": comment}, idempotency_key=f"supervisor:{invite.pk}",
+    )
+    seen = sum(1 for value in evidence.payload["observed"].values() if value)
+    verdict = Review.Verdict.VERIFIED if seen >= invite.requirement.config["min_observed"] else Review.Verdict.REJECTED
+    review_evidence(evidence, verdict=verdict, role=Review.Role.SUPERVISOR, reviewer_email=invite.email,
+                    checklist=evidence.payload["observed"], comment=evidence.payload["comment"])
+    invite.used_at = timezone.now()
+    invite.save(update_fields=["used_at"])
+    return evidence

@@ -1,0 +1,123 @@
+"""Supervisor observation through a signed, expiring, single-use link, without an account."""
+import re
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone
+
+from activation_plugin import api
+from activation_plugin.errors import ActivationRequestError
+from activation_plugin.models import Evidence, Review, SupervisorInvite
+from activation_plugin.test_utils.factories import UserFactory
+
+OBSERVE = {"kind": "observation", "title": "Supervisor", "verification": "supervisor",
+           "config": {"checklist": ["Greets", "Resolves"], "min_observed": 2}}
+
+
+@pytest.fixture
+def window(make_definition, learner, course_key):
+    learner.first_name, learner.last_name = "Ada", "Lovelace"
+    learner.save()
+    make_definition(requirements=[OBSERVE], window_days=30)
+    [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=3))
+    return window
+
+
+def invite_url(window, course_key):
+    return reverse("activation_plugin:invite_supervisor", kwargs={
+        "course_id": str(course_key), "window_id": window.pk,
+        "requirement_id": window.definition.requirements.get().pk})
+
+
+def link_in(message):
+    return re.search(r"http://127.0.0.1:8000(/activation/observe/\S+/)", message.body).group(1)
+
+
+def test_supervisor_confirms_once_and_the_window_activates(client, window, learner, course_key):
+    client.force_login(learner)
+    page = client.post(invite_url(window, course_key), {"email": "Boss@Example.com"}, follow=True)
+    assert b"We emailed Boss@Example.com" in page.content
+    [invitation] = mail.outbox
+    assert invitation.to == ["Boss@Example.com"] and "Ada Lovelace asks you" in invitation.subject
+    client.logout()
+    link = link_in(invitation)
+    form = client.get(link)
+    assert form.status_code == 200
+    assert b"Ada Lovelace" in form.content and b"Greets" in form.content and b"Uses it at work." in form.content
+    done = client.post(link, {"item-0": "observed", "item-1": "observed", "comment": "Saw it Tuesday"})
+    assert b"your observation was recorded" in done.content
+    window.refresh_from_db()
+    evidence = Evidence.objects.get()
+    review = Review.objects.get()
+    assert (window.state, evidence.source, evidence.status) == ("activated", "supervisor", "verified")
+    assert (review.role, review.reviewer_email, review.comment) == ("supervisor", "Boss@Example.com", "Saw it Tuesday")
+    again = client.post(link, {"item-0": "observed", "item-1": "observed"})
+    assert again.status_code == 400 and b"already used" in again.content
+    assert Evidence.objects.count() == 1
+
+
+def test_too_few_behaviours_observed_rejects(window, client):
+    api.invite_supervisor(window, window.definition.requirements.get(), "boss@example.com")
+    client.post(link_in(mail.outbox[0]), {"item-0": "observed", "item-1": "not_observed"})
+    window.refresh_from_db()
+    assert (Evidence.objects.get().status, window.state) == ("rejected", "open")
+
+
+@pytest.mark.parametrize("email, message", [
+    ("not-an-address", "supervisor's email address"),
+    ("LEARNER@example.com", "own address"),
+])
+def test_bad_supervisor_addresses_are_refused(window, email, message):
+    with pytest.raises(ActivationRequestError, match=message):
+        api.invite_supervisor(window, window.definition.requirements.get(), email)
+    assert not SupervisorInvite.objects.exists() and mail.outbox == []
+
+
+def test_two_learners_cannot_confirm_each_other(window, course_key, learner):
+    friend = UserFactory(username="friend")
+    [friends_window] = api.open_windows(friend.pk, course_key, "passing", timezone.now() - timedelta(days=1))
+    requirement = window.definition.requirements.get()
+    api.invite_supervisor(friends_window, requirement, learner.email)
+    with pytest.raises(ActivationRequestError, match="asked you to confirm"):
+        api.invite_supervisor(window, requirement, friend.email)
+
+
+def test_inviting_twice_sends_once(window):
+    requirement = window.definition.requirements.get()
+    first = api.invite_supervisor(window, requirement, "boss@example.com")
+    assert api.invite_supervisor(window, requirement, "BOSS@example.com") == first
+    assert len(mail.outbox) == 1
+
+
+def test_revoked_expired_tampered_and_resent_links(window, client, settings):
+    requirement = window.definition.requirements.get()
+    invite = api.invite_supervisor(window, requirement, "boss@example.com")
+    old_link = link_in(mail.outbox[0])
+    assert client.get(old_link[:-6] + "xxxxx/").status_code == 400
+    fresh = api.resend_invite(invite)
+    new_link = link_in(mail.outbox[1])
+    revoked = client.get(old_link)
+    assert revoked.status_code == 400 and b"no longer valid" in revoked.content
+    assert client.get(new_link).status_code == 200
+    SupervisorInvite.objects.filter(pk=fresh.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    expired = client.post(new_link, {"item-0": "observed", "item-1": "observed"})
+    assert expired.status_code == 400 and b"expired" in expired.content
+    api.revoke_invite(fresh)
+    assert b"no longer valid" in client.get(new_link).content
+    assert not Evidence.objects.exists()
+
+
+def test_invitation_that_cannot_be_mailed_is_not_stored(window, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2
+    with pytest.raises(ActivationRequestError, match="could not be sent"):
+        api.invite_supervisor(window, window.definition.requirements.get(), "boss@example.com")
+    assert not SupervisorInvite.objects.exists()
+
+
+def test_learners_cannot_invite_for_someone_elses_window(client, window, course_key):
+    client.force_login(UserFactory(username="intruder"))
+    assert client.post(invite_url(window, course_key), {"email": "boss@example.com"}).status_code == 404
+    assert not SupervisorInvite.objects.exists()
