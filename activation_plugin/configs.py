@@ -9,6 +9,7 @@ from activation_plugin.errors import ActivationRequestError
 
 SURVEY_QUESTION_TYPES = ("single_choice", "multiple_choice", "likert", "number", "text")
 METRIC_DIRECTIONS = ("higher", "lower")
+PEER_RULES = ("majority", "mean_score")
 
 
 def _fail(message):
@@ -34,7 +35,14 @@ def _project(config):
         if not isinstance(max_score, int) or isinstance(max_score, bool) or max_score < 1:
             _fail(f"Rubric criterion {item['criterion']!r} needs a whole 'max_score' of 1 or more.")
         criteria.append({"criterion": item["criterion"].strip(), "max_score": max_score})
-    return {"instructions": _text(config, "instructions"), "rubric": criteria}
+    peer_rule = config.get("peer_rule", "majority")
+    if peer_rule not in PEER_RULES:
+        _fail(f"'peer_rule' must be one of {', '.join(PEER_RULES)}.")
+    pass_ratio = config.get("pass_ratio", 0.6)
+    if not isinstance(pass_ratio, Real) or isinstance(pass_ratio, bool) or not 0 < pass_ratio <= 1:
+        _fail("'pass_ratio' must be a share of the rubric's points above 0 and at most 1.")
+    return {"instructions": _text(config, "instructions"), "rubric": criteria, "peer_rule": peer_rule,
+            "pass_ratio": float(pass_ratio)}
 
 
 def _survey(config):

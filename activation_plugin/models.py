@@ -267,8 +267,17 @@ class Evidence(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices)
     payload = models.JSONField(default=dict, blank=True)
     file = models.FileField(upload_to=evidence_upload_path, null=True, blank=True)
+    class Strength(models.TextChoices):
+        SELF_REPORT = "self_report", _("Self-report")
+        PEER = "peer", _("Peer-verified")
+        STAFF = "staff", _("Staff-verified")
+        SUPERVISOR = "supervisor", _("Supervisor-observed")
+        KPI = "kpi", _("KPI-derived")
+
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBMITTED)
     verified_at = models.DateTimeField(null=True, blank=True)
+    strength = models.CharField(max_length=16, choices=Strength.choices, blank=True,
+                                help_text=_("Who or what verified it; empty until verified."))
     idempotency_key = models.CharField(max_length=255, unique=True)
 
     class Meta:

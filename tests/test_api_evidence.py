@@ -170,3 +170,33 @@ def test_withdrawn_window_takes_no_evidence(make_definition, window_for):
     window.save()
     with pytest.raises(ActivationRequestError, match="withdrawn"):
         submit(window, definition.requirements.get(), day=1)
+
+
+def test_strength_records_who_verified(make_definition, window_for, staff_user):
+    definition = make_definition(requirements=[PROJECT, STAFF_PROJECT], rule="all")
+    window = window_for(definition)
+    self_reported = submit(window, definition.requirements.all()[0], day=1)
+    reviewed = submit(window, definition.requirements.all()[1], day=2)
+    api.review_evidence(reviewed, verdict="verified", role="staff", reviewer=staff_user)
+    reviewed.refresh_from_db()
+    assert (self_reported.strength, reviewed.strength) == ("self_report", "staff")
+
+
+def test_staff_verdict_stands_over_later_peer_reviews(make_definition, window_for, staff_user):
+    definition = make_definition(requirements=[{**PROJECT, "verification": "peer", "reviews_required": 1}])
+    evidence = submit(window_for(definition), definition.requirements.get(), day=1)
+    api.review_evidence(evidence, verdict="rejected", role="staff", reviewer=staff_user)
+    api.review_evidence(evidence, verdict="verified", role="peer", reviewer=UserFactory())
+    evidence.refresh_from_db()
+    assert evidence.status == "rejected"
+
+
+def test_mean_score_rule_settles_on_the_mean_rubric_ratio(make_definition, window_for):
+    config = {"instructions": "i", "peer_rule": "mean_score", "pass_ratio": 0.7}
+    definition = make_definition(requirements=[{**PROJECT, "config": config, "verification": "peer",
+                                                "reviews_required": 2}])
+    evidence = submit(window_for(definition), definition.requirements.get(), day=1)
+    api.review_evidence(evidence, verdict="verified", role="peer", reviewer=UserFactory(), score=0.9)
+    api.review_evidence(evidence, verdict="rejected", role="peer", reviewer=UserFactory(), score=0.6)
+    evidence.refresh_from_db()
+    assert (evidence.status, evidence.strength) == ("verified", "peer")  # mean 0.75 >= 0.7

@@ -15,6 +15,8 @@ SURVEY = {"questions": [
 @pytest.mark.parametrize("kind, config, message", [
     ("project", {}, "'instructions' must be a non-empty text"),
     ("project", {"instructions": "x", "rubric": [{"criterion": "c", "max_score": 0}]}, "max_score"),
+    ("project", {"instructions": "x", "peer_rule": "vibes"}, "'peer_rule' must be one of"),
+    ("project", {"instructions": "x", "pass_ratio": 1.5}, "'pass_ratio'"),
     ("survey", {"questions": []}, "at least one question"),
     ("survey", {"questions": [{"id": "a", "type": "essay", "text": "?"}]}, "type must be one of"),
     ("survey", {"questions": [{"id": "a", "type": "single_choice", "text": "?", "options": ["x"]}]},
@@ -37,7 +39,8 @@ def test_valid_configs_are_normalised():
         "metric": "aht", "threshold": 300.0, "direction": "lower", "relative": False, "baseline_days": 30,
     }
     assert configs.validate_config("project", {"instructions": " Do it ", "rubric": [{"criterion": "c"}]}) == {
-        "instructions": "Do it", "rubric": [{"criterion": "c", "max_score": 1}],
+        "instructions": "Do it", "rubric": [{"criterion": "c", "max_score": 1}], "peer_rule": "majority",
+        "pass_ratio": 0.6,
     }
 
 

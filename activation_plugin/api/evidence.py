@@ -3,7 +3,6 @@ import os
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from activation_plugin import configs, rules
@@ -42,13 +41,16 @@ def record_evidence(*, window, requirement, source, payload, idempotency_key, su
     submitted_at = submitted_at or timezone.now()
     payload = _clean_submission(window, requirement, payload, file, submitted_at)
     self_verified = requirement.verification == EvidenceRequirement.Verification.NONE
+    strength = ""
+    if self_verified:
+        strength = Evidence.Strength.KPI if source == Evidence.Source.METRIC else Evidence.Strength.SELF_REPORT
     try:
         with transaction.atomic():
             evidence = Evidence.objects.create(
                 window=window, requirement=requirement, source=source, payload=payload, file=file,
                 submitted_at=submitted_at, idempotency_key=idempotency_key,
                 status=Evidence.Status.VERIFIED if self_verified else Evidence.Status.SUBMITTED,
-                verified_at=timezone.now() if self_verified else None,
+                verified_at=timezone.now() if self_verified else None, strength=strength,
             )
             if self_verified:
                 evaluate_window(window)
@@ -150,8 +152,10 @@ def review_evidence(evidence, *, verdict, role, reviewer=None, reviewer_email=No
     """
     Record one reviewer's verdict and settle the evidence once enough reviews agree.
 
-    Staff decide alone (and may override peers); otherwise the majority of ``reviews_required``
-    reviews decides, a tie rejecting.
+    Staff decide alone, and the latest staff verdict stands over peers before or after it;
+    otherwise, once ``reviews_required`` reviews are in, the requirement's ``peer_rule`` decides:
+    ``majority`` (default; a tie rejects) or ``mean_score`` (mean rubric score ratio of at least
+    ``pass_ratio``, default 0.6).
 
     Raises:
         ActivationRequestError: invalid verdict or role, or the reviewer already reviewed it.
@@ -171,20 +175,45 @@ def review_evidence(evidence, *, verdict, role, reviewer=None, reviewer_email=No
             )
     except IntegrityError as exc:
         raise ActivationRequestError("This reviewer already reviewed this evidence.", field="reviewer") from exc
-    if role == Review.Role.STAFF:
-        decided = verdict
-    else:
-        tally = evidence.reviews.values("verdict").annotate(n=Count("id"))
-        counts = {row["verdict"]: row["n"] for row in tally}
-        if sum(counts.values()) < evidence.requirement.reviews_required:
-            return review
-        verified = counts.get(Review.Verdict.VERIFIED, 0) > counts.get(Review.Verdict.REJECTED, 0)
-        decided = Review.Verdict.VERIFIED if verified else Review.Verdict.REJECTED
+    decided = _settled_verdict(evidence)
+    if decided is None:
+        return review
+    verified = decided == Review.Verdict.VERIFIED
     evidence.status = decided
-    evidence.verified_at = timezone.now() if decided == Review.Verdict.VERIFIED else None
-    evidence.save(update_fields=["status", "verified_at"])
+    evidence.verified_at = timezone.now() if verified else None
+    evidence.strength = _strength(evidence) if verified else ""
+    evidence.save(update_fields=["status", "verified_at", "strength"])
     evaluate_window(evidence.window)
     return review
+
+
+def _settled_verdict(evidence):
+    """The verdict the reviews so far settle on, or None while more are needed."""
+    reviews = list(evidence.reviews.order_by("created", "pk"))
+    staff = [review for review in reviews if review.role == Review.Role.STAFF]
+    if staff:
+        return staff[-1].verdict
+    if len(reviews) < evidence.requirement.reviews_required:
+        return None
+    config = evidence.requirement.config
+    if config.get("peer_rule") == "mean_score":
+        ratios = [review.score for review in reviews if review.score is not None]
+        verified = bool(ratios) and sum(ratios) / len(ratios) >= config.get("pass_ratio", 0.6)
+    else:
+        votes = sum(1 if review.verdict == Review.Verdict.VERIFIED else -1 for review in reviews)
+        verified = votes > 0
+    return Review.Verdict.VERIFIED if verified else Review.Verdict.REJECTED
+
+
+def _strength(evidence):
+    """What the tab's rate-by-strength groups on: who verified it, the strongest voice winning."""
+    roles = set(evidence.reviews.values_list("role", flat=True))
+    for role, strength in ((Review.Role.STAFF, Evidence.Strength.STAFF),
+                           (Review.Role.SUPERVISOR, Evidence.Strength.SUPERVISOR),
+                           (Review.Role.PEER, Evidence.Strength.PEER)):
+        if role in roles:
+            return strength
+    return Evidence.Strength.SELF_REPORT
 
 
 def evaluate_window(window):
