@@ -1,6 +1,7 @@
 """URLs of the plugin's pages (``/activation/``); included by edx-django-utils' plugin discovery."""
 from django.urls import re_path
 
+from activation_plugin.dashboard import reviews
 from activation_plugin.dashboard import views as dashboard_views
 from activation_plugin.learner import views as learner_views
 
@@ -10,6 +11,11 @@ urlpatterns = [
     re_path(rf"^activation/courses/{COURSE_ID}/$", dashboard_views.instructor_page, name="instructor"),
     re_path(r"^activation/opt-out/(?P<token>[^/]+)/$", learner_views.opt_out, name="opt_out"),
     re_path(r"^activation/observe/(?P<token>[^/]+)/$", learner_views.observe, name="observe"),
+    re_path(rf"^activation/courses/{COURSE_ID}/reviews/$", reviews.review_queue, name="review_queue"),
+    re_path(rf"^activation/courses/{COURSE_ID}/evidence/(?P<evidence_id>\d+)/review/$", reviews.review,
+            name="review"),
+    re_path(rf"^activation/courses/{COURSE_ID}/evidence/(?P<evidence_id>\d+)/file/$", reviews.evidence_file,
+            name="evidence_file"),
     re_path(rf"^activation/learner/{COURSE_ID}/$", learner_views.learner_page, name="learner"),
     re_path(
         rf"^activation/learner/{COURSE_ID}/windows/(?P<window_id>\d+)/requirements/(?P<requirement_id>\d+)/$",

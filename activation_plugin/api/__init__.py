@@ -17,8 +17,10 @@ from activation_plugin.api.definitions import (
 )
 from activation_plugin.api.evidence import (
     evaluate_window,
+    evidence_in_course,
     record_evidence,
     review_evidence,
+    review_queue,
     save_learner_response,
 )
 from activation_plugin.api.messaging import opt_out, send_due_prompts
@@ -45,8 +47,8 @@ from activation_plugin.keys import catalog_course, parse_course_key
 __all__ = [
     "activate_definition", "add_requirement", "archive_definition", "assign_arm", "catalog_course",
     "course_summaries", "create_definition", "definition_is_locked", "definitions_for_course", "evaluate_window",
-    "expire_due_windows", "invite_for_link", "invite_supervisor", "record_supervisor_observation", "resend_invite",
-    "revoke_invite", "learner_window", "learner_windows", "open_windows", "opt_out", "parse_course_key",
-    "record_evidence", "record_observation", "retire_user", "review_evidence", "save_learner_response",
-    "send_due_prompts", "summarize", "tick", "update_definition",
+    "evidence_in_course", "expire_due_windows", "invite_for_link", "invite_supervisor", "learner_window",
+    "learner_windows", "open_windows", "opt_out", "parse_course_key", "record_evidence", "record_observation",
+    "record_supervisor_observation", "resend_invite", "retire_user", "review_evidence", "review_queue",
+    "revoke_invite", "save_learner_response", "send_due_prompts", "summarize", "tick", "update_definition",
 ]

@@ -6,10 +6,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from activation_plugin import configs, rules
-from activation_plugin.errors import (
-    ActivationRequestError,
-    IdempotencyConflict,
-)
+from activation_plugin.errors import ActivationNotFound, ActivationRequestError, IdempotencyConflict
+from activation_plugin.keys import catalog_course, parse_course_key
 from activation_plugin.models import (
     ActivationWindow,
     Evidence,
@@ -244,3 +242,43 @@ def evaluate_window(window):
         return window
     window.save(update_fields=["state", "activated_at", "days_to_activation", "next_action_at"])
     return window
+
+
+def review_queue(course_key, *, status=Evidence.Status.SUBMITTED, requirement_id=None, submitted_from=None,
+                 submitted_to=None, limit=100):
+    """
+    Evidence of this course's definitions for staff to review, oldest first.
+
+    Raises:
+        ActivationRequestError: unknown status or malformed course key.
+    """
+    if status and status not in Evidence.Status.values:
+        raise ActivationRequestError(f"Unknown status {status!r}.", field="status")
+    queue = (Evidence.objects.filter(window__definition__catalog_course=catalog_course(parse_course_key(course_key)))
+             .exclude(window__state=ActivationWindow.State.WITHDRAWN)
+             .select_related("window__user", "window__definition", "requirement")
+             .prefetch_related("reviews").order_by("submitted_at", "pk"))
+    if status:
+        queue = queue.filter(status=status)
+    if requirement_id:
+        queue = queue.filter(requirement_id=requirement_id)
+    if submitted_from:
+        queue = queue.filter(submitted_at__date__gte=submitted_from)
+    if submitted_to:
+        queue = queue.filter(submitted_at__date__lte=submitted_to)
+    return list(queue[:limit])
+
+
+def evidence_in_course(course_key, evidence_id):
+    """
+    One piece of evidence, only if it belongs to this course (ids in URLs are checked, not trusted).
+
+    Raises:
+        ActivationNotFound: no such evidence in this course.
+    """
+    evidence = (Evidence.objects.select_related("window__user", "requirement")
+                .filter(pk=evidence_id, window__definition__catalog_course=catalog_course(parse_course_key(course_key)))
+                .first())
+    if evidence is None:
+        raise ActivationNotFound("No such evidence in this course.", field="evidence")
+    return evidence

@@ -1,0 +1,83 @@
+"""Staff review queue: filter submissions, open one, verify or reject it with a comment."""
+from datetime import date
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from activation_plugin import api, platform
+from activation_plugin.errors import ActivationNotFound, ActivationRequestError
+from activation_plugin.models import Evidence, Review
+from activation_plugin.views_common import course_key_or_404
+
+
+def _staff_course_key(request, course_id):
+    course_key = course_key_or_404(course_id)
+    if not platform.is_course_staff(request.user, course_key):
+        raise PermissionDenied
+    return course_key
+
+
+def _date(value):
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+@login_required
+def review_queue(request, course_id):
+    course_key = _staff_course_key(request, course_id)
+    filters = {
+        "status": request.GET.get("status", Evidence.Status.SUBMITTED),
+        "requirement_id": request.GET.get("requirement") if (request.GET.get("requirement") or "").isdigit() else None,
+        "submitted_from": _date(request.GET.get("from")),
+        "submitted_to": _date(request.GET.get("to")),
+    }
+    try:
+        queue = api.review_queue(course_key, **filters)
+    except ActivationRequestError as exc:
+        raise Http404(str(exc)) from exc
+    requirements = [requirement for definition in api.definitions_for_course(course_key)
+                    for requirement in definition.requirements.all()]
+    return render(request, "activation_plugin/reviews.html", {
+        "course_key": course_key, "course_title": platform.course_title(course_key), "queue": queue,
+        "filters": filters, "requirements": requirements, "statuses": Evidence.Status.choices,
+    })
+
+
+@login_required
+@require_POST
+def review(request, course_id, evidence_id):
+    course_key = _staff_course_key(request, course_id)
+    try:
+        evidence = api.evidence_in_course(course_key, evidence_id)
+        api.review_evidence(evidence, verdict=request.POST.get("verdict", ""), role=Review.Role.STAFF,
+                            reviewer=request.user, comment=request.POST.get("comment", "").strip())
+    except ActivationNotFound as exc:
+        raise Http404(str(exc)) from exc
+    except ActivationRequestError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Your decision was recorded."))
+    return redirect("activation_plugin:review_queue", course_id=str(course_key))
+
+
+@login_required
+def evidence_file(request, course_id, evidence_id):
+    """An attachment, for course staff or its own learner only; always downloaded, never rendered."""
+    course_key = course_key_or_404(course_id)
+    try:
+        evidence = api.evidence_in_course(course_key, evidence_id)
+    except ActivationNotFound as exc:
+        raise Http404(str(exc)) from exc
+    if evidence.window.user_id != request.user.pk and not platform.is_course_staff(request.user, course_key):
+        raise Http404("No such evidence.")
+    if not evidence.file:
+        raise Http404("No file.")
+    return FileResponse(evidence.file.open("rb"), as_attachment=True,
+                        filename=evidence.payload.get("file_name") or "attachment")

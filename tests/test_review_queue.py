@@ -1,0 +1,112 @@
+"""Staff review queue, staff decisions and attachments, with the course checked on every id."""
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+from opaque_keys.edx.keys import CourseKey
+
+from activation_plugin import api
+from activation_plugin.models import Review
+from activation_plugin.test_utils.factories import UserFactory
+from demo.models import DemoCourse
+from tests.conftest import PROJECT, SURVEY
+
+STAFF_PROJECT = {**PROJECT, "verification": "staff"}
+
+
+@pytest.fixture
+def course_staff(course_key):
+    user = UserFactory(username="teacher")
+    Group.objects.create(name=f"activation-staff:{course_key}").user_set.add(user)
+    return user
+
+
+@pytest.fixture
+def submitted(make_definition, course_key, learner, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    definition = make_definition(requirements=[STAFF_PROJECT, SURVEY])
+    [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=2))
+    project, survey = definition.requirements.all()
+    evidence = api.save_learner_response(window=window, requirement=project, payload={"text": "My call"},
+                                         idempotency_key="p", file=SimpleUploadedFile("notes.txt", b"hello"))
+    api.save_learner_response(window=window, requirement=survey, payload={"answers": {"used": "yes"}},
+                              idempotency_key="s")
+    return evidence
+
+
+def queue_url(course_key, **params):
+    url = reverse("activation_plugin:review_queue", kwargs={"course_id": str(course_key)})
+    return url + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
+
+
+def test_queue_lists_submissions_to_review_and_filters(client, submitted, course_staff, course_key):
+    client.force_login(course_staff)
+    page = client.get(queue_url(course_key))
+    assert page.status_code == 200
+    assert f'data-evidence="{submitted.pk}"'.encode() in page.content and b"My call" in page.content
+    assert page.content.count(b"data-evidence=") == 1  # the self-verified survey is not waiting
+    assert client.get(queue_url(course_key, status="verified")).content.count(b"data-evidence=") == 1
+    today = timezone.now().date()
+    assert client.get(queue_url(course_key, **{"from": today + timedelta(days=1)})).content.count(
+        b"data-evidence=") == 0
+    other_requirement = submitted.window.definition.requirements.exclude(pk=submitted.requirement_id).get()
+    assert client.get(queue_url(course_key, requirement=other_requirement.pk, status="")).content.count(
+        b"data-evidence=") == 1
+    assert client.get(queue_url(course_key, status="bogus")).status_code == 404
+
+
+def test_staff_decision_is_recorded_with_who_and_when(client, submitted, course_staff, course_key):
+    client.force_login(course_staff)
+    url = reverse("activation_plugin:review", kwargs={"course_id": str(course_key), "evidence_id": submitted.pk})
+    client.post(url, {"verdict": "verified", "comment": "Clear"})
+    review = Review.objects.get()
+    assert (review.reviewer, review.role, review.verdict, review.comment) == (course_staff, "staff", "verified",
+                                                                              "Clear")
+    submitted.refresh_from_db()
+    assert (submitted.status, submitted.strength, submitted.window.state) == ("verified", "staff", "activated")
+    page = client.post(url, {"verdict": "rejected"}, follow=True)
+    assert b"already reviewed" in page.content
+
+
+@pytest.mark.parametrize("who", ["learner", "other_course_staff", "anonymous"])
+def test_only_course_staff_reach_the_queue_and_decisions(client, submitted, course_key, learner, who):
+    if who == "learner":
+        client.force_login(learner)
+    elif who == "other_course_staff":
+        other = UserFactory()
+        Group.objects.create(name="activation-staff:course-v1:TestX+OTHER+2026").user_set.add(other)
+        client.force_login(other)
+    review_url = reverse("activation_plugin:review", kwargs={"course_id": str(course_key),
+                                                             "evidence_id": submitted.pk})
+    assert client.get(queue_url(course_key)).status_code in (302, 403)
+    assert client.post(review_url, {"verdict": "verified"}).status_code in (302, 403)
+    assert not Review.objects.exists()
+
+
+def test_evidence_ids_are_checked_against_the_course(client, submitted, db):
+    other_key = CourseKey.from_string("course-v1:OtherX+ELSE+2026")
+    DemoCourse.objects.create(course_key=other_key, display_name="Else")
+    other_staff = UserFactory()
+    Group.objects.create(name=f"activation-staff:{other_key}").user_set.add(other_staff)
+    client.force_login(other_staff)
+    url = reverse("activation_plugin:review", kwargs={"course_id": str(other_key), "evidence_id": submitted.pk})
+    assert client.post(url, {"verdict": "verified"}).status_code == 404
+    file_url = reverse("activation_plugin:evidence_file", kwargs={"course_id": str(other_key),
+                                                                  "evidence_id": submitted.pk})
+    assert client.get(file_url).status_code == 404
+    assert not Review.objects.exists()
+
+
+def test_attachment_goes_to_its_learner_and_course_staff_only(client, submitted, course_key, learner, course_staff):
+    url = reverse("activation_plugin:evidence_file", kwargs={"course_id": str(course_key),
+                                                             "evidence_id": submitted.pk})
+    for user, status in ((learner, 200), (course_staff, 200), (UserFactory(), 404)):
+        client.force_login(user)
+        response = client.get(url)
+        assert response.status_code == status
+        if status == 200:
+            assert response["Content-Disposition"] == 'attachment; filename="notes.txt"'
+            assert b"".join(response.streaming_content) == b"hello"
