@@ -212,18 +212,21 @@ def _beta_continued_fraction(a: float, b: float, x: float) -> float:
     raise ArithmeticError("incomplete beta continued fraction did not converge")
 
 
-def _regularized_beta(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta I_x(a, b) (Numerical Recipes 6.4, Lentz 1976)."""
+def _regularized_beta(a: float, b: float, x: float, x_complement: float | None = None) -> float:
+    """Regularized incomplete beta I_x(a, b) (Numerical Recipes 6.4, Lentz 1976).
+
+    ``x_complement`` is 1 - x computed by the caller without cancellation: near x = 1 (a t
+    statistic near 0) the subtraction would lose the digits the result depends on.
+    """
     if x <= 0.0:
         return 0.0
     if x >= 1.0:
         return 1.0
-    log_front = (
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    )
+    y = 1.0 - x if x_complement is None else x_complement
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(y)
     if x < (a + 1.0) / (a + b + 2.0):
         return math.exp(log_front) * _beta_continued_fraction(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _beta_continued_fraction(b, a, 1.0 - x) / b
+    return 1.0 - math.exp(log_front) * _beta_continued_fraction(b, a, y) / b
 
 
 def _check_df(df: float) -> None:
@@ -243,7 +246,7 @@ def student_t_cdf(t: float, df: float) -> float:
         raise ValueError("t must not be NaN")
     if math.isinf(t):
         return 1.0 if t > 0 else 0.0
-    lower_tail = 0.5 * _regularized_beta(df / 2.0, 0.5, df / (df + t * t))
+    lower_tail = 0.5 * _regularized_beta(df / 2.0, 0.5, df / (df + t * t), t * t / (df + t * t))
     return 1.0 - lower_tail if t > 0 else lower_tail
 
 
