@@ -322,6 +322,27 @@ class Review(models.Model):
         ]
 
 
+class PeerAssignment(models.Model):
+    """
+    A submission handed to a volunteer peer reviewer. Past ``due_at`` without a review it counts
+    as returned to the pool (derived, never stored), so nothing has to sweep it.
+
+    .. pii: Which learner reviews which other learner's work.
+    .. pii_types: id
+    .. pii_retirement: local_api
+    """
+
+    evidence = models.ForeignKey(Evidence, on_delete=models.CASCADE, related_name="peer_assignments")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    assigned_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["evidence", "reviewer"], name="act_peer_once")]
+        indexes = [models.Index(fields=["reviewer", "completed_at"], name="act_peer_reviewer")]
+
+
 class SupervisorInvite(models.Model):
     """
     A signed, expiring, single-use link that lets a supervisor without an account observe a learner.

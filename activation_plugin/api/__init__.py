@@ -25,6 +25,11 @@ from activation_plugin.api.evidence import (
 )
 from activation_plugin.api.messaging import opt_out, send_due_prompts
 from activation_plugin.api.observations import record_observation
+from activation_plugin.api.peer import (
+    current_peer_assignment,
+    request_peer_assignment,
+    submit_peer_review,
+)
 from activation_plugin.api.privacy import retire_user
 from activation_plugin.api.supervision import (
     invite_for_link,
@@ -46,7 +51,7 @@ from activation_plugin.keys import catalog_course, parse_course_key
 
 __all__ = [
     "activate_definition", "add_requirement", "archive_definition", "assign_arm", "catalog_course",
-    "course_summaries", "create_definition", "definition_is_locked", "definitions_for_course", "evaluate_window",
+    "course_summaries", "current_peer_assignment", "request_peer_assignment", "submit_peer_review", "create_definition", "definition_is_locked", "definitions_for_course", "evaluate_window",
     "evidence_in_course", "expire_due_windows", "invite_for_link", "invite_supervisor", "learner_window",
     "learner_windows", "open_windows", "opt_out", "parse_course_key", "record_evidence", "record_observation",
     "record_supervisor_observation", "resend_invite", "retire_user", "review_evidence", "review_queue",

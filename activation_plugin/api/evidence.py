@@ -6,7 +6,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from activation_plugin import configs, rules
-from activation_plugin.errors import ActivationNotFound, ActivationRequestError, IdempotencyConflict
+from activation_plugin.errors import (
+    ActivationNotFound,
+    ActivationRequestError,
+    IdempotencyConflict,
+)
 from activation_plugin.keys import catalog_course, parse_course_key
 from activation_plugin.models import (
     ActivationWindow,

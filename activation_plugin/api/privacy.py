@@ -6,6 +6,7 @@ from activation_plugin.models import (
     Evidence,
     IdentityLink,
     MetricObservation,
+    PeerAssignment,
     Review,
     SupervisorInvite,
 )
@@ -27,6 +28,7 @@ def retire_user(user_id):
     return {
         "evidence": evidence.update(payload={}, file=None),
         "reviews_written": Review.objects.filter(reviewer_id=user_id).update(reviewer=None, comment=""),
+        "peer_assignments": PeerAssignment.objects.filter(reviewer_id=user_id).delete()[0],
         "supervisor_invites": SupervisorInvite.objects.filter(window__user_id=user_id).delete()[0],
         "identity_links": IdentityLink.objects.filter(user_id=user_id).delete()[0],
         "observations": MetricObservation.objects.filter(user_id=user_id).update(user=None),

@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -69,13 +70,15 @@ def review(request, course_id, evidence_id):
 
 @login_required
 def evidence_file(request, course_id, evidence_id):
-    """An attachment, for course staff or its own learner only; always downloaded, never rendered."""
+    """An attachment, for its learner, its assigned peer reviewer and course staff; downloaded, never rendered."""
     course_key = course_key_or_404(course_id)
     try:
         evidence = api.evidence_in_course(course_key, evidence_id)
     except ActivationNotFound as exc:
         raise Http404(str(exc)) from exc
-    if evidence.window.user_id != request.user.pk and not platform.is_course_staff(request.user, course_key):
+    assigned = evidence.peer_assignments.filter(reviewer=request.user, completed_at__isnull=True,
+                                                due_at__gt=timezone.now()).exists()
+    if not (evidence.window.user_id == request.user.pk or assigned or platform.is_course_staff(request.user, course_key)):
         raise Http404("No such evidence.")
     if not evidence.file:
         raise Http404("No file.")

@@ -30,3 +30,8 @@ def payload_for(requirement, post):
     if requirement.kind == "survey":
         return survey_answers(requirement.config["questions"], post)
     return {"url": post.get("url", ""), "text": post.get("text", "")}
+
+
+def whole_number(raw):
+    """A form field as an int, or the raw text for the api to refuse with its own message."""
+    return _number(raw.strip(), int)

@@ -145,3 +145,35 @@ def observe(request, token):
         "behavior": invite.window.definition.behavior,
         "checklist": list(enumerate(checklist)),
     })
+
+
+@login_required
+def peer_review(request, course_id):
+    """
+    Volunteer peer review: one assigned submission at a time, shown without its author's name,
+    scored against the requirement's rubric.
+    """
+    course_key = course_key_or_404(course_id)
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "request":
+                if api.request_peer_assignment(request.user, course_key) is None:
+                    messages.info(request, _("No project needs a review right now. Thank you for offering!"))
+            else:
+                rubric = request.POST.getlist("criterion")
+                scores = {criterion: forms.whole_number(request.POST.get(f"score-{index}", ""))
+                          for index, criterion in enumerate(rubric)} if rubric else None
+                api.submit_peer_review(forms.whole_number(request.POST.get("assignment", "")), request.user,
+                                       scores=scores, verdict=request.POST.get("verdict"),
+                                       comment=request.POST.get("comment", ""))
+                messages.success(request, _("Thank you: your review was sent to the learner."))
+        except ActivationNotFound as exc:
+            raise Http404(str(exc)) from exc
+        except ActivationRequestError as exc:
+            messages.error(request, str(exc))
+        return redirect("activation_plugin:peer_review", course_id=str(course_key))
+    assignment = api.current_peer_assignment(request.user, course_key)
+    return render(request, "activation_plugin/peer_review.html", {
+        "course_key": course_key, "course_title": platform.course_title(course_key), "assignment": assignment,
+        "rubric": list(enumerate(assignment.evidence.requirement.config.get("rubric", []))) if assignment else [],
+    })

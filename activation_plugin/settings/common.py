@@ -48,6 +48,10 @@ DEFAULTS = {
     # .. setting_default: 14
     # .. setting_description: How long a supervisor's observation link stays valid. It works once.
     "ACTIVATION_SUPERVISOR_LINK_DAYS": 14,
+    # .. setting_name: ACTIVATION_PEER_REVIEW_HOURS
+    # .. setting_default: 72
+    # .. setting_description: Time a volunteer has to review an assigned project before it returns to the pool.
+    "ACTIVATION_PEER_REVIEW_HOURS": 72,
     # .. setting_name: ACTIVATION_EVIDENCE_MAX_FILE_MB
     # .. setting_default: 10
     # .. setting_description: Largest file a learner may attach to an applied project, in MB.

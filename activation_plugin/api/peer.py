@@ -1,0 +1,144 @@
+"""
+Peer review, the MOOC case: completers volunteer to review each other's applied projects.
+A volunteer gets one submission at a time — never their own, never one they already had, and,
+where another is available, not from someone who reviewed their own work (reciprocal pairs).
+"""
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Exists, OuterRef, Q
+from django.utils import timezone
+
+from activation_plugin.api.evidence import review_evidence
+from activation_plugin.errors import ActivationNotFound, ActivationRequestError
+from activation_plugin.keys import catalog_course, parse_course_key
+from activation_plugin.models import (
+    ActivationWindow,
+    Evidence,
+    EvidenceRequirement,
+    PeerAssignment,
+    Review,
+)
+
+
+def _active(now):
+    return Q(completed_at__isnull=True, due_at__gt=now)
+
+
+def current_peer_assignment(reviewer, course_key, now=None):
+    """The volunteer's unfinished, unexpired assignment in this course, if any."""
+    now = now or timezone.now()
+    return (PeerAssignment.objects.filter(_active(now), reviewer=reviewer,
+                                          evidence__window__definition__catalog_course=catalog_course(
+                                              parse_course_key(course_key)))
+            .select_related("evidence__requirement", "evidence__window__definition").first())
+
+
+def request_peer_assignment(reviewer, course_key):
+    """
+    Hand the volunteer a submission to review, or return the one they already hold.
+
+    Returns:
+        PeerAssignment or None when nothing needs a review from them.
+
+    Raises:
+        ActivationRequestError: the volunteer has not completed this course.
+    """
+    key = parse_course_key(course_key)
+    now = timezone.now()
+    definitions = list(ActivationWindow.objects.filter(
+        user=reviewer, definition__catalog_course=catalog_course(key)).values_list("definition_id", flat=True))
+    if not definitions:
+        raise ActivationRequestError("Reviewers are learners who completed this course.", field="reviewer")
+    held = current_peer_assignment(reviewer, key, now)
+    if held is not None:
+        return held
+    reviewed_me = Review.objects.filter(reviewer=OuterRef("window__user"), evidence__window__user=reviewer)
+    candidates = (
+        Evidence.objects.filter(
+            window__definition_id__in=definitions, status=Evidence.Status.SUBMITTED,
+            requirement__verification=EvidenceRequirement.Verification.PEER,
+        )
+        .exclude(window__user=reviewer)
+        .exclude(window__state=ActivationWindow.State.WITHDRAWN)
+        .exclude(peer_assignments__reviewer=reviewer)
+        .exclude(reviews__reviewer=reviewer)
+        .annotate(reciprocal=Exists(reviewed_me),
+                  load=Count("peer_assignments", filter=Q(peer_assignments__completed_at__isnull=False)
+                             | Q(peer_assignments__due_at__gt=now), distinct=True))
+        .order_by("reciprocal", "load", "submitted_at", "pk")
+        .values_list("pk", flat=True)[:20]
+    )
+    for evidence_id in candidates:
+        assignment = _assign(evidence_id, reviewer, now)
+        if assignment is not None:
+            return assignment
+    return None
+
+
+@transaction.atomic
+def _assign(evidence_id, reviewer, now):
+    """Assign under the evidence row's lock, so two volunteers never over-fill one submission."""
+    evidence = Evidence.objects.select_for_update().select_related("requirement").get(pk=evidence_id)
+    load = evidence.peer_assignments.filter(Q(completed_at__isnull=False) | Q(due_at__gt=now)).count()
+    if evidence.status != Evidence.Status.SUBMITTED or load >= evidence.requirement.reviews_required:
+        return None
+    # An expired assignment of this volunteer blocks a second try at the same submission.
+    try:
+        with transaction.atomic():
+            return PeerAssignment.objects.create(
+                evidence=evidence, reviewer=reviewer, assigned_at=now,
+                due_at=now + timedelta(hours=settings.ACTIVATION_PEER_REVIEW_HOURS))
+    except IntegrityError:
+        return None
+
+
+def _rubric_ratio(rubric, scores):
+    if not isinstance(scores, dict) or set(scores) != {item["criterion"] for item in rubric}:
+        raise ActivationRequestError("Score every rubric criterion.", field="scores")
+    total = 0
+    for item in rubric:
+        score = scores[item["criterion"]]
+        if not isinstance(score, int) or isinstance(score, bool) or not 0 <= score <= item["max_score"]:
+            raise ActivationRequestError(
+                f"Score '{item['criterion']}' from 0 to {item['max_score']}.", field="scores")
+        total += score
+    return total / sum(item["max_score"] for item in rubric)
+
+
+@transaction.atomic
+def submit_peer_review(assignment_id, reviewer, *, scores=None, verdict=None, comment=""):
+    """
+    Record the volunteer's review of their assigned submission. With a rubric, the verdict follows
+    from the score (at least ``pass_ratio`` of the points); without one, the volunteer gives it.
+
+    Raises:
+        ActivationNotFound: not this volunteer's assignment.
+        ActivationRequestError: already done, returned to the pool, or invalid scores.
+    """
+    assignment = (PeerAssignment.objects.select_for_update().select_related("evidence__requirement")
+                  .filter(pk=assignment_id, reviewer=reviewer).first())
+    if assignment is None:
+        raise ActivationNotFound("No such review assignment.", field="assignment")
+    if assignment.completed_at:
+        raise ActivationRequestError("You already reviewed this project. Thank you!", field="assignment")
+    now = timezone.now()
+    if assignment.due_at <= now:
+        raise ActivationRequestError("The time for this review ran out; it went back to the pool.",
+                                     field="assignment")
+    config = assignment.evidence.requirement.config
+    if config.get("rubric"):
+        ratio = _rubric_ratio(config["rubric"], scores)
+        verdict = Review.Verdict.VERIFIED if ratio >= config.get("pass_ratio", 0.6) else Review.Verdict.REJECTED
+    else:
+        ratio = None
+        if verdict not in Review.Verdict.values:
+            raise ActivationRequestError("Say whether the project shows the behaviour.", field="verdict")
+    if not str(comment).strip():
+        raise ActivationRequestError("Leave the learner a comment: it is what they learn from.", field="comment")
+    review = review_evidence(assignment.evidence, verdict=verdict, role=Review.Role.PEER, reviewer=reviewer,
+                             score=ratio, checklist=scores or {}, comment=str(comment).strip()[:5000])
+    assignment.completed_at = now
+    assignment.save(update_fields=["completed_at"])
+    return review
