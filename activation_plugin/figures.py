@@ -11,6 +11,7 @@ from activation_plugin.keys import catalog_course, parse_course_key
 from activation_plugin.models import (
     ActivationDefinition,
     ActivationWindow,
+    Evidence,
     PromptOptOut,
 )
 
@@ -24,7 +25,7 @@ def summarize(definition, now=None):
     window's last day, which also uses the open windows for as long as they have been observed.
 
     Returns:
-        dict: completers, eligible, activated, open, not_activated, opted_out (still counted), rate (None when nothing is
+        dict: completers, eligible, activated, open, not_activated, opted_out (still counted), by_strength, rate (None when nothing is
         eligible), rate_ci ((low, high) 95 % Wilson, or None), km_rate, km_curve, median_days.
     """
     now = now or timezone.now()
@@ -38,20 +39,32 @@ def summarize(definition, now=None):
         opted_out=Count("pk", filter=opted_out),
     )
     eligible = counts["completers"] - counts["open"]
-    curve = stats.kaplan_meier(_events_by_day(windows, activated_q, open_q, definition.window_days, now))
+    closed_unactivated = eligible - counts["activated"]
+    curve = stats.kaplan_meier(
+        _events_by_day(windows, activated_q, open_q, closed_unactivated, definition.window_days, now))
+    by_strength = dict(
+        Evidence.objects.filter(window__in=windows.filter(activated_q), status=Evidence.Status.VERIFIED)
+        .values("strength").annotate(windows=Count("window", distinct=True)).values_list("strength", "windows")
+    )
     return {
         **counts,
         "eligible": eligible,
-        "not_activated": eligible - counts["activated"],
+        "not_activated": closed_unactivated,
         "rate": counts["activated"] / eligible if eligible else None,
         "rate_ci": stats.wilson_interval(counts["activated"], eligible),
         "km_rate": stats.km_cumulative_at(curve, definition.window_days) if curve else None,
         "km_curve": curve,
         "median_days": stats.km_median(curve),
+        # Activated windows backed by each strength of verified evidence (one window may count under several).
+        "by_strength": [
+            {"strength": strength, "label": label, "activated": by_strength.get(strength, 0),
+             "rate": by_strength.get(strength, 0) / eligible if eligible else None}
+            for strength, label in Evidence.Strength.choices
+        ],
     }
 
 
-def _events_by_day(windows, activated_q, open_q, window_days, now):
+def _events_by_day(windows, activated_q, open_q, closed_unactivated, window_days, now):
     """``{day: (activations, censored)}`` from day histograms, for Kaplan–Meier."""
     histogram = {}
 
@@ -61,9 +74,8 @@ def _events_by_day(windows, activated_q, open_q, window_days, now):
 
     for row in windows.filter(activated_q).values("days_to_activation").annotate(n=Count("pk")):
         add(row["days_to_activation"], events=row["n"])
-    closed = windows.exclude(activated_q).exclude(open_q).count()
-    if closed:
-        add(window_days, censored=closed)
+    if closed_unactivated:
+        add(window_days, censored=closed_unactivated)
     today = now.date()
     for row in windows.filter(open_q).annotate(day=TruncDate("opened_at")).values("day").annotate(n=Count("pk")):
         add(min(max((today - row["day"]).days, 0), window_days), censored=row["n"])

@@ -2,6 +2,7 @@
 from datetime import datetime, timezone
 
 import pytest
+from django.core.cache import cache
 from opaque_keys.edx.keys import CourseKey
 
 from activation_plugin import api
@@ -15,6 +16,12 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 def fast_password_hashing(settings):
     """Real hashing costs a third of a second per user; tests create hundreds."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Rate-limit counters live in the cache; each test starts with none."""
+    cache.clear()
 
 
 @pytest.fixture

@@ -72,3 +72,17 @@ def test_summary_query_count_does_not_grow_with_windows(make_definition, course_
     open_for(definition, course_key, 20, NOW - timedelta(days=5))
     with django_assert_max_num_queries(4):
         api.summarize(definition, now=NOW)
+
+
+def test_rate_by_evidence_strength(make_definition, course_key, staff_user):
+    definition = make_definition(requirements=[{"kind": "project", "title": "p", "config": {"instructions": "i"},
+                                                "verification": "staff"}], window_days=30)
+    windows = open_for(definition, course_key, 4, NOW - timedelta(days=60))
+    for index, window in enumerate(windows[:2]):
+        evidence = api.record_evidence(window=window, requirement=definition.requirements.get(), source="learner",
+                                       payload={"text": "t"}, idempotency_key=f"s{index}",
+                                       submitted_at=window.opened_at + timedelta(days=1))
+        api.review_evidence(evidence, verdict="verified", role="staff", reviewer=staff_user)
+    rows = {row["strength"]: row for row in api.summarize(definition, now=NOW)["by_strength"]}
+    assert (rows["staff"]["activated"], rows["staff"]["rate"]) == (2, 0.5)
+    assert (rows["peer"]["activated"], rows["self_report"]["rate"]) == (0, 0.0)

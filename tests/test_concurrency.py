@@ -109,3 +109,25 @@ def test_two_concurrent_ticks_send_each_prompt_exactly_once(make_definition, cou
     results = run_concurrently(lambda: api.send_due_prompts(now=NOW))
     assert sum(result["sent"] for result in results) == 60
     assert len(mail.outbox) == 60 and len({m.to[0] for m in mail.outbox}) == 60
+
+
+def test_concurrent_reviews_finishing_at_once_settle_one_verdict(make_definition, course_key):
+    definition = make_definition(requirements=[{
+        "kind": "project", "title": "p", "config": {"instructions": "i"}, "verification": "peer",
+        "reviews_required": 2}])
+    author = UserFactory()
+    [window] = api.open_windows(author.pk, course_key, "passing", timezone.now() - timedelta(days=1))
+    evidence = api.record_evidence(window=window, requirement=definition.requirements.get(), source="learner",
+                                   payload={"text": "t"}, idempotency_key="e")
+    reviewers = iter(UserFactory.create_batch(2))
+    lock = threading.Lock()
+
+    def review():
+        with lock:
+            reviewer = next(reviewers)
+        return api.review_evidence(evidence, verdict="verified", role="peer", reviewer=reviewer)
+
+    run_concurrently(review)
+    evidence.refresh_from_db()
+    window.refresh_from_db()
+    assert (evidence.status, evidence.reviews.count(), window.state) == ("verified", 2, "activated")

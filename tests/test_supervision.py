@@ -121,3 +121,21 @@ def test_learners_cannot_invite_for_someone_elses_window(client, window, course_
     client.force_login(UserFactory(username="intruder"))
     assert client.post(invite_url(window, course_key), {"email": "boss@example.com"}).status_code == 404
     assert not SupervisorInvite.objects.exists()
+
+
+def test_the_supervisor_form_is_rate_limited(window, client):
+    api.invite_supervisor(window, window.definition.requirements.get(), "boss@example.com")
+    link = link_in(mail.outbox[0])
+    statuses = [client.post(link, {"item-0": "observed"}).status_code for _ in range(11)]
+    assert statuses == [200] + [400] * 9 + [429]  # recorded once, then "already used", then throttled
+    assert Evidence.objects.count() == 1
+
+
+def test_oversized_and_script_comments(window, client):
+    api.invite_supervisor(window, window.definition.requirements.get(), "boss@example.com")
+    link = link_in(mail.outbox[0])
+    too_long = client.post(link, {"item-0": "observed", "item-1": "observed", "comment": "x" * 20001})
+    assert too_long.status_code == 400 and b"at most 20000 characters" in too_long.content
+    assert not Evidence.objects.exists()
+    client.post(link, {"item-0": "observed", "item-1": "observed", "comment": "<script>alert(1)</script>"})
+    assert Review.objects.get().comment == "<script>alert(1)</script>"  # stored as written, escaped on output

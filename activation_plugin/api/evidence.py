@@ -97,6 +97,7 @@ def _checked_file_name(file):
     return name
 
 
+MAX_COMMENT_CHARS = 5000
 LEARNER_KINDS = (EvidenceRequirement.Kind.PROJECT, EvidenceRequirement.Kind.SURVEY)
 
 
@@ -168,6 +169,8 @@ def review_evidence(evidence, *, verdict, role, reviewer=None, reviewer_email=No
         raise ActivationRequestError(f"Unknown reviewer role {role!r}.", field="role")
     if reviewer is None and not reviewer_email:
         raise ActivationRequestError("A review needs a reviewer.", field="reviewer")
+    if len(comment or "") > MAX_COMMENT_CHARS:
+        raise ActivationRequestError(f"Keep the comment under {MAX_COMMENT_CHARS} characters.", field="comment")
     evidence = Evidence.objects.select_for_update().select_related("requirement", "window").get(pk=evidence.pk)
     try:
         with transaction.atomic():

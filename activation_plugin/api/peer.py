@@ -138,7 +138,7 @@ def submit_peer_review(assignment_id, reviewer, *, scores=None, verdict=None, co
     if not str(comment).strip():
         raise ActivationRequestError("Leave the learner a comment: it is what they learn from.", field="comment")
     review = review_evidence(assignment.evidence, verdict=verdict, role=Review.Role.PEER, reviewer=reviewer,
-                             score=ratio, checklist=scores or {}, comment=str(comment).strip()[:5000])
+                             score=ratio, checklist=scores or {}, comment=str(comment).strip())
     assignment.completed_at = now
     assignment.save(update_fields=["completed_at"])
     return review

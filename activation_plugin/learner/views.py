@@ -1,8 +1,10 @@
 """Learner pages: the learner's activation windows in a course, and evidence submission."""
+import hashlib
 import uuid
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.cache import cache
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -123,11 +125,33 @@ def invite_supervisor(request, course_id, window_id, requirement_id):
     return redirect("activation_plugin:learner", course_id=str(course_key))
 
 
+SUPERVISOR_POSTS_PER_HOUR = 10
+
+
+def _too_many_attempts(request, token):
+    """
+    Count POSTs per link and per client address in the cache, before the link is even checked,
+    so guessing and hammering cost the same; True past the hourly limits.
+    """
+    limits = {
+        f"activation:observe:link:{hashlib.sha256(token.encode()).hexdigest()[:32]}": SUPERVISOR_POSTS_PER_HOUR,
+        f"activation:observe:ip:{request.META.get('REMOTE_ADDR', '')}": SUPERVISOR_POSTS_PER_HOUR * 5,
+    }
+    limited = False
+    for key, limit in limits.items():
+        cache.add(key, 0, timeout=3600)
+        limited |= cache.incr(key) > limit
+    return limited
+
+
 def observe(request, token):
     """
     The supervisor's page: no login, the signed single-use link is the authority. It shows the
     learner's name, the behaviour and the checklist, nothing else about the learner.
     """
+    if request.method == "POST" and _too_many_attempts(request, token):
+        return render(request, "activation_plugin/observe.html", {
+            "error": _("Too many attempts. Please wait a few minutes and try again.")}, status=429)
     try:
         invite = api.invite_for_link(token)
     except ActivationRequestError as exc:
