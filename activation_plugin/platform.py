@@ -48,6 +48,10 @@ class StandaloneBackend:
         """The language to write to this learner in."""
         return settings.LANGUAGE_CODE
 
+    def languages_for(self, users):
+        """``{user_id: language}`` for a batch of learners; backends override it to ask once."""
+        return {user.pk: self.language_for(user) for user in users}
+
     def send_message(self, *, user, subject, body, language=None, email=None):  # pylint: disable=unused-argument
         """
         Mail a learner (``user``) or someone without an account (``email``: a supervisor).
@@ -98,6 +102,12 @@ class LmsBackend(StandaloneBackend):
         # pylint: disable=import-error,import-outside-toplevel
         from openedx.core.djangoapps.user_api.preferences.api import get_user_preference
         return get_user_preference(user, "pref-lang") or settings.LANGUAGE_CODE
+
+    def languages_for(self, users):
+        # pylint: disable=import-error,import-outside-toplevel
+        from openedx.core.djangoapps.user_api.models import UserPreference
+        chosen = dict(UserPreference.objects.filter(user__in=users, key="pref-lang").values_list("user_id", "value"))
+        return {user.pk: chosen.get(user.pk) or settings.LANGUAGE_CODE for user in users}
 
     def send_message(self, *, user, subject, body, language=None, email=None):
         """
@@ -151,6 +161,10 @@ def segment_for(user, course_key):
 
 def language_for(user):
     return backend().language_for(user)
+
+
+def languages_for(users):
+    return backend().languages_for(users)
 
 
 def send_message(*, subject, body, user=None, email=None, language=None):

@@ -37,7 +37,9 @@ def bootstrap():
     os.environ["DEMO_DB_NAME"] = DATABASE
     # DEBUG would log every query (and its SQL text) and show up in the memory figures.
     os.environ["DEMO_DEBUG"] = "0"
-    _run_on_server(f"CREATE DATABASE IF NOT EXISTS {DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    # Fresh every run: a database left by an interrupted run may hold an older schema.
+    _run_on_server(f"DROP DATABASE IF EXISTS {DATABASE}")
+    _run_on_server(f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
 
     import django  # pylint: disable=import-outside-toplevel
     from django.conf import settings  # pylint: disable=import-outside-toplevel

@@ -24,3 +24,7 @@ class DemoBackend(StandaloneBackend):
     def language_for(self, user):
         preference = DemoLanguagePreference.objects.filter(user=user).first()
         return preference.language if preference else super().language_for(user)
+
+    def languages_for(self, users):
+        chosen = dict(DemoLanguagePreference.objects.filter(user__in=users).values_list("user_id", "language"))
+        return {user.pk: chosen.get(user.pk) or super().language_for(user) for user in users}

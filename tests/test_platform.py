@@ -68,6 +68,10 @@ def edx_platform(monkeypatch):
         "openedx.core.djangoapps.user_api.accounts.signals": {"USER_RETIRE_LMS_MISC": state.retire_signal},
         "openedx.core.djangoapps.user_api.preferences.api": {
             "get_user_preference": lambda user, key: state.languages.get(user.pk) if key == "pref-lang" else None},
+        "openedx.core.djangoapps.user_api.models": {"UserPreference": types.SimpleNamespace(
+            objects=types.SimpleNamespace(filter=lambda user__in, key: types.SimpleNamespace(
+                values_list=lambda *fields: [(u.pk, state.languages[u.pk]) for u in user__in
+                                             if key == "pref-lang" and u.pk in state.languages])))},
     }
     for dotted, attributes in names.items():
         parts = dotted.split(".")
@@ -128,6 +132,7 @@ def test_lms_backend_mails_through_edx_ace_in_the_learners_language(edx_platform
     learner, other = UserFactory.create_batch(2)
     edx_platform.languages[learner.pk] = "fr"
     assert (backend.language_for(learner), backend.language_for(other)) == ("fr", "en")
+    assert backend.languages_for([learner, other]) == {learner.pk: "fr", other.pk: "en"}
     backend.send_message(user=learner, subject="Et alors ?", body="Racontez : https://example.org/x <b>", language="fr")
     [message] = mail.outbox
     assert (message.subject, message.to, message.body.strip()) == (

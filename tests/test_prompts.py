@@ -217,3 +217,22 @@ def test_translations_without_a_body_are_refused(make_definition):
     with pytest.raises(ActivationRequestError, match="fr translation needs a subject and a body"):
         make_definition(requirements=[{**PROJECT, "prompts": [{
             "subject": "s", "body": "b", "translations": {"fr": {"subject": "s"}}}]}])
+
+
+def test_a_batch_costs_a_constant_number_of_queries_plus_one_status_update_per_message(
+        make_definition, course_key, settings):
+    settings.ACTIVATION_TICK_BATCH_SIZE = 100
+    make_definition(requirements=[PROMPTED_PROJECT])
+
+    def queries_to_send(count):
+        users = UserFactory.create_batch(count)
+        for user in users:
+            api.open_windows(user.pk, course_key, "passing", NOW)
+        from django.db import connection  # pylint: disable=import-outside-toplevel
+        from django.test.utils import CaptureQueriesContext  # pylint: disable=import-outside-toplevel
+        with CaptureQueriesContext(connection) as captured:
+            assert api.send_due_prompts(now=NOW + timedelta(days=7))["sent"] == count
+        return len(captured)
+
+    small, large = queries_to_send(5), queries_to_send(25)
+    assert large - small == 20  # each sent message's status, recorded the moment it is sent

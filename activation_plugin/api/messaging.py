@@ -5,7 +5,7 @@ from collections import defaultdict
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -44,12 +44,18 @@ def send_due_prompts(now=None, batch_size=None):
     now = now or timezone.now()
     batch_size = batch_size or settings.ACTIVATION_TICK_BATCH_SIZE
     totals = {"sent": 0, "failed": 0}
+    course_titles = {}
     while True:
         claims = _claim_due_messages(now, batch_size)
         if claims is None:
             return totals
+        languages = platform.languages_for([delivery.window.user for delivery, _message in claims])
         for delivery, message in claims:
-            totals["sent" if _deliver(delivery, message, now) else "failed"] += 1
+            run = delivery.window.course_run
+            if run not in course_titles:
+                course_titles[run] = platform.course_title(run)
+            sent = _deliver(delivery, message, now, course_titles[run], languages[delivery.window.user_id])
+            totals["sent" if sent else "failed"] += 1
 
 
 @transaction.atomic
@@ -78,8 +84,8 @@ def _claim_due_messages(now, batch_size):
     for window_id, requirement_id in Evidence.objects.filter(window__in=windows).values_list("window_id",
                                                                                             "requirement_id"):
         answered_by_window[window_id].add(requirement_id)
-    claims = []
     arrivals = _observation_arrivals(users, min(window.opened_at for window in windows))
+    claims, new_rows, retry_ids, overtaken_ids = [], [], [], []
     for window in windows:
         window.user = users[window.user_id]
         messages = prompts.schedule(window.opened_at, prompts_by_definition.get(window.definition_id, []),
@@ -92,20 +98,39 @@ def _claim_due_messages(now, batch_size):
         todo = prompts.pending(messages, done, answered_by_window[window.pk])
         send, skip = prompts.split_catch_up([m for m in todo if m.due_at <= now])
         for message in send:
-            retry = claims_of_window.get(message.key)
-            claims.append((_claim(window, message, retry, now), message))
+            delivery = claims_of_window.get(message.key)
+            if delivery is None:
+                delivery = PromptDelivery(window=window, prompt=message.prompt, kind=message.kind,
+                                          sequence=message.sequence, claimed_at=now)
+                new_rows.append(delivery)
+            else:  # a failed send, claimed again
+                retry_ids.append(delivery.pk)
+                delivery.window = window
+            claims.append((delivery, message))
         # A failed claim overtaken by a later message is skipped too, never sent after it.
-        failed_ids = [claims_of_window[m.key].pk for m in skip if m.key in claims_of_window]
-        PromptDelivery.objects.filter(pk__in=failed_ids).update(status=PromptDelivery.Status.SKIPPED)
-        PromptDelivery.objects.bulk_create([
-            PromptDelivery(window=window, prompt=m.prompt, kind=m.kind, sequence=m.sequence, claimed_at=now,
-                           status=PromptDelivery.Status.SKIPPED)
-            for m in skip if m.key not in claims_of_window
-        ])
+        overtaken_ids += [claims_of_window[m.key].pk for m in skip if m.key in claims_of_window]
+        new_rows += [PromptDelivery(window=window, prompt=m.prompt, kind=m.kind, sequence=m.sequence,
+                                    claimed_at=now, status=PromptDelivery.Status.SKIPPED)
+                     for m in skip if m.key not in claims_of_window]
         later = [m.due_at for m in todo if m.due_at > now]
         window.next_action_at = min([*later, window.closes_at])
+    # A constant number of statements per batch, whatever its size: the window rows stay locked briefly.
+    PromptDelivery.objects.filter(pk__in=overtaken_ids).update(status=PromptDelivery.Status.SKIPPED)
+    PromptDelivery.objects.filter(pk__in=retry_ids).update(
+        status=PromptDelivery.Status.SENDING, attempts=F("attempts") + 1, claimed_at=now)
+    _insert_claims(new_rows, windows, now)
     ActivationWindow.objects.bulk_update(windows, ["next_action_at"])
     return claims
+
+
+def _insert_claims(rows, windows, now):
+    """One INSERT for the batch's new claims; MySQL (unlike MariaDB) returns no ids, so read them back."""
+    PromptDelivery.objects.bulk_create(rows)
+    if any(row.pk is None for row in rows):
+        ids = {(d.window_id, d.prompt_id, d.kind, d.sequence): d.pk
+               for d in PromptDelivery.objects.filter(window__in=windows, claimed_at=now)}
+        for row in rows:
+            row.pk = ids[(row.window_id, row.prompt_id, row.kind, row.sequence)]
 
 
 def _observation_arrivals(user_ids, since):
@@ -136,30 +161,20 @@ def _first_arrivals(arrivals, opened_at):
     return first
 
 
-def _claim(window, message, retry, now):
-    if retry is not None:
-        retry.status, retry.attempts, retry.claimed_at = PromptDelivery.Status.SENDING, retry.attempts + 1, now
-        retry.save(update_fields=["status", "attempts", "claimed_at"])
-        return retry
-    return PromptDelivery.objects.create(window=window, prompt=message.prompt, kind=message.kind,
-                                         sequence=message.sequence, claimed_at=now)
-
-
-def _deliver(delivery, message, now):
+def _deliver(delivery, message, now, course_name, language):
     """Send one claimed message; record the outcome. True when the backend accepted it."""
     window, definition = delivery.window, message.prompt.requirement.definition
     user = window.user
     learner_page = reverse("activation_plugin:learner", kwargs={"course_id": str(window.course_run)})
     values = {
         "learner_name": user.get_full_name() or user.username,
-        "course_name": platform.course_title(window.course_run),
+        "course_name": course_name,
         "deadline": f"{window.closes_at:%Y-%m-%d}",
         "link": f"{getattr(settings, 'LMS_ROOT_URL', '')}{learner_page}",
         "behavior": definition.behavior,
         "opt_out_link": links.opt_out_url(user.pk, definition.pk),
     }
     try:
-        language = platform.language_for(user)
         subject, body = message.prompt.text_for(language)
         with translation.override(language):
             footer = _("You receive this because you completed {course_name}. "
