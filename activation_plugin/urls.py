@@ -16,6 +16,8 @@ urlpatterns = [
             name="review"),
     re_path(rf"^activation/courses/{COURSE_ID}/evidence/(?P<evidence_id>\d+)/file/$", reviews.evidence_file,
             name="evidence_file"),
+    re_path(rf"^activation/courses/{COURSE_ID}/invites/(?P<invite_id>\d+)/$", reviews.manage_invite,
+            name="manage_invite"),
     re_path(rf"^activation/learner/{COURSE_ID}/peer-review/$", learner_views.peer_review, name="peer_review"),
     re_path(rf"^activation/learner/{COURSE_ID}/$", learner_views.learner_page, name="learner"),
     re_path(

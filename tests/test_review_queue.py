@@ -110,3 +110,25 @@ def test_attachment_goes_to_its_learner_and_course_staff_only(client, submitted,
         if status == 200:
             assert response["Content-Disposition"] == 'attachment; filename="notes.txt"'
             assert b"".join(response.streaming_content) == b"hello"
+
+
+def test_staff_resend_and_revoke_supervisor_invitations(client, make_definition, course_key, learner,
+                                                        course_staff):
+    from django.core import mail  # pylint: disable=import-outside-toplevel
+    from activation_plugin.models import SupervisorInvite  # pylint: disable=import-outside-toplevel
+    definition = make_definition(requirements=[{"kind": "observation", "title": "Supervisor",
+                                                "verification": "supervisor", "config": {"checklist": ["Greets"]}}])
+    [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=1))
+    invite = api.invite_supervisor(window, definition.requirements.get(), "boss@example.com")
+    client.force_login(course_staff)
+    page = client.get(queue_url(course_key))
+    assert f'data-invite="{invite.pk}"'.encode() in page.content
+    url = reverse("activation_plugin:manage_invite", kwargs={"course_id": str(course_key), "invite_id": invite.pk})
+    client.post(url, {"action": "resend"})
+    assert len(mail.outbox) == 2 and SupervisorInvite.objects.filter(revoked_at__isnull=True).count() == 1
+    fresh = SupervisorInvite.objects.get(revoked_at__isnull=True)
+    client.post(reverse("activation_plugin:manage_invite", kwargs={"course_id": str(course_key),
+                                                                   "invite_id": fresh.pk}), {"action": "revoke"})
+    assert not SupervisorInvite.objects.filter(revoked_at__isnull=True).exists()
+    client.force_login(learner)
+    assert client.post(url, {"action": "resend"}).status_code == 403

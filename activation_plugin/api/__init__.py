@@ -33,6 +33,8 @@ from activation_plugin.api.peer import (
 from activation_plugin.api.privacy import retire_user
 from activation_plugin.api.supervision import (
     invite_for_link,
+    invite_in_course,
+    invites_for_course,
     invite_supervisor,
     record_supervisor_observation,
     resend_invite,
@@ -52,7 +54,7 @@ from activation_plugin.keys import catalog_course, parse_course_key
 __all__ = [
     "activate_definition", "add_requirement", "archive_definition", "assign_arm", "catalog_course",
     "course_summaries", "current_peer_assignment", "request_peer_assignment", "submit_peer_review", "create_definition", "definition_is_locked", "definitions_for_course", "evaluate_window",
-    "evidence_in_course", "expire_due_windows", "invite_for_link", "invite_supervisor", "learner_window",
+    "evidence_in_course", "expire_due_windows", "invite_for_link", "invite_in_course", "invites_for_course", "invite_supervisor", "learner_window",
     "learner_windows", "open_windows", "opt_out", "parse_course_key", "record_evidence", "record_observation",
     "record_supervisor_observation", "resend_invite", "retire_user", "review_evidence", "review_queue",
     "revoke_invite", "save_learner_response", "send_due_prompts", "summarize", "tick", "update_definition",

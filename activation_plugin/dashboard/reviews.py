@@ -48,6 +48,7 @@ def review_queue(request, course_id):
     return render(request, "activation_plugin/reviews.html", {
         "course_key": course_key, "course_title": platform.course_title(course_key), "queue": queue,
         "filters": filters, "requirements": requirements, "statuses": Evidence.Status.choices,
+        "invites": api.invites_for_course(course_key), "now": timezone.now(),
     })
 
 
@@ -84,3 +85,23 @@ def evidence_file(request, course_id, evidence_id):
         raise Http404("No file.")
     return FileResponse(evidence.file.open("rb"), as_attachment=True,
                         filename=evidence.payload.get("file_name") or "attachment")
+
+
+@login_required
+@require_POST
+def manage_invite(request, course_id, invite_id):
+    """Staff resend (a fresh link; the old one stops working) or revoke a supervisor invitation."""
+    course_key = _staff_course_key(request, course_id)
+    try:
+        invite = api.invite_in_course(course_key, invite_id)
+        if request.POST.get("action") == "revoke":
+            api.revoke_invite(invite)
+            messages.success(request, _("The invitation was withdrawn; its link no longer works."))
+        else:
+            api.resend_invite(invite)
+            messages.success(request, _("A new link was sent; the previous one no longer works."))
+    except ActivationNotFound as exc:
+        raise Http404(str(exc)) from exc
+    except ActivationRequestError as exc:
+        messages.error(request, str(exc))
+    return redirect("activation_plugin:review_queue", course_id=str(course_key))
