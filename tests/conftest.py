@@ -2,6 +2,7 @@
 from datetime import datetime, timezone
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.cache import cache
 from opaque_keys.edx.keys import CourseKey
 
@@ -63,6 +64,14 @@ def make_definition(course_key):
 @pytest.fixture
 def learner(db):
     return UserFactory(username="learner")
+
+
+@pytest.fixture
+def course_staff(course_key):
+    """Staff of the test course run through the standalone backend's group."""
+    user = UserFactory(username="teacher")
+    Group.objects.create(name=f"activation-staff:{course_key}").user_set.add(user)
+    return user
 
 
 @pytest.fixture

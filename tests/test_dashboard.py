@@ -17,13 +17,6 @@ from tests.conftest import NOW
 
 
 @pytest.fixture
-def course_staff(course_key):
-    user = UserFactory(username="teacher")
-    Group.objects.create(name=f"activation-staff:{course_key}").user_set.add(user)
-    return user
-
-
-@pytest.fixture
 def seeded(make_definition, course_key):
     definition = make_definition(window_days=30)
     for index, user in enumerate(UserFactory.create_batch(10)):
