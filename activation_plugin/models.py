@@ -55,6 +55,10 @@ class ActivationDefinition(models.Model):
     modified = models.DateTimeField(auto_now=True)
     activated_at = models.DateTimeField(null=True, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
+    replaces = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text=_("The definition this one is a new version of; activating this one archives it."),
+    )
 
     class Meta:
         indexes = [models.Index(fields=["catalog_course", "status"], name="act_def_catalog_status")]

@@ -6,6 +6,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.utils import translation
+from django.utils.translation import gettext as _
+
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 RETRY_DELAY = timedelta(hours=1)
 
@@ -73,3 +76,15 @@ def split_catch_up(due):
 def render(template, values):
     """Fill ``{placeholder}``s; unknown ones stay as written so a typo is visible, never an error."""
     return PLACEHOLDER.sub(lambda match: str(values.get(match.group(1), match.group(0))), template)
+
+
+def compose(prompt, values, language):
+    """
+    ``(subject, body)`` of one message as the learner receives it, in their language, with the
+    opt-out footer every message carries. The configuration page's preview shows exactly this.
+    """
+    subject, body = prompt.text_for(language)
+    with translation.override(language):
+        footer = _("You receive this because you completed {course_name}. "
+                   "To stop these messages: {opt_out_link}")
+    return render(subject, values), f"{render(body, values)}\n\n-- \n{render(footer, values)}"

@@ -1,14 +1,24 @@
 """URLs of the plugin's pages (``/activation/``); included by edx-django-utils' plugin discovery."""
 from django.urls import re_path
 
-from activation_plugin.dashboard import reviews
+from activation_plugin.dashboard import authoring, reviews
 from activation_plugin.dashboard import views as dashboard_views
 from activation_plugin.learner import views as learner_views
 
 COURSE_ID = r"(?P<course_id>[^/]+)"
+DEFINITION_ID = r"(?P<definition_id>\d+)"
 
 urlpatterns = [
     re_path(rf"^activation/courses/{COURSE_ID}/$", dashboard_views.instructor_page, name="instructor"),
+    re_path(rf"^activation/courses/{COURSE_ID}/definitions/new/$", authoring.definition_form, name="definition_new"),
+    re_path(rf"^activation/courses/{COURSE_ID}/definitions/{DEFINITION_ID}/$", authoring.definition_page,
+            name="definition"),
+    re_path(rf"^activation/courses/{COURSE_ID}/definitions/{DEFINITION_ID}/edit/$", authoring.definition_form,
+            name="definition_edit"),
+    re_path(rf"^activation/courses/{COURSE_ID}/definitions/{DEFINITION_ID}/status/$", authoring.change_status,
+            name="definition_status"),
+    re_path(rf"^activation/courses/{COURSE_ID}/definitions/{DEFINITION_ID}/preview/$", authoring.preview,
+            name="definition_preview"),
     re_path(r"^activation/opt-out/(?P<token>[^/]+)/$", learner_views.opt_out, name="opt_out"),
     re_path(r"^activation/observe/(?P<token>[^/]+)/$", learner_views.observe, name="observe"),
     re_path(rf"^activation/courses/{COURSE_ID}/reviews/$", reviews.review_queue, name="review_queue"),

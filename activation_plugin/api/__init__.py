@@ -13,6 +13,9 @@ from activation_plugin.api.definitions import (
     create_definition,
     definition_is_locked,
     definitions_for_course,
+    new_version,
+    requirement_specs,
+    revise_definition,
     update_definition,
 )
 from activation_plugin.api.evidence import (
@@ -55,7 +58,7 @@ __all__ = [
     "activate_definition", "add_requirement", "archive_definition", "assign_arm", "catalog_course",
     "course_summaries", "current_peer_assignment", "request_peer_assignment", "submit_peer_review", "create_definition", "definition_is_locked", "definitions_for_course", "evaluate_window",
     "evidence_in_course", "expire_due_windows", "invite_for_link", "invite_in_course", "invites_for_course", "invite_supervisor", "learner_window",
-    "learner_windows", "open_windows", "opt_out", "parse_course_key", "record_evidence", "record_observation",
-    "record_supervisor_observation", "resend_invite", "retire_user", "review_evidence", "review_queue",
-    "revoke_invite", "save_learner_response", "send_due_prompts", "summarize", "tick", "update_definition",
+    "learner_windows", "new_version", "open_windows", "opt_out", "parse_course_key", "record_evidence", "record_observation",
+    "record_supervisor_observation", "requirement_specs", "resend_invite", "retire_user", "review_evidence", "review_queue",
+    "revise_definition", "revoke_invite", "save_learner_response", "send_due_prompts", "summarize", "tick", "update_definition",
 ]

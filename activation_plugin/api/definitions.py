@@ -133,12 +133,9 @@ def create_definition(*, course_key, name, behavior, window_days, trigger="passi
         course_key=key, catalog_course=catalog_course(key), holdout_seed=holdout_seed or secrets.token_hex(16),
         created_by=created_by, **{k: (v.strip() if isinstance(v, str) else v) for k, v in fields.items()},
     )
-    for position, spec in enumerate(requirements):
-        if not isinstance(spec, dict):
-            raise ActivationRequestError("Each requirement must be an object.", field="requirements")
-        requirement = _requirement_from_spec(definition, spec, position)
-        requirement.save()
-        FollowUpPrompt.objects.bulk_create(_prompts_from_spec(requirement, spec.get("prompts", [])))
+    if not isinstance(requirements, (list, tuple)):
+        raise ActivationRequestError("Requirements must be a list.", field="requirements")
+    _store_requirements(definition, requirements)
     return definition
 
 
@@ -186,10 +183,71 @@ def add_requirement(definition, spec):
     """
     if definition_is_locked(definition):
         raise DefinitionLocked("Requirements cannot change once learners have windows.", field="requirements")
-    requirement = _requirement_from_spec(definition, spec, definition.requirements.count())
-    requirement.save()
-    FollowUpPrompt.objects.bulk_create(_prompts_from_spec(requirement, spec.get("prompts", [])))
-    return requirement
+    _store_requirements(definition, [spec], first_position=definition.requirements.count())
+    return definition.requirements.order_by("-position", "-id").first()
+
+
+def _store_requirements(definition, specs, first_position=0):
+    for position, spec in enumerate(specs, start=first_position):
+        if not isinstance(spec, dict):
+            raise ActivationRequestError("Each requirement must be an object.", field="requirements")
+        requirement = _requirement_from_spec(definition, spec, position)
+        requirement.save()
+        FollowUpPrompt.objects.bulk_create(_prompts_from_spec(requirement, spec.get("prompts", [])))
+
+
+@transaction.atomic
+def revise_definition(definition, *, requirements=None, **changes):
+    """
+    Save an edit made on the configuration page: fields and, while no window exists, the whole list
+    of requirements (replaced, so the page can reorder, edit and remove them in one go).
+
+    Raises:
+        DefinitionLocked: requirements or history fields would change after windows were opened.
+        ActivationRequestError: invalid value; nothing is written.
+    """
+    if requirements is not None:
+        if definition_is_locked(definition):
+            raise DefinitionLocked("Requirements cannot change once learners have windows.", field="requirements")
+        if not isinstance(requirements, (list, tuple)):
+            raise ActivationRequestError("Requirements must be a list.", field="requirements")
+        definition.requirements.all().delete()
+        _store_requirements(definition, requirements)
+    return update_definition(definition, **changes)
+
+
+def _requirement_spec(requirement):
+    """The spec ``create_definition`` takes, read back from a stored requirement and its prompts."""
+    return {
+        "kind": requirement.kind, "title": requirement.title, "config": requirement.config,
+        "verification": requirement.verification, "reviews_required": requirement.reviews_required,
+        "prompts": [
+            {"send_after_days": prompt.send_after_days, "reminder_days": prompt.reminder_days,
+             "condition": prompt.condition, "metric": prompt.metric, "subject": prompt.subject,
+             "body": prompt.body, "translations": prompt.translations}
+            for prompt in requirement.prompts.all()
+        ],
+    }
+
+
+def requirement_specs(definition):
+    """Every requirement of a definition as specs, in order: what edit forms and new versions start from."""
+    return [_requirement_spec(requirement)
+            for requirement in definition.requirements.prefetch_related("prompts").order_by("position", "id")]
+
+
+@transaction.atomic
+def new_version(definition, created_by=None):
+    """
+    A draft copy of a definition, to change what history fields and requirements lock. Activating
+    the copy archives the original, so a completer never gets two windows for one course.
+    """
+    fields = {field: getattr(definition, field) for field in EDITABLE_FIELDS}
+    copy = create_definition(course_key=definition.course_key, requirements=requirement_specs(definition),
+                             created_by=created_by, **fields)
+    copy.replaces = definition
+    copy.save(update_fields=["replaces"])
+    return copy
 
 
 @transaction.atomic
@@ -213,6 +271,8 @@ def activate_definition(definition):
         definition.status = ActivationDefinition.Status.ACTIVE
         definition.activated_at = timezone.now()
         definition.save(update_fields=["status", "activated_at", "modified"])
+        if definition.replaces_id:
+            archive_definition(definition.replaces)
     return definition
 
 

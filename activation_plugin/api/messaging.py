@@ -8,8 +8,7 @@ from django.db import transaction
 from django.db.models import F, Max
 from django.db.models.functions import TruncDate
 from django.urls import reverse
-from django.utils import timezone, translation
-from django.utils.translation import gettext as _
+from django.utils import timezone
 
 from activation_plugin import links, platform, prompts
 from activation_plugin.errors import (
@@ -175,12 +174,8 @@ def _deliver(delivery, message, now, course_name, language):
         "opt_out_link": links.opt_out_url(user.pk, definition.pk),
     }
     try:
-        subject, body = message.prompt.text_for(language)
-        with translation.override(language):
-            footer = _("You receive this because you completed {course_name}. "
-                       "To stop these messages: {opt_out_link}")
-        platform.send_message(user=user, subject=prompts.render(subject, values), language=language,
-                              body=f"{prompts.render(body, values)}\n\n-- \n{prompts.render(footer, values)}")
+        subject, body = prompts.compose(message.prompt, values, language)
+        platform.send_message(user=user, subject=subject, body=body, language=language)
     except Exception as exc:  # pylint: disable=broad-except
         # Any backend failure (SMTP, ACE, network) must leave the claim retryable, never lost.
         log.warning("activation: %s %s for window %s failed: %s", message.kind, message.prompt.pk, window.pk, exc)

@@ -3,7 +3,6 @@ from datetime import date
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -13,14 +12,7 @@ from django.views.decorators.http import require_POST
 from activation_plugin import api, platform
 from activation_plugin.errors import ActivationNotFound, ActivationRequestError
 from activation_plugin.models import Evidence, Review
-from activation_plugin.views_common import course_key_or_404
-
-
-def _staff_course_key(request, course_id):
-    course_key = course_key_or_404(course_id)
-    if not platform.is_course_staff(request.user, course_key):
-        raise PermissionDenied
-    return course_key
+from activation_plugin.views_common import course_key_or_404, staff_course_key
 
 
 def _date(value):
@@ -32,7 +24,7 @@ def _date(value):
 
 @login_required
 def review_queue(request, course_id):
-    course_key = _staff_course_key(request, course_id)
+    course_key = staff_course_key(request, course_id)
     filters = {
         "status": request.GET.get("status", Evidence.Status.SUBMITTED),
         "requirement_id": request.GET.get("requirement") if (request.GET.get("requirement") or "").isdigit() else None,
@@ -55,7 +47,7 @@ def review_queue(request, course_id):
 @login_required
 @require_POST
 def review(request, course_id, evidence_id):
-    course_key = _staff_course_key(request, course_id)
+    course_key = staff_course_key(request, course_id)
     try:
         evidence = api.evidence_in_course(course_key, evidence_id)
         api.review_evidence(evidence, verdict=request.POST.get("verdict", ""), role=Review.Role.STAFF,
@@ -91,7 +83,7 @@ def evidence_file(request, course_id, evidence_id):
 @require_POST
 def manage_invite(request, course_id, invite_id):
     """Staff resend (a fresh link; the old one stops working) or revoke a supervisor invitation."""
-    course_key = _staff_course_key(request, course_id)
+    course_key = staff_course_key(request, course_id)
     try:
         invite = api.invite_in_course(course_key, invite_id)
         if request.POST.get("action") == "revoke":

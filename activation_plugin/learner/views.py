@@ -19,13 +19,17 @@ from activation_plugin.models import EvidenceRequirement
 from activation_plugin.views_common import course_key_or_404
 
 
-def _requirement_rows(window):
-    """What the page shows for each requirement: the learner's response, its feedback, the form."""
+def requirement_rows(requirements, window=None):
+    """
+    What the page shows for each requirement: the learner's response, its feedback, the form.
+    Without a window it is what a new completer sees (the instructors' preview).
+    """
     rows = []
     # An activated window still takes edits (a survey answer, a second project) until it closes.
-    accepting = window.state in ("open", "activated") and window.closes_at > timezone.now()
-    evidence = sorted(window.evidence.all(), key=lambda item: item.submitted_at, reverse=True)
-    for requirement in window.definition.requirements.all():
+    accepting = window is None or (window.state in ("open", "activated") and window.closes_at > timezone.now())
+    evidence = sorted(window.evidence.all(), key=lambda item: item.submitted_at, reverse=True) if window else []
+    invites = window.supervisor_invites.all() if window else []
+    for requirement in requirements:
         mine = [item for item in evidence if item.requirement_id == requirement.pk]
         current = next((item for item in mine if item.status != "rejected"), None)
         under_review = current is not None and (current.status == "verified" or bool(current.reviews.all()))
@@ -41,7 +45,7 @@ def _requirement_rows(window):
             "current": current,
             "history": mine,
             "questions": questions,
-            "invites": [invite for invite in window.supervisor_invites.all() if invite.requirement_id == requirement.pk],
+            "invites": [invite for invite in invites if invite.requirement_id == requirement.pk],
             "can_submit": accepting and requirement.kind in ("project", "survey")
             and not (requirement.kind == "project" and under_review),
         })
@@ -55,7 +59,7 @@ def learner_page(request, course_id):
     return render(request, "activation_plugin/learner.html", {
         "course_key": course_key,
         "course_title": platform.course_title(course_key),
-        "windows": [(window, _requirement_rows(window)) for window in windows],
+        "windows": [(window, requirement_rows(window.definition.requirements.all(), window)) for window in windows],
         # One key per rendered form: a double click or a resubmitted page stores the evidence once.
         "submission_key": uuid.uuid4().hex,
         "likert_scale": range(1, 6),

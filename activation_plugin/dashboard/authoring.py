@@ -1,0 +1,158 @@
+"""
+Instructors' configuration pages: create, edit, preview, activate, archive and version a
+definition. Thin: forms parse, ``api`` validates and writes, and its errors are shown on the page.
+"""
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from activation_plugin import api, platform, prompts
+from activation_plugin.api.definitions import HISTORY_FIELDS
+from activation_plugin.dashboard import authoring_forms
+from activation_plugin.errors import ActivationRequestError
+from activation_plugin.learner.views import requirement_rows
+from activation_plugin.views_common import definition_or_404, staff_course_key
+
+
+def definition_url(course_key, definition):
+    return reverse("activation_plugin:definition", kwargs={"course_id": str(course_key), "definition_id": definition.pk})
+
+
+def _show_api_error(form, formset_errors, exc):
+    """An api refusal goes next to the field it names, or above the requirements it concerns."""
+    if exc.field in form.fields and not form.fields[exc.field].disabled:
+        form.add_error(exc.field, str(exc))
+    else:
+        formset_errors.append(str(exc))
+
+
+def _render_form(request, course_key, form, formset, definition=None, errors=(), locked=False, status=200):
+    return render(request, "activation_plugin/definition_form.html", {
+        "course_key": course_key, "course_title": platform.course_title(course_key), "definition": definition,
+        "form": form, "formset": formset, "requirement_errors": errors, "locked": locked,
+        "locked_fields": [form.fields[name].label for name in HISTORY_FIELDS],
+        "kind_fields": authoring_forms.KIND_FIELDS,
+    }, status=status)
+
+
+@login_required
+def definition_form(request, course_id, definition_id=None):
+    """
+    One page for a new definition and for editing one. Once learners have windows, history fields
+    and requirements are shown but disabled: changing them means a new version.
+    """
+    course_key = staff_course_key(request, course_id)
+    definition = definition_or_404(course_key, definition_id) if definition_id else None
+    locked = definition is not None and api.definition_is_locked(definition)
+    if request.method != "POST":
+        initial = {name: getattr(definition, name) for name in authoring_forms.DefinitionForm.base_fields} \
+            if definition else None
+        specs = api.requirement_specs(definition) if definition else []
+        return _render_form(request, course_key, authoring_forms.DefinitionForm(initial=initial, locked=locked),
+                            authoring_forms.requirement_formset(
+                                initial=[authoring_forms.requirement_initial(spec) for spec in specs]),
+                            definition, locked=locked)
+
+    initial = {name: getattr(definition, name) for name in HISTORY_FIELDS} if locked else None
+    form = authoring_forms.DefinitionForm(request.POST, initial=initial, locked=locked)
+    if locked:  # the page shows the stored requirements, disabled; nothing posted about them is used
+        formset = authoring_forms.requirement_formset(
+            initial=[authoring_forms.requirement_initial(spec) for spec in api.requirement_specs(definition)])
+    else:
+        formset = authoring_forms.requirement_formset(request.POST, add_blank="add_requirement" in request.POST)
+    if "add_requirement" in request.POST:
+        return _render_form(request, course_key, form, formset, definition, locked=locked)
+    if not form.is_valid() or not (locked or formset.is_valid()):
+        return _render_form(request, course_key, form, formset, definition, locked=locked, status=400)
+    requirements = None if locked else authoring_forms.requirement_specs(formset)
+    errors = []
+    try:
+        if definition is None:
+            definition = api.create_definition(course_key=course_key, requirements=requirements,
+                                               created_by=request.user, **form.changes())
+        else:
+            api.revise_definition(definition, requirements=requirements, **form.changes())
+    except ActivationRequestError as exc:
+        _show_api_error(form, errors, exc)
+        return _render_form(request, course_key, form, formset, definition, errors, locked, status=400)
+    messages.success(request, _("The definition was saved."))
+    return redirect(definition_url(course_key, definition))
+
+
+@login_required
+def definition_page(request, course_id, definition_id):
+    """One definition: its figures, what it asks of learners, and what can be done with it."""
+    course_key = staff_course_key(request, course_id)
+    definition = definition_or_404(course_key, definition_id)
+    return render(request, "activation_plugin/definition.html", {
+        "course_key": course_key, "course_title": platform.course_title(course_key), "definition": definition,
+        "summary": api.summarize(definition), "locked": api.definition_is_locked(definition),
+        "requirements": definition.requirements.prefetch_related("prompts"),
+    })
+
+
+STATUS_ACTIONS = {
+    "activate": (api.activate_definition, gettext_lazy("The definition is active: completers now get a window.")),
+    "archive": (api.archive_definition,
+                gettext_lazy("The definition is archived: no new windows open; open ones run to their end.")),
+}
+
+
+@login_required
+@require_POST
+def change_status(request, course_id, definition_id):
+    course_key = staff_course_key(request, course_id)
+    definition = definition_or_404(course_key, definition_id)
+    action = request.POST.get("action")
+    try:
+        if action == "new_version":
+            copy = api.new_version(definition, created_by=request.user)
+            messages.success(request, _("A new draft version was created. Activating it archives this one."))
+            return redirect(reverse("activation_plugin:definition_edit",
+                                    kwargs={"course_id": str(course_key), "definition_id": copy.pk}))
+        if action not in STATUS_ACTIONS:
+            raise ActivationRequestError(_("Unknown action."), field="action")
+        change, done = STATUS_ACTIONS[action]
+        change(definition)
+        messages.success(request, done)
+    except ActivationRequestError as exc:
+        messages.error(request, str(exc))
+    return redirect(definition_url(course_key, definition))
+
+
+def _sample_values(course_key, definition):
+    """What a preview fills the placeholders with: this course's real values, a made-up learner."""
+    learner_page = reverse("activation_plugin:learner", kwargs={"course_id": str(course_key)})
+    return {
+        "learner_name": _("Alex Example"),
+        "course_name": platform.course_title(course_key),
+        "deadline": f"{timezone.now() + timedelta(days=definition.window_days):%Y-%m-%d}",
+        "link": learner_page,
+        "behavior": definition.behavior,
+        "opt_out_link": _("(a personal link to stop these messages)"),
+    }
+
+
+@login_required
+def preview(request, course_id, definition_id):
+    """The learner page and every prompt email as a completer would see them, before any exist."""
+    course_key = staff_course_key(request, course_id)
+    definition = definition_or_404(course_key, definition_id)
+    values, language = _sample_values(course_key, definition), request.GET.get("language") or get_language()
+    emails = [
+        {"prompt": prompt, "requirement": requirement, "message": prompts.compose(prompt, values, language)}
+        for requirement in definition.requirements.prefetch_related("prompts") for prompt in requirement.prompts.all()
+    ]
+    return render(request, "activation_plugin/preview.html", {
+        "course_key": course_key, "course_title": platform.course_title(course_key), "definition": definition,
+        "rows": requirement_rows(definition.requirements.all()), "emails": emails, "language": language,
+        "likert_scale": range(1, 6),
+    })
