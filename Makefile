@@ -8,7 +8,7 @@ PY := $(BIN)/python
 DEMO_PORT ?= 8000
 PIP_COMPILE := $(BIN)/pip-compile -q --allow-unsafe --no-strip-extras --no-emit-index-url --no-emit-find-links
 
-.PHONY: help demo serve test test-sqlite test-mariadb test-package annotations docs bench \
+.PHONY: help demo serve test test-sqlite test-mariadb test-package annotations docs bench vendor \
 	requirements upgrade extract_translations compile_translations clean system-deps services
 
 help: ## list the targets
@@ -77,6 +77,14 @@ compile_translations: $(PY)
 upgrade: $(PY) ## re-pin requirements/*.txt from the .in files
 	$(BIN)/pip install -q pip-tools
 	cd requirements && for name in base test doc dev; do ../$(PIP_COMPILE) -U -o $$name.txt $$name.in; done
+
+CHARTJS_VERSION := 4.6.1
+CHARTJS_DIR := activation_plugin/static/activation_plugin/vendor/chart.js
+vendor: ## re-vendor the pinned Chart.js from the npm registry (npm checks the tarball's integrity)
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack -q chart.js@$(CHARTJS_VERSION) >/dev/null && tar xzf chart.js-$(CHARTJS_VERSION).tgz && \
+	cp package/dist/chart.umd.min.js package/dist/chart.umd.min.js.map package/LICENSE.md $(CURDIR)/$(CHARTJS_DIR)/ && \
+	rm -rf $$tmp
+	sha256sum $(CHARTJS_DIR)/chart.umd.min.js
 
 clean: ## remove the virtualenv, build output and demo database
 	rm -rf $(VENV) build dist *.egg-info docs/_build demo/db.sqlite3 demo/media .pytest_cache
