@@ -30,6 +30,8 @@ urlpatterns = [
             name="manage_invite"),
     re_path(rf"^activation/learner/{COURSE_ID}/peer-review/$", learner_views.peer_review, name="peer_review"),
     re_path(rf"^activation/learner/{COURSE_ID}/$", learner_views.learner_page, name="learner"),
+    re_path(rf"^activation/learner/{COURSE_ID}/windows/(?P<window_id>\d+)/withdraw/$", learner_views.withdraw,
+            name="withdraw"),
     re_path(
         rf"^activation/learner/{COURSE_ID}/windows/(?P<window_id>\d+)/requirements/(?P<requirement_id>\d+)/$",
         learner_views.submit_evidence, name="submit_evidence",

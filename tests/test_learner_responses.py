@@ -2,13 +2,15 @@
 from datetime import timedelta
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
 from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError
-from activation_plugin.models import Evidence
+from activation_plugin.models import Evidence, SupervisorInvite
+from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import OBSERVATION, PROJECT, SURVEY
 
 STAFF_PROJECT = {**PROJECT, "verification": "staff"}
@@ -103,3 +105,43 @@ def test_survey_form_posts_are_typed_and_checked(client, open_window, learner, c
     assert not Evidence.objects.exists()
     client.post(url, {"q-used": "yes", "q-calls": "12.5", "submission_key": "b"})
     assert Evidence.objects.get().payload == {"answers": {"used": "yes", "calls": 12.5}}
+
+
+def test_learner_withdraws_consent_and_leaves_every_figure(client, make_definition, learner, course_key):
+    definition = make_definition(window_days=30)
+    [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=2))
+    api.record_evidence(window=window, requirement=definition.requirements.get(), source="learner",
+                        payload={"text": "my story"}, idempotency_key="w1", submitted_at=timezone.now())
+    evidence = Evidence.objects.get()
+    evidence.file.save("notes.txt", ContentFile(b"private"))
+    stored = evidence.file.name
+    assert api.summarize(definition)["activated"] == 1
+    SupervisorInvite.objects.create(window=window, requirement=definition.requirements.get(), email="boss@example.com",
+                                    nonce="n1", expires_at=timezone.now() + timedelta(days=3))
+    client.force_login(learner)
+    url = reverse("activation_plugin:withdraw", kwargs={"course_id": str(course_key), "window_id": window.pk})
+    response = client.post(url, follow=True)
+    assert "You withdrew from this follow-up." in response.content.decode()
+    window.refresh_from_db()
+    evidence.refresh_from_db()
+    assert (window.state, window.next_action_at, evidence.payload, bool(evidence.file)) == ("withdrawn", None, {}, False)
+    assert not evidence.file.storage.exists(stored)
+    assert SupervisorInvite.objects.get().revoked_at is not None
+    summary = api.summarize(definition)
+    assert (summary["completers"], summary["activated"]) == (0, 0)
+    assert client.post(url).status_code == 302  # idempotent
+    with pytest.raises(ActivationRequestError, match="withdrawn"):
+        api.record_evidence(window=window, requirement=definition.requirements.get(), source="learner",
+                            payload={"text": "again"}, idempotency_key="w2", submitted_at=timezone.now())
+
+
+def test_nobody_withdraws_someone_elses_window(client, make_definition, learner, course_key):
+    make_definition()
+    other = UserFactory()
+    [window] = api.open_windows(other.pk, course_key, "passing", timezone.now())
+    client.force_login(learner)
+    url = reverse("activation_plugin:withdraw", kwargs={"course_id": str(course_key), "window_id": window.pk})
+    assert client.post(url).status_code == 404
+    assert client.get(url).status_code == 405
+    window.refresh_from_db()
+    assert window.state == "open"

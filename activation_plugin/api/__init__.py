@@ -33,7 +33,7 @@ from activation_plugin.api.peer import (
     request_peer_assignment,
     submit_peer_review,
 )
-from activation_plugin.api.privacy import retire_user
+from activation_plugin.api.privacy import retire_user, withdraw_window
 from activation_plugin.api.supervision import (
     invite_for_link,
     invite_in_course,
@@ -60,5 +60,5 @@ __all__ = [
     "evidence_in_course", "expire_due_windows", "invite_for_link", "invite_in_course", "invites_for_course", "invite_supervisor", "learner_window",
     "learner_windows", "new_version", "open_windows", "opt_out", "parse_course_key", "record_evidence", "record_observation",
     "record_supervisor_observation", "requirement_specs", "resend_invite", "retire_user", "review_evidence", "review_queue",
-    "revise_definition", "revoke_invite", "save_learner_response", "send_due_prompts", "summarize", "tick", "update_definition",
+    "revise_definition", "revoke_invite", "save_learner_response", "send_due_prompts", "summarize", "tick", "update_definition", "withdraw_window",
 ]

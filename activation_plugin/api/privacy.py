@@ -1,8 +1,11 @@
-"""Retirement: erase a learner's personal data, keep anonymous counts."""
+"""Retirement and withdrawal: erase a learner's personal data, keep anonymous counts right."""
 
 from django.db import transaction
+from django.utils import timezone
 
+from activation_plugin.api.windows import learner_window
 from activation_plugin.models import (
+    ActivationWindow,
     Evidence,
     IdentityLink,
     MetricObservation,
@@ -22,14 +25,36 @@ def retire_user(user_id):
     Returns:
         dict: how many rows of each kind were changed.
     """
-    evidence = Evidence.objects.filter(window__user_id=user_id)
-    for item in evidence.exclude(file="").exclude(file__isnull=True):
-        item.file.delete(save=False)
     return {
-        "evidence": evidence.update(payload={}, file=None),
+        "evidence": _erase_evidence(Evidence.objects.filter(window__user_id=user_id)),
         "reviews_written": Review.objects.filter(reviewer_id=user_id).update(reviewer=None, comment=""),
         "peer_assignments": PeerAssignment.objects.filter(reviewer_id=user_id).delete()[0],
         "supervisor_invites": SupervisorInvite.objects.filter(window__user_id=user_id).delete()[0],
         "identity_links": IdentityLink.objects.filter(user_id=user_id).delete()[0],
         "observations": MetricObservation.objects.filter(user_id=user_id).update(user=None),
     }
+
+
+def _erase_evidence(evidence):
+    for item in evidence.exclude(file="").exclude(file__isnull=True):
+        item.file.delete(save=False)
+    return evidence.update(payload={}, file=None)
+
+
+@transaction.atomic
+def withdraw_window(user, course_key, window_id):
+    """
+    A learner withdraws their consent to one follow-up: the window leaves every figure and export,
+    prompts stop, what they submitted is erased and pending supervisor links stop working.
+    Idempotent; a replayed completion event cannot reopen it (one window per learner and definition).
+
+    Raises:
+        ActivationNotFound: not one of this learner's windows in this course.
+    """
+    window = learner_window(user, course_key, window_id)
+    ActivationWindow.objects.filter(pk=window.pk).update(state=ActivationWindow.State.WITHDRAWN, next_action_at=None)
+    _erase_evidence(Evidence.objects.filter(window_id=window.pk))
+    SupervisorInvite.objects.filter(window_id=window.pk, used_at__isnull=True, revoked_at__isnull=True).update(
+        revoked_at=timezone.now())
+    window.refresh_from_db()
+    return window

@@ -205,3 +205,17 @@ def peer_review(request, course_id):
         "course_key": course_key, "course_title": platform.course_title(course_key), "assignment": assignment,
         "rubric": list(enumerate(assignment.evidence.requirement.config.get("rubric", []))) if assignment else [],
     })
+
+
+@login_required
+@require_POST
+def withdraw(request, course_id, window_id):
+    """The learner stops taking part in one follow-up; their answers are erased and no longer counted."""
+    course_key = course_key_or_404(course_id)
+    try:
+        api.withdraw_window(request.user, course_key, window_id)
+    except ActivationNotFound as exc:
+        raise Http404(str(exc)) from exc
+    messages.success(request, _("You no longer take part in this follow-up: your answers were erased and you "
+                                "will get no more messages about it."))
+    return redirect("activation_plugin:learner", course_id=str(course_key))
