@@ -18,6 +18,7 @@ from django.utils.module_loading import import_string
 log = logging.getLogger(__name__)
 
 STAFF_GROUP_PREFIX = "activation-staff:"
+INSTRUCTOR_GROUP_PREFIX = "activation-instructor:"
 
 # Stands in for edx-platform's signal wherever the LMS is absent; same name, same arguments (user).
 STANDALONE_USER_RETIRE_LMS_MISC = Signal()
@@ -25,14 +26,15 @@ STANDALONE_USER_RETIRE_LMS_MISC = Signal()
 
 class StandaloneBackend:
     """
-    Plain-Django answers: global staff, or members of the group ``activation-staff:<course_key>``,
-    are course staff; every course exists and its key is its title; mail goes through Django's email backend.
+    Plain-Django answers: global staff, and members of the groups ``activation-staff:<course_key>``
+    or ``activation-instructor:<course_key>`` (the LMS's two course roles), are course staff; every course exists and its key is its title; mail goes through Django's email backend.
     """
 
     def is_course_staff(self, user, course_key):
         if not (user and user.is_authenticated and user.is_active):
             return False
-        return user.is_staff or user.groups.filter(name=f"{STAFF_GROUP_PREFIX}{course_key}").exists()
+        return user.is_staff or user.groups.filter(
+            name__in=[f"{STAFF_GROUP_PREFIX}{course_key}", f"{INSTRUCTOR_GROUP_PREFIX}{course_key}"]).exists()
 
     def course_exists(self, course_key):  # pylint: disable=unused-argument
         return True

@@ -2,7 +2,6 @@
 import hashlib
 from pathlib import Path
 
-
 from django.core.management import call_command
 
 VENDOR = Path(__file__).resolve().parent.parent / "activation_plugin/static/activation_plugin/vendor/chart.js"

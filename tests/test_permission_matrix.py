@@ -1,0 +1,162 @@
+"""
+Every URL of the plugin × every kind of user: the status each gets, asserted.
+
+The matrix must name every URL pattern in the ``activation_plugin`` namespace (a test checks), so
+a new page or endpoint cannot ship without its row. Ids in URLs always belong to the course in the
+URL here; ``test_ids_from_another_course_are_not_found`` covers the cross-course (IDOR) case.
+"""
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import get_resolver, reverse
+from django.utils import timezone
+from opaque_keys.edx.keys import CourseKey
+
+from activation_plugin import api, links
+from activation_plugin.models import Evidence, Review, SupervisorInvite
+from activation_plugin.platform import INSTRUCTOR_GROUP_PREFIX, STAFF_GROUP_PREFIX
+from activation_plugin.test_utils.factories import UserFactory
+from demo.models import DemoCourse
+from tests.conftest import OBSERVATION, PROJECT
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("anonymous", "learner", "other_learner", "other_staff", "course_staff", "course_instructor", "global_staff")
+OTHER_COURSE = "course-v1:OtherX+ELSE+2026"
+
+
+def staff_only(ok=200, anonymous=302):
+    """Course staff, instructors and global staff get ``ok``; signed-in others 403; anonymous the login page."""
+    return {"anonymous": anonymous, "learner": 403, "other_learner": 403, "other_staff": 403,
+            "course_staff": ok, "course_instructor": ok, "global_staff": ok}
+
+
+def signed_in(ok=200, anonymous=302):
+    return {role: anonymous if role == "anonymous" else ok for role in ROLES}
+
+
+def everyone(status):
+    return {role: status for role in ROLES}
+
+
+def own_window_only(ok=302):
+    """Only the learner whose window it is may act on it; for anyone else it does not exist."""
+    return {role: 302 if role == "anonymous" else (ok if role == "learner" else 404) for role in ROLES}
+
+
+# name: (method, kwargs from the world, POST data, expected status per role)
+MATRIX = {
+    "instructor": ("get", lambda w: w.course, {}, staff_only()),
+    "definition_new": ("get", lambda w: w.course, {}, staff_only()),
+    "definition": ("get", lambda w: w.course | w.definition, {}, staff_only()),
+    "definition_edit": ("get", lambda w: w.course | w.definition, {}, staff_only()),
+    "definition_preview": ("get", lambda w: w.course | w.definition, {}, staff_only()),
+    "definition_status": ("post", lambda w: w.course | w.definition, {"action": "archive"}, staff_only(302)),
+    "review_queue": ("get", lambda w: w.course, {}, staff_only()),
+    "review": ("post", lambda w: w.course | w.evidence, {"verdict": "verified"}, staff_only(302)),
+    # The submitter may download their own file (an assigned peer too: tests/test_peer_review.py); to
+    # anyone else the file does not exist.
+    "evidence_file": ("get", lambda w: w.course | w.evidence, {}, {
+        **staff_only(), "learner": 200, "other_learner": 404, "other_staff": 404}),
+    "manage_invite": ("post", lambda w: w.course | w.invite, {"action": "revoke"}, staff_only(302)),
+    "learner": ("get", lambda w: w.course, {}, signed_in()),
+    "peer_review": ("get", lambda w: w.course, {}, signed_in()),
+    "submit_evidence": ("post", lambda w: w.course | w.window | w.requirement, {"text": "did it", "url": ""},
+                        own_window_only()),
+    "invite_supervisor": ("post", lambda w: w.course | w.window | w.observation,
+                          {"email": "boss@example.com"}, own_window_only()),
+    "withdraw": ("post", lambda w: w.course | w.window, {}, own_window_only()),
+    # Signed links work without an account: the link is the credential.
+    "opt_out": ("get", lambda w: {"token": links.opt_out_token(w.learner.pk, w.definition_obj.pk)}, {}, everyone(200)),
+    "observe": ("get", lambda w: {"token": w.supervisor_token}, {}, everyone(200)),
+}
+
+
+class World:
+    """One course with a learner's window, evidence with a file, and a pending supervisor invite."""
+
+    def __init__(self, course_key, make_definition):
+        other_key = CourseKey.from_string(OTHER_COURSE)
+        DemoCourse.objects.create(course_key=other_key, display_name="Elsewhere")
+        definition = make_definition(requirements=[PROJECT, OBSERVATION])
+        project, observation = definition.requirements.all()
+        self.learner = UserFactory(username="learner")
+        [window] = api.open_windows(self.learner.pk, course_key, "passing", timezone.now() - timedelta(days=1))
+        evidence = api.record_evidence(window=window, requirement=project, source="learner",
+                                       payload={"text": "my work"}, idempotency_key="m1",
+                                       submitted_at=timezone.now())
+        from django.core.files.base import ContentFile  # pylint: disable=import-outside-toplevel
+        Evidence.objects.get(pk=evidence.pk).file.save("work.txt", ContentFile(b"work"))
+        invite = SupervisorInvite.objects.create(window=window, requirement=observation, email="lead@example.com",
+                                                 nonce="nonce-1", expires_at=timezone.now() + timedelta(days=7))
+        other_definition = make_definition(course_key=other_key)
+        self.other_learner = UserFactory(username="other_learner")
+        api.open_windows(self.other_learner.pk, other_key, "passing", timezone.now())
+        self.users = {
+            "anonymous": None, "learner": self.learner, "other_learner": self.other_learner,
+            "other_staff": self._in_group(f"{STAFF_GROUP_PREFIX}{other_key}", "other_staff"),
+            "course_staff": self._in_group(f"{STAFF_GROUP_PREFIX}{course_key}", "course_staff"),
+            "course_instructor": self._in_group(f"{INSTRUCTOR_GROUP_PREFIX}{course_key}", "course_instructor"),
+            "global_staff": UserFactory(username="global_staff", is_staff=True),
+        }
+        self.definition_obj, self.other_definition = definition, other_definition
+        self.course = {"course_id": str(course_key)}
+        self.definition = {"definition_id": definition.pk}
+        self.window = {"window_id": window.pk}
+        self.requirement = {"requirement_id": project.pk}
+        self.observation = {"requirement_id": observation.pk}
+        self.evidence = {"evidence_id": evidence.pk}
+        self.invite = {"invite_id": invite.pk}
+        self.supervisor_token = links.supervisor_url(invite).rsplit("/observe/", 1)[1].strip("/")
+
+    @staticmethod
+    def _in_group(group, username):
+        user = UserFactory(username=username)
+        Group.objects.get_or_create(name=group)[0].user_set.add(user)
+        return user
+
+
+@pytest.fixture
+def world(course_key, make_definition):
+    return World(course_key, make_definition)
+
+
+def plugin_url_names():
+    resolver = get_resolver()
+    namespace = resolver.namespace_dict["activation_plugin"][1]
+    return {name for name in namespace.reverse_dict if isinstance(name, str)}
+
+
+def test_the_matrix_names_every_url_of_the_plugin():
+    assert plugin_url_names() == set(MATRIX), "add a row to MATRIX for each new URL"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_status_for_each_role(client, world, name, role):
+    method, kwargs, data, expected = MATRIX[name]
+    user = world.users[role]
+    if user is not None:
+        client.force_login(user)
+    response = getattr(client, method)(reverse(f"activation_plugin:{name}", kwargs=kwargs(world)), data)
+    assert response.status_code == expected[role], (name, role, response.status_code)
+    if response.status_code == 302 and role == "anonymous" and expected[role] == 302:
+        assert "/login/" in response.url
+
+
+def test_ids_from_another_course_are_not_found(client, world):
+    """Staff of the other course, using their own course in the URL, cannot reach this course's objects."""
+    client.force_login(world.users["other_staff"])
+    other = {"course_id": OTHER_COURSE}
+    for name, kwargs in (("definition", world.definition), ("definition_edit", world.definition),
+                         ("definition_preview", world.definition), ("evidence_file", world.evidence)):
+        assert client.get(reverse(f"activation_plugin:{name}", kwargs=other | kwargs)).status_code == 404, name
+    for name, kwargs, data in (("definition_status", world.definition, {"action": "archive"}),
+                               ("review", world.evidence, {"verdict": "verified"}),
+                               ("manage_invite", world.invite, {"action": "revoke"})):
+        assert client.post(reverse(f"activation_plugin:{name}", kwargs=other | kwargs), data).status_code == 404
+    world.definition_obj.refresh_from_db()
+    assert world.definition_obj.status == "active"
+    assert SupervisorInvite.objects.get().revoked_at is None
+    assert not Review.objects.exists()
