@@ -154,7 +154,7 @@ class RequirementForm(forms.Form):
 
     prompt_condition = forms.ChoiceField(label=_("Send the prompt"), choices=FollowUpPrompt.Condition.choices,
                                          required=False, initial="always")
-    prompt_day = forms.IntegerField(label=_("Prompt on day"), min_value=0, required=False)
+    prompt_day = forms.IntegerField(label=_("Prompt on day"), min_value=0, required=False, initial=0)
     reminder_days = forms.CharField(label=_("Reminders on days (comma-separated)"), required=False)
     subject = forms.CharField(label=_("Prompt subject"), max_length=255, required=False)
     body = forms.CharField(

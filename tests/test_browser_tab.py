@@ -1,0 +1,125 @@
+"""
+The instructor's journey in headless Chromium: configure activation on the plugin's pages, watch
+real completion events open windows, a learner submit, staff verify, and the figures change.
+Screenshots go to ``ACTIVATION_SCREENSHOTS`` when set (``make screenshots`` writes the docs' images).
+"""
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+from openedx_events.learning.data import CourseData, CoursePassingStatusData, UserData, UserPersonalData
+from openedx_events.learning.signals import COURSE_PASSING_STATUS_UPDATED
+
+from activation_plugin.models import ActivationDefinition, ActivationWindow
+from activation_plugin.test_utils.factories import UserFactory
+from tests.test_browser import browser, log_in, page  # noqa: F401  pylint: disable=unused-import
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def screenshot(page, name):  # noqa: F811
+    folder = os.environ.get("ACTIVATION_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def complete(user, course_key, when):
+    COURSE_PASSING_STATUS_UPDATED.send_event(time=when, course_passing_status=CoursePassingStatusData(
+        is_passing=True, course=CourseData(course_key=course_key),
+        user=UserData(id=user.pk, is_active=True, pii=UserPersonalData(
+            username=user.username, email=user.email, name=user.username))))
+
+
+def test_instructor_configures_and_sees_the_rate_change(page, live_server, course_key):  # noqa: F811
+    teacher = UserFactory(username="teacher")
+    Group.objects.create(name=f"activation-staff:{course_key}").user_set.add(teacher)
+    log_in(page, live_server, "teacher")
+    page.goto(f"{live_server.url}/activation/courses/{course_key}/")
+    page.click("text=New definition")
+
+    page.fill("input[name=name]", "Uses the de-escalation script")
+    page.fill("textarea[name=behavior]", "Calms an upset customer with the four-step script.")
+    page.fill("input[name=window_days]", "30")
+    form = page.locator("[data-requirement-form='0']")
+    form.locator("select[name$='-kind']").select_option("survey")
+    # Only the chosen kind's fields show once the script runs.
+    assert form.locator("[data-field=questions]").is_visible()
+    assert not form.locator("[data-field=instructions]").is_visible()
+    form.locator("input[name$='-title']").fill("Did you use it?")
+    form.locator("textarea[name$='-questions']").fill("single_choice | Did you use the script? | yes; no")
+    form.locator("input[name$='-subject']").fill("Did {course_name} help, {learner_name}?")
+    form.locator("textarea[name$='-body']").fill("Tell us by {deadline}: {link}")
+    page.click("button:has-text('Add a requirement')")
+    second = page.locator("[data-requirement-form='1']")
+    second.locator("select[name$='-kind']").select_option("project")
+    second.locator("input[name$='-title']").fill("Recorded call")
+    second.locator("select[name$='-verification']").select_option("staff")
+    second.locator("textarea[name$='-instructions']").fill("Upload a recorded call where you used it.")
+    page.fill("input[name=window_days]", "0")
+    page.click("button:has-text('Save')")
+    assert "greater than or equal to 1" in page.locator("[data-field=window_days]").inner_text()
+    page.fill("input[name=window_days]", "30")
+    page.select_option("select[name=rule]", "all")
+    screenshot(page, "configure")
+    page.click("button:has-text('Save')")
+    assert "The definition was saved." in page.locator(".activation-messages").inner_text()
+
+    page.click("text=Preview the learner page and emails")
+    assert "Did teacher" not in page.content() and "Did Applying Things help, Alex Example?" in page.content()
+    screenshot(page, "preview")
+    page.go_back()
+    page.click("button:has-text('Activate')")
+    assert page.locator(".activation-status").get_attribute("data-status") == "active"
+    definition = ActivationDefinition.objects.get()
+
+    learners = UserFactory.create_batch(6)
+    for learner in learners[:5]:
+        complete(learner, course_key, timezone.now() - timedelta(days=40))
+    complete(learners[5], course_key, timezone.now() - timedelta(days=1))
+    assert ActivationWindow.objects.filter(definition=definition).count() == 6
+
+    page.reload()
+    assert page.locator("[data-figure=completers]").inner_text() == "6"
+    assert page.locator("[data-figure=rate]").inner_text() == "0.0 %"
+
+    # The open learner answers the survey and submits the project; staff verify it.
+    page.context.clear_cookies()
+    learners[5].set_password("password")
+    learners[5].save()
+    log_in(page, live_server, learners[5].username)
+    page.goto(f"{live_server.url}/activation/learner/{course_key}/")
+    page.check("input[value=yes]")
+    page.locator("[data-kind=survey] button:has-text('Submit')").click()
+    page.fill("input[name=url]", "https://example.org/call")
+    page.locator("[data-kind=project] button:has-text('Submit')").click()
+    assert page.locator(".activation-window").get_attribute("data-state") == "open"
+    page.context.clear_cookies()
+    log_in(page, live_server, "teacher")
+    page.goto(f"{live_server.url}/activation/courses/{course_key}/reviews/")
+    page.click("button:has-text('Verify')")
+    page.goto(f"{live_server.url}/activation/courses/{course_key}/definitions/{definition.pk}/")
+    assert page.locator("[data-figure=activated]").inner_text() == "1"
+    assert page.locator("[data-figure=rate]").inner_text() == "16.7 %"
+    screenshot(page, "definition")
+
+    # Now that windows exist, history fields are locked on the edit page.
+    page.click("text=Edit")
+    assert page.locator("[data-locked]").is_visible()
+    assert page.locator("input[name=window_days]").is_disabled()
+
+
+@pytest.mark.parametrize("who", ["learner", "other_staff"])
+def test_others_are_refused(page, live_server, course_key, make_definition, who):  # noqa: F811
+    definition = make_definition()
+    user = UserFactory(username="outsider")
+    if who == "other_staff":
+        Group.objects.create(name="activation-staff:course-v1:OtherX+OTHER+2026").user_set.add(user)
+    log_in(page, live_server, "outsider")
+    for path in ("", "definitions/new/", f"definitions/{definition.pk}/"):
+        response = page.goto(f"{live_server.url}/activation/courses/{course_key}/{path}")
+        assert response.status == 403
+        assert "Uses it at work." not in page.content()
