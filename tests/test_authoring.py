@@ -117,7 +117,7 @@ def test_add_a_requirement_without_javascript(staff_client, course_key):
     data = definition_post({}) | {"requirements-TOTAL_FORMS": "2"}
     data |= {key.replace("-0-", "-1-"): value for key, value in requirement_fields(0).items()
              if key.endswith(("-kind", "-verification", "-reviews_required", "-peer_rule", "-pass_ratio",
-                              "-direction", "-baseline_days", "-prompt_condition"))}
+                              "-direction", "-baseline_days", "-prompt_condition", "-prompt_day"))}
     data["requirements-1-verification"] = "none"
     assert staff_client.post(new_url(course_key), data).status_code == 302
     assert ActivationDefinition.objects.get().requirements.count() == 1
