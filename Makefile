@@ -8,7 +8,7 @@ PY := $(BIN)/python
 DEMO_PORT ?= 8000
 PIP_COMPILE := $(BIN)/pip-compile -q --allow-unsafe --no-strip-extras --no-emit-index-url --no-emit-find-links
 
-.PHONY: help demo serve test test-sqlite test-mariadb test-package annotations docs bench vendor \
+.PHONY: help demo serve test test-sqlite test-mariadb test-package annotations docs bench vendor screenshots \
 	requirements upgrade extract_translations compile_translations clean system-deps services
 
 help: ## list the targets
@@ -63,6 +63,9 @@ annotations: $(PY) ## every model carries a .. pii: annotation
 
 docs: $(PY) ## build the Sphinx docs, warnings are errors
 	$(BIN)/sphinx-build -q -W --keep-going -b html docs docs/_build/html
+
+screenshots: $(PY) ## retake the docs' screenshots from the browser tests (docs/images/)
+	ACTIVATION_SCREENSHOTS=docs/images $(BIN)/pytest -q -m browser tests/test_browser_tab.py
 
 bench: $(PY) services ## benchmarks on MariaDB; prints ratios measured in one run
 	DEMO_DB=mariadb $(PY) -m benchmarks
