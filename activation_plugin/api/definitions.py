@@ -128,13 +128,13 @@ def create_definition(*, course_key, name, behavior, window_days, trigger="passi
     fields = {"name": name, "behavior": behavior, "trigger": trigger, "window_days": window_days,
               "rule": rule, "rule_count": rule_count if rule == rules.AT_LEAST else None,
               "holdout_percent": holdout_percent}
+    if not isinstance(requirements, (list, tuple)):
+        raise ActivationRequestError("Requirements must be a list.", field="requirements")
     _validate_definition_fields(fields, len(requirements))
     definition = ActivationDefinition.objects.create(
         course_key=key, catalog_course=catalog_course(key), holdout_seed=holdout_seed or secrets.token_hex(16),
         created_by=created_by, **{k: (v.strip() if isinstance(v, str) else v) for k, v in fields.items()},
     )
-    if not isinstance(requirements, (list, tuple)):
-        raise ActivationRequestError("Requirements must be a list.", field="requirements")
     _store_requirements(definition, requirements)
     return definition
 
