@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from activation_plugin import api, platform, prompts
 from activation_plugin.api.definitions import HISTORY_FIELDS
-from activation_plugin.dashboard import authoring_forms
+from activation_plugin.dashboard import authoring_forms, presentation
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.learner.views import requirement_rows
 from activation_plugin.views_common import definition_or_404, staff_course_key
@@ -87,15 +87,32 @@ def definition_form(request, course_id, definition_id=None):
     return redirect(definition_url(course_key, definition))
 
 
+def _roi(request, definition):
+    """The ROI calculator's inputs from the query string, its result, and any error to show."""
+    inputs = {name: request.GET.get(name, "").strip() for name in ("value_per_activation", "programme_cost")}
+    if not all(inputs.values()):
+        return inputs, None, None
+    try:
+        numbers = {name: float(value) for name, value in inputs.items()}
+        return inputs, api.roi(definition, **numbers), None
+    except ValueError:
+        return inputs, None, _("Enter numbers for the value and the cost.")
+    except ActivationRequestError as exc:
+        return inputs, None, str(exc)
+
+
 @login_required
 def definition_page(request, course_id, definition_id):
-    """One definition: its figures, what it asks of learners, and what can be done with it."""
+    """One definition: every figure, what it asks of learners, and what can be done with it."""
     course_key = staff_course_key(request, course_id)
     definition = definition_or_404(course_key, definition_id)
+    roi_inputs, roi, roi_error = _roi(request, definition)
     return render(request, "activation_plugin/definition.html", {
         "course_key": course_key, "course_title": platform.course_title(course_key), "definition": definition,
-        "summary": api.summarize(definition), "locked": api.definition_is_locked(definition),
+        "locked": api.definition_is_locked(definition),
         "requirements": definition.requirements.prefetch_related("prompts"),
+        "roi_inputs": roi_inputs, "roi": roi, "roi_error": roi_error,
+        **presentation.page_context(api.analytics(definition), definition),
     })
 
 

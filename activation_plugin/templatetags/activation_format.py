@@ -1,6 +1,7 @@
 """Formatting of figures in templates."""
 from django import template
 from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 
 register = template.Library()
 
@@ -14,3 +15,45 @@ def percent(value, digits=1):
     if value is None:
         return "—"
     return f"{number_format(round(value * 100, int(digits)), int(digits))} %"
+
+
+@register.filter
+def points(value, digits=1):
+    """A difference of two rates in percentage points, signed: 0.112 -> '+11.2 points'."""
+    if value is None:
+        return "—"
+    rounded = round(value * 100, int(digits))
+    sign = "+" if rounded > 0 else ""
+    return _("%(value)s points") % {"value": f"{sign}{number_format(rounded, int(digits))}"}
+
+
+@register.filter
+def signed(value, digits=2):
+    """A change in a KPI's own unit, signed: -12.345 -> '-12.35'."""
+    if value is None:
+        return "—"
+    rounded = round(value, int(digits))
+    return f"{'+' if rounded > 0 else ''}{number_format(rounded, int(digits))}"
+
+
+@register.filter
+def decimal(value, digits=1):
+    if value is None:
+        return "—"
+    return number_format(round(value, int(digits)), int(digits))
+
+
+@register.filter
+def pvalue(value):
+    """'p = 0.012', or 'p < 0.001' where more digits would claim precision the test does not have."""
+    if value is None:
+        return "—"
+    if value < 0.001:
+        return "p < 0.001"
+    return f"p = {number_format(round(value, 3), 3)}"
+
+
+@register.filter
+def get(mapping, key):
+    """``row|get:label_key``: a row's field named by a variable (templates cannot index with one)."""
+    return mapping.get(key) if hasattr(mapping, "get") else None
