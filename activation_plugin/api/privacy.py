@@ -2,6 +2,8 @@
 
 from django.db import transaction
 
+from activation_plugin import figures
+
 from activation_plugin.models import (
     Evidence,
     IdentityLink,
@@ -25,6 +27,7 @@ def retire_user(user_id):
     evidence = Evidence.objects.filter(window__user_id=user_id)
     for item in evidence.exclude(file="").exclude(file__isnull=True):
         item.file.delete(save=False)
+    figures.invalidate_observations()  # the learner's KPI observations become unmatched identities
     return {
         "evidence": evidence.update(payload={}, file=None),
         "reviews_written": Review.objects.filter(reviewer_id=user_id).update(reviewer=None, comment=""),
