@@ -1,7 +1,7 @@
 """URLs of the plugin's pages (``/activation/``); included by edx-django-utils' plugin discovery."""
 from django.urls import re_path
 
-from activation_plugin.dashboard import reviews
+from activation_plugin.dashboard import exports, reviews
 from activation_plugin.dashboard import views as dashboard_views
 from activation_plugin.learner import views as learner_views
 
@@ -18,6 +18,12 @@ urlpatterns = [
             name="evidence_file"),
     re_path(rf"^activation/courses/{COURSE_ID}/invites/(?P<invite_id>\d+)/$", reviews.manage_invite,
             name="manage_invite"),
+    re_path(rf"^activation/courses/{COURSE_ID}/definitions/(?P<definition_id>\d+)/windows\.csv$",
+            exports.export_windows, name="export_windows"),
+    re_path(rf"^activation/courses/{COURSE_ID}/definitions/(?P<definition_id>\d+)/evidence\.csv$",
+            exports.export_evidence, name="export_evidence"),
+    re_path(rf"^activation/courses/{COURSE_ID}/definitions/(?P<definition_id>\d+)/figures\.csv$",
+            exports.export_figures, name="export_figures"),
     re_path(rf"^activation/learner/{COURSE_ID}/peer-review/$", learner_views.peer_review, name="peer_review"),
     re_path(rf"^activation/learner/{COURSE_ID}/$", learner_views.learner_page, name="learner"),
     re_path(

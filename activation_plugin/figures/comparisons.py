@@ -51,7 +51,7 @@ def arms_from_cells(cell_rows):
         return None
     arms = suppress_rows(_rate_rows(
         ((arm, groups.get(arm, {"completers": 0, "activated": 0, "open": 0})) for arm in
-         (ActivationWindow.Arm.HOLDOUT, ActivationWindow.Arm.PROMPTED)), "arm"))
+         (ActivationWindow.Arm.HOLDOUT.value, ActivationWindow.Arm.PROMPTED.value)), "arm"))
     holdout, prompted = arms
     return {"baseline": holdout["arm"], "other": prompted["arm"], **difference(holdout, prompted), "arms": arms}
 

@@ -48,7 +48,7 @@ def data_quality(definition, now=None):
     response = windows.filter(arm=ActivationWindow.Arm.PROMPTED).aggregate(
         prompted=Count("pk"),
         responded=Count("pk", filter=Exists(counted_evidence(definition).filter(window=OuterRef("pk")))))
-    hidden = response["prompted"] < min_cell_size()
+    hidden = 0 < response["prompted"] < min_cell_size()
     observation_counts = {"unmatched_identities": 0, "future_observations": 0, "observations_outside_windows": 0}
     if baselines:
         outside = reduce(operator.or_, (_outside_every_window(windows, metric, baseline_days)
