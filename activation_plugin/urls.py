@@ -1,7 +1,7 @@
 """URLs of the plugin's pages (``/activation/``); included by edx-django-utils' plugin discovery."""
 from django.urls import re_path
 
-from activation_plugin.dashboard import authoring, reviews
+from activation_plugin.dashboard import authoring, exports, reviews
 from activation_plugin.dashboard import views as dashboard_views
 from activation_plugin.learner import views as learner_views
 
@@ -28,6 +28,12 @@ urlpatterns = [
             name="evidence_file"),
     re_path(rf"^activation/courses/{COURSE_ID}/invites/(?P<invite_id>\d+)/$", reviews.manage_invite,
             name="manage_invite"),
+    re_path(rf"^activation/courses/{COURSE_ID}/definitions/{DEFINITION_ID}/windows\.csv$",
+            exports.export_windows, name="export_windows"),
+    re_path(rf"^activation/courses/{COURSE_ID}/definitions/{DEFINITION_ID}/evidence\.csv$",
+            exports.export_evidence, name="export_evidence"),
+    re_path(rf"^activation/courses/{COURSE_ID}/definitions/{DEFINITION_ID}/figures\.csv$",
+            exports.export_figures, name="export_figures"),
     re_path(rf"^activation/learner/{COURSE_ID}/peer-review/$", learner_views.peer_review, name="peer_review"),
     re_path(rf"^activation/learner/{COURSE_ID}/$", learner_views.learner_page, name="learner"),
     re_path(rf"^activation/learner/{COURSE_ID}/windows/(?P<window_id>\d+)/withdraw/$", learner_views.withdraw,

@@ -50,14 +50,16 @@ def test_open_windows_are_censored_not_failures(make_definition, course_key):
     assert summary["km_rate"] != pytest.approx(4 / 16)
 
 
-def test_windows_past_their_end_count_as_eligible_before_the_tick_runs(make_definition, course_key):
+def test_windows_past_their_end_count_as_eligible_before_the_tick_runs(make_definition, course_key, settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
     definition = make_definition(window_days=30)
     open_for(definition, course_key, 4, NOW - timedelta(days=45))
     summary = api.summarize(definition, now=NOW)
     assert (summary["open"], summary["eligible"], summary["rate"]) == (0, 4, 0.0)
 
 
-def test_withdrawn_windows_are_left_out(make_definition, course_key):
+def test_withdrawn_windows_are_left_out(make_definition, course_key, settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
     definition = make_definition()
     windows = open_for(definition, course_key, 3, NOW - timedelta(days=40))
     windows[0].state = "withdrawn"
@@ -74,7 +76,8 @@ def test_summary_query_count_does_not_grow_with_windows(make_definition, course_
         api.summarize(definition, now=NOW)
 
 
-def test_rate_by_evidence_strength(make_definition, course_key, staff_user):
+def test_rate_by_evidence_strength(make_definition, course_key, staff_user, settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
     definition = make_definition(requirements=[{"kind": "project", "title": "p", "config": {"instructions": "i"},
                                                 "verification": "staff"}], window_days=30)
     windows = open_for(definition, course_key, 4, NOW - timedelta(days=60))

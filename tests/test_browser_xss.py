@@ -45,7 +45,7 @@ def hostile_definition(course_key):
     return api.activate_definition(definition)
 
 
-def assert_no_script_ran(page, url):
+def assert_no_script_ran(page, url):  # noqa: F811
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     response = page.goto(url)

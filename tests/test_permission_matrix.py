@@ -53,6 +53,9 @@ MATRIX = {
     "definition_edit": ("get", lambda w: w.course | w.definition, {}, staff_only()),
     "definition_preview": ("get", lambda w: w.course | w.definition, {}, staff_only()),
     "definition_status": ("post", lambda w: w.course | w.definition, {"action": "archive"}, staff_only(302)),
+    "export_windows": ("get", lambda w: w.course | w.definition, {}, staff_only()),
+    "export_evidence": ("get", lambda w: w.course | w.definition, {}, staff_only()),
+    "export_figures": ("get", lambda w: w.course | w.definition, {}, staff_only()),
     "review_queue": ("get", lambda w: w.course, {}, staff_only()),
     "review": ("post", lambda w: w.course | w.evidence, {"verdict": "verified"}, staff_only(302)),
     # The submitter may download their own file (an assigned peer too: tests/test_peer_review.py); to
@@ -150,7 +153,9 @@ def test_ids_from_another_course_are_not_found(client, world):
     client.force_login(world.users["other_staff"])
     other = {"course_id": OTHER_COURSE}
     for name, kwargs in (("definition", world.definition), ("definition_edit", world.definition),
-                         ("definition_preview", world.definition), ("evidence_file", world.evidence)):
+                         ("definition_preview", world.definition), ("export_windows", world.definition),
+                         ("export_evidence", world.definition), ("export_figures", world.definition),
+                         ("evidence_file", world.evidence)):
         assert client.get(reverse(f"activation_plugin:{name}", kwargs=other | kwargs)).status_code == 404, name
     for name, kwargs, data in (("definition_status", world.definition, {"action": "archive"}),
                                ("review", world.evidence, {"verdict": "verified"}),

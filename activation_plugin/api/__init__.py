@@ -51,7 +51,23 @@ from activation_plugin.api.windows import (
     open_windows,
     tick,
 )
-from activation_plugin.figures import course_summaries, summarize
+from activation_plugin.figures import (
+    analytics,
+    compare_arms,
+    compare_runs,
+    course_summaries,
+    data_quality,
+    difference_in_differences,
+    evidence_csv_rows,
+    figures_csv_rows,
+    funnel,
+    kpi_deltas,
+    persistence,
+    roi,
+    segments,
+    summarize,
+    windows_csv_rows,
+)
 from activation_plugin.keys import catalog_course, parse_course_key
 
 __all__ = [
@@ -61,4 +77,7 @@ __all__ = [
     "learner_windows", "new_version", "open_windows", "opt_out", "parse_course_key", "record_evidence", "record_observation",
     "record_supervisor_observation", "requirement_specs", "resend_invite", "retire_user", "review_evidence", "review_queue",
     "revise_definition", "revoke_invite", "save_learner_response", "send_due_prompts", "summarize", "tick", "update_definition", "withdraw_window",
+    # Figures (read-only): activation_plugin.figures.
+    "analytics", "compare_arms", "compare_runs", "data_quality", "difference_in_differences", "evidence_csv_rows",
+    "figures_csv_rows", "funnel", "kpi_deltas", "persistence", "roi", "segments", "windows_csv_rows",
 ]

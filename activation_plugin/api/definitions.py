@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from activation_plugin import configs, platform, rules
+from activation_plugin import configs, figures, platform, rules
 from activation_plugin.errors import (
     ActivationRequestError,
     DefinitionLocked,
@@ -170,6 +170,7 @@ def update_definition(definition, **changes):
     for field, value in fields.items():
         setattr(definition, field, value.strip() if isinstance(value, str) else value)
     definition.save()
+    figures.invalidate(definition.pk)
     return definition
 
 

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from activation_plugin import configs, rules
+from activation_plugin import configs, figures, rules
 from activation_plugin.errors import (
     ActivationNotFound,
     ActivationRequestError,
@@ -54,6 +54,7 @@ def record_evidence(*, window, requirement, source, payload, idempotency_key, su
                 status=Evidence.Status.VERIFIED if self_verified else Evidence.Status.SUBMITTED,
                 verified_at=timezone.now() if self_verified else None, strength=strength,
             )
+            figures.invalidate(window.definition_id)
             if self_verified:
                 evaluate_window(window)
     except IntegrityError:
@@ -229,6 +230,8 @@ def evaluate_window(window):
     time lies inside the window; a later rejection that breaks the rule re-opens or expires it.
     """
     window = ActivationWindow.objects.select_for_update().select_related("definition").get(pk=window.pk)
+    # Called after every change to a window's evidence, so the figures (funnel, persistence) change too.
+    figures.invalidate(window.definition_id)
     if window.state == ActivationWindow.State.WITHDRAWN:
         return window
     definition = window.definition

@@ -5,6 +5,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from activation_plugin import figures
 from activation_plugin.errors import (
     ActivationRequestError,
 )
@@ -37,6 +38,8 @@ def record_observation(*, source, metric, external_id, observed_at, value, user=
             source=source, metric=str(metric).strip()[:100], external_id=str(external_id).strip()[:255],
             observed_at=observed_at, defaults={"value": float(value), "user": user},
         )
+        if created:
+            figures.invalidate_observations()
         if created and user is not None:
             ActivationWindow.objects.filter(
                 user=user, state=ActivationWindow.State.OPEN, arm=ActivationWindow.Arm.PROMPTED,

@@ -3,6 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
+from activation_plugin import figures
 from activation_plugin.api.windows import learner_window
 from activation_plugin.models import (
     ActivationWindow,
@@ -25,6 +26,7 @@ def retire_user(user_id):
     Returns:
         dict: how many rows of each kind were changed.
     """
+    figures.invalidate_observations()  # the learner's KPI observations become unmatched identities
     return {
         "evidence": _erase_evidence(Evidence.objects.filter(window__user_id=user_id)),
         "reviews_written": Review.objects.filter(reviewer_id=user_id).update(reviewer=None, comment=""),
@@ -56,5 +58,6 @@ def withdraw_window(user, course_key, window_id):
     _erase_evidence(Evidence.objects.filter(window_id=window.pk))
     SupervisorInvite.objects.filter(window_id=window.pk, used_at__isnull=True, revoked_at__isnull=True).update(
         revoked_at=timezone.now())
+    figures.invalidate(window.definition_id)
     window.refresh_from_db()
     return window

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from activation_plugin import platform
+from activation_plugin import figures, platform
 from activation_plugin.api.messaging import send_due_prompts
 from activation_plugin.errors import (
     ActivationNotFound,
@@ -65,6 +65,7 @@ def open_windows(user_id, course_key, trigger, occurred_at):
         )
         for definition, arm in ((d, assign_arm(d, user.pk)) for d in definitions)
     ], ignore_conflicts=True)
+    figures.invalidate(*(definition.pk for definition in definitions))
     return list(ActivationWindow.objects.filter(definition__in=definitions, user=user))
 
 

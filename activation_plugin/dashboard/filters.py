@@ -34,6 +34,7 @@ class AddActivationSection(PipelineStep):
         if not platform.is_course_staff(get_current_user(), course_key):
             return {"context": context}
         html = render_to_string("activation_plugin/section.html", {
+            "course_key": course_key,
             "summaries": api.course_summaries(course_key),
             "instructor_url": instructor_page_path(course_key),
         })

@@ -3,7 +3,6 @@ From ``api.analytics`` figures to what the Activation page shows: table rows wit
 charts' data. Pure functions of the figures dict, so the page, the legacy dashboard section and
 their tests read the same thing.
 """
-from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -64,5 +63,4 @@ def page_context(figures, definition):
         "charts": chart_data(figures, definition),
         "km_chart_id": f"chart-km-{definition.pk}",
         "funnel_chart_id": f"chart-funnel-{definition.pk}",
-        "min_cell": settings.ACTIVATION_MIN_CELL_SIZE,
     }

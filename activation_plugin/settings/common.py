@@ -31,6 +31,12 @@ DEFAULTS = {
     # .. setting_description: Figures about fewer learners than this are suppressed, so small
     #   segments cannot identify individuals.
     "ACTIVATION_MIN_CELL_SIZE": 5,
+    # .. setting_name: ACTIVATION_FIGURES_CACHE_SECONDS
+    # .. setting_default: 300
+    # .. setting_description: Longest time the Activation tab's figures are served from the cache.
+    #   Writes through the api refresh them at once; this bounds figures that move with the clock
+    #   alone (a window reaching its end) and prompt deliveries.
+    "ACTIVATION_FIGURES_CACHE_SECONDS": 300,
     # .. setting_name: ACTIVATION_MAX_WINDOW_DAYS
     # .. setting_default: 365
     # .. setting_description: Longest activation window an instructor may define.

@@ -1,5 +1,6 @@
 """Formatting of figures in templates."""
 from django import template
+from django.conf import settings
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
@@ -57,3 +58,9 @@ def pvalue(value):
 def get(mapping, key):
     """``row|get:label_key``: a row's field named by a variable (templates cannot index with one)."""
     return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.simple_tag
+def min_cell_size():
+    """The smallest group whose figures are shown (``ACTIVATION_MIN_CELL_SIZE``)."""
+    return settings.ACTIVATION_MIN_CELL_SIZE

@@ -1,0 +1,110 @@
+"""
+Everything the Activation tab shows for one definition, in one call, cached.
+
+Caching: the cache key holds a per-definition *version token* that the api replaces whenever a
+window, evidence or review of the definition changes or the definition is edited
+(:func:`invalidate`), and a global token replaced whenever a KPI observation arrives or a learner
+is retired (:func:`invalidate_observations`; one observation can matter to any definition using
+its metric). Tokens are random, not counters, so a token evicted from the cache can never come
+back with a value an old entry was stored under. Entries also expire after
+``ACTIVATION_FIGURES_CACHE_SECONDS``, because some figures move with the clock alone (an open
+window becomes eligible when it ends) and prompt deliveries (the funnel's "prompted") do not
+replace the token: the tick sends them in bulk and would empty the cache every run.
+"""
+import uuid
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from activation_plugin.figures.base import cells
+from activation_plugin.figures.comparisons import (
+    SEGMENT_DIMENSIONS,
+    arms_from_cells,
+    runs_from_cells,
+    segments_from_cells,
+)
+from activation_plugin.figures.headline import funnel, persistence, summarize
+from activation_plugin.figures.kpi import difference_in_differences, kpi_deltas, metric_baselines
+from activation_plugin.figures.quality import data_quality
+
+OBSERVATIONS_TOKEN = "activation:figures:observations"
+
+
+def _definition_token(definition_id):
+    return f"activation:figures:definition:{definition_id}"
+
+
+def _replace_tokens(keys):
+    cache.set_many({key: uuid.uuid4().hex for key in keys}, timeout=None)
+
+
+def _replace_now_and_after_commit(keys):
+    """
+    Now, so the writer's own next read is fresh; and again after commit, because a reader that ran
+    while the transaction was open may have cached the old figures under the first new token.
+    """
+    _replace_tokens(keys)
+    transaction.on_commit(lambda: _replace_tokens(keys))
+
+
+def invalidate(*definition_ids):
+    """Drop the cached figures of these definitions; the api calls it on every write that changes them."""
+    _replace_now_and_after_commit([_definition_token(pk) for pk in definition_ids])
+
+
+def invalidate_observations():
+    """Drop every definition's cached figures: a KPI observation may feed any of them."""
+    _replace_now_and_after_commit([OBSERVATIONS_TOKEN])
+
+
+def _cache_key(definition, now):
+    keys = [_definition_token(definition.pk), OBSERVATIONS_TOKEN]
+    tokens = cache.get_many(keys)
+    for key in keys:
+        if key not in tokens:
+            cache.add(key, uuid.uuid4().hex, timeout=None)
+            tokens[key] = cache.get(key)
+    moment = "live" if now is None else now.isoformat()
+    return f"activation:figures:analytics:{definition.pk}:{tokens[keys[0]]}:{tokens[keys[1]]}:{moment}"
+
+
+def analytics(definition, now=None):
+    """
+    Every figure of the Activation tab for one definition, with a fixed number of queries
+    whatever the number of windows (the breakdowns share one grouped query).
+
+    Args:
+        now: the moment figures are computed for; by default the present, cached for up to
+            ``ACTIVATION_FIGURES_CACHE_SECONDS`` (an explicit ``now`` is cached under its own key).
+
+    Returns:
+        dict: ``computed_at``, ``summary`` (:func:`summarize`), ``funnel``, ``persistence``,
+        ``runs`` (:func:`compare_runs`), ``arms`` (:func:`compare_arms`, None without a holdout),
+        ``segments`` (``{dimension: rows}``), ``kpi`` (:func:`kpi_deltas`), ``did`` (a
+        :func:`difference_in_differences` per KPI metric, empty without a holdout) and
+        ``data_quality``. Small cells are suppressed throughout.
+    """
+    key = _cache_key(definition, now)
+    figures = cache.get(key)
+    if figures is not None:
+        return figures
+    moment = now or timezone.now()
+    cell_rows = cells(definition, moment)
+    arms = arms_from_cells(cell_rows)
+    figures = {
+        "computed_at": moment,
+        "summary": summarize(definition, now=moment),
+        "funnel": funnel(definition, now=moment),
+        "persistence": persistence(definition),
+        "runs": runs_from_cells(cell_rows),
+        "arms": arms,
+        "segments": {dimension: segments_from_cells(cell_rows, dimension) for dimension in SEGMENT_DIMENSIONS},
+        "kpi": kpi_deltas(definition, now=moment),
+        "did": [] if arms is None else [difference_in_differences(definition, metric, now=moment)
+                                        for metric in metric_baselines(definition)],
+        "data_quality": data_quality(definition, now=moment),
+    }
+    cache.set(key, figures, settings.ACTIVATION_FIGURES_CACHE_SECONDS)
+    return figures

@@ -1,0 +1,105 @@
+"""
+What every figure shares: which windows and evidence count, the one grouped query the breakdowns
+are rolled up from, and small-cell suppression.
+
+Withdrawn windows and rejected evidence never count, in any figure or export.
+"""
+from django.conf import settings
+from django.db.models import Count, Min, Q
+
+from activation_plugin import stats
+from activation_plugin.models import ActivationWindow, Evidence
+
+ACTIVATED = Q(state=ActivationWindow.State.ACTIVATED)
+# The dimensions a window carries from the moment it opened; segments and comparisons group on them.
+CELL_FIELDS = ("course_run", "arm", "enrollment_mode", "org", "cohort")
+
+
+def counted_windows(definition):
+    return ActivationWindow.objects.filter(definition=definition).exclude(state=ActivationWindow.State.WITHDRAWN)
+
+
+def counted_evidence(definition):
+    return (Evidence.objects.filter(window__definition=definition)
+            .exclude(window__state=ActivationWindow.State.WITHDRAWN).exclude(status=Evidence.Status.REJECTED))
+
+
+def still_open(now):
+    """Open *and* not past its end: a window past its end is closed even before the tick expires it."""
+    return Q(state=ActivationWindow.State.OPEN, closes_at__gt=now)
+
+
+def min_cell_size():
+    return settings.ACTIVATION_MIN_CELL_SIZE
+
+
+def cells(definition, now):
+    """
+    Counts per combination of run, arm and segment: one scan of the definition's windows that
+    runs, arms and every segment dimension are rolled up from, so adding a breakdown adds no query.
+    """
+    rows = (counted_windows(definition).values(*CELL_FIELDS)
+            .annotate(completers=Count("pk"), activated=Count("pk", filter=ACTIVATED),
+                      open=Count("pk", filter=still_open(now)), first_opened=Min("opened_at"))
+            .order_by())
+    return [{**row, "course_run": str(row["course_run"])} for row in rows]
+
+
+def roll_up(cell_rows, field):
+    """``{value: {completers, activated, open, first_opened}}`` summed over the other dimensions."""
+    groups = {}
+    for row in cell_rows:
+        group = groups.setdefault(row[field], {"completers": 0, "activated": 0, "open": 0,
+                                               "first_opened": row["first_opened"]})
+        for key in ("completers", "activated", "open"):
+            group[key] += row[key]
+        group["first_opened"] = min(group["first_opened"], row["first_opened"])
+    return groups
+
+
+def rate_row(completers, activated, open_count):
+    """A group's activation rate over the windows that closed or activated (open ones are censored)."""
+    eligible = completers - open_count
+    return {"completers": completers, "eligible": eligible, "activated": activated,
+            "rate": activated / eligible if eligible else None,
+            "rate_ci": stats.wilson_interval(activated, eligible)}
+
+
+RATE_KEYS = ("completers", "eligible", "activated", "rate", "rate_ci")
+
+
+def suppress_rows(rows):
+    """
+    Hide groups with fewer than ``ACTIVATION_MIN_CELL_SIZE`` eligible learners, in place.
+
+    A rate describes the learners whose outcome is known, so the test is on ``eligible``. The
+    groups of one breakdown add up to the headline totals, so a single hidden group could be
+    recomputed by subtraction: complementary suppression then also hides the next smallest group.
+    Two or more hidden groups only reveal their sum, which cannot be split.
+    """
+    minimum = min_cell_size()
+    for row in rows:
+        row["suppressed"] = row["completers"] > 0 and row["eligible"] < minimum
+    hidden = [row for row in rows if row["suppressed"]]
+    # An empty group (an arm nobody was drawn into) reveals nothing and protects nothing.
+    shown = [row for row in rows if not row["suppressed"] and row["completers"]]
+    if len(hidden) == 1 and shown:
+        min(shown, key=lambda row: (row["eligible"], row["completers"]))["suppressed"] = True
+    for row in rows:
+        if row["suppressed"]:
+            row.update(dict.fromkeys(RATE_KEYS))
+    return rows
+
+
+def difference(baseline, other):
+    """``other`` minus ``baseline`` rate with Newcombe's interval; None-filled when either is hidden."""
+    result = None
+    if not (baseline["suppressed"] or other["suppressed"]):
+        result = stats.newcombe_difference(other["activated"], other["eligible"],
+                                           baseline["activated"], baseline["eligible"])
+    return {
+        "difference": result.estimate if result else None,
+        "ci": (result.low, result.high) if result else None,
+        "p_value": result.p_value if result else None,
+        "suppressed": baseline["suppressed"] or other["suppressed"],
+    }

@@ -1,0 +1,98 @@
+"""
+Group against group: course run vs course run, prompted vs holdout, segment by segment. All of
+them are rolled up from ``base.cells`` (one grouped query), so each costs one query on its own
+and nothing extra inside ``analytics``.
+"""
+from django.utils import timezone
+
+from activation_plugin.errors import ActivationRequestError
+from activation_plugin.figures.base import cells, difference, rate_row, roll_up, suppress_rows
+from activation_plugin.models import ActivationWindow
+
+# Segment dimensions copied onto the window when it opens. Custom attributes are not supported:
+# the window stores no other attribute, and looking one up per learner would break the
+# constant-query rule; a new dimension needs a window field first.
+SEGMENT_DIMENSIONS = ("enrollment_mode", "org", "cohort")
+
+
+def _rate_rows(groups, label):
+    return [{label: value, **rate_row(group["completers"], group["activated"], group["open"])}
+            for value, group in groups]
+
+
+def runs_from_cells(cell_rows):
+    """Runs in the order their first window opened; every later run against the first."""
+    groups = sorted(roll_up(cell_rows, "course_run").items(), key=lambda item: (item[1]["first_opened"], item[0]))
+    runs = suppress_rows(_rate_rows(groups, "course_run"))
+    return {
+        "runs": runs,
+        "differences": [{"baseline": runs[0]["course_run"], "other": run["course_run"], **difference(runs[0], run)}
+                        for run in runs[1:]],
+    }
+
+
+def compare_runs(definition, now=None):
+    """
+    Each course run's activation rate, and each later run minus the first with Newcombe's 95 %
+    interval and a two-sided pooled z-test p-value. Runs are ordered by their first window.
+
+    Returns:
+        dict: ``{"runs": [{"course_run", "completers", "eligible", "activated", "rate", "rate_ci",
+        "suppressed"}], "differences": [{"baseline", "other", "difference", "ci", "p_value",
+        "suppressed"}]}``; hidden runs (see ``base.suppress_rows``) carry None and so do their
+        differences.
+    """
+    return runs_from_cells(cells(definition, now or timezone.now()))
+
+
+def arms_from_cells(cell_rows):
+    groups = roll_up(cell_rows, "arm")
+    if ActivationWindow.Arm.HOLDOUT not in groups:
+        return None
+    arms = suppress_rows(_rate_rows(
+        ((arm, groups.get(arm, {"completers": 0, "activated": 0, "open": 0})) for arm in
+         (ActivationWindow.Arm.HOLDOUT.value, ActivationWindow.Arm.PROMPTED.value)), "arm"))
+    holdout, prompted = arms
+    return {"baseline": holdout["arm"], "other": prompted["arm"], **difference(holdout, prompted), "arms": arms}
+
+
+def compare_arms(definition, now=None):
+    """
+    Does prompting work? Prompted minus holdout activation rate (Newcombe 95 % interval, pooled
+    z-test p-value): the holdout was drawn at random, so this difference is the prompts' effect.
+
+    Returns:
+        dict or None: None when nobody is in the holdout; else ``{"baseline": "holdout",
+        "other": "prompted", "difference", "ci", "p_value", "suppressed", "arms": [{"arm",
+        "completers", "eligible", "activated", "rate", "rate_ci", "suppressed"}]}`` (holdout first).
+    """
+    return arms_from_cells(cells(definition, now or timezone.now()))
+
+
+def _check_dimension(dimension):
+    if dimension not in SEGMENT_DIMENSIONS:
+        raise ActivationRequestError(f"Unknown segment {dimension!r}; use one of {', '.join(SEGMENT_DIMENSIONS)}.",
+                                     field="dimension")
+
+
+def segments_from_cells(cell_rows, dimension):
+    _check_dimension(dimension)
+    groups = sorted(roll_up(cell_rows, dimension).items(), key=lambda item: (-item[1]["completers"], item[0]))
+    return suppress_rows(_rate_rows(groups, "value"))
+
+
+def segments(definition, dimension, now=None):
+    """
+    The activation rate of each value of one segment dimension (``enrollment_mode``, ``org`` or
+    ``cohort``; ``""`` is "unknown"), largest first. Groups with fewer than
+    ``ACTIVATION_MIN_CELL_SIZE`` eligible learners are hidden, plus the next smallest when only
+    one is (complementary suppression, see ``base.suppress_rows``).
+
+    Returns:
+        list: ``{"value", "completers", "eligible", "activated", "rate", "rate_ci", "suppressed"}``.
+
+    Raises:
+        ActivationRequestError: unknown dimension.
+    """
+    _check_dimension(dimension)
+    return segments_from_cells(cells(definition, now or timezone.now()), dimension)

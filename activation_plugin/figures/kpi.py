@@ -1,0 +1,187 @@
+"""
+Business results: KPI change of activated vs not activated learners, difference-in-differences
+of prompted vs holdout, and return on investment.
+
+A learner's KPI *delta* is the mean of their observations inside the window (from opening to its
+end, or to now while it is open) minus the mean over the ``baseline_days`` before it opened.
+Deltas are computed by the database (one correlated, indexed subquery per window on
+``act_obs_user_metric``) and reduced there to count, mean and sample variance per group: one
+query per metric, whatever the number of learners or observations.
+"""
+import math
+from datetime import timedelta
+
+from django.db.models import Avg, Count, DateTimeField, ExpressionWrapper, F, FloatField, OuterRef, Q, Subquery, Variance
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from activation_plugin import stats
+from activation_plugin.errors import ActivationRequestError
+from activation_plugin.figures.base import ACTIVATED, cells, counted_windows, min_cell_size, still_open
+from activation_plugin.figures.comparisons import arms_from_cells
+from activation_plugin.models import ActivationWindow, EvidenceRequirement, MetricObservation
+
+DEFAULT_BASELINE_DAYS = 30
+
+
+def metric_baselines(definition):
+    """``{metric: baseline_days}`` of the definition's KPI requirements, in requirement order."""
+    baselines = {}
+    for config in definition.requirements.filter(kind=EvidenceRequirement.Kind.METRIC).values_list("config", flat=True):
+        baselines.setdefault(config["metric"], config.get("baseline_days", DEFAULT_BASELINE_DAYS))
+    return baselines
+
+
+def _mean_between(metric, start, end, now):
+    """Mean of the window's learner's ``metric`` observations with ``start <= observed_at < end``."""
+    observations = (MetricObservation.objects
+                    .filter(user=OuterRef("user_id"), metric=metric, observed_at__gte=start, observed_at__lt=end,
+                            observed_at__lte=now)
+                    .order_by().values("user").annotate(mean=Avg("value")).values("mean"))
+    return Subquery(observations, output_field=FloatField())
+
+
+def _delta_groups(windows, metric, baseline_days, now, groups):
+    """``{name: {"n", "mean_delta", "variance", "pre_mean", "post_mean"}}`` per ``{name: Q}``, one query."""
+    baseline_start = ExpressionWrapper(OuterRef("opened_at") - timedelta(days=baseline_days),
+                                       output_field=DateTimeField())
+    with_means = windows.annotate(
+        pre=_mean_between(metric, baseline_start, OuterRef("opened_at"), now),
+        post=_mean_between(metric, OuterRef("opened_at"), OuterRef("closes_at"), now),
+    ).annotate(delta=ExpressionWrapper(F("post") - F("pre"), output_field=FloatField()))
+    measured = Q(pre__isnull=False, post__isnull=False)
+    aggregates = {}
+    for name, condition in groups.items():
+        where = condition & measured
+        aggregates |= {f"{name}__n": Count("pk", filter=where), f"{name}__mean_delta": Avg("delta", filter=where),
+                       f"{name}__variance": Variance("delta", sample=True, filter=where),
+                       f"{name}__pre_mean": Avg("pre", filter=where), f"{name}__post_mean": Avg("post", filter=where)}
+    totals = with_means.aggregate(**aggregates)
+    return {name: {key: totals[f"{name}__{key}"] for key in ("n", "mean_delta", "variance", "pre_mean", "post_mean")}
+            for name in groups}
+
+
+def _welch(first, second):
+    """``first`` minus ``second`` mean delta, Welch interval; hidden when a group is below the cell size."""
+    minimum = min_cell_size()
+    suppressed = first["n"] < minimum or second["n"] < minimum
+    result = None if suppressed else stats.welch_difference(
+        first["mean_delta"], first["variance"] or 0.0, first["n"],
+        second["mean_delta"], second["variance"] or 0.0, second["n"])
+    for group in (first, second):
+        group.pop("variance")
+        if suppressed:
+            group.update(dict.fromkeys(group))
+    return {"estimate": result.estimate if result else None, "ci": (result.low, result.high) if result else None,
+            "p_value": result.p_value if result else None, "suppressed": suppressed}
+
+
+def kpi_deltas(definition, metric=None, now=None):
+    """
+    KPI change of activated learners vs learners whose window closed without activating (open
+    windows are left out: their outcome is not known yet), with a Welch 95 % interval. Only
+    learners with observations both before and inside their window count.
+
+    Args:
+        metric: one metric name; by default every metric the definition's KPI requirements use,
+            each with its requirement's ``baseline_days`` (30 for a metric no requirement names).
+
+    Returns:
+        list: per metric ``{"metric", "baseline_days", "activated": {"n", "mean_delta",
+        "pre_mean", "post_mean"}, "not_activated": {...}, "difference", "ci", "p_value",
+        "suppressed"}``; groups below ``ACTIVATION_MIN_CELL_SIZE`` learners hide both groups.
+    """
+    now = now or timezone.now()
+    baselines = metric_baselines(definition)
+    if metric is not None:
+        baselines = {metric: baselines.get(metric, DEFAULT_BASELINE_DAYS)}
+    windows = counted_windows(definition)
+    rows = []
+    for name, baseline_days in baselines.items():
+        groups = _delta_groups(windows, name, baseline_days, now,
+                               {"activated": ACTIVATED, "not_activated": ~ACTIVATED & ~still_open(now)})
+        result = _welch(groups["activated"], groups["not_activated"])
+        rows.append({"metric": name, "baseline_days": baseline_days, **groups,
+                     "difference": result.pop("estimate"), **result})
+    return rows
+
+
+def difference_in_differences(definition, metric, now=None):
+    """
+    The prompts' effect on a KPI net of the trend every completer shares: the prompted arm's mean
+    delta minus the holdout arm's (both randomised, so the holdout is the counterfactual trend).
+
+    Pre period: the metric's ``baseline_days`` before each learner's window opened; post period:
+    the window itself, up to now while open. Because each learner is observed in both periods,
+    the estimate is computed from per-learner deltas (Welch interval on the two arms' deltas),
+    not from four independent group means. External ids not linked to any completer are not
+    used as a comparison group: nothing tells when their "post" period would start.
+
+    Returns:
+        dict: ``{"metric", "baseline_days", "treated": {"arm": "prompted", "n", "mean_delta",
+        "pre_mean", "post_mean"}, "comparison": {"arm": "holdout", ...}, "estimate", "ci",
+        "p_value", "suppressed"}``; everything None and ``suppressed`` when an arm has fewer
+        than ``ACTIVATION_MIN_CELL_SIZE`` measured learners (always so without a holdout).
+    """
+    now = now or timezone.now()
+    baseline_days = metric_baselines(definition).get(metric, DEFAULT_BASELINE_DAYS)
+    groups = _delta_groups(counted_windows(definition), metric, baseline_days, now, {
+        "treated": Q(arm=ActivationWindow.Arm.PROMPTED), "comparison": Q(arm=ActivationWindow.Arm.HOLDOUT)})
+    result = _welch(groups["treated"], groups["comparison"])
+    return {"metric": metric, "baseline_days": baseline_days,
+            "treated": {"arm": ActivationWindow.Arm.PROMPTED.value, **groups["treated"]},
+            "comparison": {"arm": ActivationWindow.Arm.HOLDOUT.value, **groups["comparison"]}, **result}
+
+
+def _finite_number(value, field):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ActivationRequestError(_("Enter a number."), field=field)
+    return float(value)
+
+
+def roi(definition, value_per_activation, programme_cost, now=None):
+    """
+    Return on investment, (value per activation × incremental activations − cost) / cost, with the
+    interval of the activation figure carried through (ROI is monotone in it).
+
+    With a holdout, incremental activations = (prompted − holdout rate) × prompted eligible
+    learners, with the Newcombe interval. Without one, every activation is counted as caused by
+    the programme (Wilson interval × eligible): an upper bound, flagged as such.
+
+    Returns:
+        dict: roi, roi_ci, incremental_activations, incremental_ci, basis (``holdout`` or
+        ``all_activations``), upper_bound, note, suppressed (then the figures are None).
+
+    Raises:
+        ActivationRequestError: a value that is not a finite number, a negative value per
+            activation, or a cost that is not positive.
+    """
+    value = _finite_number(value_per_activation, "value_per_activation")
+    cost = _finite_number(programme_cost, "programme_cost")
+    if value < 0:
+        raise ActivationRequestError(_("The value per activated learner cannot be negative."),
+                                     field="value_per_activation")
+    if cost <= 0:
+        raise ActivationRequestError(_("The programme cost must be more than zero."), field="programme_cost")
+    cell_rows = cells(definition, now or timezone.now())
+    arms = arms_from_cells(cell_rows)
+    if arms is not None:
+        eligible = arms["arms"][1]["eligible"]
+        figures = None if arms["suppressed"] or arms["ci"] is None else (
+            arms["difference"] * eligible, arms["ci"][0] * eligible, arms["ci"][1] * eligible)
+        basis, note = "holdout", _("Incremental activations: prompted minus holdout rate, times prompted learners.")
+    else:
+        totals = {key: sum(row[key] for row in cell_rows) for key in ("completers", "activated", "open")}
+        eligible = totals["completers"] - totals["open"]
+        interval = stats.wilson_interval(totals["activated"], eligible)
+        figures = None if eligible < min_cell_size() or interval is None else (
+            totals["activated"], interval[0] * eligible, interval[1] * eligible)
+        basis, note = "all_activations", _("No comparison group: every activation is credited to the programme, "
+                                           "so this is an upper bound.")
+    result = stats.roi(value, figures, cost) if figures else None
+    return {
+        "roi": result[0] if result else None, "roi_ci": result[1:] if result else None,
+        "incremental_activations": figures[0] if figures else None,
+        "incremental_ci": figures[1:] if figures else None,
+        "basis": basis, "upper_bound": arms is None, "note": note, "suppressed": figures is None,
+    }

@@ -1,0 +1,140 @@
+"""The Activation page of a definition: every figure on it, suppression, ROI, and a fixed query count."""
+import json
+from datetime import timedelta
+
+import pytest
+from bs4 import BeautifulSoup
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from opaque_keys.edx.keys import CourseKey
+
+from demo.models import DemoCourse
+from tests.conftest import PROJECT
+from tests.figures_data import CLOSED_AT, add_evidence, make_windows, observe
+
+pytestmark = pytest.mark.django_db
+METRIC = {"kind": "metric", "title": "Handle time", "config": {"metric": "handle_time", "threshold": -0.1,
+                                                                "direction": "lower", "relative": True}}
+
+
+@pytest.fixture
+def staff_client(client, course_staff):
+    client.force_login(course_staff)
+    return client
+
+
+def page_url(course_key, definition):
+    return reverse("activation_plugin:definition", kwargs={"course_id": str(course_key), "definition_id": definition.pk})
+
+
+def two_runs(definition, course_key, size=1):
+    """Run 1: 18 of 100 activated; run 2 (later): 29 of 100, as in the issue's example."""
+    later = CourseKey.from_string("course-v1:TestX+APPLY+2027")
+    DemoCourse.objects.get_or_create(course_key=later, defaults={"display_name": "Later run"})
+    add_evidence(make_windows(definition, 18 * size, state="activated", enrollment_mode="verified"))
+    make_windows(definition, 82 * size, enrollment_mode="audit")
+    add_evidence(make_windows(definition, 29 * size, state="activated", course_run=later,
+                              opened_at=CLOSED_AT + timedelta(days=1), enrollment_mode="verified"))
+    make_windows(definition, 71 * size, course_run=later, opened_at=CLOSED_AT + timedelta(days=1),
+                 enrollment_mode="audit", cohort="B")
+    return later
+
+
+def test_runs_compared_with_interval_and_p_value(staff_client, course_key, make_definition):
+    definition = make_definition()
+    later = two_runs(definition, course_key)
+    html = BeautifulSoup(staff_client.get(page_url(course_key, definition)).content, "html.parser")
+    runs = html.select("[data-table=runs] tbody tr")
+    assert [row["data-row"] for row in runs] == [str(course_key), str(later)]
+    assert [row.select_one("[data-cell=rate]").get_text(" ", strip=True) for row in runs] == [
+        "18.0 % (11.7 % – 26.7 %)", "29.0 % (21.0 % – 38.5 %)"]
+    [reading] = [p.get_text(" ", strip=True) for p in html.select("[data-figure=difference]")]
+    assert reading.startswith(f"{later} vs {course_key}: +11.0 points (95% interval")
+    assert "p = 0.06" in reading and "could be chance" in reading
+
+
+def test_small_segments_are_hidden(staff_client, course_key, make_definition, settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 5
+    definition = make_definition()
+    make_windows(definition, 20, cohort="A")
+    make_windows(definition, 3, cohort="tiny")
+    make_windows(definition, 6, cohort="C")
+    html = BeautifulSoup(staff_client.get(page_url(course_key, definition)).content, "html.parser")
+    cohort_rows = {row["data-row"]: row for row in html.select("[data-table=segment] tbody tr")
+                   if row.find_parent("table").caption.get_text() == "By cohort"}
+    assert cohort_rows["tiny"].get("data-suppressed") == "true"
+    # With only one group hidden its size could be worked out from the total, so the next smallest hides too.
+    assert cohort_rows["C"].get("data-suppressed") == "true"
+    assert "data-suppressed" not in cohort_rows["A"].attrs
+
+
+def test_a_course_below_the_minimum_shows_no_figures(staff_client, course_key, make_definition):
+    definition = make_definition()
+    add_evidence(make_windows(definition, 2, state="activated"))
+    html = staff_client.get(page_url(course_key, definition)).content.decode()
+    assert "Fewer than 5 completers so far" in html
+    assert BeautifulSoup(html, "html.parser").select_one("[data-figure=rate]").get_text() == "—"
+
+
+def test_kpi_deltas_and_roi(staff_client, course_key, make_definition):
+    definition = make_definition(requirements=[PROJECT, METRIC])
+    activated = make_windows(definition, 6, state="activated")
+    add_evidence(activated)
+    others = make_windows(definition, 6)
+    for index, window in enumerate(activated + others):
+        drop = 2.0 if window in activated else 0.5
+        observe(window.user, "handle_time", window.opened_at - timedelta(days=5), 10.0 + index % 2)
+        observe(window.user, "handle_time", window.opened_at + timedelta(days=5), 10.0 + index % 2 - drop)
+    url = page_url(course_key, definition)
+    html = BeautifulSoup(staff_client.get(url, {"value_per_activation": "1000", "programme_cost": "2000"}).content,
+                         "html.parser")
+    table = html.select_one("[data-table=kpi][data-metric=handle_time]")
+    assert [cell.get_text() for cell in table.select("tbody tr")[0].select("td")] == ["6", "10.5", "8.5", "-2.00"]
+    assert html.select_one("[data-figure=kpi-difference]").get_text(" ", strip=True).startswith(
+        "Activated learners' change differs by -1.50")
+    roi = html.select_one("[data-figure=roi]").get_text(" ", strip=True)
+    # No holdout: all 6 activations are credited (an upper bound), (1000 × 6 − 2000) / 2000 = 200 %.
+    assert roi.startswith("ROI 200.0 %")
+    error = staff_client.get(url, {"value_per_activation": "1000", "programme_cost": "0"}).content.decode()
+    assert "The programme cost must be more than zero." in error
+
+
+def test_charts_get_their_data_as_json_not_as_markup(staff_client, course_key, make_definition):
+    definition = make_definition()
+    add_evidence(make_windows(definition, 5, state="activated", days=4))
+    make_windows(definition, 5)
+    html = BeautifulSoup(staff_client.get(page_url(course_key, definition)).content, "html.parser")
+    km = json.loads(html.select_one(f"#chart-km-{definition.pk}").string)
+    assert km["window_days"] == 30 and km["points"][0] == {"day": 0, "rate": 0.0, "low": 0.0, "high": 0.0}
+    assert [round(point["rate"], 3) for point in km["points"][1:]] == [0.5, 0.5]
+    funnel = json.loads(html.select_one(f"#chart-funnel-{definition.pk}").string)
+    assert funnel["stages"][0] == "Completed" and funnel["arms"][0]["counts"][0] == 10
+    assert html.select_one("canvas[data-chart=km]")["aria-label"]
+
+
+def test_the_page_costs_the_same_queries_at_any_size(staff_client, course_key, make_definition):
+    definition = make_definition(requirements=[PROJECT, METRIC], holdout_percent=10)
+    url = page_url(course_key, definition)
+
+    def queries():
+        cache.clear()
+        with CaptureQueriesContext(connection) as captured:
+            assert staff_client.get(url).status_code == 200
+        return len(captured)
+
+    two_runs(definition, course_key)
+    make_windows(definition, 5, arm="holdout")
+    small = queries()
+    two_runs(definition, course_key, size=5)
+    make_windows(definition, 50, arm="holdout")
+    assert queries() == small
+
+
+def test_export_links_belong_to_the_definition(staff_client, course_key, make_definition):
+    definition = make_definition()
+    html = BeautifulSoup(staff_client.get(page_url(course_key, definition)).content, "html.parser")
+    links = [a["href"] for a in html.select(".activation-exports a")]
+    assert links == [f"/activation/courses/{course_key}/definitions/{definition.pk}/{name}.csv"
+                     for name in ("windows", "evidence", "figures")]

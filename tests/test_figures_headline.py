@@ -1,0 +1,136 @@
+"""summarize (km_band, suppression), funnel and persistence on hand-built windows, with exact figures."""
+import math
+from datetime import timedelta
+
+import pytest
+from statsmodels.duration.survfunc import SurvfuncRight
+
+from activation_plugin import api
+from tests.conftest import NOW, PROJECT
+from tests.figures_data import add_deliveries, add_evidence, make_windows
+
+PROMPTED_PROJECT = {**PROJECT, "prompts": [{"send_after_days": 1, "subject": "How?", "body": "Tell us."}]}
+
+
+@pytest.fixture
+def definition(make_definition):
+    return make_definition(requirements=[PROMPTED_PROJECT], window_days=30, holdout_percent=10)
+
+
+def test_km_band_is_the_greenwood_log_log_band_of_cumulative_activation(definition):
+    make_windows(definition, 3, state="activated", days=2)
+    make_windows(definition, 2, state="activated", days=5)
+    make_windows(definition, 10, state="expired")
+    make_windows(definition, 6, state="open", opened_at=NOW - timedelta(days=10))
+    summary = api.summarize(definition, now=NOW)
+    assert [point.day for point in summary["km_curve"]] == [band["day"] for band in summary["km_band"]] == [2, 5, 10, 30]
+
+    durations = [2] * 3 + [5] * 2 + [30] * 10 + [10] * 6
+    reference = SurvfuncRight(durations, [1] * 5 + [0] * 16)
+    z = 1.959963984540054
+    bands = {band["day"]: band for band in summary["km_band"]}
+    for day, surv, se in zip(reference.surv_times, reference.surv_prob, reference.surv_prob_se, strict=True):
+        # statsmodels reports Greenwood's se; the plugin's band uses the log(-log S) transform.
+        spread = math.exp(z * se / (surv * abs(math.log(surv))))
+        assert bands[day]["low"] == pytest.approx(1 - surv ** (1 / spread))
+        assert bands[day]["high"] == pytest.approx(1 - surv**spread)
+    assert summary["km_rate"] == pytest.approx(1 - reference.surv_prob[-1])
+    assert (summary["suppressed"], summary["rate_suppressed"]) == (False, False)
+
+
+def test_small_definitions_hide_every_figure(definition):
+    make_windows(definition, 2, state="activated")
+    make_windows(definition, 2, state="expired")
+    summary = api.summarize(definition, now=NOW)
+    assert summary["suppressed"] and summary["rate_suppressed"]
+    assert [summary[key] for key in ("completers", "eligible", "activated", "open", "rate", "rate_ci", "km_rate")] \
+        == [None] * 7
+    assert summary["km_curve"] == summary["km_band"] == []
+    assert {row["activated"] for row in summary["by_strength"]} == {None}
+
+
+def test_too_few_closed_windows_hide_only_the_rate(definition):
+    make_windows(definition, 1, state="activated")
+    make_windows(definition, 2, state="expired")
+    make_windows(definition, 9, state="open", opened_at=NOW - timedelta(days=3))
+    summary = api.summarize(definition, now=NOW)
+    assert (summary["suppressed"], summary["rate_suppressed"]) == (False, True)
+    assert (summary["completers"], summary["open"], summary["rate"], summary["rate_ci"]) == (12, 9, None, None)
+    assert {row["rate"] for row in summary["by_strength"]} == {None}
+
+
+def test_all_windows_open_are_all_censored(definition):
+    make_windows(definition, 8, state="open", opened_at=NOW - timedelta(days=4))
+    summary = api.summarize(definition, now=NOW)
+    assert (summary["eligible"], summary["rate"], summary["km_rate"], summary["median_days"]) == (0, None, 0.0, None)
+    assert [(p.day, p.censored, p.survival) for p in summary["km_curve"]] == [(4, 8, 1.0)]
+
+
+def test_everyone_activated(definition):
+    make_windows(definition, 6, state="activated", days=4)
+    summary = api.summarize(definition, now=NOW)
+    assert (summary["rate"], summary["km_rate"], summary["median_days"]) == (1.0, 1.0, 4)
+    assert summary["rate_ci"][1] == 1.0
+
+
+def test_funnel_counts_each_stage_per_arm_and_leaves_out_withdrawn_and_rejected(definition):
+    activated = make_windows(definition, 3, state="activated")
+    expired = make_windows(definition, 7, state="expired")
+    add_deliveries(activated + expired[:5])
+    add_deliveries(expired[5:6], status="failed")  # never reached the learner
+    add_evidence(activated)
+    add_evidence(expired[:1])  # verified, yet the rule wanted more
+    add_evidence(expired[1:2], status="submitted")
+    add_evidence(expired[2:3], status="rejected")
+    held_activated = make_windows(definition, 1, state="activated", arm="holdout")
+    make_windows(definition, 5, state="expired", arm="holdout")
+    add_evidence(held_activated)
+    withdrawn = make_windows(definition, 2, state="withdrawn")
+    add_evidence(withdrawn)
+    add_deliveries(withdrawn)
+
+    result = api.funnel(definition, now=NOW)
+    assert [(row["stage"], row["count"], row["share"]) for row in result["prompted"]] == [
+        ("completed", 10, 1.0), ("prompted", 8, 0.8), ("responded", 5, 0.5), ("verified", 4, 0.4),
+        ("activated", 3, 0.3)]
+    assert [row["count"] for row in result["holdout"]] == [6, 0, 1, 1, 1]
+
+
+def test_funnel_hides_both_arms_when_one_is_small(definition):
+    make_windows(definition, 10, state="expired")
+    make_windows(definition, 3, state="expired", arm="holdout")
+    result = api.funnel(definition, now=NOW)
+    assert {row["count"] for arm in result.values() for row in arm} == {None}
+
+
+def test_funnel_without_holdout_shows_an_empty_holdout_arm(make_definition):
+    definition = make_definition(requirements=[PROMPTED_PROJECT])
+    make_windows(definition, 6, state="expired")
+    result = api.funnel(definition, now=NOW)
+    assert result["prompted"][0] == {"stage": "completed", "count": 6, "share": 1.0}
+    assert result["holdout"][0] == {"stage": "completed", "count": 0, "share": None}
+
+
+def test_funnel_of_an_empty_definition(definition):
+    result = api.funnel(definition, now=NOW)
+    assert [row["count"] for arm in result.values() for row in arm] == [0] * 10
+
+
+def test_persistence_counts_repeat_verified_evidence(definition):
+    activated = make_windows(definition, 6, state="activated")
+    add_evidence(activated[:2], copies=2)
+    add_evidence(activated[2:3], copies=3)
+    add_evidence(activated[2:3], status="rejected")
+    add_evidence(activated[3:])
+    add_evidence(make_windows(definition, 4, state="expired"), copies=2)  # not activated: not persistence
+    assert api.persistence(definition) == {
+        "activated": 6, "repeat": 3, "repeat_share": 0.5, "evidence_per_activated": pytest.approx(10 / 6),
+        "suppressed": False}
+
+
+def test_persistence_is_hidden_below_the_cell_size(definition, settings):
+    add_evidence(make_windows(definition, 4, state="activated"), copies=2)
+    assert api.persistence(definition)["suppressed"] is True
+    assert api.persistence(definition)["repeat_share"] is None
+    settings.ACTIVATION_MIN_CELL_SIZE = 4
+    assert api.persistence(definition)["repeat_share"] == 1.0

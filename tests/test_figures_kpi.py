@@ -1,0 +1,152 @@
+"""KPI deltas, difference-in-differences and ROI against scipy on the same per-learner deltas."""
+import random
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from activation_plugin import api
+from activation_plugin.errors import ActivationRequestError
+from tests.conftest import NOW, PROJECT
+from tests.figures_data import make_windows, observe
+
+METRIC = {"kind": "metric", "title": "CSAT up", "config": {
+    "metric": "csat", "threshold": 4.0, "direction": "higher", "baseline_days": 20}}
+
+
+@pytest.fixture
+def definition(make_definition):
+    return make_definition(requirements=[PROJECT, METRIC], rule="any", holdout_percent=20)
+
+
+def with_deltas(windows, deltas, metric="csat", pre=10.0):
+    """One baseline observation and one in-window observation per learner, ``post - pre = delta``."""
+    for window, delta in zip(windows, deltas, strict=True):
+        observe(window.user, metric, window.opened_at - timedelta(days=5), pre)
+        observe(window.user, metric, window.opened_at + timedelta(days=5), pre + delta)
+
+
+def welch(first, second):
+    result = sps.ttest_ind(first, second, equal_var=False)
+    low, high = result.confidence_interval(0.95)
+    return np.mean(first) - np.mean(second), (low, high), result.pvalue
+
+
+def test_kpi_deltas_of_activated_vs_not_activated(definition):
+    activated = make_windows(definition, 5, state="activated")
+    expired = make_windows(definition, 6, state="expired")
+    with_deltas(activated, [1, 2, 3, 4, 5])
+    with_deltas(expired, [0, 0, 1, -1, 0.5, 0])
+    user = activated[0].user
+    opened = activated[0].opened_at
+    observe(user, "csat", opened + timedelta(days=6), 13.0)  # post mean (11 + 13) / 2 = 12: delta 2, not 1
+    observe(user, "csat", opened - timedelta(days=21), 100.0)  # before the 20-day baseline: ignored
+    observe(user, "csat", opened + timedelta(days=31), 100.0)  # after the window: ignored
+    observe(user, "other", opened + timedelta(days=1), 100.0)  # another metric: ignored
+    with_deltas(make_windows(definition, 3, state="open", opened_at=NOW - timedelta(days=7)), [9, 9, 9])
+    with_deltas(make_windows(definition, 2, state="withdrawn"), [9, 9])
+
+    [row] = api.kpi_deltas(definition, now=NOW)
+    estimate, ci, p_value = welch([2, 2, 3, 4, 5], [0, 0, 1, -1, 0.5, 0])
+    assert (row["metric"], row["baseline_days"], row["suppressed"]) == ("csat", 20, False)
+    assert row["activated"] == {"n": 5, "mean_delta": pytest.approx(3.2), "pre_mean": pytest.approx(10.0),
+                                "post_mean": pytest.approx(13.2)}
+    assert (row["not_activated"]["n"], row["not_activated"]["mean_delta"]) == (6, pytest.approx(0.5 / 6))
+    assert (row["difference"], row["ci"], row["p_value"]) == (
+        pytest.approx(estimate), pytest.approx(ci), pytest.approx(p_value))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_kpi_deltas_match_scipy_on_random_observations(definition, seed):
+    rng = random.Random(seed)
+    groups = {"activated": [rng.gauss(1.0, 2.0) for _ in range(rng.randint(5, 12))],
+              "expired": [rng.gauss(0.0, 1.0) for _ in range(rng.randint(5, 12))]}
+    for state, deltas in groups.items():
+        with_deltas(make_windows(definition, len(deltas), state=state), deltas, pre=rng.uniform(0, 50))
+    [row] = api.kpi_deltas(definition, metric="csat", now=NOW)
+    estimate, ci, p_value = welch(groups["activated"], groups["expired"])
+    assert row["difference"] == pytest.approx(estimate)
+    assert row["ci"] == pytest.approx(ci)
+    assert row["p_value"] == pytest.approx(p_value)
+
+
+def test_kpi_groups_below_the_cell_size_hide_both(definition):
+    with_deltas(make_windows(definition, 4, state="activated"), [1, 2, 3, 4])
+    with_deltas(make_windows(definition, 8, state="expired"), [0] * 8)
+    [row] = api.kpi_deltas(definition, now=NOW)
+    assert row["suppressed"] is True
+    assert (row["difference"], row["ci"], row["p_value"]) == (None, None, None)
+    assert set(row["activated"].values()) == set(row["not_activated"].values()) == {None}
+
+
+def test_a_metric_no_requirement_names_uses_a_30_day_baseline(definition):
+    [row] = api.kpi_deltas(definition, metric="revenue", now=NOW)
+    assert (row["metric"], row["baseline_days"], row["activated"]["n"]) == ("revenue", 30, None)
+
+
+def test_difference_in_differences_prompted_vs_holdout(definition):
+    prompted = make_windows(definition, 6, state="expired")
+    holdout = make_windows(definition, 5, state="expired", arm="holdout")
+    still_open = make_windows(definition, 2, state="open", opened_at=NOW - timedelta(days=10))
+    with_deltas(prompted, [2, 3, 1, 2, 4, 2])
+    with_deltas(holdout, [1, 0, 1, 2, 0], pre=20.0)
+    with_deltas(still_open, [3, 3])  # the post period of an open window runs up to now
+    observe(still_open[0].user, "csat", NOW + timedelta(days=1), 1000.0)  # not yet happened: ignored
+
+    result = api.difference_in_differences(definition, "csat", now=NOW)
+    estimate, ci, p_value = welch([2, 3, 1, 2, 4, 2, 3, 3], [1, 0, 1, 2, 0])
+    assert result["treated"] == {"arm": "prompted", "n": 8, "mean_delta": pytest.approx(2.5),
+                                 "pre_mean": pytest.approx(10.0), "post_mean": pytest.approx(12.5)}
+    assert result["comparison"]["pre_mean"] == pytest.approx(20.0)
+    assert (result["estimate"], result["ci"], result["p_value"]) == (
+        pytest.approx(estimate), pytest.approx(ci), pytest.approx(p_value))
+
+
+def test_difference_in_differences_without_holdout_is_suppressed(make_definition):
+    definition = make_definition(requirements=[PROJECT, METRIC])
+    with_deltas(make_windows(definition, 6, state="expired"), [1] * 6)
+    result = api.difference_in_differences(definition, "csat", now=NOW)
+    assert (result["suppressed"], result["estimate"], result["comparison"]["n"]) == (True, None, None)
+
+
+def test_roi_carries_the_holdout_interval_through(definition):
+    make_windows(definition, 2, state="activated", arm="holdout")
+    make_windows(definition, 18, state="expired", arm="holdout")
+    make_windows(definition, 14, state="activated")
+    make_windows(definition, 26, state="expired")
+    arms = api.compare_arms(definition, now=NOW)
+    result = api.roi(definition, 1000, 5000, now=NOW)
+    incremental = 0.25 * 40
+    assert (result["basis"], result["upper_bound"], result["suppressed"]) == ("holdout", False, False)
+    assert result["incremental_activations"] == pytest.approx(incremental)
+    assert result["roi"] == pytest.approx((1000 * incremental - 5000) / 5000)
+    assert result["roi_ci"] == pytest.approx(tuple((1000 * bound * 40 - 5000) / 5000 for bound in arms["ci"]))
+
+
+def test_roi_without_holdout_is_an_upper_bound(make_definition):
+    definition = make_definition()
+    make_windows(definition, 4, state="activated")
+    make_windows(definition, 6, state="expired")
+    result = api.roi(definition, 100, 200, now=NOW)
+    assert (result["basis"], result["upper_bound"], result["incremental_activations"]) == ("all_activations", True, 4)
+    assert result["roi"] == pytest.approx((100 * 4 - 200) / 200)
+    assert result["roi_ci"][0] < result["roi"] < result["roi_ci"][1]
+    assert "upper bound" in result["note"]
+
+
+def test_roi_of_a_small_definition_is_suppressed(make_definition):
+    definition = make_definition()
+    make_windows(definition, 3, state="activated")
+    assert api.roi(definition, 100, 200, now=NOW)["roi"] is None
+
+
+@pytest.mark.parametrize("value,cost,field", [
+    (-1, 100, "value_per_activation"), (10, 0, "programme_cost"), (10, -5, "programme_cost"),
+    (float("nan"), 100, "value_per_activation"), (10, float("inf"), "programme_cost"),
+    ("10", 100, "value_per_activation"), (True, 100, "value_per_activation"),
+])
+def test_roi_rejects_bad_input(make_definition, value, cost, field):
+    with pytest.raises(ActivationRequestError) as error:
+        api.roi(make_definition(), value, cost)
+    assert error.value.field == field
