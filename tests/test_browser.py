@@ -39,10 +39,10 @@ def page(browser):
     context.close()
 
 
-def log_in(page, live_server, username):
+def log_in(page, live_server, username, password="password"):
     page.goto(f"{live_server.url}/login/")
     page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "password")
+    page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/")
 

@@ -123,3 +123,23 @@ def test_others_are_refused(page, live_server, course_key, make_definition, who)
         response = page.goto(f"{live_server.url}/activation/courses/{course_key}/{path}")
         assert response.status == 403
         assert "Uses it at work." not in page.content()
+
+
+def test_the_demo_course_shows_its_runs_compared(page, live_server, settings):  # noqa: F811
+    """The seeded demo, as an instructor sees it: the later run's improvement with its uncertainty."""
+    from django.core.management import call_command  # pylint: disable=import-outside-toplevel
+    from demo.management.commands.seed_demo import RUNS  # pylint: disable=import-outside-toplevel
+    call_command("seed_demo", stdout=open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
+    first_run, later_run = RUNS[0][0], RUNS[1][0]
+    log_in(page, live_server, "instructor", password="instructor")
+    page.goto(f"{live_server.url}/courses/{later_run}/instructor/")
+    section = page.locator("#section-activation")
+    assert section.locator("[data-figure=rate]").first.inner_text().endswith("%")
+    screenshot(page, "legacy-dashboard")
+    section.locator("h3 a").first.click()
+    page.wait_for_load_state("load")
+    reading = page.locator("[data-figure=difference]").last.inner_text()
+    assert reading.startswith(f"{later_run} vs {first_run}: +") and "95% interval" in reading
+    assert page.locator("canvas[data-chart=km]").is_visible()
+    assert page.evaluate("() => window.Chart !== undefined && Object.keys(window.Chart.instances).length === 2")
+    screenshot(page, "activation-tab")

@@ -53,6 +53,11 @@ def segment_tables(segments):
             for dimension, rows in segments.items() if len(rows) > 1]
 
 
+def arm_rows(arms):
+    """The arms' rate rows with their display names (None without a holdout)."""
+    return [{**row, "label": str(ARM_LABELS[row["arm"]])} for row in arms["arms"]] if arms else None
+
+
 def page_context(figures, definition):
     """Everything ``_analytics.html`` needs besides the figures themselves."""
     return {
@@ -60,6 +65,7 @@ def page_context(figures, definition):
         "funnel_rows": funnel_rows(figures["funnel"]),
         "km_rows": km_rows(figures["summary"]),
         "segment_tables": segment_tables(figures["segments"]),
+        "arm_rows": arm_rows(figures["arms"]),
         "charts": chart_data(figures, definition),
         "km_chart_id": f"chart-km-{definition.pk}",
         "funnel_chart_id": f"chart-funnel-{definition.pk}",
