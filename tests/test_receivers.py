@@ -102,7 +102,7 @@ def test_receiver_cost_does_not_depend_on_course_size(make_definition, course_ke
     for user in UserFactory.create_batch(25):
         send_passing(user.id, course_key)
     newcomer = UserFactory()
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         send_passing(newcomer.id, course_key)
 
 

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from activation_plugin import configs, rules
+from activation_plugin import configs, rules, tracking
 from activation_plugin.errors import (
     ActivationNotFound,
     ActivationRequestError,
@@ -54,7 +54,9 @@ def record_evidence(*, window, requirement, source, payload, idempotency_key, su
                 status=Evidence.Status.VERIFIED if self_verified else Evidence.Status.SUBMITTED,
                 verified_at=timezone.now() if self_verified else None, strength=strength,
             )
+            tracking.evidence_submitted(evidence, requirement)
             if self_verified:
+                tracking.evidence_verified(evidence, requirement)
                 evaluate_window(window)
     except IntegrityError:
         # A concurrent submission with the same key won the race: behave exactly like a replay.
@@ -184,10 +186,13 @@ def review_evidence(evidence, *, verdict, role, reviewer=None, reviewer_email=No
     if decided is None:
         return review
     verified = decided == Review.Verdict.VERIFIED
+    newly_verified = verified and evidence.status != Evidence.Status.VERIFIED
     evidence.status = decided
     evidence.verified_at = timezone.now() if verified else None
     evidence.strength = _strength(evidence) if verified else ""
     evidence.save(update_fields=["status", "verified_at", "strength"])
+    if newly_verified:
+        tracking.evidence_verified(evidence, evidence.requirement)
     evaluate_window(evidence.window)
     return review
 
@@ -231,6 +236,7 @@ def evaluate_window(window):
     window = ActivationWindow.objects.select_for_update().select_related("definition").get(pk=window.pk)
     if window.state == ActivationWindow.State.WITHDRAWN:
         return window
+    before = (window.state, window.activated_at)
     definition = window.definition
     requirement_ids = set(definition.requirements.values_list("pk", flat=True))
     verified = window.evidence.filter(status=Evidence.Status.VERIFIED).values_list("requirement_id", "submitted_at")
@@ -248,6 +254,7 @@ def evaluate_window(window):
     else:
         return window
     window.save(update_fields=["state", "activated_at", "days_to_activation", "next_action_at"])
+    tracking.window_changed(window, *before)
     return window
 
 

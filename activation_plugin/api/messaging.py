@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from activation_plugin import links, platform, prompts
+from activation_plugin import links, platform, prompts, tracking
 from activation_plugin.errors import (
     ActivationNotFound,
 )
@@ -191,6 +191,7 @@ def _deliver(delivery, message, now, course_name, language):
         return False
     PromptDelivery.objects.filter(pk=delivery.pk).update(status=PromptDelivery.Status.SENT, sent_at=now,
                                                          last_error="")
+    tracking.prompt_sent(delivery, message.prompt, now)
     return True
 
 

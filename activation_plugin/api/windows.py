@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from activation_plugin import platform
+from activation_plugin import platform, tracking
 from activation_plugin.api.messaging import send_due_prompts
 from activation_plugin.errors import (
     ActivationNotFound,
@@ -53,8 +53,13 @@ def open_windows(user_id, course_key, trigger, occurred_at):
     user = get_user_model().objects.filter(pk=user_id).first()
     if user is None:
         raise ActivationNotFound(f"User {user_id} does not exist.", field="user_id")
+    # Read first, so a replay costs no insert and only windows this event opened are reported.
+    windows = list(ActivationWindow.objects.filter(definition__in=definitions, user=user))
+    missing = [d for d in definitions if d.pk not in {window.definition_id for window in windows}]
+    if not missing:
+        return windows
     segment = platform.segment_for(user, key)
-    # One INSERT statement (atomic by itself); the unique key turns replays into no-ops.
+    # One INSERT statement (atomic by itself); the unique key makes a concurrent twin a no-op.
     ActivationWindow.objects.bulk_create([
         ActivationWindow(
             definition=definition, user=user, course_run=key, trigger=trigger, opened_at=occurred_at,
@@ -63,9 +68,11 @@ def open_windows(user_id, course_key, trigger, occurred_at):
             else occurred_at + timedelta(days=definition.window_days),
             arm=arm, **segment,
         )
-        for definition, arm in ((d, assign_arm(d, user.pk)) for d in definitions)
+        for definition, arm in ((d, assign_arm(d, user.pk)) for d in missing)
     ], ignore_conflicts=True)
-    return list(ActivationWindow.objects.filter(definition__in=definitions, user=user))
+    opened = list(ActivationWindow.objects.filter(definition__in=missing, user=user))
+    tracking.windows_opened(opened)
+    return windows + opened
 
 
 def expire_due_windows(now=None, batch_size=None):
@@ -80,16 +87,17 @@ def expire_due_windows(now=None, batch_size=None):
     expired = 0
     while True:
         with transaction.atomic():
-            ids = list(
+            windows = list(
                 ActivationWindow.objects.select_for_update(skip_locked=True)
                 .filter(state=ActivationWindow.State.OPEN, next_action_at__lte=now, closes_at__lte=now)
-                .order_by("next_action_at").values_list("pk", flat=True)[:batch_size]
+                .order_by("next_action_at").only(*tracking.WINDOW_FIELDS)[:batch_size]
             )
-            if not ids:
+            if not windows:
                 return expired
-            expired += ActivationWindow.objects.filter(pk__in=ids, state=ActivationWindow.State.OPEN).update(
-                state=ActivationWindow.State.EXPIRED, next_action_at=None,
-            )
+            expired += ActivationWindow.objects.filter(
+                pk__in=[window.pk for window in windows], state=ActivationWindow.State.OPEN,
+            ).update(state=ActivationWindow.State.EXPIRED, next_action_at=None)
+            tracking.windows_expired(windows, now)
 
 
 def tick(now=None):
