@@ -18,6 +18,7 @@ from eventtracking import tracker
 from activation_plugin import api
 from activation_plugin.models import ActivationDefinition, ActivationWindow, Review
 from activation_plugin.test_utils.factories import UserFactory
+from demo.management.commands.seed_demo import RUNS
 from tests.conftest import NOW, PROJECT, SURVEY
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "references"
@@ -206,7 +207,14 @@ def test_the_documented_warehouse_query_over_the_seeded_events_gives_the_tab_s_n
         (DOCS / "activation_rate.sql").read_text(encoding="utf-8"),
         {"as_of": as_of.isoformat(timespec="microseconds")},
     ).fetchall()
+    assert [row[2] for row in rows] == [run for run, *_ in RUNS]
+    totals = [sum(row[column] for row in rows) for column in (3, 4, 5)]
     summary = api.summarize(definition, now=as_of)
-    assert rows == [(definition.catalog_course, definition.pk, summary["completers"], summary["activated"],
-                     summary["eligible"])]
+    assert {row[:2] for row in rows} == {(definition.catalog_course, definition.pk)}
+    assert totals == [summary["completers"], summary["activated"], summary["eligible"]]
     assert summary["completers"] > 150 and 0 < summary["activated"] < summary["eligible"]
+    for _catalog, _definition, run, completers, activated, eligible in rows:  # each run, from the LMS tables
+        windows = definition.windows.filter(course_run=run)
+        still_open = windows.filter(state="open", closes_at__gt=as_of).count()
+        assert (completers, activated, eligible) == (
+            windows.count(), windows.filter(state="activated").count(), windows.count() - still_open)

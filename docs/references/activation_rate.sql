@@ -1,8 +1,9 @@
--- Activation rate per definition from the edx.activation.* events alone, as of :as_of.
+-- Activation figures per definition and course run from the edx.activation.* events alone,
+-- as of :as_of. A definition's figures are the sums of its runs' rows; rate = activated / eligible.
 -- One row per event in activation_events: name, emitted_at (the event's timestamp) and the
 -- fields of its data as columns. Portable SQL: SQLite, MySQL 8 / MariaDB 10.2+, ClickHouse.
 WITH opened AS (
-    SELECT DISTINCT window_id, catalog_course, definition_id, closes_at
+    SELECT DISTINCT window_id, catalog_course, definition_id, course_id, closes_at
     FROM activation_events
     WHERE name = 'edx.activation.window.opened'
 ),
@@ -16,6 +17,7 @@ latest AS (
 )
 SELECT o.catalog_course,
        o.definition_id,
+       o.course_id,
        COUNT(*) AS completers,
        SUM(CASE WHEN l.name = 'edx.activation.window.activated' THEN 1 ELSE 0 END) AS activated,
        -- Open windows are censored: only activated or closed windows are eligible.
@@ -23,5 +25,5 @@ SELECT o.catalog_course,
                 THEN 1 ELSE 0 END) AS eligible
 FROM opened AS o
 LEFT JOIN latest AS l ON l.window_id = o.window_id AND l.position = 1
-GROUP BY o.catalog_course, o.definition_id
-ORDER BY o.catalog_course, o.definition_id
+GROUP BY o.catalog_course, o.definition_id, o.course_id
+ORDER BY o.catalog_course, o.definition_id, o.course_id
