@@ -1,7 +1,8 @@
 -- Activation figures per definition and course run from the edx.activation.* events alone,
 -- as of :as_of. A definition's figures are the sums of its runs' rows; rate = activated / eligible.
 -- One row per event in activation_events: name, emitted_at (the event's timestamp) and the
--- fields of its data as columns. Portable SQL: SQLite, MySQL 8 / MariaDB 10.2+, ClickHouse.
+-- fields of its data as columns. Standard SQL with a window function: the test suite runs it
+-- on SQLite; ClickHouse and MySQL 8 accept the same constructs (bind :as_of their way).
 WITH opened AS (
     SELECT DISTINCT window_id, catalog_course, definition_id, course_id, closes_at
     FROM activation_events
