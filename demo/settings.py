@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "demo",
+    "eventtracking.django.apps.EventTrackingConfig",  # the LMS's tracker, built from the settings below
     *get_plugin_apps(PROJECT_TYPE),
 ]
 
@@ -94,11 +95,24 @@ ACTIVATION_PLATFORM_BACKEND = "demo.platform.DemoBackend"
 if "DEMO_TICK_BATCH_SIZE" in os.environ:  # small batches make concurrent workers interleave in tests
     ACTIVATION_TICK_BATCH_SIZE = int(os.environ["DEMO_TICK_BATCH_SIZE"])
 
+# As in the LMS: event-tracking's own logger backend writes each event as a JSON line to the
+# ``tracking`` logger (the LMS's tracking.log). Tests read the events back from that logger.
+EVENT_TRACKING_ENABLED = True
+EVENT_TRACKING_BACKENDS = {
+    "tracking_logs": {
+        "ENGINE": "eventtracking.backends.logger.LoggerBackend",
+        "OPTIONS": {"name": "tracking", "max_event_size": 50000},  # the LMS's TRACK_MAX_EVENT
+    },
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"activation_plugin": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "activation_plugin": {"handlers": ["console"], "level": "INFO"},
+        "tracking": {"handlers": ["console"], "level": "INFO"},
+    },
 }
 
 add_plugins(__name__, PROJECT_TYPE, "common")

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from activation_plugin import configs, figures, rules
+from activation_plugin import configs, figures, rules, tracking
 from activation_plugin.errors import (
     ActivationNotFound,
     ActivationRequestError,
@@ -55,7 +55,9 @@ def record_evidence(*, window, requirement, source, payload, idempotency_key, su
                 verified_at=timezone.now() if self_verified else None, strength=strength,
             )
             figures.invalidate(window.definition_id)
+            tracking.evidence_submitted(evidence, requirement)
             if self_verified:
+                tracking.evidence_verified(evidence, requirement)
                 evaluate_window(window)
     except IntegrityError:
         # A concurrent submission with the same key won the race: behave exactly like a replay.
@@ -185,10 +187,13 @@ def review_evidence(evidence, *, verdict, role, reviewer=None, reviewer_email=No
     if decided is None:
         return review
     verified = decided == Review.Verdict.VERIFIED
+    newly_verified = verified and evidence.status != Evidence.Status.VERIFIED
     evidence.status = decided
     evidence.verified_at = timezone.now() if verified else None
     evidence.strength = _strength(evidence) if verified else ""
     evidence.save(update_fields=["status", "verified_at", "strength"])
+    if newly_verified:
+        tracking.evidence_verified(evidence, evidence.requirement)
     evaluate_window(evidence.window)
     return review
 
@@ -234,6 +239,7 @@ def evaluate_window(window):
     figures.invalidate(window.definition_id)
     if window.state == ActivationWindow.State.WITHDRAWN:
         return window
+    before = (window.state, window.activated_at)
     definition = window.definition
     requirement_ids = set(definition.requirements.values_list("pk", flat=True))
     verified = window.evidence.filter(status=Evidence.Status.VERIFIED).values_list("requirement_id", "submitted_at")
@@ -251,6 +257,7 @@ def evaluate_window(window):
     else:
         return window
     window.save(update_fields=["state", "activated_at", "days_to_activation", "next_action_at"])
+    tracking.window_changed(window, *before)
     return window
 
 

@@ -10,7 +10,7 @@ from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone
 
-from activation_plugin import links, platform, prompts
+from activation_plugin import links, platform, prompts, tracking
 from activation_plugin.errors import (
     ActivationNotFound,
 )
@@ -186,6 +186,7 @@ def _deliver(delivery, message, now, course_name, language):
         return False
     PromptDelivery.objects.filter(pk=delivery.pk).update(status=PromptDelivery.Status.SENT, sent_at=now,
                                                          last_error="")
+    tracking.prompt_sent(delivery, message.prompt, now)
     return True
 
 

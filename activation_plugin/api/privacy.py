@@ -3,7 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
-from activation_plugin import figures
+from activation_plugin import figures, tracking
 from activation_plugin.api.windows import learner_window
 from activation_plugin.models import (
     ActivationWindow,
@@ -54,7 +54,9 @@ def withdraw_window(user, course_key, window_id):
         ActivationNotFound: not one of this learner's windows in this course.
     """
     window = learner_window(user, course_key, window_id)
-    ActivationWindow.objects.filter(pk=window.pk).update(state=ActivationWindow.State.WITHDRAWN, next_action_at=None)
+    if ActivationWindow.objects.filter(pk=window.pk).exclude(state=ActivationWindow.State.WITHDRAWN).update(
+            state=ActivationWindow.State.WITHDRAWN, next_action_at=None):
+        tracking.window_withdrawn(window)
     _erase_evidence(Evidence.objects.filter(window_id=window.pk))
     SupervisorInvite.objects.filter(window_id=window.pk, used_at__isnull=True, revoked_at__isnull=True).update(
         revoked_at=timezone.now())

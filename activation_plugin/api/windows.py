@@ -5,9 +5,10 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from activation_plugin import figures, platform
+from activation_plugin import figures, platform, tracking
 from activation_plugin.api.messaging import send_due_prompts
 from activation_plugin.errors import (
     ActivationNotFound,
@@ -45,16 +46,24 @@ def open_windows(user_id, course_key, trigger, occurred_at):
         raise ActivationRequestError(f"Unknown trigger {trigger!r}.", field="trigger")
     if not isinstance(occurred_at, datetime) or timezone.is_naive(occurred_at):
         raise ActivationRequestError("The completion time must be a timezone-aware datetime.", field="occurred_at")
+    # With each definition, the learner's window under it if one exists: a replay costs no insert,
+    # and only the windows this event opened are reported.
     definitions = list(ActivationDefinition.objects.filter(
         catalog_course=catalog_course(key), status=ActivationDefinition.Status.ACTIVE, trigger=trigger,
-    ))
+    ).annotate(existing_window=Subquery(
+        ActivationWindow.objects.filter(definition=OuterRef("pk"), user_id=user_id).values("pk")[:1])))
     if not definitions:
         return []
+    existing = [definition.existing_window for definition in definitions if definition.existing_window]
+    missing = [definition for definition in definitions if not definition.existing_window]
+    windows = list(ActivationWindow.objects.filter(pk__in=existing)) if existing else []
+    if not missing:
+        return windows
     user = get_user_model().objects.filter(pk=user_id).first()
     if user is None:
         raise ActivationNotFound(f"User {user_id} does not exist.", field="user_id")
     segment = platform.segment_for(user, key)
-    # One INSERT statement (atomic by itself); the unique key turns replays into no-ops.
+    # One INSERT statement (atomic by itself); the unique key makes a concurrent twin a no-op.
     ActivationWindow.objects.bulk_create([
         ActivationWindow(
             definition=definition, user=user, course_run=key, trigger=trigger, opened_at=occurred_at,
@@ -63,10 +72,12 @@ def open_windows(user_id, course_key, trigger, occurred_at):
             else occurred_at + timedelta(days=definition.window_days),
             arm=arm, **segment,
         )
-        for definition, arm in ((d, assign_arm(d, user.pk)) for d in definitions)
+        for definition, arm in ((d, assign_arm(d, user.pk)) for d in missing)
     ], ignore_conflicts=True)
-    figures.invalidate(*(definition.pk for definition in definitions))
-    return list(ActivationWindow.objects.filter(definition__in=definitions, user=user))
+    opened = list(ActivationWindow.objects.filter(definition__in=missing, user=user))
+    figures.invalidate(*(definition.pk for definition in missing))
+    tracking.windows_opened(opened)
+    return windows + opened
 
 
 def expire_due_windows(now=None, batch_size=None):
@@ -81,16 +92,17 @@ def expire_due_windows(now=None, batch_size=None):
     expired = 0
     while True:
         with transaction.atomic():
-            ids = list(
+            windows = list(
                 ActivationWindow.objects.select_for_update(skip_locked=True)
                 .filter(state=ActivationWindow.State.OPEN, next_action_at__lte=now, closes_at__lte=now)
-                .order_by("next_action_at").values_list("pk", flat=True)[:batch_size]
+                .order_by("next_action_at").only(*tracking.WINDOW_FIELDS)[:batch_size]
             )
-            if not ids:
+            if not windows:
                 return expired
-            expired += ActivationWindow.objects.filter(pk__in=ids, state=ActivationWindow.State.OPEN).update(
-                state=ActivationWindow.State.EXPIRED, next_action_at=None,
-            )
+            expired += ActivationWindow.objects.filter(
+                pk__in=[window.pk for window in windows], state=ActivationWindow.State.OPEN,
+            ).update(state=ActivationWindow.State.EXPIRED, next_action_at=None)
+            tracking.windows_expired(windows, now)
 
 
 def tick(now=None):

@@ -1,0 +1,182 @@
+"""
+The Tutor plugin in ``tutor/``, as an operator gets it: built into a wheel, found by Tutor through
+its ``tutor.plugin.v1`` entry point, enabled, and rendered by ``tutor config save`` (Tutor from
+PyPI, pinned in requirements/test.txt; no Docker needed).
+"""
+import os
+import subprocess
+import sys
+import types
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from activation_plugin.settings.common import FILTER_STEPS
+
+ROOT = Path(__file__).resolve().parent.parent
+TUTOR = Path(sys.executable).with_name("tutor")
+SECRET = "s3cret-token-only-in-lms-settings"
+SOURCES = {"crm": {"kind": "rest", "url": "https://crm.example.com/api/v1/scores", "allowed_hosts": ["crm.example.com"],
+                   "auth": {"type": "bearer"}, "schedule_minutes": 60,
+                   "mapping": {"external_id": "email", "metric": "'csat'", "value": "score", "observed_at": "at"}}}
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out),
+                    str(ROOT / "tutor")], check=True, capture_output=True)
+    [built] = out.glob("tutor_contrib_activation-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def plugin_site(wheel, tmp_path_factory):
+    """The wheel installed into a directory of its own: Tutor finds it by its entry point only."""
+    site = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(site),
+                    str(wheel)], check=True, capture_output=True)
+    return site
+
+
+@pytest.fixture
+def tutor(plugin_site, tmp_path):
+    """Run the tutor CLI on a fresh project root in ``tmp_path / "root"``."""
+    env = {**os.environ, "TUTOR_ROOT": str(tmp_path / "root"), "TUTOR_PLUGINS_ROOT": str(tmp_path / "plugins"),
+           "PYTHONPATH": str(plugin_site)}
+
+    def run(*args, check=True):
+        result = subprocess.run([str(TUTOR), *args], env=env, capture_output=True, text=True)
+        if check:
+            assert result.returncode == 0, result.stdout + result.stderr
+        return result
+    run("plugins", "enable", "activation")
+    return run
+
+
+def save(tutor, *settings, check=True):
+    args = ["config", "save"]
+    for name, value in settings:
+        args += ["--set", f"{name}={yaml.safe_dump(value, default_flow_style=True).strip()}"]
+    return tutor(*args, check=check)
+
+
+def env_file(tmp_path, path):
+    return (tmp_path / "root" / "env" / path).read_text(encoding="utf-8")
+
+
+def activation_blocks(text):
+    """The code the plugin's settings patches added: each block starts with its marker comment."""
+    blocks, block = [], None
+    for line in text.splitlines():
+        if line.startswith("# activation-plugin"):
+            block = [line]
+            blocks.append(block)
+        elif block is not None and line.strip():
+            block.append(line)
+        else:
+            block = None
+    return "\n".join("\n".join(block) for block in blocks)
+
+
+def run_settings(code, **existing):
+    """Execute the rendered settings code as the LMS would, in a module holding ``existing`` settings."""
+    module = types.ModuleType("lms.envs.tutor.production_under_test")
+    module.__dict__.update(existing)
+    sys.modules[module.__name__] = module
+    try:
+        exec(compile(code, module.__name__, "exec"), module.__dict__)  # noqa: S102
+    finally:
+        del sys.modules[module.__name__]
+    return module
+
+
+def test_wheel_declares_the_tutor_entry_point_and_ships_patches_and_templates(wheel):
+    archive = zipfile.ZipFile(wheel)
+    names = set(archive.namelist())
+    assert {"tutoractivation/plugin.py", "tutoractivation/patches/openedx-dockerfile-post-python-requirements",
+            "tutoractivation/templates/activation/k8s/tick.yml"} <= names
+    [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    assert "[tutor.plugin.v1]\nactivation = tutoractivation.plugin" in archive.read(entry_points).decode()
+
+
+def test_config_save_renders_the_package_the_settings_and_the_tick(tutor, tmp_path):
+    assert "activation" in tutor("plugins", "list").stdout
+    save(tutor, ("ACTIVATION_PIP_REQUIREMENT", "activation-plugin==0.1.0"),
+         ("ACTIVATION_SETTINGS", {"ACTIVATION_MIN_CELL_SIZE": 10, "ACTIVATION_TICK_BATCH_SIZE": 200}),
+         ("ACTIVATION_METRIC_SOURCES", SOURCES),
+         ("ACTIVATION_METRIC_SOURCES_SECRETS", {"crm": {"auth": {"token": SECRET}}}))
+
+    dockerfile = env_file(tmp_path, "build/openedx/Dockerfile")
+    assert "$PIP_COMMAND install 'activation-plugin==0.1.0'" in dockerfile
+    assert dockerfile.index("activation-plugin==0.1.0") < dockerfile.index("FROM python AS nodejs-requirements")
+
+    other_step = {"fail_silently": False, "pipeline": ["other_plugin.filters.Step"]}
+    for path in ("lms/production.py", "lms/development.py"):
+        code = activation_blocks(env_file(tmp_path, f"apps/openedx/settings/{path}"))
+        # Another Tutor plugin replaced the whole dict in its settings patch: our steps come back.
+        settings = run_settings(code, OPEN_EDX_FILTERS_CONFIG={next(iter(FILTER_STEPS)): other_step})
+        assert settings.ACTIVATION_MIN_CELL_SIZE == 10 and settings.ACTIVATION_TICK_BATCH_SIZE == 200
+        assert settings.ACTIVATION_METRIC_SOURCES == {
+            "crm": {**SOURCES["crm"], "auth": {"type": "bearer", "token": SECRET}}}
+        for filter_type, step in FILTER_STEPS.items():
+            assert step in settings.OPEN_EDX_FILTERS_CONFIG[filter_type]["pipeline"], path
+        assert "other_plugin.filters.Step" in settings.OPEN_EDX_FILTERS_CONFIG[next(iter(FILTER_STEPS))]["pipeline"]
+    for path in ("cms/production.py", "cms/development.py"):
+        settings = run_settings(activation_blocks(env_file(tmp_path, f"apps/openedx/settings/{path}")))
+        assert settings.ACTIVATION_MIN_CELL_SIZE == 10
+        assert not hasattr(settings, "ACTIVATION_METRIC_SOURCES")
+        assert set(FILTER_STEPS) <= set(settings.OPEN_EDX_FILTERS_CONFIG)
+
+    compose = yaml.safe_load(env_file(tmp_path, "local/docker-compose.prod.yml"))["services"]["activation-tick"]
+    lms = yaml.safe_load(env_file(tmp_path, "local/docker-compose.yml"))["services"]["lms"]
+    assert compose["image"] == lms["image"]  # the openedx image the plugin's package is built into
+    assert compose["environment"]["DJANGO_SETTINGS_MODULE"] == "lms.envs.tutor.production"
+    assert "./manage.py lms activation_tick" in compose["command"][-1] and "sleep 900" in compose["command"][-1]
+    assert "activation-tick" not in env_file(tmp_path, "local/docker-compose.yml")  # not in `tutor dev`
+
+    assert "- plugins/activation/k8s/tick.yml" in env_file(tmp_path, "kustomization.yml").splitlines()
+    [cronjob] = yaml.safe_load_all(env_file(tmp_path, "plugins/activation/k8s/tick.yml"))
+    assert cronjob["kind"] == "CronJob" and cronjob["spec"]["schedule"] == "*/15 * * * *"
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    [container] = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["sh", "-c", "status=0; ./manage.py lms activation_tick || status=1; exit $status"]
+
+
+def test_secrets_reach_only_the_lms_settings(tutor, tmp_path):
+    save(tutor, ("ACTIVATION_METRIC_SOURCES", SOURCES),
+         ("ACTIVATION_METRIC_SOURCES_SECRETS", {"crm": {"auth": {"token": SECRET}}}))
+    holding = sorted(str(path.relative_to(tmp_path / "root")) for path in (tmp_path / "root").rglob("*")
+                     if path.is_file() and SECRET in path.read_text(encoding="utf-8", errors="ignore"))
+    # config.yml is Tutor's own store of every value set with --set, secrets included.
+    assert holding == ["config.yml", "env/apps/openedx/settings/lms/development.py",
+                       "env/apps/openedx/settings/lms/production.py"]
+
+
+def test_the_tick_scheduler_follows_its_config(tutor, tmp_path):
+    save(tutor, ("ACTIVATION_TICK_INTERVAL_MINUTES", 5), ("ACTIVATION_TICK_COMMANDS", ["activation_tick", "other_job"]))
+    compose = yaml.safe_load(env_file(tmp_path, "local/docker-compose.prod.yml"))["services"]["activation-tick"]
+    assert "./manage.py lms activation_tick || status=1; ./manage.py lms other_job || status=1;" in compose["command"][-1]
+    assert "sleep 300" in compose["command"][-1]
+    assert '"*/5 * * * *"' in env_file(tmp_path, "plugins/activation/k8s/tick.yml")
+
+    save(tutor, ("ACTIVATION_RUN_TICK", False))
+    assert "activation-tick" not in env_file(tmp_path, "local/docker-compose.prod.yml")
+    assert "activation" not in env_file(tmp_path, "kustomization.yml")
+
+
+@pytest.mark.parametrize("setting, value, message", [
+    ("ACTIVATION_METRIC_SOURCES_SECRETS", {"hr": {"secret": SECRET}}, "ACTIVATION_METRIC_SOURCES lacks: hr"),
+    ("ACTIVATION_SETTINGS", {"SECRET_KEY": "x"}, "'SECRET_KEY' is not an ACTIVATION_* setting name"),
+    ("ACTIVATION_SETTINGS", {"ACTIVATION_METRIC_SOURCES": {}}, "set ACTIVATION_METRIC_SOURCES with the Tutor values"),
+    ("ACTIVATION_TICK_INTERVAL_MINUTES", 90, "must be a whole number from 1 to 59"),
+    ("ACTIVATION_TICK_COMMANDS", ["activation_tick; rm -rf /"], "must list management command names"),
+])
+def test_bad_values_fail_config_save_with_a_clear_error_that_shows_no_secret(tutor, setting, value, message):
+    result = save(tutor, (setting, value), check=False)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert SECRET not in result.stdout + result.stderr
