@@ -1,5 +1,5 @@
 """URLs of the plugin's pages (``/activation/``); included by edx-django-utils' plugin discovery."""
-from django.urls import re_path
+from django.urls import include, re_path
 
 from activation_plugin.dashboard import reviews
 from activation_plugin.dashboard import views as dashboard_views
@@ -8,6 +8,7 @@ from activation_plugin.learner import views as learner_views
 COURSE_ID = r"(?P<course_id>[^/]+)"
 
 urlpatterns = [
+    re_path(r"^api/activation/v1/", include("activation_plugin.rest_api.v1.urls")),
     re_path(rf"^activation/courses/{COURSE_ID}/$", dashboard_views.instructor_page, name="instructor"),
     re_path(r"^activation/opt-out/(?P<token>[^/]+)/$", learner_views.opt_out, name="opt_out"),
     re_path(r"^activation/observe/(?P<token>[^/]+)/$", learner_views.observe, name="observe"),

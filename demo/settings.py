@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",  # installed in the LMS; the plugin's REST API runs on it
     "demo",
     *get_plugin_apps(PROJECT_TYPE),
 ]
@@ -88,6 +89,23 @@ EMAIL_BACKEND = "demo.mail.DatabaseEmailBackend"  # shown at /outbox/; tests use
 CELERY_BROKER_URL = os.environ.get("DEMO_BROKER", "memory://")
 CELERY_TASK_ALWAYS_EAGER = "DEMO_BROKER" not in os.environ
 CELERY_TASK_EAGER_PROPAGATES = True
+
+# JWT authentication of the REST API, shaped like the LMS's JWT_AUTH. The demo signs with a shared
+# secret (HS256) so tests and scripts can mint tokens; the LMS also publishes asymmetric keys.
+JWT_AUTH = {
+    "JWT_ISSUERS": [{
+        "ISSUER": f"{LMS_ROOT_URL}/oauth2",
+        "AUDIENCE": "activation-demo",
+        "SECRET_KEY": os.environ.get("DEMO_JWT_SECRET_KEY", "demo-jwt-signing-secret-for-the-demo-host-only"),
+    }],
+    "JWT_ALGORITHM": "HS256",
+    "JWT_AUTH_HEADER_PREFIX": "JWT",
+    "JWT_DECODE_HANDLER": "edx_rest_framework_extensions.auth.jwt.decoder.jwt_decode_handler",
+    "JWT_VERIFY_EXPIRATION": True,
+    "JWT_VERIFY_AUDIENCE": True,
+    "JWT_LEEWAY": 1,
+    "JWT_PUBLIC_SIGNING_JWK_SET": None,
+}
 
 OPEN_EDX_FILTERS_CONFIG = {}
 ACTIVATION_PLATFORM_BACKEND = "demo.platform.DemoBackend"

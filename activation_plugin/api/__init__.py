@@ -31,6 +31,13 @@ from activation_plugin.api.peer import (
     submit_peer_review,
 )
 from activation_plugin.api.privacy import retire_user
+from activation_plugin.api.queries import (
+    definition_in_course,
+    definitions_with_requirements,
+    evidence_detail_in_course,
+    evidence_list_in_course,
+    windows_in_course,
+)
 from activation_plugin.api.supervision import (
     invite_for_link,
     invite_in_course,
@@ -58,4 +65,6 @@ __all__ = [
     "learner_windows", "open_windows", "opt_out", "parse_course_key", "record_evidence", "record_observation",
     "record_supervisor_observation", "resend_invite", "retire_user", "review_evidence", "review_queue",
     "revoke_invite", "save_learner_response", "send_due_prompts", "summarize", "tick", "update_definition",
+    "definition_in_course", "definitions_with_requirements", "evidence_detail_in_course", "evidence_list_in_course",
+    "windows_in_course",
 ]
