@@ -19,6 +19,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from activation_plugin.rest_api.v1.base import ActivationAnonThrottle
+
 PREFIX = "api/activation/v1/"
 DOCS_FILE = Path(__file__).resolve().parent.parent.parent / "docs" / "references" / "openapi.yaml"
 
@@ -65,6 +67,7 @@ class SchemaView(APIView):
 
     authentication_classes = ()
     permission_classes = (AllowAny,)
+    throttle_classes = (ActivationAnonThrottle,)
     renderer_classes = (OpenApiJsonRenderer, OpenApiYamlRenderer)
     schema = AutoSchema()
 

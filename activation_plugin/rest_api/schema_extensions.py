@@ -4,6 +4,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 class LmsJwtScheme(OpenApiAuthenticationExtension):
     target_class = "edx_rest_framework_extensions.auth.jwt.authentication.JwtAuthentication"
+    match_subclasses = True
     name = "jwtAuth"
 
     def get_security_definition(self, auto_schema):
@@ -16,6 +17,7 @@ class LmsJwtScheme(OpenApiAuthenticationExtension):
 
 class LmsSessionScheme(OpenApiAuthenticationExtension):
     target_class = "edx_rest_framework_extensions.auth.session.authentication.SessionAuthenticationAllowInactiveUser"
+    match_subclasses = True
     name = "sessionAuth"
 
     def get_security_definition(self, auto_schema):

@@ -33,6 +33,21 @@ from activation_plugin.rest_api.v1.permissions import IsCourseStaff
 from activation_plugin.rest_api.v1.serializers import ErrorSerializer
 
 
+class LmsJwtAuthentication(JwtAuthentication):
+    """
+    edx-drf-extensions' JWT authentication, declining JWTs when no public signing keys are set.
+
+    With an empty ``JWT_PUBLIC_SIGNING_JWK_SET``, edx-drf-extensions 10.9 "verifies" a token
+    against an empty key set, which accepts any signature; the LMS always sets the keys, a
+    misconfigured host must not turn that into forged logins.
+    """
+
+    def authenticate(self, request):
+        if not settings.JWT_AUTH.get("JWT_PUBLIC_SIGNING_JWK_SET"):
+            return None
+        return super().authenticate(request)
+
+
 class _SettingRateMixin:
     """Reads the rate from ``ACTIVATION_API_THROTTLE_RATES`` on every request, so operators' changes apply."""
 
@@ -139,7 +154,7 @@ class ActivationAPIView(GenericAPIView):
     never an error page.
     """
 
-    authentication_classes = (JwtAuthentication, SessionAuthenticationAllowInactiveUser)
+    authentication_classes = (LmsJwtAuthentication, SessionAuthenticationAllowInactiveUser)
     permission_classes = (IsCourseStaff,)
     throttle_classes = (ActivationUserThrottle, ActivationAnonThrottle)
     renderer_classes = (JSONRenderer,)
