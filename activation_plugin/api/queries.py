@@ -84,7 +84,10 @@ def windows_in_course(course_key, *, definition_id=None, state=None, arm=None, c
             raise ActivationRequestError(f"Unknown arm {arm!r}.", field="arm")
         windows = windows.filter(arm=arm)
     if course_run:
-        windows = windows.filter(course_run=parse_course_key(course_run))
+        try:
+            windows = windows.filter(course_run=parse_course_key(course_run))
+        except ActivationRequestError as exc:
+            raise ActivationRequestError(str(exc), field="course_run") from exc
     if opened_after:
         windows = windows.filter(opened_at__gte=opened_after)
     if opened_before:

@@ -75,6 +75,9 @@ class ActivationPagination(PageNumberPagination):
     def max_page_size(self):
         return settings.ACTIVATION_API_MAX_PAGE_SIZE
 
+    def get_page_size(self, request):
+        return min(super().get_page_size(request), self.max_page_size)
+
 
 _STATUS_FOR_ERROR = (
     (ActivationNotFound, status.HTTP_404_NOT_FOUND),
