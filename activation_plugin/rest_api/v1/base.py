@@ -43,7 +43,7 @@ class LmsJwtAuthentication(JwtAuthentication):
     """
 
     def authenticate(self, request):
-        if not settings.JWT_AUTH.get("JWT_PUBLIC_SIGNING_JWK_SET"):
+        if not getattr(settings, "JWT_AUTH", {}).get("JWT_PUBLIC_SIGNING_JWK_SET"):
             return None
         return super().authenticate(request)
 
