@@ -34,15 +34,28 @@ class ErrorSerializer(serializers.Serializer):  # pylint: disable=abstract-metho
     errors = serializers.DictField(required=False, help_text="Per-field messages when the body had the wrong shape.")
 
 
+class OutputSerializer(serializers.ModelSerializer):
+    """
+    A model as the API returns it. Integer bounds come from the database backend (SQLite and
+    MariaDB differ), so they are left out of the published schema: they bound storage, not meaning.
+    """
+
+    def build_standard_field(self, field_name, model_field):
+        field_class, kwargs = super().build_standard_field(field_name, model_field)
+        kwargs.pop("max_value", None)
+        kwargs.pop("min_value", None)
+        return field_class, kwargs
+
+
 # --- definitions -----------------------------------------------------------------------------
 
-class PromptSerializer(serializers.ModelSerializer):
+class PromptSerializer(OutputSerializer):
     class Meta:
         model = FollowUpPrompt
         fields = ["id", "condition", "metric", "send_after_days", "reminder_days", "subject", "body", "translations"]
 
 
-class RequirementSerializer(serializers.ModelSerializer):
+class RequirementSerializer(OutputSerializer):
     prompts = PromptSerializer(many=True, read_only=True)
 
     class Meta:
@@ -50,7 +63,7 @@ class RequirementSerializer(serializers.ModelSerializer):
         fields = ["id", "kind", "title", "config", "verification", "reviews_required", "position", "prompts"]
 
 
-class DefinitionSerializer(serializers.ModelSerializer):
+class DefinitionSerializer(OutputSerializer):
     """A definition as staff see it. The holdout seed is a secret and never leaves the server."""
 
     course_id = serializers.CharField(source="course_key", read_only=True)
@@ -112,7 +125,7 @@ class DefinitionInputSerializer(DefinitionUpdateSerializer):  # pylint: disable=
 
 # --- windows and evidence --------------------------------------------------------------------
 
-class WindowSerializer(serializers.ModelSerializer):
+class WindowSerializer(OutputSerializer):
     definition_id = serializers.IntegerField(read_only=True)
     user_id = serializers.IntegerField(read_only=True)
     username = serializers.CharField(source="user.username", read_only=True)
@@ -124,7 +137,7 @@ class WindowSerializer(serializers.ModelSerializer):
                   "state", "activated_at", "days_to_activation", "arm", "enrollment_mode", "org", "cohort"]
 
 
-class ReviewSerializer(serializers.ModelSerializer):
+class ReviewSerializer(OutputSerializer):
     reviewer = serializers.CharField(source="reviewer.username", read_only=True, allow_null=True, default=None,
                                      help_text="Username of the reviewer; null for a supervisor without an account.")
 
@@ -133,7 +146,7 @@ class ReviewSerializer(serializers.ModelSerializer):
         fields = ["id", "role", "verdict", "score", "checklist", "comment", "reviewer", "created"]
 
 
-class EvidenceSerializer(serializers.ModelSerializer):
+class EvidenceSerializer(OutputSerializer):
     window_id = serializers.IntegerField(read_only=True)
     definition_id = serializers.IntegerField(source="window.definition_id", read_only=True)
     requirement_id = serializers.IntegerField(read_only=True)
@@ -186,13 +199,13 @@ class EvidenceFilterSerializer(serializers.Serializer):  # pylint: disable=abstr
 
 # --- learners --------------------------------------------------------------------------------
 
-class LearnerRequirementSerializer(serializers.ModelSerializer):
+class LearnerRequirementSerializer(OutputSerializer):
     class Meta:
         model = EvidenceRequirement
         fields = ["id", "kind", "title", "config", "verification"]
 
 
-class FeedbackSerializer(serializers.ModelSerializer):
+class FeedbackSerializer(OutputSerializer):
     """What a learner may know about a review: the role and the words, never who wrote them."""
 
     class Meta:
@@ -200,7 +213,7 @@ class FeedbackSerializer(serializers.ModelSerializer):
         fields = ["role", "verdict", "comment"]
 
 
-class LearnerEvidenceSerializer(serializers.ModelSerializer):
+class LearnerEvidenceSerializer(OutputSerializer):
     requirement_id = serializers.IntegerField(read_only=True)
     feedback = FeedbackSerializer(source="reviews", many=True, read_only=True)
 
@@ -209,7 +222,7 @@ class LearnerEvidenceSerializer(serializers.ModelSerializer):
         fields = ["id", "requirement_id", "status", "submitted_at", "payload", "feedback"]
 
 
-class LearnerDefinitionSerializer(serializers.ModelSerializer):
+class LearnerDefinitionSerializer(OutputSerializer):
     requirements = LearnerRequirementSerializer(many=True, read_only=True)
 
     class Meta:
@@ -217,7 +230,7 @@ class LearnerDefinitionSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "behavior", "requirements"]
 
 
-class LearnerWindowSerializer(serializers.ModelSerializer):
+class LearnerWindowSerializer(OutputSerializer):
     """A learner's own window. Its arm stays hidden: knowing it would bias the experiment."""
 
     definition = LearnerDefinitionSerializer(read_only=True)
@@ -261,7 +274,7 @@ def plain_json(value):
     return str(value)
 
 
-class SummaryDefinitionSerializer(serializers.ModelSerializer):
+class SummaryDefinitionSerializer(OutputSerializer):
     class Meta:
         model = ActivationDefinition
         fields = ["id", "name", "status", "window_days", "holdout_percent"]
