@@ -167,7 +167,10 @@ def test_ids_of_another_course_are_not_found_and_untouched(staff_client, course_
 
 @pytest.mark.parametrize("course_id, definition_id", [
     ("not-a-course", 1), ("course-v1:TestX+APPLY+2026", 2**63), ("course-v1:TestX+APPLY+2026", 10**30),
+    ("course-v1:TestX+APPLY+2026", "abc"), ("course-v1:TestX+APPLY+2026", -1), ("course-v1:TestX+APPLY+2026", 0),
 ])
-def test_malformed_or_impossible_ids_are_not_found(staff_user, api_client, course_key, course_id, definition_id):
+def test_malformed_or_impossible_ids_are_a_json_not_found(staff_user, api_client, course_key, course_id,
+                                                          definition_id):
     api_client.credentials(HTTP_AUTHORIZATION=f"JWT {mint_jwt(staff_user)}")
-    assert api_client.get(url("definition", course_id=course_id, definition_id=definition_id)).status_code == 404
+    response = api_client.get(url("definition", course_id=course_id, definition_id=definition_id))
+    assert response.status_code == 404 and response.json()["message"]

@@ -23,7 +23,7 @@ from activation_plugin import api
 from tests.conftest import PROJECT, SURVEY, mint_jwt
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
-EXAMPLES = 10  # per operation and mode: about 260 requests, a few seconds
+EXAMPLES = 10  # per operation and mode on the seeded objects (half as many with any ids): ~20 s
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
@@ -53,24 +53,17 @@ def seeded(make_definition, course_key, learner, settings):
     return {"course_id": str(course_key), "definition_id": definition.pk, "evidence_id": evidence.pk}
 
 
-def test_no_server_error_and_responses_conform(in_process_wsgi, seeded, course_staff):
-    """
-    Every operation of the schema served at ``/api/activation/v1/schema/``, with data that fits
-    the schema (positive) and data that does not (negative), on the seeded objects.
-    """
-    api_schema = schemathesis.openapi.from_wsgi("/api/activation/v1/schema/", in_process_wsgi)
-    headers = {"Authorization": f"JWT {mint_jwt(course_staff)}"}
-    operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) >= 14
+def fuzz(api_schema, headers, path_parameters, examples):
+    """Status codes of positive and negative cases of every operation, each checked by ``CHECKS``."""
     calls = []
-    for operation in operations:
-        path_parameters = {name: value for name, value in seeded.items() if "{" + name + "}" in operation.path}
+    for operation in api_schema.get_all_operations():
+        operation = operation.ok()
+        fixed = {name: value for name, value in path_parameters.items() if "{" + name + "}" in operation.path}
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters,
-                                             headers=headers)
+            strategy = operation.as_strategy(generation_mode=mode, path_parameters=fixed, headers=headers)
 
             @hypothesis.given(case=strategy)
-            @hypothesis.settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+            @hypothesis.settings(max_examples=examples, deadline=None, database=None, derandomize=True,
                                  suppress_health_check=list(hypothesis.HealthCheck))
             def exercise(case):
                 calls.append(case.call_and_validate(checks=CHECKS).status_code)
@@ -78,7 +71,22 @@ def test_no_server_error_and_responses_conform(in_process_wsgi, seeded, course_s
             try:
                 exercise()
             except hypothesis.errors.Unsatisfiable:
-                # Negative mode has nothing to break in an operation whose only inputs are fixed above.
+                # Negative mode has nothing to break in an operation whose only inputs are fixed.
                 assert mode == GenerationMode.NEGATIVE, operation.label
-    assert sum(200 <= code < 300 for code in calls) > len(operations)  # not only refusals were tested
-    assert all(code < 500 for code in calls)
+    return calls
+
+
+def test_no_server_error_and_responses_conform(in_process_wsgi, seeded, course_staff):
+    """
+    Every operation of the schema served at ``/api/activation/v1/schema/``, with data that fits
+    the schema (positive) and data that does not (negative): first on the seeded objects, then
+    with any ids at all in the course (other courses' objects, absent, malformed or huge ids).
+    """
+    api_schema = schemathesis.openapi.from_wsgi("/api/activation/v1/schema/", in_process_wsgi)
+    assert len(list(api_schema.get_all_operations())) >= 14
+    headers = {"Authorization": f"JWT {mint_jwt(course_staff)}"}
+    on_seeded = fuzz(api_schema, headers, seeded, EXAMPLES)
+    assert sum(200 <= code < 300 for code in on_seeded) > 14  # not only refusals were exercised
+    any_ids = fuzz(api_schema, headers, {"course_id": seeded["course_id"]}, EXAMPLES // 2)
+    assert 404 in any_ids
+    assert all(code < 500 for code in on_seeded + any_ids)

@@ -6,9 +6,10 @@ from activation_plugin.rest_api.v1 import views
 
 app_name = "api_v1"
 
+# Ids are routed as text and checked by the api, so a malformed id is a JSON 404 like a missing one.
 COURSE = "courses/<str:course_id>/"
-DEFINITION = f"{COURSE}definitions/<int:definition_id>/"
-EVIDENCE = f"{COURSE}evidence/<int:evidence_id>/"
+DEFINITION = f"{COURSE}definitions/<str:definition_id>/"
+EVIDENCE = f"{COURSE}evidence/<str:evidence_id>/"
 
 urlpatterns = [
     path("schema/", schema.SchemaView.as_view(), name="schema"),
