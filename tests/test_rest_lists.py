@@ -2,6 +2,7 @@
 from datetime import timedelta
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
@@ -110,7 +111,24 @@ def test_evidence_list_filters_and_shows_reviews(staff_client, make_definition, 
         learners[0].username, {"text": f"work p{learners[0].pk}", "url": ""}, False)
     assert staff_client.get(url("evidence", course_id=course_key), {"status": "lost"}).status_code == 400
     detail = staff_client.get(url("evidence_detail", course_id=course_key, evidence_id=evidence[1].pk)).json()
-    assert detail["id"] == evidence[1].pk and detail["status"] == "submitted"
+    assert detail["id"] == evidence[1].pk and detail["status"] == "submitted" and detail["file_url"] is None
+
+
+def test_attachments_are_linked_to_the_page_that_checks_access(staff_client, make_definition, course_key, learner,
+                                                              course_staff, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    definition = make_definition(requirements=[STAFF_PROJECT])
+    [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now())
+    evidence = api.save_learner_response(window=window, requirement=definition.requirements.get(),
+                                         payload={"text": "see file"}, idempotency_key="f",
+                                         file=SimpleUploadedFile("notes.txt", b"hello"))
+    body = staff_client.get(url("evidence_detail", course_id=course_key, evidence_id=evidence.pk)).json()
+    assert body["has_file"] is True
+    assert body["file_url"] == "http://testserver" + reverse(
+        "activation_plugin:evidence_file", kwargs={"course_id": str(course_key), "evidence_id": evidence.pk})
+    staff_client.force_login(course_staff)
+    download = staff_client.get(body["file_url"])
+    assert download.status_code == 200 and b"".join(download.streaming_content) == b"hello"
 
 
 def test_staff_review_settles_evidence_and_is_not_recorded_twice(staff_client, make_definition, course_key,

@@ -168,6 +168,10 @@ class ActivationAPIView(GenericAPIView):
     def get_exception_handler(self):
         return handle_exception
 
+    def links(self):
+        """Serializer context for the links to the plugin's pages (attachments) in this course."""
+        return {"request": self.request, "course_id": str(self.course_key)}
+
     @cached_property
     def course_key(self):
         try:

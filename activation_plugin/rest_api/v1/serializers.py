@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping
 
 from drf_spectacular.utils import extend_schema_field
+from django.urls import reverse
 from rest_framework import serializers
 
 from activation_plugin.api.queries import MAX_ID
@@ -155,16 +156,27 @@ class EvidenceSerializer(OutputSerializer):
     user_id = serializers.IntegerField(source="window.user_id", read_only=True)
     username = serializers.CharField(source="window.user.username", read_only=True)
     has_file = serializers.SerializerMethodField()
+    file_url = serializers.SerializerMethodField(
+        help_text="The page that downloads the attachment (LMS session); null without one.")
     reviews = ReviewSerializer(many=True, read_only=True)
 
     class Meta:
         model = Evidence
         fields = ["id", "window_id", "definition_id", "requirement_id", "requirement_title", "requirement_kind",
                   "user_id", "username", "source", "status", "strength", "submitted_at", "verified_at", "payload",
-                  "has_file", "reviews"]
+                  "has_file", "file_url", "reviews"]
 
     def get_has_file(self, evidence) -> bool:
         return bool(evidence.file)
+
+    def get_file_url(self, evidence) -> str | None:
+        """Attachments are served by the page that checks who may download them, never by the API."""
+        if not evidence.file:
+            return None
+        path = reverse("activation_plugin:evidence_file",
+                       kwargs={"course_id": self.context["course_id"], "evidence_id": evidence.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
 
 
 class ReviewInputSerializer(serializers.Serializer):  # pylint: disable=abstract-method

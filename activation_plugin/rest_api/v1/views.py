@@ -154,7 +154,8 @@ class EvidenceListView(ActivationAPIView):
             self.course_key, status=filters.get("status"), requirement_id=filters.get("requirement"),
             definition_id=filters.get("definition"),
         )
-        return self.get_paginated_response(s.EvidenceSerializer(self.paginate_queryset(evidence), many=True).data)
+        page = self.paginate_queryset(evidence)
+        return self.get_paginated_response(s.EvidenceSerializer(page, many=True, context=self.links()).data)
 
 
 class EvidenceDetailView(ActivationAPIView):
@@ -163,7 +164,8 @@ class EvidenceDetailView(ActivationAPIView):
     @documented(path_ids=["evidence_id"], tags=EVIDENCE, summary="One piece of evidence with its reviews",
                 responses={200: s.EvidenceSerializer, **error_responses(404)})
     def get(self, request, course_id, evidence_id):  # pylint: disable=unused-argument
-        return Response(s.EvidenceSerializer(api.evidence_detail_in_course(self.course_key, evidence_id)).data)
+        evidence = api.evidence_detail_in_course(self.course_key, evidence_id)
+        return Response(s.EvidenceSerializer(evidence, context=self.links()).data)
 
 
 class ReviewListView(ActivationAPIView):
@@ -179,7 +181,7 @@ class ReviewListView(ActivationAPIView):
         data = _validated(s.ReviewInputSerializer, request.data)
         review = api.review_evidence(evidence, role="staff", reviewer=request.user, **data)
         result = {"review": review, "evidence": api.evidence_detail_in_course(self.course_key, evidence.pk)}
-        return Response(s.ReviewResultSerializer(result).data, status=status.HTTP_201_CREATED)
+        return Response(s.ReviewResultSerializer(result, context=self.links()).data, status=status.HTTP_201_CREATED)
 
 
 class LearnerWindowListView(ActivationAPIView):
