@@ -42,12 +42,16 @@ def in_process_wsgi():
 
 
 @pytest.fixture
-def seeded(make_definition, course_key, learner, settings):
-    """A course with an active and a draft definition, a window and evidence awaiting review."""
+def seeded(make_definition, course_key, learner, course_staff, settings):
+    """
+    A course with an active and a draft definition, a window and evidence awaiting review; the
+    staff member also completed the course, so ``me/windows/`` has something to return.
+    """
     settings.ACTIVATION_API_THROTTLE_RATES = {"user": "100000/minute", "anon": "100000/minute"}
     definition = make_definition(requirements=[{**PROJECT, "verification": "staff"}, SURVEY])
     make_definition(name="Draft", activate=False)
     [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now())
+    api.open_windows(course_staff.pk, course_key, "passing", timezone.now())
     evidence = api.save_learner_response(window=window, requirement=definition.requirements.first(),
                                          payload={"text": "Applied it"}, idempotency_key="seeded")
     return {"course_id": str(course_key), "definition_id": definition.pk, "evidence_id": evidence.pk}
