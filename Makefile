@@ -9,7 +9,7 @@ DEMO_PORT ?= 8000
 PIP_COMPILE := $(BIN)/pip-compile -q --allow-unsafe --no-strip-extras --no-emit-index-url --no-emit-find-links
 
 .PHONY: help demo serve test test-sqlite test-mariadb test-package annotations docs bench vendor screenshots \
-	requirements upgrade extract_translations compile_translations clean system-deps services
+	requirements upgrade openapi extract_translations compile_translations clean system-deps services
 
 help: ## list the targets
 	@grep -E '^[a-z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ docs: $(PY) ## build the Sphinx docs, warnings are errors
 
 screenshots: $(PY) ## retake the docs' screenshots from the browser tests (docs/images/)
 	ACTIVATION_SCREENSHOTS=docs/images $(BIN)/pytest -q -m browser tests/test_browser_tab.py
+
+openapi: $(PY) ## regenerate docs/references/openapi.yaml, the REST API's schema (a test fails when it drifts)
+	DJANGO_SETTINGS_MODULE=demo.settings $(PY) manage.py activation_openapi
 
 bench: $(PY) services ## benchmarks on MariaDB; prints ratios measured in one run
 	DEMO_DB=mariadb $(PY) -m benchmarks

@@ -1,5 +1,5 @@
 """URLs of the plugin's pages (``/activation/``); included by edx-django-utils' plugin discovery."""
-from django.urls import re_path
+from django.urls import include, re_path
 
 from activation_plugin.dashboard import authoring, exports, reviews
 from activation_plugin.dashboard import views as dashboard_views
@@ -9,6 +9,7 @@ COURSE_ID = r"(?P<course_id>[^/]+)"
 DEFINITION_ID = r"(?P<definition_id>\d+)"
 
 urlpatterns = [
+    re_path(r"^api/activation/v1/", include("activation_plugin.rest_api.v1.urls")),
     re_path(rf"^activation/courses/{COURSE_ID}/$", dashboard_views.instructor_page, name="instructor"),
     re_path(rf"^activation/courses/{COURSE_ID}/definitions/new/$", authoring.definition_form, name="definition_new"),
     re_path(rf"^activation/courses/{COURSE_ID}/definitions/{DEFINITION_ID}/$", authoring.definition_page,

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from edx_django_utils.plugins import add_plugins, get_plugin_apps
 
+from demo.jwt_keys import demo_signing_jwk, public_jwk_set
+
 PROJECT_TYPE = "lms.djangoapp"  # edx-platform's ProjectType.LMS
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -24,6 +26,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",  # installed in the LMS; the plugin's REST API runs on it
     "demo",
     "eventtracking.django.apps.EventTrackingConfig",  # the LMS's tracker, built from the settings below
     *get_plugin_apps(PROJECT_TYPE),
@@ -89,6 +92,27 @@ EMAIL_BACKEND = "demo.mail.DatabaseEmailBackend"  # shown at /outbox/; tests use
 CELERY_BROKER_URL = os.environ.get("DEMO_BROKER", "memory://")
 CELERY_TASK_ALWAYS_EAGER = "DEMO_BROKER" not in os.environ
 CELERY_TASK_EAGER_PROPAGATES = True
+
+# JWT authentication of the REST API, shaped like the LMS's JWT_AUTH: tokens are signed with an
+# RSA key whose public half is in JWT_PUBLIC_SIGNING_JWK_SET. The demo makes a fresh key per
+# process unless DEMO_JWT_PRIVATE_JWK gives one; tests and scripts sign with the private JWK.
+JWT_PRIVATE_SIGNING_JWK = os.environ.get("DEMO_JWT_PRIVATE_JWK") or demo_signing_jwk()
+JWT_AUTH = {
+    "JWT_ISSUERS": [{
+        "ISSUER": f"{LMS_ROOT_URL}/oauth2",
+        "AUDIENCE": "activation-demo",
+        "SECRET_KEY": os.environ.get("DEMO_JWT_SECRET_KEY", "demo-jwt-signing-secret-for-the-demo-host-only"),
+    }],
+    "JWT_ALGORITHM": "HS256",
+    "JWT_SIGNING_ALGORITHM": "RS512",
+    "JWT_PRIVATE_SIGNING_JWK": JWT_PRIVATE_SIGNING_JWK,
+    "JWT_PUBLIC_SIGNING_JWK_SET": public_jwk_set(JWT_PRIVATE_SIGNING_JWK),
+    "JWT_AUTH_HEADER_PREFIX": "JWT",
+    "JWT_DECODE_HANDLER": "edx_rest_framework_extensions.auth.jwt.decoder.jwt_decode_handler",
+    "JWT_VERIFY_EXPIRATION": True,
+    "JWT_VERIFY_AUDIENCE": True,
+    "JWT_LEEWAY": 1,
+}
 
 OPEN_EDX_FILTERS_CONFIG = {}
 ACTIVATION_PLATFORM_BACKEND = "demo.platform.DemoBackend"

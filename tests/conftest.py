@@ -77,3 +77,27 @@ def course_staff(course_key):
 @pytest.fixture
 def staff_user(db):
     return UserFactory(username="staff", is_staff=True)
+
+
+def mint_jwt(user, **claims):
+    """A JWT as the LMS issues it, signed with the demo host's private RSA key."""
+    import time  # pylint: disable=import-outside-toplevel
+
+    import jwt  # pylint: disable=import-outside-toplevel
+    from django.conf import settings  # pylint: disable=import-outside-toplevel
+    from jwt.algorithms import RSAAlgorithm  # pylint: disable=import-outside-toplevel
+
+    issuer = settings.JWT_AUTH["JWT_ISSUERS"][0]
+    now = int(time.time())
+    payload = {"iss": issuer["ISSUER"], "aud": issuer["AUDIENCE"], "preferred_username": user.username,
+               "user_id": user.pk, "email": user.email, "administrator": user.is_staff, "iat": now,
+               "exp": now + 600, "version": "1.2.0", "scopes": ["user_id", "email", "profile"], "filters": []}
+    key = RSAAlgorithm.from_jwk(settings.JWT_AUTH["JWT_PRIVATE_SIGNING_JWK"])
+    return jwt.encode({**payload, **claims}, key, algorithm=settings.JWT_AUTH["JWT_SIGNING_ALGORITHM"])
+
+
+@pytest.fixture
+def api_client():
+    """DRF's client with CSRF enforced, as a browser session meets it."""
+    from rest_framework.test import APIClient  # pylint: disable=import-outside-toplevel
+    return APIClient(enforce_csrf_checks=True)

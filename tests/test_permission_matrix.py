@@ -76,6 +76,32 @@ MATRIX = {
 }
 
 
+def api_staff_only(ok=200):
+    """The REST API answers anonymous callers 401 (it offers JWT) and signed-in outsiders 403."""
+    return staff_only(ok, anonymous=401)
+
+
+# The REST API (namespace activation_plugin:api_v1): the same roles, JSON statuses.
+API_MATRIX = {
+    "schema": ("get", lambda w: {}, {}, everyone(200)),
+    "definitions": ("get", lambda w: w.course, {}, api_staff_only()),
+    "definition": ("get", lambda w: w.course | w.definition, {}, api_staff_only()),
+    "definition_activate": ("post", lambda w: w.course | w.definition, {}, api_staff_only()),
+    "definition_archive": ("post", lambda w: w.course | w.definition, {}, api_staff_only()),
+    # Windows exist, so a new requirement is refused whoever may ask: 409 for staff.
+    "definition_requirements": ("post", lambda w: w.course | w.definition,
+                                {"kind": "project", "title": "t", "config": {"instructions": "i"}}, api_staff_only(409)),
+    "definition_summary": ("get", lambda w: w.course | w.definition, {}, api_staff_only()),
+    "definition_figures": ("get", lambda w: w.course | w.definition, {}, api_staff_only()),
+    "summaries": ("get", lambda w: w.course, {}, api_staff_only()),
+    "windows": ("get", lambda w: w.course, {}, api_staff_only()),
+    "evidence": ("get", lambda w: w.course, {}, api_staff_only()),
+    "evidence_detail": ("get", lambda w: w.course | w.evidence, {}, api_staff_only()),
+    "evidence_reviews": ("post", lambda w: w.course | w.evidence, {"verdict": "verified"}, api_staff_only(201)),
+    "my_windows": ("get", lambda w: w.course, {}, {role: 401 if role == "anonymous" else 200 for role in ROLES}),
+}
+
+
 class World:
     """One course with a learner's window, evidence with a file, and a pending supervisor invite."""
 
@@ -131,8 +157,27 @@ def plugin_url_names():
     return {name for name in namespace.reverse_dict if isinstance(name, str)}
 
 
+def api_url_names():
+    namespace = get_resolver().namespace_dict["activation_plugin"][1].namespace_dict["api_v1"][1]
+    return {name for name in namespace.reverse_dict if isinstance(name, str)}
+
+
 def test_the_matrix_names_every_url_of_the_plugin():
     assert plugin_url_names() == set(MATRIX), "add a row to MATRIX for each new URL"
+    assert api_url_names() == set(API_MATRIX), "add a row to API_MATRIX for each new endpoint"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("name", sorted(API_MATRIX))
+def test_api_status_for_each_role(client, world, name, role):
+    method, kwargs, data, expected = API_MATRIX[name]
+    user = world.users[role]
+    if user is not None:
+        client.force_login(user)
+    address = reverse(f"activation_plugin:api_v1:{name}", kwargs=kwargs(world))
+    response = getattr(client, method)(address, data, content_type="application/json") if method == "post" \
+        else client.get(address)
+    assert response.status_code == expected[role], (name, role, response.status_code, response.content[:200])
 
 
 @pytest.mark.parametrize("role", ROLES)

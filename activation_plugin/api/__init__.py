@@ -34,6 +34,13 @@ from activation_plugin.api.peer import (
     submit_peer_review,
 )
 from activation_plugin.api.privacy import retire_user, withdraw_window
+from activation_plugin.api.queries import (
+    definition_in_course,
+    definitions_with_requirements,
+    evidence_detail_in_course,
+    evidence_list_in_course,
+    windows_in_course,
+)
 from activation_plugin.api.supervision import (
     invite_for_link,
     invite_in_course,
@@ -80,4 +87,6 @@ __all__ = [
     # Figures (read-only): activation_plugin.figures.
     "analytics", "compare_arms", "compare_runs", "data_quality", "difference_in_differences", "evidence_csv_rows",
     "figures_csv_rows", "funnel", "kpi_deltas", "persistence", "roi", "segments", "windows_csv_rows",
+    "definition_in_course", "definitions_with_requirements", "evidence_detail_in_course", "evidence_list_in_course",
+    "windows_in_course",
 ]

@@ -66,6 +66,17 @@ DEFAULTS = {
     # .. setting_default: [".pdf", ".png", ".jpg", ".jpeg", ".txt", ".md", ".docx", ".pptx", ".xlsx"]
     # .. setting_description: File extensions accepted for project attachments (lower case).
     "ACTIVATION_EVIDENCE_FILE_TYPES": [".pdf", ".png", ".jpg", ".jpeg", ".txt", ".md", ".docx", ".pptx", ".xlsx"],
+    # .. setting_name: ACTIVATION_API_THROTTLE_RATES
+    # .. setting_default: {"user": "300/minute", "anon": "30/minute"}
+    # .. setting_description: Request rates of the REST API (``/api/activation/v1/``), per
+    #   authenticated user and per anonymous client address, in DRF's ``number/period`` form.
+    #   Kept apart from the host's ``REST_FRAMEWORK`` throttle rates, which the plugin never changes.
+    "ACTIVATION_API_THROTTLE_RATES": {"user": "300/minute", "anon": "30/minute"},
+    # .. setting_name: ACTIVATION_API_MAX_PAGE_SIZE
+    # .. setting_default: 100
+    # .. setting_description: Largest ``page_size`` a REST API list (windows, evidence) returns;
+    #   bounds the memory and time one request can take.
+    "ACTIVATION_API_MAX_PAGE_SIZE": 100,
 }
 
 

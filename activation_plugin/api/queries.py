@@ -1,0 +1,133 @@
+"""
+Read-only querysets for the lists that callers filter and paginate (the REST API), and lookups
+that check an id from a URL against the course before trusting it.
+"""
+from django.db.models import Exists, OuterRef, Prefetch
+
+from activation_plugin.errors import ActivationNotFound, ActivationRequestError
+from activation_plugin.keys import catalog_course, parse_course_key
+from activation_plugin.models import (
+    ActivationDefinition,
+    ActivationWindow,
+    Evidence,
+    EvidenceRequirement,
+    Review,
+)
+
+# Primary keys are signed 64-bit integers everywhere we run; a larger id cannot exist, and asking
+# the database about it overflows instead of answering "no such row".
+MAX_ID = 2**63 - 1
+
+
+def _valid_id(value):
+    """The id as an int, or None when no row can have it (so the database is never asked)."""
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        return None
+    return value if 0 < value <= MAX_ID else None
+
+
+def _by_id(queryset, field, value):
+    """Narrow to one id; an id no row can have matches nothing."""
+    value = _valid_id(value)
+    return queryset.none() if value is None else queryset.filter(**{field: value})
+
+
+def _catalog(course_key):
+    return catalog_course(parse_course_key(course_key))
+
+
+def definitions_with_requirements(course_key):
+    """
+    Definitions covering this course run, their requirements and prompts fetched in three queries;
+    ``has_windows`` says whether each is locked (see ``definition_is_locked``).
+    """
+    return (ActivationDefinition.objects.filter(catalog_course=_catalog(course_key))
+            .annotate(has_windows=Exists(ActivationWindow.objects.filter(definition=OuterRef("pk"))))
+            .prefetch_related(Prefetch("requirements",
+                                       queryset=EvidenceRequirement.objects.prefetch_related("prompts")))
+            .order_by("-created", "-pk"))
+
+
+def definition_in_course(course_key, definition_id):
+    """
+    One definition, only if it covers this course run (ids in URLs are checked, not trusted).
+
+    Raises:
+        ActivationNotFound: no such definition in this course.
+    """
+    definition = _by_id(definitions_with_requirements(course_key), "pk", definition_id).first()
+    if definition is None:
+        raise ActivationNotFound("No such definition in this course.", field="definition")
+    return definition
+
+
+def windows_in_course(course_key, *, definition_id=None, state=None, arm=None, course_run=None,
+                      opened_after=None, opened_before=None):
+    """
+    Windows of every definition covering this course run, newest first, narrowed by the filters.
+
+    Raises:
+        ActivationRequestError: unknown state or arm, or a malformed course run.
+    """
+    windows = (ActivationWindow.objects.filter(definition__catalog_course=_catalog(course_key))
+               .select_related("user").order_by("-opened_at", "-pk"))
+    if definition_id is not None:
+        windows = _by_id(windows, "definition_id", definition_id)
+    if state:
+        if state not in ActivationWindow.State.values:
+            raise ActivationRequestError(f"Unknown state {state!r}.", field="state")
+        windows = windows.filter(state=state)
+    if arm:
+        if arm not in ActivationWindow.Arm.values:
+            raise ActivationRequestError(f"Unknown arm {arm!r}.", field="arm")
+        windows = windows.filter(arm=arm)
+    if course_run:
+        try:
+            windows = windows.filter(course_run=parse_course_key(course_run))
+        except ActivationRequestError as exc:
+            raise ActivationRequestError(str(exc), field="course_run") from exc
+    if opened_after:
+        windows = windows.filter(opened_at__gte=opened_after)
+    if opened_before:
+        windows = windows.filter(opened_at__lt=opened_before)
+    return windows
+
+
+def evidence_list_in_course(course_key, *, status=None, requirement_id=None, definition_id=None):
+    """
+    Evidence of this course's definitions, newest first, with the learner, requirement and reviews
+    fetched in a constant number of queries; withdrawn windows are left out as in the review queue.
+
+    Raises:
+        ActivationRequestError: unknown status.
+    """
+    evidence = (Evidence.objects.filter(window__definition__catalog_course=_catalog(course_key))
+                .exclude(window__state=ActivationWindow.State.WITHDRAWN)
+                .select_related("window__user", "requirement")
+                .prefetch_related(Prefetch("reviews", queryset=Review.objects.select_related("reviewer")
+                                           .order_by("created", "pk")))
+                .order_by("-submitted_at", "-pk"))
+    if status:
+        if status not in Evidence.Status.values:
+            raise ActivationRequestError(f"Unknown status {status!r}.", field="status")
+        evidence = evidence.filter(status=status)
+    if requirement_id is not None:
+        evidence = _by_id(evidence, "requirement_id", requirement_id)
+    if definition_id is not None:
+        evidence = _by_id(evidence, "window__definition_id", definition_id)
+    return evidence
+
+
+def evidence_detail_in_course(course_key, evidence_id):
+    """
+    One piece of evidence with its reviews, only if it belongs to this course.
+
+    Raises:
+        ActivationNotFound: no such evidence in this course.
+    """
+    evidence = _by_id(evidence_list_in_course(course_key), "pk", evidence_id).first()
+    if evidence is None:
+        raise ActivationNotFound("No such evidence in this course.", field="evidence")
+    return evidence

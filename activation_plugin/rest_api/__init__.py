@@ -1,0 +1,1 @@
+"""The plugin's REST API, versioned by URL (``/api/activation/v1/``)."""

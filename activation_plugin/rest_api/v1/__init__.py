@@ -1,0 +1,1 @@
+"""REST API v1: thin DRF views over ``activation_plugin.api``."""

@@ -1,0 +1,180 @@
+"""
+What every v1 view shares: authentication as in the LMS, the plugin's own throttles and page
+size, JSON only, and ``activation_plugin.errors`` turned into ``{"field", "message"}`` bodies.
+
+Everything is set on the views, never through the host's ``REST_FRAMEWORK`` dict: the API and
+its published schema behave the same whatever the LMS configures for its own APIs.
+"""
+from functools import cached_property
+
+from django.conf import settings
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from edx_rest_framework_extensions.auth.jwt.authentication import JwtAuthentication
+from edx_rest_framework_extensions.auth.session.authentication import SessionAuthenticationAllowInactiveUser
+from rest_framework import exceptions, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.views import exception_handler
+
+from activation_plugin import api
+from activation_plugin.errors import (
+    ActivationNotFound,
+    ActivationRequestError,
+    DefinitionLocked,
+    IdempotencyConflict,
+)
+from activation_plugin.api.queries import MAX_ID
+from activation_plugin.rest_api.v1.permissions import IsCourseStaff
+from activation_plugin.rest_api.v1.serializers import ErrorSerializer
+
+
+class LmsJwtAuthentication(JwtAuthentication):
+    """
+    edx-drf-extensions' JWT authentication, declining JWTs when no public signing keys are set.
+
+    With an empty ``JWT_PUBLIC_SIGNING_JWK_SET``, edx-drf-extensions 10.9 "verifies" a token
+    against an empty key set, which accepts any signature; the LMS always sets the keys, a
+    misconfigured host must not turn that into forged logins.
+    """
+
+    def authenticate(self, request):
+        if not getattr(settings, "JWT_AUTH", {}).get("JWT_PUBLIC_SIGNING_JWK_SET"):
+            return None
+        return super().authenticate(request)
+
+
+class _SettingRateMixin:
+    """Reads the rate from ``ACTIVATION_API_THROTTLE_RATES`` on every request, so operators' changes apply."""
+
+    rate_key = None
+
+    def get_rate(self):
+        return settings.ACTIVATION_API_THROTTLE_RATES.get(self.rate_key)
+
+
+class ActivationUserThrottle(_SettingRateMixin, UserRateThrottle):
+    scope = "activation_user"
+    rate_key = "user"
+
+
+class ActivationAnonThrottle(_SettingRateMixin, AnonRateThrottle):
+    scope = "activation_anon"
+    rate_key = "anon"
+
+
+class ActivationPagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+
+    @property
+    def max_page_size(self):
+        return settings.ACTIVATION_API_MAX_PAGE_SIZE
+
+    def get_page_size(self, request):
+        return min(super().get_page_size(request), self.max_page_size)
+
+
+_STATUS_FOR_ERROR = (
+    (ActivationNotFound, status.HTTP_404_NOT_FOUND),
+    (DefinitionLocked, status.HTTP_409_CONFLICT),
+    (IdempotencyConflict, status.HTTP_409_CONFLICT),
+    (ActivationRequestError, status.HTTP_400_BAD_REQUEST),
+)
+
+
+def _first_message(detail, path=()):
+    """``(dotted field, message)`` of the first problem in a DRF validation error's detail."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            return _first_message(value, (*path, str(key)))
+    if isinstance(detail, list):
+        for index, value in enumerate(detail):
+            # Lists of messages name the field; lists of nested objects add the item's index.
+            return _first_message(value, path if not isinstance(value, (dict, list)) else (*path, str(index)))
+    return (".".join(path) or None), str(detail)
+
+
+def handle_exception(exc, context):
+    """
+    The plugin's errors become 400/404/409 with ``{"field", "message"}``; DRF's own (validation,
+    authentication, permission, throttling) keep their status and get the same body shape.
+    Anything else is a bug and propagates as a 500 without details.
+    """
+    for error_class, code in _STATUS_FOR_ERROR:
+        if isinstance(exc, error_class):
+            return Response({"field": exc.field, "message": str(exc)}, status=code)
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        field, message = _first_message(exc.detail)
+        response.data = {"field": field if field != "non_field_errors" else None, "message": message,
+                         "errors": exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}}
+    else:
+        response.data = {"field": None, "message": str(exc.detail)}
+    return response
+
+
+def error_responses(*codes):
+    """Schema entries for the error statuses an operation can return, each with ``ErrorSerializer``."""
+    meaning = {
+        400: "Invalid input; `field` names it.",
+        401: "Not authenticated: send a JWT (`Authorization: JWT <token>`) or a session cookie.",
+        403: "Authenticated, but not course staff of this course (or a CSRF token is missing).",
+        404: "No such course, or no such object in this course.",
+        409: "Conflicts with the current state (for example a locked definition).",
+        429: "Too many requests; retry after the `Retry-After` header's seconds.",
+    }
+    return {code: OpenApiResponse(ErrorSerializer, description=meaning[code])
+            for code in sorted({401, 403, 429, *codes})}
+
+
+def documented(**schema):
+    """
+    ``extend_schema`` for a view method, built on drf-spectacular's ``AutoSchema`` whatever the
+    host's ``DEFAULT_SCHEMA_CLASS`` (a method decorator cannot see the class's ``schema``).
+    """
+    schema.setdefault("description", "")  # not the view's docstring, which is written for maintainers
+    path_ids = schema.pop("path_ids", ())
+    schema["parameters"] = [*schema.get("parameters", ()), *(
+        OpenApiParameter(name, {"type": "integer", "minimum": 1, "maximum": MAX_ID}, OpenApiParameter.PATH)
+        for name in path_ids)]
+
+    def decorator(method):
+        method.kwargs = {"schema": AutoSchema}
+        return extend_schema(**schema)(method)
+    return decorator
+
+
+class ActivationAPIView(GenericAPIView):
+    """
+    Base of the course-scoped views: ``course_key`` comes from the URL and a malformed one is a 404,
+    never an error page.
+    """
+
+    authentication_classes = (LmsJwtAuthentication, SessionAuthenticationAllowInactiveUser)
+    permission_classes = (IsCourseStaff,)
+    throttle_classes = (ActivationUserThrottle, ActivationAnonThrottle)
+    renderer_classes = (JSONRenderer,)
+    parser_classes = (JSONParser,)
+    pagination_class = ActivationPagination
+    schema = AutoSchema()
+
+    def get_exception_handler(self):
+        return handle_exception
+
+    def links(self):
+        """Serializer context for the links to the plugin's pages (attachments) in this course."""
+        return {"request": self.request, "course_id": str(self.course_key)}
+
+    @cached_property
+    def course_key(self):
+        try:
+            return api.parse_course_key(self.kwargs["course_id"])
+        except ActivationRequestError as exc:
+            raise exceptions.NotFound("No such course.") from exc

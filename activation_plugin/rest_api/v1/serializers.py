@@ -1,0 +1,352 @@
+"""
+Shapes of the REST API v1. Input serializers check types and database ranges only; what makes a
+definition or a review valid is decided by ``activation_plugin.api``, whose errors the views
+return as they are, so the rules live in one place.
+"""
+import dataclasses
+import datetime
+import decimal
+import math
+from collections.abc import Mapping
+
+from drf_spectacular.utils import extend_schema_field
+from django.urls import reverse
+from rest_framework import serializers
+
+from activation_plugin.api.queries import MAX_ID
+from activation_plugin.models import (
+    ActivationDefinition,
+    ActivationWindow,
+    Evidence,
+    EvidenceRequirement,
+    FollowUpPrompt,
+    Review,
+)
+
+# Day counts are stored in unsigned integer columns; no sensible schedule needs more than this.
+MAX_DAYS = 32767
+
+
+class ErrorSerializer(serializers.Serializer):  # pylint: disable=abstract-method
+    """Every 4xx body: which input was wrong (if one was) and a sentence saying what to change."""
+
+    field = serializers.CharField(allow_null=True)
+    message = serializers.CharField()
+    errors = serializers.DictField(required=False, help_text="Per-field messages when the body had the wrong shape.")
+
+
+class OutputSerializer(serializers.ModelSerializer):
+    """
+    A model as the API returns it. Integer bounds come from the database backend (SQLite and
+    MariaDB differ), so they are left out of the published schema: they bound storage, not meaning.
+    """
+
+    def build_standard_field(self, field_name, model_field):
+        field_class, kwargs = super().build_standard_field(field_name, model_field)
+        kwargs.pop("max_value", None)
+        kwargs.pop("min_value", None)
+        return field_class, kwargs
+
+
+# --- definitions -----------------------------------------------------------------------------
+
+class PromptSerializer(OutputSerializer):
+    class Meta:
+        model = FollowUpPrompt
+        fields = ["id", "condition", "metric", "send_after_days", "reminder_days", "subject", "body", "translations"]
+
+
+class RequirementSerializer(OutputSerializer):
+    prompts = PromptSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = EvidenceRequirement
+        fields = ["id", "kind", "title", "config", "verification", "reviews_required", "position", "prompts"]
+
+
+class DefinitionSerializer(OutputSerializer):
+    """A definition as staff see it. The holdout seed is a secret and never leaves the server."""
+
+    course_id = serializers.CharField(source="course_key", read_only=True)
+    locked = serializers.BooleanField(
+        source="has_windows", read_only=True,
+        help_text="Learners have windows: trigger, window, rule and holdout can no longer change.")
+    requirements = RequirementSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = ActivationDefinition
+        fields = ["id", "course_id", "name", "behavior", "trigger", "window_days", "rule", "rule_count",
+                  "holdout_percent", "status", "locked", "created", "modified", "activated_at", "archived_at",
+                  "requirements"]
+
+
+class TranslationSerializer(serializers.Serializer):  # pylint: disable=abstract-method
+    subject = serializers.CharField()
+    body = serializers.CharField()
+
+
+class PromptInputSerializer(serializers.Serializer):  # pylint: disable=abstract-method
+    send_after_days = serializers.IntegerField(min_value=0, max_value=MAX_DAYS, default=0)
+    reminder_days = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_DAYS),
+                                          default=list)
+    subject = serializers.CharField()
+    body = serializers.CharField()
+    condition = serializers.ChoiceField(FollowUpPrompt.Condition.choices, default=FollowUpPrompt.Condition.ALWAYS)
+    metric = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    translations = serializers.DictField(child=TranslationSerializer(), default=dict,
+                                         help_text='{"fr": {"subject": "…", "body": "…"}}')
+
+
+class RequirementInputSerializer(serializers.Serializer):  # pylint: disable=abstract-method
+    kind = serializers.ChoiceField(EvidenceRequirement.Kind.choices)
+    title = serializers.CharField(max_length=255)
+    config = serializers.DictField(default=dict, help_text="Validated by kind; see the how-to guides.")
+    verification = serializers.ChoiceField(EvidenceRequirement.Verification.choices,
+                                           default=EvidenceRequirement.Verification.NONE)
+    reviews_required = serializers.IntegerField(min_value=1, max_value=MAX_DAYS, default=1)
+    prompts = PromptInputSerializer(many=True, default=list)
+
+
+class DefinitionUpdateSerializer(serializers.Serializer):  # pylint: disable=abstract-method
+    """The editable fields; on a partial update only those sent change."""
+
+    name = serializers.CharField(max_length=255)
+    behavior = serializers.CharField()
+    trigger = serializers.ChoiceField(ActivationDefinition.Trigger.choices,
+                                      default=ActivationDefinition.Trigger.PASSING)
+    window_days = serializers.IntegerField(min_value=1, max_value=MAX_DAYS)
+    rule = serializers.ChoiceField(ActivationDefinition.Rule.choices, default=ActivationDefinition.Rule.ANY)
+    rule_count = serializers.IntegerField(min_value=1, max_value=MAX_DAYS, allow_null=True, default=None)
+    holdout_percent = serializers.IntegerField(min_value=0, max_value=100, default=0)
+
+
+class DefinitionInputSerializer(DefinitionUpdateSerializer):  # pylint: disable=abstract-method
+    requirements = RequirementInputSerializer(many=True, default=list)
+
+
+# --- windows and evidence --------------------------------------------------------------------
+
+class WindowSerializer(OutputSerializer):
+    definition_id = serializers.IntegerField(read_only=True)
+    user_id = serializers.IntegerField(read_only=True)
+    username = serializers.CharField(source="user.username", read_only=True)
+    course_run = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = ActivationWindow
+        fields = ["id", "definition_id", "user_id", "username", "course_run", "trigger", "opened_at", "closes_at",
+                  "state", "activated_at", "days_to_activation", "arm", "enrollment_mode", "org", "cohort"]
+
+
+class ReviewSerializer(OutputSerializer):
+    reviewer = serializers.CharField(source="reviewer.username", read_only=True, allow_null=True, default=None,
+                                     help_text="Username of the reviewer; null for a supervisor without an account.")
+
+    class Meta:
+        model = Review
+        fields = ["id", "role", "verdict", "score", "checklist", "comment", "reviewer", "created"]
+
+
+class EvidenceSerializer(OutputSerializer):
+    window_id = serializers.IntegerField(read_only=True)
+    definition_id = serializers.IntegerField(source="window.definition_id", read_only=True)
+    requirement_id = serializers.IntegerField(read_only=True)
+    requirement_title = serializers.CharField(source="requirement.title", read_only=True)
+    requirement_kind = serializers.CharField(source="requirement.kind", read_only=True)
+    user_id = serializers.IntegerField(source="window.user_id", read_only=True)
+    username = serializers.CharField(source="window.user.username", read_only=True)
+    has_file = serializers.SerializerMethodField()
+    file_url = serializers.SerializerMethodField(
+        help_text="The page that downloads the attachment (LMS session); null without one.")
+    reviews = ReviewSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Evidence
+        fields = ["id", "window_id", "definition_id", "requirement_id", "requirement_title", "requirement_kind",
+                  "user_id", "username", "source", "status", "strength", "submitted_at", "verified_at", "payload",
+                  "has_file", "file_url", "reviews"]
+
+    def get_has_file(self, evidence) -> bool:
+        return bool(evidence.file)
+
+    def get_file_url(self, evidence) -> str | None:
+        """Attachments are served by the page that checks who may download them, never by the API."""
+        if not evidence.file:
+            return None
+        path = reverse("activation_plugin:evidence_file",
+                       kwargs={"course_id": self.context["course_id"], "evidence_id": evidence.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+class ReviewInputSerializer(serializers.Serializer):  # pylint: disable=abstract-method
+    verdict = serializers.ChoiceField(Review.Verdict.choices)
+    comment = serializers.CharField(allow_blank=True, default="")
+    score = serializers.FloatField(min_value=0, max_value=1, allow_null=True, default=None,
+                                   help_text="Share of the rubric's points, from 0 to 1.")
+    checklist = serializers.DictField(default=dict)
+
+
+class ReviewResultSerializer(serializers.Serializer):  # pylint: disable=abstract-method
+    review = ReviewSerializer()
+    evidence = EvidenceSerializer()
+
+
+# --- filters (query parameters) --------------------------------------------------------------
+
+class WindowFilterSerializer(serializers.Serializer):  # pylint: disable=abstract-method
+    definition = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+    state = serializers.ChoiceField(ActivationWindow.State.choices, required=False)
+    arm = serializers.ChoiceField(ActivationWindow.Arm.choices, required=False)
+    course_run = serializers.CharField(required=False, help_text="A course run key, e.g. course-v1:Org+Course+Run.")
+    opened_after = serializers.DateTimeField(required=False, help_text="Opened at or after this time.")
+    opened_before = serializers.DateTimeField(required=False, help_text="Opened before this time.")
+
+
+class EvidenceFilterSerializer(serializers.Serializer):  # pylint: disable=abstract-method
+    status = serializers.ChoiceField(Evidence.Status.choices, required=False)
+    requirement = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+    definition = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+
+
+# --- learners --------------------------------------------------------------------------------
+
+class LearnerRequirementSerializer(OutputSerializer):
+    class Meta:
+        model = EvidenceRequirement
+        fields = ["id", "kind", "title", "config", "verification"]
+
+
+class FeedbackSerializer(OutputSerializer):
+    """What a learner may know about a review: the role and the words, never who wrote them."""
+
+    class Meta:
+        model = Review
+        fields = ["role", "verdict", "comment"]
+
+
+class LearnerEvidenceSerializer(OutputSerializer):
+    requirement_id = serializers.IntegerField(read_only=True)
+    feedback = FeedbackSerializer(source="reviews", many=True, read_only=True)
+
+    class Meta:
+        model = Evidence
+        fields = ["id", "requirement_id", "status", "submitted_at", "payload", "feedback"]
+
+
+class LearnerDefinitionSerializer(OutputSerializer):
+    requirements = LearnerRequirementSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = ActivationDefinition
+        fields = ["id", "name", "behavior", "requirements"]
+
+
+class LearnerWindowSerializer(OutputSerializer):
+    """A learner's own window. Its arm stays hidden: knowing it would bias the experiment."""
+
+    definition = LearnerDefinitionSerializer(read_only=True)
+    course_run = serializers.CharField(read_only=True)
+    evidence = LearnerEvidenceSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = ActivationWindow
+        fields = ["id", "definition", "course_run", "opened_at", "closes_at", "state", "activated_at", "evidence"]
+
+
+# --- figures ---------------------------------------------------------------------------------
+
+def plain_json(value):
+    """
+    The figures ``activation_plugin.figures`` returns, as plain JSON, whatever keys they gain.
+
+    Named tuples and dataclasses become objects (their field names are the documentation), other
+    tuples and sets lists, dates ISO 8601 strings, decimals floats; a non-finite float (an
+    undefined ratio) becomes null, because JSON has no NaN. Anything else unknown becomes its
+    string form rather than an error, so a new figure never breaks the endpoint.
+    """
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, decimal.Decimal):
+        return plain_json(float(value))
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):
+        return plain_json(value._asdict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return plain_json(dataclasses.asdict(value))
+    if isinstance(value, Mapping):
+        return {str(key): plain_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain_json(item) for item in value]
+    return str(value)
+
+
+class SummaryDefinitionSerializer(OutputSerializer):
+    class Meta:
+        model = ActivationDefinition
+        fields = ["id", "name", "status", "window_days", "holdout_percent"]
+
+
+@extend_schema_field({
+    "type": "object",
+    "additionalProperties": True,
+    "properties": {
+        # Null when the group is below ACTIVATION_MIN_CELL_SIZE (suppressed, see "suppressed").
+        **{name: {"type": "integer", "nullable": True}
+           for name in ("completers", "eligible", "activated", "open", "not_activated")},
+        "suppressed": {"type": "boolean"},
+        "rate": {"type": "number", "nullable": True},
+        "rate_ci": {"type": "array", "items": {"type": "number"}, "nullable": True},
+        "km_rate": {"type": "number", "nullable": True},
+        "km_curve": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+    },
+    "required": ["completers", "eligible", "activated", "open", "rate"],
+})
+class FiguresField(serializers.Field):
+    """The figures dict, converted by :func:`plain_json`."""
+
+    def to_representation(self, value):
+        return plain_json(value)
+
+
+class SummarySerializer(serializers.Serializer):  # pylint: disable=abstract-method
+    definition = SummaryDefinitionSerializer()
+    figures = FiguresField(help_text=(
+        "Everything activation_plugin.figures.summarize returns: completers, eligible, activated, open, "
+        "not_activated, opted_out, rate, rate_ci, km_rate, km_curve, median_days, by_strength and any figure "
+        "added since. Rates are shares from 0 to 1, null when undefined; intervals are [low, high]."))
+
+
+ANALYTICS_SECTIONS = ("computed_at", "summary", "funnel", "persistence", "runs", "arms", "segments", "kpi", "did",
+                      "data_quality")
+
+
+@extend_schema_field({
+    "type": "object",
+    "additionalProperties": True,
+    "properties": {
+        **{name: {"type": "object", "additionalProperties": True}
+           for name in ("summary", "funnel", "persistence", "runs", "segments", "data_quality")},
+        "computed_at": {"type": "string", "format": "date-time"},
+        "arms": {"type": "object", "additionalProperties": True, "nullable": True},
+        "kpi": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+        "did": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+        "roi": {"type": "object", "additionalProperties": True},
+    },
+    "required": list(ANALYTICS_SECTIONS),
+})
+class AnalyticsField(FiguresField):
+    """``api.analytics`` (plus ``roi`` when asked for), converted by :func:`plain_json`."""
+
+
+class AnalyticsSerializer(serializers.Serializer):  # pylint: disable=abstract-method
+    definition = SummaryDefinitionSerializer()
+    figures = AnalyticsField(help_text=(
+        "Everything activation_plugin.figures.analytics returns, the Activation page's figures: summary, funnel, "
+        "persistence, runs, arms (null without a holdout), segments, kpi, did and data_quality, with small groups "
+        "suppressed (their numbers null); roi too when value_per_activation and programme_cost are given."))

@@ -1,0 +1,238 @@
+"""
+REST API v1 views: each parses the request, calls ``activation_plugin.api`` and serializes the
+result. Every id in a URL is looked up within the course of the URL (a 404 otherwise), and the
+permission is checked against that course.
+"""
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import status
+from rest_framework.response import Response
+
+from activation_plugin import api
+from activation_plugin.errors import ActivationRequestError
+from activation_plugin.rest_api.v1 import serializers as s
+from activation_plugin.rest_api.v1.base import ActivationAPIView, documented, error_responses
+from activation_plugin.rest_api.v1.permissions import IsAuthenticatedLearner
+
+# Registers the OpenAPI description of the LMS authentication classes.
+from activation_plugin.rest_api import schema_extensions  # noqa: F401  pylint: disable=unused-import
+
+DEFINITIONS = ["definitions"]
+FIGURES = ["figures"]
+WINDOWS = ["windows"]
+EVIDENCE = ["evidence"]
+LEARNER = ["learner"]
+
+
+class DefinitionMixin:
+    """Views about one definition: the id is looked up within the course of the URL."""
+
+    def get_definition(self):
+        return api.definition_in_course(self.course_key, self.kwargs["definition_id"])
+
+    def definition_response(self, definition, code=status.HTTP_200_OK):
+        """The definition as stored, re-read so that its requirements and lock state are current."""
+        fresh = api.definition_in_course(self.course_key, definition.pk)
+        return Response(s.DefinitionSerializer(fresh).data, status=code)
+
+
+class DefinitionListView(DefinitionMixin, ActivationAPIView):
+    serializer_class = s.DefinitionSerializer
+    pagination_class = None  # a course has a handful of definitions
+
+    @documented(tags=DEFINITIONS, summary="List the definitions covering this course run",
+                responses={200: s.DefinitionSerializer(many=True), **error_responses(404)})
+    def get(self, request, course_id):  # pylint: disable=unused-argument
+        definitions = api.definitions_with_requirements(self.course_key)
+        return Response(s.DefinitionSerializer(definitions, many=True).data)
+
+    @documented(tags=DEFINITIONS, summary="Create a draft definition with its requirements and prompts",
+                request=s.DefinitionInputSerializer,
+                responses={201: s.DefinitionSerializer, **error_responses(400, 404)})
+    def post(self, request, course_id):  # pylint: disable=unused-argument
+        data = _validated(s.DefinitionInputSerializer, request.data)
+        definition = api.create_definition(course_key=self.course_key, created_by=request.user, **data)
+        return self.definition_response(definition, status.HTTP_201_CREATED)
+
+
+class DefinitionDetailView(DefinitionMixin, ActivationAPIView):
+    serializer_class = s.DefinitionSerializer
+
+    @documented(path_ids=["definition_id"], tags=DEFINITIONS, summary="Read one definition",
+                responses={200: s.DefinitionSerializer, **error_responses(404)})
+    def get(self, request, course_id, definition_id):  # pylint: disable=unused-argument
+        return Response(s.DefinitionSerializer(self.get_definition()).data)
+
+    @documented(path_ids=["definition_id"], tags=DEFINITIONS, summary="Change some of a definition's fields",
+                description="Trigger, window, rule and holdout are locked once learners have windows (409).",
+                request=s.DefinitionUpdateSerializer(partial=True),
+                responses={200: s.DefinitionSerializer, **error_responses(400, 404, 409)})
+    def patch(self, request, course_id, definition_id):  # pylint: disable=unused-argument
+        definition = self.get_definition()
+        changes = _validated(s.DefinitionUpdateSerializer, request.data, partial=True)
+        return self.definition_response(api.update_definition(definition, **changes))
+
+
+class ActivateDefinitionView(DefinitionMixin, ActivationAPIView):
+    serializer_class = s.DefinitionSerializer
+
+    @documented(path_ids=["definition_id"], tags=DEFINITIONS, request=None,
+                summary="Start opening windows for completers (idempotent)",
+                responses={200: s.DefinitionSerializer, **error_responses(400, 404)})
+    def post(self, request, course_id, definition_id):  # pylint: disable=unused-argument
+        return self.definition_response(api.activate_definition(self.get_definition()))
+
+
+class ArchiveDefinitionView(DefinitionMixin, ActivationAPIView):
+    serializer_class = s.DefinitionSerializer
+
+    @documented(path_ids=["definition_id"], tags=DEFINITIONS, request=None,
+                summary="Stop opening new windows; existing windows run to their end (idempotent)",
+                responses={200: s.DefinitionSerializer, **error_responses(404)})
+    def post(self, request, course_id, definition_id):  # pylint: disable=unused-argument
+        return self.definition_response(api.archive_definition(self.get_definition()))
+
+
+class RequirementListView(DefinitionMixin, ActivationAPIView):
+    serializer_class = s.DefinitionSerializer
+
+    @documented(path_ids=["definition_id"], tags=DEFINITIONS,
+                summary="Add an evidence requirement (before any window exists)",
+                request=s.RequirementInputSerializer,
+                responses={201: s.DefinitionSerializer, **error_responses(400, 404, 409)})
+    def post(self, request, course_id, definition_id):  # pylint: disable=unused-argument
+        definition = self.get_definition()
+        api.add_requirement(definition, _validated(s.RequirementInputSerializer, request.data))
+        return self.definition_response(definition, status.HTTP_201_CREATED)
+
+
+class SummaryView(DefinitionMixin, ActivationAPIView):
+    serializer_class = s.SummarySerializer
+
+    @documented(path_ids=["definition_id"], tags=FIGURES,
+                summary="The headline figures of one definition (all of them: figures/)",
+                responses={200: s.SummarySerializer, **error_responses(404)})
+    def get(self, request, course_id, definition_id):  # pylint: disable=unused-argument
+        definition = self.get_definition()
+        return Response(s.SummarySerializer({"definition": definition, "figures": api.summarize(definition)}).data)
+
+
+ROI_PARAMETERS = [
+    OpenApiParameter(name, {"type": "number", "minimum": 0}, OpenApiParameter.QUERY, required=False,
+                     description=description)
+    for name, description in (("value_per_activation", "Value of one activated learner; with programme_cost, adds roi."),
+                              ("programme_cost", "The programme's cost (more than zero); with value_per_activation."))
+]
+
+
+def _number(value, field):
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise ActivationRequestError("Enter a number.", field=field) from exc
+
+
+class FiguresView(DefinitionMixin, ActivationAPIView):
+    serializer_class = s.AnalyticsSerializer
+
+    @documented(path_ids=["definition_id"], tags=FIGURES, parameters=ROI_PARAMETERS,
+                summary="Every figure of the Activation page for one definition (and ROI when asked)",
+                responses={200: s.AnalyticsSerializer, **error_responses(400, 404)})
+    def get(self, request, course_id, definition_id):  # pylint: disable=unused-argument
+        definition = self.get_definition()
+        figures = dict(api.analytics(definition))
+        value, cost = (request.query_params.get(name) for name in ("value_per_activation", "programme_cost"))
+        if value is not None or cost is not None:
+            figures["roi"] = api.roi(definition, _number(value, "value_per_activation"),
+                                     _number(cost, "programme_cost"))
+        return Response(s.AnalyticsSerializer({"definition": definition, "figures": figures}).data)
+
+
+class CourseSummaryView(ActivationAPIView):
+    serializer_class = s.SummarySerializer
+    pagination_class = None
+
+    @documented(tags=FIGURES, summary="The figures of every active or archived definition of this course run",
+                responses={200: s.SummarySerializer(many=True), **error_responses(404)})
+    def get(self, request, course_id):  # pylint: disable=unused-argument
+        summaries = [{"definition": definition, "figures": figures}
+                     for definition, figures in api.course_summaries(self.course_key)]
+        return Response(s.SummarySerializer(summaries, many=True).data)
+
+
+class WindowListView(ActivationAPIView):
+    serializer_class = s.WindowSerializer
+
+    @documented(tags=WINDOWS, summary="Learners' windows in this course, newest first",
+                parameters=[s.WindowFilterSerializer],
+                responses={200: s.WindowSerializer(many=True), **error_responses(400, 404)})
+    def get(self, request, course_id):  # pylint: disable=unused-argument
+        filters = _validated(s.WindowFilterSerializer, request.query_params)
+        windows = api.windows_in_course(
+            self.course_key, definition_id=filters.get("definition"), state=filters.get("state"),
+            arm=filters.get("arm"), course_run=filters.get("course_run"),
+            opened_after=filters.get("opened_after"), opened_before=filters.get("opened_before"),
+        )
+        return self.get_paginated_response(s.WindowSerializer(self.paginate_queryset(windows), many=True).data)
+
+
+class EvidenceListView(ActivationAPIView):
+    serializer_class = s.EvidenceSerializer
+
+    @documented(tags=EVIDENCE, summary="Evidence submitted in this course, newest first, with its reviews",
+                parameters=[s.EvidenceFilterSerializer],
+                responses={200: s.EvidenceSerializer(many=True), **error_responses(400, 404)})
+    def get(self, request, course_id):  # pylint: disable=unused-argument
+        filters = _validated(s.EvidenceFilterSerializer, request.query_params)
+        evidence = api.evidence_list_in_course(
+            self.course_key, status=filters.get("status"), requirement_id=filters.get("requirement"),
+            definition_id=filters.get("definition"),
+        )
+        page = self.paginate_queryset(evidence)
+        return self.get_paginated_response(s.EvidenceSerializer(page, many=True, context=self.links()).data)
+
+
+class EvidenceDetailView(ActivationAPIView):
+    serializer_class = s.EvidenceSerializer
+
+    @documented(path_ids=["evidence_id"], tags=EVIDENCE, summary="One piece of evidence with its reviews",
+                responses={200: s.EvidenceSerializer, **error_responses(404)})
+    def get(self, request, course_id, evidence_id):  # pylint: disable=unused-argument
+        evidence = api.evidence_detail_in_course(self.course_key, evidence_id)
+        return Response(s.EvidenceSerializer(evidence, context=self.links()).data)
+
+
+class ReviewListView(ActivationAPIView):
+    serializer_class = s.ReviewResultSerializer
+
+    @documented(path_ids=["evidence_id"], tags=EVIDENCE, summary="Record a staff verdict on a piece of evidence",
+                description="Staff decide alone: the window is re-evaluated at once. One review per reviewer "
+                               "and evidence; a second one is refused (400, field `reviewer`).",
+                request=s.ReviewInputSerializer,
+                responses={201: s.ReviewResultSerializer, **error_responses(400, 404)})
+    def post(self, request, course_id, evidence_id):  # pylint: disable=unused-argument
+        evidence = api.evidence_detail_in_course(self.course_key, evidence_id)
+        data = _validated(s.ReviewInputSerializer, request.data)
+        review = api.review_evidence(evidence, role="staff", reviewer=request.user, **data)
+        result = {"review": review, "evidence": api.evidence_detail_in_course(self.course_key, evidence.pk)}
+        return Response(s.ReviewResultSerializer(result, context=self.links()).data, status=status.HTTP_201_CREATED)
+
+
+class LearnerWindowListView(ActivationAPIView):
+    """The caller's own windows: nobody can name another learner here, so there is nothing to guess."""
+
+    serializer_class = s.LearnerWindowSerializer
+    permission_classes = (IsAuthenticatedLearner,)
+    pagination_class = None
+
+    @documented(tags=LEARNER, summary="My windows in this course, with what to do and my evidence",
+                responses={200: s.LearnerWindowSerializer(many=True), **error_responses(404)})
+    def get(self, request, course_id):  # pylint: disable=unused-argument
+        windows = api.learner_windows(request.user, self.course_key)
+        return Response(s.LearnerWindowSerializer(windows, many=True).data)
+
+
+def _validated(serializer_class, data, partial=False):
+    serializer = serializer_class(data=data, partial=partial)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
