@@ -188,7 +188,6 @@ def documented(**schema):
     ``extend_schema`` for a view method, built on drf-spectacular's ``AutoSchema`` whatever the
     host's ``DEFAULT_SCHEMA_CLASS`` (a method decorator cannot see the class's ``schema``).
     """
-    schema.setdefault("description", "")  # not the view's docstring, which is written for maintainers
     path_ids = schema.pop("path_ids", ())
     schema["parameters"] = [*schema.get("parameters", ()), *(
         OpenApiParameter(name, {"type": "integer", "minimum": 1, "maximum": MAX_ID}, OpenApiParameter.PATH)
