@@ -204,3 +204,22 @@ def test_a_review_replayed_with_its_key_returns_the_first_answer(staff_client, m
                                  HTTP_IDEMPOTENCY_KEY="review-1") for _ in range(2)]
     assert [answer.status_code for answer in answers] == [201, 201] and answers[0].json() == answers[1].json()
     assert Review.objects.count() == 1
+
+
+def test_my_windows_take_a_constant_number_of_queries(api_client, make_definition, course_key, learner,
+                                                     django_assert_max_num_queries):
+    def seed(count):
+        for _ in range(count):
+            definition = make_definition(requirements=[STAFF_PROJECT, SURVEY])
+            window = WindowFactory(definition=definition, user=learner)
+            submit(window, definition.requirements.first(), f"mine{window.pk}")
+            api.review_evidence(window.evidence.get(), verdict="verified", role="staff", reviewer=UserFactory())
+
+    api_client.credentials(HTTP_AUTHORIZATION=f"JWT {mint_jwt(learner)}")
+    endpoint = url("my_windows", course_id=course_key)
+    seed(2)
+    with django_assert_max_num_queries(100) as few:
+        assert len(api_client.get(endpoint).json()) == 2
+    seed(8)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert len(api_client.get(endpoint).json()) == 10
