@@ -197,3 +197,40 @@ def test_figures_serve_every_figure_of_the_page_and_roi(staff_client, make_defin
     refused = staff_client.get(address, {"value_per_activation": "500", "programme_cost": "0"})
     assert refused.status_code == 400 and refused.json()["field"] == "programme_cost"
     assert staff_client.get(address, {"value_per_activation": "lots"}).json()["field"] == "value_per_activation"
+
+
+def test_idempotency_key_makes_a_replayed_create_change_nothing(staff_client, course_key):
+    endpoint = url("definitions", course_id=course_key)
+    first = staff_client.post(endpoint, NEW_DEFINITION, format="json", HTTP_IDEMPOTENCY_KEY="create-1")
+    replay = staff_client.post(endpoint, NEW_DEFINITION, format="json", HTTP_IDEMPOTENCY_KEY="create-1")
+    assert first.status_code == replay.status_code == 201 and first.json() == replay.json()
+    assert ActivationDefinition.objects.count() == 1
+    other_body = staff_client.post(endpoint, {**NEW_DEFINITION, "name": "Other"}, format="json",
+                                   HTTP_IDEMPOTENCY_KEY="create-1")
+    assert other_body.status_code == 409 and other_body.json()["field"] == "Idempotency-Key"
+    assert staff_client.post(endpoint, NEW_DEFINITION, format="json").status_code == 201  # no key: a new one
+    assert ActivationDefinition.objects.count() == 2
+
+
+def test_a_refused_request_does_not_use_up_its_idempotency_key(staff_client, course_key):
+    endpoint = url("definitions", course_id=course_key)
+    refused = staff_client.post(endpoint, {**NEW_DEFINITION, "window_days": 0}, format="json",
+                                HTTP_IDEMPOTENCY_KEY="k")
+    assert refused.status_code == 400
+    assert staff_client.post(endpoint, {**NEW_DEFINITION, "window_days": 0}, format="json",
+                             HTTP_IDEMPOTENCY_KEY="k").status_code == 400
+    assert staff_client.post(endpoint, NEW_DEFINITION, format="json", HTTP_IDEMPOTENCY_KEY="k").status_code == 201
+    assert staff_client.post(endpoint, NEW_DEFINITION, format="json",
+                             HTTP_IDEMPOTENCY_KEY="x" * 256).json()["field"] == "Idempotency-Key"
+    assert ActivationDefinition.objects.count() == 1
+
+
+def test_idempotency_keys_are_per_user_and_endpoint(api_client, course_staff, staff_user, make_definition,
+                                                    course_key):
+    definition = make_definition(activate=False)
+    add = url("definition_requirements", course_id=course_key, definition_id=definition.pk)
+    for user in (course_staff, staff_user):
+        api_client.credentials(HTTP_AUTHORIZATION=f"JWT {mint_jwt(user)}")
+        assert api_client.post(add, SURVEY, format="json", HTTP_IDEMPOTENCY_KEY="same").status_code == 201
+        assert api_client.post(add, SURVEY, format="json", HTTP_IDEMPOTENCY_KEY="same").status_code == 201
+    assert definition.requirements.count() == 3  # the fixture's project and one survey per user

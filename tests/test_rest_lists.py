@@ -144,6 +144,9 @@ def test_staff_review_settles_evidence_and_is_not_recorded_twice(staff_client, m
         "verified", "teacher", "verified")
     window.refresh_from_db()
     assert window.state == "activated"
+    replay = staff_client.post(reviews, {"verdict": "verified", "comment": "Convincing"}, format="json",
+                               HTTP_IDEMPOTENCY_KEY="r1")
+    assert replay.status_code == 400 and replay.json()["field"] == "reviewer"  # the first had no key
     again = staff_client.post(reviews, {"verdict": "rejected"}, format="json")
     assert again.status_code == 400 and again.json()["field"] == "reviewer"
     assert Review.objects.count() == 1
@@ -190,3 +193,33 @@ def test_list_endpoints_take_a_constant_number_of_queries(staff_client, make_def
     seed(rows * 9)
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert staff_client.get(endpoint, {"page_size": 100}).status_code == 200
+
+
+def test_a_review_replayed_with_its_key_returns_the_first_answer(staff_client, make_definition, course_key, learner):
+    definition = make_definition(requirements=[STAFF_PROJECT])
+    [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now())
+    evidence = submit(window, definition.requirements.get(), "e2")
+    reviews = url("evidence_reviews", course_id=course_key, evidence_id=evidence.pk)
+    answers = [staff_client.post(reviews, {"verdict": "rejected", "comment": "Thin"}, format="json",
+                                 HTTP_IDEMPOTENCY_KEY="review-1") for _ in range(2)]
+    assert [answer.status_code for answer in answers] == [201, 201] and answers[0].json() == answers[1].json()
+    assert Review.objects.count() == 1
+
+
+def test_my_windows_take_a_constant_number_of_queries(api_client, make_definition, course_key, learner,
+                                                     django_assert_max_num_queries):
+    def seed(count):
+        for _ in range(count):
+            definition = make_definition(requirements=[STAFF_PROJECT, SURVEY])
+            window = WindowFactory(definition=definition, user=learner)
+            submit(window, definition.requirements.first(), f"mine{window.pk}")
+            api.review_evidence(window.evidence.get(), verdict="verified", role="staff", reviewer=UserFactory())
+
+    api_client.credentials(HTTP_AUTHORIZATION=f"JWT {mint_jwt(learner)}")
+    endpoint = url("my_windows", course_id=course_key)
+    seed(2)
+    with django_assert_max_num_queries(100) as few:
+        assert len(api_client.get(endpoint).json()) == 2
+    seed(8)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert len(api_client.get(endpoint).json()) == 10

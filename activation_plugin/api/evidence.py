@@ -11,6 +11,7 @@ from activation_plugin.errors import (
     ActivationRequestError,
     IdempotencyConflict,
 )
+from activation_plugin.api.queries import evidence_list_in_course
 from activation_plugin.keys import catalog_course, parse_course_key
 from activation_plugin.models import (
     ActivationWindow,
@@ -269,16 +270,8 @@ def review_queue(course_key, *, status=Evidence.Status.SUBMITTED, requirement_id
     Raises:
         ActivationRequestError: unknown status or malformed course key.
     """
-    if status and status not in Evidence.Status.values:
-        raise ActivationRequestError(f"Unknown status {status!r}.", field="status")
-    queue = (Evidence.objects.filter(window__definition__catalog_course=catalog_course(parse_course_key(course_key)))
-             .exclude(window__state=ActivationWindow.State.WITHDRAWN)
-             .select_related("window__user", "window__definition", "requirement")
-             .prefetch_related("reviews").order_by("submitted_at", "pk"))
-    if status:
-        queue = queue.filter(status=status)
-    if requirement_id:
-        queue = queue.filter(requirement_id=requirement_id)
+    queue = evidence_list_in_course(course_key, status=status, requirement_id=requirement_id).order_by(
+        "submitted_at", "pk")
     if submitted_from:
         queue = queue.filter(submitted_at__date__gte=submitted_from)
     if submitted_to:

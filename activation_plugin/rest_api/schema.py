@@ -36,6 +36,8 @@ SPECTACULAR = {
     ),
     "SCHEMA_PATH_PREFIX": f"/{PREFIX}",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Docstrings are written for maintainers; the schema's descriptions are written in the views.
+    "DISABLE_DOCSTRING_DESCRIPTIONS": True,
     # Stable, readable enum names: several models share "status"/"state" fields.
     "ENUM_NAME_OVERRIDES": {
         "DefinitionStatusEnum": "activation_plugin.models.ActivationDefinition.Status",

@@ -5,9 +5,12 @@ size, JSON only, and ``activation_plugin.errors`` turned into ``{"field", "messa
 Everything is set on the views, never through the host's ``REST_FRAMEWORK`` dict: the API and
 its published schema behave the same whatever the LMS configures for its own APIs.
 """
+import hashlib
+import json
 from functools import cached_property
 
 from django.conf import settings
+from django.core.cache import cache
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from edx_rest_framework_extensions.auth.jwt.authentication import JwtAuthentication
@@ -120,6 +123,52 @@ def handle_exception(exc, context):
     return response
 
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_SECONDS = 24 * 3600
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER, {"type": "string", "minLength": 1, "maxLength": 255}, OpenApiParameter.HEADER,
+    description="Any unique string (a UUID). Sending the request again with the same key, within a day, "
+                "returns the first response and writes nothing; the same key with another body is a 409.")
+
+
+def once_per_key(request, write):
+    """
+    Run ``write`` (which returns a ``Response``) at most once per ``Idempotency-Key`` header.
+
+    A double click or a client's retry must not create a second definition. The first response
+    is kept for a day in Django's cache, under the user, the path and the key; ``cache.add`` lets
+    exactly one of two concurrent requests run. Without the header, every request writes.
+
+    Raises:
+        IdempotencyConflict: the key came with another body, or its first request is still running.
+    """
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return write()
+    if not 0 < len(key) <= 255:
+        raise ActivationRequestError("An idempotency key has 1 to 255 characters.", field=IDEMPOTENCY_HEADER)
+    cache_key = "activation:api:idempotency:" + hashlib.sha256(
+        f"{request.user.pk}\n{request.path}\n{key}".encode()).hexdigest()
+    body = hashlib.sha256(json.dumps(request.data, sort_keys=True, default=str).encode()).hexdigest()
+    if not cache.add(cache_key, {"body": body, "response": None}, IDEMPOTENCY_SECONDS):
+        stored = cache.get(cache_key) or {}
+        if stored.get("body") != body:
+            raise IdempotencyConflict("This idempotency key was already used for another request.",
+                                      field=IDEMPOTENCY_HEADER)
+        if stored.get("response") is None:
+            raise IdempotencyConflict("The first request with this idempotency key is still running.",
+                                      field=IDEMPOTENCY_HEADER)
+        code, data = stored["response"]
+        return Response(data, status=code)
+    try:
+        response = write()
+    except BaseException:
+        cache.delete(cache_key)  # nothing was written: the client may retry with the same key
+        raise
+    cache.set(cache_key, {"body": body, "response": (response.status_code, response.data)}, IDEMPOTENCY_SECONDS)
+    return response
+
+
 def error_responses(*codes):
     """Schema entries for the error statuses an operation can return, each with ``ErrorSerializer``."""
     meaning = {
@@ -139,7 +188,6 @@ def documented(**schema):
     ``extend_schema`` for a view method, built on drf-spectacular's ``AutoSchema`` whatever the
     host's ``DEFAULT_SCHEMA_CLASS`` (a method decorator cannot see the class's ``schema``).
     """
-    schema.setdefault("description", "")  # not the view's docstring, which is written for maintainers
     path_ids = schema.pop("path_ids", ())
     schema["parameters"] = [*schema.get("parameters", ()), *(
         OpenApiParameter(name, {"type": "integer", "minimum": 1, "maximum": MAX_ID}, OpenApiParameter.PATH)

@@ -10,7 +10,13 @@ from rest_framework.response import Response
 from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.rest_api.v1 import serializers as s
-from activation_plugin.rest_api.v1.base import ActivationAPIView, documented, error_responses
+from activation_plugin.rest_api.v1.base import (
+    IDEMPOTENCY_PARAMETER,
+    ActivationAPIView,
+    documented,
+    error_responses,
+    once_per_key,
+)
 from activation_plugin.rest_api.v1.permissions import IsAuthenticatedLearner
 
 # Registers the OpenAPI description of the LMS authentication classes.
@@ -46,12 +52,14 @@ class DefinitionListView(DefinitionMixin, ActivationAPIView):
         return Response(s.DefinitionSerializer(definitions, many=True).data)
 
     @documented(tags=DEFINITIONS, summary="Create a draft definition with its requirements and prompts",
-                request=s.DefinitionInputSerializer,
-                responses={201: s.DefinitionSerializer, **error_responses(400, 404)})
+                request=s.DefinitionInputSerializer, parameters=[IDEMPOTENCY_PARAMETER],
+                responses={201: s.DefinitionSerializer, **error_responses(400, 404, 409)})
     def post(self, request, course_id):  # pylint: disable=unused-argument
-        data = _validated(s.DefinitionInputSerializer, request.data)
-        definition = api.create_definition(course_key=self.course_key, created_by=request.user, **data)
-        return self.definition_response(definition, status.HTTP_201_CREATED)
+        def create():
+            data = _validated(s.DefinitionInputSerializer, request.data)
+            definition = api.create_definition(course_key=self.course_key, created_by=request.user, **data)
+            return self.definition_response(definition, status.HTTP_201_CREATED)
+        return once_per_key(request, create)
 
 
 class DefinitionDetailView(DefinitionMixin, ActivationAPIView):
@@ -97,12 +105,15 @@ class RequirementListView(DefinitionMixin, ActivationAPIView):
 
     @documented(path_ids=["definition_id"], tags=DEFINITIONS,
                 summary="Add an evidence requirement (before any window exists)",
-                request=s.RequirementInputSerializer,
+                request=s.RequirementInputSerializer, parameters=[IDEMPOTENCY_PARAMETER],
                 responses={201: s.DefinitionSerializer, **error_responses(400, 404, 409)})
     def post(self, request, course_id, definition_id):  # pylint: disable=unused-argument
         definition = self.get_definition()
-        api.add_requirement(definition, _validated(s.RequirementInputSerializer, request.data))
-        return self.definition_response(definition, status.HTTP_201_CREATED)
+
+        def add():
+            api.add_requirement(definition, _validated(s.RequirementInputSerializer, request.data))
+            return self.definition_response(definition, status.HTTP_201_CREATED)
+        return once_per_key(request, add)
 
 
 class SummaryView(DefinitionMixin, ActivationAPIView):
@@ -207,14 +218,18 @@ class ReviewListView(ActivationAPIView):
     @documented(path_ids=["evidence_id"], tags=EVIDENCE, summary="Record a staff verdict on a piece of evidence",
                 description="Staff decide alone: the window is re-evaluated at once. One review per reviewer "
                                "and evidence; a second one is refused (400, field `reviewer`).",
-                request=s.ReviewInputSerializer,
-                responses={201: s.ReviewResultSerializer, **error_responses(400, 404)})
+                request=s.ReviewInputSerializer, parameters=[IDEMPOTENCY_PARAMETER],
+                responses={201: s.ReviewResultSerializer, **error_responses(400, 404, 409)})
     def post(self, request, course_id, evidence_id):  # pylint: disable=unused-argument
         evidence = api.evidence_detail_in_course(self.course_key, evidence_id)
-        data = _validated(s.ReviewInputSerializer, request.data)
-        review = api.review_evidence(evidence, role="staff", reviewer=request.user, **data)
-        result = {"review": review, "evidence": api.evidence_detail_in_course(self.course_key, evidence.pk)}
-        return Response(s.ReviewResultSerializer(result, context=self.links()).data, status=status.HTTP_201_CREATED)
+
+        def review():
+            data = _validated(s.ReviewInputSerializer, request.data)
+            recorded = api.review_evidence(evidence, role="staff", reviewer=request.user, **data)
+            result = {"review": recorded, "evidence": api.evidence_detail_in_course(self.course_key, evidence.pk)}
+            return Response(s.ReviewResultSerializer(result, context=self.links()).data,
+                            status=status.HTTP_201_CREATED)
+        return once_per_key(request, review)
 
 
 class LearnerWindowListView(ActivationAPIView):
