@@ -6,7 +6,8 @@ so a benchmark can never touch the demo's or the tests' data, and it can be drop
 """
 import os
 
-DATABASE = "activation_bench"
+# Dropped and recreated by every run; ACTIVATION_BENCH_DB lets two benchmarks run side by side.
+DATABASE = os.environ.get("ACTIVATION_BENCH_DB", "activation_bench")
 
 
 def _server():
