@@ -77,6 +77,9 @@ def test_analytics_is_served_from_the_cache_until_the_api_changes_something(make
     api.open_windows(UserFactory().pk, course_key, "passing", opened)
     assert api.analytics(definition)["summary"]["completers"] == 7
 
+    api.opt_out(windows[1].user_id)  # from every definition
+    assert api.analytics(definition)["summary"]["opted_out"] == 1
+
     api.update_definition(definition, name="Renamed")
     assert queries_of(api.analytics, definition) > 0
 
