@@ -48,13 +48,15 @@ def _delta_groups(windows, metric, baseline_days, now, groups):
     with_means = windows.annotate(
         pre=_mean_between(metric, baseline_start, OuterRef("opened_at"), now),
         post=_mean_between(metric, OuterRef("opened_at"), OuterRef("closes_at"), now),
-    ).annotate(delta=ExpressionWrapper(F("post") - F("pre"), output_field=FloatField()))
+    )
+    # The delta is taken in the outer aggregate over the two means, so each subquery runs once per window.
+    delta = ExpressionWrapper(F("post") - F("pre"), output_field=FloatField())
     measured = Q(pre__isnull=False, post__isnull=False)
     aggregates = {}
     for name, condition in groups.items():
         where = condition & measured
-        aggregates |= {f"{name}__n": Count("pk", filter=where), f"{name}__mean_delta": Avg("delta", filter=where),
-                       f"{name}__variance": Variance("delta", sample=True, filter=where),
+        aggregates |= {f"{name}__n": Count("pk", filter=where), f"{name}__mean_delta": Avg(delta, filter=where),
+                       f"{name}__variance": Variance(delta, sample=True, filter=where),
                        f"{name}__pre_mean": Avg("pre", filter=where), f"{name}__post_mean": Avg("post", filter=where)}
     totals = with_means.aggregate(**aggregates)
     return {name: {key: totals[f"{name}__{key}"] for key in ("n", "mean_delta", "variance", "pre_mean", "post_mean")}
