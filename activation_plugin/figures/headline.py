@@ -143,11 +143,15 @@ def funnel(definition, now=None):
     Returns:
         dict: ``{"prompted": [{"stage", "count", "share"}, ...], "holdout": [...]}`` in stage order.
     """
-    now = now or timezone.now()
+    return funnel_from_counts(funnel_counts(definition, now or timezone.now()))
+
+
+def funnel_counts(definition, now):
+    """Unsuppressed ``{arm: {stage: count, "open": count}}``, one query; also the data-quality response rate's source."""
     sent = PromptDelivery.objects.filter(window=OuterRef("pk"), status=PromptDelivery.Status.SENT)
     responded = Evidence.objects.filter(window=OuterRef("pk")).exclude(status=Evidence.Status.REJECTED)
     verified = Evidence.objects.filter(window=OuterRef("pk"), status=Evidence.Status.VERIFIED)
-    rows = {row["arm"]: row for row in (
+    rows = {row.pop("arm"): row for row in (
         counted_windows(definition).values("arm")
         .annotate(completed=Count("pk"), prompted=Count("pk", filter=Exists(sent)),
                   responded=Count("pk", filter=Exists(responded)), verified=Count("pk", filter=Exists(verified)),
@@ -155,7 +159,10 @@ def funnel(definition, now=None):
         .order_by()
     )}
     empty = dict.fromkeys((*FUNNEL_STAGES, "open"), 0)
-    arms = {arm: rows.get(arm, empty) for arm in ActivationWindow.Arm.values}
+    return {arm: rows.get(arm, empty) for arm in ActivationWindow.Arm.values}
+
+
+def funnel_from_counts(arms):
     hidden = {arm: row["suppressed"] for arm, row in zip(arms, suppress_rows(
         [rate_row(row["completed"], row["activated"], row["open"]) for row in arms.values()]))}
     return {

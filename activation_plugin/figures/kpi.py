@@ -98,14 +98,48 @@ def kpi_deltas(definition, metric=None, now=None):
     if metric is not None:
         baselines = {metric: baselines.get(metric, DEFAULT_BASELINE_DAYS)}
     windows = counted_windows(definition)
-    rows = []
-    for name, baseline_days in baselines.items():
+    return [_kpi_row(name, baseline_days, _delta_groups(windows, name, baseline_days, now, _outcome_groups(now)))
+            for name, baseline_days in baselines.items()]
+
+
+def _outcome_groups(now):
+    return {"activated": ACTIVATED, "not_activated": ~ACTIVATED & ~still_open(now)}
+
+
+ARM_GROUPS = {"treated": Q(arm=ActivationWindow.Arm.PROMPTED), "comparison": Q(arm=ActivationWindow.Arm.HOLDOUT)}
+
+
+def _kpi_row(metric, baseline_days, groups):
+    result = _welch(groups["activated"], groups["not_activated"])
+    return {"metric": metric, "baseline_days": baseline_days, "activated": groups["activated"],
+            "not_activated": groups["not_activated"], "difference": result.pop("estimate"), **result}
+
+
+def _did_row(metric, baseline_days, groups):
+    result = _welch(groups["treated"], groups["comparison"])
+    return {"metric": metric, "baseline_days": baseline_days,
+            "treated": {"arm": ActivationWindow.Arm.PROMPTED.value, **groups["treated"]},
+            "comparison": {"arm": ActivationWindow.Arm.HOLDOUT.value, **groups["comparison"]}, **result}
+
+
+def kpi_figures(definition, now, with_did):
+    """
+    What ``analytics`` shows: :func:`kpi_deltas` and (``with_did``) :func:`difference_in_differences`
+    of every metric the definition uses, both from one query per metric (the per-window means are
+    the costly part; the four groups are only filters over them).
+
+    Returns:
+        tuple: (kpi rows, did rows).
+    """
+    windows = counted_windows(definition)
+    kpi, did = [], []
+    for name, baseline_days in metric_baselines(definition).items():
         groups = _delta_groups(windows, name, baseline_days, now,
-                               {"activated": ACTIVATED, "not_activated": ~ACTIVATED & ~still_open(now)})
-        result = _welch(groups["activated"], groups["not_activated"])
-        rows.append({"metric": name, "baseline_days": baseline_days, **groups,
-                     "difference": result.pop("estimate"), **result})
-    return rows
+                               {**_outcome_groups(now), **(ARM_GROUPS if with_did else {})})
+        kpi.append(_kpi_row(name, baseline_days, groups))
+        if with_did:
+            did.append(_did_row(name, baseline_days, groups))
+    return kpi, did
 
 
 def difference_in_differences(definition, metric, now=None):
@@ -127,12 +161,8 @@ def difference_in_differences(definition, metric, now=None):
     """
     now = now or timezone.now()
     baseline_days = metric_baselines(definition).get(metric, DEFAULT_BASELINE_DAYS)
-    groups = _delta_groups(counted_windows(definition), metric, baseline_days, now, {
-        "treated": Q(arm=ActivationWindow.Arm.PROMPTED), "comparison": Q(arm=ActivationWindow.Arm.HOLDOUT)})
-    result = _welch(groups["treated"], groups["comparison"])
-    return {"metric": metric, "baseline_days": baseline_days,
-            "treated": {"arm": ActivationWindow.Arm.PROMPTED.value, **groups["treated"]},
-            "comparison": {"arm": ActivationWindow.Arm.HOLDOUT.value, **groups["comparison"]}, **result}
+    return _did_row(metric, baseline_days,
+                    _delta_groups(counted_windows(definition), metric, baseline_days, now, ARM_GROUPS))
 
 
 def _finite_number(value, field):
