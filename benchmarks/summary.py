@@ -12,7 +12,7 @@ import os
 import secrets
 import sys
 import time
-from datetime import UTC, timedelta
+from datetime import UTC
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache, caches
