@@ -101,6 +101,7 @@ def test_segments_hide_small_cells_and_one_more(make_definition, course_key):
     run_of(definition, course_key, 2, 6, cohort="B")
     run_of(definition, course_key, 1, 2, cohort="C")
     run_of(definition, course_key, 9, 11, cohort="")
+    make_windows(definition, 4, state="withdrawn", cohort="D")  # never counted, so never a cell
     rows = api.segments(definition, "cohort", now=NOW)
     assert [(row["value"], row["completers"], row["rate"], row["suppressed"]) for row in rows] == [
         ("", 20, 0.45, False), ("A", 10, 0.5, False), ("B", None, None, True), ("C", None, None, True)]

@@ -134,3 +134,15 @@ def test_persistence_is_hidden_below_the_cell_size(definition, settings):
     assert api.persistence(definition)["repeat_share"] is None
     settings.ACTIVATION_MIN_CELL_SIZE = 4
     assert api.persistence(definition)["repeat_share"] == 1.0
+
+
+def test_rate_by_strength_counts_a_window_under_each_strength_that_verified_it(definition):
+    windows = make_windows(definition, 6, state="activated")
+    add_evidence(windows[:2], strength="peer")
+    add_evidence(windows[1:3], strength="staff", copies=2)
+    add_evidence(windows[3:], status="rejected")
+    add_evidence(make_windows(definition, 4, state="expired"), strength="supervisor")  # not activated
+    add_evidence(make_windows(definition, 2, state="withdrawn"), strength="kpi")
+    rows = {row["strength"]: (row["activated"], row["rate"]) for row in api.summarize(definition, now=NOW)["by_strength"]}
+    assert rows == {"peer": (2, 0.2), "staff": (2, 0.2), "self_report": (0, 0.0), "supervisor": (0, 0.0),
+                    "kpi": (0, 0.0)}

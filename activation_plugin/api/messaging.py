@@ -10,7 +10,7 @@ from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone
 
-from activation_plugin import links, platform, prompts, tracking
+from activation_plugin import figures, links, platform, prompts, tracking
 from activation_plugin.errors import (
     ActivationNotFound,
 )
@@ -204,4 +204,10 @@ def opt_out(user_id, definition_id=None):
     if definition_id is not None and not ActivationDefinition.objects.filter(pk=definition_id).exists():
         raise ActivationNotFound("No such activation definition.", field="definition")
     existing = PromptOptOut.objects.filter(user_id=user_id, definition_id=definition_id).first()
-    return existing or PromptOptOut.objects.create(user_id=user_id, definition_id=definition_id)
+    if existing:
+        return existing
+    # The headline's opted-out count of every definition the learner has a window in.
+    affected = [definition_id] if definition_id is not None else (
+        ActivationWindow.objects.filter(user_id=user_id).values_list("definition_id", flat=True))
+    figures.invalidate(*affected)
+    return PromptOptOut.objects.create(user_id=user_id, definition_id=definition_id)

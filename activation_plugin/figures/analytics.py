@@ -25,8 +25,8 @@ from activation_plugin.figures.comparisons import (
     runs_from_cells,
     segments_from_cells,
 )
-from activation_plugin.figures.headline import funnel, persistence, summarize
-from activation_plugin.figures.kpi import difference_in_differences, kpi_deltas, metric_baselines
+from activation_plugin.figures.headline import funnel_counts, funnel_from_counts, persistence, summarize
+from activation_plugin.figures.kpi import kpi_figures
 from activation_plugin.figures.quality import data_quality
 
 OBSERVATIONS_TOKEN = "activation:figures:observations"
@@ -93,18 +93,19 @@ def analytics(definition, now=None):
     moment = now or timezone.now()
     cell_rows = cells(definition, moment)
     arms = arms_from_cells(cell_rows)
+    kpi, did = kpi_figures(definition, moment, with_did=arms is not None)
+    stage_counts = funnel_counts(definition, moment)
     figures = {
         "computed_at": moment,
         "summary": summarize(definition, now=moment),
-        "funnel": funnel(definition, now=moment),
+        "funnel": funnel_from_counts(stage_counts),
         "persistence": persistence(definition),
         "runs": runs_from_cells(cell_rows),
         "arms": arms,
         "segments": {dimension: segments_from_cells(cell_rows, dimension) for dimension in SEGMENT_DIMENSIONS},
-        "kpi": kpi_deltas(definition, now=moment),
-        "did": [] if arms is None else [difference_in_differences(definition, metric, now=moment)
-                                        for metric in metric_baselines(definition)],
-        "data_quality": data_quality(definition, now=moment),
+        "kpi": kpi,
+        "did": did,
+        "data_quality": data_quality(definition, now=moment, funnel_counts=stage_counts),
     }
     cache.set(key, figures, settings.ACTIVATION_FIGURES_CACHE_SECONDS)
     return figures

@@ -2,7 +2,7 @@
 The headline of a definition: rate, Kaplan–Meier curve, funnel and persistence, each from a fixed
 number of aggregate queries (GROUP BY on indexed columns, day histograms), never per learner.
 """
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Case, Count, DateField, Exists, OuterRef, Q, Sum, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -49,18 +49,28 @@ def summarize(definition, now=None):
     now = now or timezone.now()
     windows = counted_windows(definition)
     open_q = still_open(now)
-    opted_out = Exists(PromptOptOut.objects.filter(
-        Q(definition=definition) | Q(definition__isnull=True), user_id=OuterRef("user_id")))
-    counts = windows.aggregate(
-        completers=Count("pk"), activated=Count("pk", filter=ACTIVATED), open=Count("pk", filter=open_q),
-        opted_out=Count("pk", filter=opted_out),
+    # One pass over the windows: the KM day histogram, whose rows also add up to the counts.
+    # Grouped on two nullable days rather than on the state as well: a smaller grouping key, and a
+    # window's activation day is set exactly when it is activated (``evaluate_window``).
+    histogram = list(
+        windows.annotate(activated_day=Case(When(ACTIVATED, then="days_to_activation")),
+                         open_day=Case(When(open_q, then=TruncDate("opened_at")), output_field=DateField()))
+        .values("activated_day", "open_day").annotate(n=Count("pk")).order_by()
     )
+    counts = {
+        "completers": sum(row["n"] for row in histogram),
+        "activated": sum(row["n"] for row in histogram if row["activated_day"] is not None),
+        "open": sum(row["n"] for row in histogram if row["open_day"] is not None),
+        # From the opt-out table's side: a handful of rows, not a lookup per window.
+        "opted_out": windows.filter(user_id__in=PromptOptOut.objects.filter(
+            Q(definition=definition) | Q(definition__isnull=True)).values("user_id")).count(),
+    }
     eligible = counts["completers"] - counts["open"]
     closed_unactivated = eligible - counts["activated"]
-    curve = stats.kaplan_meier(
-        _events_by_day(windows, open_q, closed_unactivated, definition.window_days, now))
+    curve = stats.kaplan_meier(_events_by_day(histogram, closed_unactivated, definition.window_days, now))
     by_strength = dict(
-        Evidence.objects.filter(window__in=windows.filter(ACTIVATED), status=Evidence.Status.VERIFIED)
+        Evidence.objects.filter(window__definition=definition, window__state=ActivationWindow.State.ACTIVATED,
+                                status=Evidence.Status.VERIFIED)
         .values("strength").annotate(windows=Count("window", distinct=True)).values_list("strength", "windows")
     )
     summary = {
@@ -98,23 +108,23 @@ def _suppressed_summary(summary):
     return summary
 
 
-def _events_by_day(windows, open_q, closed_unactivated, window_days, now):
-    """``{day: (activations, censored)}`` from day histograms, for Kaplan–Meier."""
-    histogram = {}
+def _events_by_day(histogram, closed_unactivated, window_days, now):
+    """``{day: (activations, censored)}`` for Kaplan–Meier; open windows are censored at their age in days."""
+    events_by_day = {}
 
     def add(day, events=0, censored=0):
-        old_events, old_censored = histogram.get(day, (0, 0))
-        histogram[day] = (old_events + events, old_censored + censored)
+        old_events, old_censored = events_by_day.get(day, (0, 0))
+        events_by_day[day] = (old_events + events, old_censored + censored)
 
-    for row in windows.filter(ACTIVATED).values("days_to_activation").annotate(n=Count("pk")).order_by():
-        add(row["days_to_activation"], events=row["n"])
+    today = now.date()
+    for row in histogram:
+        if row["activated_day"] is not None:
+            add(row["activated_day"], events=row["n"])
+        elif row["open_day"] is not None:
+            add(min(max((today - row["open_day"]).days, 0), window_days), censored=row["n"])
     if closed_unactivated:
         add(window_days, censored=closed_unactivated)
-    today = now.date()
-    for row in (windows.filter(open_q).annotate(day=TruncDate("opened_at")).values("day")
-                .annotate(n=Count("pk")).order_by()):
-        add(min(max((today - row["day"]).days, 0), window_days), censored=row["n"])
-    return histogram
+    return events_by_day
 
 
 FUNNEL_STAGES = ("completed", "prompted", "responded", "verified", "activated")
@@ -133,11 +143,15 @@ def funnel(definition, now=None):
     Returns:
         dict: ``{"prompted": [{"stage", "count", "share"}, ...], "holdout": [...]}`` in stage order.
     """
-    now = now or timezone.now()
+    return funnel_from_counts(funnel_counts(definition, now or timezone.now()))
+
+
+def funnel_counts(definition, now):
+    """Unsuppressed ``{arm: {stage: count, "open": count}}``, one query; also the data-quality response rate's source."""
     sent = PromptDelivery.objects.filter(window=OuterRef("pk"), status=PromptDelivery.Status.SENT)
     responded = Evidence.objects.filter(window=OuterRef("pk")).exclude(status=Evidence.Status.REJECTED)
     verified = Evidence.objects.filter(window=OuterRef("pk"), status=Evidence.Status.VERIFIED)
-    rows = {row["arm"]: row for row in (
+    rows = {row.pop("arm"): row for row in (
         counted_windows(definition).values("arm")
         .annotate(completed=Count("pk"), prompted=Count("pk", filter=Exists(sent)),
                   responded=Count("pk", filter=Exists(responded)), verified=Count("pk", filter=Exists(verified)),
@@ -145,7 +159,10 @@ def funnel(definition, now=None):
         .order_by()
     )}
     empty = dict.fromkeys((*FUNNEL_STAGES, "open"), 0)
-    arms = {arm: rows.get(arm, empty) for arm in ActivationWindow.Arm.values}
+    return {arm: rows.get(arm, empty) for arm in ActivationWindow.Arm.values}
+
+
+def funnel_from_counts(arms):
     hidden = {arm: row["suppressed"] for arm, row in zip(arms, suppress_rows(
         [rate_row(row["completed"], row["activated"], row["open"]) for row in arms.values()]))}
     return {

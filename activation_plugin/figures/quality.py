@@ -6,6 +6,7 @@ from functools import reduce
 from django.db.models import Count, DateTimeField, Exists, ExpressionWrapper, OuterRef, Q
 from django.utils import timezone
 
+from activation_plugin.figures import headline
 from activation_plugin.figures.base import counted_evidence, counted_windows, min_cell_size
 from activation_plugin.figures.kpi import metric_baselines
 from activation_plugin.models import ActivationWindow, Evidence, MetricObservation, MetricSource
@@ -23,7 +24,7 @@ def _outside_every_window(windows, metric, baseline_days):
     return Q(metric=metric) & Exists(windows.filter(user=OuterRef("user_id"))) & ~Exists(used)
 
 
-def data_quality(definition, now=None):
+def data_quality(definition, now=None, funnel_counts=None):
     """
     The figures that tell whether the others can be trusted.
 
@@ -37,6 +38,10 @@ def data_quality(definition, now=None):
     ``FAILING_STATUSES``), whatever metric it feeds: a source that never delivered could not be
     tied to a metric.
 
+    Args:
+        funnel_counts: :func:`~activation_plugin.figures.headline.funnel_counts` when the caller
+            has them already (``analytics``), which saves the query that counts responses.
+
     Returns:
         dict: prompted, responded, response_rate, awaiting_review, metrics, unmatched_identities,
         future_observations, observations_outside_windows, failing_sources
@@ -45,9 +50,8 @@ def data_quality(definition, now=None):
     now = now or timezone.now()
     windows = counted_windows(definition)
     baselines = metric_baselines(definition)
-    response = windows.filter(arm=ActivationWindow.Arm.PROMPTED).aggregate(
-        prompted=Count("pk"),
-        responded=Count("pk", filter=Exists(counted_evidence(definition).filter(window=OuterRef("pk")))))
+    prompted_arm = (funnel_counts or headline.funnel_counts(definition, now))[ActivationWindow.Arm.PROMPTED]
+    response = {"prompted": prompted_arm["completed"], "responded": prompted_arm["responded"]}
     hidden = 0 < response["prompted"] < min_cell_size()
     observation_counts = {"unmatched_identities": 0, "future_observations": 0, "observations_outside_windows": 0}
     if baselines:
