@@ -77,7 +77,7 @@ def test_learner_page_is_in_french(client, learner, course_key, open_window, how
     response = french_get(client, reverse("activation_plugin:learner", kwargs={"course_id": str(course_key)}), how)
     assert_french(response, present=[
         "Appliquez ce que vous avez appris", "Ouverte jusqu'au", "Projet appliqué", "Lien vers votre projet",
-        "Demander à mon responsable", "Me retirer et effacer mes réponses",
+        "Demander à mon responsable", "Quitter ce suivi et effacer mes réponses",
     ], absent=["Apply what you learned", "Open until", "Link to your project", "Ask my supervisor", "Withdraw"])
 
 
