@@ -201,8 +201,7 @@ def read_po(path):
             continue
         elif line.startswith(("msgctxt ", "msgid ", "msgstr ")):
             field, _, value = line.partition(" ")
-            entry[field] = ""
-            entry[field] += _unquote(value)
+            entry[field] = _unquote(value)
         else:
             entry[field] += _unquote(line)
     return entries
@@ -233,7 +232,10 @@ def test_french_punctuation_takes_a_non_breaking_space():
 
 @pytest.mark.parametrize("domain", ["django", "djangojs"])
 def test_extraction_finds_no_string_missing_from_the_catalogue(tmp_path, domain):
-    """``make extract_translations`` on a copy of the package: it must not add any msgid."""
+    """
+    ``make extract_translations`` on a copy of the package must neither add a msgid (a string marked
+    but never extracted, so never translated) nor drop one (a catalogue left stale).
+    """
     copy = tmp_path / "activation_plugin"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "*.mo", "vendor"))
     subprocess.run([sys.executable, str(PACKAGE.parent / "manage.py"), "makemessages", "-l", "fr", "-d", domain,
