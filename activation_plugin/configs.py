@@ -5,6 +5,8 @@ with a message an instructor can act on before anything is stored.
 import math
 from numbers import Real
 
+from django.utils.translation import gettext as _
+
 from activation_plugin.errors import ActivationRequestError
 
 SURVEY_QUESTION_TYPES = ("single_choice", "multiple_choice", "likert", "number", "text")
@@ -19,28 +21,29 @@ def _fail(message):
 def _text(config, key, *, required=True):
     value = config.get(key, "")
     if not isinstance(value, str) or (required and not value.strip()):
-        _fail(f"'{key}' must be {'a non-empty' if required else 'a'} text.")
+        _fail((_("'{key}' must be a non-empty text.") if required else _("'{key}' must be a text.")).format(key=key))
     return value.strip()
 
 
 def _project(config):
     rubric = config.get("rubric", [])
     if not isinstance(rubric, list):
-        _fail("'rubric' must be a list of criteria.")
+        _fail(_("'rubric' must be a list of criteria."))
     criteria = []
     for item in rubric:
         if not isinstance(item, dict) or not isinstance(item.get("criterion"), str) or not item["criterion"].strip():
-            _fail("Each rubric criterion needs a 'criterion' text.")
+            _fail(_("Each rubric criterion needs a 'criterion' text."))
         max_score = item.get("max_score", 1)
         if not isinstance(max_score, int) or isinstance(max_score, bool) or max_score < 1:
-            _fail(f"Rubric criterion {item['criterion']!r} needs a whole 'max_score' of 1 or more.")
+            _fail(_("Rubric criterion '{criterion}' needs a whole 'max_score' of 1 or more.").format(
+                criterion=item["criterion"]))
         criteria.append({"criterion": item["criterion"].strip(), "max_score": max_score})
     peer_rule = config.get("peer_rule", "majority")
     if peer_rule not in PEER_RULES:
-        _fail(f"'peer_rule' must be one of {', '.join(PEER_RULES)}.")
+        _fail(_("'peer_rule' must be one of {rules}.").format(rules=", ".join(PEER_RULES)))
     pass_ratio = config.get("pass_ratio", 0.6)
     if not isinstance(pass_ratio, Real) or isinstance(pass_ratio, bool) or not 0 < pass_ratio <= 1:
-        _fail("'pass_ratio' must be a share of the rubric's points above 0 and at most 1.")
+        _fail(_("'pass_ratio' must be a share of the rubric's points above 0 and at most 1."))
     return {"instructions": _text(config, "instructions"), "rubric": criteria, "peer_rule": peer_rule,
             "pass_ratio": float(pass_ratio)}
 
@@ -48,23 +51,24 @@ def _project(config):
 def _survey(config):
     questions = config.get("questions")
     if not isinstance(questions, list) or not questions:
-        _fail("A survey needs at least one question.")
+        _fail(_("A survey needs at least one question."))
     cleaned, seen = [], set()
     for question in questions:
         if not isinstance(question, dict):
-            _fail("Each survey question must be an object.")
+            _fail(_("Each survey question must be an object."))
         qid, qtype = question.get("id"), question.get("type")
         if not isinstance(qid, str) or not qid or qid in seen:
-            _fail("Each survey question needs a unique 'id'.")
+            _fail(_("Each survey question needs a unique 'id'."))
         seen.add(qid)
         if qtype not in SURVEY_QUESTION_TYPES:
-            _fail(f"Question {qid!r}: type must be one of {', '.join(SURVEY_QUESTION_TYPES)}.")
+            _fail(_("Question '{id}': type must be one of {types}.").format(
+                id=qid, types=", ".join(SURVEY_QUESTION_TYPES)))
         entry = {"id": qid, "type": qtype, "text": _text(question, "text"),
                  "required": bool(question.get("required", True))}
         if qtype in ("single_choice", "multiple_choice"):
             options = question.get("options")
             if not isinstance(options, list) or len(options) < 2 or not all(isinstance(o, str) and o for o in options):
-                _fail(f"Question {qid!r}: a choice question needs at least two text options.")
+                _fail(_("Question '{id}': a choice question needs at least two text options.").format(id=qid))
             entry["options"] = options
         cleaned.append(entry)
     return {"questions": cleaned}
@@ -73,13 +77,13 @@ def _survey(config):
 def _observation(config):
     checklist = config.get("checklist")
     if not isinstance(checklist, list) or not checklist or not all(isinstance(i, str) and i.strip() for i in checklist):
-        _fail("An observation needs a checklist of at least one behaviour to observe.")
+        _fail(_("An observation needs a checklist of at least one behaviour to observe."))
     items = [item.strip() for item in checklist]
     if len(set(items)) != len(items):
-        _fail("Each checklist item must be different.")
+        _fail(_("Each checklist item must be different."))
     min_observed = config.get("min_observed", len(items))
     if not isinstance(min_observed, int) or isinstance(min_observed, bool) or not 1 <= min_observed <= len(items):
-        _fail(f"'min_observed' must be between 1 and the {len(items)} checklist items.")
+        _fail(_("'min_observed' must be between 1 and the {count} checklist items.").format(count=len(items)))
     return {"checklist": items, "min_observed": min_observed}
 
 
@@ -87,14 +91,14 @@ def _metric(config):
     metric = _text(config, "metric")
     threshold = config.get("threshold")
     if not isinstance(threshold, Real) or isinstance(threshold, bool):
-        _fail("A metric requirement needs a numeric 'threshold'.")
+        _fail(_("A metric requirement needs a numeric 'threshold'."))
     direction = config.get("direction")
     if direction not in METRIC_DIRECTIONS:
-        _fail("'direction' must be 'higher' or 'lower' (which way is better).")
+        _fail(_("'direction' must be 'higher' or 'lower' (which way is better)."))
     relative = bool(config.get("relative", False))
     baseline_days = config.get("baseline_days", 30)
     if not isinstance(baseline_days, int) or isinstance(baseline_days, bool) or baseline_days < 1:
-        _fail("'baseline_days' must be a whole number of days, 1 or more.")
+        _fail(_("'baseline_days' must be a whole number of days, 1 or more."))
     return {"metric": metric, "threshold": float(threshold), "direction": direction,
             "relative": relative, "baseline_days": baseline_days}
 
@@ -107,56 +111,57 @@ def validate_config(kind, config):
     if kind not in VALIDATORS:
         raise ActivationRequestError(f"Unknown evidence kind {kind!r}.", field="kind")
     if not isinstance(config, dict):
-        _fail("The configuration must be an object.")
+        _fail(_("The configuration must be an object."))
     return VALIDATORS[kind](config)
 
 
 def _project_payload(config, payload, max_chars):  # pylint: disable=unused-argument
     url, text = payload.get("url", ""), payload.get("text", "")
     if not isinstance(url, str) or not isinstance(text, str):
-        _fail_payload("The project link and description must be text.")
+        _fail_payload(_("The project link and description must be text."))
     url, text = url.strip(), text.strip()
     if url and not url.lower().startswith(("https://", "http://")):
-        _fail_payload("The project link must start with https:// or http://.")
+        _fail_payload(_("The project link must start with https:// or http://."))
     if len(url) > 2000 or len(text) > max_chars:
-        _fail_payload(f"The description is limited to {max_chars} characters and the link to 2000.")
+        _fail_payload(_("The description is limited to {max_chars} characters and the link to 2000.").format(
+            max_chars=max_chars))
     return {"url": url, "text": text}
 
 
 def _answer_problem(question, answer):
     qtype = question["type"]
     if qtype == "single_choice":
-        return None if answer in question["options"] else "choose one of the options"
+        return None if answer in question["options"] else _("choose one of the options")
     if qtype == "multiple_choice":
         ok = isinstance(answer, list) and answer and all(a in question["options"] for a in answer)
-        return None if ok and len(set(answer)) == len(answer) else "choose one or more of the options"
+        return None if ok and len(set(answer)) == len(answer) else _("choose one or more of the options")
     if qtype == "likert":
         ok = isinstance(answer, int) and not isinstance(answer, bool) and 1 <= answer <= 5
-        return None if ok else "answer on the scale from 1 to 5"
+        return None if ok else _("answer on the scale from 1 to 5")
     if qtype == "number":
         ok = isinstance(answer, Real) and not isinstance(answer, bool) and math.isfinite(answer) and abs(answer) < 1e15
-        return None if ok else "enter a number"
-    return None if isinstance(answer, str) and len(answer) <= 5000 else "enter at most 5000 characters of text"
+        return None if ok else _("enter a number")
+    return None if isinstance(answer, str) and len(answer) <= 5000 else _("enter at most 5000 characters of text")
 
 
 def _survey_payload(config, payload, max_chars):  # pylint: disable=unused-argument
     answers = payload.get("answers")
     if not isinstance(answers, dict):
-        _fail_payload("Survey answers must be an object keyed by question id.")
+        _fail_payload(_("Survey answers must be an object keyed by question id."))
     known = {question["id"]: question for question in config["questions"]}
     unknown = set(answers) - set(known)
     if unknown:
-        _fail_payload(f"Unknown questions: {', '.join(sorted(unknown))}.")
+        _fail_payload(_("Unknown questions: {ids}.").format(ids=", ".join(sorted(unknown))))
     cleaned = {}
     for qid, question in known.items():
         answer = answers.get(qid)
         if answer in (None, "", []):
             if question["required"]:
-                _fail_payload(f"Question '{question['text']}' is required.")
+                _fail_payload(_("Question '{text}' is required.").format(text=question["text"]))
             continue
         problem = _answer_problem(question, answer)
         if problem:
-            _fail_payload(f"Question '{question['text']}': {problem}.")
+            _fail_payload(_("Question '{text}': {problem}.").format(text=question["text"], problem=problem))
         cleaned[qid] = answer.strip() if isinstance(answer, str) else answer
     return {"answers": cleaned}
 
@@ -165,17 +170,17 @@ def _observation_payload(config, payload, max_chars):
     observed = payload.get("observed")
     if not isinstance(observed, dict) or set(observed) != set(config["checklist"]) or \
             not all(isinstance(value, bool) for value in observed.values()):
-        _fail_payload("Mark every checklist item as observed or not observed.")
+        _fail_payload(_("Mark every checklist item as observed or not observed."))
     comment = payload.get("comment", "")
     if not isinstance(comment, str) or len(comment) > max_chars:
-        _fail_payload(f"The comment must be text of at most {max_chars} characters.")
+        _fail_payload(_("The comment must be text of at most {max_chars} characters.").format(max_chars=max_chars))
     return {"observed": observed, "comment": comment.strip()}
 
 
 def _metric_payload(config, payload, max_chars):  # pylint: disable=unused-argument
     value = payload.get("value")
     if not isinstance(value, Real) or isinstance(value, bool) or not math.isfinite(value):
-        _fail_payload("Metric evidence needs a numeric 'value'.")
+        _fail_payload(_("Metric evidence needs a numeric 'value'."))
     return {**payload, "value": float(value)}
 
 

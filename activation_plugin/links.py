@@ -5,6 +5,7 @@ Django's ``SECRET_KEY`` and a purpose-specific salt, timestamped so they expire.
 from django.conf import settings
 from django.core import signing
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from activation_plugin.errors import ActivationRequestError
 
@@ -34,12 +35,12 @@ def read_opt_out_token(token):
     try:
         value = signing.TimestampSigner(salt=OPT_OUT_SALT).unsign(token, max_age=max_age)
     except signing.SignatureExpired as exc:
-        raise ActivationRequestError("This link has expired. Use the link in a more recent message.") from exc
+        raise ActivationRequestError(gettext("This link has expired. Use the link in a more recent message.")) from exc
     except signing.BadSignature as exc:
-        raise ActivationRequestError("This link is not valid. Check that it was copied completely.") from exc
+        raise ActivationRequestError(gettext("This link is not valid. Check that it was copied completely.")) from exc
     user_id, _, scope = value.partition(":")
     if not user_id.isdigit() or not (scope == ALL_DEFINITIONS or scope.isdigit()):
-        raise ActivationRequestError("This link is not valid.")
+        raise ActivationRequestError(gettext("This link is not valid."))
     return int(user_id), None if scope == ALL_DEFINITIONS else int(scope)
 
 
@@ -62,8 +63,8 @@ def read_supervisor_token(token):
     try:
         value = signing.TimestampSigner(salt=SUPERVISOR_SALT).unsign(token)
     except signing.BadSignature as exc:
-        raise ActivationRequestError("This link is not valid. Check that it was copied completely.") from exc
+        raise ActivationRequestError(gettext("This link is not valid. Check that it was copied completely.")) from exc
     invite_id, _, nonce = value.partition(":")
     if not invite_id.isdigit() or not nonce:
-        raise ActivationRequestError("This link is not valid.")
+        raise ActivationRequestError(gettext("This link is not valid."))
     return int(invite_id), nonce

@@ -9,6 +9,8 @@ time-to-activation.
 from collections.abc import Collection, Iterable
 from datetime import datetime
 
+from django.utils.translation import gettext as _
+
 ANY = "any"
 ALL = "all"
 AT_LEAST = "at_least"
@@ -21,11 +23,11 @@ def rule_problem(rule: str, rule_count: int | None, requirement_count: int) -> s
         return f"Unknown rule {rule!r}; choose one of {', '.join(RULES)}."
     if rule == AT_LEAST:
         if rule_count is None or rule_count < 1:
-            return "An 'at least' rule needs a count of 1 or more."
+            return _("An 'at least' rule needs a count of 1 or more.")
         if rule_count > requirement_count:
             return (
-                f"The rule asks for at least {rule_count} requirements "
-                f"but the definition has only {requirement_count}."
+                _("The rule asks for at least {count} requirements but the definition has only {available}.").format(
+                    count=rule_count, available=requirement_count)
             )
     return None
 

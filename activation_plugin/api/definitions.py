@@ -4,6 +4,7 @@ import secrets
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from activation_plugin import configs, figures, platform, rules
 from activation_plugin.errors import (
@@ -26,18 +27,20 @@ EDITABLE_FIELDS = ("name", "behavior", *HISTORY_FIELDS)
 
 def _validate_definition_fields(fields, requirement_count):
     if "name" in fields and not str(fields["name"]).strip():
-        raise ActivationRequestError("Give the definition a name.", field="name")
+        raise ActivationRequestError(_("Give the definition a name."), field="name")
     if "behavior" in fields and not str(fields["behavior"]).strip():
-        raise ActivationRequestError("Describe the behaviour learners should apply.", field="behavior")
+        raise ActivationRequestError(_("Describe the behaviour learners should apply."), field="behavior")
     if fields.get("trigger") not in ActivationDefinition.Trigger.values:
-        raise ActivationRequestError("The trigger must be 'passing' or 'certificate'.", field="trigger")
+        raise ActivationRequestError(_("The trigger must be 'passing' or 'certificate'."), field="trigger")
     window_days, max_days = fields.get("window_days"), settings.ACTIVATION_MAX_WINDOW_DAYS
     if not isinstance(window_days, int) or isinstance(window_days, bool) or not 1 <= window_days <= max_days:
-        raise ActivationRequestError(f"The window must be between 1 and {max_days} days.", field="window_days")
+        raise ActivationRequestError(_("The window must be between 1 and {max_days} days.").format(max_days=max_days),
+                                     field="window_days")
     holdout = fields.get("holdout_percent")
     if not isinstance(holdout, int) or isinstance(holdout, bool) or not 0 <= holdout <= MAX_HOLDOUT_PERCENT:
         raise ActivationRequestError(
-            f"The holdout must be a whole percentage between 0 and {MAX_HOLDOUT_PERCENT}.", field="holdout_percent",
+            _("The holdout must be a whole percentage between 0 and {max_percent}.").format(
+                max_percent=MAX_HOLDOUT_PERCENT), field="holdout_percent",
         )
     problem = rules.rule_problem(fields.get("rule"), fields.get("rule_count"), requirement_count)
     if problem:
@@ -52,10 +55,10 @@ def _requirement_from_spec(definition, spec, position):
         raise ActivationRequestError(f"Unknown verification {verification!r}.", field="verification")
     reviews_required = spec.get("reviews_required", 1)
     if not isinstance(reviews_required, int) or isinstance(reviews_required, bool) or not 1 <= reviews_required <= 10:
-        raise ActivationRequestError("Reviews required must be between 1 and 10.", field="reviews_required")
+        raise ActivationRequestError(_("Reviews required must be between 1 and 10."), field="reviews_required")
     title = str(spec.get("title", "")).strip()
     if not title:
-        raise ActivationRequestError("Give each evidence requirement a title.", field="title")
+        raise ActivationRequestError(_("Give each evidence requirement a title."), field="title")
     return EvidenceRequirement(
         definition=definition, kind=kind, title=title[:255], config=config, verification=verification,
         reviews_required=reviews_required, position=position,
@@ -68,13 +71,13 @@ def _prompts_from_spec(requirement, specs):
         send_after = spec.get("send_after_days", 0)
         reminders = spec.get("reminder_days", [])
         if not isinstance(send_after, int) or isinstance(send_after, bool) or send_after < 0:
-            raise ActivationRequestError("A prompt's day must be 0 or more.", field="send_after_days")
+            raise ActivationRequestError(_("A prompt's day must be 0 or more."), field="send_after_days")
         if not isinstance(reminders, list) or not all(
                 isinstance(day, int) and not isinstance(day, bool) and day > send_after for day in reminders):
-            raise ActivationRequestError("Reminder days must be whole days after the prompt.", field="reminder_days")
+            raise ActivationRequestError(_("Reminder days must be whole days after the prompt."), field="reminder_days")
         subject, body = str(spec.get("subject", "")).strip(), str(spec.get("body", "")).strip()
         if not subject or not body:
-            raise ActivationRequestError("A prompt needs a subject and a body.", field="prompts")
+            raise ActivationRequestError(_("A prompt needs a subject and a body."), field="prompts")
         condition = spec.get("condition", FollowUpPrompt.Condition.ALWAYS)
         if condition not in FollowUpPrompt.Condition.values:
             raise ActivationRequestError(f"Unknown prompt condition {condition!r}.", field="condition")
@@ -91,17 +94,18 @@ def _prompts_from_spec(requirement, specs):
 def _prompt_translations(translations):
     """``{language: {"subject", "body"}}`` with every text present, or a clear error."""
     if not isinstance(translations, dict):
-        raise ActivationRequestError("Translations must map a language code to a subject and body.",
+        raise ActivationRequestError(_("Translations must map a language code to a subject and body."),
                                      field="translations")
     cleaned = {}
     for language, text in translations.items():
         if not isinstance(language, str) or not language.strip() or not isinstance(text, dict):
-            raise ActivationRequestError("Translations must map a language code to a subject and body.",
+            raise ActivationRequestError(_("Translations must map a language code to a subject and body."),
                                          field="translations")
         subject, body = str(text.get("subject", "")).strip(), str(text.get("body", "")).strip()
         if not subject or not body:
-            raise ActivationRequestError(f"The {language} translation needs a subject and a body.",
-                                         field="translations")
+            raise ActivationRequestError(
+                _("The {language} translation needs a subject and a body.").format(language=language),
+                field="translations")
         cleaned[language.strip().lower()] = {"subject": subject[:255], "body": body}
     return cleaned
 
@@ -124,7 +128,7 @@ def create_definition(*, course_key, name, behavior, window_days, trigger="passi
     """
     key = parse_course_key(course_key)
     if not platform.course_exists(key):
-        raise ActivationRequestError(f"No course {key} exists on this platform.", field="course_key")
+        raise ActivationRequestError(_("No course {key} exists on this platform.").format(key=key), field="course_key")
     fields = {"name": name, "behavior": behavior, "trigger": trigger, "window_days": window_days,
               "rule": rule, "rule_count": rule_count if rule == rules.AT_LEAST else None,
               "holdout_percent": holdout_percent}
@@ -160,8 +164,9 @@ def update_definition(definition, **changes):
     changed_history = [f for f in HISTORY_FIELDS if f in changes and changes[f] != getattr(definition, f)]
     if changed_history and definition_is_locked(definition):
         raise DefinitionLocked(
-            f"Learners already have windows under this definition, so {', '.join(changed_history)} can no longer "
-            "change. Archive it and create a new definition instead.", field=changed_history[0],
+            _("Learners already have windows under this definition, so {fields} can no longer change. "
+              "Archive it and create a new definition instead.").format(fields=", ".join(changed_history)),
+            field=changed_history[0],
         )
     fields = {f: getattr(definition, f) for f in EDITABLE_FIELDS} | changes
     if fields["rule"] != rules.AT_LEAST:
@@ -183,7 +188,7 @@ def add_requirement(definition, spec):
         DefinitionLocked: windows exist; adding a requirement would change what they had to do.
     """
     if definition_is_locked(definition):
-        raise DefinitionLocked("Requirements cannot change once learners have windows.", field="requirements")
+        raise DefinitionLocked(_("Requirements cannot change once learners have windows."), field="requirements")
     _store_requirements(definition, [spec], first_position=definition.requirements.count())
     return definition.requirements.order_by("-position", "-id").first()
 
@@ -209,7 +214,7 @@ def revise_definition(definition, *, requirements=None, **changes):
     """
     if requirements is not None:
         if definition_is_locked(definition):
-            raise DefinitionLocked("Requirements cannot change once learners have windows.", field="requirements")
+            raise DefinitionLocked(_("Requirements cannot change once learners have windows."), field="requirements")
         if not isinstance(requirements, (list, tuple)):
             raise ActivationRequestError("Requirements must be a list.", field="requirements")
         definition.requirements.all().delete()

@@ -4,6 +4,7 @@ import os
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from activation_plugin import configs, figures, rules, tracking
 from activation_plugin.errors import (
@@ -38,7 +39,7 @@ def record_evidence(*, window, requirement, source, payload, idempotency_key, su
     if existing is not None:
         return _replayed(existing, window, requirement)
     if requirement.definition_id != window.definition_id:
-        raise ActivationRequestError("This requirement belongs to another definition.", field="requirement")
+        raise ActivationRequestError(_("This requirement belongs to another definition."), field="requirement")
     if source not in Evidence.Source.values:
         raise ActivationRequestError(f"Unknown evidence source {source!r}.", field="source")
     submitted_at = submitted_at or timezone.now()
@@ -69,21 +70,22 @@ def record_evidence(*, window, requirement, source, payload, idempotency_key, su
 def _clean_submission(window, requirement, payload, file, submitted_at):
     """The validated payload of a submission at ``submitted_at``; raises ActivationRequestError."""
     if window.state == ActivationWindow.State.WITHDRAWN:
-        raise ActivationRequestError("This window was withdrawn.", field="window")
+        raise ActivationRequestError(_("This window was withdrawn."), field="window")
     if not window.opened_at <= submitted_at <= window.closes_at:
         raise ActivationRequestError(
-            f"Evidence must be submitted between {window.opened_at:%Y-%m-%d} and {window.closes_at:%Y-%m-%d}.",
+            _("Evidence must be submitted between {opened} and {closes}.").format(
+                opened=f"{window.opened_at:%Y-%m-%d}", closes=f"{window.closes_at:%Y-%m-%d}"),
             field="submitted_at",
         )
     payload = configs.validate_payload(requirement.kind, requirement.config, payload,
                                        settings.ACTIVATION_EVIDENCE_MAX_TEXT_CHARS)
     if file is not None:
         if requirement.kind != EvidenceRequirement.Kind.PROJECT:
-            raise ActivationRequestError("Only applied projects take a file.", field="file")
+            raise ActivationRequestError(_("Only applied projects take a file."), field="file")
         payload["file_name"] = _checked_file_name(file)
     if requirement.kind == EvidenceRequirement.Kind.PROJECT and not (
             payload["url"] or payload["text"] or payload.get("file_name")):
-        raise ActivationRequestError("Add a link, a description or a file.", field="payload")
+        raise ActivationRequestError(_("Add a link, a description or a file."), field="payload")
     return payload
 
 
@@ -93,11 +95,12 @@ def _checked_file_name(file):
     extension = os.path.splitext(name)[1].lower()
     allowed = settings.ACTIVATION_EVIDENCE_FILE_TYPES
     if extension not in allowed:
-        raise ActivationRequestError(f"Files of this type are not accepted; use one of {', '.join(allowed)}.",
-                                     field="file")
+        raise ActivationRequestError(
+            _("Files of this type are not accepted; use one of {types}.").format(types=", ".join(allowed)),
+            field="file")
     max_mb = settings.ACTIVATION_EVIDENCE_MAX_FILE_MB
     if file.size > max_mb * 1024 * 1024:
-        raise ActivationRequestError(f"The file is larger than {max_mb} MB.", field="file")
+        raise ActivationRequestError(_("The file is larger than {max_mb} MB.").format(max_mb=max_mb), field="file")
     return name
 
 
@@ -115,7 +118,7 @@ def save_learner_response(*, window, requirement, payload, idempotency_key, file
         ActivationRequestError: not a learner-submitted kind, under review, verified, closed, or invalid.
     """
     if requirement.kind not in LEARNER_KINDS:
-        raise ActivationRequestError("This requirement is not answered by the learner.", field="requirement")
+        raise ActivationRequestError(_("This requirement is not answered by the learner."), field="requirement")
     existing = (window.evidence.filter(requirement=requirement, source=Evidence.Source.LEARNER)
                 .exclude(status=Evidence.Status.REJECTED).order_by("-submitted_at").first())
     if existing is None or existing.idempotency_key == idempotency_key:
@@ -129,7 +132,7 @@ def _edit_response(evidence, window, requirement, payload, file):
     evidence = Evidence.objects.select_for_update().get(pk=evidence.pk)
     if requirement.kind == EvidenceRequirement.Kind.PROJECT and (
             evidence.status == Evidence.Status.VERIFIED or evidence.reviews.exists()):
-        raise ActivationRequestError("This project was already reviewed, so it can no longer change.",
+        raise ActivationRequestError(_("This project was already reviewed, so it can no longer change."),
                                      field="evidence")
     now = timezone.now()
     payload = _clean_submission(window, requirement, payload, file, now)
@@ -172,9 +175,10 @@ def review_evidence(evidence, *, verdict, role, reviewer=None, reviewer_email=No
     if role not in Review.Role.values:
         raise ActivationRequestError(f"Unknown reviewer role {role!r}.", field="role")
     if reviewer is None and not reviewer_email:
-        raise ActivationRequestError("A review needs a reviewer.", field="reviewer")
+        raise ActivationRequestError(_("A review needs a reviewer."), field="reviewer")
     if len(comment or "") > MAX_COMMENT_CHARS:
-        raise ActivationRequestError(f"Keep the comment under {MAX_COMMENT_CHARS} characters.", field="comment")
+        raise ActivationRequestError(
+            _("Keep the comment under {max_chars} characters.").format(max_chars=MAX_COMMENT_CHARS), field="comment")
     evidence = Evidence.objects.select_for_update().select_related("requirement", "window").get(pk=evidence.pk)
     try:
         with transaction.atomic():
@@ -183,7 +187,7 @@ def review_evidence(evidence, *, verdict, role, reviewer=None, reviewer_email=No
                 verdict=verdict, comment=comment, score=score, checklist=checklist or {},
             )
     except IntegrityError as exc:
-        raise ActivationRequestError("This reviewer already reviewed this evidence.", field="reviewer") from exc
+        raise ActivationRequestError(_("This reviewer already reviewed this evidence."), field="reviewer") from exc
     decided = _settled_verdict(evidence)
     if decided is None:
         return review

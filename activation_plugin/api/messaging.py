@@ -9,6 +9,7 @@ from django.db.models import F, Max
 from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from activation_plugin import figures, links, platform, prompts, tracking
 from activation_plugin.errors import (
@@ -200,9 +201,9 @@ def opt_out(user_id, definition_id=None):
         ActivationNotFound: the user or the definition does not exist.
     """
     if not get_user_model().objects.filter(pk=user_id).exists():
-        raise ActivationNotFound("No such learner.", field="user")
+        raise ActivationNotFound(_("No such learner."), field="user")
     if definition_id is not None and not ActivationDefinition.objects.filter(pk=definition_id).exists():
-        raise ActivationNotFound("No such activation definition.", field="definition")
+        raise ActivationNotFound(_("No such activation definition."), field="definition")
     existing = PromptOptOut.objects.filter(user_id=user_id, definition_id=definition_id).first()
     if existing:
         return existing

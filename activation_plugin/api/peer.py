@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from activation_plugin.api.evidence import review_evidence
 from activation_plugin.errors import ActivationNotFound, ActivationRequestError
@@ -50,7 +51,7 @@ def request_peer_assignment(reviewer, course_key):
     definitions = list(ActivationWindow.objects.filter(
         user=reviewer, definition__catalog_course=catalog_course(key)).values_list("definition_id", flat=True))
     if not definitions:
-        raise ActivationRequestError("Reviewers are learners who completed this course.", field="reviewer")
+        raise ActivationRequestError(_("Reviewers are learners who completed this course."), field="reviewer")
     held = current_peer_assignment(reviewer, key, now)
     if held is not None:
         return held
@@ -96,13 +97,14 @@ def _assign(evidence_id, reviewer, now):
 
 def _rubric_ratio(rubric, scores):
     if not isinstance(scores, dict) or set(scores) != {item["criterion"] for item in rubric}:
-        raise ActivationRequestError("Score every rubric criterion.", field="scores")
+        raise ActivationRequestError(_("Score every rubric criterion."), field="scores")
     total = 0
     for item in rubric:
         score = scores[item["criterion"]]
         if not isinstance(score, int) or isinstance(score, bool) or not 0 <= score <= item["max_score"]:
             raise ActivationRequestError(
-                f"Score '{item['criterion']}' from 0 to {item['max_score']}.", field="scores")
+                _("Score '{criterion}' from 0 to {max_score}.").format(
+                    criterion=item["criterion"], max_score=item["max_score"]), field="scores")
         total += score
     return total / sum(item["max_score"] for item in rubric)
 
@@ -120,12 +122,12 @@ def submit_peer_review(assignment_id, reviewer, *, scores=None, verdict=None, co
     assignment = (PeerAssignment.objects.select_for_update().select_related("evidence__requirement")
                   .filter(pk=assignment_id, reviewer=reviewer).first())
     if assignment is None:
-        raise ActivationNotFound("No such review assignment.", field="assignment")
+        raise ActivationNotFound(_("No such review assignment."), field="assignment")
     if assignment.completed_at:
-        raise ActivationRequestError("You already reviewed this project. Thank you!", field="assignment")
+        raise ActivationRequestError(_("You already reviewed this project. Thank you!"), field="assignment")
     now = timezone.now()
     if assignment.due_at <= now:
-        raise ActivationRequestError("The time for this review ran out; it went back to the pool.",
+        raise ActivationRequestError(_("The time for this review ran out; it went back to the pool."),
                                      field="assignment")
     config = assignment.evidence.requirement.config
     if config.get("rubric"):
@@ -134,9 +136,9 @@ def submit_peer_review(assignment_id, reviewer, *, scores=None, verdict=None, co
     else:
         ratio = None
         if verdict not in Review.Verdict.values:
-            raise ActivationRequestError("Say whether the project shows the behaviour.", field="verdict")
+            raise ActivationRequestError(_("Say whether the project shows the behaviour."), field="verdict")
     if not str(comment).strip():
-        raise ActivationRequestError("Leave the learner a comment: it is what they learn from.", field="comment")
+        raise ActivationRequestError(_("Leave the learner a comment: it is what they learn from."), field="comment")
     review = review_evidence(assignment.evidence, verdict=verdict, role=Review.Role.PEER, reviewer=reviewer,
                              score=ratio, checklist=scores or {}, comment=str(comment).strip())
     assignment.completed_at = now

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from activation_plugin import links, platform
@@ -29,9 +29,9 @@ def _check_supervisor_email(window, email):
     try:
         validate_email(email)
     except ValidationError as exc:
-        raise ActivationRequestError("Enter your supervisor's email address.", field="email") from exc
+        raise ActivationRequestError(_("Enter your supervisor's email address."), field="email") from exc
     if email.lower() == (window.user.email or "").lower():
-        raise ActivationRequestError("A supervisor must be someone else: your own address cannot confirm.",
+        raise ActivationRequestError(_("A supervisor must be someone else: your own address cannot confirm."),
                                      field="email")
     # Two learners confirming each other is self-report with extra steps.
     mutual = SupervisorInvite.objects.filter(
@@ -39,22 +39,23 @@ def _check_supervisor_email(window, email):
         email__iexact=window.user.email,
     ).exists()
     if mutual:
-        raise ActivationRequestError("This person asked you to confirm their own behaviour; ask someone else.",
+        raise ActivationRequestError(_("This person asked you to confirm their own behaviour; ask someone else."),
                                      field="email")
 
 
 def _send_invite(invite):
+    """Written in the learner's language, their workplace's best guess, whoever sends or resends it."""
     window = invite.window
     values = {"learner": window.user.get_full_name() or window.user.username,
               "behavior": window.definition.behavior, "link": links.supervisor_url(invite),
               "expires": f"{invite.expires_at:%Y-%m-%d}"}
-    platform.send_message(
-        email=invite.email,
-        subject=_("{learner} asks you to confirm a behaviour at work").format(**values),
-        body=_("{learner} recently completed a course and is applying it at work:\n\n{behavior}\n\n"
-               "If you have seen this, please confirm what you observed (two minutes, no account needed) "
-               "before {expires}:\n{link}\n\nIf you have not, you can ignore this message.").format(**values),
-    )
+    language = platform.language_for(window.user)
+    with translation.override(language):
+        subject = _("{learner} asks you to confirm a behaviour at work").format(**values)
+        body = _("{learner} recently completed a course and is applying it at work:\n\n{behavior}\n\n"
+                 "If you have seen this, please confirm what you observed (two minutes, no account needed) "
+                 "before {expires}:\n{link}\n\nIf you have not, you can ignore this message.").format(**values)
+    platform.send_message(email=invite.email, subject=subject, body=body, language=language)
 
 
 @transaction.atomic
@@ -68,10 +69,10 @@ def invite_supervisor(window, requirement, email):
             an invalid, own or mutual address, or the mail could not be sent.
     """
     if requirement.kind != EvidenceRequirement.Kind.OBSERVATION or requirement.definition_id != window.definition_id:
-        raise ActivationRequestError("This requirement is not a supervisor observation.", field="requirement")
+        raise ActivationRequestError(_("This requirement is not a supervisor observation."), field="requirement")
     now = timezone.now()
     if window.state not in (ActivationWindow.State.OPEN, ActivationWindow.State.ACTIVATED) or window.closes_at <= now:
-        raise ActivationRequestError("This window has closed.", field="window")
+        raise ActivationRequestError(_("This window has closed."), field="window")
     email = (email or "").strip()
     _check_supervisor_email(window, email)
     pending = SupervisorInvite.objects.filter(window=window, requirement=requirement, email__iexact=email,
@@ -91,7 +92,7 @@ def _create_and_send(window, requirement, email, now):
         _send_invite(invite)
     except Exception as exc:  # pylint: disable=broad-except
         # Any mail failure: roll the invitation back so the learner can simply try again.
-        raise ActivationRequestError("The invitation could not be sent; please try again later.") from exc
+        raise ActivationRequestError(_("The invitation could not be sent; please try again later.")) from exc
     return invite
 
 
@@ -112,10 +113,10 @@ def resend_invite(invite):
     invite = SupervisorInvite.objects.select_for_update().select_related("window__user", "window__definition").get(
         pk=invite.pk)
     if invite.used_at:
-        raise ActivationRequestError("The supervisor already answered this invitation.", field="invite")
+        raise ActivationRequestError(_("The supervisor already answered this invitation."), field="invite")
     now = timezone.now()
     if invite.window.closes_at <= now:
-        raise ActivationRequestError("This window has closed.", field="window")
+        raise ActivationRequestError(_("This window has closed."), field="window")
     invite.revoked_at = now
     invite.save(update_fields=["revoked_at"])
     return _create_and_send(invite.window, invite.requirement, invite.email, now)
@@ -132,11 +133,11 @@ def invite_for_link(token):
     invite = (SupervisorInvite.objects.select_related("window__user", "window__definition", "requirement")
               .filter(pk=invite_id, nonce=nonce).first())
     if invite is None or invite.revoked_at:
-        raise ActivationRequestError("This link is no longer valid.")
+        raise ActivationRequestError(_("This link is no longer valid."))
     if invite.used_at:
-        raise ActivationRequestError("This link was already used: thank you, your observation was recorded.")
+        raise ActivationRequestError(_("This link was already used: thank you, your observation was recorded."))
     if invite.expires_at <= timezone.now():
-        raise ActivationRequestError("This link has expired. The learner can send you a new one.")
+        raise ActivationRequestError(_("This link has expired. The learner can send you a new one."))
     return invite
 
 
@@ -153,7 +154,7 @@ def record_supervisor_observation(token, observed, comment=""):
     invite = invite_for_link(token)
     invite = SupervisorInvite.objects.select_for_update().filter(pk=invite.pk, used_at__isnull=True).first()
     if invite is None:
-        raise ActivationNotFound("This link was already used.")
+        raise ActivationNotFound(_("This link was already used."))
     evidence = record_evidence(
         window=invite.window, requirement=invite.requirement, source=Evidence.Source.SUPERVISOR,
         payload={"observed": observed, "comment": comment}, idempotency_key=f"supervisor:{invite.pk}",

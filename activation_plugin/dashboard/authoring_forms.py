@@ -39,6 +39,7 @@ class DefinitionForm(forms.Form):
     rule = forms.ChoiceField(label=_("A learner activates with"), choices=ActivationDefinition.Rule.choices)
     rule_count = forms.IntegerField(label=_("k (for “at least k”)"), min_value=1, required=False)
     holdout_percent = forms.IntegerField(
+        # xgettext:no-python-format
         label=_("Holdout (% of completers who get no prompts, for comparison)"), min_value=0,
         max_value=MAX_HOLDOUT_PERCENT, initial=0,
     )
@@ -148,6 +149,7 @@ class RequirementForm(forms.Form):
                                   choices=[("higher", _("Higher")), ("lower", _("Lower"))])
     threshold = forms.FloatField(label=_("Threshold"), required=False)
     relative = forms.BooleanField(
+        # xgettext:no-python-format
         label=_("Threshold is a relative change from the learner's own baseline (−0.1 = 10 % lower)"), required=False)
     baseline_days = forms.IntegerField(label=_("Baseline: days before completion"), min_value=1, required=False,
                                        initial=30)

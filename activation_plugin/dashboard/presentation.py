@@ -4,11 +4,11 @@ charts' data. Pure functions of the figures dict, so the page, the legacy dashbo
 their tests read the same thing.
 """
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 FUNNEL_LABELS = {
     "completed": gettext_lazy("Completed"), "prompted": gettext_lazy("Prompted"), "responded": gettext_lazy("Responded"),
-    "verified": gettext_lazy("Verified"), "activated": gettext_lazy("Activated"),
+    "verified": pgettext_lazy("funnel stage", "Verified"), "activated": gettext_lazy("Activated"),
 }
 ARM_LABELS = {"prompted": gettext_lazy("Prompted"), "holdout": gettext_lazy("Holdout (no prompts)")}
 SEGMENT_LABELS = {"enrollment_mode": gettext_lazy("By enrollment track"), "org": gettext_lazy("By organisation"), "cohort": gettext_lazy("By cohort")}

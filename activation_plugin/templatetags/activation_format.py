@@ -50,7 +50,7 @@ def pvalue(value):
     if value is None:
         return "—"
     if value < 0.001:
-        return "p < 0.001"
+        return f"p < {number_format(0.001, 3)}"
     return f"p = {number_format(round(value, 3), 3)}"
 
 

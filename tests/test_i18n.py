@@ -1,0 +1,248 @@
+"""
+Pages, api errors and emails follow the reader's language (French here), and the catalogue stays
+complete: every marked string has a French translation, compiled, and nothing in the code or the
+templates is left out of it.
+"""
+import ast
+import gettext
+import html
+import re
+import shutil
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from activation_plugin import api, links
+from activation_plugin.errors import ActivationRequestError
+from activation_plugin.test_utils.factories import UserFactory
+from tests.conftest import OBSERVATION, PROJECT
+from tests.test_authoring import definition_post
+
+PACKAGE = Path(__file__).resolve().parent.parent / "activation_plugin"
+LOCALE = PACKAGE / "locale"
+FRENCH_PO = LOCALE / "fr" / "LC_MESSAGES" / "django.po"
+NBSP = "\u00a0"
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def default_language_afterwards():
+    """LocaleMiddleware leaves the request's language active in the thread: later tests expect English."""
+    yield
+    translation.deactivate()
+
+
+def french_get(client, url, how):
+    """A GET whose language comes from the browser's header or from Django's language cookie."""
+    if how == "cookie":
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+        return client.get(url)
+    return client.get(url, HTTP_ACCEPT_LANGUAGE="fr-FR,fr;q=0.9,en;q=0.5")
+
+
+def assert_french(response, present, absent):
+    page = html.unescape(response.content.decode())
+    assert response.status_code == 200
+    assert '<html lang="fr">' in page
+    for text in present:
+        assert text in page, text
+    for text in absent:
+        assert text not in page, text
+
+
+@pytest.fixture
+def staff_client(client, course_staff):
+    client.force_login(course_staff)
+    return client
+
+
+@pytest.fixture
+def open_window(make_definition, learner, course_key):
+    make_definition(requirements=[PROJECT, OBSERVATION])
+    [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=1))
+    return window
+
+
+@pytest.mark.parametrize("how", ["header", "cookie"])
+def test_learner_page_is_in_french(client, learner, course_key, open_window, how):
+    client.force_login(learner)
+    response = french_get(client, reverse("activation_plugin:learner", kwargs={"course_id": str(course_key)}), how)
+    assert_french(response, present=[
+        "Appliquez ce que vous avez appris", "Ouverte jusqu'au", "Projet appliqué", "Lien vers votre projet",
+        "Demander à mon responsable", "Quitter ce suivi et effacer mes réponses",
+    ], absent=["Apply what you learned", "Open until", "Link to your project", "Ask my supervisor", "Withdraw"])
+
+
+@pytest.mark.parametrize("how", ["header", "cookie"])
+def test_instructor_course_page_is_in_french(staff_client, course_key, make_definition, how):
+    make_definition(name="Uses the script")
+    response = french_get(staff_client, reverse("activation_plugin:instructor",
+                                                kwargs={"course_id": str(course_key)}), how)
+    assert_french(response, present=[
+        "Nouvelle définition", "File d'évaluation", "taux d'activation", "Ont terminé",
+        "Désinscrits des messages (toujours comptés)", f"Aucune fenêtre n'est encore fermée{NBSP}:",
+    ], absent=["New definition", "Review queue", "activation rate", "No window has closed yet"])
+
+
+def test_activation_page_of_a_definition_is_in_french(staff_client, course_key, make_definition):
+    definition = make_definition()
+    response = french_get(staff_client, reverse("activation_plugin:definition", kwargs={
+        "course_id": str(course_key), "definition_id": definition.pk}), "header")
+    assert_french(response, present=[
+        "De la fin du cours à l'activation", "Délai avant la première activation", "Comparaisons",
+        f"Peut-on se fier à ces chiffres{NBSP}?", "Retour sur investissement", "Ce qui est demandé aux apprenants",
+        "L'apprenant réussit le cours · fenêtre de 30 jours · Une seule preuve, au choix",
+    ], absent=["From completion to activation", "Time to first activation", "Can these figures be trusted?",
+               "Return on investment", "What learners are asked to do"])
+    charts = re.search(r'<script id="chart-km-\d+" type="application/json">(.*?)</script>', response.content.decode(),
+                       re.S).group(1)
+    assert "Jours depuis la fin du cours" in charts and "Days since completion" not in charts
+
+
+def test_configuration_form_and_its_api_errors_are_in_french(staff_client, course_key):
+    new = reverse("activation_plugin:definition_new", kwargs={"course_id": str(course_key)})
+    assert_french(french_get(staff_client, new, "header"), present=[
+        "Nouvelle définition d'activation", "Ce qui compte comme une activation",
+        "Comportement que les apprenants doivent mettre en pratique au travail", "L'apprenant obtient un certificat",
+        "Preuves demandées",
+    ], absent=["New activation definition", "What counts as activation", "Learner earns a certificate"])
+    # The rule's refusal comes from the api (rules.py), in the instructor's language.
+    response = staff_client.post(new, definition_post({}, rule="at_least", rule_count="3"),
+                                 HTTP_ACCEPT_LANGUAGE="fr")
+    page = html.unescape(response.content.decode())
+    assert response.status_code == 400
+    assert "La règle demande au moins 3 preuves, mais la définition n'en a que 1." in page
+    assert "The rule asks for" not in page
+
+
+def test_review_queue_is_in_french(staff_client, course_key, open_window):
+    response = french_get(staff_client, reverse("activation_plugin:review_queue",
+                                                kwargs={"course_id": str(course_key)}), "cookie")
+    assert_french(response, present=[
+        "File d'évaluation", "Retour à la page Activation", "Aucun résultat ne correspond à ces filtres.",
+        "Invitations de responsables en attente de réponse", ">Envoyée<", ">Refusée<",
+    ], absent=["Review queue", "Nothing matches these filters.", "Supervisor invitations", ">Submitted<"])
+
+
+def test_opt_out_page_and_its_link_errors_are_in_french(client, learner, make_definition):
+    definition = make_definition()
+    url = reverse("activation_plugin:opt_out", kwargs={"token": links.opt_out_token(learner.pk, definition.pk)})
+    assert_french(french_get(client, url, "header"), present=[
+        "Ne plus recevoir les messages de suivi", "Ne plus recevoir ces messages",
+        f"Ne plus recevoir les messages de suivi sur la mise en pratique de ce cours{NBSP}?",
+    ], absent=["Stop follow-up messages", "Stop these messages"])
+    done = html.unescape(client.post(url, HTTP_ACCEPT_LANGUAGE="fr").content.decode())
+    assert f"C'est fait{NBSP}: vous ne recevrez plus de messages de suivi" in done
+    forged = client.get(url[:-3] + "x/", HTTP_ACCEPT_LANGUAGE="fr")
+    assert forged.status_code == 400
+    assert "Ce lien n'est pas valide. Vérifiez qu'il a été copié en entier." in html.unescape(forged.content.decode())
+
+
+def test_api_errors_follow_the_active_language(course_key):
+    with translation.override("fr"), pytest.raises(ActivationRequestError, match="Donnez un nom à la définition"):
+        api.create_definition(course_key=course_key, name=" ", behavior="Uses it.", window_days=30, requirements=[])
+    with pytest.raises(ActivationRequestError, match="Give the definition a name"):
+        api.create_definition(course_key=course_key, name=" ", behavior="Uses it.", window_days=30, requirements=[])
+
+
+def test_a_prompt_to_a_french_learner_has_the_french_footer(make_definition, course_key):
+    from demo.models import DemoLanguagePreference  # pylint: disable=import-outside-toplevel
+    make_definition(requirements=[{**PROJECT, "prompts": [{
+        "send_after_days": 0, "subject": "How did it go?", "body": "Tell us.",
+        "translations": {"fr": {"subject": "Alors ?", "body": "Racontez-nous."}}}]}])
+    learner = UserFactory()
+    DemoLanguagePreference.objects.create(user=learner, language="fr")
+    now = timezone.now()
+    api.open_windows(learner.pk, course_key, "passing", now)
+    api.tick(now=now + timedelta(minutes=1))
+    [message] = mail.outbox
+    assert message.subject == "Alors ?"
+    assert (f"Vous recevez ce message car vous avez terminé Applying Things. "
+            f"Pour ne plus recevoir ces messages{NBSP}: http") in message.body
+    assert "You receive this" not in message.body
+
+
+def test_a_supervisor_is_invited_in_the_learners_language(client, learner, course_key, open_window):
+    from demo.models import DemoLanguagePreference  # pylint: disable=import-outside-toplevel
+    DemoLanguagePreference.objects.create(user=learner, language="fr")
+    requirement = open_window.definition.requirements.get(kind="observation")
+    api.invite_supervisor(open_window, requirement, "boss@example.org")
+    [message] = mail.outbox
+    assert message.subject.endswith(" vous demande de confirmer un comportement au travail")
+    assert "Sinon, vous pouvez ignorer ce message." in message.body
+
+
+def read_po(path):
+    """``{(msgctxt, msgid): (msgstr, flags)}`` from a .po file: enough of the format for our catalogues."""
+    entries, entry, field = {}, None, None
+
+    def close():
+        if entry and entry["msgid"]:
+            entries[(entry["msgctxt"], entry["msgid"])] = (entry["msgstr"], entry["flags"])
+
+    for line in path.read_text(encoding="utf-8").splitlines() + [""]:
+        if not line.strip():
+            close()
+            entry, field = None, None
+            continue
+        if entry is None:
+            entry = {"msgctxt": None, "msgid": "", "msgstr": "", "flags": set()}
+        if line.startswith("#,"):
+            entry["flags"] |= {flag.strip() for flag in line[2:].split(",")}
+        elif line.startswith("#"):
+            continue
+        elif line.startswith(("msgctxt ", "msgid ", "msgstr ")):
+            field, _, value = line.partition(" ")
+            entry[field] = _unquote(value)
+        else:
+            entry[field] += _unquote(line)
+    return entries
+
+
+def _unquote(text):
+    return ast.literal_eval(text.strip())
+
+
+def test_every_french_string_is_translated_and_compiled():
+    entries = read_po(FRENCH_PO)
+    assert len(entries) > 300
+    untranslated = [msgid for (ctx, msgid), (msgstr, flags) in entries.items() if not msgstr.strip()]
+    fuzzy = [msgid for (ctx, msgid), (msgstr, flags) in entries.items() if "fuzzy" in flags]
+    assert untranslated == [] and fuzzy == []
+    with open(FRENCH_PO.with_suffix(".mo"), "rb") as compiled:
+        catalogue = gettext.GNUTranslations(compiled)
+    stale = [msgid for (ctx, msgid), (msgstr, flags) in entries.items()
+             if (catalogue.pgettext(ctx, msgid) if ctx else catalogue.gettext(msgid)) != msgstr]
+    assert stale == [], "run `make compile_translations`"
+
+
+def test_french_punctuation_takes_a_non_breaking_space():
+    """French typography: a space before : ; ? ! % and inside « », never a plain one (a line could break there)."""
+    plain = [msgstr for msgstr, flags in read_po(FRENCH_PO).values() if re.search(r" [:;?!»]| %(?!\()|« ", msgstr)]
+    assert plain == []
+
+
+@pytest.mark.parametrize("domain", ["django", "djangojs"])
+def test_extraction_finds_no_string_missing_from_the_catalogue(tmp_path, domain):
+    """
+    ``make extract_translations`` on a copy of the package must neither add a msgid (a string marked
+    but never extracted, so never translated) nor drop one (a catalogue left stale).
+    """
+    copy = tmp_path / "activation_plugin"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "*.mo", "vendor"))
+    subprocess.run([sys.executable, str(PACKAGE.parent / "manage.py"), "makemessages", "-l", "fr", "-d", domain,
+                    "--no-obsolete"], cwd=copy, check=True, capture_output=True)
+    extracted = copy / "locale" / "fr" / "LC_MESSAGES" / f"{domain}.po"
+    if domain == "djangojs":
+        # The scripts hold no text (the charts' labels come from the server): no JavaScript catalogue.
+        assert not extracted.exists() or not read_po(extracted)
+    else:
+        assert set(read_po(extracted)) == set(read_po(FRENCH_PO))
