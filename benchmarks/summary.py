@@ -31,6 +31,7 @@ from activation_plugin.models import (
     MetricSource,
     PromptDelivery,
 )
+from benchmarks import tab
 from demo.models import DemoCourse
 
 COURSE_KEY = CourseKey.from_string("course-v1:Bench+FIG+2026")
@@ -175,7 +176,9 @@ def measure(definition, now):
     parts = {name: best_of(function, definition, now=now)[0] for name, function in (
         ("funnel", api.funnel), ("compare_runs", api.compare_runs), ("kpi_deltas", api.kpi_deltas),
         ("data_quality", api.data_quality))}
+    page_cold_s, page_warm_s, page_queries = tab.page(definition)
     return {"summary_s": summary_s, "floor_s": floor_s, "summary_vs_floor": summary_s / floor_s,
+            "page_cold_s": page_cold_s, "page_warm_ms": page_warm_s * 1000, "page_queries": page_queries,
             "analytics_s": cold_s, "analytics_queries": len(statements), "analytics_vs_floor": cold_s / floor_s,
             "warm_ms": warm_s * 1000, **{f"{name}_s": value for name, value in parts.items()}}, statements
 
@@ -202,6 +205,9 @@ ROWS = [
     ("  queries", "analytics_queries", "{}"),
     ("  / floor", "analytics_vs_floor", "{:.1f}x"),
     ("analytics, warm cache: ms", "warm_ms", "{:.2f}"),
+    ("Activation page, cold cache: seconds", "page_cold_s", "{:.2f}"),
+    ("  queries", "page_queries", "{}"),
+    ("Activation page, warm cache: ms", "page_warm_ms", "{:.1f}"),
     ("funnel: seconds", "funnel_s", "{:.3f}"),
     ("compare_runs (the grouped cells query): seconds", "compare_runs_s", "{:.3f}"),
     ("kpi_deltas: seconds", "kpi_deltas_s", "{:.3f}"),
@@ -240,4 +246,8 @@ def run(sizes):
           "day histograms, rates by evidence strength and the opted-out count. Warm cache: Django's "
           f"{type(caches['default']).__name__}.\n")
     print_table(results)
+    streamed = tab.export(definition)
+    print(f"\nWindows CSV of {streamed['rows']:,} windows through the download view, in a process of its own: "
+          f"{streamed['seconds']:.1f} s, RSS {streamed['rss_start_mb']:.0f} MB before, peak "
+          f"{streamed['rss_peak_mb']:.0f} MB (target: under 100 MB).")
     explain(statements)
