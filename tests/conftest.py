@@ -77,3 +77,20 @@ def course_staff(course_key):
 @pytest.fixture
 def staff_user(db):
     return UserFactory(username="staff", is_staff=True)
+
+
+@pytest.fixture
+def kpi_server():
+    """A real local HTTP server playing the external KPI API; tests script its answers."""
+    from activation_plugin.test_utils.kpi_server import KpiServer  # pylint: disable=import-outside-toplevel
+    with KpiServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fast_retries(settings):
+    """Short timeouts and backoff so failure scripts finish quickly; the code paths are the same."""
+    settings.ACTIVATION_METRIC_HTTP_TIMEOUT = 0.3
+    settings.ACTIVATION_METRIC_BACKOFF_SECONDS = 0.01
+    settings.ACTIVATION_METRIC_MAX_ATTEMPTS = 3
+    settings.ACTIVATION_METRIC_MAX_RETRY_AFTER_SECONDS = 2
