@@ -3,11 +3,18 @@ from django.urls import re_path
 
 from activation_plugin.dashboard import reviews
 from activation_plugin.dashboard import views as dashboard_views
+from activation_plugin.kpi import views as kpi_views
 from activation_plugin.learner import views as learner_views
 
 COURSE_ID = r"(?P<course_id>[^/]+)"
 
 urlpatterns = [
+    re_path(r"^api/activation/v1/metric-sources/(?P<name>[-a-zA-Z0-9_]+)/observations/$", kpi_views.metric_webhook,
+            name="metric_webhook"),
+    re_path(r"^activation/kpi/sources/$", kpi_views.kpi_sources, name="kpi_sources"),
+    re_path(rf"^activation/courses/{COURSE_ID}/kpi/$", kpi_views.course_kpi, name="kpi"),
+    re_path(rf"^activation/courses/{COURSE_ID}/kpi/preview/$", kpi_views.kpi_preview, name="kpi_preview"),
+    re_path(rf"^activation/courses/{COURSE_ID}/kpi/commit/$", kpi_views.kpi_commit, name="kpi_commit"),
     re_path(rf"^activation/courses/{COURSE_ID}/$", dashboard_views.instructor_page, name="instructor"),
     re_path(r"^activation/opt-out/(?P<token>[^/]+)/$", learner_views.opt_out, name="opt_out"),
     re_path(r"^activation/observe/(?P<token>[^/]+)/$", learner_views.observe, name="observe"),

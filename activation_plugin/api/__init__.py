@@ -27,6 +27,7 @@ from activation_plugin.api.messaging import opt_out, send_due_prompts
 from activation_plugin.api.metric_evidence import evaluate_metric_evidence, wake_kpi_nudges
 from activation_plugin.api.metric_sources import finish_pull, metric_source, sync_metric_source
 from activation_plugin.api.metrics import (
+    clean_external_id,
     clean_observation,
     ingest_observations,
     link_identities,
@@ -67,6 +68,6 @@ __all__ = [
     "learner_windows", "open_windows", "opt_out", "parse_course_key", "record_evidence", "record_observation",
     "record_supervisor_observation", "resend_invite", "retire_user", "review_evidence", "review_queue",
     "revoke_invite", "save_learner_response", "send_due_prompts", "summarize", "tick", "update_definition",
-    "clean_observation", "evaluate_metric_evidence", "finish_pull", "ingest_observations", "link_identities",
+    "clean_external_id", "clean_observation", "evaluate_metric_evidence", "finish_pull", "ingest_observations", "link_identities",
     "metric_source", "parse_time", "resolve_observations", "sync_metric_source", "wake_kpi_nudges",
 ]

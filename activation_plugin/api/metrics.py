@@ -75,6 +75,16 @@ def _text(value, field, max_length):
     return text
 
 
+def clean_external_id(value):
+    """
+    An external id, stripped.
+
+    Raises:
+        ActivationRequestError: empty, over 255 characters, or not text.
+    """
+    return _text(value, "external_id", 255)
+
+
 def clean_observation(record, now=None):
     """
     ``(metric, external_id, observed_at, value)`` from a mapped record, checked.
@@ -234,7 +244,7 @@ def link_identities(source, links):
     Raises:
         ActivationRequestError: an empty or overlong external id.
     """
-    links = [(_text(external_id, "external_id", 255), user) for external_id, user in links]
+    links = [(clean_external_id(external_id), user) for external_id, user in links]
     with transaction.atomic():
         for external_id, user in links:
             IdentityLink.objects.update_or_create(

@@ -5,6 +5,7 @@ The settings are the only place secrets and allowed hosts live: this module read
 them once per use and hands out a ``SourceConfig`` whose ``repr`` never shows a secret. Only the
 non-secret part (kind, mapping, schedule) is copied to the ``MetricSource`` row.
 """
+import logging
 import os
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ KINDS = ("rest", "webhook", "csv", "python")
 AUTH_TYPES = ("none", "bearer", "basic", "header")
 PAGINATION_STYLES = ("none", "next_link", "cursor", "page")
 MAPPED_FIELDS = ("external_id", "metric", "value", "observed_at")
+log = logging.getLogger(__name__)
 
 
 class Secret:
@@ -100,6 +102,7 @@ class SourceConfig:  # pylint: disable=too-many-instance-attributes
     allow_private: object = ()
     webhook_secret: Secret | None = field(default=None, repr=False)
     class_path: str = ""
+    courses: tuple = ()
     options: dict = field(default_factory=dict)
 
     def secrets(self):
@@ -169,7 +172,10 @@ def parse(name, config):
     if kind == "webhook":
         return SourceConfig(**common, webhook_secret=_secret(name, config, "secret"))
     if kind == "csv":
-        return SourceConfig(**common)
+        courses = config.get("courses", [])
+        if not isinstance(courses, (list, tuple)) or not all(isinstance(course, str) for course in courses):
+            _fail(name, "'courses' must list the course keys (or org+course) whose staff may upload to it.")
+        return SourceConfig(**common, courses=tuple(courses))
     if kind == "python":
         if not config.get("class"):
             _fail(name, "a python source needs 'class', the dotted path of its connector class.")
@@ -196,16 +202,33 @@ def parse(name, config):
     )
 
 
-def declared():
-    """Every declared source by name, checked."""
+def declared(skip_invalid=False):
+    """
+    Every declared source by name, checked. ``skip_invalid`` leaves out (and logs) the broken
+    ones, so one misconfigured source cannot take the pages of the others down.
+    """
     sources = getattr(settings, "ACTIVATION_METRIC_SOURCES", {}) or {}
-    return {name: parse(name, config) for name, config in sources.items()}
+    checked = {}
+    for name, config in sources.items():
+        try:
+            checked[name] = parse(name, config)
+        except ImproperlyConfigured as exc:
+            if not skip_invalid:
+                raise
+            log.error("%s", exc)
+    return checked
 
 
 def get(name):
     """One declared source; KeyError if the operator did not declare it."""
     sources = getattr(settings, "ACTIVATION_METRIC_SOURCES", {}) or {}
     return parse(name, sources[name])
+
+
+def uploadable(config, course_key):
+    """Whether staff of this course run may upload CSV files to this source."""
+    catalog = f"{course_key.org}+{course_key.course}"
+    return config.kind == "csv" and bool({str(course_key), catalog} & set(config.courses))
 
 
 def public_mapping(config):
