@@ -6,7 +6,8 @@ so a benchmark can never touch the demo's or the tests' data, and it can be drop
 """
 import os
 
-DATABASE = "activation_bench"
+# Overridable so a developer can iterate without touching a shared machine's benchmark database.
+DATABASE = os.environ.get("ACTIVATION_BENCH_DB", "activation_bench")
 
 
 def _server():

@@ -1,7 +1,6 @@
 """Source settings and JMESPath mappings: bad settings fail loudly, odd records never crash ingestion."""
 from datetime import UTC, datetime
 
-import jmespath
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
@@ -9,7 +8,7 @@ from hypothesis import HealthCheck, given, settings as hypothesis_settings, stra
 
 from activation_plugin import api
 from activation_plugin.kpi import sources
-from activation_plugin.kpi.rest import map_record
+from activation_plugin.kpi.rest import map_record, map_records
 from activation_plugin.models import MetricObservation, MetricSource
 from activation_plugin.test_utils.kpi_server import Reply
 
@@ -53,9 +52,12 @@ EXPRESSIONS = st.sampled_from(["a", "v", "t", "x.a", "items[0].v", "to_number(v)
     {"external_id": EXPRESSIONS, "metric": EXPRESSIONS, "value": EXPRESSIONS, "observed_at": EXPRESSIONS}))
 def test_any_record_under_any_mapping_is_stored_or_counted_never_a_crash(db, records, expressions):
     source, _created = MetricSource.objects.get_or_create(name="fuzz", kind="rest")
-    mapping = {name: jmespath.compile(text) for name, text in expressions.items()}
+    config = sources.parse("fuzz", {**BASE, "mapping": expressions})
+    mapped = map_records(config, records)
+    # the page-wide projection, when used, must agree with mapping record by record
+    assert mapped == [map_record(config.mapping, record) for record in records]
     before = MetricObservation.objects.count()
-    result = api.ingest_observations(source, [map_record(mapping, record) for record in records])
+    result = api.ingest_observations(source, mapped)
     assert result["received"] == len(records)
     accounted = result["stored"] + result["updated"] + result["duplicates"] + result["rejected"] + result["future"]
     assert accounted == len(records)

@@ -204,9 +204,9 @@ def ingest_observations(source, records, *, strict=False, now=None):
     ``observed_at``) into ``source``, then wake KPI nudges and evaluate metric evidence of the
     learners whose observations changed.
 
-    Each chunk commits on its own unless the caller holds a transaction; ``strict`` (CSV and
-    webhook deliveries, which are all-or-nothing) raises at the first bad record, and the
-    caller's ``atomic()`` then rolls everything back.
+    A delivery (a page, a webhook body, a CSV file) is one transaction: it is stored whole or
+    not at all. Bad records are counted and skipped, or with ``strict`` (CSV and webhook
+    deliveries) the first one raises and nothing is stored.
 
     Returns:
         dict: counts (received, stored, updated, duplicates, rejected, future, matched), the
@@ -217,19 +217,18 @@ def ingest_observations(source, records, *, strict=False, now=None):
     """
     now = now or timezone.now()
     run = _Ingest(source, now, strict)
-    for offset, chunk in _chunks(records, settings.ACTIVATION_METRIC_BATCH_SIZE):
-        rows = run.clean(chunk, offset)
-        with transaction.atomic():
-            run.write(rows)
-    MetricSource.objects.filter(pk=source.pk).update(
-        records_pulled=F("records_pulled") + run.counts["received"],
-        records_rejected=F("records_rejected") + run.counts["rejected"],
-        duplicates_dropped=F("duplicates_dropped") + run.counts["duplicates"],
-        future_dropped=F("future_dropped") + run.counts["future"],
-    )
-    if run.users:
-        wake_kpi_nudges(run.users, now)
-        evaluate_metric_evidence(run.users, now=now)
+    with transaction.atomic():
+        for offset, chunk in _chunks(records, settings.ACTIVATION_METRIC_BATCH_SIZE):
+            run.write(run.clean(chunk, offset))
+        MetricSource.objects.filter(pk=source.pk).update(
+            records_pulled=F("records_pulled") + run.counts["received"],
+            records_rejected=F("records_rejected") + run.counts["rejected"],
+            duplicates_dropped=F("duplicates_dropped") + run.counts["duplicates"],
+            future_dropped=F("future_dropped") + run.counts["future"],
+        )
+        if run.users:
+            wake_kpi_nudges(run.users, now)
+            evaluate_metric_evidence(run.users, now=now)
     return {**run.counts, "errors": run.errors, "high_water": run.high_water}
 
 

@@ -24,6 +24,22 @@ def map_record(mapping, record):
         return dict(UNMAPPABLE)
 
 
+def map_records(config, records):
+    """
+    Map a page of records. One search of the page-wide projection is several times faster than
+    four searches per record; it is used only when it provably gives one mapped dict per record
+    (a projection drops null records, and a function error would lose the whole page).
+    """
+    if config.page_mapping is not None:
+        try:
+            mapped = config.page_mapping.search(records)
+        except JMESPathError:
+            mapped = None
+        if isinstance(mapped, list) and len(mapped) == len(records):
+            return mapped
+    return [map_record(config.mapping, record) for record in records]
+
+
 class RestConnector:
     """A source declared with ``kind: rest``."""
 
@@ -37,7 +53,7 @@ class RestConnector:
             records = None
         if not isinstance(records, list):
             raise FetchError(f"Page {page}: the 'records' expression did not find a list.")
-        return [map_record(self.config.mapping, record) for record in records]
+        return map_records(self.config, records)
 
     def _next(self, expression, body):
         try:

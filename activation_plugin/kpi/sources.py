@@ -97,6 +97,7 @@ class SourceConfig:  # pylint: disable=too-many-instance-attributes
     records: object = None
     mapping: dict = field(default_factory=dict)
     mapping_text: dict = field(default_factory=dict)
+    page_mapping: object = None
     since_param: str = ""
     allowed_hosts: tuple = ()
     allow_private: object = ()
@@ -109,6 +110,15 @@ class SourceConfig:  # pylint: disable=too-many-instance-attributes
         """Every secret value, so error texts can be scrubbed of them whatever produced them."""
         values = [self.auth.secret, self.webhook_secret]
         return [value.reveal() for value in values if value is not None]
+
+
+def _page_mapping(mapping):
+    """The mapping as one projection over a page (``[*].{external_id: …, …}``), or None if it does not compile."""
+    fields = ", ".join(f"{key}: {mapping[key]}" for key in MAPPED_FIELDS)
+    try:
+        return jmespath.compile(f"[*].{{{fields}}}")
+    except JMESPathError:
+        return None
 
 
 def _pagination(name, config):
@@ -197,7 +207,7 @@ def parse(name, config):
         **common, url=url, params=dict(config.get("params") or {}), auth=_auth(name, config),
         pagination=_pagination(name, config), records=_expression(name, config.get("records", "@"), "'records'"),
         mapping={key: _expression(name, mapping[key], f"mapping {key!r}") for key in MAPPED_FIELDS},
-        mapping_text={key: mapping[key] for key in MAPPED_FIELDS}, since_param=config.get("since_param", ""),
+        mapping_text={key: mapping[key] for key in MAPPED_FIELDS}, page_mapping=_page_mapping(mapping), since_param=config.get("since_param", ""),
         allowed_hosts=tuple(host.lower() for host in hosts), allow_private=_allow_private(name, config),
     )
 
