@@ -103,23 +103,29 @@ def clean_observation(record, now=None):
 
 
 def _insert_sql():
+    """
+    A multi-row insert that skips rows already stored and reports how many it inserted: on
+    MariaDB ``INSERT IGNORE`` counts only inserted rows whatever the connection's FOUND_ROWS
+    flag (the values were checked beforehand, so IGNORE hides no truncation).
+    """
     table = connection.ops.quote_name(MetricObservation._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(column) for column in COLUMNS)
     placeholders = ", ".join(["%s"] * len(COLUMNS))
     # Only placeholders in VALUES: MySQLdb then sends one multi-row INSERT per executemany.
-    conflict = "ON DUPLICATE KEY UPDATE id = id" if connection.vendor == "mysql" else "ON CONFLICT DO NOTHING"
-    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) {conflict}"
+    if connection.vendor == "mysql":
+        return f"INSERT IGNORE INTO {table} ({columns}) VALUES ({placeholders})"
+    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING"
 
 
 class _Ingest:
     """The running totals of one delivery."""
 
-    def __init__(self, source, now, strict):
+    def __init__(self, source, now, strict, resolved):
         self.source, self.now, self.strict = source, now, strict
         self.counts = {"received": 0, "stored": 0, "updated": 0, "duplicates": 0, "rejected": 0, "future": 0,
                        "matched": 0}
         self.errors, self.high_water, self.users = [], None, set()
-        self.resolved = {}
+        self.resolved = {} if resolved is None else resolved
 
     def clean(self, chunk, offset):
         rows = {}
@@ -151,43 +157,48 @@ class _Ingest:
         return self.resolved
 
     def write(self, rows):
-        """Insert what is new, correct values that changed; count the rest as duplicates."""
+        """
+        Insert the chunk, skipping rows already stored. Only when some were already there (a
+        replay or an overlapping pull) are they read back, to correct changed values and tell
+        duplicates apart; new data, the usual case, costs one statement.
+        """
         if not rows:
             return
-        metrics = {key[0] for key in rows}
-        ids = {key[1] for key in rows}
-        times = [key[2] for key in rows]
-        existing = {
-            (metric, external_id, observed_at): value
-            for metric, external_id, observed_at, value in MetricObservation.objects.filter(
-                source=self.source, metric__in=metrics, external_id__in=ids,
-                observed_at__gte=min(times), observed_at__lte=max(times),
-            ).values_list("metric", "external_id", "observed_at", "value")
-        }
-        users = self.users_for(ids)
+        users = self.users_for({key[1] for key in rows})
         adapt = connection.ops.adapt_datetimefield_value
         received = adapt(self.now)
-        new = []
-        for (metric, external_id, observed_at), value in rows.items():
-            user_id = users[external_id]
-            if user_id is not None:
-                self.counts["matched"] += 1
-            key = (metric, external_id, observed_at)
-            if key not in existing:
-                new.append((self.source.pk, metric, external_id, user_id, adapt(observed_at), value, received))
-            elif existing[key] != value:
-                MetricObservation.objects.filter(source=self.source, metric=metric, external_id=external_id,
-                                                 observed_at=observed_at).update(value=value)
-                self.counts["updated"] += 1
-            else:
-                self.counts["duplicates"] += 1
-                continue
-            if user_id is not None:
-                self.users.add(user_id)
-        if new:
-            with connection.cursor() as cursor:
-                cursor.executemany(_insert_sql(), new)
-            self.counts["stored"] += len(new)
+        with connection.cursor() as cursor:
+            cursor.executemany(_insert_sql(), [
+                (self.source.pk, metric, external_id, users[external_id], adapt(observed_at), value, received)
+                for (metric, external_id, observed_at), value in rows.items()
+            ])
+            inserted = cursor.rowcount
+        self.counts["stored"] += inserted
+        self.counts["matched"] += sum(1 for key in rows if users[key[1]] is not None)
+        matched = {users[external_id] for _metric, external_id, _at in rows} - {None}
+        if inserted == len(rows):
+            self.users |= matched
+            return
+        changed = self._correct(rows)
+        self.counts["updated"] += len(changed)
+        self.counts["duplicates"] += len(rows) - inserted - len(changed)
+        # Which rows of a mixed chunk were new is unknown: re-evaluating all its learners is harmless.
+        self.users |= matched if inserted else {users[external_id] for external_id in changed} - {None}
+
+    def _correct(self, rows):
+        """Update stored values that differ from this delivery's; the external ids of those changed."""
+        times = [key[2] for key in rows]
+        stored = MetricObservation.objects.filter(
+            source=self.source, metric__in={key[0] for key in rows}, external_id__in={key[1] for key in rows},
+            observed_at__gte=min(times), observed_at__lte=max(times),
+        ).values_list("pk", "metric", "external_id", "observed_at", "value")
+        changed = []
+        for pk, metric, external_id, observed_at, value in stored:
+            wanted = rows.get((metric, external_id, observed_at))
+            if wanted is not None and wanted != value:
+                MetricObservation.objects.filter(pk=pk).update(value=wanted)
+                changed.append(external_id)
+        return changed
 
 
 def _chunks(records, size):
@@ -198,7 +209,7 @@ def _chunks(records, size):
         offset += len(chunk)
 
 
-def ingest_observations(source, records, *, strict=False, now=None):
+def ingest_observations(source, records, *, strict=False, now=None, resolved=None):
     """
     Upsert a stream of mapped records (dicts with ``external_id``, ``metric``, ``value``,
     ``observed_at``) into ``source``, then wake KPI nudges and evaluate metric evidence of the
@@ -206,7 +217,8 @@ def ingest_observations(source, records, *, strict=False, now=None):
 
     A delivery (a page, a webhook body, a CSV file) is one transaction: it is stored whole or
     not at all. Bad records are counted and skipped, or with ``strict`` (CSV and webhook
-    deliveries) the first one raises and nothing is stored.
+    deliveries) the first one raises and nothing is stored. ``resolved`` is a dict a caller
+    keeps across the pages of one run, so each external id is matched to a learner once.
 
     Returns:
         dict: counts (received, stored, updated, duplicates, rejected, future, matched), the
@@ -216,7 +228,7 @@ def ingest_observations(source, records, *, strict=False, now=None):
         ActivationRequestError: in strict mode, the first bad record, numbered from 1.
     """
     now = now or timezone.now()
-    run = _Ingest(source, now, strict)
+    run = _Ingest(source, now, strict, resolved)
     with transaction.atomic():
         for offset, chunk in _chunks(records, settings.ACTIVATION_METRIC_BATCH_SIZE):
             run.write(run.clean(chunk, offset))

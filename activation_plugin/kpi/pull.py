@@ -39,10 +39,10 @@ def pull(name, now=None):
         raise ValueError(f"Source {name!r} is a {config.kind} source; only rest and python sources are pulled.")
     source = api.sync_metric_source(config)
     totals = dict.fromkeys(COUNTS, 0)
-    high_water = None
+    high_water, resolved = None, {}
     try:
         for records in connector_for(config).pages(source.cursor):
-            result = api.ingest_observations(source, records, now=now)
+            result = api.ingest_observations(source, records, now=now, resolved=resolved)
             for key in COUNTS:
                 totals[key] += result[key]
             if result["high_water"] and (high_water is None or result["high_water"] > high_water):
