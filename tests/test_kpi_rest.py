@@ -18,7 +18,7 @@ TOKEN = "s3cret-token-value"
 def declare(settings, server, name="crm", **config):
     config = {"kind": "rest", "url": server.url("/tickets"), "allowed_hosts": ["127.0.0.1"],
               "allow_private": True, "records": "data", "mapping": MAPPING, **config}
-    settings.ACTIVATION_METRIC_SOURCES = {**getattr(settings, "ACTIVATION_METRIC_SOURCES", {}), name: config}
+    settings.ACTIVATION_METRIC_SOURCES = {name: config}
     return config
 
 
