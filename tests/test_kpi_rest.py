@@ -1,5 +1,6 @@
 """The generic REST connector against a real local HTTP server: pagination, retries, guards, cursor."""
 import logging
+import socket
 import time
 from datetime import timedelta
 
@@ -225,3 +226,23 @@ def test_due_sources_follow_their_schedule(settings, kpi_server):
     pull.pull("crm")
     assert pull.due_sources() == []
     assert pull.due_sources(now=timezone.now() + timedelta(minutes=31)) == ["crm"]
+
+
+def test_a_dns_answer_that_changes_after_the_check_is_caught_at_the_connection(settings, kpi_server, monkeypatch):
+    """DNS rebinding: the check sees a public address, the connection lands on 127.0.0.1. DNS is faked at the edge."""
+    from activation_plugin.kpi import http  # pylint: disable=import-outside-toplevel
+
+    class RebindingDns:
+        def __getattr__(self, name):
+            return getattr(socket, name)
+
+        @staticmethod
+        def getaddrinfo(*args, **kwargs):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 80))]
+
+    monkeypatch.setattr(http, "socket", RebindingDns())
+    declare(settings, kpi_server, allow_private=False)
+    kpi_server.route("/tickets", Reply(body={"data": records(0, 1)}))
+    result = pull.pull("crm")
+    assert "connection went to a private or local address (127.0.0.1)" in result["error"]
+    assert MetricObservation.objects.count() == 0

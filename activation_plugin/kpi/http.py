@@ -75,6 +75,22 @@ def check_url(url, config):
                       f"({', '.join(private)}); set allow_private on the source to permit it.")
 
 
+def _check_peer(response, url, config):
+    """
+    The address actually connected to must pass the same rule as the resolved ones, so a DNS
+    answer that changes between the check and the connection (rebinding) gets no body read.
+    """
+    host = urlsplit(url).hostname.lower()
+    if config.allow_private is True or host in config.allow_private:
+        return
+    sock = getattr(getattr(response.raw, "_connection", None), "sock", None)
+    address = sock.getpeername()[0] if sock is not None else None
+    if address is None or not _address_public(address):
+        response.close()
+        raise Refused(f"Refused response from {host}: the connection went to a private or local address "
+                      f"({address or 'unknown'}).")
+
+
 def _retry_after(response, cap):
     value = response.headers.get("Retry-After", "")
     try:
@@ -111,6 +127,7 @@ def _send_once(session, url, config, params, timeout):
         check_url(url, config)
         response = session.get(url, params=params, headers=config.auth.headers(), auth=config.auth.requests_auth(),
                                timeout=timeout, allow_redirects=False, stream=True)
+        _check_peer(response, url, config)
         if response.status_code not in REDIRECTS:
             return response
         location = response.headers.get("Location", "")
