@@ -22,6 +22,11 @@ from activation_plugin.kpi import identity
 from activation_plugin.models import IdentityLink, MetricObservation, MetricSource
 
 MAX_ERRORS_KEPT = 20
+
+
+class FutureObservation(ActivationRequestError):
+    """Dated after now (beyond the clock-skew tolerance): counted apart from malformed records."""
+
 COLUMNS = ("source_id", "metric", "external_id", "user_id", "observed_at", "value", "received_at")
 
 
@@ -97,7 +102,7 @@ def clean_observation(record, now=None):
     observed_at = parse_time(record.get("observed_at"))
     now = now or timezone.now()
     if observed_at > now + timedelta(seconds=settings.ACTIVATION_METRIC_FUTURE_TOLERANCE_SECONDS):
-        raise ActivationRequestError("The observation is dated in the future.", field="observed_at")
+        raise FutureObservation("The observation is dated in the future.", field="observed_at")
     return (_text(record.get("metric"), "metric", 100), _text(record.get("external_id"), "external_id", 255),
             observed_at, _number(record.get("value")))
 
@@ -136,8 +141,7 @@ class _Ingest:
             except ActivationRequestError as exc:
                 if self.strict:
                     raise ActivationRequestError(f"Record {index + 1}: {exc}", field=exc.field) from exc
-                future = exc.field == "observed_at" and "future" in str(exc)
-                self.counts["future" if future else "rejected"] += 1
+                self.counts["future" if isinstance(exc, FutureObservation) else "rejected"] += 1
                 if len(self.errors) < MAX_ERRORS_KEPT:
                     self.errors.append({"record": index + 1, "field": exc.field, "error": str(exc)})
                 continue
