@@ -84,6 +84,9 @@ def test_oversize_bodies_unknown_sources_and_gets_are_refused(client, settings):
     settings.ACTIVATION_METRIC_SOURCES["crm"] = {"kind": "csv"}
     assert post(client, [], name="crm").status_code == 404
     assert client.get(reverse("activation_plugin:metric_webhook", kwargs={"name": "tickets"})).status_code == 405
+    settings.ACTIVATION_METRIC_SOURCES["broken"] = {"kind": "webhook", "secret_env": "KPI_UNSET_SECRET"}
+    response = post(client, [], name="broken")
+    assert response.status_code == 503 and "KPI_UNSET_SECRET" not in response.content.decode()
 
 
 def test_the_secret_never_appears_in_responses_or_the_source_row(client):

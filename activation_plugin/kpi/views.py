@@ -6,6 +6,7 @@ commit) and, for global staff, every source with its match report. The webhook i
 CSRF-exempt JSON endpoint for machines.
 """
 import hashlib
+import logging
 import uuid
 
 from django.conf import settings
@@ -28,26 +29,25 @@ from activation_plugin.kpi import csv_import, quality, sources, webhook
 from activation_plugin.models import ActivationWindow
 from activation_plugin.views_common import course_key_or_404
 
+log = logging.getLogger(__name__)
 UPLOAD_SALT = "activation_plugin.kpi.csv-upload"
 UPLOAD_MAX_AGE = 3600
 UPLOAD_DIR = "activation/kpi-uploads"
 WEBHOOK_COUNTS = ("received", "stored", "updated", "duplicates", "matched")
 
 
-def _declared(name, kind=None):
-    try:
-        config = sources.get(name)
-    except KeyError:
-        return None
-    return config if kind is None or config.kind == kind else None
-
-
 @csrf_exempt
 @require_POST
 def metric_webhook(request, name):
     """Observations pushed by an external system; all of a delivery is stored, or none of it."""
-    config = _declared(name, "webhook")
-    if config is None:
+    try:
+        config = sources.get(name)
+    except KeyError:
+        config = None
+    except ImproperlyConfigured as exc:
+        log.error("%s", exc)
+        return JsonResponse({"error": "This webhook source is not configured correctly."}, status=503)
+    if config is None or config.kind != "webhook":
         return JsonResponse({"error": "No webhook source with this name."}, status=404)
     limit = settings.ACTIVATION_WEBHOOK_MAX_BYTES
     declared = request.META.get("CONTENT_LENGTH") or "0"
