@@ -37,7 +37,7 @@ class EvidenceAdmin(ReadOnlyAdmin):
 
 @admin.register(models.MetricSource)
 class MetricSourceAdmin(ReadOnlyAdmin):
-    list_display = ("name", "kind", "last_run_at", "last_status", "records_pulled")
+    list_display = ("name", "kind", "last_run_at", "last_status", "failing", "records_pulled", "duplicates_dropped")
 
 
 for model in (models.EvidenceRequirement, models.FollowUpPrompt, models.PromptDelivery, models.Review,

@@ -99,8 +99,19 @@ def _metric(config):
     baseline_days = config.get("baseline_days", 30)
     if not isinstance(baseline_days, int) or isinstance(baseline_days, bool) or baseline_days < 1:
         _fail(_("'baseline_days' must be a whole number of days, 1 or more."))
+    period_days = config.get("period_days")
+    if period_days is not None and (not isinstance(period_days, int) or isinstance(period_days, bool)
+                                    or period_days < 1):
+        _fail(_("'period_days' must be a whole number of days, 1 or more (or absent: since the window opened)."))
+    min_observations = config.get("min_observations", 1)
+    if not isinstance(min_observations, int) or isinstance(min_observations, bool) or min_observations < 1:
+        _fail(_("'min_observations' must be a whole number, 1 or more."))
+    if relative and not -10 <= threshold <= 10:
+        # xgettext:no-python-format
+        _fail(_("A relative 'threshold' is a change against the baseline: -0.1 means 10 % lower."))
     return {"metric": metric, "threshold": float(threshold), "direction": direction,
-            "relative": relative, "baseline_days": baseline_days}
+            "relative": relative, "baseline_days": baseline_days, "period_days": period_days,
+            "min_observations": min_observations}
 
 
 VALIDATORS = {"project": _project, "survey": _survey, "observation": _observation, "metric": _metric}

@@ -388,6 +388,20 @@ class MetricSource(models.Model):
     last_status = models.CharField(max_length=32, blank=True)
     last_error = models.TextField(blank=True)
     records_pulled = models.PositiveBigIntegerField(default=0)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    failing = models.BooleanField(
+        default=False, help_text=_("Set after too many failed runs in a row; cleared by the next successful run."),
+    )
+    records_rejected = models.PositiveBigIntegerField(
+        default=0, help_text=_("Records that could not be read as an observation (missing or malformed fields)."),
+    )
+    duplicates_dropped = models.PositiveBigIntegerField(
+        default=0, help_text=_("Records whose observation was already stored, or repeated within one delivery."),
+    )
+    future_dropped = models.PositiveBigIntegerField(
+        default=0, help_text=_("Records dated in the future, refused so they cannot poison the high-water mark."),
+    )
 
     def __str__(self):
         return self.name
@@ -418,7 +432,11 @@ class MetricObservation(models.Model):
                 fields=["source", "metric", "external_id", "observed_at"], name="act_observation_once",
             ),
         ]
-        indexes = [models.Index(fields=["user", "metric", "observed_at"], name="act_obs_user_metric")]
+        indexes = [
+            models.Index(fields=["user", "metric", "observed_at"], name="act_obs_user_metric"),
+            # Re-resolution and the match report look observations up by identity within a source.
+            models.Index(fields=["source", "external_id"], name="act_obs_source_external"),
+        ]
 
 
 class IdentityLink(models.Model):

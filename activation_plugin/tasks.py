@@ -14,3 +14,18 @@ def tick():
     result = api.tick()
     log.info("activation tick: %s", result)
     return result
+
+
+@shared_task(name="activation_plugin.tasks.pull_due_metric_sources", ignore_result=True)
+def pull_due_metric_sources():
+    """Start a pull for each KPI source whose schedule is due; each runs as its own task."""
+    from activation_plugin.kpi import pull  # pylint: disable=import-outside-toplevel
+    for name in pull.due_sources():
+        pull_metric_source.delay(name)
+
+
+@shared_task(name="activation_plugin.tasks.pull_metric_source", ignore_result=True)
+def pull_metric_source(name):
+    """One run of one KPI source; failures are recorded on the source, not raised."""
+    from activation_plugin.kpi import pull  # pylint: disable=import-outside-toplevel
+    return pull.pull(name)

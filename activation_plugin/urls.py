@@ -3,12 +3,19 @@ from django.urls import include, re_path
 
 from activation_plugin.dashboard import authoring, exports, reviews
 from activation_plugin.dashboard import views as dashboard_views
+from activation_plugin.kpi import views as kpi_views
 from activation_plugin.learner import views as learner_views
 
 COURSE_ID = r"(?P<course_id>[^/]+)"
 DEFINITION_ID = r"(?P<definition_id>\d+)"
 
 urlpatterns = [
+    re_path(r"^api/activation/v1/metric-sources/(?P<name>[-a-zA-Z0-9_]+)/observations/$", kpi_views.metric_webhook,
+            name="metric_webhook"),
+    re_path(r"^activation/kpi/sources/$", kpi_views.kpi_sources, name="kpi_sources"),
+    re_path(rf"^activation/courses/{COURSE_ID}/kpi/$", kpi_views.course_kpi, name="kpi"),
+    re_path(rf"^activation/courses/{COURSE_ID}/kpi/preview/$", kpi_views.kpi_preview, name="kpi_preview"),
+    re_path(rf"^activation/courses/{COURSE_ID}/kpi/commit/$", kpi_views.kpi_commit, name="kpi_commit"),
     re_path(r"^api/activation/v1/", include("activation_plugin.rest_api.v1.urls")),
     re_path(rf"^activation/courses/{COURSE_ID}/$", dashboard_views.instructor_page, name="instructor"),
     re_path(rf"^activation/courses/{COURSE_ID}/definitions/new/$", authoring.definition_form, name="definition_new"),

@@ -129,6 +129,24 @@ EVENT_TRACKING_BACKENDS = {
     },
 }
 
+# KPI sources: the demo's own stand-in helpdesk API (pull it with ``manage.py activation_pull_metrics``
+# while the server runs), a signed webhook the seed pushes observations into, and a CSV upload.
+DEMO_KPI_TOKEN = os.environ.get("DEMO_KPI_TOKEN", "demo-only-kpi-token")
+ACTIVATION_METRIC_SOURCES = {
+    "demo-helpdesk": {
+        "kind": "rest", "url": f"{LMS_ROOT_URL}/fake-helpdesk/api/tickets/",
+        "allowed_hosts": ["127.0.0.1", "localhost"], "allow_private": ["127.0.0.1", "localhost"],
+        "auth": {"type": "bearer", "token": DEMO_KPI_TOKEN},
+        "pagination": {"style": "next_link", "next": "links.next"}, "records": "tickets",
+        "mapping": {"external_id": "assignee.email", "metric": "'handle_time'", "value": "handle_seconds",
+                    "observed_at": "closed_at"},
+        "schedule_minutes": 60,
+    },
+    "demo-crm-push": {"kind": "webhook",
+                      "secret": os.environ.get("DEMO_WEBHOOK_SECRET", "demo-only-webhook-secret")},
+    "demo-hr-upload": {"kind": "csv", "courses": ["ActivationX+APPLY101"]},
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

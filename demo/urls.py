@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 from edx_django_utils.plugins import get_plugin_url_patterns
 
-from demo import views
+from demo import fake_kpi, views
 from demo.settings import PROJECT_TYPE
 
 urlpatterns = [
@@ -13,6 +13,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("outbox/", views.outbox, name="outbox"),
+    path("fake-helpdesk/api/tickets/", fake_kpi.tickets, name="fake_kpi_tickets"),
     re_path(r"^courses/(?P<course_id>[^/]+)/instructor/$", views.instructor_dashboard, name="instructor_dashboard"),
     *get_plugin_url_patterns(PROJECT_TYPE),
 ]

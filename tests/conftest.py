@@ -101,3 +101,19 @@ def api_client():
     """DRF's client with CSRF enforced, as a browser session meets it."""
     from rest_framework.test import APIClient  # pylint: disable=import-outside-toplevel
     return APIClient(enforce_csrf_checks=True)
+
+@pytest.fixture
+def kpi_server():
+    """A real local HTTP server playing the external KPI API; tests script its answers."""
+    from activation_plugin.test_utils.kpi_server import KpiServer  # pylint: disable=import-outside-toplevel
+    with KpiServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fast_retries(settings):
+    """Short timeouts and backoff so failure scripts finish quickly; the code paths are the same."""
+    settings.ACTIVATION_METRIC_HTTP_TIMEOUT = 0.3
+    settings.ACTIVATION_METRIC_BACKOFF_SECONDS = 0.01
+    settings.ACTIVATION_METRIC_MAX_ATTEMPTS = 3
+    settings.ACTIVATION_METRIC_MAX_RETRY_AFTER_SECONDS = 2

@@ -19,7 +19,7 @@ def requirement_fields(index, **values):
     fields = {"kind": "project", "title": "Applied project", "verification": "staff", "reviews_required": "1",
               "instructions": "Record a call where you used the script.", "rubric": "Uses the script | 2\nCalm | 1",
               "peer_rule": "majority", "pass_ratio": "0.6", "questions": "", "checklist": "", "min_observed": "",
-              "metric": "", "direction": "higher", "threshold": "", "baseline_days": "30",
+              "metric": "", "direction": "higher", "threshold": "", "baseline_days": "30", "min_observations": "1",
               "prompt_condition": "always", "prompt_day": "0", "reminder_days": "7, 14",
               "subject": "How did {course_name} go, {learner_name}?",
               "body": "Show us by {deadline}: {link}"} | values
@@ -68,10 +68,11 @@ def test_instructor_creates_a_draft_with_a_project_and_its_prompt(staff_client, 
 def test_only_the_chosen_kinds_fields_are_stored(staff_client, course_key):
     staff_client.post(new_url(course_key), definition_post(
         {"kind": "metric", "title": "Handle time drops", "metric": "handle_time", "direction": "lower",
-         "threshold": "-0.1", "relative": "on", "subject": "", "body": ""}))
+         "threshold": "-0.1", "relative": "on", "period_days": "14", "min_observations": "2", "subject": "",
+         "body": ""}))
     requirement = ActivationDefinition.objects.get().requirements.get()
     assert requirement.config == {"metric": "handle_time", "threshold": -0.1, "direction": "lower",
-                                  "relative": True, "baseline_days": 30}
+                                  "relative": True, "baseline_days": 30, "period_days": 14, "min_observations": 2}
     assert not requirement.prompts.exists()
 
 
@@ -117,7 +118,8 @@ def test_add_a_requirement_without_javascript(staff_client, course_key):
     data = definition_post({}) | {"requirements-TOTAL_FORMS": "2"}
     data |= {key.replace("-0-", "-1-"): value for key, value in requirement_fields(0).items()
              if key.endswith(("-kind", "-verification", "-reviews_required", "-peer_rule", "-pass_ratio",
-                              "-direction", "-baseline_days", "-prompt_condition", "-prompt_day"))}
+                              "-direction", "-baseline_days", "-prompt_condition", "-prompt_day",
+                              "-min_observations"))}
     data["requirements-1-verification"] = "none"
     assert staff_client.post(new_url(course_key), data).status_code == 302
     assert ActivationDefinition.objects.get().requirements.count() == 1

@@ -3,7 +3,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from activation_plugin.models import ActivationWindow, Evidence, Review
+from activation_plugin.models import ActivationWindow, Evidence, MetricObservation, Review
 from demo.management.commands.seed_demo import RUNS
 
 
@@ -14,6 +14,7 @@ def snapshot():
         "states": sorted(ActivationWindow.objects.values_list("pk", "state", "activated_at")),
         "evidence": Evidence.objects.count(),
         "reviews": Review.objects.count(),
+        "observations": sorted(MetricObservation.objects.values_list("external_id", "observed_at", "value", "user_id")),
     }
 
 
@@ -27,6 +28,8 @@ def test_seed_builds_two_runs_with_an_improving_rate_and_replays_change_nothing(
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     call_command("seed_demo", stdout=open("/dev/null", "w", encoding="utf-8"))  # noqa: SIM115
     first = snapshot()
+    assert MetricObservation.objects.filter(user__isnull=False).exists()  # the data-quality page has figures
+    assert MetricObservation.objects.filter(user__isnull=True).count() == 5  # and unmatched ids to show
     assert first["users"] >= 202
     assert 150 <= first["windows"] <= 240
     assert ActivationWindow.objects.filter(state="open").exists()

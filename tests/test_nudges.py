@@ -21,7 +21,7 @@ def source(db):
 
 
 def observe(source, user, metric="handle_time", minutes_ago=0, external_id="E1", observed_at=None):
-    return api.record_observation(source=source, metric=metric, external_id=external_id, user=user, value=280.0,
+    return api.record_observation(source=source, metric=metric, external_id=external_id, user=user, value=320.0,  # above the threshold: a nudge, not yet evidence
                                   observed_at=observed_at or timezone.now() - timedelta(minutes=minutes_ago))
 
 

@@ -70,6 +70,14 @@ MATRIX = {
     "invite_supervisor": ("post", lambda w: w.course | w.window | w.observation,
                           {"email": "boss@example.com"}, own_window_only()),
     "withdraw": ("post", lambda w: w.course | w.window, {}, own_window_only()),
+    "kpi": ("get", lambda w: w.course, {}, staff_only()),
+    # Staff get past the permission check to "no CSV source you may upload to" (tests/test_kpi_csv.py uploads).
+    "kpi_preview": ("post", lambda w: w.course, {"kind": "observations", "source": "none"}, staff_only(404)),
+    "kpi_commit": ("post", lambda w: w.course, {"token": "forged"}, staff_only(302)),
+    # Operators: every source of the platform, global staff only.
+    "kpi_sources": ("get", lambda w: {}, {}, {**staff_only(403), "global_staff": 200}),
+    # Authenticated by its HMAC signature, not by a session: without one, refused for everyone.
+    "metric_webhook": ("post", lambda w: {"name": "demo-crm-push"}, {}, everyone(401)),
     # Signed links work without an account: the link is the credential.
     "opt_out": ("get", lambda w: {"token": links.opt_out_token(w.learner.pk, w.definition_obj.pk)}, {}, everyone(200)),
     "observe": ("get", lambda w: {"token": w.supervisor_token}, {}, everyone(200)),

@@ -27,6 +27,16 @@ from activation_plugin.api.evidence import (
     save_learner_response,
 )
 from activation_plugin.api.messaging import opt_out, send_due_prompts
+from activation_plugin.api.metric_evidence import evaluate_metric_evidence, wake_kpi_nudges
+from activation_plugin.api.metric_sources import finish_pull, metric_source, sync_metric_source
+from activation_plugin.api.metrics import (
+    clean_external_id,
+    clean_observation,
+    ingest_observations,
+    link_identities,
+    parse_time,
+    resolve_observations,
+)
 from activation_plugin.api.observations import record_observation
 from activation_plugin.api.peer import (
     current_peer_assignment,
@@ -89,4 +99,6 @@ __all__ = [
     "figures_csv_rows", "funnel", "kpi_deltas", "persistence", "roi", "segments", "windows_csv_rows",
     "definition_in_course", "definitions_with_requirements", "evidence_detail_in_course", "evidence_list_in_course",
     "windows_in_course",
+    "clean_external_id", "clean_observation", "evaluate_metric_evidence", "finish_pull", "ingest_observations",
+    "link_identities", "metric_source", "parse_time", "resolve_observations", "sync_metric_source", "wake_kpi_nudges",
 ]

@@ -1,4 +1,4 @@
-"""KPI observations: the idempotent upsert every connector ends in."""
+"""KPI observations: the idempotent single upsert, for callers that already know the learner."""
 import math
 from datetime import datetime
 
@@ -6,20 +6,20 @@ from django.db import transaction
 from django.utils import timezone
 
 from activation_plugin import figures
+from activation_plugin.api.metric_evidence import evaluate_metric_evidence, wake_kpi_nudges
 from activation_plugin.errors import (
     ActivationRequestError,
 )
 from activation_plugin.models import (
-    ActivationWindow,
-    FollowUpPrompt,
     MetricObservation,
 )
 
 
 def record_observation(*, source, metric, external_id, observed_at, value, user=None):
     """
-    Upsert one KPI observation, idempotent by (source, metric, external_id, observed_at), and wake
-    the learner's open windows so a KPI nudge can go out on the next tick.
+    Upsert one KPI observation, idempotent by (source, metric, external_id, observed_at), wake
+    the learner's open windows so a KPI nudge can go out on the next tick, and record metric
+    evidence if it now meets a requirement. Bulk deliveries use ``ingest_observations``.
 
     Returns:
         tuple: (observation, created).
@@ -41,8 +41,6 @@ def record_observation(*, source, metric, external_id, observed_at, value, user=
         if created:
             figures.invalidate_observations()
         if created and user is not None:
-            ActivationWindow.objects.filter(
-                user=user, state=ActivationWindow.State.OPEN, arm=ActivationWindow.Arm.PROMPTED,
-                definition__requirements__prompts__condition=FollowUpPrompt.Condition.METRIC_OBSERVED,
-            ).update(next_action_at=timezone.now())
+            wake_kpi_nudges([user.pk])
+            evaluate_metric_evidence([user.pk])
     return observation, created

@@ -21,7 +21,7 @@ KIND_FIELDS = {
     "project": ("instructions", "rubric", "peer_rule", "pass_ratio"),
     "survey": ("questions",),
     "observation": ("checklist", "min_observed"),
-    "metric": ("metric", "direction", "threshold", "relative", "baseline_days"),
+    "metric": ("metric", "direction", "threshold", "relative", "baseline_days", "period_days", "min_observations"),
 }
 
 
@@ -153,6 +153,11 @@ class RequirementForm(forms.Form):
         label=_("Threshold is a relative change from the learner's own baseline (−0.1 = 10 % lower)"), required=False)
     baseline_days = forms.IntegerField(label=_("Baseline: days before completion"), min_value=1, required=False,
                                        initial=30)
+    period_days = forms.IntegerField(
+        label=_("Measured over the first days of the window (empty: the whole window so far)"), min_value=1,
+        required=False)
+    min_observations = forms.IntegerField(label=_("KPI values needed in that period"), min_value=1, required=False,
+                                          initial=1)
 
     prompt_condition = forms.ChoiceField(label=_("Send the prompt"), choices=FollowUpPrompt.Condition.choices,
                                          required=False, initial="always")

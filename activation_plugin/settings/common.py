@@ -77,6 +77,73 @@ DEFAULTS = {
     # .. setting_description: Largest ``page_size`` a REST API list (windows, evidence) returns;
     #   bounds the memory and time one request can take.
     "ACTIVATION_API_MAX_PAGE_SIZE": 100,
+    # .. setting_name: ACTIVATION_METRIC_SOURCES
+    # .. setting_default: {}
+    # .. setting_description: KPI sources by name: kind (rest, webhook, csv, python), URL, auth,
+    #   pagination, JMESPath mapping, schedule and allowed hosts. Secrets may be given as
+    #   ``*_env`` names of environment variables; they are never stored in the database.
+    #   See docs/how-tos/metric-sources.rst.
+    "ACTIVATION_METRIC_SOURCES": {},
+    # .. setting_name: ACTIVATION_IDENTITY_ORDER
+    # .. setting_default: ["explicit", "email", "username"]
+    # .. setting_description: How an external id is matched to a learner, first match wins:
+    #   explicit links, then email, then username. An id with several candidates stays unmatched.
+    "ACTIVATION_IDENTITY_ORDER": ["explicit", "email", "username"],
+    # .. setting_name: ACTIVATION_METRIC_HTTP_TIMEOUT
+    # .. setting_default: 10
+    # .. setting_description: Seconds a KPI API may take to connect, and between bytes of a response.
+    "ACTIVATION_METRIC_HTTP_TIMEOUT": 10,
+    # .. setting_name: ACTIVATION_METRIC_MAX_RESPONSE_BYTES
+    # .. setting_default: 10485760
+    # .. setting_description: Largest KPI API response read (10 MiB); larger ones fail the run.
+    "ACTIVATION_METRIC_MAX_RESPONSE_BYTES": 10 * 1024 * 1024,
+    # .. setting_name: ACTIVATION_METRIC_MAX_ATTEMPTS
+    # .. setting_default: 5
+    # .. setting_description: Tries per KPI API request on timeouts, connection errors, 5xx and 429,
+    #   with exponential backoff and jitter between them.
+    "ACTIVATION_METRIC_MAX_ATTEMPTS": 5,
+    # .. setting_name: ACTIVATION_METRIC_BACKOFF_SECONDS
+    # .. setting_default: 1.0
+    # .. setting_description: First backoff delay; doubles on each retry, with up to as much again of jitter.
+    "ACTIVATION_METRIC_BACKOFF_SECONDS": 1.0,
+    # .. setting_name: ACTIVATION_METRIC_MAX_RETRY_AFTER_SECONDS
+    # .. setting_default: 60
+    # .. setting_description: Longest ``Retry-After`` of a 429 response that is honoured; a longer
+    #   wait is cut to this so one throttled source cannot hold a worker.
+    "ACTIVATION_METRIC_MAX_RETRY_AFTER_SECONDS": 60,
+    # .. setting_name: ACTIVATION_METRIC_MAX_REDIRECTS
+    # .. setting_default: 3
+    # .. setting_description: Redirects followed per request, each checked against the allowlist.
+    "ACTIVATION_METRIC_MAX_REDIRECTS": 3,
+    # .. setting_name: ACTIVATION_METRIC_MAX_PAGES
+    # .. setting_default: 1000
+    # .. setting_description: Pages read per run of a REST source; the rest waits for the next run.
+    "ACTIVATION_METRIC_MAX_PAGES": 1000,
+    # .. setting_name: ACTIVATION_METRIC_FAILING_AFTER
+    # .. setting_default: 3
+    # .. setting_description: Failed runs in a row after which a source is shown as failing.
+    "ACTIVATION_METRIC_FAILING_AFTER": 3,
+    # .. setting_name: ACTIVATION_METRIC_BATCH_SIZE
+    # .. setting_default: 2000
+    # .. setting_description: Observations written per insert statement while ingesting.
+    "ACTIVATION_METRIC_BATCH_SIZE": 2000,
+    # .. setting_name: ACTIVATION_METRIC_FUTURE_TOLERANCE_SECONDS
+    # .. setting_default: 300
+    # .. setting_description: Clock skew allowed before an observation counts as dated in the future and is refused.
+    "ACTIVATION_METRIC_FUTURE_TOLERANCE_SECONDS": 300,
+    # .. setting_name: ACTIVATION_METRIC_CSV_MAX_MB
+    # .. setting_default: 100
+    # .. setting_description: Largest CSV of observations or identity links staff may upload, in MB.
+    "ACTIVATION_METRIC_CSV_MAX_MB": 100,
+    # .. setting_name: ACTIVATION_WEBHOOK_TOLERANCE_SECONDS
+    # .. setting_default: 300
+    # .. setting_description: How far a webhook's signed timestamp may be from now; older or
+    #   newer deliveries are refused as replays.
+    "ACTIVATION_WEBHOOK_TOLERANCE_SECONDS": 300,
+    # .. setting_name: ACTIVATION_WEBHOOK_MAX_BYTES
+    # .. setting_default: 1048576
+    # .. setting_description: Largest webhook body accepted (1 MiB).
+    "ACTIVATION_WEBHOOK_MAX_BYTES": 1024 * 1024,
 }
 
 
@@ -97,6 +164,11 @@ def plugin_settings(settings):
     beat.setdefault("activation-tick", {
         "task": "activation_plugin.tasks.tick",
         "schedule": crontab(minute="*/15"),
+    })
+    # Each source has its own schedule_minutes; this only looks for sources that are due.
+    beat.setdefault("activation-pull-metrics", {
+        "task": "activation_plugin.tasks.pull_due_metric_sources",
+        "schedule": crontab(minute="*/5"),
     })
 
 

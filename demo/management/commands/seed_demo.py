@@ -28,11 +28,13 @@ from openedx_events.learning.signals import CERTIFICATE_CREATED, COURSE_PASSING_
 
 from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError
+from activation_plugin.kpi import sources
 from activation_plugin.models import ActivationWindow, Evidence, Review
 from activation_plugin.platform import STAFF_GROUP_PREFIX
 from demo.models import DemoCourse, DemoEnrollment
 
 TITLE = "Applied Customer Service"
+KPI_SOURCE = "demo-crm-push"
 RUNS = [
     # (run key, learners, days ago the completions start, spread in days, activation share)
     ("course-v1:ActivationX+APPLY101+2026_T1", 120, 200, 40, 0.18),
@@ -105,10 +107,12 @@ class Command(BaseCommand):
                 completed_at = now - timedelta(days=start_days - rng.uniform(0, spread))
                 events += self._complete(learner, key, completed_at, rng)
                 windows += self._maybe_activate(learner, definition, instructor, share, now, rng)
+        kpi = self._kpi_observations(definition)
         result = api.tick(now=now)
         self.stdout.write(self.style.SUCCESS(
             f"Seeded {TITLE}: {events} completion events fired, {windows} learners submitted evidence, "
-            f"{result['sent']} prompts sent, {result['expired']} windows expired."
+            f"{result['sent']} prompts sent, {result['expired']} windows expired, "
+            f"{kpi['received']} KPI observations pushed ({kpi['stored']} new, {kpi['matched']} matched)."
         ))
         for summary_definition, summary in api.course_summaries(RUNS[0][0]):
             self.stdout.write(f"  {summary_definition.name}: {summary['activated']} activated of "
@@ -199,6 +203,27 @@ class Command(BaseCommand):
                 pass  # seeded before: the instructor's review already stands
         return 1
 
+    def _kpi_observations(self, definition):
+        """
+        Push handle times into the demo's webhook source through the api, as a signed delivery
+        would: a baseline before and two points inside the windows of every fourth learner of run 2,
+        plus ids that match nobody. Times hang on the windows, so a second seed stores nothing new.
+        """
+        source = api.sync_metric_source(sources.get(KPI_SOURCE))
+        windows = list(ActivationWindow.objects.filter(definition=definition, course_run=RUNS[1][0])
+                       .select_related("user").order_by("user__username"))
+        records = []
+        for index, window in enumerate(windows[::4]):
+            for days, value in ((-7, 420), (3, 380 - index % 5 * 20), (10, 330 - index % 7 * 15)):
+                at = window.opened_at + timedelta(days=days)
+                if at < timezone.now():
+                    records.append({"external_id": window.user.email, "metric": "handle_time", "value": value,
+                                    "observed_at": at.isoformat()})
+        anchor = windows[0].opened_at if windows else timezone.now()
+        records += [{"external_id": f"EMP-{9000 + n}", "metric": "handle_time", "value": 300 + n,
+                     "observed_at": (anchor + timedelta(days=n)).isoformat()} for n in range(5)]
+        return api.ingest_observations(source, records, strict=True)
+
     def _print_help(self):
         run = RUNS[1][0]
         self.stdout.write("\nOpen http://127.0.0.1:8000/ and log in as:")
@@ -209,4 +234,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  {DEMO_LEARNER} / {LEARNER_PASSWORD}   → learner page: "
                           f"http://127.0.0.1:8000/activation/learner/{run}/")
         self.stdout.write("  mail the plugin sent (prompts, reminders, opt-out links): http://127.0.0.1:8000/outbox/")
+        self.stdout.write(f"  KPI data of the course (instructor): http://127.0.0.1:8000/activation/courses/{run}/kpi/")
+        self.stdout.write("  every KPI source with its match report (admin): http://127.0.0.1:8000/activation/kpi/sources/")
+        self.stdout.write("  pull the stand-in helpdesk API while the server runs: ./manage.py activation_pull_metrics --all")
         self.stdout.write(f"  admin / {PASSWORDS['admin']}             → Django admin: http://127.0.0.1:8000/admin/")

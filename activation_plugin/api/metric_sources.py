@@ -1,0 +1,72 @@
+"""The database side of KPI sources: their non-secret state and the outcome of each run."""
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from activation_plugin.errors import ActivationNotFound
+from activation_plugin.models import MetricSource
+
+log = logging.getLogger(__name__)
+MAX_ERROR_CHARS = 2000
+
+
+def sync_metric_source(config):
+    """
+    The ``MetricSource`` row of a declared source, created or brought in line with the settings
+    (kind, public mapping, schedule); never a secret or a host. Idempotent.
+    """
+    from activation_plugin.kpi.sources import public_mapping  # pylint: disable=import-outside-toplevel
+
+    fields = {"kind": config.kind, "mapping": public_mapping(config), "schedule_minutes": config.schedule_minutes}
+    source, created = MetricSource.objects.get_or_create(name=config.name, defaults=fields)
+    if not created and any(getattr(source, name) != value for name, value in fields.items()):
+        for name, value in fields.items():
+            setattr(source, name, value)
+        source.save(update_fields=list(fields))
+    return source
+
+
+def metric_source(name):
+    """
+    A source row by name.
+
+    Raises:
+        ActivationNotFound: no such source.
+    """
+    source = MetricSource.objects.filter(name=name).first()
+    if source is None:
+        raise ActivationNotFound(f"No metric source {name!r}.", field="source")
+    return source
+
+
+@transaction.atomic
+def finish_pull(source, *, error="", cursor=None, now=None):
+    """
+    Record how a run ended. A success clears the failure streak and may advance the cursor (only
+    ever to data already stored); a failure keeps the cursor and, after
+    ``ACTIVATION_METRIC_FAILING_AFTER`` failures in a row, marks the source failing.
+    ``error`` must already be free of secrets (``kpi.http`` builds it so).
+    """
+    now = now or timezone.now()
+    source = MetricSource.objects.select_for_update().get(pk=source.pk)
+    source.last_run_at = now
+    if error:
+        source.last_status = "error"
+        source.last_error = error[:MAX_ERROR_CHARS]
+        source.consecutive_failures += 1
+        if source.consecutive_failures >= settings.ACTIVATION_METRIC_FAILING_AFTER and not source.failing:
+            source.failing = True
+            log.error("metric source %s is failing after %d runs in a row: %s", source.name,
+                      source.consecutive_failures, source.last_error)
+    else:
+        source.last_status = "ok"
+        source.last_error = ""
+        source.last_success_at = now
+        source.consecutive_failures = 0
+        source.failing = False
+        if cursor:
+            source.cursor = cursor[:255]
+    source.save()
+    return source

@@ -1,0 +1,298 @@
+"""
+KPI ingestion: every channel (REST pull, Python connector, CSV upload, webhook) ends here.
+
+Observations are cleaned, matched to learners, and upserted by (source, metric, external_id,
+observed_at) in chunks of ``ACTIVATION_METRIC_BATCH_SIZE`` with one multi-row INSERT each, so a
+re-run or a replayed delivery changes nothing and memory stays flat in the number of rows.
+After a delivery, only the learners whose observations changed are re-evaluated for metric
+evidence, in batches.
+"""
+import math
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from activation_plugin.api.metric_evidence import evaluate_metric_evidence, wake_kpi_nudges
+from activation_plugin.errors import ActivationRequestError
+from activation_plugin.kpi import identity
+from activation_plugin.models import IdentityLink, MetricObservation, MetricSource
+
+MAX_ERRORS_KEPT = 20
+
+
+class FutureObservation(ActivationRequestError):
+    """Dated after now (beyond the clock-skew tolerance): counted apart from malformed records."""
+
+COLUMNS = ("source_id", "metric", "external_id", "user_id", "observed_at", "value", "received_at")
+
+
+def parse_time(value):
+    """
+    An aware datetime from ISO 8601 text (a naive one is taken as UTC) or a Unix timestamp.
+
+    Raises:
+        ActivationRequestError: anything else.
+    """
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        try:
+            moment = datetime.fromtimestamp(value, tz=UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ActivationRequestError("The observation time is out of range.", field="observed_at") from exc
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ActivationRequestError(f"{value[:40]!r} is not an ISO 8601 time.", field="observed_at") from exc
+    else:
+        raise ActivationRequestError("The observation time is missing.", field="observed_at")
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=UTC)
+    if not 1970 <= moment.year <= 9998:
+        raise ActivationRequestError("The observation time is out of range.", field="observed_at")
+    return moment.astimezone(UTC)
+
+
+def _number(value):
+    if isinstance(value, bool):
+        raise ActivationRequestError("The value must be a number.", field="value")
+    try:
+        number = float(value.strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError) as exc:
+        raise ActivationRequestError("The value must be a number.", field="value") from exc
+    if not math.isfinite(number) or abs(number) >= 1e15:
+        raise ActivationRequestError("The value must be a finite number.", field="value")
+    return number
+
+
+def _text(value, field, max_length):
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ActivationRequestError(f"The {field.replace('_', ' ')} must be text.", field=field)
+    text = str(value).strip()
+    if not text or len(text) > max_length or "\x00" in text:
+        raise ActivationRequestError(f"The {field.replace('_', ' ')} must be 1 to {max_length} characters.",
+                                     field=field)
+    return text
+
+
+def clean_external_id(value):
+    """
+    An external id, stripped.
+
+    Raises:
+        ActivationRequestError: empty, over 255 characters, or not text.
+    """
+    return _text(value, "external_id", 255)
+
+
+def clean_observation(record, now=None):
+    """
+    ``(metric, external_id, observed_at, value)`` from a mapped record, checked.
+
+    Raises:
+        ActivationRequestError: a missing or malformed field, or a time in the future.
+    """
+    if not isinstance(record, dict):
+        raise ActivationRequestError("An observation must be an object.", field="observation")
+    observed_at = parse_time(record.get("observed_at"))
+    now = now or timezone.now()
+    if observed_at > now + timedelta(seconds=settings.ACTIVATION_METRIC_FUTURE_TOLERANCE_SECONDS):
+        raise FutureObservation("The observation is dated in the future.", field="observed_at")
+    return (_text(record.get("metric"), "metric", 100), _text(record.get("external_id"), "external_id", 255),
+            observed_at, _number(record.get("value")))
+
+
+def _insert_sql():
+    """
+    A multi-row insert that skips rows already stored and reports how many it inserted: on
+    MariaDB ``INSERT IGNORE`` counts only inserted rows whatever the connection's FOUND_ROWS
+    flag (the values were checked beforehand, so IGNORE hides no truncation).
+    """
+    table = connection.ops.quote_name(MetricObservation._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(column) for column in COLUMNS)
+    placeholders = ", ".join(["%s"] * len(COLUMNS))
+    # Only placeholders in VALUES: MySQLdb then sends one multi-row INSERT per executemany.
+    if connection.vendor == "mysql":
+        return f"INSERT IGNORE INTO {table} ({columns}) VALUES ({placeholders})"
+    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING"
+
+
+class _Ingest:
+    """The running totals of one delivery."""
+
+    def __init__(self, source, now, strict, resolved):
+        self.source, self.now, self.strict = source, now, strict
+        self.counts = {"received": 0, "stored": 0, "updated": 0, "duplicates": 0, "rejected": 0, "future": 0,
+                       "matched": 0}
+        self.errors, self.high_water, self.users = [], None, set()
+        self.resolved = {} if resolved is None else resolved
+
+    def clean(self, chunk, offset):
+        rows = {}
+        for index, record in enumerate(chunk, start=offset):
+            self.counts["received"] += 1
+            try:
+                metric, external_id, observed_at, value = clean_observation(record, self.now)
+            except ActivationRequestError as exc:
+                if self.strict:
+                    raise ActivationRequestError(f"Record {index + 1}: {exc}", field=exc.field) from exc
+                self.counts["future" if isinstance(exc, FutureObservation) else "rejected"] += 1
+                if len(self.errors) < MAX_ERRORS_KEPT:
+                    self.errors.append({"record": index + 1, "field": exc.field, "error": str(exc)})
+                continue
+            key = (metric, external_id, observed_at)
+            if key in rows:
+                self.counts["duplicates"] += 1
+            rows[key] = value
+            if self.high_water is None or observed_at > self.high_water:
+                self.high_water = observed_at
+        return rows
+
+    def users_for(self, external_ids):
+        unknown = [external_id for external_id in external_ids if external_id not in self.resolved]
+        if unknown:
+            matched, _ambiguous = identity.resolve(self.source, unknown)
+            self.resolved.update({external_id: matched.get(external_id) for external_id in unknown})
+        return self.resolved
+
+    def write(self, rows):
+        """
+        Insert the chunk, skipping rows already stored. Only when some were already there (a
+        replay or an overlapping pull) are they read back, to correct changed values and tell
+        duplicates apart; new data, the usual case, costs one statement.
+        """
+        if not rows:
+            return
+        users = self.users_for({key[1] for key in rows})
+        adapt = connection.ops.adapt_datetimefield_value
+        received = adapt(self.now)
+        with connection.cursor() as cursor:
+            cursor.executemany(_insert_sql(), [
+                (self.source.pk, metric, external_id, users[external_id], adapt(observed_at), value, received)
+                for (metric, external_id, observed_at), value in rows.items()
+            ])
+            inserted = cursor.rowcount
+        self.counts["stored"] += inserted
+        self.counts["matched"] += sum(1 for key in rows if users[key[1]] is not None)
+        matched = {users[external_id] for _metric, external_id, _at in rows} - {None}
+        if inserted == len(rows):
+            self.users |= matched
+            return
+        changed = self._correct(rows)
+        self.counts["updated"] += len(changed)
+        self.counts["duplicates"] += len(rows) - inserted - len(changed)
+        # Which rows of a mixed chunk were new is unknown: re-evaluating all its learners is harmless.
+        self.users |= matched if inserted else {users[external_id] for external_id in changed} - {None}
+
+    def _correct(self, rows):
+        """Update stored values that differ from this delivery's; the external ids of those changed."""
+        times = [key[2] for key in rows]
+        stored = MetricObservation.objects.filter(
+            source=self.source, metric__in={key[0] for key in rows}, external_id__in={key[1] for key in rows},
+            observed_at__gte=min(times), observed_at__lte=max(times),
+        ).values_list("pk", "metric", "external_id", "observed_at", "value")
+        changed = []
+        for pk, metric, external_id, observed_at, value in stored:
+            wanted = rows.get((metric, external_id, observed_at))
+            if wanted is not None and wanted != value:
+                MetricObservation.objects.filter(pk=pk).update(value=wanted)
+                changed.append(external_id)
+        return changed
+
+
+def _chunks(records, size):
+    iterator = iter(records)
+    offset = 0
+    while chunk := list(islice(iterator, size)):
+        yield offset, chunk
+        offset += len(chunk)
+
+
+def ingest_observations(source, records, *, strict=False, now=None, resolved=None):
+    """
+    Upsert a stream of mapped records (dicts with ``external_id``, ``metric``, ``value``,
+    ``observed_at``) into ``source``, then wake KPI nudges and evaluate metric evidence of the
+    learners whose observations changed.
+
+    A delivery (a page, a webhook body, a CSV file) is one transaction: it is stored whole or
+    not at all. Bad records are counted and skipped, or with ``strict`` (CSV and webhook
+    deliveries) the first one raises and nothing is stored. ``resolved`` is a dict a caller
+    keeps across the pages of one run, so each external id is matched to a learner once.
+
+    Returns:
+        dict: counts (received, stored, updated, duplicates, rejected, future, matched), the
+        first errors (record number, field, message) and ``high_water`` (latest time seen).
+
+    Raises:
+        ActivationRequestError: in strict mode, the first bad record, numbered from 1.
+    """
+    now = now or timezone.now()
+    run = _Ingest(source, now, strict, resolved)
+    with transaction.atomic():
+        for offset, chunk in _chunks(records, settings.ACTIVATION_METRIC_BATCH_SIZE):
+            run.write(run.clean(chunk, offset))
+        MetricSource.objects.filter(pk=source.pk).update(
+            records_pulled=F("records_pulled") + run.counts["received"],
+            records_rejected=F("records_rejected") + run.counts["rejected"],
+            duplicates_dropped=F("duplicates_dropped") + run.counts["duplicates"],
+            future_dropped=F("future_dropped") + run.counts["future"],
+        )
+        if run.users:
+            wake_kpi_nudges(run.users, now)
+            evaluate_metric_evidence(run.users, now=now)
+    return {**run.counts, "errors": run.errors, "high_water": run.high_water}
+
+
+def link_identities(source, links):
+    """
+    Record explicit links ``(external_id, user)`` (an uploaded mapping, or an id a learner
+    entered), replacing earlier links of those ids, then re-resolve those ids' observations.
+
+    Returns:
+        dict: ``linked`` and the re-resolution counts.
+
+    Raises:
+        ActivationRequestError: an empty or overlong external id.
+    """
+    links = [(clean_external_id(external_id), user) for external_id, user in links]
+    with transaction.atomic():
+        for external_id, user in links:
+            IdentityLink.objects.update_or_create(
+                source=source, external_id=external_id,
+                defaults={"user": user, "method": IdentityLink.Method.EXPLICIT},
+            )
+    return {"linked": len(links), **resolve_observations(source, [external_id for external_id, _user in links])}
+
+
+def resolve_observations(source, external_ids=None, batch_size=1000):
+    """
+    Match stored observations to learners again (after new links or new accounts), fixing the
+    user of old observations, then re-evaluate metric evidence of every learner concerned.
+
+    Returns:
+        dict: ``relinked`` observations.
+    """
+    if external_ids is None:
+        external_ids = (MetricObservation.objects.filter(source=source).order_by("external_id")
+                        .values_list("external_id", flat=True).distinct().iterator(chunk_size=batch_size))
+    relinked, users = 0, set()
+    for _offset, chunk in _chunks(external_ids, batch_size):
+        matched, _ambiguous = identity.resolve(source, chunk)
+        with transaction.atomic():
+            for external_id in chunk:
+                user_id = matched.get(external_id)
+                stale = MetricObservation.objects.filter(source=source, external_id=external_id).exclude(
+                    user_id=user_id) if user_id is not None else MetricObservation.objects.filter(
+                    source=source, external_id=external_id, user__isnull=False)
+                users.update(stale.exclude(user__isnull=True).values_list("user_id", flat=True).distinct())
+                relinked += stale.update(user_id=user_id)
+                if user_id is not None:
+                    users.add(user_id)
+    if users:
+        evaluate_metric_evidence(users)
+    return {"relinked": relinked}

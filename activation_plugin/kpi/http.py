@@ -1,0 +1,199 @@
+"""
+The only way the plugin talks to a KPI API: a guarded JSON GET.
+
+Guards against server-side request forgery (only the source's allowed hosts; no private,
+loopback, link-local or reserved address unless the operator allows it; redirects followed by
+hand through the same checks), against hostile responses (size cap, timeouts, malformed JSON),
+and against flaky ones (retries with exponential backoff and jitter on timeouts, connection
+errors and 5xx; ``Retry-After`` honoured on 429, capped). Error messages are built here from
+the status and host only, then scrubbed of the source's secrets, so no credential reaches a log,
+``last_error`` or a page.
+"""
+import ipaddress
+import json
+import random
+import socket
+import time
+from email.utils import parsedate_to_datetime
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from django.conf import settings
+from django.utils import timezone
+
+REDIRECTS = (301, 302, 303, 307, 308)
+
+
+class FetchError(Exception):
+    """A request failed for good (after retries, or a refusal that retrying cannot fix)."""
+
+
+class Refused(FetchError):
+    """The request was not sent: the host or address is not allowed."""
+
+
+def scrub(text, secrets):
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _host_allowed(host, allowed_hosts):
+    """Exact host names, or ``*.example.com`` for its subdomains."""
+    host = host.lower().rstrip(".")
+    for pattern in allowed_hosts:
+        if pattern.startswith("*.") and host.endswith(pattern[1:]):
+            return True
+        if host == pattern:
+            return True
+    return False
+
+
+def _address_public(address):
+    ip = ipaddress.ip_address(address.split("%")[0])
+    return ip.is_global and not ip.is_multicast
+
+
+def check_url(url, config):
+    """Raise Refused unless ``url`` is http(s) to an allowed host that resolves to allowed addresses."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Refused(f"Refused {parts.scheme or 'a'} URL: only http and https to a named host are fetched.")
+    host = parts.hostname
+    if not _host_allowed(host, config.allowed_hosts):
+        raise Refused(f"Refused request to {host}: not in the source's allowed_hosts.")
+    if config.allow_private is True or host.lower() in config.allow_private:
+        return
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)}
+    except socket.gaierror as exc:
+        raise FetchError(f"Cannot resolve {host}.") from exc
+    private = sorted(address for address in addresses if not _address_public(address))
+    if private:
+        raise Refused(f"Refused request to {host}: it resolves to a private or local address "
+                      f"({', '.join(private)}); set allow_private on the source to permit it.")
+
+
+def _check_peer(response, url, config):
+    """
+    The address actually connected to must pass the same rule as the resolved ones, so a DNS
+    answer that changes between the check and the connection (rebinding) gets no body read.
+    """
+    host = urlsplit(url).hostname.lower()
+    if config.allow_private is True or host in config.allow_private:
+        return
+    sock = getattr(getattr(response.raw, "_connection", None), "sock", None)
+    address = sock.getpeername()[0] if sock is not None else None
+    if address is None or not _address_public(address):
+        response.close()
+        raise Refused(f"Refused response from {host}: the connection went to a private or local address "
+                      f"({address or 'unknown'}).")
+
+
+def _retry_after(response, cap):
+    value = response.headers.get("Retry-After", "")
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = (parsedate_to_datetime(value) - timezone.now()).total_seconds()
+        except (TypeError, ValueError):
+            seconds = 1.0
+    return min(max(seconds, 0.0), cap)
+
+
+def _backoff(attempt, base):
+    """Exponential with full jitter on top: ``base * 2**attempt`` plus up to as much again."""
+    delay = base * 2 ** attempt
+    return delay + random.uniform(0, delay)  # noqa: S311  # jitter, not cryptography
+
+
+def _read_capped(response, cap):
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise FetchError(f"The response is larger than {cap} bytes.")
+    body = bytearray()
+    for chunk in response.iter_content(64 * 1024):
+        body.extend(chunk)
+        if len(body) > cap:
+            raise FetchError(f"The response is larger than {cap} bytes.")
+    return bytes(body)
+
+
+def _send_once(session, url, config, params, timeout):
+    """One request, redirects followed by hand; returns the final response (body unread)."""
+    for _hop in range(settings.ACTIVATION_METRIC_MAX_REDIRECTS + 1):
+        check_url(url, config)
+        response = session.get(url, params=params, headers=config.auth.headers(), auth=config.auth.requests_auth(),
+                               timeout=timeout, allow_redirects=False, stream=True)
+        _check_peer(response, url, config)
+        if response.status_code not in REDIRECTS:
+            return response
+        location = response.headers.get("Location", "")
+        response.close()
+        if not location:
+            raise FetchError(f"HTTP {response.status_code} from {urlsplit(url).hostname} without a Location.")
+        url, params = urljoin(url, location), None  # the Location carries its own query
+    raise FetchError(f"More than {settings.ACTIVATION_METRIC_MAX_REDIRECTS} redirects from {urlsplit(url).hostname}.")
+
+
+def get_json(url, config, params=None, sleep=time.sleep):
+    """
+    The decoded JSON of a GET, after retries.
+
+    Raises:
+        Refused: the URL, a redirect or an address is not allowed (never retried).
+        FetchError: still failing after ``ACTIVATION_METRIC_MAX_ATTEMPTS``, a 4xx, an oversize
+            or malformed body. The message holds no secret.
+    """
+    try:
+        return _get_json(url, config, params, sleep)
+    except FetchError as exc:
+        raise type(exc)(scrub(str(exc), config.secrets())) from None
+
+
+def _get_json(url, config, params, sleep):
+    timeout = config.options.get("timeout", settings.ACTIVATION_METRIC_HTTP_TIMEOUT)
+    attempts = settings.ACTIVATION_METRIC_MAX_ATTEMPTS
+    host = urlsplit(url).hostname
+    problem = ""
+    with requests.Session() as session:
+        session.trust_env = False  # no proxy from the environment may route around the address checks
+        for attempt in range(attempts):
+            wait = _backoff(attempt, settings.ACTIVATION_METRIC_BACKOFF_SECONDS)
+            try:
+                body, problem, retry_after = _attempt(session, url, config, params, timeout)
+            except requests.Timeout:
+                body, problem, retry_after = None, f"{host} timed out after {timeout} s", None
+            except requests.ConnectionError:
+                body, problem, retry_after = None, f"cannot connect to {host}", None
+            except requests.RequestException as exc:
+                raise FetchError(f"Request to {host} failed ({type(exc).__name__}).") from None
+            if body is not None:
+                return _decoded(body, host)
+            if attempt + 1 < attempts:
+                sleep(wait if retry_after is None else retry_after)
+    raise FetchError(f"Gave up after {attempts} attempts: {problem}.")
+
+
+def _attempt(session, url, config, params, timeout):
+    """``(body, None, None)`` on success, ``(None, problem, retry_after)`` when worth retrying."""
+    host = urlsplit(url).hostname
+    with _send_once(session, url, config, params, timeout) as response:
+        status = response.status_code
+        if status == 429:
+            return None, f"{host} throttled the request (HTTP 429)", _retry_after(
+                response, settings.ACTIVATION_METRIC_MAX_RETRY_AFTER_SECONDS)
+        if status >= 500:
+            return None, f"HTTP {status} from {host}", None
+        if status >= 400:
+            raise FetchError(f"HTTP {status} from {host}.")
+        return _read_capped(response, settings.ACTIVATION_METRIC_MAX_RESPONSE_BYTES), None, None
+
+
+def _decoded(body, host):
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        raise FetchError(f"{host} returned malformed JSON.") from None

@@ -1,0 +1,247 @@
+"""
+KPI sources as declared by the operator in ``settings.ACTIVATION_METRIC_SOURCES``.
+
+The settings are the only place secrets and allowed hosts live: this module reads them, checks
+them once per use and hands out a ``SourceConfig`` whose ``repr`` never shows a secret. Only the
+non-secret part (kind, mapping, schedule) is copied to the ``MetricSource`` row.
+"""
+import logging
+import os
+from dataclasses import dataclass, field
+
+import jmespath
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from jmespath.exceptions import JMESPathError
+
+KINDS = ("rest", "webhook", "csv", "python")
+AUTH_TYPES = ("none", "bearer", "basic", "header")
+PAGINATION_STYLES = ("none", "next_link", "cursor", "page")
+MAPPED_FIELDS = ("external_id", "metric", "value", "observed_at")
+log = logging.getLogger(__name__)
+
+
+class Secret:
+    """A credential that prints as ``***`` in reprs, logs and tracebacks' locals."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value):
+        self._value = value
+
+    def reveal(self):
+        return self._value
+
+    def __repr__(self):
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+def _fail(name, message):
+    raise ImproperlyConfigured(f"ACTIVATION_METRIC_SOURCES[{name!r}]: {message}")
+
+
+def _secret(name, config, key):
+    """``key`` given literally or as ``key_env`` (the name of an environment variable)."""
+    if config.get(f"{key}_env"):
+        value = os.environ.get(config[f"{key}_env"])
+        if not value:
+            _fail(name, f"environment variable {config[f'{key}_env']} for {key!r} is not set.")
+        return Secret(value)
+    if config.get(key):
+        return Secret(str(config[key]))
+    _fail(name, f"{key!r} (or {key}_env) is required.")
+    return None
+
+
+def _expression(name, text, what):
+    if not isinstance(text, str) or not text.strip():
+        _fail(name, f"{what} must be a JMESPath expression.")
+    try:
+        return jmespath.compile(text)
+    except JMESPathError as exc:
+        _fail(name, f"{what} is not a valid JMESPath expression: {exc}")
+    return None
+
+
+@dataclass(frozen=True)
+class Auth:
+    type: str = "none"
+    header: str = ""
+    username: str = ""
+    secret: Secret | None = field(default=None, repr=False)
+
+    def headers(self):
+        if self.type == "bearer":
+            return {"Authorization": f"Bearer {self.secret.reveal()}"}
+        if self.type == "header":
+            return {self.header: self.secret.reveal()}
+        return {}
+
+    def requests_auth(self):
+        return (self.username, self.secret.reveal()) if self.type == "basic" else None
+
+
+@dataclass(frozen=True)
+class SourceConfig:  # pylint: disable=too-many-instance-attributes
+    """One declared source, checked. Secrets are ``Secret`` objects and stay out of ``repr``."""
+
+    name: str
+    kind: str
+    schedule_minutes: int = 60
+    url: str = ""
+    params: dict = field(default_factory=dict)
+    auth: Auth = field(default_factory=Auth)
+    pagination: dict = field(default_factory=dict)
+    records: object = None
+    mapping: dict = field(default_factory=dict)
+    mapping_text: dict = field(default_factory=dict)
+    page_mapping: object = None
+    since_param: str = ""
+    allowed_hosts: tuple = ()
+    allow_private: object = ()
+    webhook_secret: Secret | None = field(default=None, repr=False)
+    class_path: str = ""
+    courses: tuple = ()
+    options: dict = field(default_factory=dict)
+
+    def secrets(self):
+        """Every secret value, so error texts can be scrubbed of them whatever produced them."""
+        values = [self.auth.secret, self.webhook_secret]
+        return [value.reveal() for value in values if value is not None]
+
+
+def _page_mapping(mapping):
+    """The mapping as one projection over a page (``[*].{external_id: …, …}``), or None if it does not compile."""
+    fields = ", ".join(f"{key}: {mapping[key]}" for key in MAPPED_FIELDS)
+    try:
+        return jmespath.compile(f"[*].{{{fields}}}")
+    except JMESPathError:
+        return None
+
+
+def _pagination(name, config):
+    pagination = dict(config.get("pagination") or {"style": "none"})
+    style = pagination.get("style", "none")
+    if style not in PAGINATION_STYLES:
+        _fail(name, f"pagination style must be one of {', '.join(PAGINATION_STYLES)}.")
+    if style == "next_link":
+        pagination["next"] = _expression(name, pagination.get("next", ""), "pagination 'next'")
+    elif style == "cursor":
+        pagination["next_cursor"] = _expression(name, pagination.get("next_cursor", ""), "pagination 'next_cursor'")
+        pagination.setdefault("cursor_param", "cursor")
+    elif style == "page":
+        pagination.setdefault("page_param", "page")
+        pagination.setdefault("start", 1)
+    return pagination
+
+
+def _auth(name, config):
+    auth = config.get("auth") or {"type": "none"}
+    kind = auth.get("type", "none")
+    if kind not in AUTH_TYPES:
+        _fail(name, f"auth type must be one of {', '.join(AUTH_TYPES)}.")
+    if kind == "none":
+        return Auth()
+    if kind == "bearer":
+        return Auth(type=kind, secret=_secret(name, auth, "token"))
+    if kind == "basic":
+        if not auth.get("username"):
+            _fail(name, "basic auth needs a 'username'.")
+        return Auth(type=kind, username=auth["username"], secret=_secret(name, auth, "password"))
+    if not auth.get("header"):
+        _fail(name, "header auth needs the 'header' name, e.g. X-API-Key.")
+    return Auth(type=kind, header=auth["header"], secret=_secret(name, auth, "value"))
+
+
+def _allow_private(name, config):
+    """``True`` (every allowed host may be private), or the allowed hosts that may resolve privately."""
+    value = config.get("allow_private", ())
+    if value is True:
+        return True
+    if value is False or value is None:
+        return ()
+    if not isinstance(value, (list, tuple)) or not all(isinstance(host, str) for host in value):
+        _fail(name, "allow_private must be true, false or a list of host names.")
+    return tuple(host.lower() for host in value)
+
+
+def parse(name, config):
+    """The checked config of one source; raises ImproperlyConfigured naming the source and the problem."""
+    if not isinstance(config, dict):
+        _fail(name, "must be a dict.")
+    kind = config.get("kind", "rest")
+    if kind not in KINDS:
+        _fail(name, f"kind must be one of {', '.join(KINDS)}.")
+    schedule = config.get("schedule_minutes", 60)
+    if not isinstance(schedule, int) or isinstance(schedule, bool) or schedule < 1:
+        _fail(name, "schedule_minutes must be a whole number of minutes, 1 or more.")
+    common = {"name": name, "kind": kind, "schedule_minutes": schedule,
+              "options": {key: config[key] for key in ("timeout", "max_pages") if key in config}}
+    if kind == "webhook":
+        return SourceConfig(**common, webhook_secret=_secret(name, config, "secret"))
+    if kind == "csv":
+        courses = config.get("courses", [])
+        if not isinstance(courses, (list, tuple)) or not all(isinstance(course, str) for course in courses):
+            _fail(name, "'courses' must list the course keys (or org+course) whose staff may upload to it.")
+        return SourceConfig(**common, courses=tuple(courses))
+    if kind == "python":
+        if not config.get("class"):
+            _fail(name, "a python source needs 'class', the dotted path of its connector class.")
+        return SourceConfig(**common, class_path=config["class"], auth=_auth(name, config),
+                            allowed_hosts=tuple(config.get("allowed_hosts", ())),
+                            allow_private=_allow_private(name, config),
+                            params=dict(config.get("params") or {}))
+    url = config.get("url", "")
+    if not isinstance(url, str) or not url.lower().startswith(("https://", "http://")):
+        _fail(name, "'url' must start with https:// (or http://).")
+    hosts = config.get("allowed_hosts")
+    if not isinstance(hosts, (list, tuple)) or not hosts or not all(isinstance(h, str) and h for h in hosts):
+        _fail(name, "'allowed_hosts' must list the host names requests may go to.")
+    mapping = config.get("mapping") or {}
+    missing = [key for key in MAPPED_FIELDS if key not in mapping]
+    if missing:
+        _fail(name, f"the mapping lacks {', '.join(missing)}.")
+    return SourceConfig(
+        **common, url=url, params=dict(config.get("params") or {}), auth=_auth(name, config),
+        pagination=_pagination(name, config), records=_expression(name, config.get("records", "@"), "'records'"),
+        mapping={key: _expression(name, mapping[key], f"mapping {key!r}") for key in MAPPED_FIELDS},
+        mapping_text={key: mapping[key] for key in MAPPED_FIELDS}, page_mapping=_page_mapping(mapping), since_param=config.get("since_param", ""),
+        allowed_hosts=tuple(host.lower() for host in hosts), allow_private=_allow_private(name, config),
+    )
+
+
+def declared(skip_invalid=False):
+    """
+    Every declared source by name, checked. ``skip_invalid`` leaves out (and logs) the broken
+    ones, so one misconfigured source cannot take the pages of the others down.
+    """
+    sources = getattr(settings, "ACTIVATION_METRIC_SOURCES", {}) or {}
+    checked = {}
+    for name, config in sources.items():
+        try:
+            checked[name] = parse(name, config)
+        except ImproperlyConfigured as exc:
+            if not skip_invalid:
+                raise
+            log.error("%s", exc)
+    return checked
+
+
+def get(name):
+    """One declared source; KeyError if the operator did not declare it."""
+    sources = getattr(settings, "ACTIVATION_METRIC_SOURCES", {}) or {}
+    return parse(name, sources[name])
+
+
+def uploadable(config, course_key):
+    """Whether staff of this course run may upload CSV files to this source."""
+    catalog = f"{course_key.org}+{course_key.course}"
+    return config.kind == "csv" and bool({str(course_key), catalog} & set(config.courses))
+
+
+def public_mapping(config):
+    """What may be copied to the database and shown to staff: no secrets, no hosts."""
+    return {"mapping": config.mapping_text, "pagination": config.pagination.get("style", "none")} \
+        if config.kind == "rest" else {}

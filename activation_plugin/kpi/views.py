@@ -1,0 +1,192 @@
+"""
+KPI pages and the webhook endpoint: thin adapters over ``kpi`` readers and the api.
+
+Staff pages: the data-quality view of a course (with CSV upload, preview and all-or-nothing
+commit) and, for global staff, every source with its match report. The webhook is a signed,
+CSRF-exempt JSON endpoint for machines.
+"""
+import hashlib
+import logging
+import uuid
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core import signing
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.core.files.base import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from activation_plugin import api, platform
+from activation_plugin.errors import ActivationRequestError
+from activation_plugin.kpi import csv_import, quality, sources, webhook
+from activation_plugin.models import ActivationWindow
+from activation_plugin.views_common import staff_course_key
+
+log = logging.getLogger(__name__)
+UPLOAD_SALT = "activation_plugin.kpi.csv-upload"
+UPLOAD_MAX_AGE = 3600
+UPLOAD_DIR = "activation/kpi-uploads"
+WEBHOOK_COUNTS = ("received", "stored", "updated", "duplicates", "matched")
+
+
+@csrf_exempt
+@require_POST
+def metric_webhook(request, name):
+    """Observations pushed by an external system; all of a delivery is stored, or none of it."""
+    try:
+        config = sources.get(name)
+    except KeyError:
+        config = None
+    except ImproperlyConfigured as exc:
+        log.error("%s", exc)
+        return JsonResponse({"error": "This webhook source is not configured correctly."}, status=503)
+    if config is None or config.kind != "webhook":
+        return JsonResponse({"error": "No webhook source with this name."}, status=404)
+    limit = settings.ACTIVATION_WEBHOOK_MAX_BYTES
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isdigit() or int(declared) > limit:
+        return JsonResponse({"error": f"The body must be at most {limit} bytes."}, status=413)
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        return JsonResponse({"error": f"The body must be at most {limit} bytes."}, status=413)
+    try:
+        webhook.verify(config.webhook_secret.reveal(), request.META.get(webhook.HEADER), body)
+        records = webhook.observations(body)
+    except webhook.WebhookRefused as exc:
+        return JsonResponse({"error": str(exc)}, status=exc.status)
+    source = api.sync_metric_source(config)
+    try:
+        with transaction.atomic():
+            result = api.ingest_observations(source, records, strict=True)
+    except ActivationRequestError as exc:
+        return JsonResponse({"error": str(exc), "field": exc.field}, status=400)
+    return JsonResponse({key: result[key] for key in WEBHOOK_COUNTS})
+
+
+def _upload_targets(request, course_key):
+    """The CSV sources this user may upload to for this course: all of them for global staff."""
+    return [config for config in sources.declared(skip_invalid=True).values() if config.kind == "csv" and (
+        request.user.is_staff or sources.uploadable(config, course_key))]
+
+
+def _course_learners(request, course_key):
+    """Whom course staff may link ids to: their course's completers (global staff: anyone)."""
+    if request.user.is_staff:
+        return None
+    return ActivationWindow.objects.filter(definition__catalog_course=api.catalog_course(course_key)).values("user_id")
+
+
+def _page(request, course_key, **extra):
+    catalog = api.catalog_course(course_key)
+    figures = []
+    for config in sources.declared(skip_invalid=True).values():
+        source = api.sync_metric_source(config)
+        figures.append(quality.source_figures(source, catalog_course=catalog))
+    return render(request, "activation_plugin/kpi.html", {
+        "course_key": course_key, "course_title": platform.course_title(course_key), "figures": figures,
+        "targets": _upload_targets(request, course_key), "kinds": csv_import.KINDS, **extra,
+    })
+
+
+@login_required
+def course_kpi(request, course_id):
+    return _page(request, staff_course_key(request, course_id))
+
+
+def _target(request, course_key, name):
+    config = next((config for config in _upload_targets(request, course_key) if config.name == name), None)
+    if config is None:
+        raise Http404("No CSV source you may upload to.")
+    return api.sync_metric_source(config)
+
+
+def _digest(path):
+    sha = hashlib.sha256()
+    with default_storage.open(path, "rb") as stored:
+        for chunk in iter(lambda: stored.read(1024 * 1024), b""):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
+@login_required
+@require_POST
+def kpi_preview(request, course_id):
+    """Store the upload under a generated name and show what committing it would do; writes nothing else."""
+    course_key = staff_course_key(request, course_id)
+    source = _target(request, course_key, request.POST.get("source", ""))
+    kind = request.POST.get("kind", "observations")
+    upload = request.FILES.get("file")
+    if kind not in csv_import.KINDS or upload is None:
+        messages.error(request, _("Choose a CSV file and what it contains."))
+        return redirect("activation_plugin:kpi", course_id=str(course_key))
+    if upload.size > settings.ACTIVATION_METRIC_CSV_MAX_MB * 1024 * 1024:
+        messages.error(request, _("The file is larger than %(mb)s MB.") % {"mb": settings.ACTIVATION_METRIC_CSV_MAX_MB})
+        return redirect("activation_plugin:kpi", course_id=str(course_key))
+    path = default_storage.save(f"{UPLOAD_DIR}/{uuid.uuid4().hex}.csv", File(upload))
+    try:
+        with default_storage.open(path, "rb") as stored:
+            report = csv_import.preview(source, stored, kind, _course_learners(request, course_key))
+    except ActivationRequestError as exc:
+        default_storage.delete(path)
+        messages.error(request, str(exc))
+        return redirect("activation_plugin:kpi", course_id=str(course_key))
+    token = signing.dumps({"path": path, "sha256": _digest(path), "source": source.name, "kind": kind,
+                           "user": request.user.pk, "course": str(course_key)}, salt=UPLOAD_SALT)
+    return _page(request, course_key, preview=report, token=token if report["error_count"] == 0 else "",
+                 preview_source=source.name)
+
+
+@login_required
+@require_POST
+def kpi_commit(request, course_id):
+    """All-or-nothing: every row is written in one transaction, or none is."""
+    course_key = staff_course_key(request, course_id)
+    try:
+        upload = signing.loads(request.POST.get("token", ""), salt=UPLOAD_SALT, max_age=UPLOAD_MAX_AGE)
+    except signing.BadSignature:
+        messages.error(request, _("This preview has expired; upload the file again."))
+        return redirect("activation_plugin:kpi", course_id=str(course_key))
+    if upload["user"] != request.user.pk or upload["course"] != str(course_key):
+        raise PermissionDenied
+    source = _target(request, course_key, upload["source"])
+    if not default_storage.exists(upload["path"]) or _digest(upload["path"]) != upload["sha256"]:
+        messages.error(request, _("This preview has expired; upload the file again."))
+        return redirect("activation_plugin:kpi", course_id=str(course_key))
+    try:
+        with default_storage.open(upload["path"], "rb") as stored, transaction.atomic():
+            if upload["kind"] == "links":
+                result = api.link_identities(source, csv_import.link_rows(stored, _course_learners(request, course_key)))
+                done = _("%(linked)s ids linked; %(relinked)s observations re-matched.") % result
+            else:
+                result = api.ingest_observations(source, csv_import.observation_records(stored), strict=True)
+                done = _("%(stored)s observations stored, %(updated)s corrected, %(duplicates)s already there.") % result
+    except ActivationRequestError as exc:
+        messages.error(request, _("Nothing was stored: %(error)s") % {"error": exc})
+    else:
+        default_storage.delete(upload["path"])
+        messages.success(request, done)
+    return redirect("activation_plugin:kpi", course_id=str(course_key))
+
+
+@login_required
+def kpi_sources(request):
+    """Operators' view: every declared source, its health and its match report."""
+    if not request.user.is_staff:
+        raise PermissionDenied
+    rows, problems = [], []
+    for name in (getattr(settings, "ACTIVATION_METRIC_SOURCES", {}) or {}):
+        try:
+            config = sources.get(name)
+        except ImproperlyConfigured as exc:
+            problems.append(str(exc))
+            continue
+        source = api.sync_metric_source(config)
+        rows.append({**quality.source_figures(source), **quality.match_report(source), "config": config})
+    return render(request, "activation_plugin/kpi_sources.html", {"rows": rows, "problems": problems})

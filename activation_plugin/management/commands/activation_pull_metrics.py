@@ -1,0 +1,33 @@
+"""``manage.py lms activation_pull_metrics``: pull KPI sources, for operators who schedule with cron."""
+from django.core.management.base import BaseCommand, CommandError
+
+from activation_plugin.kpi import pull, sources
+
+
+class Command(BaseCommand):
+    help = "Pull the KPI sources that are due (default), one source (--source NAME) or all of them (--all)."
+
+    def add_arguments(self, parser):
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument("--source", help="the name of one source in ACTIVATION_METRIC_SOURCES")
+        group.add_argument("--all", action="store_true", help="every pulled source, due or not")
+
+    def handle(self, *args, **options):
+        declared = sources.declared()
+        if options["source"]:
+            if declared.get(options["source"]) is None or declared[options["source"]].kind not in pull.PULLED_KINDS:
+                raise CommandError(f"No rest or python source named {options['source']!r} in ACTIVATION_METRIC_SOURCES.")
+            names = [options["source"]]
+        elif options["all"]:
+            names = [name for name, config in declared.items() if config.kind in pull.PULLED_KINDS]
+        else:
+            names = pull.due_sources()
+        failed = 0
+        for name in names:
+            result = pull.pull(name)
+            failed += result["status"] != "ok"
+            self.stdout.write(f"{name}: {result['status']}, received {result['received']}, stored {result['stored']}, "
+                              f"duplicates {result['duplicates']}, rejected {result['rejected']}, "
+                              f"matched {result['matched']}" + (f" ({result['error']})" if result["error"] else ""))
+        if failed:
+            raise CommandError(f"{failed} source(s) failed.")

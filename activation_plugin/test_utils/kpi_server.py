@@ -1,0 +1,102 @@
+"""
+A real local HTTP server standing in for a CRM or ticketing API, scripted per path.
+
+Tests, the benchmark and the demo tell it what to answer: JSON pages, failures, throttling,
+slowness, redirects, malformed or oversize bodies. It is a real socket on 127.0.0.1, so the
+connector's HTTP client, retries and guards run for real, with nothing patched.
+"""
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Reply:
+    """One scripted answer. ``delay`` sleeps before answering (to provoke client timeouts)."""
+
+    status: int = 200
+    body: object = None
+    headers: dict = field(default_factory=dict)
+    raw: bytes | None = None
+    delay: float = 0.0
+
+    def payload(self):
+        if self.raw is not None:
+            return self.raw
+        return json.dumps(self.body if self.body is not None else {}).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+        """Quiet: tests read ``server.requests`` instead."""
+
+    def do_GET(self):  # pylint: disable=invalid-name
+        parts = urlsplit(self.path)
+        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        self.server.script.requests.append({"path": parts.path, "query": query, "headers": dict(self.headers)})
+        reply = self.server.script.reply_for(parts.path, query)
+        if reply.delay:
+            time.sleep(reply.delay)
+        payload = reply.payload()
+        self.send_response(reply.status)
+        for name, value in {"Content-Type": "application/json", "Content-Length": str(len(payload)),
+                            **reply.headers}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        try:
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout, size cap): that is what some tests provoke
+
+
+class Script:
+    """What the server answers: per path, a queue of replies (the last repeats) or a function of the query."""
+
+    def __init__(self):
+        self.routes, self.requests = {}, []
+        self.lock = threading.Lock()
+
+    def reply_for(self, path, query):
+        with self.lock:
+            route = self.routes.get(path)
+            if route is None:
+                return Reply(status=404, body={"error": "not found"})
+            if callable(route):
+                return route(query)
+            return route.pop(0) if len(route) > 1 else route[0]
+
+
+class KpiServer:
+    """``with KpiServer() as server: server.route("/x", Reply(...)); server.url("/x")``."""
+
+    def __init__(self):
+        self.script = Script()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.script = self.script
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    @property
+    def requests(self):
+        return self.script.requests
+
+    def route(self, path, *replies):
+        """Answer ``path`` with these replies in turn (the last one repeats), or with a function of the query."""
+        self.script.routes[path] = replies[0] if len(replies) == 1 and callable(replies[0]) else list(replies)
+
+    def url(self, path=""):
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}{path}"

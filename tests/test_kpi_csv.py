@@ -1,0 +1,160 @@
+"""CSV uploads from staff: preview first, then everything or nothing; and the data-quality pages."""
+import io
+from datetime import timedelta
+
+import pytest
+from django.core import signing
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+
+from activation_plugin import api
+from activation_plugin.errors import ActivationRequestError
+from activation_plugin.kpi import csv_import
+from activation_plugin.models import Evidence, IdentityLink, MetricObservation, MetricSource
+from activation_plugin.test_utils.factories import UserFactory
+
+KPI = {"kind": "metric", "title": "Handle time", "config": {"metric": "aht", "threshold": 300, "direction": "lower"}}
+
+
+@pytest.fixture(autouse=True)
+def csv_source(settings, course_key, tmp_path):
+    settings.ACTIVATION_METRIC_SOURCES = {
+        "hr-upload": {"kind": "csv", "courses": [f"{course_key.org}+{course_key.course}"]},
+        "other-upload": {"kind": "csv", "courses": ["Else+X"]},
+    }
+    settings.MEDIA_ROOT = str(tmp_path)
+
+
+def csv_text(rows, header="external_id,metric,value,observed_at"):
+    return "\n".join([header, *rows]) + "\n"
+
+
+def upload(client, course_key, text, source="hr-upload", kind="observations"):
+    data = text.encode() if isinstance(text, str) else text
+    return client.post(reverse("activation_plugin:kpi_preview", kwargs={"course_id": str(course_key)}), {
+        "source": source, "kind": kind, "file": SimpleUploadedFile("kpi.csv", data, content_type="text/csv")})
+
+
+def commit(client, course_key, response):
+    return client.post(reverse("activation_plugin:kpi_commit", kwargs={"course_id": str(course_key)}),
+                       {"token": response.context["token"]}, follow=True)
+
+
+def when(days):
+    return (timezone.now() - timedelta(days=days)).isoformat()
+
+
+def test_preview_shows_rows_matches_and_errors_and_writes_nothing(client, course_staff, course_key, learner):
+    client.force_login(course_staff)
+    response = upload(client, course_key, csv_text([
+        f"{learner.email},aht,280,{when(1)}", f"EMP-9,aht,290,{when(1)}", f"{learner.email},aht,fast,{when(1)}",
+        f"{learner.email},aht,1,not-a-date"]))
+    report = response.context["preview"]
+    assert (report["rows"], report["valid"], report["error_count"]) == (4, 2, 2)
+    assert [error["line"] for error in report["errors"]] == [4, 5]
+    assert [row["match"] for row in report["shown"]] == ["matched", "unmatched"]
+    assert report["unmatched_ids"] == ["EMP-9"] and response.context["token"] == ""
+    assert b"Store all rows" not in response.content and not MetricObservation.objects.exists()
+
+
+def test_commit_stores_every_row_and_evaluates_evidence(client, course_staff, course_key, learner, make_definition):
+    make_definition(requirements=[KPI])
+    api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=5))
+    client.force_login(course_staff)
+    response = upload(client, course_key, csv_text([f"{learner.email},aht,280,{when(1)}", f"EMP-9,aht,290,{when(1)}"]))
+    done = commit(client, course_key, response)
+    assert "2 observations stored" in done.content.decode()
+    assert MetricObservation.objects.count() == 2 and Evidence.objects.get().source == "metric"
+    again = commit(client, course_key, response)  # the stored file is gone after a commit
+    assert "expired" in again.content.decode() and MetricObservation.objects.count() == 2
+
+
+def test_a_file_changed_between_preview_and_commit_is_refused(client, course_staff, course_key, learner):
+    client.force_login(course_staff)
+    response = upload(client, course_key, csv_text([f"{learner.email},aht,280,{when(1)}"]))
+    upload_info = signing.loads(response.context["token"], salt="activation_plugin.kpi.csv-upload")
+    with default_storage.open(upload_info["path"], "wb") as stored:
+        stored.write(csv_text([f"{learner.email},aht,1,{when(1)}"] * 2).encode())
+    assert "expired" in commit(client, course_key, response).content.decode()
+    assert not MetricObservation.objects.exists()
+
+
+def test_strict_ingest_rolls_back_a_whole_file(db, settings):
+    settings.ACTIVATION_METRIC_BATCH_SIZE = 2
+    source = MetricSource.objects.create(name="hr-upload", kind="csv")
+    rows = [f"E{n},aht,{n},{when(1)}" for n in range(5)] + ["E9,aht,x,2026-01-01"]
+    with pytest.raises(ActivationRequestError, match="Record 6"), transaction.atomic():
+        api.ingest_observations(source, csv_import.observation_records(io.BytesIO(csv_text(rows).encode())),
+                                strict=True)
+    assert not MetricObservation.objects.exists()
+
+
+def test_staff_of_other_courses_and_other_sources_are_refused(client, course_key, course_staff, learner):
+    client.force_login(learner)
+    assert upload(client, course_key, csv_text([])).status_code == 403
+    client.force_login(course_staff)
+    assert upload(client, course_key, csv_text([]), source="other-upload").status_code == 404
+
+
+def test_a_file_without_the_columns_or_not_utf8_gets_a_clear_message(client, course_staff, course_key):
+    client.force_login(course_staff)
+    response = upload(client, course_key, "id,value\n1,2\n")
+    assert response.status_code == 302
+    page = client.get(response.url).content.decode()
+    assert "lacks the column(s) external_id, metric, observed_at" in page
+    page = client.get(upload(client, course_key, b"\xff\xfe\x00bad").url).content.decode()
+    assert "not UTF-8" in page
+
+
+def test_identity_links_from_a_csv_fix_old_observations(client, course_staff, course_key, learner, make_definition):
+    make_definition(requirements=[KPI])
+    api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=5))
+    source = MetricSource.objects.create(name="hr-upload", kind="csv")
+    api.ingest_observations(source, [{"external_id": "EMP-1", "metric": "aht", "value": 200, "observed_at": when(1)}])
+    outsider = UserFactory(username="outsider")
+    client.force_login(course_staff)
+    refused = upload(client, course_key, "external_id,user\nEMP-2,outsider\n", kind="links")
+    assert refused.context["preview"]["error_count"] == 1  # not a learner of this course
+    response = upload(client, course_key, f"external_id,user\nEMP-1,{learner.username}\n", kind="links")
+    assert "1 ids linked; 1 observations re-matched" in commit(client, course_key, response).content.decode()
+    assert IdentityLink.objects.get().user == learner and MetricObservation.objects.get().user == learner
+    assert Evidence.objects.get().window.user == learner and outsider.pk
+
+
+def test_the_data_quality_pages(client, course_staff, course_key, learner, staff_user):
+    source = MetricSource.objects.create(name="hr-upload", kind="csv", last_error="HTTP 503 from api", failing=True)
+    api.ingest_observations(source, [{"external_id": "ghost", "metric": "aht", "value": 1, "observed_at": when(1)}])
+    client.force_login(course_staff)
+    page = client.get(reverse("activation_plugin:kpi", kwargs={"course_id": str(course_key)})).content.decode()
+    assert "hr-upload" in page and "failing" in page and "HTTP 503 from api" in page and "ghost" not in page
+    assert client.get(reverse("activation_plugin:kpi_sources")).status_code == 403
+    client.force_login(staff_user)
+    response = client.get(reverse("activation_plugin:kpi_sources"))
+    row = next(row for row in response.context["rows"] if row["source"].name == "hr-upload")
+    assert (row["observations"], row["matched"], row["unmatched"]) == (1, 0, ["ghost"])
+
+
+CELL = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30)
+
+
+@hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.one_of(st.binary(max_size=300), st.lists(st.lists(CELL, min_size=0, max_size=6), max_size=6).map(
+    lambda rows: "\n".join(",".join(cells) for cells in [["external_id", "metric", "value", "observed_at"], *rows])
+    .encode())))
+def test_any_file_gets_a_preview_or_a_message_and_never_a_partial_write(client, course_staff, course_key, data):
+    client.force_login(course_staff)
+    response = upload(client, course_key, data)
+    assert response.status_code in (200, 302)
+    if response.status_code == 200 and response.context["token"]:
+        before = MetricObservation.objects.count()
+        done = commit(client, course_key, response).content.decode()
+        stored = MetricObservation.objects.count() - before
+        # a preview without errors commits (rows repeated in the file are stored once)
+        valid = response.context["preview"]["valid"]
+        assert "observations stored" in done and stored <= valid and (stored > 0) == (valid > 0)
+    elif response.status_code == 200:
+        assert response.context["preview"]["error_count"] > 0
