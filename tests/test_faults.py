@@ -116,8 +116,8 @@ def test_out_of_order_pass_fail_pass_keeps_the_window_of_the_first_event_deliver
     window = ActivationWindow.objects.get()
     assert (window.opened_at, window.closes_at, window.state) == (re_passed, re_passed + timedelta(days=30), "open")
     figures = api.summarize(definition)
-    for time, passing in ((first_pass, True), (failed, False), (re_passed, True), (re_passed, True)):
-        assert failures(send_passing(learner.id, course_key, is_passing=passing, time=time)) == []
+    for when, passing in ((first_pass, True), (failed, False), (re_passed, True), (re_passed, True)):
+        assert failures(send_passing(learner.id, course_key, is_passing=passing, time=when)) == []
     assert list(ActivationWindow.objects.values_list("opened_at", "state")) == [(re_passed, "open")]
     assert api.summarize(definition) == figures and figures["completers"] == 1
 
