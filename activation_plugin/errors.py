@@ -1,4 +1,10 @@
 """Errors raised by ``activation_plugin.api``: callers catch these, never lower-level ones."""
+import functools
+import logging
+
+from django.db import DatabaseError
+
+log = logging.getLogger(__name__)
 
 
 class ActivationError(Exception):
@@ -27,3 +33,20 @@ class IdempotencyConflict(ActivationRequestError):
 
 class ActivationInternalError(ActivationError):
     """Something outside the caller's control failed (database, storage, platform)."""
+
+
+def database_errors_as_internal(function):
+    """
+    Re-raise a database failure (lock wait timeout, deadlock, lost connection) of an api write as
+    ActivationInternalError, once the write's transaction has rolled back: its callers (pages,
+    REST views) then tell the user to try again instead of failing with a server error, and the
+    idempotency key makes the retry count once.
+    """
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except DatabaseError as exc:
+            log.warning("activation: %s failed in the database and was rolled back: %s", function.__name__, exc)
+            raise ActivationInternalError("The database could not store this just now; nothing was saved.") from exc
+    return wrapper

@@ -1,4 +1,7 @@
 """An email backend for the demo: messages are stored and shown at /outbox/ instead of sent."""
+import time
+
+from django.conf import settings
 from django.core.mail.backends.base import BaseEmailBackend
 
 from demo.models import DemoSentMail
@@ -6,6 +9,8 @@ from demo.models import DemoSentMail
 
 class DatabaseEmailBackend(BaseEmailBackend):
     def send_messages(self, email_messages):
+        # A slow mail server, so a test can kill a worker in the middle of a batch.
+        time.sleep(settings.DEMO_MAIL_DELAY_SECONDS * len(email_messages))
         DemoSentMail.objects.bulk_create([
             DemoSentMail(to=", ".join(message.to), subject=message.subject, body=message.body)
             for message in email_messages

@@ -88,6 +88,7 @@ LOGIN_REDIRECT_URL = "/"
 LMS_ROOT_URL = os.environ.get("DEMO_LMS_ROOT_URL", "http://127.0.0.1:8000")
 DEFAULT_FROM_EMAIL = "activation@demo.localhost"
 EMAIL_BACKEND = "demo.mail.DatabaseEmailBackend"  # shown at /outbox/; tests use Django's locmem
+DEMO_MAIL_DELAY_SECONDS = float(os.environ.get("DEMO_MAIL_DELAY_SECONDS", "0"))  # a slow mail server, for tests
 
 CELERY_BROKER_URL = os.environ.get("DEMO_BROKER", "memory://")
 CELERY_TASK_ALWAYS_EAGER = "DEMO_BROKER" not in os.environ

@@ -11,6 +11,7 @@ from activation_plugin.errors import (
     ActivationNotFound,
     ActivationRequestError,
     IdempotencyConflict,
+    database_errors_as_internal,
 )
 from activation_plugin.api.queries import evidence_list_in_course
 from activation_plugin.keys import catalog_course, parse_course_key
@@ -22,6 +23,7 @@ from activation_plugin.models import (
 )
 
 
+@database_errors_as_internal
 def record_evidence(*, window, requirement, source, payload, idempotency_key, submitted_at=None, file=None):
     """
     Store evidence for a window's requirement and re-evaluate the window's rule.
@@ -30,6 +32,7 @@ def record_evidence(*, window, requirement, source, payload, idempotency_key, su
 
     Raises:
         IdempotencyConflict: the key was used for another window or requirement.
+        ActivationInternalError: the database failed (e.g. a lock wait timeout); nothing was stored.
         ActivationRequestError: invalid payload, requirement from another definition, or a window
             that is withdrawn or was already closed at ``submitted_at``.
     """
@@ -108,6 +111,7 @@ MAX_COMMENT_CHARS = 5000
 LEARNER_KINDS = (EvidenceRequirement.Kind.PROJECT, EvidenceRequirement.Kind.SURVEY)
 
 
+@database_errors_as_internal
 def save_learner_response(*, window, requirement, payload, idempotency_key, file=None):
     """
     What the learner page calls: the learner's one response to a project or survey requirement,
@@ -116,6 +120,7 @@ def save_learner_response(*, window, requirement, payload, idempotency_key, file
 
     Raises:
         ActivationRequestError: not a learner-submitted kind, under review, verified, closed, or invalid.
+        ActivationInternalError: the database failed; nothing was stored, the same key may be retried.
     """
     if requirement.kind not in LEARNER_KINDS:
         raise ActivationRequestError(_("This requirement is not answered by the learner."), field="requirement")

@@ -38,9 +38,15 @@ def retire_user(user_id):
 
 
 def _erase_evidence(evidence):
-    for item in evidence.exclude(file="").exclude(file__isnull=True):
+    """
+    Erase by primary key, which reviews lock first too. An UPDATE filtered through the window
+    would lock the evidence's (window, status) index entries before their rows, the reverse of
+    a review that locks a row and then changes its status: on MariaDB the two deadlock.
+    """
+    ids = list(evidence.values_list("pk", flat=True))
+    for item in Evidence.objects.filter(pk__in=ids).exclude(file="").exclude(file__isnull=True):
         item.file.delete(save=False)
-    return evidence.update(payload={}, file=None)
+    return Evidence.objects.filter(pk__in=ids).update(payload={}, file=None)
 
 
 @transaction.atomic

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from activation_plugin import api, links, platform
-from activation_plugin.errors import ActivationNotFound, ActivationRequestError
+from activation_plugin.errors import ActivationInternalError, ActivationNotFound, ActivationRequestError
 from activation_plugin.learner import forms
 from activation_plugin.models import EvidenceRequirement
 from activation_plugin.views_common import course_key_or_404
@@ -89,6 +89,9 @@ def submit_evidence(request, course_id, window_id, requirement_id):
         )
     except ActivationRequestError as exc:
         messages.error(request, str(exc))
+    except ActivationInternalError:
+        messages.error(request, _("We could not save your answer just now, and nothing was stored. "
+                                  "Please send it again in a moment."))
     else:
         messages.success(request, _("Thank you: your answer was saved."))
     return redirect("activation_plugin:learner", course_id=str(course_key))

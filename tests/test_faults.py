@@ -1,0 +1,349 @@
+"""
+Faults: replayed, duplicated and out-of-order completion events, a database failure in the middle
+of a request or a tick, a worker killed in the middle of a tick, and retirement racing the tick
+and reviews. Afterwards nothing is lost and nothing is counted twice.
+
+The tests that need real row locks, several connections or a killed process run on MariaDB only
+(``make test-mariadb``), with the skip pattern of tests/test_concurrency.py.
+"""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core import mail
+from django.core.cache import cache
+from django.db import OperationalError, connection, connections
+from django.db.models import Count
+from django.urls import reverse
+from django.utils import timezone
+
+from activation_plugin import api
+from activation_plugin.models import (
+    ActivationDefinition,
+    ActivationWindow,
+    Evidence,
+    FollowUpPrompt,
+    PromptDelivery,
+    Review,
+    SupervisorInvite,
+)
+from activation_plugin.test_utils.factories import UserFactory
+from demo.models import DemoSentMail
+from tests.conftest import NOW, PROJECT
+from tests.test_receivers import failures, send_certificate, send_passing
+from tests.test_tracking import DOCS, events, replay_into_sqlite  # noqa: F401  (events: the fixture)
+
+ROOT = Path(__file__).resolve().parent.parent
+mariadb_only = pytest.mark.skipif(os.environ.get("DEMO_DB") != "mariadb",
+                                  reason="needs MariaDB row locks and several connections (make test-mariadb)")
+PROMPTED_PROJECT = {**PROJECT, "prompts": [{"send_after_days": 0, "subject": "Show us", "body": "{link}"}]}
+
+
+def run_together(*works):
+    """Run each callable in its own thread, all released at the same instant, each on its own connection."""
+    results, errors, barrier = {}, [], threading.Barrier(len(works))
+
+    def worker(index, work):
+        try:
+            barrier.wait()
+            results[index] = work()
+        except Exception as exc:  # pylint: disable=broad-except
+            errors.append(f"{getattr(work, '__name__', work)}: {exc!r}\n{traceback.format_exc()}")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=item) for item in enumerate(works)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [], "a concurrent side failed:\n" + "\n".join(errors)
+    return [results[index] for index in range(len(works))]
+
+
+@pytest.fixture
+def lock_holder():
+    """
+    A second real MariaDB connection, like another request in flight: ``lock(model, pk)`` takes
+    the row with SELECT … FOR UPDATE and keeps it until ``release()``.
+    """
+    other = connections.create_connection("default")
+    other.set_autocommit(False)
+
+    class Holder:
+        def lock(self, model, pk):
+            with other.cursor() as cursor:
+                cursor.execute(f"SELECT id FROM {model._meta.db_table} WHERE id = %s FOR UPDATE", [pk])  # noqa: S608
+
+        def release(self):
+            other.rollback()
+
+    yield Holder()
+    other.rollback()
+    other.close()
+
+
+def short_lock_waits():
+    """This test's own connection gives up on a held row after one second instead of fifty."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+
+
+# 1. Replayed, duplicated and out-of-order completion events, through the real openedx-events signals.
+
+@pytest.mark.django_db
+def test_out_of_order_pass_fail_pass_keeps_the_window_of_the_first_event_delivered(make_definition, learner,
+                                                                                  course_key, settings):
+    """
+    Fault: the event bus delivers a learner's passing → failing → passing history late and out
+    of order, then replays all of it. The time of the first *delivered* passing event wins: from
+    that moment the window is live — its deadline is in the prompts the learner receives and
+    evidence is accepted against it — so an older event arriving later must not move it (it could
+    retroactively shorten the window the learner was told about or expire it). A failing grade
+    never closes a window. One window, and the figures do not move on replays.
+    """
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
+    definition = make_definition(window_days=30)
+    first_pass, failed, re_passed = NOW, NOW + timedelta(days=1), NOW + timedelta(days=2)
+    assert failures(send_passing(learner.id, course_key, time=re_passed)) == []  # delivered first
+    assert failures(send_passing(learner.id, course_key, is_passing=False, time=failed)) == []
+    assert failures(send_passing(learner.id, course_key, time=first_pass)) == []  # the delayed original
+    window = ActivationWindow.objects.get()
+    assert (window.opened_at, window.closes_at, window.state) == (re_passed, re_passed + timedelta(days=30), "open")
+    figures = api.summarize(definition)
+    for when, passing in ((first_pass, True), (failed, False), (re_passed, True), (re_passed, True)):
+        assert failures(send_passing(learner.id, course_key, is_passing=passing, time=when)) == []
+    assert list(ActivationWindow.objects.values_list("opened_at", "state")) == [(re_passed, "open")]
+    cache.clear()  # recomputed from the tables, not read back from the figures cache
+    assert api.summarize(definition) == figures and figures["completers"] == 1
+
+
+@pytest.mark.django_db
+def test_certificate_before_passing_opens_one_window_per_definition_at_its_own_trigger(make_definition, learner,
+                                                                                       course_key):
+    """
+    Fault: CERTIFICATE_CREATED arrives before the COURSE_PASSING_STATUS_UPDATED that caused it.
+    A certificate definition opens at the certificate's time whatever came before; the passing
+    event, when it comes, opens only the passing definition's window, at the passing time. Replays
+    of both change nothing.
+    """
+    on_certificate = make_definition(name="on certificate", trigger="certificate")
+    on_passing = make_definition(name="on passing")
+    certified, passed = NOW + timedelta(hours=1), NOW
+    send_certificate(learner.id, course_key, time=certified)
+    assert list(ActivationWindow.objects.values_list("definition", "opened_at")) == [(on_certificate.pk, certified)]
+    send_passing(learner.id, course_key, time=passed)
+    for _replay in range(2):
+        send_certificate(learner.id, course_key, time=certified + timedelta(days=3))
+        send_passing(learner.id, course_key, time=passed + timedelta(days=3))
+    assert sorted(ActivationWindow.objects.values_list("definition", "opened_at")) == sorted(
+        [(on_certificate.pk, certified), (on_passing.pk, passed)])
+
+
+@mariadb_only
+@pytest.mark.django_db(transaction=True)
+def test_the_same_events_delivered_twice_at_once_open_one_window_each(make_definition, course_key, settings,
+                                                                     events):  # noqa: F811
+    """
+    Fault: an at-least-once event bus delivers the same completion events to two consumers at
+    the same instant, each with its own database connection. The unique (definition, user) key
+    makes the slower INSERT a no-op: one window per learner, opened at the event's time, and the
+    figures equal those of a single delivery — on the tab, and in the documented warehouse
+    query over the tracking events, where both consumers may have emitted ``window.opened``
+    (docs/references/events.rst says so; the query counts distinct windows).
+    """
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
+    definition = make_definition()
+    learners = UserFactory.create_batch(30)
+
+    def deliver():
+        return sum(len(failures(send_passing(user.id, course_key))) for user in learners)
+
+    assert run_together(deliver, deliver) == [0, 0]
+    assert ActivationWindow.objects.count() == 30
+    assert set(ActivationWindow.objects.values_list("user", flat=True)) == {user.pk for user in learners}
+    assert set(ActivationWindow.objects.values_list("opened_at", flat=True)) == {NOW}
+    figures = api.summarize(definition)
+    assert figures["completers"] == 30
+    deliver()
+    cache.clear()
+    assert api.summarize(definition) == figures
+    warehouse = replay_into_sqlite(events()).execute((DOCS / "activation_rate.sql").read_text(encoding="utf-8"),
+                                                     {"as_of": timezone.now().isoformat()}).fetchall()
+    assert [row[3] for row in warehouse] == [30]
+
+
+# 2. A database error in the middle of a request, and in the middle of the tick.
+
+@mariadb_only
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_timeout_mid_submission_stores_nothing_says_so_and_the_retry_counts_once(
+        client, make_definition, learner, course_key, lock_holder, settings):
+    """
+    Fault: the learner's submission fails in the database half-way — the evidence row is
+    inserted, then re-evaluating the window waits on a definition row another connection holds,
+    until MariaDB's lock wait timeout. The whole write rolls back (no evidence without its
+    window's re-evaluation), the learner reads that nothing was saved instead of a server error,
+    and sending the same form again stores the evidence once and activates the window once.
+    """
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
+    definition = make_definition()  # a self-verified project: saving it activates the window
+    [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=1))
+    url = reverse("activation_plugin:submit_evidence", kwargs={
+        "course_id": str(course_key), "window_id": window.pk, "requirement_id": definition.requirements.get().pk})
+    form = {"submission_key": "form-1", "text": "I rewrote our onboarding guide.", "url": ""}
+    client.force_login(learner)
+    short_lock_waits()
+    lock_holder.lock(ActivationDefinition, definition.pk)
+    response = client.post(url, form, follow=True)
+    assert response.status_code == 200
+    assert "nothing was stored" in response.content.decode()
+    assert not Evidence.objects.exists()
+    window.refresh_from_db()
+    assert (window.state, window.activated_at) == ("open", None)
+
+    lock_holder.release()
+    for _send_again in range(2):
+        response = client.post(url, form, follow=True)
+        assert "your answer was saved" in response.content.decode()
+    assert Evidence.objects.get().payload["text"] == form["text"]
+    window.refresh_from_db()
+    assert window.state == "activated"
+    assert api.summarize(definition)["activated"] == 1
+
+
+@mariadb_only
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_timeout_in_the_tick_rolls_its_batch_back_and_the_next_tick_sends_each_prompt_once(
+        make_definition, course_key, lock_holder, settings):
+    """
+    Fault: the tick's batch fails in the database after it locked its windows — claiming the
+    prompts waits on the prompt row another connection holds (the claim's foreign key check)
+    until the lock wait timeout. The error reaches the scheduler, the batch rolls back whole (no
+    claim, ``next_action_at`` unchanged, nothing sent), and the next tick sends each prompt once.
+    """
+    settings.ACTIVATION_TICK_BATCH_SIZE = 50
+    definition = make_definition(window_days=60, requirements=[PROMPTED_PROJECT])
+    opened = timezone.now() - timedelta(hours=1)
+    for user in UserFactory.create_batch(12):
+        api.open_windows(user.pk, course_key, "passing", opened)
+    short_lock_waits()
+    lock_holder.lock(FollowUpPrompt, FollowUpPrompt.objects.get(requirement__definition=definition).pk)
+    with pytest.raises(OperationalError, match="Lock wait timeout"):
+        api.tick()
+    assert not PromptDelivery.objects.exists() and mail.outbox == []
+    assert set(ActivationWindow.objects.values_list("next_action_at", flat=True)) == {opened}
+
+    lock_holder.release()
+    assert api.tick()["sent"] == 12
+    assert api.tick()["sent"] == 0
+    assert sorted(message.to[0] for message in mail.outbox) == sorted(
+        ActivationWindow.objects.values_list("user__email", flat=True))
+
+
+# 3. A worker killed in the middle of a tick.
+
+@mariadb_only
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_tick_killed_mid_batch_leaves_its_claims_visible_and_the_next_tick_sends_the_rest_once(
+        make_definition, course_key):
+    """
+    Fault: the ``activation_tick`` process is SIGKILLed while it sends a batch (the mail server is
+    slow). By the documented at-most-once design the claims of the killed batch stay ``sending``
+    and are never sent again — a message may or may not have left before the kill, and sending it
+    twice is the worse error. Every message not claimed by the killed batch is sent by the next
+    tick, each learner gets the prompt at most once, and every window ends open and waiting for
+    its end, with nothing left due.
+    """
+    make_definition(window_days=60, requirements=[PROMPTED_PROJECT])
+    learners = UserFactory.create_batch(24)
+    for user in learners:
+        api.open_windows(user.pk, course_key, "passing", timezone.now() - timedelta(hours=1))
+    batch = 4
+    env = {**os.environ, "DEMO_DB": "mariadb", "DEMO_DB_NAME": connection.settings_dict["NAME"],
+           "DEMO_TICK_BATCH_SIZE": str(batch)}
+    tick = [sys.executable, "manage.py", "activation_tick"]
+    worker = subprocess.Popen(tick, cwd=ROOT, env={**env, "DEMO_MAIL_DELAY_SECONDS": "0.4"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while DemoSentMail.objects.count() < 6 and time.monotonic() < deadline and worker.poll() is None:
+        time.sleep(0.02)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=30)
+    assert worker.returncode == -signal.SIGKILL, worker.stderr.read().decode()
+    in_flight = set(PromptDelivery.objects.filter(status="sending").values_list("pk", flat=True))
+    assert 1 <= len(in_flight) <= batch  # killed inside a batch: only that batch's claims are in flight
+    mailed_before = dict(DemoSentMail.objects.values_list("to").annotate(count=Count("pk")))
+
+    subprocess.run(tick, cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
+    mails = dict(DemoSentMail.objects.values_list("to").annotate(count=Count("pk")))
+    assert max(mails.values()) == 1
+    deliveries = {d.window.user.email: d for d in PromptDelivery.objects.select_related("window__user")}
+    assert len(deliveries) == len(learners) == PromptDelivery.objects.count()
+    for email, delivery in deliveries.items():
+        if delivery.pk in in_flight:  # left visible for an operator, never re-sent
+            assert (delivery.status, mails.get(email, 0)) == ("sending", mailed_before.get(email, 0))
+        else:
+            assert (delivery.status, mails.get(email)) == ("sent", 1)
+    windows = list(ActivationWindow.objects.all())
+    assert {window.state for window in windows} == {"open"}
+    assert all(window.next_action_at == window.closes_at for window in windows)
+    subprocess.run(tick, cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
+    assert DemoSentMail.objects.count() == sum(mails.values())
+
+
+# 4. Retirement while windows are being processed.
+
+@mariadb_only
+@pytest.mark.django_db(transaction=True)
+def test_retirement_racing_the_tick_and_reviews_fails_neither_and_leaves_no_personal_data(
+        make_definition, course_key, staff_user, settings):
+    """
+    Fault: learners are retired by the LMS while a tick prompts some of them and staff review
+    the others' projects, on three connections at once. Neither side sees a deadlock or lock
+    error; afterwards no submission text or supervisor address of a retired learner remains,
+    every review counted, and each learner still waiting was prompted once.
+    """
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
+    definition = make_definition(window_days=60, requirements=[{**PROMPTED_PROJECT, "verification": "staff"}])
+    requirement = definition.requirements.get()
+    opened = timezone.now() - timedelta(hours=1)
+    answering, silent = UserFactory.create_batch(15), UserFactory.create_batch(15)
+    evidence = []
+    for user in answering + silent:
+        [window] = api.open_windows(user.pk, course_key, "passing", opened)
+        if user in answering:
+            evidence.append(api.record_evidence(window=window, requirement=requirement, source="learner",
+                                                payload={"text": f"private story of {user.username}"},
+                                                idempotency_key=f"k{user.pk}"))
+            SupervisorInvite.objects.create(window=window, requirement=requirement, nonce=f"n{user.pk}",
+                                            email=f"boss-of-{user.username}@example.com",
+                                            expires_at=timezone.now() + timedelta(days=7))
+
+    def retire_everyone():
+        return [api.retire_user(user.pk) for user in answering + silent]
+
+    def review_everything():
+        return [api.review_evidence(item, verdict="verified", role="staff", reviewer=staff_user) for item in evidence]
+
+    retired, _reviews, ticked = run_together(retire_everyone, review_everything, api.tick)
+    assert len(retired) == 30
+    assert not Evidence.objects.exclude(payload={}).exists()
+    assert not SupervisorInvite.objects.exists()
+    assert Review.objects.count() == 15
+    assert set(Evidence.objects.values_list("status", flat=True)) == {"verified"}
+    assert api.summarize(definition)["activated"] == 15
+    # A window a review held is skipped (skip_locked) and prompted by the next tick, unless the
+    # review activated it first: activated learners are not prompted.
+    assert ticked["sent"] + api.tick()["sent"] == len(mail.outbox)
+    recipients = [message.to[0] for message in mail.outbox]
+    assert len(recipients) == len(set(recipients))
+    assert {user.email for user in silent} <= set(recipients) <= {user.email for user in answering + silent}
