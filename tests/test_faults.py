@@ -30,6 +30,8 @@ from activation_plugin.models import (
     ActivationWindow,
     Evidence,
     FollowUpPrompt,
+    MetricObservation,
+    MetricSource,
     PromptDelivery,
     Review,
     SupervisorInvite,
@@ -347,3 +349,48 @@ def test_retirement_racing_the_tick_and_reviews_fails_neither_and_leaves_no_pers
     recipients = [message.to[0] for message in mail.outbox]
     assert len(recipients) == len(set(recipients))
     assert {user.email for user in silent} <= set(recipients) <= {user.email for user in answering + silent}
+
+
+def test_a_kpi_source_down_for_a_day_loses_nothing_and_counts_nothing_twice(db, settings, kpi_server, fast_retries):
+    """
+    The operator's KPI API answers 503 to every hourly pull for a day while its records keep
+    accumulating. The source is marked failing (operators see it), its cursor never moves, and
+    the first pull after recovery fetches everything since the last stored record: each record
+    stored once, the overlapping one counted as a duplicate, nothing lost.
+    """
+    from activation_plugin.kpi import pull  # pylint: disable=import-outside-toplevel
+    settings.ACTIVATION_METRIC_FAILING_AFTER = 3
+    settings.ACTIVATION_METRIC_SOURCES = {"crm": {
+        "kind": "rest", "url": kpi_server.url("/tickets"), "allowed_hosts": ["127.0.0.1"], "allow_private": True,
+        "records": "data", "since_param": "since", "schedule_minutes": 60,
+        "mapping": {"external_id": "agent", "metric": "'handle_time'", "value": "aht", "observed_at": "at"}}}
+    UserFactory(username="ann", email="ann@example.com")
+    start = timezone.now() - timedelta(days=2)
+    produced = [{"agent": "ann@example.com", "aht": 300 - n, "at": (start + timedelta(hours=n)).isoformat()}
+                for n in range(30)]
+    available = {"count": 6, "up": True}
+
+    def api_answer(query):
+        from activation_plugin.test_utils.kpi_server import Reply  # pylint: disable=import-outside-toplevel
+        if not available["up"]:
+            return Reply(status=503, body={"error": "maintenance"})
+        since = query.get("since", "")
+        return Reply(body={"data": [row for row in produced[:available["count"]] if row["at"] >= since]})
+
+    kpi_server.route("/tickets", api_answer)
+    assert pull.pull("crm")["stored"] == 6
+    cursor = MetricSource.objects.get(name="crm").cursor
+    available["up"] = False
+    for hour in range(24):  # a day of scheduled pulls, the records piling up at the source
+        available["count"] = min(6 + hour, len(produced))
+        assert pull.pull("crm", now=timezone.now() + timedelta(hours=hour))["status"] == "error"
+    source = MetricSource.objects.get(name="crm")
+    assert (source.failing, source.cursor, MetricObservation.objects.count()) == (True, cursor, 6)
+    available["up"] = True
+    recovered = pull.pull("crm")
+    assert recovered["status"] == "ok" and recovered["stored"] == available["count"] - 6
+    assert MetricObservation.objects.count() == available["count"]
+    assert MetricObservation.objects.values("observed_at").distinct().count() == available["count"]
+    assert pull.pull("crm")["stored"] == 0  # and a further pull stores nothing again
+    source.refresh_from_db()
+    assert not source.failing and source.cursor > cursor
