@@ -285,7 +285,10 @@ class Evidence(models.Model):
     idempotency_key = models.CharField(max_length=255, unique=True)
 
     class Meta:
-        indexes = [models.Index(fields=["window", "status"], name="act_evidence_window_status")]
+        indexes = [
+            # Covers lookups by (window, status) too; activations by evidence strength read it alone.
+            models.Index(fields=["window", "status", "strength"], name="act_evidence_strength"),
+        ]
         verbose_name_plural = "evidence"
 
 
@@ -436,6 +439,8 @@ class MetricObservation(models.Model):
             models.Index(fields=["user", "metric", "observed_at"], name="act_obs_user_metric"),
             # Re-resolution and the match report look observations up by identity within a source.
             models.Index(fields=["source", "external_id"], name="act_obs_source_external"),
+            # The data-quality panel counts a metric's observations by time (future, outside windows).
+            models.Index(fields=["metric", "observed_at"], name="act_obs_metric_time"),
         ]
 
 
