@@ -29,3 +29,12 @@ def pull_metric_source(name):
     """One run of one KPI source; failures are recorded on the source, not raised."""
     from activation_plugin.kpi import pull  # pylint: disable=import-outside-toplevel
     return pull.pull(name)
+
+
+@shared_task(name="activation_plugin.tasks.refresh_figures", ignore_result=True)
+def refresh_figures(definition_id):
+    """Recompute a large definition's figures off the request, for the pages that showed stale ones."""
+    from activation_plugin.models import ActivationDefinition  # pylint: disable=import-outside-toplevel
+    definition = ActivationDefinition.objects.filter(pk=definition_id).first()
+    if definition is not None:
+        api.analytics(definition)

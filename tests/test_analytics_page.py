@@ -138,3 +138,19 @@ def test_export_links_belong_to_the_definition(staff_client, course_key, make_de
     links = [a["href"] for a in html.select(".activation-exports a")]
     assert links == [f"/activation/courses/{course_key}/definitions/{definition.pk}/{name}.csv"
                      for name in ("windows", "evidence", "figures")]
+
+
+def test_a_large_definition_page_says_its_figures_are_being_refreshed(staff_client, course_key, make_definition,
+                                                                       settings):
+    settings.ACTIVATION_FIGURES_SYNC_SECONDS = -1  # as if computing took longer than allowed
+    definition = make_definition()
+    make_windows(definition, 10)
+    assert 'data-stale="true"' not in staff_client.get(page_url(course_key, definition)).content.decode()
+    add_evidence(make_windows(definition, 5, state="activated"))
+    from activation_plugin import figures  # pylint: disable=import-outside-toplevel
+    figures.invalidate(definition.pk)
+    stale = staff_client.get(page_url(course_key, definition)).content.decode()
+    assert 'data-stale="true"' in stale and "Fresher ones are being computed" in stale
+    # The demo runs celery eagerly, so the refresh has already run: the next view is fresh.
+    fresh = BeautifulSoup(staff_client.get(page_url(course_key, definition)).content, "html.parser")
+    assert not fresh.select("[data-stale]") and fresh.select_one("[data-figure=activated]").get_text() == "5"

@@ -61,6 +61,27 @@ def test_analytics_runs_a_fixed_number_of_queries_whatever_the_size(
     assert set(figures["segments"]) == {"enrollment_mode", "org", "cohort"}
 
 
+def test_a_slow_definition_shows_its_last_figures_while_a_refresh_runs(make_definition, course_key, settings):
+    definition = make_definition(window_days=30)
+    opened = timezone.now() - timedelta(days=2)
+    windows = [api.open_windows(user.pk, course_key, "passing", opened)[0] for user in UserFactory.create_batch(6)]
+    scheduled = []
+    settings.ACTIVATION_FIGURES_SYNC_SECONDS = 3600  # fast enough: computed during the request
+    assert "stale" not in api.page_figures(definition, scheduled.append)
+    settings.ACTIVATION_FIGURES_SYNC_SECONDS = -1  # every computation now counts as slow
+    api.record_evidence(window=windows[0], requirement=definition.requirements.get(), source="learner",
+                        payload={"text": "did it"}, idempotency_key="slow-1")
+    shown = api.page_figures(definition, scheduled.append)
+    assert shown["stale"] is True and shown["summary"]["activated"] == 0 and scheduled == [definition.pk]
+    assert api.page_figures(definition, scheduled.append)["stale"] and scheduled == [definition.pk]  # one refresh
+    api.analytics(definition)  # what the refresh_figures task runs
+    fresh = api.page_figures(definition, scheduled.append)
+    assert "stale" not in fresh and fresh["summary"]["activated"] == 1
+    api.record_evidence(window=windows[1], requirement=definition.requirements.get(), source="learner",
+                        payload={"text": "me too"}, idempotency_key="slow-2")
+    assert api.page_figures(definition, scheduled.append)["stale"] and scheduled == [definition.pk] * 2
+
+
 def test_analytics_is_served_from_the_cache_until_the_api_changes_something(make_definition, course_key):
     definition = make_definition(window_days=30)
     opened = timezone.now() - timedelta(days=2)

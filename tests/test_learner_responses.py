@@ -107,8 +107,10 @@ def test_survey_form_posts_are_typed_and_checked(client, open_window, learner, c
     assert Evidence.objects.get().payload == {"answers": {"used": "yes", "calls": 12.5}}
 
 
-def test_learner_withdraws_consent_and_leaves_every_figure(client, make_definition, learner, course_key, settings):
+def test_learner_withdraws_consent_and_leaves_every_figure(client, make_definition, learner, course_key, settings,
+                                                           tmp_path):
     settings.ACTIVATION_MIN_CELL_SIZE = 1  # one learner's figures, shown
+    settings.MEDIA_ROOT = str(tmp_path)
     definition = make_definition(window_days=30)
     [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=2))
     api.record_evidence(window=window, requirement=definition.requirements.get(), source="learner",

@@ -155,7 +155,8 @@ class World:
 
 
 @pytest.fixture
-def world(course_key, make_definition):
+def world(course_key, make_definition, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)  # the evidence file
     return World(course_key, make_definition)
 
 

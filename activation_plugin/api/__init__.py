@@ -79,6 +79,7 @@ from activation_plugin.figures import (
     figures_csv_rows,
     funnel,
     kpi_deltas,
+    page_figures,
     persistence,
     roi,
     segments,
@@ -96,7 +97,7 @@ __all__ = [
     "revise_definition", "revoke_invite", "save_learner_response", "send_due_prompts", "summarize", "tick", "update_definition", "withdraw_window",
     # Figures (read-only): activation_plugin.figures.
     "analytics", "compare_arms", "compare_runs", "data_quality", "difference_in_differences", "evidence_csv_rows",
-    "figures_csv_rows", "funnel", "kpi_deltas", "persistence", "roi", "segments", "windows_csv_rows",
+    "figures_csv_rows", "funnel", "kpi_deltas", "page_figures", "persistence", "roi", "segments", "windows_csv_rows",
     "definition_in_course", "definitions_with_requirements", "evidence_detail_in_course", "evidence_list_in_course",
     "windows_in_course",
     "clean_external_id", "clean_observation", "evaluate_metric_evidence", "finish_pull", "ingest_observations",

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from activation_plugin import api, platform, prompts
+from activation_plugin import api, platform, prompts, tasks
 from activation_plugin.api.definitions import HISTORY_FIELDS
 from activation_plugin.dashboard import authoring_forms, presentation
 from activation_plugin.errors import ActivationRequestError
@@ -112,7 +112,7 @@ def definition_page(request, course_id, definition_id):
         "locked": api.definition_is_locked(definition),
         "requirements": definition.requirements.prefetch_related("prompts"),
         "roi_inputs": roi_inputs, "roi": roi, "roi_error": roi_error,
-        **presentation.page_context(api.analytics(definition), definition),
+        **presentation.page_context(api.page_figures(definition, tasks.refresh_figures.delay), definition),
     })
 
 

@@ -3,7 +3,7 @@ The figures instructors read: aggregate queries only (GROUP BY on indexed column
 histograms for curves), never windows loaded one by one. Read-only; ``api`` re-exports them.
 See docs/concepts/figures.rst for the definitions and suppression rules.
 """
-from activation_plugin.figures.analytics import analytics, invalidate, invalidate_observations
+from activation_plugin.figures.analytics import analytics, invalidate, invalidate_observations, page_figures
 from activation_plugin.figures.comparisons import SEGMENT_DIMENSIONS, compare_arms, compare_runs, segments
 from activation_plugin.figures.exports import evidence_csv_rows, figures_csv_rows, windows_csv_rows
 from activation_plugin.figures.headline import course_summaries, funnel, persistence, summarize
@@ -13,5 +13,5 @@ from activation_plugin.figures.quality import data_quality
 __all__ = [
     "SEGMENT_DIMENSIONS", "analytics", "compare_arms", "compare_runs", "course_summaries", "data_quality",
     "difference_in_differences", "evidence_csv_rows", "figures_csv_rows", "funnel", "invalidate",
-    "invalidate_observations", "kpi_deltas", "persistence", "roi", "segments", "summarize", "windows_csv_rows",
+    "invalidate_observations", "kpi_deltas", "page_figures", "persistence", "roi", "segments", "summarize", "windows_csv_rows",
 ]

@@ -11,6 +11,7 @@ back with a value an old entry was stored under. Entries also expire after
 window becomes eligible when it ends) and prompt deliveries (the funnel's "prompted") do not
 replace the token: the tick sends them in bulk and would empty the cache every run.
 """
+import time
 import uuid
 
 from django.conf import settings
@@ -90,7 +91,7 @@ def analytics(definition, now=None):
     figures = cache.get(key)
     if figures is not None:
         return figures
-    moment = now or timezone.now()
+    started, moment = time.monotonic(), now or timezone.now()
     cell_rows = cells(definition, moment)
     arms = arms_from_cells(cell_rows)
     kpi, did = kpi_figures(definition, moment, with_did=arms is not None)
@@ -108,4 +109,35 @@ def analytics(definition, now=None):
         "data_quality": data_quality(definition, now=moment, funnel_counts=stage_counts),
     }
     cache.set(key, figures, settings.ACTIVATION_FIGURES_CACHE_SECONDS)
+    if now is None:
+        cache.set(_latest_key(definition.pk), {"figures": figures, "seconds": time.monotonic() - started},
+                  timeout=None)
+        cache.delete(_refresh_lock(definition.pk))
     return figures
+
+
+def _latest_key(definition_id):
+    return f"activation:figures:latest:{definition_id}"
+
+
+def _refresh_lock(definition_id):
+    return f"activation:figures:refreshing:{definition_id}"
+
+
+def page_figures(definition, schedule_refresh):
+    """
+    What a page shows: the current figures, computed now if need be, unless computing them took
+    longer than ``ACTIVATION_FIGURES_SYNC_SECONDS`` last time. Then a large, busy definition (whose
+    figures every new completion invalidates) would make every page view wait for a full
+    computation: instead the page gets the last figures, marked ``stale``, and
+    ``schedule_refresh(definition_id)`` computes fresh ones in the background, one at a time.
+    """
+    figures = cache.get(_cache_key(definition, None))
+    if figures is not None:
+        return figures
+    latest = cache.get(_latest_key(definition.pk))
+    if latest is not None and latest["seconds"] > settings.ACTIVATION_FIGURES_SYNC_SECONDS:
+        if cache.add(_refresh_lock(definition.pk), True, timeout=settings.ACTIVATION_FIGURES_CACHE_SECONDS):
+            schedule_refresh(definition.pk)
+        return {**latest["figures"], "stale": True}
+    return analytics(definition)

@@ -37,6 +37,12 @@ DEFAULTS = {
     #   Writes through the api refresh them at once; this bounds figures that move with the clock
     #   alone (a window reaching its end) and prompt deliveries.
     "ACTIVATION_FIGURES_CACHE_SECONDS": 300,
+    # .. setting_name: ACTIVATION_FIGURES_SYNC_SECONDS
+    # .. setting_default: 5
+    # .. setting_description: When computing a definition's figures last took longer than this,
+    #   pages show the last figures (marked as such) and a celery task computes fresh ones, instead
+    #   of making the instructor wait; below it, figures are computed during the request.
+    "ACTIVATION_FIGURES_SYNC_SECONDS": 5,
     # .. setting_name: ACTIVATION_MAX_WINDOW_DAYS
     # .. setting_default: 365
     # .. setting_description: Longest activation window an instructor may define.
