@@ -6,6 +6,7 @@ templates is left out of it.
 import ast
 import gettext
 import html
+import io
 import re
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from django.utils import timezone, translation
 
 from activation_plugin import api, links
 from activation_plugin.errors import ActivationRequestError
+from activation_plugin.kpi import csv_import
 from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import OBSERVATION, PROJECT
 from tests.test_authoring import definition_post
@@ -151,6 +153,17 @@ def test_api_errors_follow_the_active_language(course_key):
         api.create_definition(course_key=course_key, name=" ", behavior="Uses it.", window_days=30, requirements=[])
     with pytest.raises(ActivationRequestError, match="Give the definition a name"):
         api.create_definition(course_key=course_key, name=" ", behavior="Uses it.", window_days=30, requirements=[])
+
+
+def test_kpi_file_and_row_errors_follow_the_active_language():
+    """Course staff read these in the CSV preview: the file's problem and each row's."""
+    with translation.override("fr"):
+        with pytest.raises(ActivationRequestError, match="colonnes external_id, metric"):
+            list(csv_import.rows(io.BytesIO(b"id,value\n1,2\n"), "observations"))
+        with pytest.raises(ActivationRequestError, match="La valeur doit être un nombre fini"):
+            api.clean_observation({"metric": "sales", "external_id": "E1", "observed_at": "2026-01-01", "value": "inf"})
+    with pytest.raises(ActivationRequestError, match="lacks the column"):
+        list(csv_import.rows(io.BytesIO(b"id,value\n1,2\n"), "observations"))
 
 
 def test_a_prompt_to_a_french_learner_has_the_french_footer(make_definition, course_key):

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from activation_plugin.api.metric_evidence import evaluate_metric_evidence, wake_kpi_nudges
 from activation_plugin.errors import ActivationRequestError
@@ -43,40 +44,41 @@ def parse_time(value):
         try:
             moment = datetime.fromtimestamp(value, tz=UTC)
         except (OverflowError, OSError, ValueError) as exc:
-            raise ActivationRequestError("The observation time is out of range.", field="observed_at") from exc
+            raise ActivationRequestError(_("The observation time is out of range."), field="observed_at") from exc
     elif isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError as exc:
-            raise ActivationRequestError(f"{value[:40]!r} is not an ISO 8601 time.", field="observed_at") from exc
+            raise ActivationRequestError(_("{value} is not an ISO 8601 time.").format(value=repr(value[:40])),
+                                         field="observed_at") from exc
     else:
-        raise ActivationRequestError("The observation time is missing.", field="observed_at")
+        raise ActivationRequestError(_("The observation time is missing."), field="observed_at")
     if timezone.is_naive(moment):
         moment = moment.replace(tzinfo=UTC)
     if not 1970 <= moment.year <= 9998:
-        raise ActivationRequestError("The observation time is out of range.", field="observed_at")
+        raise ActivationRequestError(_("The observation time is out of range."), field="observed_at")
     return moment.astimezone(UTC)
 
 
 def _number(value):
     if isinstance(value, bool):
-        raise ActivationRequestError("The value must be a number.", field="value")
+        raise ActivationRequestError(_("The value must be a number."), field="value")
     try:
         number = float(value.strip()) if isinstance(value, str) else float(value)
     except (TypeError, ValueError) as exc:
-        raise ActivationRequestError("The value must be a number.", field="value") from exc
+        raise ActivationRequestError(_("The value must be a number."), field="value") from exc
     if not math.isfinite(number) or abs(number) >= 1e15:
-        raise ActivationRequestError("The value must be a finite number.", field="value")
+        raise ActivationRequestError(_("The value must be a finite number."), field="value")
     return number
 
 
 def _text(value, field, max_length):
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ActivationRequestError(f"The {field.replace('_', ' ')} must be text.", field=field)
+        raise ActivationRequestError(_("The {field} must be text.").format(field=field.replace("_", " ")), field=field)
     text = str(value).strip()
     if not text or len(text) > max_length or "\x00" in text:
-        raise ActivationRequestError(f"The {field.replace('_', ' ')} must be 1 to {max_length} characters.",
-                                     field=field)
+        raise ActivationRequestError(_("The {field} must be 1 to {max_length} characters.").format(
+            field=field.replace("_", " "), max_length=max_length), field=field)
     return text
 
 
@@ -98,11 +100,11 @@ def clean_observation(record, now=None):
         ActivationRequestError: a missing or malformed field, or a time in the future.
     """
     if not isinstance(record, dict):
-        raise ActivationRequestError("An observation must be an object.", field="observation")
+        raise ActivationRequestError(_("An observation must be an object."), field="observation")
     observed_at = parse_time(record.get("observed_at"))
     now = now or timezone.now()
     if observed_at > now + timedelta(seconds=settings.ACTIVATION_METRIC_FUTURE_TOLERANCE_SECONDS):
-        raise FutureObservation("The observation is dated in the future.", field="observed_at")
+        raise FutureObservation(_("The observation is dated in the future."), field="observed_at")
     return (_text(record.get("metric"), "metric", 100), _text(record.get("external_id"), "external_id", 255),
             observed_at, _number(record.get("value")))
 
@@ -140,7 +142,8 @@ class _Ingest:
                 metric, external_id, observed_at, value = clean_observation(record, self.now)
             except ActivationRequestError as exc:
                 if self.strict:
-                    raise ActivationRequestError(f"Record {index + 1}: {exc}", field=exc.field) from exc
+                    raise ActivationRequestError(_("Record {number}: {error}").format(number=index + 1, error=exc),
+                                                 field=exc.field) from exc
                 self.counts["future" if isinstance(exc, FutureObservation) else "rejected"] += 1
                 if len(self.errors) < MAX_ERRORS_KEPT:
                     self.errors.append({"record": index + 1, "field": exc.field, "error": str(exc)})

@@ -9,6 +9,7 @@ import csv
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError
@@ -36,8 +37,8 @@ def rows(binary_file, kind):
         header = [name.strip().lower() for name in next(reader, [])]
         missing = [column for column in columns if column not in header]
         if missing:
-            raise ActivationRequestError(f"The header row lacks the column(s) {', '.join(missing)}; "
-                                         f"expected {', '.join(columns)}.", field="file")
+            raise ActivationRequestError(_("The header row lacks the column(s) {missing}; expected {columns}.").format(
+                missing=", ".join(missing), columns=", ".join(columns)), field="file")
         positions = {column: header.index(column) for column in columns}
         for values in reader:
             if not any(value.strip() for value in values):
@@ -45,14 +46,15 @@ def rows(binary_file, kind):
             yield reader.line_num, {column: values[index] if index < len(values) else ""
                                     for column, index in positions.items()}
     except UnicodeDecodeError as exc:
-        raise ActivationRequestError("The file is not UTF-8 text.", field="file") from exc
+        raise ActivationRequestError(_("The file is not UTF-8 text."), field="file") from exc
     except csv.Error as exc:
-        raise ActivationRequestError(f"Line {reader.line_num}: not valid CSV ({exc}).", field="file") from exc
+        raise ActivationRequestError(_("Line {line}: not valid CSV ({error}).").format(line=reader.line_num, error=exc),
+                                     field="file") from exc
 
 
 def _check_observation(record):
     if any(len(value) > MAX_FIELD_CHARS for value in record.values()):
-        raise ActivationRequestError("A field is too long.", field="file")
+        raise ActivationRequestError(_("A field is too long."), field="file")
     return api.clean_observation(record)
 
 
@@ -65,7 +67,8 @@ def _check_link(record, allowed_users):
         users = users.filter(pk__in=allowed_users)
     users = list(users[:2])
     if len(users) != 1:
-        raise ActivationRequestError(f"{value[:80]!r} is not exactly one learner you may link.", field="user")
+        raise ActivationRequestError(
+            _("{value} is not exactly one learner you may link.").format(value=repr(value[:80])), field="user")
     return external_id, users[0]
 
 
@@ -127,7 +130,7 @@ def observation_records(binary_file):
     """The file's rows as records for ``api.ingest_observations``, streamed."""
     for line, record in rows(binary_file, "observations"):
         if any(len(value) > MAX_FIELD_CHARS for value in record.values()):
-            raise ActivationRequestError(f"Line {line}: a field is too long.", field="file")
+            raise ActivationRequestError(_("Line {line}: a field is too long.").format(line=line), field="file")
         yield record
 
 
@@ -143,5 +146,6 @@ def link_rows(binary_file, allowed_users=None):
         try:
             pairs.append(_check_link(record, allowed_users))
         except ActivationRequestError as exc:
-            raise ActivationRequestError(f"Line {line}: {exc}", field=exc.field) from exc
+            raise ActivationRequestError(_("Line {line}: {error}").format(line=line, error=exc),
+                                         field=exc.field) from exc
     return pairs
