@@ -143,7 +143,8 @@ def test_config_save_renders_the_package_the_settings_and_the_tick(tutor, tmp_pa
     assert cronjob["kind"] == "CronJob" and cronjob["spec"]["schedule"] == "*/15 * * * *"
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     [container] = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-    assert container["command"] == ["sh", "-c", "status=0; ./manage.py lms activation_tick || status=1; exit $status"]
+    assert container["command"] == ["sh", "-c", "status=0; ./manage.py lms activation_tick || status=1; "
+                                    "./manage.py lms activation_pull_metrics || status=1; exit $status"]
 
 
 def test_secrets_reach_only_the_lms_settings(tutor, tmp_path):

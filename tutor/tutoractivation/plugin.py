@@ -25,7 +25,8 @@ hooks.Filters.CONFIG_DEFAULTS.add_items([
     # The scheduler of the periodic tick: a compose service with `tutor local`, a CronJob on k8s.
     ("ACTIVATION_RUN_TICK", True),
     ("ACTIVATION_TICK_INTERVAL_MINUTES", 15),
-    ("ACTIVATION_TICK_COMMANDS", ["activation_tick"]),
+    # The KPI pulls run on the same schedule: each pulls only the sources whose own schedule is due.
+    ("ACTIVATION_TICK_COMMANDS", ["activation_tick", "activation_pull_metrics"]),
 ])
 
 SETTING_NAME = re.compile(r"^ACTIVATION_[A-Z0-9_]+$")
