@@ -117,3 +117,16 @@ def fast_retries(settings):
     settings.ACTIVATION_METRIC_BACKOFF_SECONDS = 0.01
     settings.ACTIVATION_METRIC_MAX_ATTEMPTS = 3
     settings.ACTIVATION_METRIC_MAX_RETRY_AFTER_SECONDS = 2
+
+
+def api_url(name, **kwargs):
+    """A REST API v1 URL by name, ids given as anything ``str`` turns into the path."""
+    from django.urls import reverse  # pylint: disable=import-outside-toplevel
+    return reverse(f"activation_plugin:api_v1:{name}", kwargs={k: str(v) for k, v in kwargs.items()})
+
+
+@pytest.fixture
+def jwt_staff_client(api_client, course_staff):
+    """The REST client authenticated as course staff with a real LMS-style JWT."""
+    api_client.credentials(HTTP_AUTHORIZATION=f"JWT {mint_jwt(course_staff)}")
+    return api_client

@@ -3,13 +3,12 @@ import dataclasses
 
 import pytest
 from opaque_keys.edx.keys import CourseKey
-from django.urls import reverse
 from django.utils import timezone
 
 from activation_plugin import api
 from activation_plugin.models import ActivationDefinition, EvidenceRequirement, FollowUpPrompt
 from demo.models import DemoCourse
-from tests.conftest import PROJECT, SURVEY, mint_jwt
+from tests.conftest import PROJECT, SURVEY, api_url, mint_jwt
 
 pytestmark = pytest.mark.django_db
 
@@ -23,14 +22,12 @@ NEW_DEFINITION = {
 }
 
 
-def url(name, **kwargs):
-    return reverse(f"activation_plugin:api_v1:{name}", kwargs={k: str(v) for k, v in kwargs.items()})
+url = api_url
 
 
 @pytest.fixture
-def staff_client(api_client, course_staff):
-    api_client.credentials(HTTP_AUTHORIZATION=f"JWT {mint_jwt(course_staff)}")
-    return api_client
+def staff_client(jwt_staff_client):
+    return jwt_staff_client
 
 
 def test_create_definition_with_requirements_and_prompts(staff_client, course_key, course_staff):

@@ -9,21 +9,19 @@ from django.utils import timezone
 from activation_plugin import api
 from activation_plugin.models import ActivationWindow, Review
 from activation_plugin.test_utils.factories import UserFactory, WindowFactory
-from tests.conftest import PROJECT, SURVEY, mint_jwt
+from tests.conftest import PROJECT, SURVEY, api_url, mint_jwt
 
 pytestmark = pytest.mark.django_db
 
 STAFF_PROJECT = {**PROJECT, "verification": "staff"}
 
 
-def url(name, **kwargs):
-    return reverse(f"activation_plugin:api_v1:{name}", kwargs={k: str(v) for k, v in kwargs.items()})
+url = api_url
 
 
 @pytest.fixture
-def staff_client(api_client, course_staff):
-    api_client.credentials(HTTP_AUTHORIZATION=f"JWT {mint_jwt(course_staff)}")
-    return api_client
+def staff_client(jwt_staff_client):
+    return jwt_staff_client
 
 
 def open_for(definition, count, course_key, when):
