@@ -43,6 +43,12 @@ def _render_form(request, course_key, form, formset, definition=None, errors=(),
     }, status=status)
 
 
+def _stored_requirements(definition):
+    """The formset showing what is stored (nothing for a new definition)."""
+    specs = api.requirement_specs(definition) if definition else []
+    return authoring_forms.requirement_formset(initial=[authoring_forms.requirement_initial(spec) for spec in specs])
+
+
 @login_required
 def definition_form(request, course_id, definition_id=None):
     """
@@ -55,17 +61,13 @@ def definition_form(request, course_id, definition_id=None):
     if request.method != "POST":
         initial = {name: getattr(definition, name) for name in authoring_forms.DefinitionForm.base_fields} \
             if definition else None
-        specs = api.requirement_specs(definition) if definition else []
         return _render_form(request, course_key, authoring_forms.DefinitionForm(initial=initial, locked=locked),
-                            authoring_forms.requirement_formset(
-                                initial=[authoring_forms.requirement_initial(spec) for spec in specs]),
-                            definition, locked=locked)
+                            _stored_requirements(definition), definition, locked=locked)
 
     initial = {name: getattr(definition, name) for name in HISTORY_FIELDS} if locked else None
     form = authoring_forms.DefinitionForm(request.POST, initial=initial, locked=locked)
     if locked:  # the page shows the stored requirements, disabled; nothing posted about them is used
-        formset = authoring_forms.requirement_formset(
-            initial=[authoring_forms.requirement_initial(spec) for spec in api.requirement_specs(definition)])
+        formset = _stored_requirements(definition)
     else:
         formset = authoring_forms.requirement_formset(request.POST, add_blank="add_requirement" in request.POST)
     if "add_requirement" in request.POST:
