@@ -172,6 +172,11 @@ class ActivationWindow(models.Model):
     org = models.CharField(max_length=255, blank=True)
     cohort = models.CharField(max_length=255, blank=True)
     next_action_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    verified_strengths = models.CharField(
+        max_length=80, blank=True, default="",
+        help_text=_("The strengths of the window's verified evidence, as ',peer,staff,': the headline counts "
+                    "activations by strength in its single pass over the windows."),
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["definition", "user"], name="act_window_one_per_learner")]

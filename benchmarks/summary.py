@@ -90,18 +90,23 @@ def seed(definition, project, prompt, source, first, last, now):
     activated = f"(({recent}) AND u.id %% 7 = 0) OR (NOT ({recent}) AND u.id %% 4 = 0)"
     execute(
         f"INSERT INTO {ActivationWindow._meta.db_table} (definition_id, user_id, course_run, `trigger`, opened_at,"
-        " closes_at, state, activated_at, days_to_activation, arm, enrollment_mode, org, cohort, next_action_at)"
+        " closes_at, state, activated_at, days_to_activation, arm, enrollment_mode, org, cohort, next_action_at,"
+        " verified_strengths)"
         f" SELECT %(definition)s, u.id, IF(u.id %% 3 = 0, %(other_run)s, %(run)s), 'passing', {opened},"
         f" {opened} + INTERVAL {WINDOW_DAYS} DAY, IF({activated}, 'activated', IF({recent}, 'open', 'expired')),"
         f" IF({activated}, {opened} + INTERVAL (u.id %% 29) DAY, NULL), IF({activated}, u.id %% 29, NULL),"
         " IF(u.id %% 10 = 0, 'holdout', 'prompted'), ELT(1 + u.id %% 3, 'audit', 'verified', 'professional'),"
-        f" 'Bench', CONCAT('cohort-', u.id %% 12), NULL FROM ({users}) u", params)
+        f" 'Bench', CONCAT('cohort-', u.id %% 12), NULL, '' FROM ({users}) u", params)
     windows = (f"SELECT * FROM {ActivationWindow._meta.db_table}"
                " WHERE definition_id = %(definition)s AND user_id BETWEEN %(low)s AND %(high)s")
     execute(f"INSERT INTO {Evidence._meta.db_table} (window_id, requirement_id, submitted_at, source, payload, file,"
             " status, verified_at, strength, idempotency_key) SELECT w.id, %(project)s, w.activated_at, 'learner',"
             " '{}', '', 'verified', w.activated_at, ELT(1 + w.id %% 3, 'self_report', 'peer', 'staff'),"
             f" CONCAT('bench-', w.id) FROM ({windows}) w WHERE w.state = 'activated'", params)
+    # What evaluate_window keeps on each window: the strengths of its verified evidence (one here).
+    execute(f"UPDATE {ActivationWindow._meta.db_table} w JOIN {Evidence._meta.db_table} e ON e.window_id = w.id"
+            " SET w.verified_strengths = CONCAT(',', e.strength, ',') WHERE w.definition_id = %(definition)s"
+            " AND w.user_id BETWEEN %(low)s AND %(high)s AND e.status = 'verified'", params)
     execute(f"INSERT INTO {PromptDelivery._meta.db_table} (window_id, prompt_id, kind, `sequence`, status, attempts,"
             " claimed_at, sent_at, last_error) SELECT w.id, %(prompt)s, 'prompt', 0, 'sent', 1, w.opened_at,"
             f" w.opened_at, '' FROM ({windows}) w WHERE w.arm = 'prompted'", params)

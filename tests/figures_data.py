@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 
+from activation_plugin import strength_tags
 from activation_plugin.models import ActivationWindow, Evidence, MetricObservation, MetricSource, PromptDelivery
 from tests.conftest import NOW
 
@@ -41,6 +42,8 @@ def add_evidence(windows, *, status="verified", strength="self_report", copies=1
                  idempotency_key=f"ev{next(_numbers)}")
         for window in windows for _ in range(copies)
     ])
+    # Written around evaluate_window, as a bulk import would be: the windows' strength tags follow.
+    strength_tags.retag(ActivationWindow.objects.filter(pk__in=[window.pk for window in windows]), Evidence)
 
 
 def add_deliveries(windows, status="sent"):

@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 from statsmodels.duration.survfunc import SurvfuncRight
 
-from activation_plugin import api
+from activation_plugin import api, strength_tags
+from activation_plugin.models import Evidence
 from tests.conftest import NOW, PROJECT
 from tests.figures_data import add_deliveries, add_evidence, make_windows
 
@@ -146,3 +147,28 @@ def test_rate_by_strength_counts_a_window_under_each_strength_that_verified_it(d
     rows = {row["strength"]: (row["activated"], row["rate"]) for row in api.summarize(definition, now=NOW)["by_strength"]}
     assert rows == {"peer": (2, 0.2), "staff": (2, 0.2), "self_report": (0, 0.0), "supervisor": (0, 0.0),
                     "kpi": (0, 0.0)}
+
+
+def test_the_window_strength_tags_know_every_strength_of_evidence():
+    assert strength_tags.STRENGTHS == tuple(sorted(Evidence.Strength.values))
+    assert strength_tags.tag({"staff", "peer"}) == ",peer,staff," and strength_tags.tag(set()) == ""
+
+
+def test_evaluate_window_keeps_the_strength_tag_in_step_with_verified_evidence(make_definition, course_key,
+                                                                               staff_user):
+    from activation_plugin.test_utils.factories import UserFactory  # pylint: disable=import-outside-toplevel
+    definition = make_definition(requirements=[PROJECT, {**PROJECT, "title": "Checked", "verification": "staff"}])
+    self_reported, checked = definition.requirements.all()
+    [window] = api.open_windows(UserFactory().pk, course_key, "passing", NOW)
+    api.record_evidence(window=window, requirement=self_reported, source="learner", payload={"text": "a"},
+                        idempotency_key="t1", submitted_at=NOW)
+    window.refresh_from_db()
+    assert (window.state, window.verified_strengths) == ("activated", ",self_report,")
+    evidence = api.record_evidence(window=window, requirement=checked, source="learner", payload={"text": "b"},
+                                   idempotency_key="t2", submitted_at=NOW)
+    api.review_evidence(evidence, verdict="verified", role="staff", reviewer=staff_user)
+    window.refresh_from_db()
+    assert window.verified_strengths == ",self_report,staff,"  # already activated: only the tag changed
+    api.review_evidence(evidence, verdict="rejected", role="staff", reviewer=UserFactory(is_staff=True))
+    window.refresh_from_db()  # staff's latest verdict wins
+    assert window.verified_strengths == ",self_report,"

@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from activation_plugin import configs, figures, rules, tracking
+from activation_plugin import configs, figures, rules, strength_tags, tracking
 from activation_plugin.errors import (
     ActivationNotFound,
     ActivationRequestError,
@@ -252,8 +252,15 @@ def evaluate_window(window):
     before = (window.state, window.activated_at)
     definition = window.definition
     requirement_ids = set(definition.requirements.values_list("pk", flat=True))
-    verified = window.evidence.filter(status=Evidence.Status.VERIFIED).values_list("requirement_id", "submitted_at")
-    activated_at = rules.activation_time(definition.rule, definition.rule_count, requirement_ids, verified)
+    verified = list(window.evidence.filter(status=Evidence.Status.VERIFIED)
+                    .values_list("requirement_id", "submitted_at", "strength"))
+    changed = []
+    strengths = strength_tags.tag({strength for _req, _at, strength in verified})
+    if strengths != window.verified_strengths:
+        window.verified_strengths = strengths
+        changed.append("verified_strengths")
+    activated_at = rules.activation_time(definition.rule, definition.rule_count, requirement_ids,
+                                         [(requirement, at) for requirement, at, _strength in verified])
     if activated_at is not None and activated_at <= window.closes_at:
         window.state = ActivationWindow.State.ACTIVATED
         window.activated_at = activated_at
@@ -264,10 +271,11 @@ def evaluate_window(window):
         window.state = ActivationWindow.State.EXPIRED if closed else ActivationWindow.State.OPEN
         window.activated_at = window.days_to_activation = None
         window.next_action_at = None if closed else window.closes_at
-    else:
-        return window
-    window.save(update_fields=["state", "activated_at", "days_to_activation", "next_action_at"])
-    tracking.window_changed(window, *before)
+    if (window.state, window.activated_at) != before:
+        changed += ["state", "activated_at", "days_to_activation", "next_action_at"]
+    if changed:
+        window.save(update_fields=changed)
+        tracking.window_changed(window, *before)
     return window
 
 

@@ -52,10 +52,14 @@ def summarize(definition, now=None):
     # One pass over the windows: the KM day histogram, whose rows also add up to the counts.
     # Grouped on two nullable days rather than on the state as well: a smaller grouping key, and a
     # window's activation day is set exactly when it is activated (``evaluate_window``).
+    # The same pass counts activations by the strengths of their verified evidence (on the window).
     histogram = list(
         windows.annotate(activated_day=Case(When(ACTIVATED, then="days_to_activation")),
                          open_day=Case(When(open_q, then=TruncDate("opened_at")), output_field=DateField()))
-        .values("activated_day", "open_day").annotate(n=Count("pk")).order_by()
+        .values("activated_day", "open_day")
+        .annotate(n=Count("pk"), **{f"strength_{strength}": Count("pk", filter=ACTIVATED & Q(
+            verified_strengths__contains=f",{strength},")) for strength in Evidence.Strength.values})
+        .order_by()
     )
     counts = {
         "completers": sum(row["n"] for row in histogram),
@@ -68,11 +72,8 @@ def summarize(definition, now=None):
     eligible = counts["completers"] - counts["open"]
     closed_unactivated = eligible - counts["activated"]
     curve = stats.kaplan_meier(_events_by_day(histogram, closed_unactivated, definition.window_days, now))
-    by_strength = dict(
-        Evidence.objects.filter(window__definition=definition, window__state=ActivationWindow.State.ACTIVATED,
-                                status=Evidence.Status.VERIFIED)
-        .values("strength").annotate(windows=Count("window", distinct=True)).values_list("strength", "windows")
-    )
+    by_strength = {strength: sum(row[f"strength_{strength}"] for row in histogram)
+                   for strength in Evidence.Strength.values}
     summary = {
         **counts,
         "eligible": eligible,

@@ -1,0 +1,37 @@
+"""Data migrations, run forward on rows written by the previous schema."""
+from datetime import datetime, timezone
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+pytestmark = pytest.mark.django_db(transaction=True)
+BEFORE, AFTER = ("activation_plugin", "0006_figure_indexes"), ("activation_plugin", "0007_window_verified_strengths")
+
+
+def migrate(target):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate([target])
+    return executor.loader.project_state([target]).apps
+
+
+def test_windows_verified_before_0007_get_their_strength_tags():
+    apps = migrate(BEFORE)
+    user = apps.get_model("auth", "User").objects.create(username="before")
+    definition = apps.get_model("activation_plugin", "ActivationDefinition").objects.create(
+        course_key="course-v1:TestX+APPLY+2026", catalog_course="TestX+APPLY", name="d", behavior="b",
+        window_days=30, holdout_seed="s")
+    requirement = apps.get_model("activation_plugin", "EvidenceRequirement").objects.create(
+        definition=definition, kind="project", title="p")
+    window_model = apps.get_model("activation_plugin", "ActivationWindow")
+    moment = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    window = window_model.objects.create(definition=definition, user=user, course_run="course-v1:TestX+APPLY+2026",
+                                         trigger="passing", opened_at=moment, closes_at=moment, state="activated")
+    evidence = apps.get_model("activation_plugin", "Evidence")
+    for key, status, strength in (("a", "verified", "staff"), ("b", "verified", "peer"), ("c", "rejected", "")):
+        evidence.objects.create(window=window, requirement=requirement, submitted_at=moment, source="learner",
+                                status=status, strength=strength, idempotency_key=key)
+    apps = migrate(AFTER)
+    assert apps.get_model("activation_plugin", "ActivationWindow").objects.get(pk=window.pk).verified_strengths == \
+        ",peer,staff,"
