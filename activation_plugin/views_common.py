@@ -3,8 +3,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from activation_plugin import api, platform
-from activation_plugin.errors import ActivationRequestError
-from activation_plugin.models import ActivationDefinition
+from activation_plugin.errors import ActivationNotFound, ActivationRequestError
 
 
 def course_key_or_404(course_id):
@@ -24,8 +23,11 @@ def staff_course_key(request, course_id):
 
 
 def definition_or_404(course_key, definition_id):
-    """A definition covering this course run: an id from another course is a page that does not exist."""
+    """
+    A definition covering this course run, with its requirements, prompts and ``has_windows``
+    (``api.definition_in_course``): an id from another course is a page that does not exist.
+    """
     try:
-        return api.definitions_for_course(course_key).get(pk=definition_id)
-    except ActivationDefinition.DoesNotExist as exc:
-        raise Http404("No such activation definition in this course.") from exc
+        return api.definition_in_course(course_key, definition_id)
+    except ActivationNotFound as exc:
+        raise Http404(str(exc)) from exc

@@ -57,7 +57,7 @@ def definition_form(request, course_id, definition_id=None):
     """
     course_key = staff_course_key(request, course_id)
     definition = definition_or_404(course_key, definition_id) if definition_id else None
-    locked = definition is not None and api.definition_is_locked(definition)
+    locked = definition is not None and definition.has_windows
     if request.method != "POST":
         initial = {name: getattr(definition, name) for name in authoring_forms.DefinitionForm.base_fields} \
             if definition else None
@@ -111,8 +111,8 @@ def definition_page(request, course_id, definition_id):
     roi_inputs, roi, roi_error = _roi(request, definition)
     return render(request, "activation_plugin/definition.html", {
         "course_key": course_key, "course_title": platform.course_title(course_key), "definition": definition,
-        "locked": api.definition_is_locked(definition),
-        "requirements": definition.requirements.prefetch_related("prompts"),
+        "locked": definition.has_windows,
+        "requirements": definition.requirements.all(),
         "roi_inputs": roi_inputs, "roi": roi, "roi_error": roi_error,
         **presentation.page_context(api.page_figures(definition, tasks.refresh_figures.delay), definition),
     })
@@ -168,7 +168,7 @@ def preview(request, course_id, definition_id):
     values, language = _sample_values(course_key, definition), request.GET.get("language") or get_language()
     emails = [
         {"prompt": prompt, "requirement": requirement, "message": prompts.compose(prompt, values, language)}
-        for requirement in definition.requirements.prefetch_related("prompts") for prompt in requirement.prompts.all()
+        for requirement in definition.requirements.all() for prompt in requirement.prompts.all()
     ]
     return render(request, "activation_plugin/preview.html", {
         "course_key": course_key, "course_title": platform.course_title(course_key), "definition": definition,
