@@ -2,7 +2,7 @@
 import os
 import re
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -31,8 +31,13 @@ setup(
     description="Open edX plugin that measures whether learners apply what a course taught.",
     long_description=read("README.md"),
     long_description_content_type="text/markdown",
-    license="AGPL-3.0",
-    packages=find_packages(include=["activation_plugin", "activation_plugin.*"]),
+    license_expression="AGPL-3.0-or-later",
+    license_files=["LICENSE.txt"],
+    # Every directory of the package, with or without an __init__.py: a Python folder that lacks one
+    # (as kpi/ once did) still ships, and the data folders (templates, static, locale) are declared
+    # packages rather than guessed at. MANIFEST.in names the data files each one carries.
+    packages=find_namespace_packages(include=["activation_plugin", "activation_plugin.*"],
+                                     exclude=["*.__pycache__"]),
     include_package_data=True,
     python_requires=">=3.12",
     install_requires=requirements("requirements/base.in"),
@@ -46,10 +51,8 @@ setup(
         "Framework :: Django :: 4.2",
         "Framework :: Django :: 5.2",
         "Intended Audience :: Education",
-        "License :: OSI Approved :: GNU Affero General Public License v3 or later (AGPLv3+)",
         "Programming Language :: Python :: 3",
         "Programming Language :: Python :: 3.12",
-        "Programming Language :: Python :: 3.13",
     ],
     zip_safe=False,
 )

@@ -67,5 +67,5 @@ class ActivationPluginConfig(AppConfig):
     }
 
     def ready(self):
-        # Registers the celery tasks with whichever celery app the host runs.
-        from activation_plugin import tasks  # pylint: disable=unused-import,import-outside-toplevel
+        # Registers the celery tasks with whichever celery app the host runs, and the system checks.
+        from activation_plugin import checks, tasks  # pylint: disable=unused-import,import-outside-toplevel

@@ -9,7 +9,8 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from mako.lookup import TemplateLookup
-from openedx_filters.learning.filters import InstructorDashboardRenderStarted, InstructorDashboardTabsRequested
+from openedx_filters.learning import filters as platform_filters
+from openedx_filters.learning.filters import InstructorDashboardRenderStarted
 
 from activation_plugin import platform
 from activation_plugin.tasks import tick
@@ -38,8 +39,9 @@ def instructor_dashboard(request, course_id):
     context = {"course": SimpleNamespace(id=course.course_key, display_name=course.display_name),
                "sections": [course_info]}
     context, template_name = InstructorDashboardRenderStarted.run_filter(context=context, template_name=LEGACY_TEMPLATE)
-    tabs, _user, _key = InstructorDashboardTabsRequested.run_filter(tabs=[], user=request.user,
-                                                                    course_key=course.course_key)
+    # Like the LMS of each release: the MFE's tabs filter runs only where openedx-filters has it (3.4+).
+    tabs_filter = getattr(platform_filters, "InstructorDashboardTabsRequested", None)
+    tabs = tabs_filter.run_filter(tabs=[], user=request.user, course_key=course.course_key)[0] if tabs_filter else []
     # Rendered with Mako from the LMS's template dirs, as edx-platform renders instructor_dashboard_2.html.
     lookup = TemplateLookup(directories=settings.MAKO_TEMPLATE_DIRS_BASE, input_encoding="utf-8")
     html = lookup.get_template(template_name).render(

@@ -1,16 +1,38 @@
 """Fixtures shared by the test suite; tests run inside the demo host (demo/settings.py)."""
+import os
+import sysconfig
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 from opaque_keys.edx.keys import CourseKey
 
+import activation_plugin
 from activation_plugin import api
 from activation_plugin.test_utils.factories import COURSE_KEY, UserFactory
 from demo.models import DemoCourse
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+PACKAGE = Path(activation_plugin.__file__).resolve().parent
+
+
+def pytest_report_header(config):  # pylint: disable=unused-argument
+    return f"activation_plugin imported from {PACKAGE}"
+
+
+def pytest_configure(config):  # pylint: disable=unused-argument
+    """
+    CI's installed-wheel jobs set ACTIVATION_EXPECT_INSTALLED: a suite that silently imported the
+    checkout instead would pass while the wheel operators install is broken, as it once was.
+    """
+    if not os.environ.get("ACTIVATION_EXPECT_INSTALLED"):
+        return
+    installed = Path(sysconfig.get_paths()["purelib"]).resolve()
+    source = Path(os.environ.get("ACTIVATION_SOURCE_ROOT", Path(__file__).resolve().parent.parent)).resolve()
+    if not PACKAGE.is_relative_to(installed) or PACKAGE.is_relative_to(source):
+        raise pytest.UsageError(f"activation_plugin was imported from {PACKAGE}, not from the installed wheel in {installed}")
 
 
 @pytest.fixture(autouse=True)

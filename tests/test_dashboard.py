@@ -8,7 +8,8 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 from mako.lookup import TemplateLookup
-from openedx_filters.learning.filters import InstructorDashboardRenderStarted, InstructorDashboardTabsRequested
+from openedx_filters.learning import filters as platform_filters
+from openedx_filters.learning.filters import InstructorDashboardRenderStarted
 
 from activation_plugin import api
 from activation_plugin.models import Evidence
@@ -50,16 +51,26 @@ def test_legacy_dashboard_gets_an_activation_section_for_staff(seeded, course_st
     assert "activation.css" in section["fragment"].head_html()  # the LMS places head resources itself
 
 
-def test_learners_get_no_section_or_tab(seeded, learner, course_key):
+# openedx-filters 3.4 added the MFE's tabs filter; CI's platform-pin jobs run releases without it,
+# where test_plugin_wiring checks the step is not configured and the system check says so.
+TabsRequested = getattr(platform_filters, "InstructorDashboardTabsRequested", None)
+needs_tabs_filter = pytest.mark.skipif(TabsRequested is None, reason="openedx-filters < 3.4: no MFE tabs filter")
+
+
+def test_learners_get_no_section(seeded, learner, course_key):
     assert [s["section_key"] for s in run_legacy_filter(learner, course_key)] == ["course_info"]
-    tabs, _user, _key = InstructorDashboardTabsRequested.run_filter(tabs=[], user=learner, course_key=course_key)
+
+
+@needs_tabs_filter
+def test_learners_get_no_tab(seeded, learner, course_key):
+    tabs, _user, _key = TabsRequested.run_filter(tabs=[], user=learner, course_key=course_key)
     assert tabs == []
 
 
+@needs_tabs_filter
 def test_new_dashboard_gets_a_tab_to_the_standalone_page(course_staff, course_key, settings):
     existing = {"tab_id": "grading", "title": "Grading", "url": "/g", "sort_order": 10}
-    tabs, _user, _key = InstructorDashboardTabsRequested.run_filter(tabs=[existing], user=course_staff,
-                                                                    course_key=course_key)
+    tabs, _user, _key = TabsRequested.run_filter(tabs=[existing], user=course_staff, course_key=course_key)
     assert tabs == [existing, {"tab_id": "activation", "title": "Activation", "sort_order": 95,
                                "url": f"{settings.LMS_ROOT_URL}/activation/courses/{course_key}/"}]
 
@@ -92,7 +103,7 @@ def test_demo_dashboard_renders_the_section_through_the_real_pipeline(client, se
     assert b'data-section="activation"' in response.content and b'id="section-course_info"' in response.content
     assert b"activation_plugin/activation.css" in response.content  # fragment head resources placed
     assert b'data-figure="rate">30.0 %' in response.content
-    assert b'data-tab="activation"' in response.content
+    assert (b'data-tab="activation"' in response.content) is (TabsRequested is not None)
 
 
 def test_learner_sees_own_windows_and_submits_a_project_once(client, make_definition, learner, course_key):

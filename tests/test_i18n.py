@@ -20,6 +20,7 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone, translation
 
+import activation_plugin
 from activation_plugin import api, links
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.kpi import csv_import
@@ -27,7 +28,9 @@ from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import OBSERVATION, PROJECT
 from tests.test_authoring import definition_post
 
-PACKAGE = Path(__file__).resolve().parent.parent / "activation_plugin"
+# The package under test (the installed wheel in CI's wheel jobs): its catalogues are what ships.
+PACKAGE = Path(activation_plugin.__file__).resolve().parent
+MANAGE = Path(__file__).resolve().parent.parent / "manage.py"
 LOCALE = PACKAGE / "locale"
 FRENCH_PO = LOCALE / "fr" / "LC_MESSAGES" / "django.po"
 NBSP = "\u00a0"
@@ -251,7 +254,7 @@ def test_extraction_finds_no_string_missing_from_the_catalogue(tmp_path, domain)
     """
     copy = tmp_path / "activation_plugin"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "*.mo", "vendor"))
-    subprocess.run([sys.executable, str(PACKAGE.parent / "manage.py"), "makemessages", "-l", "fr", "-d", domain,
+    subprocess.run([sys.executable, str(MANAGE), "makemessages", "-l", "fr", "-d", domain,
                     "--no-obsolete"], cwd=copy, check=True, capture_output=True)
     extracted = copy / "locale" / "fr" / "LC_MESSAGES" / f"{domain}.po"
     if domain == "djangojs":

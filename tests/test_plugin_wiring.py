@@ -2,13 +2,18 @@
 from types import SimpleNamespace
 
 from django.conf import settings
+from django.core import checks
 from django.urls import reverse
 from edx_django_utils.plugins import get_plugin_apps
+from openedx_filters.learning import filters as platform_filters
 
 from activation_plugin.settings import common, production
 
 LEGACY = "org.openedx.learning.instructor.dashboard.render.started.v1"
 TABS = "org.openedx.learning.instructor.dashboard.tabs.requested.v1"
+# openedx-filters 3.4 added the MFE's tabs filter; CI's platform jobs run releases with and without it.
+TABS_FILTER_EXISTS = hasattr(platform_filters, "InstructorDashboardTabsRequested")
+TAB_STEPS = ["activation_plugin.dashboard.filters.AddActivationTab"] if TABS_FILTER_EXISTS else []
 
 
 def test_lms_and_studio_discover_the_app_through_entry_points():
@@ -20,7 +25,7 @@ def test_host_settings_receive_documented_defaults_filters_mako_and_beat():
     assert settings.ACTIVATION_MIN_CELL_SIZE == 5
     assert settings.ACTIVATION_PLATFORM_BACKEND == "demo.platform.DemoBackend"  # the host's value wins
     assert "activation_plugin.dashboard.filters.AddActivationSection" in settings.OPEN_EDX_FILTERS_CONFIG[LEGACY]["pipeline"]
-    assert "activation_plugin.dashboard.filters.AddActivationTab" in settings.OPEN_EDX_FILTERS_CONFIG[TABS]["pipeline"]
+    assert settings.OPEN_EDX_FILTERS_CONFIG.get(TABS, {}).get("pipeline", []) == TAB_STEPS
     assert any(path.endswith("activation_plugin/templates") for path in settings.MAKO_TEMPLATE_DIRS_BASE)
     assert settings.CELERY_BEAT_SCHEDULE["activation-tick"]["task"] == "activation_plugin.tasks.tick"
 
@@ -35,7 +40,7 @@ def test_filter_merge_keeps_other_plugins_steps_and_is_idempotent():
         "fail_silently": False,
         "pipeline": ["other_plugin.Step", "activation_plugin.dashboard.filters.AddActivationSection"],
     }
-    assert host.OPEN_EDX_FILTERS_CONFIG[TABS]["pipeline"] == ["activation_plugin.dashboard.filters.AddActivationTab"]
+    assert host.OPEN_EDX_FILTERS_CONFIG.get(TABS, {}).get("pipeline", []) == TAB_STEPS
 
 
 def test_production_settings_read_env_tokens_and_re_merge_filters_replaced_by_yaml():
@@ -44,8 +49,22 @@ def test_production_settings_read_env_tokens_and_re_merge_filters_replaced_by_ya
     production.plugin_settings(host)
     assert host.ACTIVATION_MIN_CELL_SIZE == 10
     assert not hasattr(host, "UNRELATED")
-    assert host.OPEN_EDX_FILTERS_CONFIG[TABS]["pipeline"] == ["x.Y", "activation_plugin.dashboard.filters.AddActivationTab"]
+    assert host.OPEN_EDX_FILTERS_CONFIG[TABS]["pipeline"] == ["x.Y", *TAB_STEPS]
     assert LEGACY in host.OPEN_EDX_FILTERS_CONFIG
+
+
+def test_the_mfe_tab_step_is_registered_exactly_where_its_filter_exists_and_operators_are_told():
+    """
+    Under openedx-filters 2.1 and 3.1 (Ulmo's and early Verawood's pins) the step used to be
+    configured for a filter that never runs: the tab silently never appeared.
+    """
+    assert (TABS in common.filter_steps()) is TABS_FILTER_EXISTS
+    notices = [message for message in checks.run_checks() if message.id == "activation_plugin.I001"]
+    if TABS_FILTER_EXISTS:
+        assert notices == []
+    else:
+        [notice] = notices
+        assert notice.level == checks.INFO and "no Activation tab" in notice.msg and "/activation/courses/" in notice.hint
 
 
 def test_common_settings_never_override_operator_values():

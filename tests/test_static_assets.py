@@ -4,7 +4,9 @@ from pathlib import Path
 
 from django.core.management import call_command
 
-VENDOR = Path(__file__).resolve().parent.parent / "activation_plugin/static/activation_plugin/vendor/chart.js"
+import activation_plugin
+
+VENDOR = Path(activation_plugin.__file__).resolve().parent / "static/activation_plugin/vendor/chart.js"
 # `make vendor` prints this after re-vendoring; change both together.
 CHARTJS_SHA256 = "87364cc2b2a76a6684929e7d6b80b18a897794db38400caff1fcf1791c6925d2"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from activation_plugin.settings.common import FILTER_STEPS
+from activation_plugin.settings.common import filter_steps
 
 ROOT = Path(__file__).resolve().parent.parent
 TUTOR = Path(sys.executable).with_name("tutor")
@@ -118,18 +118,18 @@ def test_config_save_renders_the_package_the_settings_and_the_tick(tutor, tmp_pa
     for path in ("lms/production.py", "lms/development.py"):
         code = activation_blocks(env_file(tmp_path, f"apps/openedx/settings/{path}"))
         # Another Tutor plugin replaced the whole dict in its settings patch: our steps come back.
-        settings = run_settings(code, OPEN_EDX_FILTERS_CONFIG={next(iter(FILTER_STEPS)): other_step})
+        settings = run_settings(code, OPEN_EDX_FILTERS_CONFIG={next(iter(filter_steps())): other_step})
         assert settings.ACTIVATION_MIN_CELL_SIZE == 10 and settings.ACTIVATION_TICK_BATCH_SIZE == 200
         assert settings.ACTIVATION_METRIC_SOURCES == {
             "crm": {**SOURCES["crm"], "auth": {"type": "bearer", "token": SECRET}}}
-        for filter_type, step in FILTER_STEPS.items():
+        for filter_type, step in filter_steps().items():
             assert step in settings.OPEN_EDX_FILTERS_CONFIG[filter_type]["pipeline"], path
-        assert "other_plugin.filters.Step" in settings.OPEN_EDX_FILTERS_CONFIG[next(iter(FILTER_STEPS))]["pipeline"]
+        assert "other_plugin.filters.Step" in settings.OPEN_EDX_FILTERS_CONFIG[next(iter(filter_steps()))]["pipeline"]
     for path in ("cms/production.py", "cms/development.py"):
         settings = run_settings(activation_blocks(env_file(tmp_path, f"apps/openedx/settings/{path}")))
         assert settings.ACTIVATION_MIN_CELL_SIZE == 10
         assert not hasattr(settings, "ACTIVATION_METRIC_SOURCES")
-        assert set(FILTER_STEPS) <= set(settings.OPEN_EDX_FILTERS_CONFIG)
+        assert set(filter_steps()) <= set(settings.OPEN_EDX_FILTERS_CONFIG)
 
     compose = yaml.safe_load(env_file(tmp_path, "local/docker-compose.prod.yml"))["services"]["activation-tick"]
     lms = yaml.safe_load(env_file(tmp_path, "local/docker-compose.yml"))["services"]["lms"]

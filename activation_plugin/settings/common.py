@@ -8,12 +8,27 @@ import os
 
 from celery.schedules import crontab
 
+LEGACY_DASHBOARD_FILTER = "org.openedx.learning.instructor.dashboard.render.started.v1"
+MFE_TABS_FILTER = "org.openedx.learning.instructor.dashboard.tabs.requested.v1"
 FILTER_STEPS = {
-    "org.openedx.learning.instructor.dashboard.render.started.v1":
-        "activation_plugin.dashboard.filters.AddActivationSection",
-    "org.openedx.learning.instructor.dashboard.tabs.requested.v1":
-        "activation_plugin.dashboard.filters.AddActivationTab",
+    LEGACY_DASHBOARD_FILTER: "activation_plugin.dashboard.filters.AddActivationSection",
+    MFE_TABS_FILTER: "activation_plugin.dashboard.filters.AddActivationTab",
 }
+
+
+def mfe_tabs_filter_available():
+    """
+    Whether the installed openedx-filters has the MFE's tabs filter (added in 3.4; Ulmo pins 2.1
+    and early Verawood 3.1). Without it the LMS never runs a step configured for that filter type.
+    """
+    from openedx_filters.learning import filters  # pylint: disable=import-outside-toplevel
+    return hasattr(filters, "InstructorDashboardTabsRequested")
+
+
+def filter_steps():
+    """The steps this LMS can run: the MFE tab step only where its filter exists (system check I001 says so)."""
+    return {filter_type: step for filter_type, step in FILTER_STEPS.items()
+            if filter_type != MFE_TABS_FILTER or mfe_tabs_filter_available()}
 
 DEFAULTS = {
     # .. setting_name: ACTIVATION_PLATFORM_BACKEND
@@ -187,7 +202,7 @@ def merge_filter_steps(settings):
     config = getattr(settings, "OPEN_EDX_FILTERS_CONFIG", None)
     if config is None:
         config = settings.OPEN_EDX_FILTERS_CONFIG = {}
-    for filter_type, step in FILTER_STEPS.items():
+    for filter_type, step in filter_steps().items():
         entry = config.setdefault(filter_type, {"fail_silently": True, "pipeline": []})
         pipeline = entry.setdefault("pipeline", [])
         if step not in pipeline:

@@ -12,6 +12,7 @@ from functools import cached_property
 from django.conf import settings
 from django.core.cache import cache
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import get_doc
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from edx_rest_framework_extensions.auth.jwt.authentication import JwtAuthentication
 from edx_rest_framework_extensions.auth.session.authentication import SessionAuthenticationAllowInactiveUser
@@ -183,9 +184,27 @@ def error_responses(*codes):
             for code in sorted({401, 403, 429, *codes})}
 
 
+class ActivationAutoSchema(AutoSchema):
+    """
+    The schema's descriptions are the ones written for clients in ``documented(...)``; docstrings
+    are written for maintainers and stay out. drf-spectacular's own switch for that
+    (``DISABLE_DOCSTRING_DESCRIPTIONS``) exists only from 0.30, and the Open edX releases pin
+    0.28 and 0.29, so the same schema must come out of every supported version.
+    """
+
+    def get_description(self):
+        return ""
+
+    def _map_basic_serializer(self, serializer, direction):
+        component = super()._map_basic_serializer(serializer, direction)
+        if component.get("description") == get_doc(serializer.__class__):
+            del component["description"]
+        return component
+
+
 def documented(**schema):
     """
-    ``extend_schema`` for a view method, built on drf-spectacular's ``AutoSchema`` whatever the
+    ``extend_schema`` for a view method, built on ``ActivationAutoSchema`` whatever the
     host's ``DEFAULT_SCHEMA_CLASS`` (a method decorator cannot see the class's ``schema``).
     """
     path_ids = schema.pop("path_ids", ())
@@ -194,7 +213,7 @@ def documented(**schema):
         for name in path_ids)]
 
     def decorator(method):
-        method.kwargs = {"schema": AutoSchema}
+        method.kwargs = {"schema": ActivationAutoSchema}
         return extend_schema(**schema)(method)
     return decorator
 
@@ -211,7 +230,7 @@ class ActivationAPIView(GenericAPIView):
     renderer_classes = (JSONRenderer,)
     parser_classes = (JSONParser,)
     pagination_class = ActivationPagination
-    schema = AutoSchema()
+    schema = ActivationAutoSchema()
 
     def get_exception_handler(self):
         return handle_exception
