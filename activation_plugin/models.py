@@ -189,6 +189,34 @@ class ActivationWindow(models.Model):
         return f"window {self.pk} of user {self.user_id} for definition {self.definition_id}"
 
 
+class PendingCompletion(models.Model):
+    """
+    A completion event not yet turned into windows. The receiver writes it before anything else
+    and deletes it once the windows are open; a row that stays (a lock timeout, a crash, a platform
+    lookup that failed) is retried by the tick until it succeeds, so no completion is lost.
+
+    .. pii: Which learner completed which course run, and when.
+    .. pii_types: id
+    .. pii_retirement: local_api
+    """
+
+    user_id = models.PositiveBigIntegerField()
+    course_run = CourseKeyField(max_length=255)
+    trigger = models.CharField(max_length=16, choices=ActivationDefinition.Trigger.choices)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(db_index=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user_id", "course_run", "trigger"],
+                                               name="act_pending_one_per_event")]
+
+    def __str__(self):
+        return f"pending {self.trigger} completion of user {self.user_id} in {self.course_run}"
+
+
 class PromptDelivery(models.Model):
     """
     A prompt or reminder for one window, claimed before it is sent: the unique key makes it

@@ -12,6 +12,7 @@ import logging
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.db import transaction
 from django.dispatch import Signal
 from django.utils.module_loading import import_string
 
@@ -44,7 +45,7 @@ class StandaloneBackend:
 
     def segment_for(self, user, course_key):  # pylint: disable=unused-argument
         """Segment fields copied onto a window when it opens."""
-        return {"enrollment_mode": "", "org": course_key.org, "cohort": ""}
+        return empty_segment(course_key)
 
     def language_for(self, user):  # pylint: disable=unused-argument
         """The language to write to this learner in."""
@@ -157,16 +158,38 @@ def course_title(course_key):
     return backend().course_title(course_key)
 
 
+def _or_fallback(question, fallback, ask):
+    """
+    The platform's answer, or ``fallback`` when asking failed: a segment or a language is a detail,
+    and a completion must not be lost over one (the LMS's cohort lookup raises Http404 when the
+    course's cohort settings cannot be read). A savepoint keeps the caller's transaction usable.
+    """
+    try:
+        with transaction.atomic():
+            return ask()
+    except Exception:  # pylint: disable=broad-except
+        log.warning("activation: the platform could not answer %s; using %r", question, fallback, exc_info=True)
+        return fallback
+
+
+def empty_segment(course_key):
+    return {"enrollment_mode": "", "org": course_key.org, "cohort": ""}
+
+
 def segment_for(user, course_key):
-    return backend().segment_for(user, course_key)
+    return _or_fallback(f"the segment of user {user.pk} in {course_key}", empty_segment(course_key),
+                        lambda: backend().segment_for(user, course_key))
 
 
 def language_for(user):
-    return backend().language_for(user)
+    return _or_fallback(f"the language of user {user.pk}", settings.LANGUAGE_CODE,
+                        lambda: backend().language_for(user))
 
 
 def languages_for(users):
-    return backend().languages_for(users)
+    return _or_fallback("the languages of a batch of learners",
+                        {user.pk: settings.LANGUAGE_CODE for user in users},
+                        lambda: backend().languages_for(users))
 
 
 def send_message(*, subject, body, user=None, email=None, language=None):

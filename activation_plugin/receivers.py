@@ -1,35 +1,52 @@
 """
 Receivers: completion events from openedx-events open activation windows; retirement erases PII.
 
-They run inside the platform's signal dispatch, so they stay cheap (a few queries) and never
-raise into it: bad or unknown data is logged and dropped.
+They run inside the platform's signal dispatch, where an exception is logged and the event is
+lost, so they never raise into it. A completion is stored before it is processed
+(``api.record_completion``); if even that store fails, the completion goes to a task that retries
+it through the broker, and if the broker fails too, the log line carries everything needed to
+replay it (``activation_backfill`` also finds it again in the platform's grades and certificates).
 """
 import logging
 
 from activation_plugin import api
-from activation_plugin.errors import ActivationError
+from activation_plugin.errors import ActivationRequestError
 
 log = logging.getLogger(__name__)
 
 
-def _open_windows(trigger, user, course, metadata):
+def _record(trigger, user, course, metadata):
     """The one path both completion events take: guard, parse, call the api."""
+    user_id, course_key = getattr(user, "id", None), getattr(course, "course_key", None)
     try:
-        api.open_windows(user.id, course.course_key, trigger, metadata.time)
-    except ActivationError as exc:
-        log.warning("activation: ignored %s event for user %s in %s: %s",
-                    trigger, getattr(user, "id", None), getattr(course, "course_key", None), exc)
+        api.record_completion(user_id, course_key, trigger, metadata.time)
+    except ActivationRequestError as exc:
+        log.warning("activation: ignored %s event for user %s in %s: %s", trigger, user_id, course_key, exc)
+    except Exception:  # pylint: disable=broad-except
+        log.warning("activation: could not store the %s completion of user %s in %s; a task will retry it",
+                    trigger, user_id, course_key, exc_info=True)
+        _retry_later(trigger, user_id, course_key, metadata.time)
+
+
+def _retry_later(trigger, user_id, course_key, occurred_at):
+    from activation_plugin.tasks import record_completion  # pylint: disable=import-outside-toplevel
+    try:
+        record_completion.apply_async(args=(user_id, str(course_key), trigger, occurred_at.isoformat()),
+                                      countdown=60)
+    except Exception:  # pylint: disable=broad-except
+        log.error("activation: LOST %s completion of user %s in %s at %s: replay it or run activation_backfill",
+                  trigger, user_id, course_key, occurred_at.isoformat(), exc_info=True)
 
 
 def on_course_passing_status_updated(signal, sender, course_passing_status, metadata, **kwargs):  # pylint: disable=unused-argument
     """COURSE_PASSING_STATUS_UPDATED: a learner who now passes opens windows of ``passing`` definitions."""
     if course_passing_status.is_passing:
-        _open_windows("passing", course_passing_status.user, course_passing_status.course, metadata)
+        _record("passing", course_passing_status.user, course_passing_status.course, metadata)
 
 
 def on_certificate_created(signal, sender, certificate, metadata, **kwargs):  # pylint: disable=unused-argument
     """CERTIFICATE_CREATED: opens windows of ``certificate`` definitions."""
-    _open_windows("certificate", certificate.user, certificate.course, metadata)
+    _record("certificate", certificate.user, certificate.course, metadata)
 
 
 def on_user_retired(sender, user, **kwargs):  # pylint: disable=unused-argument

@@ -1,9 +1,11 @@
 """Celery tasks; each is also a management command so operators can use cron instead."""
 import logging
+from datetime import datetime
 
 from celery import shared_task
 
 from activation_plugin import api
+from activation_plugin.errors import ActivationRequestError
 
 log = logging.getLogger(__name__)
 
@@ -14,6 +16,18 @@ def tick():
     result = api.tick()
     log.info("activation tick: %s", result)
     return result
+
+
+@shared_task(name="activation_plugin.tasks.record_completion", ignore_result=True, bind=True,
+             max_retries=None, default_retry_delay=300)
+def record_completion(self, user_id, course_key, trigger, occurred_at):
+    """A completion the receiver could not even store (the database was down): retried until it is."""
+    try:
+        api.record_completion(user_id, course_key, trigger, datetime.fromisoformat(occurred_at))
+    except ActivationRequestError:
+        log.warning("activation: dropped a malformed %s completion of user %s in %s", trigger, user_id, course_key)
+    except Exception as exc:  # pylint: disable=broad-except
+        raise self.retry(exc=exc)
 
 
 @shared_task(name="activation_plugin.tasks.pull_due_metric_sources", ignore_result=True)

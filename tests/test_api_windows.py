@@ -91,8 +91,9 @@ def test_open_windows_query_count_is_constant(make_definition, course_key, djang
     for user in UserFactory.create_batch(30):
         api.open_windows(user.pk, course_key, "passing", NOW)
     newcomer = UserFactory()
-    # definitions with any window the learner has, user, segment (the demo backend's enrollment lookup), insert, select
-    with django_assert_num_queries(5):
+    # definitions with any window the learner has, user, segment (the demo backend's enrollment lookup
+    # inside a savepoint, so a failed platform lookup cannot break the transaction: 3), insert, select
+    with django_assert_num_queries(7):
         api.open_windows(newcomer.pk, course_key, "passing", NOW)
     assert definition.windows.count() == 31
     # A replayed event: the definitions with the learner's window, then that window; nothing written.

@@ -32,6 +32,7 @@ from activation_plugin.models import (
     FollowUpPrompt,
     MetricObservation,
     MetricSource,
+    PendingCompletion,
     PromptDelivery,
     Review,
     SupervisorInvite,
@@ -219,6 +220,32 @@ def test_a_lock_timeout_mid_submission_stores_nothing_says_so_and_the_retry_coun
     window.refresh_from_db()
     assert window.state == "activated"
     assert api.summarize(definition)["activated"] == 1
+
+
+@mariadb_only
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_timeout_mid_event_keeps_the_completion_and_the_next_tick_opens_its_window(
+        make_definition, learner, course_key, lock_holder, caplog):
+    """
+    Fault: the completion event arrives while another transaction holds the definition row, so
+    the window's INSERT (whose foreign key check needs that row) waits until MariaDB's lock wait
+    timeout. The receiver used to let that error escape into the platform's dispatch, which
+    logged it: the completion was lost. Now the stored completion stays and the tick opens the
+    window, at the event's own time, once.
+    """
+    definition = make_definition()
+    short_lock_waits()
+    lock_holder.lock(ActivationDefinition, definition.pk)
+    assert failures(send_passing(learner.id, course_key)) == []
+    assert not ActivationWindow.objects.exists()
+    pending = PendingCompletion.objects.get()
+    assert pending.attempts == 1 and "Lock wait timeout" in pending.last_error
+    lock_holder.release()
+
+    assert api.tick(now=timezone.now() + timedelta(hours=1))["completions_retried"] == 1
+    window = ActivationWindow.objects.get()
+    assert (window.definition_id, window.user_id, window.opened_at) == (definition.pk, learner.pk, NOW)
+    assert not PendingCompletion.objects.exists()
 
 
 @mariadb_only

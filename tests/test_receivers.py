@@ -3,6 +3,8 @@ import logging
 from datetime import timedelta
 
 import pytest
+from django.http import Http404
+from django.utils import timezone
 from openedx_events.learning.data import (
     CertificateData,
     CourseData,
@@ -12,8 +14,10 @@ from openedx_events.learning.data import (
 )
 from openedx_events.learning.signals import CERTIFICATE_CREATED, COURSE_PASSING_STATUS_UPDATED
 
-from activation_plugin.models import ActivationWindow
+from activation_plugin import api
+from activation_plugin.models import ActivationWindow, PendingCompletion
 from activation_plugin.test_utils.factories import UserFactory
+from demo.platform import DemoBackend
 from tests.conftest import NOW
 
 
@@ -102,7 +106,9 @@ def test_receiver_cost_does_not_depend_on_course_size(make_definition, course_ke
     for user in UserFactory.create_batch(25):
         send_passing(user.id, course_key)
     newcomer = UserFactory()
-    with django_assert_num_queries(5):
+    # Does the course have an active definition (1); store the completion (3, in a savepoint); open
+    # its windows and drop the stored row in one savepoint (2 + open_windows' 7 + 1 delete + 1).
+    with django_assert_num_queries(14):
         send_passing(newcomer.id, course_key)
 
 
@@ -111,3 +117,79 @@ def test_events_for_courses_without_definitions_cost_one_query(send, learner, co
                                                                django_assert_num_queries):
     with django_assert_num_queries(1):
         send(learner.id, course_key)
+
+
+# Never lose a completion: the receiver stores it first, and whatever fails after that is retried.
+
+REDIS_DOWN = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": "redis://127.0.0.1:1/0"}}  # nothing listens there
+
+
+class CohortSettingsUnreadable(DemoBackend):
+    """The LMS's cohort lookup raising as it does for a course whose cohort settings it cannot read."""
+
+    def segment_for(self, user, course_key):
+        raise Http404("No CourseCohortsSettings matches the given query.")
+
+
+def test_a_segment_lookup_that_raises_still_opens_the_window(make_definition, learner, course_key, settings,
+                                                              caplog):
+    settings.ACTIVATION_PLATFORM_BACKEND = "tests.test_receivers.CohortSettingsUnreadable"
+    definition = make_definition()
+    with caplog.at_level(logging.WARNING):
+        assert failures(send_passing(learner.id, course_key)) == []
+    window = ActivationWindow.objects.get()
+    assert (window.definition, window.opened_at, window.cohort, window.org) == (definition, NOW, "", "TestX")
+    assert "could not answer the segment" in caplog.text and "No CourseCohortsSettings" in caplog.text
+    assert not PendingCompletion.objects.exists()
+
+
+def test_a_failure_after_the_completion_is_stored_leaves_a_row_the_tick_turns_into_the_window(
+        make_definition, learner, course_key, settings, caplog):
+    """The cache (Redis here) is down mid-event: the window's insert rolls back, the completion stays."""
+    definition = make_definition()
+    cache_up, settings.CACHES = settings.CACHES, REDIS_DOWN
+    with caplog.at_level(logging.WARNING):
+        assert failures(send_passing(learner.id, course_key)) == []
+    assert not ActivationWindow.objects.exists()
+    pending = PendingCompletion.objects.get()
+    assert (pending.user_id, pending.course_run, pending.trigger, pending.occurred_at) == (
+        learner.id, course_key, "passing", NOW)
+    assert pending.attempts == 1 and "Connection" in pending.last_error
+    assert "kept for a retry" in caplog.text
+
+    assert failures(send_passing(learner.id, course_key)) == []  # a replay while it waits: still one row
+    assert PendingCompletion.objects.count() == 1
+
+    settings.CACHES = cache_up  # the cache is back
+    assert api.tick(now=pending.received_at + timedelta(minutes=1))["completions_retried"] == 0  # not due yet
+    result = api.tick(now=timezone.now() + timedelta(days=1))
+    assert (result["completions_retried"], result["completions_pending"]) == (1, 0)
+    window = ActivationWindow.objects.get()
+    assert (window.definition, window.user, window.opened_at) == (definition, learner, NOW)  # the original time
+    assert not PendingCompletion.objects.exists()
+    api.tick(now=timezone.now() + timedelta(days=2))
+    assert ActivationWindow.objects.count() == 1
+
+
+def test_retries_back_off_and_never_give_up(make_definition, learner, course_key, settings):
+    make_definition()
+    settings.CACHES = REDIS_DOWN
+    send_passing(learner.id, course_key)
+    waits = []
+    for _ in range(8):
+        pending = PendingCompletion.objects.get()
+        api.retry_pending_completions(now=pending.next_attempt_at)
+        after = PendingCompletion.objects.get()
+        waits.append(after.next_attempt_at - pending.next_attempt_at)
+    assert waits[:3] == [timedelta(minutes=10), timedelta(minutes=20), timedelta(minutes=40)]
+    assert waits[-1] == timedelta(hours=6) and PendingCompletion.objects.get().attempts == 9
+
+
+def test_retirement_erases_a_waiting_completion(make_definition, learner, course_key, settings):
+    make_definition()
+    cache_up, settings.CACHES = settings.CACHES, REDIS_DOWN
+    send_passing(learner.id, course_key)
+    settings.CACHES = cache_up
+    assert api.retire_user(learner.id)["pending_completions"] == 1
+    assert not PendingCompletion.objects.exists()

@@ -33,4 +33,5 @@ def test_management_command_and_celery_task_run_the_tick(make_definition, course
     open_many(course_key, 2, NOW - timedelta(days=400))
     call_command("activation_tick")
     assert ActivationWindow.objects.filter(state="expired").count() == 2
-    assert tasks.tick.delay().get() == {"sent": 0, "failed": 0, "expired": 0}
+    assert tasks.tick.delay().get() == {"completions_retried": 0, "completions_pending": 0,
+                                        "sent": 0, "failed": 0, "expired": 0}

@@ -11,6 +11,7 @@ from activation_plugin.models import (
     IdentityLink,
     MetricObservation,
     PeerAssignment,
+    PendingCompletion,
     Review,
     SupervisorInvite,
 )
@@ -34,6 +35,7 @@ def retire_user(user_id):
         "supervisor_invites": SupervisorInvite.objects.filter(window__user_id=user_id).delete()[0],
         "identity_links": IdentityLink.objects.filter(user_id=user_id).delete()[0],
         "observations": MetricObservation.objects.filter(user_id=user_id).update(user=None),
+        "pending_completions": PendingCompletion.objects.filter(user_id=user_id).delete()[0],
     }
 
 

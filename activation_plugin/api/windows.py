@@ -9,7 +9,6 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from activation_plugin import figures, platform, tracking
-from activation_plugin.api.messaging import send_due_prompts
 from activation_plugin.errors import (
     ActivationNotFound,
     ActivationRequestError,
@@ -30,6 +29,21 @@ def assign_arm(definition, user_id):
     return ActivationWindow.Arm.HOLDOUT if draw < definition.holdout_percent * 100 else ActivationWindow.Arm.PROMPTED
 
 
+def parsed_completion(course_key, trigger, occurred_at):
+    """
+    The course key of a well-formed completion.
+
+    Raises:
+        ActivationRequestError: malformed course key, trigger or time.
+    """
+    key = parse_course_key(course_key)
+    if trigger not in ActivationDefinition.Trigger.values:
+        raise ActivationRequestError(f"Unknown trigger {trigger!r}.", field="trigger")
+    if not isinstance(occurred_at, datetime) or timezone.is_naive(occurred_at):
+        raise ActivationRequestError("The completion time must be a timezone-aware datetime.", field="occurred_at")
+    return key
+
+
 def open_windows(user_id, course_key, trigger, occurred_at):
     """
     Open a window for every active definition of this course with this trigger. Idempotent:
@@ -41,11 +55,7 @@ def open_windows(user_id, course_key, trigger, occurred_at):
         ActivationRequestError: malformed course key, trigger or time.
         ActivationNotFound: the user does not exist.
     """
-    key = parse_course_key(course_key)
-    if trigger not in ActivationDefinition.Trigger.values:
-        raise ActivationRequestError(f"Unknown trigger {trigger!r}.", field="trigger")
-    if not isinstance(occurred_at, datetime) or timezone.is_naive(occurred_at):
-        raise ActivationRequestError("The completion time must be a timezone-aware datetime.", field="occurred_at")
+    key = parsed_completion(course_key, trigger, occurred_at)
     # With each definition, the learner's window under it if one exists: a replay costs no insert,
     # and only the windows this event opened are reported.
     definitions = list(ActivationDefinition.objects.filter(
@@ -103,12 +113,6 @@ def expire_due_windows(now=None, batch_size=None):
                 pk__in=[window.pk for window in windows], state=ActivationWindow.State.OPEN,
             ).update(state=ActivationWindow.State.EXPIRED, next_action_at=None)
             tracking.windows_expired(windows, now)
-
-
-def tick(now=None):
-    """The periodic work: everything due by ``now``. Safe to run from several workers at once."""
-    now = now or timezone.now()
-    return {**send_due_prompts(now=now), "expired": expire_due_windows(now=now)}
 
 
 def learner_windows(user, course_key):
