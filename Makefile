@@ -8,7 +8,7 @@ PY := $(BIN)/python
 DEMO_PORT ?= 8000
 PIP_COMPILE := $(BIN)/pip-compile -q --allow-unsafe --no-strip-extras --no-emit-index-url --no-emit-find-links
 
-.PHONY: help demo serve test test-sqlite test-mariadb test-package annotations docs bench vendor screenshots \
+.PHONY: help demo serve test test-sqlite test-mariadb dist test-installed test-platform annotations docs bench vendor screenshots \
 	requirements upgrade openapi extract_translations compile_translations clean system-deps services
 
 help: ## list the targets
@@ -55,6 +55,17 @@ test-sqlite: $(PY)
 
 test-mariadb: $(PY) services ## the whole suite again on MariaDB (127.0.0.1:3306)
 	export DEMO_DB=mariadb; $(PYTEST_RUN)
+
+dist: $(PY) ## build the sdist and wheel operators install (dist/): no build warning, twine-checked
+	scripts/build-dist $(PY)
+
+PINS ?= verawood
+DB ?= sqlite
+test-installed: dist services ## the suite on the installed wheel under a platform's pins (PINS=verawood|master|snapshot-2025-11-27|lowest DB=sqlite|mariadb)
+	scripts/test-installed $(PINS) $(DB) $(PYTEST_ARGS)
+
+test-platform: dist services ## the wheel inside the edx-platform snapshot (../shared/platform): lms/cms check, migrations on MariaDB, tests_platform/
+	scripts/platform-env all dist/activation_plugin-*.whl $(PYTEST_ARGS)
 
 annotations: $(PY) ## every model carries a .. pii: annotation
 	DJANGO_SETTINGS_MODULE=demo.settings $(BIN)/code_annotations django_find_annotations \

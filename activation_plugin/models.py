@@ -55,6 +55,10 @@ class ActivationDefinition(models.Model):
     modified = models.DateTimeField(auto_now=True)
     activated_at = models.DateTimeField(null=True, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
+    backfilled_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text=_("When windows were last opened for completers the events missed (activation_backfill)."),
+    )
     replaces = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text=_("The definition this one is a new version of; activating this one archives it."),

@@ -9,10 +9,12 @@ demo host and the tests.
 """
 import functools
 import logging
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import CharField, ExpressionWrapper, F, Q
 from django.dispatch import Signal
 from django.utils.module_loading import import_string
 
@@ -20,6 +22,17 @@ log = logging.getLogger(__name__)
 
 STAFF_GROUP_PREFIX = "activation-staff:"
 INSTRUCTOR_GROUP_PREFIX = "activation-instructor:"
+
+
+
+class Completion(NamedTuple):
+    """A completion as the platform recorded it: a passing grade or a passing certificate."""
+
+    record_id: int  # the platform's row id: backfills page through records in this order
+    user_id: int
+    course_run: object  # CourseKey
+    completed_at: object  # aware datetime
+
 
 # Stands in for edx-platform's signal wherever the LMS is absent; same name, same arguments (user).
 STANDALONE_USER_RETIRE_LMS_MISC = Signal()
@@ -46,6 +59,18 @@ class StandaloneBackend:
     def segment_for(self, user, course_key):  # pylint: disable=unused-argument
         """Segment fields copied onto a window when it opens."""
         return empty_segment(course_key)
+
+    def segments_for(self, pairs):
+        """``{(user_id, course_run): segment}`` for a batch of ``(user, course_run)``; backends override it to ask once."""
+        return {(user.pk, run): self.segment_for(user, run) for user, run in pairs}
+
+    def completions(self, catalog_course, trigger, *, since, after=0, limit=1000):  # pylint: disable=unused-argument
+        """
+        Past completions of every run of ``catalog_course`` since ``since``, by record id after
+        ``after``: what ``activation_backfill`` opens windows from. A plain Django host keeps no
+        grades or certificates, so it has none; hosts that do override this (the LMS's backend).
+        """
+        return []
 
     def language_for(self, user):  # pylint: disable=unused-argument
         """The language to write to this learner in."""
@@ -101,6 +126,34 @@ class LmsBackend(StandaloneBackend):
         cohort = get_cohort(user, course_key, assign=False, use_cached=True)
         return {"enrollment_mode": mode or "", "org": course_key.org, "cohort": cohort.name if cohort else ""}
 
+    def segments_for(self, pairs):
+        # pylint: disable=import-error,import-outside-toplevel
+        from common.djangoapps.student.models import CourseEnrollment
+        from openedx.core.djangoapps.course_groups.models import CohortMembership, CourseUserGroup
+        users, runs = {user.pk for user, _run in pairs}, {run for _user, run in pairs}
+        modes = {(user_id, run): mode for user_id, run, mode in CourseEnrollment.objects.filter(
+            user_id__in=users, course_id__in=runs).values_list("user_id", "course_id", "mode")}
+        cohorts = {(user_id, run): name for user_id, run, name in CohortMembership.objects.filter(
+            user_id__in=users, course_id__in=runs, course_user_group__group_type=CourseUserGroup.COHORT,
+        ).values_list("user_id", "course_id", "course_user_group__name")}
+        return {(user.pk, run): {"enrollment_mode": modes.get((user.pk, run)) or "", "org": run.org,
+                                 "cohort": cohorts.get((user.pk, run), "")} for user, run in pairs}
+
+    def completions(self, catalog_course, trigger, *, since, after=0, limit=1000):
+        """Passing grades (``PersistentCourseGrade.passed_timestamp``) or passing certificates."""
+        # pylint: disable=import-error,import-outside-toplevel
+        if trigger == "certificate":
+            from lms.djangoapps.certificates.data import CertificateStatuses
+            from lms.djangoapps.certificates.models import GeneratedCertificate
+            records = GeneratedCertificate.objects.filter(
+                status__in=CertificateStatuses.PASSED_STATUSES, created_date__gte=since).values_list(
+                "id", "user_id", "course_id", "created_date")
+        else:
+            from lms.djangoapps.grades.models import PersistentCourseGrade
+            records = PersistentCourseGrade.objects.filter(passed_timestamp__gte=since).values_list(
+                "id", "user_id", "course_id", "passed_timestamp")
+        return [Completion(*row) for row in in_runs_of(records, catalog_course).filter(id__gt=after).order_by("id")[:limit]]
+
     def language_for(self, user):
         # pylint: disable=import-error,import-outside-toplevel
         from openedx.core.djangoapps.user_api.preferences.api import get_user_preference
@@ -134,6 +187,19 @@ class LmsBackend(StandaloneBackend):
         # pylint: disable=import-error,import-outside-toplevel
         from openedx.core.djangoapps.user_api.accounts.signals import USER_RETIRE_LMS_MISC
         return USER_RETIRE_LMS_MISC
+
+
+def in_runs_of(records, catalog_course, field="course_id"):
+    """
+    ``records`` of every run of a catalog course (``Org+Course``): its course runs, its CCXs and
+    old-style keys. A key field refuses a key's prefix as a lookup value, so the prefix is matched
+    on the same column read as text (still ``LIKE 'prefix%'``, which its index serves).
+    """
+    org, course = catalog_course.split("+", 1)
+    condition = Q()
+    for prefix in (f"course-v1:{org}+{course}+", f"ccx-v1:{org}+{course}+", f"{org}/{course}/"):
+        condition |= Q(run_as_text__startswith=prefix)
+    return records.alias(run_as_text=ExpressionWrapper(F(field), output_field=CharField())).filter(condition)
 
 
 @functools.cache
@@ -179,6 +245,17 @@ def empty_segment(course_key):
 def segment_for(user, course_key):
     return _or_fallback(f"the segment of user {user.pk} in {course_key}", empty_segment(course_key),
                         lambda: backend().segment_for(user, course_key))
+
+
+def segments_for(pairs):
+    """``{(user_id, course_run): segment}``; empty segments if the platform cannot answer."""
+    return _or_fallback("the segments of a batch of learners",
+                        {(user.pk, run): empty_segment(run) for user, run in pairs},
+                        lambda: backend().segments_for(pairs))
+
+
+def completions(catalog_course, trigger, *, since, after=0, limit=1000):
+    return backend().completions(catalog_course, trigger, since=since, after=after, limit=limit)
 
 
 def language_for(user):

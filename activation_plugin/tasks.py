@@ -45,6 +45,15 @@ def pull_metric_source(name):
     return pull.pull(name)
 
 
+@shared_task(name="activation_plugin.tasks.backfill", ignore_result=True)
+def backfill(definition_id):
+    """Windows for a definition's past completers, off the request that asked for them."""
+    from activation_plugin.models import ActivationDefinition  # pylint: disable=import-outside-toplevel
+    definition = ActivationDefinition.objects.filter(pk=definition_id, status=ActivationDefinition.Status.ACTIVE).first()
+    if definition is not None:
+        log.info("activation backfill of definition %s: %s", definition_id, api.backfill(definition))
+
+
 @shared_task(name="activation_plugin.tasks.refresh_figures", ignore_result=True)
 def refresh_figures(definition_id):
     """Recompute a large definition's figures off the request, for the pages that showed stale ones."""

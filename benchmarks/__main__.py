@@ -3,7 +3,8 @@
 benchmark at 10,000 windows and at N (default 100,000); the figures benchmark (with the Activation
 page and the CSV export) at 10,000, 100,000 and N (sizes up to N); the receiver with --events
 completion events (default 10,000); the KPI ingestion at 100,000 observations and at
---observations (default 1,000,000).
+--observations (default 1,000,000); ``activation_backfill`` at 10,000 and --completions (default
+100,000) past completers.
 """
 import argparse
 
@@ -22,7 +23,9 @@ def parse_args():
                         help="completion events sent through the receiver (default 10000)")
     parser.add_argument("--observations", type=int, default=1_000_000,
                         help="largest number of KPI observations ingested (default 1000000)")
-    parser.add_argument("--only", choices=("tick", "summary", "receiver", "ingest"),
+    parser.add_argument("--completions", type=int, default=100_000,
+                        help="largest number of past completers backfilled (default 100000)")
+    parser.add_argument("--only", choices=("tick", "summary", "receiver", "ingest", "backfill"),
                         help="run one benchmark (default: all)")
     return parser.parse_args()
 
@@ -32,7 +35,7 @@ def main():
     bootstrap()
     try:
         # pylint: disable=import-outside-toplevel  # models need django.setup()
-        from benchmarks import ingest, receiver, summary, tick
+        from benchmarks import backfill, ingest, receiver, summary, tick
         if args.only in (None, "tick"):
             tick.run(sorted({min(SMALLEST, args.windows), args.windows}))
         if args.only in (None, "summary"):
@@ -41,6 +44,8 @@ def main():
             receiver.run(args.events)
         if args.only in (None, "ingest"):
             ingest.run(sorted({min(SMALLEST_OBSERVATIONS, args.observations), args.observations}))
+        if args.only in (None, "backfill"):
+            backfill.run(sorted({min(SMALLEST, args.completions), args.completions}))
     finally:
         drop_database()
 

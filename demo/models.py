@@ -56,3 +56,22 @@ class DemoLanguagePreference(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     language = models.CharField(max_length=16)
+
+
+class DemoCompletionRecord(models.Model):
+    """
+    The demo's stand-in for the LMS's persistent grades and certificates: what a learner earned
+    and when, written before the completion event is sent, as the LMS does.
+
+    .. pii: Which demo learner passed or was certified in which course, and when.
+    .. pii_types: id
+    .. pii_retirement: retained
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    course_key = CourseKeyField(max_length=255)
+    trigger = models.CharField(max_length=16)  # "passing" or "certificate", as the plugin's triggers
+    completed_at = models.DateTimeField()
+
+    class Meta:
+        unique_together = [("user", "course_key", "trigger")]

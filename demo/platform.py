@@ -1,6 +1,6 @@
 """The demo host's platform backend: the standalone rules plus the demo's courses and enrollments."""
-from activation_plugin.platform import StandaloneBackend
-from demo.models import DemoCourse, DemoEnrollment, DemoLanguagePreference
+from activation_plugin.platform import Completion, StandaloneBackend, in_runs_of
+from demo.models import DemoCompletionRecord, DemoCourse, DemoEnrollment, DemoLanguagePreference
 
 
 class DemoBackend(StandaloneBackend):
@@ -14,12 +14,20 @@ class DemoBackend(StandaloneBackend):
         return course.display_name if course else str(course_key)
 
     def segment_for(self, user, course_key):
-        enrollment = DemoEnrollment.objects.filter(user=user, course_key=course_key).first()
-        return {
-            "enrollment_mode": enrollment.mode if enrollment else "",
-            "org": course_key.org,
-            "cohort": enrollment.cohort if enrollment else "",
-        }
+        return self.segments_for([(user, course_key)])[(user.pk, course_key)]
+
+    def segments_for(self, pairs):
+        users, runs = {user.pk for user, _run in pairs}, {run for _user, run in pairs}
+        enrollments = {(user_id, run): {"enrollment_mode": mode, "cohort": cohort}
+                       for user_id, run, mode, cohort in DemoEnrollment.objects.filter(
+                           user_id__in=users, course_key__in=runs).values_list("user_id", "course_key", "mode", "cohort")}
+        return {(user.pk, run): {"enrollment_mode": "", "cohort": "", **enrollments.get((user.pk, run), {}), "org": run.org}
+                for user, run in pairs}
+
+    def completions(self, catalog_course, trigger, *, since, after=0, limit=1000):
+        records = DemoCompletionRecord.objects.filter(trigger=trigger, completed_at__gte=since, pk__gt=after)
+        return [Completion(*row) for row in in_runs_of(records, catalog_course, "course_key").order_by("pk").values_list(
+            "pk", "user_id", "course_key", "completed_at")[:limit]]
 
     def language_for(self, user):
         preference = DemoLanguagePreference.objects.filter(user=user).first()

@@ -9,6 +9,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 BEFORE, AFTER = ("activation_plugin", "0006_figure_indexes"), ("activation_plugin", "0007_window_verified_strengths")
 
 
+@pytest.fixture(autouse=True)
+def latest_schema_afterwards():
+    """Leave the schema as every later test expects it, whatever migration a test stopped at."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 def migrate(target):
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()

@@ -143,7 +143,9 @@ def test_a_broken_tracker_is_logged_and_never_fails_the_caller(make_definition, 
     assert events() == []
 
 
-PROMPT_TICK_BASE = 16  # queries of a prompt batch before tracking existed; then one per message sent
+# Queries of a prompt batch before tracking existed (16, with the learners' languages read in a
+# savepoint: a platform that cannot answer falls back to the default language); then one per message.
+PROMPT_TICK_BASE = 18
 EXPIRY_QUERIES = 7  # expiring due windows before tracking existed, whatever their number
 
 

@@ -29,6 +29,17 @@ def assign_arm(definition, user_id):
     return ActivationWindow.Arm.HOLDOUT if draw < definition.holdout_percent * 100 else ActivationWindow.Arm.PROMPTED
 
 
+def new_window(definition, user, course_run, trigger, occurred_at, segment):
+    """An unsaved window for this completion: opened at the completion, in the learner's arm."""
+    arm = assign_arm(definition, user.pk)
+    closes_at = occurred_at + timedelta(days=definition.window_days)
+    return ActivationWindow(
+        definition=definition, user=user, course_run=course_run, trigger=trigger, opened_at=occurred_at,
+        closes_at=closes_at, next_action_at=occurred_at if arm == ActivationWindow.Arm.PROMPTED else closes_at,
+        arm=arm, **segment,
+    )
+
+
 def parsed_completion(course_key, trigger, occurred_at):
     """
     The course key of a well-formed completion.
@@ -74,16 +85,8 @@ def open_windows(user_id, course_key, trigger, occurred_at):
         raise ActivationNotFound(f"User {user_id} does not exist.", field="user_id")
     segment = platform.segment_for(user, key)
     # One INSERT statement (atomic by itself); the unique key makes a concurrent twin a no-op.
-    ActivationWindow.objects.bulk_create([
-        ActivationWindow(
-            definition=definition, user=user, course_run=key, trigger=trigger, opened_at=occurred_at,
-            closes_at=occurred_at + timedelta(days=definition.window_days),
-            next_action_at=occurred_at if arm == ActivationWindow.Arm.PROMPTED
-            else occurred_at + timedelta(days=definition.window_days),
-            arm=arm, **segment,
-        )
-        for definition, arm in ((d, assign_arm(d, user.pk)) for d in missing)
-    ], ignore_conflicts=True)
+    ActivationWindow.objects.bulk_create([new_window(definition, user, key, trigger, occurred_at, segment)
+                                          for definition in missing], ignore_conflicts=True)
     opened = list(ActivationWindow.objects.filter(definition__in=missing, user=user))
     figures.invalidate(*(definition.pk for definition in missing))
     tracking.windows_opened(opened)

@@ -118,7 +118,12 @@ def definition_page(request, course_id, definition_id):
     })
 
 
+def _backfill(definition):
+    tasks.backfill.delay(definition.pk)
+
+
 STATUS_ACTIONS = {
+    "backfill": (_backfill, gettext_lazy("Opening windows for past completers: the figures include them as they open.")),
     "activate": (api.activate_definition, gettext_lazy("The definition is active: completers now get a window.")),
     "archive": (api.archive_definition,
                 gettext_lazy("The definition is archived: no new windows open; open ones run to their end.")),
@@ -140,8 +145,11 @@ def change_status(request, course_id, definition_id):
         if action not in STATUS_ACTIONS:
             raise ActivationRequestError(_("Unknown action."), field="action")
         change, done = STATUS_ACTIONS[action]
-        change(definition)
+        definition = change(definition) or definition
         messages.success(request, done)
+        if action == "activate" and api.offer_backfill(definition):
+            messages.info(request, _("Learners completed this course before the definition was active and have no "
+                                     "window yet: you can open theirs below."))
     except ActivationRequestError as exc:
         messages.error(request, str(exc))
     return redirect(definition_url(course_key, definition))

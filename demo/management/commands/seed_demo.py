@@ -31,7 +31,7 @@ from activation_plugin.errors import ActivationRequestError
 from activation_plugin.kpi import sources
 from activation_plugin.models import ActivationWindow, Evidence, Review
 from activation_plugin.platform import STAFF_GROUP_PREFIX
-from demo.models import DemoCourse, DemoEnrollment
+from demo.models import DemoCompletionRecord, DemoCourse, DemoEnrollment
 
 TITLE = "Applied Customer Service"
 KPI_SOURCE = "demo-crm-push"
@@ -166,6 +166,12 @@ class Command(BaseCommand):
             COURSE_PASSING_STATUS_UPDATED.send_event(time=completed_at - timedelta(days=3), course_passing_status=(
                 CoursePassingStatusData(is_passing=False, course=course, user=_user_data(learner))))
             sent += 1
+        # The LMS stores the grade and the certificate, then tells the plugins: so does the demo
+        # (activation_backfill reads these records back).
+        DemoCompletionRecord.objects.get_or_create(user=learner, course_key=key, trigger="passing",
+                                                   defaults={"completed_at": completed_at})
+        DemoCompletionRecord.objects.get_or_create(user=learner, course_key=key, trigger="certificate",
+                                                   defaults={"completed_at": completed_at + timedelta(hours=1)})
         for _ in range(2 if rng.random() < 0.1 else 1):  # a replayed event must change nothing
             COURSE_PASSING_STATUS_UPDATED.send_event(time=completed_at, course_passing_status=(
                 CoursePassingStatusData(is_passing=True, course=course, user=_user_data(learner))))

@@ -1,0 +1,94 @@
+"""
+Backfill: windows for completers the events missed, read back from the platform's own records.
+
+Events can be missed (an outage, a plugin installed after the fact) and a definition can be
+activated in a course that already has completers. ``backfill`` reads the platform's passing
+grades or certificates through ``platform.completions``, a batch at a time, and opens the windows
+those completions would have opened, at their original time. Running it again opens nothing new.
+"""
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from activation_plugin import figures, platform, tracking
+from activation_plugin.api.windows import new_window
+from activation_plugin.errors import ActivationRequestError
+from activation_plugin.models import ActivationDefinition, ActivationWindow
+
+DEFAULT_BATCH_SIZE = 1000
+
+
+def backfill_since(definition):
+    """
+    The earliest completion a backfill opens a window for: one whose window was still running when
+    the definition became active. Older completers would count as not activated, never having been
+    asked; later ones are completions the events missed.
+    """
+    return (definition.activated_at or timezone.now()) - timedelta(days=definition.window_days)
+
+
+def offer_backfill(definition):
+    """
+    Whether to offer a backfill to the instructor who just activated this definition: true when the
+    platform has completers since ``backfill_since``. With none, there is nothing to offer, ever.
+    """
+    if platform.completions(definition.catalog_course, definition.trigger, since=backfill_since(definition), limit=1):
+        return True
+    ActivationDefinition.objects.filter(pk=definition.pk).update(backfilled_at=timezone.now())
+    return False
+
+
+def backfill(definition, *, batch_size=DEFAULT_BATCH_SIZE, progress=None):
+    """
+    Open the windows of this definition's past completers that have none, in batches of
+    ``batch_size`` records (memory does not grow with the course). Idempotent and safe to run
+    while events arrive: the unique (definition, user) key keeps each learner's first window.
+
+    Args:
+        progress: called after each batch with the counts so far.
+
+    Returns:
+        dict: ``completions`` read and windows ``opened``.
+
+    Raises:
+        ActivationRequestError: the definition is not active.
+    """
+    if definition.status != ActivationDefinition.Status.ACTIVE:
+        raise ActivationRequestError("Only an active definition's past completers get windows.", field="status")
+    counts, after, since = {"completions": 0, "opened": 0}, 0, backfill_since(definition)
+    while True:
+        batch = platform.completions(definition.catalog_course, definition.trigger, since=since, after=after,
+                                     limit=batch_size)
+        if not batch:
+            break
+        counts["completions"] += len(batch)
+        counts["opened"] += _open_batch(definition, batch)
+        after = batch[-1].record_id
+        if progress:
+            progress(dict(counts))
+    ActivationDefinition.objects.filter(pk=definition.pk).update(backfilled_at=timezone.now())
+    if counts["opened"]:
+        figures.invalidate(definition.pk)
+    return counts
+
+
+def _open_batch(definition, batch):
+    """One batch: a few queries whatever its size (existing windows, users, segments, insert, select)."""
+    first = {}
+    for completion in sorted(batch, key=lambda completion: completion.completed_at):
+        first.setdefault(completion.user_id, completion)
+    have = set(ActivationWindow.objects.filter(definition=definition, user_id__in=first)
+               .values_list("user_id", flat=True))
+    users = get_user_model().objects.only("pk").in_bulk([user_id for user_id in first if user_id not in have])
+    if not users:
+        return 0
+    segments = platform.segments_for([(user, first[user.pk].course_run) for user in users.values()])
+    ActivationWindow.objects.bulk_create([
+        new_window(definition, user, completion.course_run, definition.trigger, completion.completed_at,
+                   segments[(user.pk, completion.course_run)])
+        for user, completion in ((user, first[user.pk]) for user in users.values())
+    ], ignore_conflicts=True)
+    opened = list(ActivationWindow.objects.filter(definition=definition, user_id__in=users))
+    tracking.windows_opened(opened)
+    return len(opened)
