@@ -31,7 +31,7 @@ def pytest_configure(config):  # pylint: disable=unused-argument
         return
     installed = Path(sysconfig.get_paths()["purelib"]).resolve()
     source = Path(os.environ.get("ACTIVATION_SOURCE_ROOT", Path(__file__).resolve().parent.parent)).resolve()
-    if not PACKAGE.is_relative_to(installed) or PACKAGE.is_relative_to(source):
+    if not PACKAGE.is_relative_to(installed) or PACKAGE.is_relative_to(source / "activation_plugin"):
         raise pytest.UsageError(f"activation_plugin was imported from {PACKAGE}, not from the installed wheel in {installed}")
 
 

@@ -177,7 +177,7 @@ def test_the_suite_runs_against_the_installed_package_when_asked():
     location = Path(activation_plugin.__file__).resolve()
     if os.environ.get("ACTIVATION_EXPECT_INSTALLED"):
         assert location.is_relative_to(Path(sysconfig.get_paths()["purelib"]).resolve())
-        assert not location.is_relative_to(SOURCE.resolve())
+        assert not location.is_relative_to(SOURCE.resolve() / "activation_plugin")
     else:
         pytest.skip(f"editable run: activation_plugin comes from {location.parent}")
 
