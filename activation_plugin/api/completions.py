@@ -6,6 +6,7 @@ exception is logged by ``send_robust`` and the event is gone; so nothing here ra
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
@@ -34,6 +35,7 @@ def record_completion(user_id, course_key, trigger, occurred_at):
 
     Raises:
         ActivationRequestError: malformed course key, trigger, user id or time (nothing to retry).
+        DatabaseError: the completion could not even be stored; the receiver hands it to a task.
     """
     key = parsed_completion(course_key, trigger, occurred_at)
     if not isinstance(user_id, int) or user_id <= 0:
@@ -54,7 +56,7 @@ def record_completion(user_id, course_key, trigger, occurred_at):
     return _open_or_keep(pending, user_id, key, trigger, occurred_at, now)
 
 
-def retry_pending_completions(now=None, limit=500):
+def retry_pending_completions(now=None, limit=None):
     """
     Open the windows of completions whose first try failed, oldest due first.
 
@@ -62,6 +64,7 @@ def retry_pending_completions(now=None, limit=500):
         dict: ``retried`` rows tried and ``pending`` rows still waiting after this run.
     """
     now = now or timezone.now()
+    limit = limit or settings.ACTIVATION_TICK_BATCH_SIZE
     due = list(PendingCompletion.objects.filter(next_attempt_at__lte=now).order_by("next_attempt_at")[:limit])
     for row in due:
         _open_or_keep(PendingCompletion.objects.filter(pk=row.pk), row.user_id, row.course_run, row.trigger,
