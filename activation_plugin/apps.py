@@ -15,6 +15,11 @@ _RECEIVERS = [
         PluginSignals.DISPATCH_UID: "activation_plugin.receivers.on_course_passing_status_updated",
     },
     {
+        PluginSignals.RECEIVER_FUNC_NAME: "on_ccx_course_passing_status_updated",
+        PluginSignals.SIGNAL_PATH: "openedx_events.learning.signals.CCX_COURSE_PASSING_STATUS_UPDATED",
+        PluginSignals.DISPATCH_UID: "activation_plugin.receivers.on_ccx_course_passing_status_updated",
+    },
+    {
         PluginSignals.RECEIVER_FUNC_NAME: "on_certificate_created",
         PluginSignals.SIGNAL_PATH: "openedx_events.learning.signals.CERTIFICATE_CREATED",
         PluginSignals.DISPATCH_UID: "activation_plugin.receivers.on_certificate_created",

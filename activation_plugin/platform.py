@@ -96,19 +96,28 @@ class LmsBackend(StandaloneBackend):
 
     def is_course_staff(self, user, course_key):
         # pylint: disable=import-error,import-outside-toplevel
-        from common.djangoapps.student.roles import CourseInstructorRole, CourseStaffRole, GlobalStaff
+        from common.djangoapps.student.roles import (
+            CourseInstructorRole,
+            CourseStaffRole,
+            GlobalStaff,
+            OrgInstructorRole,
+            OrgStaffRole,
+        )
         if not (user and user.is_authenticated and user.is_active):
             return False
+        # Who the LMS's has_access(user, "staff", course_key) lets into the instructor dashboard.
         return (
             GlobalStaff().has_user(user)
             or CourseInstructorRole(course_key).has_user(user)
             or CourseStaffRole(course_key).has_user(user)
+            or OrgInstructorRole(course_key.org).has_user(user)
+            or OrgStaffRole(course_key.org).has_user(user)
         )
 
     def course_exists(self, course_key):
         # pylint: disable=import-error,import-outside-toplevel
         from openedx.core.djangoapps.content.course_overviews.models import CourseOverview
-        return CourseOverview.course_exists(course_key)
+        return bool(CourseOverview.course_exists(course_key))
 
     def course_title(self, course_key):
         # pylint: disable=import-error,import-outside-toplevel
@@ -119,23 +128,26 @@ class LmsBackend(StandaloneBackend):
             return str(course_key)
 
     def segment_for(self, user, course_key):
-        # pylint: disable=import-error,import-outside-toplevel
-        from common.djangoapps.student.models import CourseEnrollment
-        from openedx.core.djangoapps.course_groups.cohorts import get_cohort
-        mode, _is_active = CourseEnrollment.enrollment_mode_for_user(user, course_key)
-        cohort = get_cohort(user, course_key, assign=False, use_cached=True)
-        return {"enrollment_mode": mode or "", "org": course_key.org, "cohort": cohort.name if cohort else ""}
+        return self.segments_for([(user, course_key)])[(user.pk, course_key)]
 
     def segments_for(self, pairs):
+        """
+        One answer for live windows and backfilled ones: the enrollment mode, and the cohort the
+        learner is in if the run has cohorts on (``get_cohort(assign=False)``'s answer). A run
+        whose cohort settings cannot be read (the LMS raises Http404) keeps its modes, without cohorts.
+        """
         # pylint: disable=import-error,import-outside-toplevel
         from common.djangoapps.student.models import CourseEnrollment
+        from openedx.core.djangoapps.course_groups.cohorts import is_course_cohorted
         from openedx.core.djangoapps.course_groups.models import CohortMembership, CourseUserGroup
         users, runs = {user.pk for user, _run in pairs}, {run for _user, run in pairs}
         modes = {(user_id, run): mode for user_id, run, mode in CourseEnrollment.objects.filter(
             user_id__in=users, course_id__in=runs).values_list("user_id", "course_id", "mode")}
+        cohorted = {run for run in runs if _or_fallback(f"whether {run} has cohorts", False,
+                                                        functools.partial(is_course_cohorted, run))}
         cohorts = {(user_id, run): name for user_id, run, name in CohortMembership.objects.filter(
-            user_id__in=users, course_id__in=runs, course_user_group__group_type=CourseUserGroup.COHORT,
-        ).values_list("user_id", "course_id", "course_user_group__name")}
+            user_id__in=users, course_id__in=cohorted, course_user_group__group_type=CourseUserGroup.COHORT,
+        ).values_list("user_id", "course_id", "course_user_group__name")} if cohorted else {}
         return {(user.pk, run): {"enrollment_mode": modes.get((user.pk, run)) or "", "org": run.org,
                                  "cohort": cohorts.get((user.pk, run), "")} for user, run in pairs}
 

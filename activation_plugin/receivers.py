@@ -15,9 +15,9 @@ from activation_plugin.errors import ActivationRequestError
 log = logging.getLogger(__name__)
 
 
-def _record(trigger, user, course, metadata):
-    """The one path both completion events take: guard, parse, call the api."""
-    user_id, course_key = getattr(user, "id", None), getattr(course, "course_key", None)
+def _record(trigger, user, course_key, metadata):
+    """The one path every completion event takes: guard, parse, call the api."""
+    user_id = getattr(user, "id", None)
     try:
         api.record_completion(user_id, course_key, trigger, metadata.time)
     except ActivationRequestError as exc:
@@ -41,12 +41,21 @@ def _retry_later(trigger, user_id, course_key, occurred_at):
 def on_course_passing_status_updated(signal, sender, course_passing_status, metadata, **kwargs):  # pylint: disable=unused-argument
     """COURSE_PASSING_STATUS_UPDATED: a learner who now passes opens windows of ``passing`` definitions."""
     if course_passing_status.is_passing:
-        _record("passing", course_passing_status.user, course_passing_status.course, metadata)
+        _record("passing", course_passing_status.user, course_passing_status.course.course_key, metadata)
+
+
+def on_ccx_course_passing_status_updated(signal, sender, course_passing_status, metadata, **kwargs):  # pylint: disable=unused-argument
+    """
+    CCX_COURSE_PASSING_STATUS_UPDATED: the LMS sends this one, not the other, for a pass in a CCX.
+    The window's run is the CCX; its definitions are the master course's (same org and course).
+    """
+    if course_passing_status.is_passing:
+        _record("passing", course_passing_status.user, course_passing_status.course.ccx_course_key, metadata)
 
 
 def on_certificate_created(signal, sender, certificate, metadata, **kwargs):  # pylint: disable=unused-argument
     """CERTIFICATE_CREATED: opens windows of ``certificate`` definitions."""
-    _record("certificate", certificate.user, certificate.course, metadata)
+    _record("certificate", certificate.user, certificate.course.course_key, metadata)
 
 
 def on_user_retired(sender, user, **kwargs):  # pylint: disable=unused-argument

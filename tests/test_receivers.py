@@ -5,14 +5,21 @@ from datetime import timedelta
 import pytest
 from django.http import Http404
 from django.utils import timezone
+from opaque_keys.edx.keys import CourseKey
 from openedx_events.learning.data import (
+    CcxCourseData,
+    CcxCoursePassingStatusData,
     CertificateData,
     CourseData,
     CoursePassingStatusData,
     UserData,
     UserPersonalData,
 )
-from openedx_events.learning.signals import CERTIFICATE_CREATED, COURSE_PASSING_STATUS_UPDATED
+from openedx_events.learning.signals import (
+    CCX_COURSE_PASSING_STATUS_UPDATED,
+    CERTIFICATE_CREATED,
+    COURSE_PASSING_STATUS_UPDATED,
+)
 
 from activation_plugin import api
 from activation_plugin.models import ActivationWindow, PendingCompletion
@@ -193,3 +200,15 @@ def test_retirement_erases_a_waiting_completion(make_definition, learner, course
     settings.CACHES = cache_up
     assert api.retire_user(learner.id)["pending_completions"] == 1
     assert not PendingCompletion.objects.exists()
+
+
+def test_a_pass_in_a_ccx_opens_a_window_of_the_master_course_s_definition(make_definition, learner, course_key):
+    """The LMS sends CCX_COURSE_PASSING_STATUS_UPDATED, not the other signal, for a pass in a CCX."""
+    definition = make_definition()
+    ccx = CourseKey.from_string(f"ccx-v1:{course_key.org}+{course_key.course}+{course_key.run}+ccx@3")
+    responses = CCX_COURSE_PASSING_STATUS_UPDATED.send_event(time=NOW, course_passing_status=CcxCoursePassingStatusData(
+        is_passing=True, user=user_data(learner.id),
+        course=CcxCourseData(ccx_course_key=ccx, master_course_key=course_key, display_name="Night cohort")))
+    assert failures(responses) == []
+    window = ActivationWindow.objects.get()
+    assert (window.definition, window.course_run, window.opened_at) == (definition, ccx, NOW)
