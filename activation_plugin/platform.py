@@ -24,7 +24,6 @@ STAFF_GROUP_PREFIX = "activation-staff:"
 INSTRUCTOR_GROUP_PREFIX = "activation-instructor:"
 
 
-
 class Completion(NamedTuple):
     """A completion as the platform recorded it: a passing grade or a passing certificate."""
 
