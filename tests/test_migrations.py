@@ -43,3 +43,18 @@ def test_windows_verified_before_0007_get_their_strength_tags():
     apps = migrate(AFTER)
     assert apps.get_model("activation_plugin", "ActivationWindow").objects.get(pk=window.pk).verified_strengths == \
         ",peer,staff,"
+
+
+def test_definitions_activated_before_0008_have_nothing_to_offer():
+    apps = migrate(("activation_plugin", "0007_window_verified_strengths"))
+    definitions = apps.get_model("activation_plugin", "ActivationDefinition")
+    moment = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    active = definitions.objects.create(course_key="course-v1:TestX+APPLY+2026", catalog_course="TestX+APPLY",
+                                        name="a", behavior="b", window_days=30, holdout_seed="s", status="active",
+                                        activated_at=moment)
+    draft = definitions.objects.create(course_key="course-v1:TestX+APPLY+2026", catalog_course="TestX+APPLY",
+                                       name="d", behavior="b", window_days=30, holdout_seed="t")
+    apps = migrate(("activation_plugin", "0008_completions"))
+    after = apps.get_model("activation_plugin", "ActivationDefinition").objects
+    assert after.get(pk=active.pk).backfilled_at == moment
+    assert after.get(pk=draft.pk).backfilled_at is None

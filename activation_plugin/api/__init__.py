@@ -6,7 +6,7 @@ functions exported here (one module per concept below). Errors are raised as
 ``activation_plugin.errors`` classes; every write runs in a transaction and every
 externally-triggered write is idempotent (unique keys, not checks-then-insert).
 """
-from activation_plugin.api.backfill import backfill, offer_backfill
+from activation_plugin.api.backfill import backfill
 from activation_plugin.api.completions import record_completion, retry_pending_completions, tick
 from activation_plugin.api.definitions import (
     activate_definition,
@@ -90,7 +90,7 @@ from activation_plugin.figures import (
 from activation_plugin.keys import catalog_course, parse_course_key
 
 __all__ = [
-    "activate_definition", "add_requirement", "backfill", "offer_backfill", "archive_definition", "assign_arm", "catalog_course",
+    "activate_definition", "add_requirement", "backfill", "archive_definition", "assign_arm", "catalog_course",
     "course_summaries", "current_peer_assignment", "request_peer_assignment", "submit_peer_review", "create_definition", "definition_is_locked", "definitions_for_course", "evaluate_window",
     "evidence_in_course", "expire_due_windows", "invite_for_link", "invite_in_course", "invites_for_course", "invite_supervisor", "learner_window",
     "learner_windows", "new_version", "open_windows", "record_completion", "retry_pending_completions", "opt_out", "parse_course_key", "record_evidence", "record_observation",

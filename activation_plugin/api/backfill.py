@@ -28,15 +28,10 @@ def backfill_since(definition):
     return (definition.activated_at or timezone.now()) - timedelta(days=definition.window_days)
 
 
-def offer_backfill(definition):
-    """
-    Whether to offer a backfill to the instructor who just activated this definition: true when the
-    platform has completers since ``backfill_since``. With none, there is nothing to offer, ever.
-    """
-    if platform.completions(definition.catalog_course, definition.trigger, since=backfill_since(definition), limit=1):
-        return True
-    ActivationDefinition.objects.filter(pk=definition.pk).update(backfilled_at=timezone.now())
-    return False
+def has_past_completers(definition):
+    """Whether the platform has completers since ``backfill_since``: one look at one record."""
+    return bool(platform.completions(definition.catalog_course, definition.trigger,
+                                     since=backfill_since(definition), limit=1))
 
 
 def backfill(definition, *, batch_size=DEFAULT_BATCH_SIZE, progress=None):

@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from activation_plugin import configs, figures, platform, rules
+from activation_plugin.api.backfill import has_past_completers
 from activation_plugin.errors import (
     ActivationRequestError,
     DefinitionLocked,
@@ -259,7 +260,8 @@ def new_version(definition, created_by=None):
 @transaction.atomic
 def activate_definition(definition):
     """
-    Start opening windows for completers.
+    Start opening windows for completers. Past completers get theirs from ``backfill``, which
+    the definition page offers while ``backfilled_at`` is empty.
 
     Raises:
         ActivationRequestError: no requirements, the rule cannot be met, or the definition is archived.
@@ -276,7 +278,9 @@ def activate_definition(definition):
     if definition.status != ActivationDefinition.Status.ACTIVE:
         definition.status = ActivationDefinition.Status.ACTIVE
         definition.activated_at = timezone.now()
-        definition.save(update_fields=["status", "activated_at", "modified"])
+        # Left empty while the platform has past completers: the definition page offers the backfill.
+        definition.backfilled_at = None if has_past_completers(definition) else definition.activated_at
+        definition.save(update_fields=["status", "activated_at", "backfilled_at", "modified"])
         if definition.replaces_id:
             archive_definition(definition.replaces)
     return definition

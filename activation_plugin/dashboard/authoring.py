@@ -147,7 +147,7 @@ def change_status(request, course_id, definition_id):
         change, done = STATUS_ACTIONS[action]
         definition = change(definition) or definition
         messages.success(request, done)
-        if action == "activate" and api.offer_backfill(definition):
+        if action == "activate" and definition.backfilled_at is None:
             messages.info(request, _("Learners completed this course before the definition was active and have no "
                                      "window yet: you can open theirs below."))
     except ActivationRequestError as exc:

@@ -4,6 +4,15 @@ import opaque_keys.edx.django.models
 from django.db import migrations, models
 
 
+def definitions_active_before_count_as_backfilled(apps, schema_editor):
+    """
+    Definitions activated before this release got their windows from events: nothing to offer on
+    their pages (``activation_backfill`` still runs for them on demand).
+    """
+    definitions = apps.get_model("activation_plugin", "ActivationDefinition")
+    definitions.objects.filter(activated_at__isnull=False).update(backfilled_at=models.F("activated_at"))
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -16,6 +25,7 @@ class Migration(migrations.Migration):
             name='backfilled_at',
             field=models.DateTimeField(blank=True, help_text='When windows were last opened for completers the events missed (activation_backfill).', null=True),
         ),
+        migrations.RunPython(definitions_active_before_count_as_backfilled, migrations.RunPython.noop),
         migrations.CreateModel(
             name='PendingCompletion',
             fields=[
