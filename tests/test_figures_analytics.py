@@ -139,7 +139,7 @@ def test_windows_csv_is_read_page_by_page(make_definition, monkeypatch, django_a
     add_evidence(windows[:1], copies=2)
     add_evidence(windows[:1], status="rejected")
     make_windows(definition, 1, state="withdrawn")
-    rows = api.windows_csv_rows(definition)
+    rows = api.windows_csv_rows(definition, definition.course_key)
     with django_assert_num_queries(1):
         header, first = next(rows), next(rows)
     rest = list(rows)
@@ -157,7 +157,7 @@ def test_evidence_csv_leaves_out_rejected_and_withdrawn(make_definition):
     add_evidence(windows[:1], status="submitted")
     add_evidence(windows[1:], status="rejected")
     add_evidence(make_windows(definition, 1, state="withdrawn"))
-    header, *rows = list(api.evidence_csv_rows(definition))
+    header, *rows = list(api.evidence_csv_rows(definition, definition.course_key))
     assert [dict(zip(header, row))["window_id"] for row in rows] == [windows[0].pk]
     assert dict(zip(header, rows[0]))["payload"] == "{}"
 

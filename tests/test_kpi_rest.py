@@ -246,3 +246,12 @@ def test_a_dns_answer_that_changes_after_the_check_is_caught_at_the_connection(s
     result = pull.pull("crm")
     assert "connection went to a private or local address (127.0.0.1)" in result["error"]
     assert MetricObservation.objects.count() == 0
+
+
+def test_a_deeply_nested_page_fails_the_run_clearly_and_the_next_source_still_runs(settings, kpi_server):
+    """100,000 nested brackets used to raise RecursionError out of the pull: nothing recorded, --all stopped."""
+    declare(settings, kpi_server)
+    kpi_server.route("/tickets", Reply(raw=b"[" * 100_000 + b"]" * 100_000))
+    result = pull.pull("crm")
+    assert result["status"] == "error" and "nested more than 64 levels" in result["error"]
+    assert MetricSource.objects.get(name="crm").last_status == "error"

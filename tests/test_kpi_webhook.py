@@ -121,3 +121,9 @@ def test_any_body_gets_a_clear_answer_and_never_a_partial_write(client, body):
         assert MetricObservation.objects.count() == before
     else:
         assert MetricObservation.objects.count() == before + response.json()["stored"]
+
+
+def test_a_deeply_nested_delivery_is_refused_with_a_400(client):
+    response = post(client, b"[" * 100_000 + b"]" * 100_000)
+    assert response.status_code == 400 and "nested more than 64 levels" in response.json()["error"]
+    assert not MetricObservation.objects.exists()

@@ -13,8 +13,7 @@ from activation_plugin.errors import (
     IdempotencyConflict,
     database_errors_as_internal,
 )
-from activation_plugin.api.queries import evidence_list_in_course
-from activation_plugin.keys import catalog_course, parse_course_key
+from activation_plugin.api.queries import evidence_list_in_course, run_scope
 from activation_plugin.models import (
     ActivationWindow,
     Evidence,
@@ -298,13 +297,14 @@ def review_queue(course_key, *, status=Evidence.Status.SUBMITTED, requirement_id
 
 def evidence_in_course(course_key, evidence_id):
     """
-    One piece of evidence, only if it belongs to this course (ids in URLs are checked, not trusted).
+    One piece of evidence, only if it belongs to a learner of this course run (ids in URLs are
+    checked, not trusted; roles are per run).
 
     Raises:
         ActivationNotFound: no such evidence in this course.
     """
     evidence = (Evidence.objects.select_related("window__user", "requirement")
-                .filter(pk=evidence_id, window__definition__catalog_course=catalog_course(parse_course_key(course_key)))
+                .filter(pk=evidence_id, **run_scope(course_key, "window__"))
                 .first())
     if evidence is None:
         raise ActivationNotFound("No such evidence in this course.", field="evidence")

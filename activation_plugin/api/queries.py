@@ -38,6 +38,15 @@ def _catalog(course_key):
     return catalog_course(parse_course_key(course_key))
 
 
+def run_scope(course_key, path=""):
+    """
+    The filter on per-learner rows that a course run's key grants: that run's windows only (a
+    CCX is a run of its own). Definitions and their aggregate figures span the catalog course.
+    """
+    key = parse_course_key(course_key)
+    return {f"{path}definition__catalog_course": catalog_course(key), f"{path}course_run": key}
+
+
 def definitions_with_requirements(course_key):
     """
     Definitions covering this course run, their requirements and prompts fetched in three queries;
@@ -66,12 +75,14 @@ def definition_in_course(course_key, definition_id):
 def windows_in_course(course_key, *, definition_id=None, state=None, arm=None, course_run=None,
                       opened_after=None, opened_before=None):
     """
-    Windows of every definition covering this course run, newest first, narrowed by the filters.
+    The windows of this course run's learners, under every definition covering the run, newest
+    first, narrowed by the filters. Only this run's: roles in Open edX are held per run (and per
+    CCX), so staff of one run never list another run's learners through their own run's key.
 
     Raises:
         ActivationRequestError: unknown state or arm, or a malformed course run.
     """
-    windows = (ActivationWindow.objects.filter(definition__catalog_course=_catalog(course_key))
+    windows = (ActivationWindow.objects.filter(**run_scope(course_key))
                .select_related("user").order_by("-opened_at", "-pk"))
     if definition_id is not None:
         windows = _by_id(windows, "definition_id", definition_id)
@@ -97,13 +108,13 @@ def windows_in_course(course_key, *, definition_id=None, state=None, arm=None, c
 
 def evidence_list_in_course(course_key, *, status=None, requirement_id=None, definition_id=None):
     """
-    Evidence of this course's definitions, newest first, with the learner, requirement and reviews
+    Evidence of this course run's learners, newest first, with the learner, requirement and reviews
     fetched in a constant number of queries; withdrawn windows are left out as in the review queue.
 
     Raises:
         ActivationRequestError: unknown status.
     """
-    evidence = (Evidence.objects.filter(window__definition__catalog_course=_catalog(course_key))
+    evidence = (Evidence.objects.filter(**run_scope(course_key, "window__"))
                 .exclude(window__state=ActivationWindow.State.WITHDRAWN)
                 .select_related("window__user", "requirement")
                 .prefetch_related(Prefetch("reviews", queryset=Review.objects.select_related("reviewer")

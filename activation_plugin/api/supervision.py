@@ -14,8 +14,8 @@ from django.utils.translation import gettext as _
 
 from activation_plugin import links, platform
 from activation_plugin.api.evidence import record_evidence, review_evidence
+from activation_plugin.api.queries import run_scope
 from activation_plugin.errors import ActivationNotFound, ActivationRequestError
-from activation_plugin.keys import catalog_course, parse_course_key
 from activation_plugin.models import (
     ActivationWindow,
     Evidence,
@@ -169,23 +169,21 @@ def record_supervisor_observation(token, observed, comment=""):
 
 
 def invites_for_course(course_key, limit=100):
-    """Supervisor invitations of this course not answered yet, newest first, for staff to manage."""
+    """Supervisor invitations of this course run's learners not answered yet, newest first, for staff to manage."""
     return list(
-        SupervisorInvite.objects.filter(
-            window__definition__catalog_course=catalog_course(parse_course_key(course_key)), used_at__isnull=True)
+        SupervisorInvite.objects.filter(used_at__isnull=True, **run_scope(course_key, "window__"))
         .select_related("window__user", "requirement").order_by("-created")[:limit]
     )
 
 
 def invite_in_course(course_key, invite_id):
     """
-    One invitation, only if it belongs to this course.
+    One invitation, only if it belongs to a learner of this course run.
 
     Raises:
         ActivationNotFound: no such invitation in this course.
     """
-    invite = SupervisorInvite.objects.filter(
-        pk=invite_id, window__definition__catalog_course=catalog_course(parse_course_key(course_key))).first()
+    invite = SupervisorInvite.objects.filter(pk=invite_id, **run_scope(course_key, "window__")).first()
     if invite is None:
         raise ActivationNotFound("No such invitation in this course.", field="invite")
     return invite

@@ -16,7 +16,9 @@ class _Echo:
 
 
 def _staff_definition(request, course_id, definition_id):
-    return definition_or_404(staff_course_key(request, course_id), definition_id)
+    """The run the caller is staff of, and a definition covering it."""
+    course_key = staff_course_key(request, course_id)
+    return course_key, definition_or_404(course_key, definition_id)
 
 
 def _csv(rows, filename):
@@ -28,17 +30,17 @@ def _csv(rows, filename):
 
 @login_required
 def export_windows(request, course_id, definition_id):
-    definition = _staff_definition(request, course_id, definition_id)
-    return _csv(api.windows_csv_rows(definition), f"activation-{definition.pk}-windows.csv")
+    course_key, definition = _staff_definition(request, course_id, definition_id)
+    return _csv(api.windows_csv_rows(definition, course_key), f"activation-{definition.pk}-windows.csv")
 
 
 @login_required
 def export_evidence(request, course_id, definition_id):
-    definition = _staff_definition(request, course_id, definition_id)
-    return _csv(api.evidence_csv_rows(definition), f"activation-{definition.pk}-evidence.csv")
+    course_key, definition = _staff_definition(request, course_id, definition_id)
+    return _csv(api.evidence_csv_rows(definition, course_key), f"activation-{definition.pk}-evidence.csv")
 
 
 @login_required
 def export_figures(request, course_id, definition_id):
-    definition = _staff_definition(request, course_id, definition_id)
+    _course_key, definition = _staff_definition(request, course_id, definition_id)
     return _csv(api.figures_csv_rows(api.analytics(definition)), f"activation-{definition.pk}-figures.csv")

@@ -61,12 +61,13 @@ WINDOW_COLUMNS = [
 ]
 
 
-def windows_csv_rows(definition):
+def windows_csv_rows(definition, course_run):
     """
-    One row per window of the definition (withdrawn ones left out) with its outcome, segment and
-    counts of evidence awaiting review and verified (rejected evidence is not counted).
+    One row per window of the definition in ``course_run`` (withdrawn ones left out) with its
+    outcome, segment and counts of evidence awaiting review and verified (rejected evidence is not
+    counted). Per-learner rows stay within the run whose staff asked: roles are per run.
     """
-    windows = counted_windows(definition).annotate(
+    windows = counted_windows(definition).filter(course_run=course_run).annotate(
         evidence_submitted=_evidence_count(Evidence.Status.SUBMITTED),
         evidence_verified=_evidence_count(Evidence.Status.VERIFIED))
     return _paged(windows, WINDOW_COLUMNS)
@@ -82,9 +83,9 @@ EVIDENCE_COLUMNS = [
 ]
 
 
-def evidence_csv_rows(definition):
-    """One row per piece of evidence in the definition's counted windows; rejected evidence is left out."""
-    return _paged(counted_evidence(definition), EVIDENCE_COLUMNS)
+def evidence_csv_rows(definition, course_run):
+    """One row per piece of evidence in the definition's counted windows of ``course_run``; rejected evidence is left out."""
+    return _paged(counted_evidence(definition).filter(window__course_run=course_run), EVIDENCE_COLUMNS)
 
 
 # The key that names a list item (a run, a stage, a segment value...) instead of being a figure of it.

@@ -10,7 +10,6 @@ the status and host only, then scrubbed of the source's secrets, so no credentia
 ``last_error`` or a page.
 """
 import ipaddress
-import json
 import random
 import socket
 import time
@@ -20,6 +19,8 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from django.conf import settings
 from django.utils import timezone
+
+from activation_plugin import json_input
 
 REDIRECTS = (301, 302, 303, 307, 308)
 
@@ -194,6 +195,7 @@ def _attempt(session, url, config, params, timeout):
 
 def _decoded(body, host):
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise FetchError(f"{host} returned malformed JSON.") from None
+        return json_input.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise FetchError(f"{host} returned malformed JSON: {exc}" if isinstance(exc, json_input.TooDeep)
+                         else f"{host} returned malformed JSON.") from None

@@ -6,10 +6,11 @@ later; a replay inside the window is harmless because observations are upserted.
 """
 import hashlib
 import hmac
-import json
 import time
 
 from django.conf import settings
+
+from activation_plugin import json_input
 
 HEADER = "HTTP_X_ACTIVATION_SIGNATURE"
 
@@ -50,7 +51,9 @@ def verify(secret, header, body, now=None):
 def observations(body):
     """The list of observation objects in a delivery: a JSON list, or ``{"observations": [...]}``."""
     try:
-        data = json.loads(body)
+        data = json_input.loads(body)
+    except json_input.TooDeep as exc:
+        raise WebhookRefused(str(exc), 400) from None
     except (UnicodeDecodeError, ValueError):
         raise WebhookRefused("The body is not valid JSON.", 400) from None
     if isinstance(data, dict):

@@ -25,7 +25,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import exception_handler
 
-from activation_plugin import api
+from activation_plugin import api, json_input
 from activation_plugin.errors import (
     ActivationNotFound,
     ActivationRequestError,
@@ -184,6 +184,17 @@ def error_responses(*codes):
             for code in sorted({401, 403, 429, *codes})}
 
 
+class BoundedJSONParser(JSONParser):
+    """DRF's JSON parser, refusing bodies nested deeper than ``json_input.MAX_DEPTH`` with a 400."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            return json_input.loads(stream.read().decode(encoding))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from exc
+
+
 class ActivationAutoSchema(AutoSchema):
     """
     The schema's descriptions are the ones written for clients in ``documented(...)``; docstrings
@@ -228,7 +239,7 @@ class ActivationAPIView(GenericAPIView):
     permission_classes = (IsCourseStaff,)
     throttle_classes = (ActivationUserThrottle, ActivationAnonThrottle)
     renderer_classes = (JSONRenderer,)
-    parser_classes = (JSONParser,)
+    parser_classes = (BoundedJSONParser,)
     pagination_class = ActivationPagination
     schema = ActivationAutoSchema()
 

@@ -173,7 +173,7 @@ class CourseSummaryView(ActivationAPIView):
 class WindowListView(ActivationAPIView):
     serializer_class = s.WindowSerializer
 
-    @documented(tags=WINDOWS, summary="Learners' windows in this course, newest first",
+    @documented(tags=WINDOWS, summary="The windows of this course run's learners, newest first",
                 parameters=[s.WindowFilterSerializer],
                 responses={200: s.WindowSerializer(many=True), **error_responses(400, 404)})
     def get(self, request, course_id):  # pylint: disable=unused-argument
@@ -189,7 +189,7 @@ class WindowListView(ActivationAPIView):
 class EvidenceListView(ActivationAPIView):
     serializer_class = s.EvidenceSerializer
 
-    @documented(tags=EVIDENCE, summary="Evidence submitted in this course, newest first, with its reviews",
+    @documented(tags=EVIDENCE, summary="Evidence of this course run's learners, newest first, with its reviews",
                 parameters=[s.EvidenceFilterSerializer],
                 responses={200: s.EvidenceSerializer(many=True), **error_responses(400, 404)})
     def get(self, request, course_id):  # pylint: disable=unused-argument
