@@ -68,6 +68,7 @@ def test_too_few_behaviours_observed_rejects(window, client):
 @pytest.mark.parametrize("email, message", [
     ("not-an-address", "supervisor's email address"),
     ("LEARNER@example.com", "own address"),
+    ("learner+boss@Example.com", "own address"),  # a +tag reaches the learner's own mailbox
 ])
 def test_bad_supervisor_addresses_are_refused(window, email, message):
     with pytest.raises(ActivationRequestError, match=message):
@@ -139,3 +140,43 @@ def test_oversized_and_script_comments(window, client):
     assert not Evidence.objects.exists()
     client.post(link, {"item-0": "observed", "item-1": "observed", "comment": "<script>alert(1)</script>"})
     assert Review.objects.get().comment == "<script>alert(1)</script>"  # stored as written, escaped on output
+
+
+
+def test_the_learner_cannot_answer_their_own_link(window, client, learner):
+    """Opened in the learner's own session, the link used to record 'all observed' as supervisor evidence."""
+    api.invite_supervisor(window, window.definition.requirements.get(), "boss@example.com")
+    link = link_in(mail.outbox[0])
+    client.force_login(learner)
+    assert client.get(link).status_code == 400
+    response = client.post(link, {"item-0": "observed", "item-1": "observed"})
+    assert response.status_code == 400 and b"cannot confirm your own behaviour" in response.content
+    assert not Evidence.objects.exists()
+    client.logout()
+    assert b"your observation was recorded" in client.post(link, {"item-0": "observed", "item-1": "observed"}).content
+
+
+def test_invitations_per_day_are_bounded_across_windows(window, settings, course_key, learner):
+    """25 invitations to 25 strangers used to go out in 2.3 s."""
+    settings.ACTIVATION_SUPERVISOR_INVITES_PER_DAY = 3
+    requirement = window.definition.requirements.get()
+    for number in range(3):
+        api.invite_supervisor(window, requirement, f"boss{number}@example.com")
+    with pytest.raises(ActivationRequestError, match="as many invitations as a day allows"):
+        api.invite_supervisor(window, requirement, "stranger@example.com")
+    assert len(mail.outbox) == 3 and SupervisorInvite.objects.count() == 3
+    assert api.invite_supervisor(window, requirement, "boss0@example.com")  # the same one again costs nothing
+    SupervisorInvite.objects.update(created=timezone.now() - timedelta(days=1, minutes=1))
+    api.invite_supervisor(window, requirement, "stranger@example.com")
+    assert len(mail.outbox) == 4
+
+
+def test_a_learner_name_cannot_carry_a_link_into_the_invitation(window, learner):
+    learner.first_name, learner.last_name = "WIN $500 now at https://evil.example/claim", "\nPS: reply"
+    learner.save()
+    api.invite_supervisor(window, window.definition.requirements.get(), "boss@example.com")
+    [invitation] = mail.outbox
+    for text in (invitation.subject, invitation.body):
+        assert "://" not in text.replace(link_in(invitation), "").replace("http://127.0.0.1:8000", "")
+        assert "$" not in text and "evil.example/claim" not in text
+    assert invitation.subject.startswith("WIN 500 now at https evil.example claim")

@@ -2,6 +2,7 @@
 Supervisor observation: a learner names the supervisor who saw the behaviour on the job; the
 supervisor confirms it through a signed, expiring, single-use link, without an account.
 """
+import re
 import secrets
 from datetime import timedelta
 
@@ -25,12 +26,21 @@ from activation_plugin.models import (
 )
 
 
+def mailbox(email):
+    """
+    The mailbox an address delivers to, for comparing addresses: case aside, and without a
+    ``+tag`` (``ann+boss@example.com`` reaches ann@example.com at most providers).
+    """
+    local, _at, domain = (email or "").strip().lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
 def _check_supervisor_email(window, email):
     try:
         validate_email(email)
     except ValidationError as exc:
         raise ActivationRequestError(_("Enter your supervisor's email address."), field="email") from exc
-    if email.lower() == (window.user.email or "").lower():
+    if mailbox(email) == mailbox(window.user.email):
         raise ActivationRequestError(_("A supervisor must be someone else: your own address cannot confirm."),
                                      field="email")
     # Two learners confirming each other is self-report with extra steps.
@@ -43,10 +53,19 @@ def _check_supervisor_email(window, email):
                                      field="email")
 
 
+def sender_name(user):
+    """
+    The learner's name as mail to a stranger shows it: letters, spaces and ``.'-`` only, at most
+    60 characters, so a name cannot carry a link or a message of its own into the platform's mail.
+    """
+    name = re.sub(r"[^\w .'-]+", " ", user.get_full_name() or user.username)
+    return " ".join(name.split())[:60].strip() or user.username
+
+
 def _send_invite(invite):
     """Written in the learner's language, their workplace's best guess, whoever sends or resends it."""
     window = invite.window
-    values = {"learner": window.user.get_full_name() or window.user.username,
+    values = {"learner": sender_name(window.user),
               "behavior": window.definition.behavior, "link": links.supervisor_url(invite),
               "expires": f"{invite.expires_at:%Y-%m-%d}"}
     language = platform.language_for(window.user)
@@ -79,6 +98,11 @@ def invite_supervisor(window, requirement, email):
                                               used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now)
     if pending.exists():
         return pending.first()
+    # The platform's mail server must not become a learner's way to write to strangers.
+    recent = SupervisorInvite.objects.filter(window__user_id=window.user_id, created__gt=now - timedelta(days=1))
+    if recent.count() >= settings.ACTIVATION_SUPERVISOR_INVITES_PER_DAY:
+        raise ActivationRequestError(
+            _("You have sent as many invitations as a day allows; please try again tomorrow."), field="email")
     return _create_and_send(window, requirement, email, now)
 
 
@@ -122,12 +146,13 @@ def resend_invite(invite):
     return _create_and_send(invite.window, invite.requirement, invite.email, now)
 
 
-def invite_for_link(token):
+def invite_for_link(token, observer=None):
     """
-    The invitation a supervisor's link opens, if it may still be answered.
+    The invitation a supervisor's link opens, if it may still be answered, and not by the learner
+    it is about (``observer``: whoever is signed in where the link is opened).
 
     Raises:
-        ActivationRequestError: altered, revoked, expired or already used link.
+        ActivationRequestError: altered, revoked, expired or already used link, or opened by its learner.
     """
     invite_id, nonce = links.read_supervisor_token(token)
     invite = (SupervisorInvite.objects.select_related("window__user", "window__definition", "requirement")
@@ -138,11 +163,13 @@ def invite_for_link(token):
         raise ActivationRequestError(_("This link was already used: thank you, your observation was recorded."))
     if invite.expires_at <= timezone.now():
         raise ActivationRequestError(_("This link has expired. The learner can send you a new one."))
+    if observer is not None and observer.is_authenticated and observer.pk == invite.window.user_id:
+        raise ActivationRequestError(_("This link is for your supervisor: you cannot confirm your own behaviour."))
     return invite
 
 
 @transaction.atomic
-def record_supervisor_observation(token, observed, comment=""):
+def record_supervisor_observation(token, observed, comment="", observer=None):
     """
     Record what the supervisor observed, once. The observation verifies the requirement when at
     least ``min_observed`` checklist items were seen.
@@ -151,7 +178,7 @@ def record_supervisor_observation(token, observed, comment=""):
         ActivationRequestError: invalid, used or expired link, or an incomplete checklist.
         ActivationNotFound: the invitation disappeared (e.g. retired learner).
     """
-    invite = invite_for_link(token)
+    invite = invite_for_link(token, observer)
     invite = SupervisorInvite.objects.select_for_update().filter(pk=invite.pk, used_at__isnull=True).first()
     if invite is None:
         raise ActivationNotFound(_("This link was already used."))

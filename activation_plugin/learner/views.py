@@ -160,19 +160,19 @@ def observe(request, token):
         return render(request, "activation_plugin/observe.html", {
             "error": _("Too many attempts. Please wait a few minutes and try again.")}, status=429)
     try:
-        invite = api.invite_for_link(token)
+        invite = api.invite_for_link(token, request.user)
     except ActivationRequestError as exc:
         return render(request, "activation_plugin/observe.html", {"error": str(exc)}, status=400)
     checklist = invite.requirement.config["checklist"]
     if request.method == "POST":
         observed = {item: request.POST.get(f"item-{index}") == "observed" for index, item in enumerate(checklist)}
         try:
-            api.record_supervisor_observation(token, observed, request.POST.get("comment", ""))
+            api.record_supervisor_observation(token, observed, request.POST.get("comment", ""), observer=request.user)
         except (ActivationRequestError, ActivationNotFound) as exc:
             return render(request, "activation_plugin/observe.html", {"error": str(exc)}, status=400)
         return render(request, "activation_plugin/observe.html", {"done": True})
     return render(request, "activation_plugin/observe.html", {
-        "learner_name": invite.window.user.get_full_name() or invite.window.user.username,
+        "learner_name": api.sender_name(invite.window.user),
         "behavior": invite.window.definition.behavior,
         "checklist": list(enumerate(checklist)),
     })

@@ -75,6 +75,12 @@ DEFAULTS = {
     # .. setting_default: 14
     # .. setting_description: How long a supervisor's observation link stays valid. It works once.
     "ACTIVATION_SUPERVISOR_LINK_DAYS": 14,
+    # .. setting_name: ACTIVATION_SUPERVISOR_INVITES_PER_DAY
+    # .. setting_default: 3
+    # .. setting_description: Supervisor invitations a learner may send in 24 hours, across their
+    #   windows. The mail goes from the platform to addresses the learner types: a bound keeps it
+    #   from becoming a way to write to strangers. Staff resending an invitation are not counted.
+    "ACTIVATION_SUPERVISOR_INVITES_PER_DAY": 3,
     # .. setting_name: ACTIVATION_PEER_REVIEW_HOURS
     # .. setting_default: 72
     # .. setting_description: Time a volunteer has to review an assigned project before it returns to the pool.
