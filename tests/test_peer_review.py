@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from activation_plugin import api
 from activation_plugin.errors import ActivationNotFound, ActivationRequestError
-from activation_plugin.models import PeerAssignment
+from activation_plugin.models import Evidence, PeerAssignment
 from activation_plugin.test_utils.factories import UserFactory
 
 PEER_PROJECT = {"kind": "project", "title": "Applied project", "verification": "peer", "reviews_required": 2,
@@ -123,3 +123,16 @@ def test_pages_show_the_reviewer_only_the_work_and_the_learner_the_feedback(clie
     client.force_login(ann)
     learner_page = client.get(reverse("activation_plugin:learner", kwargs={"course_id": str(course_key)}))
     assert b"Peer: Clear steps, good outcome" in learner_page.content and b"bob" not in learner_page.content
+
+
+def test_a_project_cannot_change_while_a_peer_holds_it(course, course_key):
+    """A learner used to swap the text under an open assignment; the peer's 2/2 then verified 'SWAPPED: nothing'."""
+    _definition, people = course
+    submit(people, "ann")
+    assignment = api.request_peer_assignment(people["bob"][0], course_key)
+    assert assignment.evidence.window.user == people["ann"][0]
+    _user, window = people["ann"]
+    with pytest.raises(ActivationRequestError, match="A peer is reviewing this project"):
+        api.save_learner_response(window=window, requirement=window.definition.requirements.get(),
+                                  payload={"text": "SWAPPED: nothing"}, idempotency_key="e-ann-2")
+    assert Evidence.objects.get(window=window).payload["text"] == "ann's call"

@@ -80,7 +80,8 @@ MATRIX = {
     "metric_webhook": ("post", lambda w: {"name": "demo-crm-push"}, {}, everyone(401)),
     # Signed links work without an account: the link is the credential.
     "opt_out": ("get", lambda w: {"token": links.opt_out_token(w.learner.pk, w.definition_obj.pk)}, {}, everyone(200)),
-    "observe": ("get", lambda w: {"token": w.supervisor_token}, {}, everyone(200)),
+    # The signed link is the authority, except for the learner it is about: they cannot confirm themselves.
+    "observe": ("get", lambda w: {"token": w.supervisor_token}, {}, everyone(200) | {"learner": 400}),
 }
 
 

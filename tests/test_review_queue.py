@@ -1,4 +1,5 @@
 """Staff review queue, staff decisions and attachments, with the course checked on every id."""
+import re
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from activation_plugin import api
 from activation_plugin.models import Review
 from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoCourse
-from tests.conftest import PROJECT, SURVEY
+from tests.conftest import PROJECT, SURVEY, api_url
 
 STAFF_PROJECT = {**PROJECT, "verification": "staff"}
 
@@ -54,13 +55,14 @@ def test_queue_lists_submissions_to_review_and_filters(client, submitted, course
 def test_staff_decision_is_recorded_with_who_and_when(client, submitted, course_staff, course_key):
     client.force_login(course_staff)
     url = reverse("activation_plugin:review", kwargs={"course_id": str(course_key), "evidence_id": submitted.pk})
-    client.post(url, {"verdict": "verified", "comment": "Clear"})
+    version = submitted.submitted_at.isoformat()  # what the queue's form carries
+    client.post(url, {"verdict": "verified", "comment": "Clear", "version": version})
     review = Review.objects.get()
     assert (review.reviewer, review.role, review.verdict, review.comment) == (course_staff, "staff", "verified",
                                                                               "Clear")
     submitted.refresh_from_db()
     assert (submitted.status, submitted.strength, submitted.window.state) == ("verified", "staff", "activated")
-    page = client.post(url, {"verdict": "rejected"}, follow=True)
+    page = client.post(url, {"verdict": "rejected", "version": version}, follow=True)
     assert b"already reviewed" in page.content
 
 
@@ -126,3 +128,31 @@ def test_staff_resend_and_revoke_supervisor_invitations(client, make_definition,
     assert not SupervisorInvite.objects.filter(revoked_at__isnull=True).exists()
     client.force_login(learner)
     assert client.post(url, {"action": "resend"}).status_code == 403
+
+
+def test_a_verdict_on_a_version_the_learner_has_changed_is_refused(client, course_staff, course_key, make_definition,
+                                                                    learner):
+    """In the staff queue, the learner swapped the text; the verdict then applied to the new text."""
+    definition = make_definition(requirements=[{"kind": "project", "title": "Project", "verification": "staff",
+                                                "config": {"instructions": "Show it."}}])
+    [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=2))
+    requirement = definition.requirements.get()
+    evidence = api.save_learner_response(window=window, requirement=requirement, payload={"text": "What I did"},
+                                         idempotency_key="v1")
+    client.force_login(course_staff)
+    queue = client.get(reverse("activation_plugin:review_queue", kwargs={"course_id": str(course_key)})).content.decode()
+    seen = re.search(r'name="version" value="([^"]+)"', queue).group(1)
+    api.save_learner_response(window=window, requirement=requirement, payload={"text": "SWAPPED: nothing"},
+                              idempotency_key="v2")
+    review_url = reverse("activation_plugin:review", kwargs={"course_id": str(course_key), "evidence_id": evidence.pk})
+    page = client.post(review_url, {"verdict": "verified", "version": seen}, follow=True).content.decode()
+    assert "changed this evidence after you opened it" in page
+    evidence.refresh_from_db()
+    assert evidence.status == "submitted" and not evidence.reviews.exists()
+    fresh = re.search(r'name="version" value="([^"]+)"', page).group(1)
+    client.post(review_url, {"verdict": "verified", "version": fresh})
+    evidence.refresh_from_db()
+    assert (evidence.status, evidence.payload["text"]) == ("verified", "SWAPPED: nothing")
+    api_response = client.post(api_url("evidence_reviews", course_id=course_key, evidence_id=evidence.pk),
+                               {"verdict": "rejected", "version": seen}, content_type="application/json")
+    assert api_response.status_code == 400 and api_response.json()["field"] == "version"

@@ -134,11 +134,15 @@ def save_learner_response(*, window, requirement, payload, idempotency_key, file
 @transaction.atomic
 def _edit_response(evidence, window, requirement, payload, file):
     evidence = Evidence.objects.select_for_update().get(pk=evidence.pk)
+    now = timezone.now()
     if requirement.kind == EvidenceRequirement.Kind.PROJECT and (
             evidence.status == Evidence.Status.VERIFIED or evidence.reviews.exists()):
         raise ActivationRequestError(_("This project was already reviewed, so it can no longer change."),
                                      field="evidence")
-    now = timezone.now()
+    # A peer holding the project reviews what they were shown: it cannot change under them.
+    if evidence.peer_assignments.filter(completed_at__isnull=True, due_at__gt=now).exists():
+        raise ActivationRequestError(_("A peer is reviewing this project; it can change again if they hand it back."),
+                                     field="evidence")
     payload = _clean_submission(window, requirement, payload, file, now)
     if file is None and evidence.payload.get("file_name"):
         payload["file_name"] = evidence.payload["file_name"]  # keep the attachment when only text changes
@@ -162,7 +166,7 @@ def _replayed(existing, window, requirement):
 
 @transaction.atomic
 def review_evidence(evidence, *, verdict, role, reviewer=None, reviewer_email=None, comment="", score=None,
-                    checklist=None):
+                    checklist=None, version=None):
     """
     Record one reviewer's verdict and settle the evidence once enough reviews agree.
 
@@ -171,8 +175,12 @@ def review_evidence(evidence, *, verdict, role, reviewer=None, reviewer_email=No
     ``majority`` (default; a tie rejects) or ``mean_score`` (mean rubric score ratio of at least
     ``pass_ratio``, default 0.6).
 
+    ``version`` is the evidence's ``submitted_at`` as the reviewer saw it: a verdict on text the
+    learner has changed since is refused, not applied to the new text.
+
     Raises:
-        ActivationRequestError: invalid verdict or role, or the reviewer already reviewed it.
+        ActivationRequestError: invalid verdict or role, the reviewer already reviewed it, or the
+            evidence changed since ``version``.
     """
     if verdict not in Review.Verdict.values:
         raise ActivationRequestError(f"Unknown verdict {verdict!r}.", field="verdict")
@@ -184,6 +192,9 @@ def review_evidence(evidence, *, verdict, role, reviewer=None, reviewer_email=No
         raise ActivationRequestError(
             _("Keep the comment under {max_chars} characters.").format(max_chars=MAX_COMMENT_CHARS), field="comment")
     evidence = Evidence.objects.select_for_update().select_related("requirement", "window").get(pk=evidence.pk)
+    if version is not None and version != evidence.submitted_at:
+        raise ActivationRequestError(_("The learner changed this evidence after you opened it: read the new "
+                                       "version, then decide."), field="version")
     try:
         with transaction.atomic():
             review = Review.objects.create(

@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -51,7 +52,8 @@ def review(request, course_id, evidence_id):
     try:
         evidence = api.evidence_in_course(course_key, evidence_id)
         api.review_evidence(evidence, verdict=request.POST.get("verdict", ""), role=Review.Role.STAFF,
-                            reviewer=request.user, comment=request.POST.get("comment", "").strip())
+                            reviewer=request.user, comment=request.POST.get("comment", "").strip(),
+                            version=_version(request.POST.get("version")))
     except ActivationNotFound as exc:
         raise Http404(str(exc)) from exc
     except ActivationRequestError as exc:
@@ -59,6 +61,14 @@ def review(request, course_id, evidence_id):
     else:
         messages.success(request, _("Your decision was recorded."))
     return redirect("activation_plugin:review_queue", course_id=str(course_key))
+
+
+def _version(value):
+    """The evidence version the staff member saw (its ``submitted_at``), from the review form."""
+    moment = parse_datetime(value or "")
+    if moment is None:
+        raise ActivationRequestError(_("Reload the page: this form is out of date."), field="version")
+    return moment
 
 
 @login_required

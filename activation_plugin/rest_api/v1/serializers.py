@@ -185,6 +185,10 @@ class ReviewInputSerializer(serializers.Serializer):  # pylint: disable=abstract
     score = serializers.FloatField(min_value=0, max_value=1, allow_null=True, default=None,
                                    help_text="Share of the rubric's points, from 0 to 1.")
     checklist = serializers.DictField(default=dict)
+    version = serializers.DateTimeField(
+        required=False, default=None,
+        help_text="The evidence's `submitted_at` as read: a verdict on a version the learner has changed since "
+                  "is refused (400, field `version`).")
 
 
 class ReviewResultSerializer(serializers.Serializer):  # pylint: disable=abstract-method
