@@ -10,12 +10,14 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from opaque_keys.edx.keys import CourseKey
 
 from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.kpi import csv_import
 from activation_plugin.models import Evidence, IdentityLink, MetricObservation, MetricSource
 from activation_plugin.test_utils.factories import UserFactory
+from demo.models import DemoCourse
 
 KPI = {"kind": "metric", "title": "Handle time", "config": {"metric": "aht", "threshold": 300, "direction": "lower"}}
 
@@ -48,7 +50,16 @@ def when(days):
     return (timezone.now() - timedelta(days=days)).isoformat()
 
 
-def test_preview_shows_rows_matches_and_errors_and_writes_nothing(client, course_staff, course_key, learner):
+@pytest.fixture
+def completer(learner, course_key, make_definition):
+    """A learner of the course run: course staff upload observations about their own learners only."""
+    make_definition(requirements=[KPI])
+    api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=5))
+    return learner
+
+
+def test_preview_shows_rows_matches_and_errors_and_writes_nothing(client, course_staff, course_key, completer):
+    learner = completer
     client.force_login(course_staff)
     response = upload(client, course_key, csv_text([
         f"{learner.email},aht,280,{when(1)}", f"EMP-9,aht,290,{when(1)}", f"{learner.email},aht,fast,{when(1)}",
@@ -61,11 +72,10 @@ def test_preview_shows_rows_matches_and_errors_and_writes_nothing(client, course
     assert b"Store all rows" not in response.content and not MetricObservation.objects.exists()
 
 
-def test_commit_stores_every_row_and_evaluates_evidence(client, course_staff, course_key, learner, make_definition):
-    make_definition(requirements=[KPI])
-    api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=5))
+def test_commit_stores_every_row_and_evaluates_evidence(client, course_staff, course_key, completer):
     client.force_login(course_staff)
-    response = upload(client, course_key, csv_text([f"{learner.email},aht,280,{when(1)}", f"EMP-9,aht,290,{when(1)}"]))
+    response = upload(client, course_key, csv_text([f"{completer.email},aht,280,{when(1)}",
+                                                    f"{completer.email},aht,290,{when(2)}"]))
     done = commit(client, course_key, response)
     assert "2 observations stored" in done.content.decode()
     assert MetricObservation.objects.count() == 2 and Evidence.objects.get().source == "metric"
@@ -73,7 +83,56 @@ def test_commit_stores_every_row_and_evaluates_evidence(client, course_staff, co
     assert "expired" in again.content.decode() and MetricObservation.objects.count() == 2
 
 
-def test_a_file_changed_between_preview_and_commit_is_refused(client, course_staff, course_key, learner):
+def test_global_staff_store_ids_that_match_nobody_yet(client, staff_user, course_key, completer):
+    client.force_login(staff_user)
+    response = upload(client, course_key, csv_text([f"{completer.email},aht,280,{when(1)}", f"EMP-9,aht,290,{when(1)}"]))
+    assert "2 observations stored" in commit(client, course_key, response).content.decode()
+    assert MetricObservation.objects.filter(user__isnull=True).count() == 1
+
+
+@pytest.fixture
+def shared_source(settings, course_key):
+    """One HR export source both courses may upload to, as operators share them."""
+    settings.ACTIVATION_METRIC_SOURCES = {"hr-upload": {"kind": "csv", "courses": [
+        f"{course_key.org}+{course_key.course}", "TestX+OTHERCOURSE"]}}
+
+
+def test_course_staff_cannot_store_observations_about_another_courses_learner(client, course_staff, course_key,
+                                                                           shared_source, make_definition):
+    """Staff of course A used to store KPI values for a learner of course B and activate B's window."""
+    other_course = CourseKey.from_string("course-v1:TestX+OTHERCOURSE+2026")
+    DemoCourse.objects.create(course_key=other_course, display_name="Another course")
+    other_definition = make_definition(course_key=other_course, requirements=[KPI])
+    outsider = UserFactory(username="bea", email="bea@example.com")
+    [other_window] = api.open_windows(outsider.pk, other_course, "passing", timezone.now() - timedelta(days=5))
+    client.force_login(course_staff)
+    response = upload(client, course_key, csv_text([f"{outsider.email},aht,100,{when(1)}"]))
+    report = response.context["preview"]
+    assert report["matched_ids"] == 0 and report["unmatched_ids"] == [outsider.email] and report["blocked"]
+    assert response.context["token"] == "" and b'data-blocked="outsiders"' in response.content
+    source = MetricSource.objects.get(name="hr-upload")
+    records = csv_import.observation_records(io.BytesIO(csv_text([f"{outsider.email},aht,100,{when(1)}"]).encode()))
+    with pytest.raises(ActivationRequestError, match="not a learner of this course"):
+        api.ingest_observations(source, records, strict=True, learners=set())
+    other_window.refresh_from_db()
+    assert other_window.definition == other_definition
+    assert other_window.state == "open" and not MetricObservation.objects.exists()
+
+
+def test_the_preview_does_not_tell_whether_an_account_exists(client, course_staff, course_key, shared_source):
+    UserFactory(username="somebody", email="somebody@example.com")
+    client.force_login(course_staff)
+
+    def answer(external_id):
+        report = upload(client, course_key, csv_text([f"{external_id},aht,100,{when(1)}"])).context["preview"]
+        return (report["matched_ids"], report["unmatched_count"], [row["match"] for row in report["shown"]],
+                report["ambiguous_ids"])
+
+    assert answer("somebody@example.com") == answer("nobody@example.com") == (0, 1, ["unmatched"], [])
+
+
+def test_a_file_changed_between_preview_and_commit_is_refused(client, course_staff, course_key, completer):
+    learner = completer
     client.force_login(course_staff)
     response = upload(client, course_key, csv_text([f"{learner.email},aht,280,{when(1)}"]))
     upload_info = signing.loads(response.context["token"], salt="activation_plugin.kpi.csv-upload")

@@ -127,8 +127,8 @@ def _insert_sql():
 class _Ingest:
     """The running totals of one delivery."""
 
-    def __init__(self, source, now, strict, resolved):
-        self.source, self.now, self.strict = source, now, strict
+    def __init__(self, source, now, strict, resolved, learners=None):
+        self.source, self.now, self.strict, self.learners = source, now, strict, learners
         self.counts = {"received": 0, "stored": 0, "updated": 0, "duplicates": 0, "rejected": 0, "future": 0,
                        "matched": 0}
         self.errors, self.high_water, self.users = [], None, set()
@@ -172,6 +172,13 @@ class _Ingest:
         if not rows:
             return
         users = self.users_for({key[1] for key in rows})
+        if self.learners is not None:
+            outsiders = sorted({external_id for _metric, external_id, _at in rows} -
+                               {external_id for external_id, user in users.items() if user in self.learners})
+            if outsiders:
+                raise ActivationRequestError(
+                    _("{external_id} is not a learner of this course: course staff store observations of their "
+                      "own learners only.").format(external_id=outsiders[0]), field="external_id")
         adapt = connection.ops.adapt_datetimefield_value
         received = adapt(self.now)
         with connection.cursor() as cursor:
@@ -216,7 +223,7 @@ def _chunks(records, size):
         offset += len(chunk)
 
 
-def ingest_observations(source, records, *, strict=False, now=None, resolved=None):
+def ingest_observations(source, records, *, strict=False, now=None, resolved=None, learners=None):
     """
     Upsert a stream of mapped records (dicts with ``external_id``, ``metric``, ``value``,
     ``observed_at``) into ``source``, then wake KPI nudges and evaluate metric evidence of the
@@ -226,16 +233,20 @@ def ingest_observations(source, records, *, strict=False, now=None, resolved=Non
     not at all. Bad records are counted and skipped, or with ``strict`` (CSV and webhook
     deliveries) the first one raises and nothing is stored. ``resolved`` is a dict a caller
     keeps across the pages of one run, so each external id is matched to a learner once.
+    ``learners`` (a set of user ids) bounds whom the delivery may be about: course staff upload
+    observations of their own run's learners only, never another course's (nor ids matching
+    nobody yet, which a later link could attach to anyone).
 
     Returns:
         dict: counts (received, stored, updated, duplicates, rejected, future, matched), the
         first errors (record number, field, message) and ``high_water`` (latest time seen).
 
     Raises:
-        ActivationRequestError: in strict mode, the first bad record, numbered from 1.
+        ActivationRequestError: in strict mode, the first bad record, numbered from 1; with
+            ``learners``, the first id that is none of theirs.
     """
     now = now or timezone.now()
-    run = _Ingest(source, now, strict, resolved)
+    run = _Ingest(source, now, strict, resolved, learners)
     with transaction.atomic():
         for offset, chunk in _chunks(records, settings.ACTIVATION_METRIC_BATCH_SIZE):
             run.write(run.clean(chunk, offset))

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models.functions import Lower
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -99,8 +100,10 @@ def invite_supervisor(window, requirement, email):
     if pending.exists():
         return pending.first()
     # The platform's mail server must not become a learner's way to write to strangers.
-    recent = SupervisorInvite.objects.filter(window__user_id=window.user_id, created__gt=now - timedelta(days=1))
-    if recent.count() >= settings.ACTIVATION_SUPERVISOR_INVITES_PER_DAY:
+    # Counted in distinct addresses: writing again to someone already invited (or staff resending) is no new stranger.
+    recent = set(SupervisorInvite.objects.filter(window__user_id=window.user_id, created__gt=now - timedelta(days=1))
+                 .values_list(Lower("email"), flat=True))
+    if email.lower() not in recent and len(recent) >= settings.ACTIVATION_SUPERVISOR_INVITES_PER_DAY:
         raise ActivationRequestError(
             _("You have sent as many invitations as a day allows; please try again tomorrow."), field="email")
     return _create_and_send(window, requirement, email, now)

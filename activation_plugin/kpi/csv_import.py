@@ -103,14 +103,24 @@ def preview(source, binary_file, kind, allowed_users=None):
         if len(report["shown"]) < SHOWN_ROWS:
             report["shown"].append(shown)
     if kind == "observations":
-        _match_summary(source, ids, report)
+        _match_summary(source, ids, report, allowed_users)
     return report
 
 
-def _match_summary(source, ids, report, chunk=2000):
+def _match_summary(source, ids, report, allowed_users, chunk=2000):
+    """
+    How many ids match a learner. For course staff (``allowed_users``: their run's learners) an id
+    of anyone else counts as unmatched, the same answer as an id nobody has: the preview must not
+    tell whether some account exists elsewhere on the platform. Course staff store observations of
+    their own learners only, so then nothing unmatched can be committed (``report["blocked"]``).
+    """
+    allowed = None if allowed_users is None else set(allowed_users.values_list("user_id", flat=True))
     ordered = sorted(ids)
     for start in range(0, len(ordered), chunk):
         matched, ambiguous = identity.resolve(source, ordered[start:start + chunk])
+        if allowed is not None:
+            matched = {external_id: user for external_id, user in matched.items() if user in allowed}
+            ambiguous = set()
         report["matched_ids"] += len(matched)
         for external_id in ordered[start:start + chunk]:
             if external_id in ambiguous:
@@ -124,6 +134,7 @@ def _match_summary(source, ids, report, chunk=2000):
                 row["match"] = "matched" if row["external_id"] in matched else \
                     "ambiguous" if row["external_id"] in ambiguous else "unmatched"
     report["ambiguous_ids"] = report["ambiguous_ids"][:SHOWN_ERRORS]
+    report["blocked"] = allowed is not None and bool(report["unmatched_count"])
 
 
 def observation_records(binary_file):

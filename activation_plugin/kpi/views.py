@@ -26,7 +26,6 @@ from django.views.decorators.http import require_POST
 from activation_plugin import api, platform
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.kpi import csv_import, quality, sources, webhook
-from activation_plugin.models import ActivationWindow
 from activation_plugin.views_common import staff_course_key
 
 log = logging.getLogger(__name__)
@@ -77,10 +76,13 @@ def _upload_targets(request, course_key):
 
 
 def _course_learners(request, course_key):
-    """Whom course staff may link ids to: their course's completers (global staff: anyone)."""
+    """
+    Whom course staff may link ids to and upload observations about: their run's completers,
+    as roles are per run (global staff: anyone).
+    """
     if request.user.is_staff:
         return None
-    return ActivationWindow.objects.filter(definition__catalog_course=api.catalog_course(course_key)).values("user_id")
+    return api.windows_in_course(course_key).order_by().values("user_id")
 
 
 def _page(request, course_key, **extra):
@@ -139,7 +141,8 @@ def kpi_preview(request, course_id):
         return redirect("activation_plugin:kpi", course_id=str(course_key))
     token = signing.dumps({"path": path, "sha256": _digest(path), "source": source.name, "kind": kind,
                            "user": request.user.pk, "course": str(course_key)}, salt=UPLOAD_SALT)
-    return _page(request, course_key, preview=report, token=token if report["error_count"] == 0 else "",
+    committable = report["error_count"] == 0 and not report.get("blocked")
+    return _page(request, course_key, preview=report, token=token if committable else "",
                  preview_source=source.name)
 
 
@@ -165,7 +168,10 @@ def kpi_commit(request, course_id):
                 result = api.link_identities(source, csv_import.link_rows(stored, _course_learners(request, course_key)))
                 done = _("%(linked)s ids linked; %(relinked)s observations re-matched.") % result
             else:
-                result = api.ingest_observations(source, csv_import.observation_records(stored), strict=True)
+                learners = _course_learners(request, course_key)
+                result = api.ingest_observations(
+                    source, csv_import.observation_records(stored), strict=True,
+                    learners=None if learners is None else set(learners.values_list("user_id", flat=True)))
                 done = _("%(stored)s observations stored, %(updated)s corrected, %(duplicates)s already there.") % result
     except ActivationRequestError as exc:
         messages.error(request, _("Nothing was stored: %(error)s") % {"error": exc})

@@ -77,9 +77,10 @@ DEFAULTS = {
     "ACTIVATION_SUPERVISOR_LINK_DAYS": 14,
     # .. setting_name: ACTIVATION_SUPERVISOR_INVITES_PER_DAY
     # .. setting_default: 3
-    # .. setting_description: Supervisor invitations a learner may send in 24 hours, across their
-    #   windows. The mail goes from the platform to addresses the learner types: a bound keeps it
-    #   from becoming a way to write to strangers. Staff resending an invitation are not counted.
+    # .. setting_description: Different addresses a learner may send supervisor invitations to in
+    #   24 hours, across their windows. The mail goes from the platform to addresses the learner
+    #   types: a bound keeps it from becoming a way to write to strangers. Inviting the same
+    #   supervisor again, or staff resending an invitation, adds no address.
     "ACTIVATION_SUPERVISOR_INVITES_PER_DAY": 3,
     # .. setting_name: ACTIVATION_PEER_REVIEW_HOURS
     # .. setting_default: 72
