@@ -180,3 +180,38 @@ def test_a_learner_name_cannot_carry_a_link_into_the_invitation(window, learner)
         assert "://" not in text.replace(link_in(invitation), "").replace("http://127.0.0.1:8000", "")
         assert "$" not in text and "evil.example/claim" not in text
     assert invitation.subject.startswith("WIN 500 now at https evil.example claim")
+
+
+
+def test_dots_gmail_ignores_do_not_make_another_supervisor(make_definition, course_key):
+    learner = UserFactory(username="ann", email="ann.lee@gmail.com")
+    make_definition(requirements=[OBSERVE], window_days=30)
+    [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=3))
+    with pytest.raises(ActivationRequestError, match="own address"):
+        api.invite_supervisor(window, window.definition.requirements.get(), "A.NNLEE+boss@gmail.com")
+    api.invite_supervisor(window, window.definition.requirements.get(), "ann.lee@example.com")  # another provider
+
+
+@pytest.mark.parametrize("leave", ["retire", "withdraw"])
+def test_a_supervisors_address_and_comment_leave_with_the_learner(window, client, learner, course_key, leave):
+    """Retirement used to clear only reviews the retired user wrote: the supervisor's email and comment stayed."""
+    api.invite_supervisor(window, window.definition.requirements.get(), "boss@example.com")
+    client.post(link_in(mail.outbox[0]), {"item-0": "observed", "item-1": "observed", "comment": "Saw Ada on Tuesday"})
+    assert Review.objects.get().reviewer_email == "boss@example.com"
+    if leave == "retire":
+        api.retire_user(learner.pk)
+    else:
+        api.withdraw_window(learner, course_key, window.pk)
+    review = Review.objects.get()
+    assert (review.reviewer_email, review.comment, review.verdict) == (None, "", "verified")
+
+
+def test_bad_attempts_from_a_shared_address_do_not_lock_a_supervisor_out(window, client):
+    """Behind one NAT, someone else's 60 guesses used to make the valid link answer 429."""
+    api.invite_supervisor(window, window.definition.requirements.get(), "boss@example.com")
+    link = link_in(mail.outbox[0])
+    guesses = [client.post(f"/activation/observe/guess{number}:forged/", {"item-0": "observed"}).status_code
+               for number in range(60)]
+    assert guesses[0] == 400 and guesses[-1] == 429  # guessing is still throttled per address
+    done = client.post(link, {"item-0": "observed", "item-1": "observed"})
+    assert done.status_code == 200 and b"your observation was recorded" in done.content

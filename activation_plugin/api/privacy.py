@@ -48,6 +48,9 @@ def _erase_evidence(evidence):
     ids = list(evidence.values_list("pk", flat=True))
     for item in Evidence.objects.filter(pk__in=ids).exclude(file="").exclude(file__isnull=True):
         item.file.delete(save=False)
+    # What reviewers wrote about the work goes with it, and so does a supervisor's address: the
+    # verdicts stay, so the counts stay right.
+    Review.objects.filter(evidence_id__in=ids).update(reviewer_email=None, comment="")
     return Evidence.objects.filter(pk__in=ids).update(payload={}, file=None)
 
 

@@ -27,13 +27,21 @@ from activation_plugin.models import (
 )
 
 
+# Providers known to ignore dots in the local part: a.n.n@gmail.com reaches ann@gmail.com.
+DOTLESS_DOMAINS = {"gmail.com", "googlemail.com"}
+
+
 def mailbox(email):
     """
-    The mailbox an address delivers to, for comparing addresses: case aside, and without a
-    ``+tag`` (``ann+boss@example.com`` reaches ann@example.com at most providers).
+    The mailbox an address delivers to, for comparing addresses: case aside, without a ``+tag``
+    (``ann+boss@example.com`` reaches ann@example.com at most providers), and without the dots
+    the providers of ``DOTLESS_DOMAINS`` ignore.
     """
     local, _at, domain = (email or "").strip().lower().rpartition("@")
-    return f"{local.split('+', 1)[0]}@{domain}"
+    local = local.split("+", 1)[0]
+    if domain in DOTLESS_DOMAINS:
+        local = local.replace(".", "")
+    return f"{local}@{domain}"
 
 
 def _check_supervisor_email(window, email):

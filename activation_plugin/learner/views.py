@@ -137,13 +137,16 @@ SUPERVISOR_POSTS_PER_HOUR = 10
 
 def _too_many_attempts(request, token):
     """
-    Count POSTs per link and per client address in the cache, before the link is even checked,
-    so guessing and hammering cost the same; True past the hourly limits.
+    Count POSTs per link, and per client address those whose link does not verify, in the cache,
+    before the link is even used; True past the hourly limits. A signed link cannot be guessed,
+    so only unverifiable ones count against an address: someone else's bad attempts behind the
+    same address (a company's NAT) cannot lock a supervisor out of their valid link.
     """
-    limits = {
-        f"activation:observe:link:{hashlib.sha256(token.encode()).hexdigest()[:32]}": SUPERVISOR_POSTS_PER_HOUR,
-        f"activation:observe:ip:{request.META.get('REMOTE_ADDR', '')}": SUPERVISOR_POSTS_PER_HOUR * 5,
-    }
+    limits = {f"activation:observe:link:{hashlib.sha256(token.encode()).hexdigest()[:32]}": SUPERVISOR_POSTS_PER_HOUR}
+    try:
+        links.read_supervisor_token(token)
+    except ActivationRequestError:
+        limits[f"activation:observe:ip:{request.META.get('REMOTE_ADDR', '')}"] = SUPERVISOR_POSTS_PER_HOUR * 5
     limited = False
     for key, limit in limits.items():
         cache.add(key, 0, timeout=3600)
