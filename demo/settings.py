@@ -10,12 +10,14 @@ from pathlib import Path
 
 from edx_django_utils.plugins import add_plugins, get_plugin_apps
 
-from demo.jwt_keys import demo_signing_jwk, public_jwk_set
+from demo.jwt_keys import demo_signing_jwk, install_secrets, public_jwk_set
 
 PROJECT_TYPE = "lms.djangoapp"  # edx-platform's ProjectType.LMS
 BASE_DIR = Path(__file__).resolve().parent
 
-SECRET_KEY = os.environ.get("DEMO_SECRET_KEY", "demo-only-not-a-secret")
+# No public default: a secret everyone knows would let anyone forge sessions, signed links and JWTs.
+INSTALL_SECRETS = install_secrets(BASE_DIR / ".secrets.json")
+SECRET_KEY = os.environ.get("DEMO_SECRET_KEY") or INSTALL_SECRETS["SECRET_KEY"]
 DEBUG = os.environ.get("DEMO_DEBUG", "1") == "1"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 
@@ -102,7 +104,7 @@ JWT_AUTH = {
     "JWT_ISSUERS": [{
         "ISSUER": f"{LMS_ROOT_URL}/oauth2",
         "AUDIENCE": "activation-demo",
-        "SECRET_KEY": os.environ.get("DEMO_JWT_SECRET_KEY", "demo-jwt-signing-secret-for-the-demo-host-only"),
+        "SECRET_KEY": os.environ.get("DEMO_JWT_SECRET_KEY") or INSTALL_SECRETS["JWT_SECRET_KEY"],
     }],
     "JWT_ALGORITHM": "HS256",
     "JWT_SIGNING_ALGORITHM": "RS512",

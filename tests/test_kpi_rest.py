@@ -255,3 +255,23 @@ def test_a_deeply_nested_page_fails_the_run_clearly_and_the_next_source_still_ru
     result = pull.pull("crm")
     assert result["status"] == "error" and "nested more than 64 levels" in result["error"]
     assert MetricSource.objects.get(name="crm").last_status == "error"
+
+
+def test_another_port_of_an_allowed_host_is_refused_and_credentials_stay_with_the_sources_origin(settings,
+                                                                                               kpi_server):
+    """The allow-list ignored ports, and a redirect elsewhere took the source's Authorization header along."""
+    from activation_plugin.test_utils.kpi_server import KpiServer  # pylint: disable=import-outside-toplevel
+    with KpiServer() as other:
+        other_port = other.httpd.server_address[1]
+        other.route("/v2/tickets", Reply(body={"data": records(0, 1)}))
+        kpi_server.route("/tickets", Reply(status=302, headers={"Location": other.url("/v2/tickets")}))
+        declare(settings, kpi_server, auth={"type": "bearer", "token": TOKEN})
+        result = pull.pull("crm")
+        assert result["status"] == "error"
+        assert f"127.0.0.1:{other_port}: that port is not in the source's allowed_hosts" in result["error"]
+        assert other.requests == []
+        declare(settings, kpi_server, auth={"type": "bearer", "token": TOKEN},
+                allowed_hosts=["127.0.0.1", f"127.0.0.1:{other_port}"])
+        assert pull.pull("crm")["stored"] == 1
+        assert kpi_server.requests[-1]["headers"]["Authorization"] == f"Bearer {TOKEN}"
+        assert "Authorization" not in other.requests[-1]["headers"]

@@ -40,15 +40,37 @@ def scrub(text, secrets):
     return text
 
 
-def _host_allowed(host, allowed_hosts):
-    """Exact host names, or ``*.example.com`` for its subdomains."""
-    host = host.lower().rstrip(".")
-    for pattern in allowed_hosts:
-        if pattern.startswith("*.") and host.endswith(pattern[1:]):
-            return True
-        if host == pattern:
-            return True
-    return False
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url):
+    """``(scheme, host, port)``: what a browser would call the URL's origin."""
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower().rstrip("."), parts.port or DEFAULT_PORTS.get(parts.scheme)
+
+
+def _refusal(url, config):
+    """
+    Why ``url``'s host and port are not allowed, or "". An ``allowed_hosts`` entry is a host name,
+    ``*.example.com`` for its subdomains, or either with ``:port``. Without a port it allows the
+    scheme's default port, and the port of the source's own ``url`` on that host: a next page or a
+    redirect to another port of the same machine (an admin or database port) is refused.
+    """
+    scheme, host, port = _origin(url)
+    own_scheme, own_host, own_port = _origin(config.url) if config.url else (None, None, None)
+    named = False
+    for entry in config.allowed_hosts:
+        pattern, _colon, entry_port = entry.rpartition(":") if entry.rpartition(":")[2].isdigit() else (entry, "", "")
+        if not (host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:]))):
+            continue
+        named = True
+        ports = {int(entry_port)} if entry_port else {DEFAULT_PORTS[scheme]} | (
+            {own_port} if (own_scheme, own_host) == (scheme, host) else set())
+        if port in ports:
+            return ""
+    if named:
+        return f"Refused request to {host}:{port}: that port is not in the source's allowed_hosts."
+    return f"Refused request to {host}: not in the source's allowed_hosts."
 
 
 def _address_public(address):
@@ -62,8 +84,9 @@ def check_url(url, config):
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Refused(f"Refused {parts.scheme or 'a'} URL: only http and https to a named host are fetched.")
     host = parts.hostname
-    if not _host_allowed(host, config.allowed_hosts):
-        raise Refused(f"Refused request to {host}: not in the source's allowed_hosts.")
+    refusal = _refusal(url, config)
+    if refusal:
+        raise Refused(refusal)
     if config.allow_private is True or host.lower() in config.allow_private:
         return
     try:
@@ -126,7 +149,11 @@ def _send_once(session, url, config, params, timeout):
     """One request, redirects followed by hand; returns the final response (body unread)."""
     for _hop in range(settings.ACTIVATION_METRIC_MAX_REDIRECTS + 1):
         check_url(url, config)
-        response = session.get(url, params=params, headers=config.auth.headers(), auth=config.auth.requests_auth(),
+        # Credentials go to the source's own origin only: another allowed host or port a redirect
+        # or a next-page link names is asked without them.
+        own = not config.url or _origin(url) == _origin(config.url)
+        response = session.get(url, params=params, headers=config.auth.headers() if own else {},
+                               auth=config.auth.requests_auth() if own else None,
                                timeout=timeout, allow_redirects=False, stream=True)
         _check_peer(response, url, config)
         if response.status_code not in REDIRECTS:
