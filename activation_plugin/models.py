@@ -279,7 +279,7 @@ class PromptOptOut(models.Model):
 
 def evidence_upload_path(instance, filename):  # pylint: disable=unused-argument
     """Generated names only: the learner's file name never reaches the storage path."""
-    return f"activation/evidence/{uuid.uuid4().hex}"
+    return f"activation/evidence/{uuid.uuid4().hex}"  # api.files.EVIDENCE_DIR sweeps this folder
 
 
 class Evidence(models.Model):

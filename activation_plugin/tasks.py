@@ -45,6 +45,12 @@ def pull_metric_source(name):
     return pull.pull(name)
 
 
+@shared_task(name="activation_plugin.tasks.sweep_orphan_files", ignore_result=True)
+def sweep_orphan_files():
+    """Daily: files of rolled-back uploads and CSV previews never committed."""
+    log.info("activation: %s orphan files deleted", api.sweep_orphan_files())
+
+
 @shared_task(name="activation_plugin.tasks.backfill", ignore_result=True)
 def backfill(definition_id):
     """Windows for a definition's past completers, off the request that asked for them."""

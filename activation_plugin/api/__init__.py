@@ -7,6 +7,7 @@ functions exported here (one module per concept below). Errors are raised as
 externally-triggered write is idempotent (unique keys, not checks-then-insert).
 """
 from activation_plugin.api.backfill import backfill
+from activation_plugin.api.files import sweep_orphan_files
 from activation_plugin.api.completions import record_completion, retry_pending_completions, tick
 from activation_plugin.api.definitions import (
     activate_definition,
@@ -96,7 +97,7 @@ __all__ = [
     "evidence_in_course", "expire_due_windows", "invite_for_link", "invite_in_course", "invites_for_course", "invite_supervisor", "learner_window",
     "learner_windows", "new_version", "open_windows", "record_completion", "retry_pending_completions", "opt_out", "parse_course_key", "record_evidence", "record_observation",
     "record_supervisor_observation", "requirement_specs", "resend_invite", "retire_user", "review_evidence", "review_queue",
-    "revise_definition", "revoke_invite", "sender_name", "save_learner_response", "send_due_prompts", "summarize", "tick", "update_definition", "withdraw_window",
+    "revise_definition", "revoke_invite", "sender_name", "sweep_orphan_files", "save_learner_response", "send_due_prompts", "summarize", "tick", "update_definition", "withdraw_window",
     # Figures (read-only): activation_plugin.figures.
     "analytics", "compare_arms", "compare_runs", "data_quality", "difference_in_differences", "evidence_csv_rows",
     "figures_csv_rows", "funnel", "kpi_deltas", "page_figures", "persistence", "roi", "segments", "windows_csv_rows",

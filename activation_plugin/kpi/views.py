@@ -24,14 +24,15 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from activation_plugin import api, platform
+from activation_plugin.api.files import KPI_UPLOAD_DIR, KPI_UPLOAD_MAX_AGE
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.kpi import csv_import, quality, sources, webhook
 from activation_plugin.views_common import staff_course_key
 
 log = logging.getLogger(__name__)
 UPLOAD_SALT = "activation_plugin.kpi.csv-upload"
-UPLOAD_MAX_AGE = 3600
-UPLOAD_DIR = "activation/kpi-uploads"
+UPLOAD_MAX_AGE = int(KPI_UPLOAD_MAX_AGE.total_seconds())
+UPLOAD_DIR = KPI_UPLOAD_DIR  # api.files sweeps uploads never committed
 WEBHOOK_COUNTS = ("received", "stored", "updated", "duplicates", "matched")
 
 

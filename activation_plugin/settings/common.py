@@ -193,6 +193,10 @@ def plugin_settings(settings):
         "task": "activation_plugin.tasks.tick",
         "schedule": crontab(minute="*/15"),
     })
+    beat.setdefault("activation-sweep-orphan-files", {
+        "task": "activation_plugin.tasks.sweep_orphan_files",
+        "schedule": crontab(hour=3, minute=17),
+    })
     # Each source has its own schedule_minutes; this only looks for sources that are due.
     beat.setdefault("activation-pull-metrics", {
         "task": "activation_plugin.tasks.pull_due_metric_sources",
