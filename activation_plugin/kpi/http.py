@@ -60,7 +60,9 @@ def _refusal(url, config):
     own_scheme, own_host, own_port = _origin(config.url) if config.url else (None, None, None)
     named = False
     for entry in config.allowed_hosts:
-        pattern, _colon, entry_port = entry.rpartition(":") if entry.rpartition(":")[2].isdigit() else (entry, "", "")
+        pattern, _colon, entry_port = entry.rpartition(":")
+        if not entry_port.isdigit():  # no port given: the whole entry is the host pattern
+            pattern, entry_port = entry, ""
         if not (host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:]))):
             continue
         named = True

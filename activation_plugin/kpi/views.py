@@ -32,7 +32,6 @@ from activation_plugin.views_common import staff_course_key
 log = logging.getLogger(__name__)
 UPLOAD_SALT = "activation_plugin.kpi.csv-upload"
 UPLOAD_MAX_AGE = int(KPI_UPLOAD_MAX_AGE.total_seconds())
-UPLOAD_DIR = KPI_UPLOAD_DIR  # api.files sweeps uploads never committed
 WEBHOOK_COUNTS = ("received", "stored", "updated", "duplicates", "matched")
 
 
@@ -132,7 +131,8 @@ def kpi_preview(request, course_id):
     if upload.size > settings.ACTIVATION_METRIC_CSV_MAX_MB * 1024 * 1024:
         messages.error(request, _("The file is larger than %(mb)s MB.") % {"mb": settings.ACTIVATION_METRIC_CSV_MAX_MB})
         return redirect("activation_plugin:kpi", course_id=str(course_key))
-    path = default_storage.save(f"{UPLOAD_DIR}/{uuid.uuid4().hex}.csv", File(upload))
+    # api.files sweeps the uploads that are never committed.
+    path = default_storage.save(f"{KPI_UPLOAD_DIR}/{uuid.uuid4().hex}.csv", File(upload))
     try:
         with default_storage.open(path, "rb") as stored:
             report = csv_import.preview(source, stored, kind, _course_learners(request, course_key))
