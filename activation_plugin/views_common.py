@@ -1,9 +1,17 @@
 """Shared guards for the plugin's pages."""
+import functools
+import logging
+
 from django.core.exceptions import PermissionDenied
+from django.db import OperationalError
 from django.http import Http404
+from django.shortcuts import render
 
 from activation_plugin import api, platform
-from activation_plugin.errors import ActivationNotFound, ActivationRequestError
+from activation_plugin.errors import ActivationInternalError, ActivationNotFound, ActivationRequestError
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 5
 
 
 def course_key_or_404(course_id):
@@ -31,3 +39,21 @@ def definition_or_404(course_key, definition_id):
         return api.definition_in_course(course_key, definition_id)
     except ActivationNotFound as exc:
         raise Http404(str(exc)) from exc
+
+
+def busy_database_asks_to_retry(view):
+    """
+    A page's write that lost a lock race (lock wait timeout, deadlock, a locked SQLite file) has
+    rolled back: answer 503 with "try again" instead of a server error. Writes are idempotent or
+    checked under a lock, so sending the same form again stores it once.
+    """
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except (ActivationInternalError, OperationalError) as exc:
+            log.warning("activation: %s answered 'try again': %s", request.path, exc)
+            response = render(request, "activation_plugin/try_again.html", status=503)
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
+    return wrapper

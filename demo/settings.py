@@ -8,6 +8,7 @@ SQLite and eager Celery by default; ``DEMO_DB=mariadb`` uses MariaDB on 127.0.0.
 import os
 from pathlib import Path
 
+import django
 from edx_django_utils.plugins import add_plugins, get_plugin_apps
 
 from demo.jwt_keys import demo_signing_jwk, install_secrets, public_jwk_set
@@ -75,6 +76,9 @@ else:
     DATABASES = {"default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("DEMO_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+        # Writers queue for the file's lock (for up to 20 s) from the start of their transaction,
+        # instead of failing when two read-then-write transactions collide (Django 5.1+).
+        "OPTIONS": {"timeout": 20, **({"transaction_mode": "IMMEDIATE"} if django.VERSION >= (5, 1) else {})},
     }}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

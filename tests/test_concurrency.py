@@ -15,11 +15,16 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
-from activation_plugin import api
-from activation_plugin.models import ActivationWindow, PromptDelivery
+from django.conf import settings
+from django.test import Client
+from rest_framework.test import APIClient
+
+from activation_plugin import api, links
+from activation_plugin.errors import ActivationInternalError
+from activation_plugin.models import ActivationWindow, Evidence, PromptDelivery, Review
 from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoSentMail
-from tests.conftest import NOW
+from tests.conftest import NOW, api_url, mint_jwt
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [
@@ -131,3 +136,146 @@ def test_concurrent_reviews_finishing_at_once_settle_one_verdict(make_definition
     evidence.refresh_from_db()
     window.refresh_from_db()
     assert (evidence.status, evidence.reviews.count(), window.state) == ("verified", 2, "activated")
+
+
+def twenty_at_once(work):
+    """``work(n)`` in 20 threads started together; what each returned or raised, in thread order."""
+    outcomes = [None] * 20
+
+    def attempt(number):
+        try:
+            outcomes[number] = work(number)
+        except Exception as exc:  # pylint: disable=broad-except
+            outcomes[number] = exc
+
+    barrier = threading.Barrier(20)
+
+    def worker(number):
+        try:
+            barrier.wait()
+            attempt(number)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(number,)) for number in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def test_twenty_parallel_submissions_with_different_keys_keep_one_response(make_definition, course_key):
+    definition = make_definition(requirements=[{
+        "kind": "project", "title": "p", "config": {"instructions": "i"}, "verification": "staff"}])
+    [window] = api.open_windows(UserFactory().pk, course_key, "passing", timezone.now() - timedelta(days=1))
+    requirement = definition.requirements.get()
+    outcomes = twenty_at_once(lambda n: api.save_learner_response(
+        window=window, requirement=requirement, payload={"text": f"version {n}"}, idempotency_key=f"key-{n}"))
+    assert not [o for o in outcomes if isinstance(o, Exception) and not isinstance(o, ActivationInternalError)]
+    assert Evidence.objects.filter(window=window).count() == 1
+    saved = [o for o in outcomes if isinstance(o, Evidence)]
+    assert saved and Evidence.objects.get().payload["text"] in {e.payload["text"] for e in saved}
+
+
+def test_twenty_parallel_supervisor_posts_record_one_observation_and_never_fail(make_definition, course_key):
+    definition = make_definition(requirements=[{
+        "kind": "observation", "title": "s", "verification": "supervisor",
+        "config": {"checklist": ["Greets"], "min_observed": 1}}])
+    [window] = api.open_windows(UserFactory().pk, course_key, "passing", timezone.now() - timedelta(days=1))
+    invite = api.invite_supervisor(window, definition.requirements.get(), "boss@example.com")
+    url = links.supervisor_url(invite).removeprefix(settings.LMS_ROOT_URL)
+    responses = twenty_at_once(lambda n: Client().post(url, {"item-0": "observed"}))
+    codes = sorted(response.status_code for response in responses)
+    assert set(codes) <= {200, 400, 429, 503} and codes.count(200) == 1, codes
+    assert [r for r in responses if r.status_code == 503][:1] == [] or b"try again" in [
+        r for r in responses if r.status_code == 503][0].content.lower()
+    assert (Evidence.objects.count(), Review.objects.count()) == (1, 1)
+
+
+def test_twenty_parallel_rest_writes_without_a_key_answer_without_a_server_error(
+        make_definition, course_key, course_staff):
+    definition = make_definition(requirements=[{
+        "kind": "project", "title": "p", "config": {"instructions": "i"}, "verification": "staff"}])
+    [window] = api.open_windows(UserFactory().pk, course_key, "passing", timezone.now() - timedelta(days=1))
+    evidence = api.record_evidence(window=window, requirement=definition.requirements.get(), source="learner",
+                                   payload={"text": "t"}, idempotency_key="e")
+    token = mint_jwt(course_staff)
+
+    def post(number):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"JWT {token}")
+        if number % 2:
+            return client.post(api_url("definitions", course_id=course_key),
+                               {"name": f"D{number}", "behavior": "b", "window_days": 30}, format="json")
+        return client.post(api_url("evidence_reviews", course_id=course_key, evidence_id=evidence.pk),
+                           {"verdict": "verified"}, format="json")
+
+    responses = twenty_at_once(post)
+    codes = sorted(response.status_code for response in responses)
+    assert set(codes) <= {201, 400, 409, 503}, codes
+    assert Review.objects.count() == 1
+    assert all(r.headers.get("Retry-After") for r in responses if r.status_code == 503)
+
+
+class HeldLock:
+    """Another connection holding a row lock, as a long transaction elsewhere in the LMS would."""
+
+    def __init__(self, model, pk):
+        self.model, self.pk = model, pk
+        self.taken, self.release = threading.Event(), threading.Event()
+
+    def _hold(self):
+        from django.db import transaction  # pylint: disable=import-outside-toplevel
+        try:
+            with transaction.atomic():
+                self.model.objects.select_for_update().get(pk=self.pk)
+                self.taken.set()
+                self.release.wait(30)
+        finally:
+            connections.close_all()
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=self._hold)
+        self.thread.start()
+        assert self.taken.wait(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+        return self
+
+    def __exit__(self, *exc_info):
+        self.release.set()
+        self.thread.join()
+
+
+def test_a_lock_wait_timeout_asks_the_supervisor_to_send_again_and_the_retry_counts_once(
+        make_definition, course_key):
+    definition = make_definition(requirements=[{
+        "kind": "observation", "title": "s", "verification": "supervisor",
+        "config": {"checklist": ["Greets"], "min_observed": 1}}])
+    [window] = api.open_windows(UserFactory().pk, course_key, "passing", timezone.now() - timedelta(days=1))
+    invite = api.invite_supervisor(window, definition.requirements.get(), "boss@example.com")
+    url = links.supervisor_url(invite).removeprefix(settings.LMS_ROOT_URL)
+    with HeldLock(ActivationWindow, window.pk):
+        busy = Client().post(url, {"item-0": "observed"})
+    assert busy.status_code == 503 and busy["Retry-After"] and b"try again" in busy.content.lower()
+    assert not Evidence.objects.exists()
+    assert Client().post(url, {"item-0": "observed"}).status_code == 200
+    assert (Evidence.objects.count(), Review.objects.count()) == (1, 1)
+
+
+def test_a_lock_wait_timeout_on_a_rest_review_is_a_503_with_retry_after(make_definition, course_key, course_staff):
+    definition = make_definition(requirements=[{
+        "kind": "project", "title": "p", "config": {"instructions": "i"}, "verification": "staff"}])
+    [window] = api.open_windows(UserFactory().pk, course_key, "passing", timezone.now() - timedelta(days=1))
+    evidence = api.record_evidence(window=window, requirement=definition.requirements.get(), source="learner",
+                                   payload={"text": "t"}, idempotency_key="e")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"JWT {mint_jwt(course_staff)}")
+    url = api_url("evidence_reviews", course_id=course_key, evidence_id=evidence.pk)
+    with HeldLock(Evidence, evidence.pk):
+        busy = client.post(url, {"verdict": "verified"}, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    assert busy.status_code == 503 and busy["Retry-After"] and "again" in busy.json()["message"]
+    assert not Review.objects.exists()
+    assert client.post(url, {"verdict": "verified"}, format="json", HTTP_IDEMPOTENCY_KEY="k").status_code == 201
+    assert Review.objects.count() == 1

@@ -45,13 +45,14 @@ def record_evidence(*, window, requirement, source, payload, idempotency_key, su
     if source not in Evidence.Source.values:
         raise ActivationRequestError(f"Unknown evidence source {source!r}.", field="source")
     submitted_at = submitted_at or timezone.now()
-    payload = _clean_submission(window, requirement, payload, file, submitted_at)
     self_verified = requirement.verification == EvidenceRequirement.Verification.NONE
     strength = ""
     if self_verified:
         strength = Evidence.Strength.KPI if source == Evidence.Source.METRIC else Evidence.Strength.SELF_REPORT
     try:
         with transaction.atomic():
+            window = _locked(window)
+            payload = _clean_submission(window, requirement, payload, file, submitted_at)
             evidence = Evidence.objects.create(
                 window=window, requirement=requirement, source=source, payload=payload, file=file,
                 submitted_at=submitted_at, idempotency_key=idempotency_key,
@@ -67,6 +68,16 @@ def record_evidence(*, window, requirement, source, payload, idempotency_key, su
         # A concurrent submission with the same key won the race: behave exactly like a replay.
         return _replayed(Evidence.objects.get(idempotency_key=idempotency_key), window, requirement)
     return evidence
+
+
+def _locked(window):
+    """
+    The window, locked until the transaction ends. Every writer of a window's evidence takes this
+    lock first: parallel submissions then take turns instead of all passing the same checks (two
+    responses stored for one requirement) or deadlocking between the evidence insert and the rule
+    evaluation's own lock on the window.
+    """
+    return ActivationWindow.objects.select_for_update().get(pk=window.pk)
 
 
 def _clean_submission(window, requirement, payload, file, submitted_at):
@@ -111,6 +122,7 @@ LEARNER_KINDS = (EvidenceRequirement.Kind.PROJECT, EvidenceRequirement.Kind.SURV
 
 
 @database_errors_as_internal
+@transaction.atomic
 def save_learner_response(*, window, requirement, payload, idempotency_key, file=None):
     """
     What the learner page calls: the learner's one response to a project or survey requirement,
@@ -123,6 +135,7 @@ def save_learner_response(*, window, requirement, payload, idempotency_key, file
     """
     if requirement.kind not in LEARNER_KINDS:
         raise ActivationRequestError(_("This requirement is not answered by the learner."), field="requirement")
+    window = _locked(window)
     existing = (window.evidence.filter(requirement=requirement, source=Evidence.Source.LEARNER)
                 .exclude(status=Evidence.Status.REJECTED).order_by("-submitted_at").first())
     if existing is None or existing.idempotency_key == idempotency_key:

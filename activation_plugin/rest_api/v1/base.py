@@ -7,10 +7,12 @@ its published schema behave the same whatever the LMS configures for its own API
 """
 import hashlib
 import json
+import logging
 from functools import cached_property
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import OperationalError
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import get_doc
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -27,6 +29,7 @@ from rest_framework.views import exception_handler
 
 from activation_plugin import api, json_input
 from activation_plugin.errors import (
+    ActivationInternalError,
     ActivationNotFound,
     ActivationRequestError,
     DefinitionLocked,
@@ -35,6 +38,9 @@ from activation_plugin.errors import (
 from activation_plugin.api.queries import MAX_ID
 from activation_plugin.rest_api.v1.permissions import IsCourseStaff
 from activation_plugin.rest_api.v1.serializers import ErrorSerializer
+from activation_plugin.views_common import RETRY_AFTER_SECONDS
+
+log = logging.getLogger(__name__)
 
 
 class LmsJwtAuthentication(JwtAuthentication):
@@ -112,6 +118,14 @@ def handle_exception(exc, context):
     for error_class, code in _STATUS_FOR_ERROR:
         if isinstance(exc, error_class):
             return Response({"field": exc.field, "message": str(exc)}, status=code)
+    if isinstance(exc, (ActivationInternalError, OperationalError)):
+        # A lost lock race (lock wait timeout, deadlock) rolled back: the client retries, and the
+        # Idempotency-Key (or the api's own checks under a lock) makes the retry count once.
+        log.warning("activation: %s answered 503: %s", context["request"].path, exc)
+        return Response({"field": None, "message": "The database is busy and nothing was saved; send the "
+                                                   "request again in a few seconds."},
+                        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     response = exception_handler(exc, context)
     if response is None:
         return None
@@ -179,9 +193,10 @@ def error_responses(*codes):
         404: "No such course, or no such object in this course.",
         409: "Conflicts with the current state (for example a locked definition).",
         429: "Too many requests; retry after the `Retry-After` header's seconds.",
+        503: "The database was busy and nothing was saved; retry after the `Retry-After` header's seconds.",
     }
     return {code: OpenApiResponse(ErrorSerializer, description=meaning[code])
-            for code in sorted({401, 403, 429, *codes})}
+            for code in sorted({401, 403, 429, 503, *codes})}
 
 
 class BoundedJSONParser(JSONParser):
