@@ -23,6 +23,10 @@ class ActivationNotFound(ActivationRequestError):
     """A referenced object does not exist (or is not visible to the caller)."""
 
 
+class NotAllowed(ActivationRequestError):
+    """The caller holds no role that covers what they asked to change; the message says who does."""
+
+
 class DefinitionLocked(ActivationRequestError):
     """An edit would rewrite the history of windows that already exist."""
 

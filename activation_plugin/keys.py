@@ -23,3 +23,8 @@ def parse_course_key(value):
 def catalog_course(course_key):
     """The ``org+course`` part shared by every run of a course."""
     return f"{course_key.org}+{course_key.course}"
+
+
+def is_ccx(course_key):
+    """Whether the key names a CCX (``ccx-v1:…``), a run of its own built on a master course."""
+    return getattr(course_key, "ccx", None) is not None

@@ -8,7 +8,7 @@ from django.http import Http404
 from django.shortcuts import render
 
 from activation_plugin import api, platform
-from activation_plugin.errors import ActivationInternalError, ActivationNotFound, ActivationRequestError
+from activation_plugin.errors import ActivationInternalError, ActivationNotFound, ActivationRequestError, NotAllowed
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
@@ -28,6 +28,23 @@ def staff_course_key(request, course_id):
     if not platform.is_course_staff(request.user, course_key):
         raise PermissionDenied
     return course_key
+
+
+def may_configure(user, course_key, definition=None):
+    """Whether ``user`` may create definitions in this run, or change ``definition`` (``api.check_may_configure``)."""
+    try:
+        api.check_may_configure(user, course_key, definition)
+    except NotAllowed:
+        return False
+    return True
+
+
+def configurable_or_403(user, course_key, definition=None):
+    """Refuse, with the reason, a change to definitions by someone whose role does not cover them."""
+    try:
+        api.check_may_configure(user, course_key, definition)
+    except NotAllowed as exc:
+        raise PermissionDenied(str(exc)) from exc
 
 
 def definition_or_404(course_key, definition_id):

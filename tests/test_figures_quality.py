@@ -1,10 +1,14 @@
 """The data-quality panel on hand-built evidence, observations and sources."""
 from datetime import timedelta
 
+from django.urls import reverse
+
 from activation_plugin import api
-from tests.conftest import NOW, PROJECT
+from activation_plugin.models import SupervisorInvite
+from tests.conftest import NOW, OBSERVATION, PROJECT
 from tests.figures_data import add_evidence, make_users, make_windows, observe, source
 
+NO_PATTERNS = {"confirmations": 0, "quick": 0, "free_mail": 0, "same_name": 0, "busy_supervisors": 0}
 METRIC = {"kind": "metric", "title": "CSAT up", "config": {
     "metric": "csat", "threshold": 4.0, "direction": "higher", "baseline_days": 20}}
 
@@ -36,6 +40,7 @@ def test_data_quality_panel(make_definition):
     assert quality == {
         "prompted": 10, "responded": 3, "response_rate": 0.3, "awaiting_review": 2, "metrics": ["csat"],
         "unmatched_identities": 2, "future_observations": 1, "observations_outside_windows": 3,
+        "supervisor_patterns": NO_PATTERNS,
     }
     assert [(row["name"], row["last_error"]) for row in failing] == [("broken-crm", "HTTP 500 from https://crm.example")]
 
@@ -44,7 +49,7 @@ def test_data_quality_without_metrics_or_learners(make_definition):
     quality = api.data_quality(make_definition(), now=NOW)
     assert quality == {"prompted": 0, "responded": 0, "response_rate": None, "awaiting_review": 0, "metrics": [],
                        "unmatched_identities": 0, "future_observations": 0, "observations_outside_windows": 0,
-                       "failing_sources": []}
+                       "supervisor_patterns": NO_PATTERNS, "failing_sources": []}
 
 
 def test_small_response_rate_is_hidden(make_definition):
@@ -52,3 +57,35 @@ def test_small_response_rate_is_hidden(make_definition):
     add_evidence(make_windows(definition, 3, state="expired"))
     quality = api.data_quality(definition, now=NOW)
     assert (quality["prompted"], quality["responded"], quality["response_rate"]) == (None, None, None)
+
+
+def test_supervisor_confirmations_worth_a_second_look_are_counted(make_definition, client, course_staff):
+    """Issue 15: the tab flags observations from suspicious patterns; each invite below is built to show one."""
+    definition = make_definition(requirements=[OBSERVATION])
+    windows = make_windows(definition, 9, state="expired")
+    for number, window in enumerate(windows):
+        window.user.email = f"learner{number}@acme.com"
+        window.user.save()
+
+    def answered(window, email, after, **fields):
+        invite = SupervisorInvite.objects.create(window=window, requirement=definition.requirements.get(), email=email,
+                                                 nonce=f"n{SupervisorInvite.objects.count()}",
+                                                 expires_at=NOW + timedelta(days=7), used_at=NOW + after, **fields)
+        SupervisorInvite.objects.filter(pk=invite.pk).update(created=NOW)  # auto_now_add set it to the real time
+
+    answered(windows[0], "lead@acme.com", timedelta(minutes=3))  # quick
+    answered(windows[1], "Lead@GMAIL.com", timedelta(days=2))  # free mail
+    answered(windows[2], "LEARNER2@partner.org", timedelta(days=2))  # the learner's own name
+    for window in windows[3:8]:  # one address for five learners; slow, at work, other names
+        answered(window, "boss@acme.com", timedelta(days=1))
+    answered(windows[8], "", timedelta(minutes=1))  # erased on retirement: not counted
+    SupervisorInvite.objects.create(window=windows[8], requirement=definition.requirements.get(),
+                                    email="slow@gmail.com", nonce="unused", expires_at=NOW)  # never answered
+    assert api.data_quality(definition, now=NOW)["supervisor_patterns"] == {
+        "confirmations": 8, "quick": 1, "free_mail": 1, "same_name": 1, "busy_supervisors": 1}
+    client.force_login(course_staff)
+    page = client.get(reverse("activation_plugin:definition", kwargs={
+        "course_id": str(definition.course_key), "definition_id": definition.pk})).content.decode()
+    assert 'data-flags="supervisor"' in page
+    for flag in ("quick", "free_mail", "same_name", "busy_supervisors"):
+        assert f'data-flag="{flag}"' in page

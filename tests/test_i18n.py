@@ -197,12 +197,18 @@ def test_a_supervisor_is_invited_in_the_learners_language(client, learner, cours
 
 
 def read_po(path):
-    """``{(msgctxt, msgid): (msgstr, flags)}`` from a .po file: enough of the format for our catalogues."""
+    """
+    ``{(msgctxt, msgid): (msgstrs, flags)}`` from a .po file: enough of the format for our
+    catalogues. ``msgstrs`` is a tuple: one string, or each plural form (``msgstr[0]``, …) in order;
+    a plural entry's msgid is ``(msgid, msgid_plural)``.
+    """
     entries, entry, field = {}, None, None
 
     def close():
         if entry and entry["msgid"]:
-            entries[(entry["msgctxt"], entry["msgid"])] = (entry["msgstr"], entry["flags"])
+            msgid = (entry["msgid"], entry["msgid_plural"]) if entry["msgid_plural"] else entry["msgid"]
+            forms = tuple(entry[name] for name in sorted(entry) if name.startswith("msgstr"))
+            entries[(entry["msgctxt"], msgid)] = (forms, entry["flags"])
 
     for line in path.read_text(encoding="utf-8").splitlines() + [""]:
         if not line.strip():
@@ -210,17 +216,24 @@ def read_po(path):
             entry, field = None, None
             continue
         if entry is None:
-            entry = {"msgctxt": None, "msgid": "", "msgstr": "", "flags": set()}
+            entry = {"msgctxt": None, "msgid": "", "msgid_plural": "", "flags": set()}
         if line.startswith("#,"):
             entry["flags"] |= {flag.strip() for flag in line[2:].split(",")}
         elif line.startswith("#"):
             continue
-        elif line.startswith(("msgctxt ", "msgid ", "msgstr ")):
+        elif line.startswith(("msgctxt ", "msgid ", "msgid_plural ", "msgstr ", "msgstr[")):
             field, _, value = line.partition(" ")
             entry[field] = _unquote(value)
         else:
             entry[field] += _unquote(line)
     return entries
+
+
+def _translated(catalogue, ctx, msgid):
+    """What the compiled catalogue gives for an entry of ``read_po``, as a tuple of forms."""
+    if isinstance(msgid, tuple):
+        return tuple(catalogue.ngettext(*msgid, count) for count in (1, 2))
+    return (catalogue.pgettext(ctx, msgid) if ctx else catalogue.gettext(msgid),)
 
 
 def _unquote(text):
@@ -230,19 +243,19 @@ def _unquote(text):
 def test_every_french_string_is_translated_and_compiled():
     entries = read_po(FRENCH_PO)
     assert len(entries) > 300
-    untranslated = [msgid for (ctx, msgid), (msgstr, flags) in entries.items() if not msgstr.strip()]
-    fuzzy = [msgid for (ctx, msgid), (msgstr, flags) in entries.items() if "fuzzy" in flags]
+    untranslated = [msgid for (ctx, msgid), (forms, flags) in entries.items() if not all(f.strip() for f in forms)]
+    fuzzy = [msgid for (ctx, msgid), (forms, flags) in entries.items() if "fuzzy" in flags]
     assert untranslated == [] and fuzzy == []
     with open(FRENCH_PO.with_suffix(".mo"), "rb") as compiled:
         catalogue = gettext.GNUTranslations(compiled)
-    stale = [msgid for (ctx, msgid), (msgstr, flags) in entries.items()
-             if (catalogue.pgettext(ctx, msgid) if ctx else catalogue.gettext(msgid)) != msgstr]
+    stale = [msgid for (ctx, msgid), (forms, flags) in entries.items() if _translated(catalogue, ctx, msgid) != forms]
     assert stale == [], "run `make compile_translations`"
 
 
 def test_french_punctuation_takes_a_non_breaking_space():
     """French typography: a space before : ; ? ! % and inside « », never a plain one (a line could break there)."""
-    plain = [msgstr for msgstr, flags in read_po(FRENCH_PO).values() if re.search(r" [:;?!»]| %(?!\()|« ", msgstr)]
+    plain = [form for forms, flags in read_po(FRENCH_PO).values() for form in forms
+             if re.search(r" [:;?!»]| %(?!\()|« ", form)]
     assert plain == []
 
 

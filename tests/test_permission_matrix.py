@@ -22,14 +22,27 @@ from tests.conftest import OBSERVATION, PROJECT
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("anonymous", "learner", "other_learner", "other_staff", "course_staff", "course_instructor", "global_staff")
+ROLES = ("anonymous", "learner", "other_learner", "other_staff", "course_staff", "course_instructor", "global_staff",
+         "other_run_staff", "ccx_coach")
 OTHER_COURSE = "course-v1:OtherX+ELSE+2026"
+# Roles held on another run of the same catalog course, or on a CCX of this run: they use their own
+# run's key in every URL (the definition spans it), with this run's ids.
+OTHER_RUN = "course-v1:TestX+APPLY+2027"
+CCX = "ccx-v1:TestX+APPLY+2026+ccx@1"
+RUN_OF_ROLE = {"other_run_staff": OTHER_RUN, "ccx_coach": CCX}
+# What a role on another run (or a CCX) may not reach through its own key: this run's learners'
+# objects do not exist there (404), and the definition is configured by the run that owns it (403).
+NOT_THIS_RUNS_LEARNERS = {"other_run_staff": 404, "ccx_coach": 404}
+OWNED_BY_THIS_RUN = {"other_run_staff": 403, "ccx_coach": 403}
 
 
 def staff_only(ok=200, anonymous=302):
-    """Course staff, instructors and global staff get ``ok``; signed-in others 403; anonymous the login page."""
+    """
+    Course staff, instructors and global staff get ``ok``, and so does staff of another run or a
+    CCX through its own key; signed-in others 403; anonymous the login page.
+    """
     return {"anonymous": anonymous, "learner": 403, "other_learner": 403, "other_staff": 403,
-            "course_staff": ok, "course_instructor": ok, "global_staff": ok}
+            "course_staff": ok, "course_instructor": ok, "global_staff": ok, "other_run_staff": ok, "ccx_coach": ok}
 
 
 def signed_in(ok=200, anonymous=302):
@@ -48,21 +61,25 @@ def own_window_only(ok=302):
 # name: (method, kwargs from the world, POST data, expected status per role)
 MATRIX = {
     "instructor": ("get", lambda w: w.course, {}, staff_only()),
-    "definition_new": ("get", lambda w: w.course, {}, staff_only()),
+    # Another run's staff create definitions owned by their run; a CCX follows its master course's.
+    "definition_new": ("get", lambda w: w.course, {}, staff_only() | {"ccx_coach": 403}),
     "definition": ("get", lambda w: w.course | w.definition, {}, staff_only()),
-    "definition_edit": ("get", lambda w: w.course | w.definition, {}, staff_only()),
+    "definition_edit": ("get", lambda w: w.course | w.definition, {}, staff_only() | OWNED_BY_THIS_RUN),
     "definition_preview": ("get", lambda w: w.course | w.definition, {}, staff_only()),
-    "definition_status": ("post", lambda w: w.course | w.definition, {"action": "archive"}, staff_only(302)),
+    "definition_status": ("post", lambda w: w.course | w.definition, {"action": "archive"},
+                          staff_only(302) | OWNED_BY_THIS_RUN),
     "export_windows": ("get", lambda w: w.course | w.definition, {}, staff_only()),
     "export_evidence": ("get", lambda w: w.course | w.definition, {}, staff_only()),
     "export_figures": ("get", lambda w: w.course | w.definition, {}, staff_only()),
     "review_queue": ("get", lambda w: w.course, {}, staff_only()),
-    "review": ("post", lambda w: w.course | w.evidence, {"verdict": "verified"}, staff_only(302)),
+    "review": ("post", lambda w: w.course | w.evidence, {"verdict": "verified"},
+               staff_only(302) | NOT_THIS_RUNS_LEARNERS),
     # The submitter may download their own file (an assigned peer too: tests/test_peer_review.py); to
     # anyone else the file does not exist.
     "evidence_file": ("get", lambda w: w.course | w.evidence, {}, {
-        **staff_only(), "learner": 200, "other_learner": 404, "other_staff": 404}),
-    "manage_invite": ("post", lambda w: w.course | w.invite, {"action": "revoke"}, staff_only(302)),
+        **staff_only(), "learner": 200, "other_learner": 404, "other_staff": 404, **NOT_THIS_RUNS_LEARNERS}),
+    "manage_invite": ("post", lambda w: w.course | w.invite, {"action": "revoke"},
+                      staff_only(302) | NOT_THIS_RUNS_LEARNERS),
     "learner": ("get", lambda w: w.course, {}, signed_in()),
     "peer_review": ("get", lambda w: w.course, {}, signed_in()),
     "submit_evidence": ("post", lambda w: w.course | w.window | w.requirement, {"text": "did it", "url": ""},
@@ -95,18 +112,20 @@ API_MATRIX = {
     "schema": ("get", lambda w: {}, {}, everyone(200)),
     "definitions": ("get", lambda w: w.course, {}, api_staff_only()),
     "definition": ("get", lambda w: w.course | w.definition, {}, api_staff_only()),
-    "definition_activate": ("post", lambda w: w.course | w.definition, {}, api_staff_only()),
-    "definition_archive": ("post", lambda w: w.course | w.definition, {}, api_staff_only()),
+    "definition_activate": ("post", lambda w: w.course | w.definition, {}, api_staff_only() | OWNED_BY_THIS_RUN),
+    "definition_archive": ("post", lambda w: w.course | w.definition, {}, api_staff_only() | OWNED_BY_THIS_RUN),
     # Windows exist, so a new requirement is refused whoever may ask: 409 for staff.
     "definition_requirements": ("post", lambda w: w.course | w.definition,
-                                {"kind": "project", "title": "t", "config": {"instructions": "i"}}, api_staff_only(409)),
+                                {"kind": "project", "title": "t", "config": {"instructions": "i"}},
+                                api_staff_only(409) | OWNED_BY_THIS_RUN),
     "definition_summary": ("get", lambda w: w.course | w.definition, {}, api_staff_only()),
     "definition_figures": ("get", lambda w: w.course | w.definition, {}, api_staff_only()),
     "summaries": ("get", lambda w: w.course, {}, api_staff_only()),
     "windows": ("get", lambda w: w.course, {}, api_staff_only()),
     "evidence": ("get", lambda w: w.course, {}, api_staff_only()),
-    "evidence_detail": ("get", lambda w: w.course | w.evidence, {}, api_staff_only()),
-    "evidence_reviews": ("post", lambda w: w.course | w.evidence, {"verdict": "verified"}, api_staff_only(201)),
+    "evidence_detail": ("get", lambda w: w.course | w.evidence, {}, api_staff_only() | NOT_THIS_RUNS_LEARNERS),
+    "evidence_reviews": ("post", lambda w: w.course | w.evidence, {"verdict": "verified"},
+                         api_staff_only(201) | NOT_THIS_RUNS_LEARNERS),
     "my_windows": ("get", lambda w: w.course, {}, {role: 401 if role == "anonymous" else 200 for role in ROLES}),
 }
 
@@ -128,6 +147,8 @@ class World:
         Evidence.objects.get(pk=evidence.pk).file.save("work.txt", ContentFile(b"work"))
         invite = SupervisorInvite.objects.create(window=window, requirement=observation, email="lead@example.com",
                                                  nonce="nonce-1", expires_at=timezone.now() + timedelta(days=7))
+        for run, title in ((OTHER_RUN, "Applying Things (2027)"), (CCX, "Night CCX")):
+            DemoCourse.objects.create(course_key=CourseKey.from_string(run), display_name=title)
         other_definition = make_definition(course_key=other_key)
         self.other_learner = UserFactory(username="other_learner")
         api.open_windows(self.other_learner.pk, other_key, "passing", timezone.now())
@@ -137,6 +158,9 @@ class World:
             "course_staff": self._in_group(f"{STAFF_GROUP_PREFIX}{course_key}", "course_staff"),
             "course_instructor": self._in_group(f"{INSTRUCTOR_GROUP_PREFIX}{course_key}", "course_instructor"),
             "global_staff": UserFactory(username="global_staff", is_staff=True),
+            "other_run_staff": self._in_group(f"{STAFF_GROUP_PREFIX}{OTHER_RUN}", "other_run_staff"),
+            # In the LMS a CCX's coach holds the staff role on the CCX's key, and on that key only.
+            "ccx_coach": self._in_group(f"{STAFF_GROUP_PREFIX}{CCX}", "ccx_coach"),
         }
         self.definition_obj, self.other_definition = definition, other_definition
         self.course = {"course_id": str(course_key)}
@@ -187,7 +211,10 @@ def test_status_for_each_role(client, world, namespace, name, role):
     user = world.users[role]
     if user is not None:
         client.force_login(user)
-    address = reverse(f"activation_plugin:{namespace}{name}", kwargs=kwargs(world))
+    kwargs = kwargs(world)
+    if "course_id" in kwargs and role in RUN_OF_ROLE:
+        kwargs["course_id"] = RUN_OF_ROLE[role]
+    address = reverse(f"activation_plugin:{namespace}{name}", kwargs=kwargs)
     if method == "post" and namespace:
         response = client.post(address, data, content_type="application/json")
     else:

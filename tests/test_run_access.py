@@ -13,6 +13,7 @@ from django.utils import timezone
 from opaque_keys.edx.keys import CourseKey
 
 from activation_plugin import api
+from activation_plugin.errors import NotAllowed
 from activation_plugin.models import Evidence, EvidenceRequirement
 from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoCourse
@@ -108,3 +109,40 @@ def test_a_learner_still_downloads_their_own_file_from_their_run(client, runs, o
     file_url = reverse("activation_plugin:evidence_file", kwargs={"course_id": str(other_run), "evidence_id": evidence.pk})
     response = client.get(file_url)
     assert response.status_code == 200 and b"".join(response.streaming_content) == b"private"
+
+
+def test_a_definition_is_configured_by_the_team_of_the_run_that_owns_it(client, runs, course_key, other_run):
+    """Staff of T2 read T1's definition, which spans their run, and change nothing in it."""
+    definition = runs["definition"]
+    client.force_login(staff_of(other_run))
+    page = client.get(reverse("activation_plugin:definition",
+                              kwargs={"course_id": str(other_run), "definition_id": definition.pk}))
+    assert page.status_code == 200 and b'data-notice="read-only"' in page.content
+    assert b"/edit/" not in page.content and b'value="archive"' not in page.content
+    status = reverse("activation_plugin:definition_status",
+                     kwargs={"course_id": str(other_run), "definition_id": definition.pk})
+    assert client.post(status, {"action": "archive"}).status_code == 403
+    api_archive = client.post(api_url("definition_archive", course_id=other_run, definition_id=definition.pk))
+    assert api_archive.status_code == 403 and str(course_key) in api_archive.json()["message"]
+    definition.refresh_from_db()
+    assert definition.status == "active"
+    # Their own definition is theirs to configure, and it spans T1 as well.
+    created = client.post(api_url("definitions", course_id=other_run),
+                          {"name": "T2's", "behavior": "b", "window_days": 30}, content_type="application/json")
+    assert created.status_code == 201 and created.json()["course_id"] == str(other_run)
+    client.force_login(staff_of(course_key))
+    assert client.get(reverse("activation_plugin:definition", kwargs={
+        "course_id": str(course_key), "definition_id": definition.pk})).content.count(b'data-notice="read-only"') == 0
+
+
+def test_a_ccx_coach_configures_no_definition(client, runs):
+    client.force_login(staff_of(runs["ccx"]))
+    created = client.post(api_url("definitions", course_id=runs["ccx"]),
+                          {"name": "Mine", "behavior": "b", "window_days": 30}, content_type="application/json")
+    assert created.status_code == 403 and "master course" in created.json()["message"]
+    new = client.get(reverse("activation_plugin:definition_new", kwargs={"course_id": str(runs["ccx"])}))
+    assert new.status_code == 403
+    tab = client.get(reverse("activation_plugin:instructor", kwargs={"course_id": str(runs["ccx"])}))
+    assert tab.status_code == 200 and b"/definitions/new/" not in tab.content
+    with pytest.raises(NotAllowed, match="master course"):
+        api.create_definition(course_key=runs["ccx"], name="n", behavior="b", window_days=30)

@@ -215,3 +215,19 @@ def test_bad_attempts_from_a_shared_address_do_not_lock_a_supervisor_out(window,
     assert guesses[0] == 400 and guesses[-1] == 429  # guessing is still throttled per address
     done = client.post(link, {"item-0": "observed", "item-1": "observed"})
     assert done.status_code == 200 and b"your observation was recorded" in done.content
+
+
+def test_operators_may_restrict_supervisor_domains(window, settings):
+    requirement = window.definition.requirements.get()
+    settings.ACTIVATION_SUPERVISOR_EMAIL_DOMAINS = ["acme.com"]
+    for refused in ("boss@gmail.com", "boss@notacme.com", "boss@acme.com.evil.org"):
+        with pytest.raises(ActivationRequestError, match="email domain"):
+            api.invite_supervisor(window, requirement, refused)
+    assert api.invite_supervisor(window, requirement, "Boss@Mail.ACME.com").email == "Boss@Mail.ACME.com"
+    settings.ACTIVATION_SUPERVISOR_EMAIL_DOMAINS = []
+    settings.ACTIVATION_SUPERVISOR_BLOCKED_EMAIL_DOMAINS = ["gmail.com", "@outlook.com"]
+    for refused in ("boss@gmail.com", "boss@eu.outlook.com"):
+        with pytest.raises(ActivationRequestError, match="email domain"):
+            api.invite_supervisor(window, requirement, refused)
+    assert api.invite_supervisor(window, requirement, "lead@example.org").email == "lead@example.org"
+    assert [m.to for m in mail.outbox] == [["Boss@Mail.ACME.com"], ["lead@example.org"]]

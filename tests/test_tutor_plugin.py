@@ -139,12 +139,40 @@ def test_config_save_renders_the_package_the_settings_and_the_tick(tutor, tmp_pa
     assert "activation-tick" not in env_file(tmp_path, "local/docker-compose.yml")  # not in `tutor dev`
 
     assert "- plugins/activation/k8s/tick.yml" in env_file(tmp_path, "kustomization.yml").splitlines()
-    [cronjob] = yaml.safe_load_all(env_file(tmp_path, "plugins/activation/k8s/tick.yml"))
+    cronjob, daily = [job for job in yaml.safe_load_all(env_file(tmp_path, "plugins/activation/k8s/tick.yml")) if job]
     assert cronjob["kind"] == "CronJob" and cronjob["spec"]["schedule"] == "*/15 * * * *"
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     [container] = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["sh", "-c", "status=0; ./manage.py lms activation_tick || status=1; "
                                     "./manage.py lms activation_pull_metrics || status=1; exit $status"]
+    # Issue 15: orphan upload files are swept by default, once a day.
+    assert (daily["metadata"]["name"], daily["spec"]["schedule"]) == ("activation-daily", "17 3 * * *")
+    [container] = daily["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["sh", "-c", "status=0; ./manage.py lms activation_sweep_files || status=1; "
+                                    "exit $status"]
+
+
+def test_the_compose_scheduler_runs_the_daily_commands_once_a_day(tutor, tmp_path):
+    save(tutor)
+    loop = yaml.safe_load(env_file(tmp_path, "local/docker-compose.prod.yml"))["services"]["activation-tick"]
+    script = loop["command"][-1].replace("$$", "$")  # compose's escape of a literal $
+    assert "./manage.py lms activation_sweep_files || status=1;" in script
+    assert script.index("activation_tick") < script.index("86400") < script.index("activation_sweep_files")
+    # What the container runs: three ticks in a row with the day check, the sweep only in the first.
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "manage.py").write_text("#!/bin/sh\necho \"$2\" >> ran.txt\n")
+    (fake / "manage.py").chmod(0o755)
+    once = script.split("while true; do", 1)[1].rsplit("sleep", 1)[0]
+    subprocess.run(["sh", "-c", "last_daily=0; " + once * 3], cwd=fake, check=True)
+    assert (fake / "ran.txt").read_text().split().count("activation_sweep_files") == 1
+
+
+def test_daily_commands_can_be_switched_off(tutor, tmp_path):
+    save(tutor, ("ACTIVATION_DAILY_COMMANDS", []))
+    assert "activation_sweep_files" not in env_file(tmp_path, "local/docker-compose.prod.yml")
+    jobs = [job for job in yaml.safe_load_all(env_file(tmp_path, "plugins/activation/k8s/tick.yml")) if job]
+    assert [job["metadata"]["name"] for job in jobs] == ["activation-tick"]
 
 
 def test_secrets_reach_only_the_lms_settings(tutor, tmp_path):

@@ -13,6 +13,7 @@ from activation_plugin.api.definitions import (
     activate_definition,
     add_requirement,
     archive_definition,
+    check_may_configure,
     create_definition,
     definition_is_locked,
     definitions_for_course,

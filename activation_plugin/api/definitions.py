@@ -11,8 +11,9 @@ from activation_plugin.api.backfill import has_past_completers
 from activation_plugin.errors import (
     ActivationRequestError,
     DefinitionLocked,
+    NotAllowed,
 )
-from activation_plugin.keys import catalog_course, parse_course_key
+from activation_plugin.keys import catalog_course, is_ccx, parse_course_key
 from activation_plugin.models import (
     ActivationDefinition,
     ActivationWindow,
@@ -24,6 +25,34 @@ MAX_HOLDOUT_PERCENT = 50
 # Fields whose change would silently rewrite the history of windows already opened.
 HISTORY_FIELDS = ("trigger", "window_days", "rule", "rule_count", "holdout_percent")
 EDITABLE_FIELDS = ("name", "behavior", *HISTORY_FIELDS)
+
+
+def check_may_configure(user, course_key, definition=None):
+    """
+    Refuse ``user`` creating a definition in the run ``course_key``, or changing ``definition``
+    (edit, version, activate, archive, backfill), unless they hold a role on the run that owns it.
+
+    A definition covers every run of its catalog course and their CCXs, so it is configured by the
+    team of the run it was authored in: its course staff and instructors, and in the LMS the org's
+    staff and instructors and global staff, whose roles cover every run. Staff of another run and
+    CCX coaches, whose roles are on their run only, read it and its aggregate figures, and see
+    their own run's learners. A CCX authors none: it follows its master course's definitions.
+    (docs/decisions/0004-access-per-run.rst)
+
+    Raises:
+        NotAllowed: says whose role it takes.
+    """
+    owner = definition.course_key if definition is not None else parse_course_key(course_key)
+    if is_ccx(owner):
+        raise _ccx_authors_none()
+    if not platform.is_course_staff(user, owner):
+        raise NotAllowed(_("This definition is configured by the course team of {run}, where it was created. "
+                           "You can read it and its figures here.").format(run=owner), field="definition")
+
+
+def _ccx_authors_none():
+    return NotAllowed(_("A CCX follows the definitions of its master course: they are configured there."),
+                      field="course_key")
 
 
 def _validate_definition_fields(fields, requirement_count):
@@ -126,8 +155,11 @@ def create_definition(*, course_key, name, behavior, window_days, trigger="passi
 
     Raises:
         ActivationRequestError: any field is invalid; nothing is written.
+        NotAllowed: ``course_key`` is a CCX, which follows its master course's definitions.
     """
     key = parse_course_key(course_key)
+    if is_ccx(key):
+        raise _ccx_authors_none()
     if not platform.course_exists(key):
         raise ActivationRequestError(_("No course {key} exists on this platform.").format(key=key), field="course_key")
     fields = {"name": name, "behavior": behavior, "trigger": trigger, "window_days": window_days,

@@ -44,11 +44,27 @@ def mailbox(email):
     return f"{local}@{domain}"
 
 
+def _in_domains(domain, domains):
+    return any(domain == entry or domain.endswith(f".{entry}")
+               for entry in (str(entry).strip().lower().lstrip("@.") for entry in domains) if entry)
+
+
+def supervisor_domain_allowed(email):
+    """Whether the operator's domain lists admit a supervisor at ``email``."""
+    domain = (email or "").strip().lower().rpartition("@")[2]
+    allowed = settings.ACTIVATION_SUPERVISOR_EMAIL_DOMAINS
+    return (not allowed or _in_domains(domain, allowed)) and not _in_domains(
+        domain, settings.ACTIVATION_SUPERVISOR_BLOCKED_EMAIL_DOMAINS)
+
+
 def _check_supervisor_email(window, email):
     try:
         validate_email(email)
     except ValidationError as exc:
         raise ActivationRequestError(_("Enter your supervisor's email address."), field="email") from exc
+    if not supervisor_domain_allowed(email):
+        raise ActivationRequestError(_("This platform does not accept supervisors at this email domain; "
+                                       "use your supervisor's work address."), field="email")
     if mailbox(email) == mailbox(window.user.email):
         raise ActivationRequestError(_("A supervisor must be someone else: your own address cannot confirm."),
                                      field="email")

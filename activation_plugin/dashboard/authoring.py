@@ -19,7 +19,7 @@ from activation_plugin.api.definitions import HISTORY_FIELDS
 from activation_plugin.dashboard import authoring_forms, presentation
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.learner.views import requirement_rows
-from activation_plugin.views_common import definition_or_404, staff_course_key
+from activation_plugin.views_common import configurable_or_403, definition_or_404, may_configure, staff_course_key
 
 
 def definition_url(course_key, definition):
@@ -57,6 +57,7 @@ def definition_form(request, course_id, definition_id=None):
     """
     course_key = staff_course_key(request, course_id)
     definition = definition_or_404(course_key, definition_id) if definition_id else None
+    configurable_or_403(request.user, course_key, definition)
     locked = definition is not None and definition.has_windows
     if request.method != "POST":
         initial = {name: getattr(definition, name) for name in authoring_forms.DefinitionForm.base_fields} \
@@ -111,7 +112,7 @@ def definition_page(request, course_id, definition_id):
     roi_inputs, roi, roi_error = _roi(request, definition)
     return render(request, "activation_plugin/definition.html", {
         "course_key": course_key, "course_title": platform.course_title(course_key), "definition": definition,
-        "locked": definition.has_windows,
+        "locked": definition.has_windows, "may_configure": may_configure(request.user, course_key, definition),
         "requirements": definition.requirements.all(),
         "roi_inputs": roi_inputs, "roi": roi, "roi_error": roi_error,
         **presentation.page_context(api.page_figures(definition, tasks.refresh_figures.delay), definition),
@@ -135,6 +136,7 @@ STATUS_ACTIONS = {
 def change_status(request, course_id, definition_id):
     course_key = staff_course_key(request, course_id)
     definition = definition_or_404(course_key, definition_id)
+    configurable_or_403(request.user, course_key, definition)
     action = request.POST.get("action")
     try:
         if action == "new_version":

@@ -5,7 +5,7 @@ from django.shortcuts import render
 
 from activation_plugin import api, platform
 from activation_plugin.models import ActivationDefinition
-from activation_plugin.views_common import course_key_or_404
+from activation_plugin.views_common import course_key_or_404, may_configure
 
 
 @login_required
@@ -18,4 +18,5 @@ def instructor_page(request, course_id):
         "course_title": platform.course_title(course_key),
         "summaries": api.course_summaries(course_key),
         "drafts": api.definitions_for_course(course_key).filter(status=ActivationDefinition.Status.DRAFT),
+        "may_create": may_configure(request.user, course_key),
     })

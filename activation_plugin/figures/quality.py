@@ -3,16 +3,26 @@ import operator
 from datetime import timedelta
 from functools import reduce
 
-from django.db.models import Count, DateTimeField, Exists, ExpressionWrapper, OuterRef, Q
+from django.db.models import Count, DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Q, Value
+from django.db.models.functions import Lower, StrIndex, Substr
 from django.utils import timezone
 
 from activation_plugin.figures import headline
 from activation_plugin.figures.base import counted_evidence, counted_windows, min_cell_size
 from activation_plugin.figures.kpi import metric_baselines
-from activation_plugin.models import ActivationWindow, Evidence, MetricObservation, MetricSource
+from activation_plugin.models import ActivationWindow, Evidence, MetricObservation, MetricSource, SupervisorInvite
 
 # ``MetricSource.last_status`` is free text written by the connectors; these values mean the last run failed.
 FAILING_STATUSES = ("error", "failed", "failing")
+
+# Mail providers where anyone opens a mailbox in a minute: nothing ties a "supervisor" there to a workplace.
+FREE_MAIL_DOMAINS = ("gmail.com", "googlemail.com", "yahoo.com", "outlook.com", "hotmail.com", "live.com",
+                     "icloud.com", "aol.com", "proton.me", "protonmail.com", "gmx.com", "gmx.net", "mail.com",
+                     "yandex.ru", "mail.ru", "qq.com", "163.com")
+# A supervisor who answers this soon after the invitation was sent may be the learner at the keyboard.
+QUICK_CONFIRMATION = timedelta(minutes=10)
+# One address confirming this many learners of a definition is a team lead, or one person confirming for a group.
+BUSY_SUPERVISOR_LEARNERS = 5
 
 
 def _outside_every_window(windows, metric, baseline_days):
@@ -22,6 +32,34 @@ def _outside_every_window(windows, metric, baseline_days):
         user=OuterRef("user_id"), closes_at__gte=observed,
         opened_at__lte=ExpressionWrapper(observed + timedelta(days=baseline_days), output_field=DateTimeField()))
     return Q(metric=metric) & Exists(windows.filter(user=OuterRef("user_id"))) & ~Exists(used)
+
+
+def _local_part(field):
+    return Lower(Substr(field, 1, StrIndex(field, Value("@")) - 1))
+
+
+def supervisor_patterns(definition):
+    """
+    Supervisor confirmations worth a second look, counted (a pattern is a reason to check, not
+    proof): ``quick`` answered within ``QUICK_CONFIRMATION`` of the invitation, ``free_mail`` from
+    a ``FREE_MAIL_DOMAINS`` address, ``same_name`` from an address whose name before the ``@`` is
+    the learner's own (ann@acme.com confirmed by ann@gmail.com), and ``busy_supervisors`` addresses
+    that confirmed ``BUSY_SUPERVISOR_LEARNERS`` learners or more. Two aggregate queries.
+    """
+    answered = (SupervisorInvite.objects.filter(window__in=counted_windows(definition), used_at__isnull=False)
+                .exclude(email=""))  # retired learners' supervisors are erased
+    soon = ExpressionWrapper(F("created") + QUICK_CONFIRMATION, output_field=DateTimeField())
+    counts = answered.annotate(name=_local_part("email"), learner_name=_local_part("window__user__email")).aggregate(
+        confirmations=Count("pk"),
+        quick=Count("pk", filter=Q(used_at__lte=soon)),
+        free_mail=Count("pk", filter=reduce(operator.or_, (Q(email__iendswith=f"@{domain}")
+                                                           for domain in FREE_MAIL_DOMAINS))),
+        same_name=Count("pk", filter=Q(name=F("learner_name"))),
+    )
+    counts["busy_supervisors"] = (answered.values(address=Lower("email"))
+                                  .annotate(learners=Count("window__user", distinct=True))
+                                  .filter(learners__gte=BUSY_SUPERVISOR_LEARNERS).count())
+    return counts
 
 
 def data_quality(definition, now=None, funnel_counts=None):
@@ -44,8 +82,8 @@ def data_quality(definition, now=None, funnel_counts=None):
 
     Returns:
         dict: prompted, responded, response_rate, awaiting_review, metrics, unmatched_identities,
-        future_observations, observations_outside_windows, failing_sources
-        (``[{"name", "last_status", "last_error", "last_run_at"}]``).
+        future_observations, observations_outside_windows, supervisor_patterns
+        (:func:`supervisor_patterns`), failing_sources (``[{"name", "last_status", "last_error", "last_run_at"}]``).
     """
     now = now or timezone.now()
     windows = counted_windows(definition)
@@ -69,6 +107,7 @@ def data_quality(definition, now=None, funnel_counts=None):
         "awaiting_review": counted_evidence(definition).filter(status=Evidence.Status.SUBMITTED).count(),
         "metrics": list(baselines),
         **observation_counts,
+        "supervisor_patterns": supervisor_patterns(definition),
         "failing_sources": list(MetricSource.objects.filter(last_status__in=FAILING_STATUSES).order_by("name")
                                 .values("name", "last_status", "last_error", "last_run_at")),
     }

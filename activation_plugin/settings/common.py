@@ -82,6 +82,17 @@ DEFAULTS = {
     #   types: a bound keeps it from becoming a way to write to strangers. Inviting the same
     #   supervisor again, or staff resending an invitation, adds no address.
     "ACTIVATION_SUPERVISOR_INVITES_PER_DAY": 3,
+    # .. setting_name: ACTIVATION_SUPERVISOR_EMAIL_DOMAINS
+    # .. setting_default: []
+    # .. setting_description: If not empty, the only mail domains supervisors may be invited at
+    #   (each entry also admits its subdomains), e.g. a company's own domains on a corporate
+    #   platform. Empty: any domain not refused by ACTIVATION_SUPERVISOR_BLOCKED_EMAIL_DOMAINS.
+    "ACTIVATION_SUPERVISOR_EMAIL_DOMAINS": [],
+    # .. setting_name: ACTIVATION_SUPERVISOR_BLOCKED_EMAIL_DOMAINS
+    # .. setting_default: []
+    # .. setting_description: Mail domains (and their subdomains) supervisors may not be invited at,
+    #   e.g. free-mail providers where anyone can open a "supervisor" mailbox.
+    "ACTIVATION_SUPERVISOR_BLOCKED_EMAIL_DOMAINS": [],
     # .. setting_name: ACTIVATION_PEER_REVIEW_HOURS
     # .. setting_default: 72
     # .. setting_description: Time a volunteer has to review an assigned project before it returns to the pool.

@@ -27,6 +27,10 @@ hooks.Filters.CONFIG_DEFAULTS.add_items([
     ("ACTIVATION_TICK_INTERVAL_MINUTES", 15),
     # The KPI pulls run on the same schedule: each pulls only the sources whose own schedule is due.
     ("ACTIVATION_TICK_COMMANDS", ["activation_tick", "activation_pull_metrics"]),
+    # Housekeeping run once a day by the same scheduler (a second CronJob on k8s): the sweep of
+    # upload files no row points to lists the whole upload folder, too much for every tick on S3.
+    # An empty list runs nothing daily.
+    ("ACTIVATION_DAILY_COMMANDS", ["activation_sweep_files"]),
 ])
 
 SETTING_NAME = re.compile(r"^ACTIVATION_[A-Z0-9_]+$")
@@ -87,10 +91,11 @@ def metric_sources(sources, secrets):
     return python_literal(_merged(sources, secrets, ""))
 
 
-def tick_script(commands):
+def tick_script(commands, name="ACTIVATION_TICK_COMMANDS"):
     """Shell that runs each management command in turn and sets ``status=1`` if any failed."""
-    if not commands or not all(isinstance(c, str) and COMMAND_NAME.match(c) for c in commands):
-        raise exceptions.TutorError("ACTIVATION_TICK_COMMANDS must list management command names, e.g. activation_tick.")
+    if not isinstance(commands, list) or not all(isinstance(c, str) and COMMAND_NAME.match(c) for c in commands) or (
+            not commands and name == "ACTIVATION_TICK_COMMANDS"):
+        raise exceptions.TutorError(f"{name} must list management command names, e.g. activation_tick.")
     return " ".join(f"./manage.py lms {command} || status=1;" for command in commands)
 
 

@@ -34,6 +34,7 @@ from activation_plugin.errors import (
     ActivationRequestError,
     DefinitionLocked,
     IdempotencyConflict,
+    NotAllowed,
 )
 from activation_plugin.api.queries import MAX_ID
 from activation_plugin.rest_api.v1.permissions import IsCourseStaff
@@ -93,6 +94,7 @@ _STATUS_FOR_ERROR = (
     (ActivationNotFound, status.HTTP_404_NOT_FOUND),
     (DefinitionLocked, status.HTTP_409_CONFLICT),
     (IdempotencyConflict, status.HTTP_409_CONFLICT),
+    (NotAllowed, status.HTTP_403_FORBIDDEN),
     (ActivationRequestError, status.HTTP_400_BAD_REQUEST),
 )
 
@@ -189,7 +191,8 @@ def error_responses(*codes):
     meaning = {
         400: "Invalid input; `field` names it.",
         401: "Not authenticated: send a JWT (`Authorization: JWT <token>`) or a session cookie.",
-        403: "Authenticated, but not course staff of this course (or a CSRF token is missing).",
+        403: "Authenticated, but without a role that covers this: not course staff of this course run (or a "
+             "CSRF token is missing), or a change to a definition owned by another run or asked through a CCX.",
         404: "No such course, or no such object in this course.",
         409: "Conflicts with the current state (for example a locked definition).",
         429: "Too many requests; retry after the `Retry-After` header's seconds.",

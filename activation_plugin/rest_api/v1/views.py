@@ -35,6 +35,12 @@ class DefinitionMixin:
     def get_definition(self):
         return api.definition_in_course(self.course_key, self.kwargs["definition_id"])
 
+    def get_configurable_definition(self):
+        """The definition, if the caller's role covers changing it (403 otherwise)."""
+        definition = self.get_definition()
+        api.check_may_configure(self.request.user, self.course_key, definition)
+        return definition
+
     def definition_response(self, definition, code=status.HTTP_200_OK):
         """The definition as stored, re-read so that its requirements and lock state are current."""
         fresh = api.definition_in_course(self.course_key, definition.pk)
@@ -55,6 +61,8 @@ class DefinitionListView(DefinitionMixin, ActivationAPIView):
                 request=s.DefinitionInputSerializer, parameters=[IDEMPOTENCY_PARAMETER],
                 responses={201: s.DefinitionSerializer, **error_responses(400, 404, 409)})
     def post(self, request, course_id):  # pylint: disable=unused-argument
+        api.check_may_configure(request.user, self.course_key)
+
         def create():
             data = _validated(s.DefinitionInputSerializer, request.data)
             definition = api.create_definition(course_key=self.course_key, created_by=request.user, **data)
@@ -75,7 +83,7 @@ class DefinitionDetailView(DefinitionMixin, ActivationAPIView):
                 request=s.DefinitionUpdateSerializer(partial=True),
                 responses={200: s.DefinitionSerializer, **error_responses(400, 404, 409)})
     def patch(self, request, course_id, definition_id):  # pylint: disable=unused-argument
-        definition = self.get_definition()
+        definition = self.get_configurable_definition()
         changes = _validated(s.DefinitionUpdateSerializer, request.data, partial=True)
         return self.definition_response(api.update_definition(definition, **changes))
 
@@ -87,7 +95,7 @@ class ActivateDefinitionView(DefinitionMixin, ActivationAPIView):
                 summary="Start opening windows for completers (idempotent)",
                 responses={200: s.DefinitionSerializer, **error_responses(400, 404)})
     def post(self, request, course_id, definition_id):  # pylint: disable=unused-argument
-        return self.definition_response(api.activate_definition(self.get_definition()))
+        return self.definition_response(api.activate_definition(self.get_configurable_definition()))
 
 
 class ArchiveDefinitionView(DefinitionMixin, ActivationAPIView):
@@ -97,7 +105,7 @@ class ArchiveDefinitionView(DefinitionMixin, ActivationAPIView):
                 summary="Stop opening new windows; existing windows run to their end (idempotent)",
                 responses={200: s.DefinitionSerializer, **error_responses(404)})
     def post(self, request, course_id, definition_id):  # pylint: disable=unused-argument
-        return self.definition_response(api.archive_definition(self.get_definition()))
+        return self.definition_response(api.archive_definition(self.get_configurable_definition()))
 
 
 class RequirementListView(DefinitionMixin, ActivationAPIView):
@@ -108,7 +116,7 @@ class RequirementListView(DefinitionMixin, ActivationAPIView):
                 request=s.RequirementInputSerializer, parameters=[IDEMPOTENCY_PARAMETER],
                 responses={201: s.DefinitionSerializer, **error_responses(400, 404, 409)})
     def post(self, request, course_id, definition_id):  # pylint: disable=unused-argument
-        definition = self.get_definition()
+        definition = self.get_configurable_definition()
 
         def add():
             api.add_requirement(definition, _validated(s.RequirementInputSerializer, request.data))
