@@ -105,6 +105,155 @@ def newcombe_difference(
     return DifferenceResult(d, low, high, p_value)
 
 
+def newcombe_p_value(s1: int, n1: int, s2: int, n2: int) -> float:
+    """Two-sided p-value consistent with ``newcombe_difference``'s interval.
+
+    The smallest 1 - confidence at which the Newcombe interval reaches 0: the interval at
+    confidence c excludes 0 exactly when p < 1 - c, which a pooled z-test does not guarantee
+    (1/5 vs 6/8: the interval excludes 0, the z-test says 0.053).
+    """
+    if s1 * n2 == s2 * n1:
+        return 1.0
+    positive = s1 * n2 > s2 * n1
+
+    def reaches_zero(alpha: float) -> bool:
+        result = newcombe_difference(s1, n1, s2, n2, 1.0 - alpha)
+        return (result.low if positive else -result.high) <= 0.0
+
+    # The interval narrows as alpha grows: it reaches 0 for every alpha up to p, and not beyond.
+    # Below 1e-15 the normal quantile is out of reach: such a p-value is shown as "< 0.001" anyway.
+    low, high = 1e-15, 1.0 - 1e-15
+    if not reaches_zero(low):
+        return low
+    for _ in range(60):
+        middle = (low + high) / 2.0
+        if reaches_zero(middle):
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2.0
+
+
+def _restricted_mle(p1: float, n1: int, p2: float, n2: int, delta: float) -> tuple[float, float]:
+    """Maximum-likelihood (p1, p2) under p1 - p2 = delta (Farrington & Manning 1990, closed form)."""
+    theta = n2 / n1
+    a = 1.0 + theta
+    b = -(1.0 + theta + p1 + theta * p2 + delta * (theta + 2.0))
+    c = delta * delta + delta * (2.0 * p1 + theta + 1.0) + p1 + theta * p2
+    d = -p1 * delta * (1.0 + delta)
+    v = b**3 / (27.0 * a**3) - b * c / (6.0 * a * a) + d / (2.0 * a)
+    u = math.copysign(math.sqrt(max(b * b / (9.0 * a * a) - c / (3.0 * a), 0.0)), v)
+    cosine = 1.0 if u == 0.0 else max(-1.0, min(1.0, v / u**3))
+    w = (math.pi + math.acos(cosine)) / 3.0
+    r1 = min(1.0, max(0.0, 2.0 * u * math.cos(w) - b / (3.0 * a)))
+    return r1, min(1.0, max(0.0, r1 - delta))
+
+
+def _score(x1: int, n1: int, x2: int, n2: int, delta: float) -> float:
+    """Score statistic of H0: p1 - p2 = delta, its variance at the restricted estimate."""
+    p1, p2 = x1 / n1, x2 / n2
+    r1, r2 = _restricted_mle(p1, n1, p2, n2, delta)
+    variance = r1 * (1.0 - r1) / n1 + r2 * (1.0 - r2) / n2
+    gap = p1 - p2 - delta
+    if variance <= 0.0:
+        return 0.0 if abs(gap) < 1e-12 else math.copysign(math.inf, gap)
+    return gap / math.sqrt(variance)
+
+
+def _binomial_pmf(n: int, p: float) -> list[float]:
+    if p <= 0.0:
+        return [1.0] + [0.0] * n
+    if p >= 1.0:
+        return [0.0] * n + [1.0]
+    log_p, log_q = math.log(p), math.log1p(-p)
+    log_n = math.lgamma(n + 1)
+    return [math.exp(log_n - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * log_p + (n - k) * log_q)
+            for k in range(n + 1)]
+
+
+def _exact_p(s1: int, n1: int, s2: int, n2: int, delta: float, points: int) -> float:
+    """
+    Exact unconditional two-sided p-value of H0: p1 - p2 = delta: the probability of a score at
+    least as extreme as the observed one, maximised over the nuisance rate (Barnard's approach
+    with the score statistic; at delta = 0 it is scipy's ``barnard_exact(pooled=True)``).
+    """
+    observed = abs(_score(s1, n1, s2, n2, delta)) * (1.0 - 1e-9)
+    region = [[x2 for x2 in range(n2 + 1) if abs(_score(x1, n1, x2, n2, delta)) >= observed]
+              for x1 in range(n1 + 1)]
+
+    def tail(p2: float) -> float:
+        b1, b2 = _binomial_pmf(n1, p2 + delta), _binomial_pmf(n2, p2)
+        return sum(b1[x1] * sum(b2[x2] for x2 in xs) for x1, xs in enumerate(region) if xs)
+
+    start, stop = max(0.0, -delta), min(1.0, 1.0 - delta)
+    grid = [start + (stop - start) * k / points for k in range(points + 1)]
+    values = [tail(p2) for p2 in grid]
+    best = max(range(len(grid)), key=values.__getitem__)
+    low, high = grid[max(best - 1, 0)], grid[min(best + 1, points)]
+    for _ in range(30):  # golden-section refinement around the best grid point
+        left, right = high - 0.618 * (high - low), low + 0.618 * (high - low)
+        if tail(left) >= tail(right):
+            high = right
+        else:
+            low = left
+    return min(1.0, max(max(values), tail((low + high) / 2.0)))
+
+
+# Beyond this many learners in the two groups together, the exact computation is too slow for a
+# page and a cell under 5 is a rare corner: the Newcombe interval is used there too.
+EXACT_MAX_LEARNERS = 80
+
+
+def rate_difference(s1: int, n1: int, s2: int, n2: int, confidence: float = 0.95) -> DifferenceResult | None:
+    """Difference p1 - p2 of two activation rates, with an interval and a p-value that agree.
+
+    With at least 5 learners on each side of each group's outcome: Newcombe's hybrid score
+    interval and the p-value that inverts it (``newcombe_p_value``). With fewer (possible only
+    when operators lower the minimum cell size): the exact unconditional score test and the
+    interval that inverts it, so that 3/6 vs 0/6 gives p = 0.07 (Barnard), not the z-test's 0.046,
+    and an interval containing 0. Either way, the interval excludes 0 exactly when p < 1 - confidence.
+    Returns None when either group is empty.
+    """
+    if n1 == 0 or n2 == 0:
+        return None
+    if min(s1, n1 - s1, s2, n2 - s2) >= 5 or n1 + n2 > EXACT_MAX_LEARNERS:
+        result = newcombe_difference(s1, n1, s2, n2, confidence)
+        return DifferenceResult(result.estimate, result.low, result.high, newcombe_p_value(s1, n1, s2, n2))
+    alpha = 1.0 - confidence
+    estimate = s1 / n1 - s2 / n2
+
+    def bound(outside: float) -> float:
+        if _exact_p(s1, n1, s2, n2, outside, 40) > alpha:
+            return outside
+        inside, far = estimate, outside
+        for _ in range(16):
+            middle = (inside + far) / 2.0
+            if _exact_p(s1, n1, s2, n2, middle, 40) > alpha:
+                inside = middle
+            else:
+                far = middle
+        return inside
+
+    low, high = bound(-1.0 + 1e-9), bound(1.0 - 1e-9)
+    p_value = _exact_p(s1, n1, s2, n2, 0.0, 200)
+    # The bounds and the p-value at 0 come from one function; make their agreement exact.
+    if p_value > alpha:
+        low, high = min(low, 0.0), max(high, 0.0)
+    elif low <= 0.0 <= high:
+        low, high = (max(low, 1e-9), high) if estimate > 0 else (low, min(high, -1e-9))
+    return DifferenceResult(estimate, low, high, p_value)
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm (1979) step-down adjusted p-values, in the input order (statsmodels' ``multipletests``)."""
+    order = sorted(range(len(p_values)), key=p_values.__getitem__)
+    adjusted, running = [0.0] * len(p_values), 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
 def _validated_days(events_by_day: Mapping[int, tuple[int, int]]) -> list[tuple[int, int, int]]:
     """Sorted (day, events, censored) rows with non-zero counts; ValueError on negatives."""
     rows = []
@@ -156,6 +305,21 @@ def km_cumulative_at(curve: list[KMPoint], day: int) -> float:
 def km_median(curve: list[KMPoint]) -> int | None:
     """Median time to activation: first day with S <= 0.5, None if never reached."""
     return next((point.day for point in curve if point.survival <= 0.5), None)
+
+
+def km_median_interval(curve: list[KMPoint]) -> tuple[int, int | None] | None:
+    """Confidence interval of the median time to activation, in days.
+
+    Brookmeyer & Crowley (1982), read off the curve's pointwise band as lifelines'
+    ``median_survival_times(confidence_interval_)`` does: from the first day the band's lower
+    edge reaches 0.5 to the first day its upper edge does. The upper end is None (unbounded)
+    while the band's upper edge stays above 0.5; the whole interval is None (not estimable)
+    while even its lower edge does.
+    """
+    low = next((point.day for point in curve if point.low <= 0.5), None)
+    if low is None:
+        return None
+    return low, next((point.day for point in curve if point.high <= 0.5), None)
 
 
 def log_rank(
@@ -345,22 +509,27 @@ def difference_in_differences(
 
 
 def roi(
-    value_per_activation: float, incremental_activations: tuple[float, float, float], cost: float
+    value_per_activation: tuple[float, float], incremental_activations: tuple[float, float, float],
+    cost: tuple[float, float],
 ) -> tuple[float, float, float]:
-    """Return on investment (value * incremental - cost) / cost for (estimate, low, high).
+    """Return on investment (value * incremental - cost) / cost as (estimate, low, high).
 
-    ROI is increasing in incremental activations when value >= 0, so the interval
-    bounds map straight through (transformation of a confidence interval).
+    Value and cost are ranges (low, high); equal ends take them as exact. The estimate uses the
+    middle of each range and the estimate of incremental activations; the interval is every
+    combination of the ranges with the activations' interval: ROI = value * incremental / cost - 1
+    has its extremes at the corners (value >= 0, cost > 0), so the bounds are the min and max over
+    the eight corners. With exact value and cost this is the activations' interval mapped through.
     """
-    if cost <= 0.0:
-        raise ValueError(f"cost must be positive, got {cost!r}")
-    if value_per_activation < 0.0:
-        raise ValueError(f"value_per_activation must be non-negative, got {value_per_activation!r}")
-    estimate, low, high = (
-        (value_per_activation * activations - cost) / cost
-        for activations in incremental_activations
-    )
-    return estimate, low, high
+    (value_low, value_high), (cost_low, cost_high) = value_per_activation, cost
+    if not 0.0 < cost_low <= cost_high:
+        raise ValueError(f"cost must be a positive range, got {cost!r}")
+    if not 0.0 <= value_low <= value_high:
+        raise ValueError(f"value_per_activation must be a non-negative range, got {value_per_activation!r}")
+    estimate, low, high = incremental_activations
+    corners = [value * activations / spent - 1.0 for value in (value_low, value_high)
+               for activations in (low, high) for spent in (cost_low, cost_high)]
+    middle = ((value_low + value_high) / 2.0) * estimate / ((cost_low + cost_high) / 2.0) - 1.0
+    return middle, min(corners), max(corners)
 
 
 def suppress_small(count: int, minimum: int) -> int | None:

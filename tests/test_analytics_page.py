@@ -58,7 +58,8 @@ def test_runs_compared_with_interval_and_p_value(staff_client, course_key, make_
 def test_small_segments_are_hidden(staff_client, course_key, make_definition, settings):
     settings.ACTIVATION_MIN_CELL_SIZE = 5
     definition = make_definition()
-    make_windows(definition, 20, cohort="A")
+    make_windows(definition, 8, state="activated", cohort="A")
+    make_windows(definition, 12, cohort="A")
     make_windows(definition, 3, cohort="tiny")
     make_windows(definition, 6, cohort="C")
     html = BeautifulSoup(staff_client.get(page_url(course_key, definition)).content, "html.parser")

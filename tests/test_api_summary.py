@@ -1,3 +1,5 @@
+import math
+import random
 from datetime import timedelta
 
 import pytest
@@ -25,7 +27,13 @@ def test_empty_definition(make_definition):
     assert summary["rate"] is None and summary["rate_ci"] is None and summary["km_rate"] is None
 
 
-def test_open_windows_are_censored_not_failures(make_definition, course_key):
+def test_the_rate_counts_only_windows_that_have_ended(make_definition, course_key, settings):
+    """
+    Issue 16: a learner who activated on day 4 of a running window counted at once while a
+    classmate who had not activated *yet* did not, so the rate ran high (4/11 here). Only windows
+    whose whole window has elapsed count, activated or not; Kaplan–Meier uses everything.
+    """
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
     definition = make_definition(window_days=30)
     closed = open_for(definition, course_key, 10, NOW - timedelta(days=60))  # windows ended
     still_open = open_for(definition, course_key, 6, NOW - timedelta(days=10))
@@ -33,12 +41,10 @@ def test_open_windows_are_censored_not_failures(make_definition, course_key):
         activate(window, day)
     activate(still_open[0], 4)
     summary = api.summarize(definition, now=NOW)
-    assert summary["completers"] == 16
-    assert summary["activated"] == 4
-    assert summary["open"] == 5
-    assert summary["eligible"] == 11  # 10 closed + 1 activated while open
-    assert summary["rate"] == pytest.approx(4 / 11)
-    low, high = proportion_confint(4, 11, alpha=0.05, method="wilson")
+    assert (summary["completers"], summary["eligible"], summary["activated"], summary["not_activated"]) == (16, 10, 3, 7)
+    assert (summary["open"], summary["open_activated"]) == (6, 1)
+    assert summary["rate"] == pytest.approx(3 / 10)
+    low, high = proportion_confint(3, 10, alpha=0.05, method="wilson")
     assert summary["rate_ci"] == (pytest.approx(low), pytest.approx(high))
 
     # Kaplan–Meier from the same data as rows: open windows censored at 10 days observed.
@@ -46,8 +52,56 @@ def test_open_windows_are_censored_not_failures(make_definition, course_key):
     status = [1, 1, 1] + [0] * 7 + [1] + [0] * 5
     reference = SurvfuncRight(durations, status)
     assert summary["km_rate"] == pytest.approx(1 - reference.surv_prob[-1])
-    assert summary["km_rate"] > summary["rate"] * 0  # defined, and differs from the naive share of all completers
-    assert summary["km_rate"] != pytest.approx(4 / 16)
+
+
+def lifelines_reference(durations, observed):
+    """Kaplan–Meier by lifelines: the curve's end by day 30, the median and its interval."""
+    from lifelines import KaplanMeierFitter  # pylint: disable=import-outside-toplevel
+    from lifelines.utils import median_survival_times  # pylint: disable=import-outside-toplevel
+    fitter = KaplanMeierFitter().fit(durations, observed)
+    interval = median_survival_times(fitter.confidence_interval_).iloc[0].tolist()
+    return 1 - fitter.predict(30), fitter.median_survival_time_, interval
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_kaplan_meier_censors_running_windows_at_the_whole_days_observed(make_definition, course_key, seed, settings):
+    """
+    Issue 16: open windows were censored by calendar date, so one opened at 23:45 yesterday
+    counted a day at risk. Windows open at every time of day; the reference is lifelines on the
+    whole days each window was observed (activations by ``days_to_activation``, the same floor).
+    """
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
+    rng = random.Random(seed)
+    definition = make_definition(window_days=30)
+    durations, observed = [], []
+    for _ in range(60):
+        opened = NOW - timedelta(days=rng.randint(0, 45), minutes=rng.randint(0, 24 * 60 - 1))
+        [window] = api.open_windows(UserFactory().pk, course_key, "passing", opened)
+        elapsed = (NOW - opened) / timedelta(days=1)
+        day = rng.randint(0, 29)
+        if rng.random() < 0.45 and day <= elapsed:
+            activate(window, day + rng.random() * min(1, elapsed - day))
+            durations.append(day)
+            observed.append(1)
+        else:
+            durations.append(min(math.floor(elapsed), 30))
+            observed.append(0)
+    summary = api.summarize(definition, now=NOW)
+    km_rate, median, interval = lifelines_reference(durations, observed)
+    assert summary["km_rate"] == pytest.approx(km_rate)
+    assert summary["median_days"] == (None if math.isinf(median) else median)
+    assert summary["median_ci"] == (None if math.isinf(interval[0]) else (
+        interval[0], None if math.isinf(interval[1]) else interval[1]))
+
+
+def test_a_window_opened_late_yesterday_has_been_observed_for_no_whole_day(make_definition, course_key, settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
+    definition = make_definition(window_days=30)
+    late = NOW.replace(hour=0, minute=0) - timedelta(minutes=15)  # 23:45 yesterday, 12 h 15 min before NOW
+    open_for(definition, course_key, 2, late)
+    open_for(definition, course_key, 3, NOW - timedelta(days=1, minutes=1))
+    curve = api.summarize(definition, now=NOW)["km_curve"]
+    assert [(point.day, point.censored) for point in curve] == [(0, 2), (1, 3)]
 
 
 def test_windows_past_their_end_count_as_eligible_before_the_tick_runs(make_definition, course_key, settings):

@@ -49,9 +49,9 @@ def log_in(page, live_server, username, password="password"):
 
 def test_instructor_sees_the_activation_section_and_learner_submits(page, live_server, make_definition, course_key):
     definition = make_definition(window_days=30)
-    for index, user in enumerate(UserFactory.create_batch(8)):
+    for index, user in enumerate(UserFactory.create_batch(20)):
         [window] = api.open_windows(user.pk, course_key, "passing", timezone.now() - timedelta(days=45))
-        if index < 2:
+        if index < 5:
             api.record_evidence(window=window, requirement=definition.requirements.get(), source="learner",
                                 payload={"text": "done"}, idempotency_key=f"k{index}", submitted_at=window.opened_at)
     teacher = UserFactory(username="teacher")

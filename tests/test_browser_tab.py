@@ -34,7 +34,8 @@ def complete(user, course_key, when):
             username=user.username, email=user.email, name=user.username))))
 
 
-def test_instructor_configures_and_sees_the_rate_change(page, live_server, course_key):  # noqa: F811
+def test_instructor_configures_and_sees_the_rate_change(page, live_server, course_key, settings):  # noqa: F811
+    settings.ACTIVATION_MIN_CELL_SIZE = 1  # six learners, every figure shown
     teacher = UserFactory(username="teacher")
     Group.objects.create(name=f"activation-staff:{course_key}").user_set.add(teacher)
     log_in(page, live_server, "teacher")
@@ -85,6 +86,7 @@ def test_instructor_configures_and_sees_the_rate_change(page, live_server, cours
     page.reload()
     assert page.locator("[data-figure=completers]").inner_text() == "6"
     assert page.locator("[data-figure=rate]").inner_text() == "0.0 %"
+    assert page.locator("[data-figure=km_rate]").inner_text() == "0.0 %"
 
     # The open learner answers the survey and submits the project; staff verify it.
     page.context.clear_cookies()
@@ -102,8 +104,12 @@ def test_instructor_configures_and_sees_the_rate_change(page, live_server, cours
     page.goto(f"{live_server.url}/activation/courses/{course_key}/reviews/")
     page.click("button:has-text('Verify')")
     page.goto(f"{live_server.url}/activation/courses/{course_key}/definitions/{definition.pk}/")
-    assert page.locator("[data-figure=activated]").inner_text() == "1"
-    assert page.locator("[data-figure=rate]").inner_text() == "16.7 %"
+    # The running window's activation moves the Kaplan–Meier estimate, not the rate: the rate
+    # counts ended windows only, and that learner's classmates in running windows have had no
+    # chance to activate yet (issue 16).
+    assert page.locator("[data-figure=open_activated]").inner_text() == "1"
+    assert page.locator("[data-figure=rate]").inner_text() == "0.0 %"
+    assert page.locator("[data-figure=km_rate]").inner_text() != "0.0 %"
     screenshot(page, "definition")
 
     # Now that windows exist, history fields are locked on the edit page.

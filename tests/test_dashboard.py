@@ -20,9 +20,9 @@ from tests.conftest import NOW
 @pytest.fixture
 def seeded(make_definition, course_key):
     definition = make_definition(window_days=30)
-    for index, user in enumerate(UserFactory.create_batch(10)):
+    for index, user in enumerate(UserFactory.create_batch(20)):
         [window] = api.open_windows(user.pk, course_key, "passing", NOW - timedelta(days=60))
-        if index < 3:
+        if index < 6:
             api.record_evidence(window=window, requirement=definition.requirements.get(), source="learner",
                                 payload={"text": "done"}, idempotency_key=f"k{index}", submitted_at=window.opened_at)
     return definition
@@ -42,7 +42,7 @@ def test_legacy_dashboard_gets_an_activation_section_for_staff(seeded, course_st
     section = sections[1]
     assert (section["section_display_name"], section["course_id"]) == ("Activation", str(course_key))
     body = section["fragment"].body_html()
-    assert 'data-figure="rate">30.0 %' in body and 'data-figure="completers">10<' in body
+    assert 'data-figure="rate">30.0 %' in body and 'data-figure="completers">20<' in body
     # The LMS renders it through the Mako template named after the section key.
     lookup = TemplateLookup(directories=settings.MAKO_TEMPLATE_DIRS_BASE)
     template = f"{section['template_path_prefix']}{section['section_key']}.html"
@@ -87,7 +87,7 @@ def test_instructor_page_permissions(client, seeded, course_key, course_staff, l
     response = client.get(reverse("activation_plugin:instructor", kwargs={"course_id": str(course_key)}))
     assert response.status_code == status
     if status == 200:
-        assert b'data-figure="activated">3<' in response.content
+        assert b'data-figure="activated">6<' in response.content
 
 
 def test_malformed_course_id_is_a_404(client, course_staff):

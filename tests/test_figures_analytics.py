@@ -45,7 +45,8 @@ def queries_of(function, *args, **kwargs):
 
 
 def test_analytics_runs_a_fixed_number_of_queries_whatever_the_size(
-        make_definition, course_key, other_run, django_assert_max_num_queries):
+        make_definition, course_key, other_run, django_assert_max_num_queries, settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 1  # every figure computed, none hidden
     small = make_definition(requirements=[PROMPTED_PROJECT, METRIC], holdout_percent=20, name="small")
     large = make_definition(requirements=[PROMPTED_PROJECT, METRIC], holdout_percent=20, name="large")
     populate(small, other_run, 1)
@@ -62,6 +63,7 @@ def test_analytics_runs_a_fixed_number_of_queries_whatever_the_size(
 
 
 def test_a_slow_definition_shows_its_last_figures_while_a_refresh_runs(make_definition, course_key, settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
     definition = make_definition(window_days=30)
     opened = timezone.now() - timedelta(days=2)
     windows = [api.open_windows(user.pk, course_key, "passing", opened)[0] for user in UserFactory.create_batch(6)]
@@ -72,28 +74,29 @@ def test_a_slow_definition_shows_its_last_figures_while_a_refresh_runs(make_defi
     api.record_evidence(window=windows[0], requirement=definition.requirements.get(), source="learner",
                         payload={"text": "did it"}, idempotency_key="slow-1")
     shown = api.page_figures(definition, scheduled.append)
-    assert shown["stale"] is True and shown["summary"]["activated"] == 0 and scheduled == [definition.pk]
+    assert shown["stale"] is True and shown["summary"]["open_activated"] == 0 and scheduled == [definition.pk]
     assert api.page_figures(definition, scheduled.append)["stale"] and scheduled == [definition.pk]  # one refresh
     api.analytics(definition)  # what the refresh_figures task runs
     fresh = api.page_figures(definition, scheduled.append)
-    assert "stale" not in fresh and fresh["summary"]["activated"] == 1
+    assert "stale" not in fresh and fresh["summary"]["open_activated"] == 1
     api.record_evidence(window=windows[1], requirement=definition.requirements.get(), source="learner",
                         payload={"text": "me too"}, idempotency_key="slow-2")
     assert api.page_figures(definition, scheduled.append)["stale"] and scheduled == [definition.pk] * 2
 
 
-def test_analytics_is_served_from_the_cache_until_the_api_changes_something(make_definition, course_key):
+def test_analytics_is_served_from_the_cache_until_the_api_changes_something(make_definition, course_key, settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
     definition = make_definition(window_days=30)
     opened = timezone.now() - timedelta(days=2)
     windows = [api.open_windows(user.pk, course_key, "passing", opened)[0] for user in UserFactory.create_batch(6)]
-    assert api.analytics(definition)["summary"]["activated"] == 0
+    assert api.analytics(definition)["summary"]["open_activated"] == 0
     with CaptureQueriesContext(connection) as captured:
         cached = api.analytics(definition)
-    assert len(captured) == 0 and cached["summary"]["activated"] == 0
+    assert len(captured) == 0 and cached["summary"]["open_activated"] == 0
 
     api.record_evidence(window=windows[0], requirement=definition.requirements.get(), source="learner",
                         payload={"text": "did it"}, idempotency_key="cache-test")
-    assert api.analytics(definition)["summary"]["activated"] == 1  # at once, not after the cache expires
+    assert api.analytics(definition)["summary"]["open_activated"] == 1  # at once, not after the cache expires
 
     api.open_windows(UserFactory().pk, course_key, "passing", opened)
     assert api.analytics(definition)["summary"]["completers"] == 7
@@ -124,7 +127,8 @@ def test_the_refresh_is_repeated_after_commit(make_definition, django_capture_on
     assert queries_of(api.analytics, definition) > 0
 
 
-def test_an_explicit_moment_is_cached_under_its_own_key(make_definition):
+def test_an_explicit_moment_is_cached_under_its_own_key(make_definition, settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
     definition = make_definition()
     make_windows(definition, 6, state="open", opened_at=NOW - timedelta(days=29))
     assert api.analytics(definition, now=NOW)["summary"]["open"] == 6

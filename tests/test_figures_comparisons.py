@@ -12,9 +12,21 @@ from tests.figures_data import CLOSED_AT, make_windows
 
 
 def reference_difference(s_other, n_other, s_base, n_base):
+    """
+    The interval by statsmodels (Newcombe), and the p-value at which statsmodels' Newcombe
+    interval reaches 0: the test the interval inverts, so the two never disagree.
+    """
     low, high = confint_proportions_2indep(s_other, n_other, s_base, n_base, method="newcomb", compare="diff")
-    _z, p_value = proportions_ztest([s_other, s_base], [n_other, n_base])
-    return s_other / n_other - s_base / n_base, (low, high), p_value
+    return s_other / n_other - s_base / n_base, (low, high)
+
+
+def assert_agrees_with_its_interval(difference, s_other, n_other, s_base, n_base):
+    """At the p-value's own level, statsmodels' Newcombe interval just reaches 0."""
+    p_value = difference["p_value"]
+    low, high = confint_proportions_2indep(s_other, n_other, s_base, n_base, method="newcomb", compare="diff",
+                                           alpha=p_value)
+    assert min(abs(low), abs(high)) == pytest.approx(0, abs=1e-7)
+    assert (p_value < 0.05) == (difference["ci"][0] > 0 or difference["ci"][1] < 0)
 
 
 def run_of(definition, run, activated, expired, opened_at=CLOSED_AT, **fields):
@@ -24,45 +36,80 @@ def run_of(definition, run, activated, expired, opened_at=CLOSED_AT, **fields):
 
 def test_runs_are_ordered_by_first_window_and_compared_with_the_first(make_definition, course_key, other_run):
     definition = make_definition()
-    run_of(definition, other_run, 4, 16, opened_at=CLOSED_AT - timedelta(days=100))  # the earlier run
+    run_of(definition, other_run, 5, 15, opened_at=CLOSED_AT - timedelta(days=100))  # the earlier run
     make_windows(definition, 5, state="open", course_run=other_run, opened_at=NOW - timedelta(days=2))
     run_of(definition, course_key, 12, 18)
     result = api.compare_runs(definition, now=NOW)
     first, second = result["runs"]
-    assert first == {"course_run": str(other_run), "completers": 25, "eligible": 20, "activated": 4, "rate": 0.2,
-                     "rate_ci": pytest.approx(proportion_confint(4, 20, method="wilson")), "suppressed": False}
+    assert first == {"course_run": str(other_run), "completers": 25, "eligible": 20, "activated": 5, "rate": 0.25,
+                     "rate_ci": pytest.approx(proportion_confint(5, 20, method="wilson")), "suppressed": False}
     assert (second["course_run"], second["eligible"], second["rate"]) == (str(course_key), 30, 0.4)
     [difference] = result["differences"]
-    estimate, ci, p_value = reference_difference(12, 30, 4, 20)
+    estimate, ci = reference_difference(12, 30, 5, 20)
     assert difference == {"baseline": str(other_run), "other": str(course_key), "difference": pytest.approx(estimate),
-                          "ci": pytest.approx(ci), "p_value": pytest.approx(p_value), "suppressed": False}
+                          "ci": pytest.approx(ci), "p_value": pytest.approx(difference["p_value"]),
+                          "p_adjusted": difference["p_value"], "verdict": "no_evidence", "suppressed": False}
+    assert_agrees_with_its_interval(difference, 12, 30, 5, 20)
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_run_difference_matches_statsmodels_on_random_counts(make_definition, course_key, other_run, seed):
     rng = random.Random(seed)
     definition = make_definition()
-    counts = [(rng.randint(0, 25), rng.randint(5, 25)) for _run in range(2)]
+    counts = [(rng.randint(5, 30), rng.randint(5, 30)) for _run in range(2)]
     run_of(definition, other_run, *counts[0], opened_at=CLOSED_AT - timedelta(days=10))
     run_of(definition, course_key, *counts[1])
     [difference] = api.compare_runs(definition, now=NOW)["differences"]
     (s_base, f_base), (s_other, f_other) = counts
-    estimate, ci, p_value = reference_difference(s_other, s_other + f_other, s_base, s_base + f_base)
+    estimate, ci = reference_difference(s_other, s_other + f_other, s_base, s_base + f_base)
     assert difference["difference"] == pytest.approx(estimate, abs=1e-12)
     assert difference["ci"] == pytest.approx(ci)
-    assert difference["p_value"] == pytest.approx(p_value)
+    assert_agrees_with_its_interval(difference, s_other, s_other + f_other, s_base, s_base + f_base)
 
 
-def test_a_single_run_has_no_differences_and_no_windows_no_runs(make_definition, course_key):
+@pytest.mark.parametrize("counts, reference", [
+    ((1, 5, 6, 8), "an interval excluding 0 beside p = 0.053 (pooled z)"),
+    ((3, 6, 0, 6), "p = 0.046 (pooled z) where Fisher's exact gives 0.18"),
+    ((2, 9, 7, 10), "small cells"),
+])
+def test_small_counts_get_an_exact_test_and_the_interval_that_inverts_it(
+        make_definition, course_key, other_run, settings, counts, reference):
+    """Issue 16: the pooled z-test contradicted the interval beside it, worst at small counts."""
+    from scipy.stats import barnard_exact  # pylint: disable=import-outside-toplevel
+    settings.ACTIVATION_MIN_CELL_SIZE = 1  # an operator's choice: the smallest cells the tab can show
+    s_other, n_other, s_base, n_base = counts
+    definition = make_definition()
+    run_of(definition, other_run, s_base, n_base - s_base, opened_at=CLOSED_AT - timedelta(days=10))
+    run_of(definition, course_key, s_other, n_other - s_other)
+    [difference] = api.compare_runs(definition, now=NOW)["differences"]
+    exact = barnard_exact([[s_other, s_base], [n_other - s_other, n_base - s_base]], pooled=True).pvalue
+    assert difference["p_value"] == pytest.approx(exact, rel=1e-6), reference
+    low, high = difference["ci"]
+    assert (difference["p_value"] < 0.05) == (low > 0 or high < 0), reference
+    assert difference["verdict"] == ("no_evidence" if difference["p_value"] >= 0.05 else "lower")
+
+
+def test_several_runs_against_the_first_are_holm_adjusted(make_definition, course_key, other_run, settings):
+    from statsmodels.stats.multitest import multipletests  # pylint: disable=import-outside-toplevel
+    definition = make_definition()
+    run_of(definition, other_run, 10, 40, opened_at=CLOSED_AT - timedelta(days=30))
+    for number, (activated, expired) in enumerate(((21, 19), (18, 22), (12, 38))):
+        run_of(definition, f"course-v1:TestX+APPLY+{2030 + number}", activated, expired,
+               opened_at=CLOSED_AT - timedelta(days=20 - number))
+    differences = api.compare_runs(definition, now=NOW)["differences"]
+    expected = multipletests([d["p_value"] for d in differences], method="holm")[1]
+    assert [d["p_adjusted"] for d in differences] == pytest.approx(list(expected))
+    assert [d["verdict"] for d in differences] == [
+        "higher" if adjusted < 0.05 else "no_evidence" for adjusted in expected]
+    assert "higher" in [d["verdict"] for d in differences] and "no_evidence" in [d["verdict"] for d in differences]
+
+
+def test_a_single_run_has_no_differences_and_no_windows_no_runs(make_definition, course_key, settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
     definition = make_definition()
     assert api.compare_runs(definition, now=NOW) == {"runs": [], "differences": []}
     run_of(definition, course_key, 6, 0)  # everyone activated
     result = api.compare_runs(definition, now=NOW)
-    assert result["differences"] == []
-    assert (result["runs"][0]["rate"], result["runs"][0]["rate_ci"]) == (1.0, pytest.approx(
-        proportion_confint(6, 6, method="wilson")))
-
-
 def test_a_small_run_is_hidden_with_the_next_smallest(make_definition, course_key, other_run):
     definition = make_definition()
     third = "course-v1:TestX+APPLY+2028"
@@ -78,15 +125,16 @@ def test_a_small_run_is_hidden_with_the_next_smallest(make_definition, course_ke
 
 def test_prompted_vs_holdout(make_definition, course_key):
     definition = make_definition(holdout_percent=20)
-    run_of(definition, course_key, 2, 18, arm="holdout")
-    run_of(definition, course_key, 14, 26)
+    run_of(definition, course_key, 5, 25, arm="holdout")
+    run_of(definition, course_key, 20, 20)
     arms = api.compare_arms(definition, now=NOW)
-    estimate, ci, p_value = reference_difference(14, 40, 2, 20)
+    estimate, ci = reference_difference(20, 40, 5, 30)
     assert (arms["baseline"], arms["other"], arms["suppressed"]) == ("holdout", "prompted", False)
-    assert (arms["difference"], arms["ci"], arms["p_value"]) == (
-        pytest.approx(estimate), pytest.approx(ci), pytest.approx(p_value))
+    assert (arms["difference"], arms["ci"]) == (pytest.approx(estimate), pytest.approx(ci))
+    assert_agrees_with_its_interval(arms, 20, 40, 5, 30)
+    assert (arms["p_adjusted"], arms["verdict"]) == (arms["p_value"], "higher")
     assert [(arm["arm"], arm["eligible"], arm["activated"]) for arm in arms["arms"]] == [
-        ("holdout", 20, 2), ("prompted", 40, 14)]
+        ("holdout", 30, 5), ("prompted", 40, 20)]
 
 
 def test_no_holdout_no_arm_comparison(make_definition, course_key):
@@ -111,12 +159,12 @@ def test_segments_hide_small_cells_and_one_more(make_definition, course_key):
 def test_two_small_segments_only_reveal_their_sum(make_definition, course_key):
     definition = make_definition()
     run_of(definition, course_key, 5, 5, enrollment_mode="verified")
-    run_of(definition, course_key, 1, 7, enrollment_mode="audit")
+    run_of(definition, course_key, 6, 7, enrollment_mode="audit")
     run_of(definition, course_key, 1, 2, enrollment_mode="honor")
     run_of(definition, course_key, 0, 2, enrollment_mode="professional")
     rows = api.segments(definition, "enrollment_mode", now=NOW)
     assert [(row["value"], row["suppressed"]) for row in rows] == [
-        ("verified", False), ("audit", False), ("honor", True), ("professional", True)]
+        ("audit", False), ("verified", False), ("honor", True), ("professional", True)]
 
 
 def test_all_segments_small_are_all_hidden(make_definition, course_key):

@@ -50,31 +50,47 @@ def test_small_definitions_hide_every_figure(definition):
     assert {row["activated"] for row in summary["by_strength"]} == {None}
 
 
-def test_too_few_closed_windows_hide_only_the_rate(definition):
+def test_too_few_closed_windows_hide_the_rate_and_every_count_that_tells_it(definition):
     make_windows(definition, 1, state="activated")
     make_windows(definition, 2, state="expired")
     make_windows(definition, 9, state="open", opened_at=NOW - timedelta(days=3))
     summary = api.summarize(definition, now=NOW)
     assert (summary["suppressed"], summary["rate_suppressed"]) == (False, True)
-    assert (summary["completers"], summary["open"], summary["rate"], summary["rate_ci"]) == (12, 9, None, None)
-    assert {row["rate"] for row in summary["by_strength"]} == {None}
+    assert (summary["completers"], summary["rate"], summary["rate_ci"]) == (12, None, None)
+    # completers − open would give the 3 ended windows, and activated their outcome.
+    assert [summary[key] for key in ("eligible", "activated", "not_activated", "open")] == [None] * 4
+    assert {(row["activated"], row["rate"]) for row in summary["by_strength"]} == {(None, None)}
 
 
-def test_all_windows_open_are_all_censored(definition):
+@pytest.mark.parametrize("activated, expired", [(3, 4), (0, 20), (20, 0), (4, 16), (16, 4)])
+def test_a_small_count_on_either_side_of_the_outcome_hides_the_rate(definition, activated, expired):
+    """Issue 16: 3 of 7 ended windows hid the rate, yet eligible = 3, activated = 3 and the strengths showed 100 %."""
+    make_windows(definition, activated, state="activated")
+    make_windows(definition, expired, state="expired")
+    summary = api.summarize(definition, now=NOW)
+    assert summary["rate_suppressed"] and summary["rate"] is None
+    assert summary["activated"] is None and summary["eligible"] is None
+    assert all(row["activated"] is None for row in summary["by_strength"])
+
+
+def test_all_windows_open_are_all_censored(definition, settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
     make_windows(definition, 8, state="open", opened_at=NOW - timedelta(days=4))
     summary = api.summarize(definition, now=NOW)
     assert (summary["eligible"], summary["rate"], summary["km_rate"], summary["median_days"]) == (0, None, 0.0, None)
     assert [(p.day, p.censored, p.survival) for p in summary["km_curve"]] == [(4, 8, 1.0)]
 
 
-def test_everyone_activated(definition):
+def test_everyone_activated(definition, settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
     make_windows(definition, 6, state="activated", days=4)
     summary = api.summarize(definition, now=NOW)
     assert (summary["rate"], summary["km_rate"], summary["median_days"]) == (1.0, 1.0, 4)
     assert summary["rate_ci"][1] == 1.0
 
 
-def test_funnel_counts_each_stage_per_arm_and_leaves_out_withdrawn_and_rejected(definition):
+def test_funnel_counts_each_stage_per_arm_and_leaves_out_withdrawn_and_rejected(definition, settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 1  # the counting rules; hiding is tests/test_figures_suppression.py's
     activated = make_windows(definition, 3, state="activated")
     expired = make_windows(definition, 7, state="expired")
     add_deliveries(activated + expired[:5])
@@ -104,7 +120,8 @@ def test_funnel_hides_both_arms_when_one_is_small(definition):
     assert {row["count"] for arm in result.values() for row in arm} == {None}
 
 
-def test_funnel_without_holdout_shows_an_empty_holdout_arm(make_definition):
+def test_funnel_without_holdout_shows_an_empty_holdout_arm(make_definition, settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
     definition = make_definition(requirements=[PROMPTED_PROJECT])
     make_windows(definition, 6, state="expired")
     result = api.funnel(definition, now=NOW)
@@ -137,16 +154,28 @@ def test_persistence_is_hidden_below_the_cell_size(definition, settings):
     assert api.persistence(definition)["repeat_share"] == 1.0
 
 
-def test_rate_by_strength_counts_a_window_under_each_strength_that_verified_it(definition):
+def test_rate_by_strength_counts_a_window_under_each_strength_that_verified_it(definition, settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
     windows = make_windows(definition, 6, state="activated")
     add_evidence(windows[:2], strength="peer")
     add_evidence(windows[1:3], strength="staff", copies=2)
     add_evidence(windows[3:], status="rejected")
     add_evidence(make_windows(definition, 4, state="expired"), strength="supervisor")  # not activated
     add_evidence(make_windows(definition, 2, state="withdrawn"), strength="kpi")
+    # Running windows that activated are not in the rate, nor in its breakdown by strength.
+    add_evidence(make_windows(definition, 3, state="activated", opened_at=NOW - timedelta(days=5)), strength="peer")
     rows = {row["strength"]: (row["activated"], row["rate"]) for row in api.summarize(definition, now=NOW)["by_strength"]}
     assert rows == {"peer": (2, 0.2), "staff": (2, 0.2), "self_report": (0, 0.0), "supervisor": (0, 0.0),
                     "kpi": (0, 0.0)}
+
+
+def test_strength_counts_that_would_single_learners_out_are_hidden(definition):
+    windows = make_windows(definition, 8, state="activated")
+    add_evidence(windows[:6], strength="peer")
+    add_evidence(windows[6:], strength="staff")
+    make_windows(definition, 12, state="expired")
+    rows = {row["strength"]: (row["activated"], row["rate"]) for row in api.summarize(definition, now=NOW)["by_strength"]}
+    assert rows["peer"] == (6, 0.3) and rows["staff"] == (None, None) and rows["kpi"] == (None, None)
 
 
 def test_the_window_strength_tags_know_every_strength_of_evidence():

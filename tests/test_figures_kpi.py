@@ -111,10 +111,10 @@ def test_difference_in_differences_without_holdout_is_suppressed(make_definition
 
 
 def test_roi_carries_the_holdout_interval_through(definition):
-    make_windows(definition, 2, state="activated", arm="holdout")
-    make_windows(definition, 18, state="expired", arm="holdout")
-    make_windows(definition, 14, state="activated")
-    make_windows(definition, 26, state="expired")
+    make_windows(definition, 5, state="activated", arm="holdout")
+    make_windows(definition, 20, state="expired", arm="holdout")
+    make_windows(definition, 18, state="activated")
+    make_windows(definition, 22, state="expired")
     arms = api.compare_arms(definition, now=NOW)
     result = api.roi(definition, 1000, 5000, now=NOW)
     incremental = 0.25 * 40
@@ -122,6 +122,25 @@ def test_roi_carries_the_holdout_interval_through(definition):
     assert result["incremental_activations"] == pytest.approx(incremental)
     assert result["roi"] == pytest.approx((1000 * incremental - 5000) / 5000)
     assert result["roi_ci"] == pytest.approx(tuple((1000 * bound * 40 - 5000) / 5000 for bound in arms["ci"]))
+    assert result["amounts_exact"] is True
+
+
+def test_roi_carries_ranges_of_value_and_cost_through(definition):
+    """Issue 16: the ROI interval carried only the rate's uncertainty."""
+    make_windows(definition, 5, state="activated", arm="holdout")
+    make_windows(definition, 20, state="expired", arm="holdout")
+    make_windows(definition, 18, state="activated")
+    make_windows(definition, 22, state="expired")
+    exact = api.roi(definition, 1000, 5000, now=NOW)
+    ranged = api.roi(definition, (800, 1200), (4000, 6000), now=NOW)
+    low, high = exact["incremental_ci"]
+    # Every corner of value × activations × cost; by hand, the extremes are (800·low/6000) and (1200·high/4000).
+    assert ranged["roi_ci"] == pytest.approx((800 * low / 6000 - 1, 1200 * high / 4000 - 1))
+    assert ranged["roi"] == pytest.approx(1000 * 10 / 5000 - 1)  # the middle of each range
+    assert ranged["roi_ci"][0] < exact["roi_ci"][0] and ranged["roi_ci"][1] > exact["roi_ci"][1]
+    assert (ranged["value_range"], ranged["cost_range"], ranged["amounts_exact"]) == ((800, 1200), (4000, 6000), False)
+    with pytest.raises(ActivationRequestError, match="lower amount first"):
+        api.roi(definition, (1200, 800), 5000, now=NOW)
 
 
 def test_roi_without_holdout_is_an_upper_bound(make_definition):

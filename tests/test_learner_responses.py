@@ -118,7 +118,7 @@ def test_learner_withdraws_consent_and_leaves_every_figure(client, make_definiti
     evidence = Evidence.objects.get()
     evidence.file.save("notes.txt", ContentFile(b"private"))
     stored = evidence.file.name
-    assert api.summarize(definition)["activated"] == 1
+    assert api.summarize(definition)["open_activated"] == 1  # a running window: not in the rate yet
     SupervisorInvite.objects.create(window=window, requirement=definition.requirements.get(), email="boss@example.com",
                                     nonce="n1", expires_at=timezone.now() + timedelta(days=3))
     client.force_login(learner)
@@ -131,7 +131,7 @@ def test_learner_withdraws_consent_and_leaves_every_figure(client, make_definiti
     assert not evidence.file.storage.exists(stored)
     assert SupervisorInvite.objects.get().revoked_at is not None
     summary = api.summarize(definition)
-    assert (summary["completers"], summary["activated"]) == (0, 0)
+    assert (summary["completers"], summary["activated"], summary["open_activated"]) == (0, 0, 0)
     assert client.post(url).status_code == 302  # idempotent
     with pytest.raises(ActivationRequestError, match="withdrawn"):
         api.record_evidence(window=window, requirement=definition.requirements.get(), source="learner",

@@ -23,9 +23,13 @@ from activation_plugin.stats import (
     difference_in_differences,
     kaplan_meier,
     km_cumulative_at,
+    holm,
     km_median,
+    km_median_interval,
     log_rank,
     newcombe_difference,
+    newcombe_p_value,
+    rate_difference,
     roi,
     student_t_cdf,
     student_t_ppf,
@@ -410,12 +414,25 @@ def test_difference_in_differences_small_group_is_none():
 
 
 def test_roi_carries_interval():
-    assert roi(50.0, (10.0, 4.0, 16.0), 200.0) == approx((1.5, 0.0, 3.0))
-    assert roi(0.0, (10.0, 4.0, 16.0), 200.0) == (-1.0, -1.0, -1.0)
-    assert roi(50.0, (-2.0, -6.0, 2.0), 100.0) == approx((-2.0, -4.0, 0.0))
+    assert roi((50.0, 50.0), (10.0, 4.0, 16.0), (200.0, 200.0)) == approx((1.5, 0.0, 3.0))
+    assert roi((0.0, 0.0), (10.0, 4.0, 16.0), (200.0, 200.0)) == (-1.0, -1.0, -1.0)
+    assert roi((50.0, 50.0), (-2.0, -6.0, 2.0), (100.0, 100.0)) == approx((-2.0, -4.0, 0.0))
 
 
-@pytest.mark.parametrize("value,cost", [(50.0, 0.0), (50.0, -1.0), (-1.0, 100.0)])
+def test_roi_carries_ranges_by_their_corners():
+    # value 40–60, activations 4–16 (estimate 10), cost 150–250: brute force over a fine grid.
+    grid = [(v, a, c) for v in range(40, 61, 5) for a in range(4, 17, 3) for c in range(150, 251, 25)]
+    values = [v * a / c - 1 for v, a, c in grid]
+    estimate, low, high = roi((40.0, 60.0), (10.0, 4.0, 16.0), (150.0, 250.0))
+    assert (low, high) == approx((min(values), max(values)))
+    assert estimate == approx(50 * 10 / 200 - 1)
+    # Negative incremental activations (a holdout doing better) flip which corner is lowest.
+    assert roi((40.0, 60.0), (-2.0, -6.0, 2.0), (100.0, 200.0))[1:] == approx((60 * -6 / 100 - 1, 60 * 2 / 100 - 1))
+
+
+@pytest.mark.parametrize("value,cost", [((50.0, 50.0), (0.0, 0.0)), ((50.0, 50.0), (-1.0, 10.0)),
+                                        ((-1.0, 1.0), (100.0, 100.0)), ((60.0, 50.0), (100.0, 100.0)),
+                                        ((50.0, 50.0), (200.0, 100.0))])
 def test_roi_invalid(value, cost):
     with pytest.raises(ValueError):
         roi(value, (1.0, 0.0, 2.0), cost)
@@ -426,3 +443,67 @@ def test_roi_invalid(value, cost):
 )
 def test_suppress_small(count, minimum, expected):
     assert suppress_small(count, minimum) == expected
+
+
+# --- Tests that agree with their interval (issue 16) ---------------------------------------------
+
+
+@given(st.integers(5, 60), st.integers(5, 60), st.integers(5, 60), st.integers(5, 60))
+def test_newcombe_p_value_is_where_statsmodels_interval_reaches_zero(s1, f1, s2, f2):
+    n1, n2 = s1 + f1, s2 + f2
+    p_value = newcombe_p_value(s1, n1, s2, n2)
+    if s1 * n2 == s2 * n1:
+        assert p_value == 1.0
+        return
+    def includes_zero(alpha):
+        low, high = confint_proportions_2indep(s1, n1, s2, n2, method="newcomb", compare="diff", alpha=alpha)
+        return low <= 0 <= high
+
+    if p_value > 1e-6:  # past that, the two implementations' normal quantiles part at the 1e-6 level
+        assert includes_zero(p_value * (1 - 1e-6)) and not includes_zero(min(p_value * (1 + 1e-6), 1 - 1e-9))
+    result = rate_difference(s1, n1, s2, n2)
+    assert (result.p_value < 0.05) == (result.low > 0 or result.high < 0)
+
+
+@pytest.mark.parametrize("s1, n1, s2, n2", [(3, 6, 0, 6), (1, 5, 6, 8), (0, 7, 4, 9), (2, 12, 9, 11), (4, 4, 1, 6)])
+def test_small_counts_use_barnard_s_exact_test_and_its_inverted_interval(s1, n1, s2, n2):
+    result = rate_difference(s1, n1, s2, n2)
+    reference = sps.barnard_exact([[s1, s2], [n1 - s1, n2 - s2]], pooled=True).pvalue
+    assert result.p_value == approx(reference, rel=1e-6)
+    assert (result.p_value < 0.05) == (result.low > 0 or result.high < 0)
+    assert result.low <= result.estimate <= result.high
+
+
+def test_holm_matches_statsmodels():
+    from statsmodels.stats.multitest import multipletests  # pylint: disable=import-outside-toplevel
+    rng = random.Random(7)
+    for size in (1, 2, 5, 9):
+        p_values = [rng.random() ** 3 for _ in range(size)]
+        assert holm(p_values) == approx(list(multipletests(p_values, method="holm")[1]))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_median_interval_matches_lifelines(seed):
+    from lifelines import KaplanMeierFitter  # pylint: disable=import-outside-toplevel
+    from lifelines.utils import median_survival_times  # pylint: disable=import-outside-toplevel
+    rng = random.Random(seed)
+    durations = [rng.randint(0, 45) for _ in range(rng.randint(8, 80))]
+    observed = [int(rng.random() < 0.6) for _ in durations]
+    events = {}
+    for day, event in zip(durations, observed):
+        old = events.get(day, (0, 0))
+        events[day] = (old[0] + event, old[1] + 1 - event)
+    curve = kaplan_meier(events)
+    fitter = KaplanMeierFitter().fit(durations, observed)
+    low, high = median_survival_times(fitter.confidence_interval_).iloc[0].tolist()
+    expected = None if math.isinf(low) else (low, None if math.isinf(high) else high)
+    assert km_median_interval(curve) == expected
+    median = fitter.median_survival_time_
+    assert km_median(curve) == (None if math.isinf(median) else median)
+
+
+def test_median_interval_unbounded_above_and_not_estimable():
+    """Issue 16's example: median day 10, interval [3, ∞) by lifelines."""
+    curve = kaplan_meier({3: (2, 0), 10: (3, 0), 40: (0, 5)})
+    assert km_median(curve) == 10 and km_median_interval(curve) == (3, None)
+    assert km_median_interval(kaplan_meier({5: (1, 0), 40: (0, 19)})) is None  # even the band's low edge stays above 0.5

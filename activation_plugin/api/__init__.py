@@ -86,6 +86,7 @@ from activation_plugin.figures import (
     page_figures,
     persistence,
     roi,
+    roi_amounts,
     segments,
     summarize,
     windows_csv_rows,
@@ -94,15 +95,15 @@ from activation_plugin.keys import catalog_course, parse_course_key
 
 __all__ = [
     "activate_definition", "add_requirement", "backfill", "archive_definition", "assign_arm", "catalog_course",
-    "course_summaries", "current_peer_assignment", "request_peer_assignment", "submit_peer_review", "create_definition", "definition_is_locked", "definitions_for_course", "evaluate_window",
+    "course_summaries", "current_peer_assignment", "request_peer_assignment", "submit_peer_review", "check_may_configure", "create_definition", "definition_is_locked", "definitions_for_course", "evaluate_window",
     "evidence_in_course", "expire_due_windows", "invite_for_link", "invite_in_course", "invites_for_course", "invite_supervisor", "learner_window",
     "learner_windows", "new_version", "open_windows", "record_completion", "retry_pending_completions", "opt_out", "parse_course_key", "record_evidence", "record_observation",
     "record_supervisor_observation", "requirement_specs", "resend_invite", "retire_user", "review_evidence", "review_queue",
     "revise_definition", "revoke_invite", "sender_name", "sweep_orphan_files", "save_learner_response", "send_due_prompts", "summarize", "tick", "update_definition", "withdraw_window",
     # Figures (read-only): activation_plugin.figures.
     "analytics", "compare_arms", "compare_runs", "data_quality", "difference_in_differences", "evidence_csv_rows",
-    "figures_csv_rows", "funnel", "kpi_deltas", "page_figures", "persistence", "roi", "segments", "windows_csv_rows",
-    "definition_in_course", "definitions_with_requirements", "evidence_detail_in_course", "evidence_list_in_course",
+    "figures_csv_rows", "funnel", "kpi_deltas", "page_figures", "persistence", "roi", "roi_amounts", "segments",
+    "windows_csv_rows", "definition_in_course", "definitions_with_requirements", "evidence_detail_in_course", "evidence_list_in_course",
     "windows_in_course",
     "clean_external_id", "clean_observation", "evaluate_metric_evidence", "finish_pull", "ingest_observations",
     "link_identities", "metric_source", "parse_time", "resolve_observations", "sync_metric_source", "wake_kpi_nudges",

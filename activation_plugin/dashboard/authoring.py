@@ -90,16 +90,15 @@ def definition_form(request, course_id, definition_id=None):
     return redirect(definition_url(course_key, definition))
 
 
+ROI_INPUTS = ("value_per_activation", "value_per_activation_high", "programme_cost", "programme_cost_high")
+
+
 def _roi(request, definition):
     """The ROI calculator's inputs from the query string, its result, and any error to show."""
-    inputs = {name: request.GET.get(name, "").strip() for name in ("value_per_activation", "programme_cost")}
-    if not all(inputs.values()):
-        return inputs, None, None
+    inputs = {name: request.GET.get(name, "").strip() for name in ROI_INPUTS}
     try:
-        numbers = {name: float(value) for name, value in inputs.items()}
-        return inputs, api.roi(definition, **numbers), None
-    except ValueError:
-        return inputs, None, _("Enter numbers for the value and the cost.")
+        amounts = api.roi_amounts(request.GET)
+        return inputs, (api.roi(definition, *amounts) if amounts else None), None
     except ActivationRequestError as exc:
         return inputs, None, str(exc)
 

@@ -24,9 +24,17 @@ def counted_evidence(definition):
             .exclude(window__state=ActivationWindow.State.WITHDRAWN).exclude(status=Evidence.Status.REJECTED))
 
 
-def still_open(now):
-    """Open *and* not past its end: a window past its end is closed even before the tick expires it."""
-    return Q(state=ActivationWindow.State.OPEN, closes_at__gt=now)
+def running(now):
+    """
+    A window still running at ``now``, whatever its state: one that already activated is running
+    too. The activation rate leaves these out (censored); ``ended`` ones are its denominator.
+    """
+    return Q(closes_at__gt=now)
+
+
+def ended(now):
+    """The whole window has elapsed (even before the tick marks it expired)."""
+    return Q(closes_at__lte=now)
 
 
 def min_cell_size():
@@ -37,10 +45,12 @@ def cells(definition, now):
     """
     Counts per combination of run, arm and segment: one scan of the definition's windows that
     runs, arms and every segment dimension are rolled up from, so adding a breakdown adds no query.
+    ``open`` counts windows still running, ``activated`` those that activated among the windows
+    that ended: one censoring rule for every rate.
     """
     rows = (counted_windows(definition).values(*CELL_FIELDS)
-            .annotate(completers=Count("pk"), activated=Count("pk", filter=ACTIVATED),
-                      open=Count("pk", filter=still_open(now)), first_opened=Min("opened_at"))
+            .annotate(completers=Count("pk"), activated=Count("pk", filter=ACTIVATED & ended(now)),
+                      open=Count("pk", filter=running(now)), first_opened=Min("opened_at"))
             .order_by())
     return [{**row, "course_run": str(row["course_run"])} for row in rows]
 
@@ -57,6 +67,16 @@ def roll_up(cell_rows, field):
     return groups
 
 
+def reveals_outcomes(total, activated):
+    """
+    Whether ``activated`` of ``total`` tells too much about individual learners: fewer than
+    ``ACTIVATION_MIN_CELL_SIZE`` learners in the group, or on either side of the outcome (0 of 20
+    tells each learner's outcome as surely as 3 of 3). A minimum of 1 turns suppression off.
+    """
+    minimum = min_cell_size()
+    return minimum > 1 and (total < minimum or activated < minimum or total - activated < minimum)
+
+
 def rate_row(completers, activated, open_count):
     """A group's activation rate over the windows that closed or activated (open ones are censored)."""
     eligible = completers - open_count
@@ -70,16 +90,16 @@ RATE_KEYS = ("completers", "eligible", "activated", "rate", "rate_ci")
 
 def suppress_rows(rows):
     """
-    Hide groups with fewer than ``ACTIVATION_MIN_CELL_SIZE`` eligible learners, in place.
+    Hide groups whose rate would tell individual outcomes (``reveals_outcomes``: fewer than
+    ``ACTIVATION_MIN_CELL_SIZE`` eligible learners, or activated, or not activated), in place.
 
     A rate describes the learners whose outcome is known, so the test is on ``eligible``. The
     groups of one breakdown add up to the headline totals, so a single hidden group could be
     recomputed by subtraction: complementary suppression then also hides the next smallest group.
     Two or more hidden groups only reveal their sum, which cannot be split.
     """
-    minimum = min_cell_size()
     for row in rows:
-        row["suppressed"] = row["completers"] > 0 and row["eligible"] < minimum
+        row["suppressed"] = row["completers"] > 0 and reveals_outcomes(row["eligible"], row["activated"])
     hidden = [row for row in rows if row["suppressed"]]
     # An empty group (an arm nobody was drawn into) reveals nothing and protects nothing.
     shown = [row for row in rows if not row["suppressed"] and row["completers"]]
@@ -91,15 +111,40 @@ def suppress_rows(rows):
     return rows
 
 
+SIGNIFICANCE = 0.05  # the complement of the 95 % intervals shown beside the p-values
+
+
 def difference(baseline, other):
-    """``other`` minus ``baseline`` rate with Newcombe's interval; None-filled when either is hidden."""
+    """
+    ``other`` minus ``baseline`` rate with an interval and a p-value that agree
+    (``stats.rate_difference``: Newcombe, or exact at small counts); None-filled when either is
+    hidden. ``p_adjusted`` and ``verdict`` are set by ``with_verdicts`` once the family is known.
+    """
     result = None
     if not (baseline["suppressed"] or other["suppressed"]):
-        result = stats.newcombe_difference(other["activated"], other["eligible"],
-                                           baseline["activated"], baseline["eligible"])
+        result = stats.rate_difference(other["activated"], other["eligible"],
+                                       baseline["activated"], baseline["eligible"])
     return {
         "difference": result.estimate if result else None,
         "ci": (result.low, result.high) if result else None,
         "p_value": result.p_value if result else None,
         "suppressed": baseline["suppressed"] or other["suppressed"],
     }
+
+
+def with_verdicts(differences):
+    """
+    Holm-adjust the p-values of comparisons made against one baseline (several runs against the
+    first: more looks, more chances of a false difference), and say what each one shows:
+    ``higher``, ``lower``, or ``no_evidence`` of a difference (not "the same": absence of
+    evidence), None when hidden. In place; returns the list.
+    """
+    shown = [row for row in differences if row["p_value"] is not None]
+    for row, adjusted in zip(shown, stats.holm([row["p_value"] for row in shown])):
+        row["p_adjusted"] = adjusted
+        row["verdict"] = ("no_evidence" if adjusted >= SIGNIFICANCE
+                          else "higher" if row["difference"] > 0 else "lower")
+    for row in differences:
+        row.setdefault("p_adjusted", None)
+        row.setdefault("verdict", None)
+    return differences

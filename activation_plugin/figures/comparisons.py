@@ -6,7 +6,7 @@ and nothing extra inside ``analytics``.
 from django.utils import timezone
 
 from activation_plugin.errors import ActivationRequestError
-from activation_plugin.figures.base import cells, difference, rate_row, roll_up, suppress_rows
+from activation_plugin.figures.base import cells, difference, rate_row, roll_up, suppress_rows, with_verdicts
 from activation_plugin.models import ActivationWindow
 
 # Segment dimensions copied onto the window when it opens. Custom attributes are not supported:
@@ -26,20 +26,21 @@ def runs_from_cells(cell_rows):
     runs = suppress_rows(_rate_rows(groups, "course_run"))
     return {
         "runs": runs,
-        "differences": [{"baseline": runs[0]["course_run"], "other": run["course_run"], **difference(runs[0], run)}
-                        for run in runs[1:]],
+        "differences": with_verdicts([{"baseline": runs[0]["course_run"], "other": run["course_run"],
+                                       **difference(runs[0], run)} for run in runs[1:]]),
     }
 
 
 def compare_runs(definition, now=None):
     """
-    Each course run's activation rate, and each later run minus the first with Newcombe's 95 %
-    interval and a two-sided pooled z-test p-value. Runs are ordered by their first window.
+    Each course run's activation rate, and each later run minus the first with a 95 % interval
+    and a p-value that agree (``stats.rate_difference``), Holm-adjusted across the later runs,
+    and a verdict. Runs are ordered by their first window.
 
     Returns:
         dict: ``{"runs": [{"course_run", "completers", "eligible", "activated", "rate", "rate_ci",
         "suppressed"}], "differences": [{"baseline", "other", "difference", "ci", "p_value",
-        "suppressed"}]}``; hidden runs (see ``base.suppress_rows``) carry None and so do their
+        "p_adjusted", "verdict", "suppressed"}]}``; hidden runs (see ``base.suppress_rows``) carry None and so do their
         differences.
     """
     return runs_from_cells(cells(definition, now or timezone.now()))
@@ -53,17 +54,19 @@ def arms_from_cells(cell_rows):
         ((arm, groups.get(arm, {"completers": 0, "activated": 0, "open": 0})) for arm in
          (ActivationWindow.Arm.HOLDOUT.value, ActivationWindow.Arm.PROMPTED.value)), "arm"))
     holdout, prompted = arms
-    return {"baseline": holdout["arm"], "other": prompted["arm"], **difference(holdout, prompted), "arms": arms}
+    [comparison] = with_verdicts([{"baseline": holdout["arm"], "other": prompted["arm"], **difference(holdout, prompted)}])
+    return {**comparison, "arms": arms}
 
 
 def compare_arms(definition, now=None):
     """
-    Does prompting work? Prompted minus holdout activation rate (Newcombe 95 % interval, pooled
-    z-test p-value): the holdout was drawn at random, so this difference is the prompts' effect.
+    Does prompting work? Prompted minus holdout activation rate (95 % interval and a p-value that
+    agree, ``stats.rate_difference``): the holdout was drawn at random, so this difference is the
+    prompts' effect. One comparison: ``p_adjusted`` equals ``p_value``.
 
     Returns:
         dict or None: None when nobody is in the holdout; else ``{"baseline": "holdout",
-        "other": "prompted", "difference", "ci", "p_value", "suppressed", "arms": [{"arm",
+        "other": "prompted", "difference", "ci", "p_value", "p_adjusted", "verdict", "suppressed", "arms": [{"arm",
         "completers", "eligible", "activated", "rate", "rate_ci", "suppressed"}]}`` (holdout first).
     """
     return arms_from_cells(cells(definition, now or timezone.now()))

@@ -2,7 +2,23 @@
 The headline of a definition: rate, Kaplan–Meier curve, funnel and persistence, each from a fixed
 number of aggregate queries (GROUP BY on indexed columns, day histograms), never per learner.
 """
-from django.db.models import Case, Count, DateField, Exists, OuterRef, Q, Sum, When
+from datetime import timedelta
+from datetime import timezone as dt_timezone
+
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    DateField,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    Sum,
+    When,
+)
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -12,7 +28,8 @@ from activation_plugin.figures.base import (
     counted_windows,
     min_cell_size,
     rate_row,
-    still_open,
+    reveals_outcomes,
+    running,
     suppress_rows,
 )
 from activation_plugin.keys import catalog_course, parse_course_key
@@ -24,67 +41,91 @@ from activation_plugin.models import (
     PromptOptOut,
 )
 
-SUMMARY_COUNTS = ("completers", "eligible", "activated", "open", "not_activated", "opted_out")
+SUMMARY_COUNTS = ("completers", "eligible", "activated", "open", "open_activated", "not_activated", "opted_out")
+# Counts that tell a learner's outcome: hidden with the rate (``suppress_outcomes``).
+OUTCOME_COUNTS = ("eligible", "activated", "not_activated", "open", "open_activated")
+DAY = timedelta(days=1)
 
 
 def summarize(definition, now=None):
     """
     The headline figures of a definition, from aggregate queries only.
 
-    Open windows are censored, never failures: ``rate`` counts only windows that activated or
-    closed (``eligible``), and ``km_rate`` is the Kaplan–Meier estimate of activation by the
-    window's last day, which also uses the open windows for as long as they have been observed.
+    One censoring rule per figure, never mixed. ``rate`` is the share of the windows that have
+    *ended* (``eligible``: the whole window elapsed) that activated within them; a window still
+    running is left out whatever its state, even if it already activated, since counting early
+    activators before their classmates' windows end biases the rate upward. ``km_rate`` is the
+    Kaplan–Meier estimate of activation by the window's last day: it uses every window, each for
+    the whole days it has been observed (elapsed time, not calendar dates). Quote ``km_rate``
+    while many windows are running, and ``rate`` once most have ended.
 
-    Fewer completers than ``ACTIVATION_MIN_CELL_SIZE`` hide every figure (``suppressed``); fewer
-    eligible learners hide the rate, its interval and the rates by strength (``rate_suppressed``).
+    Privacy: fewer completers than ``ACTIVATION_MIN_CELL_SIZE`` hide every figure (``suppressed``).
+    Fewer ended windows than that, or fewer learners than that on either side of the outcome
+    (activated, or not), hide the rate and every count that would tell it (``rate_suppressed``):
+    0 activated out of 20 tells each learner's outcome as surely as 3 out of 3.
 
     Returns:
-        dict: completers, eligible, activated, open, not_activated, opted_out (still counted),
-        by_strength, rate (None when nothing is eligible), rate_ci ((low, high) 95 % Wilson, or
-        None), km_rate, km_curve (``stats.KMPoint`` per day with an event or censoring; ``survival``
-        is the share *not yet* activated), km_band (one ``{"day", "low", "high"}`` per km_curve
-        point, same order: the Greenwood 95 % band of the *cumulative activation* 1 - S, i.e.
-        ``low = 1 - point.high``, ``high = 1 - point.low``), median_days, suppressed, rate_suppressed.
+        dict: completers, eligible, activated (of the eligible), not_activated, open (windows
+        still running), open_activated (running windows that already activated, not in the rate),
+        opted_out (still counted), by_strength, rate (None when nothing is eligible), rate_ci
+        ((low, high) 95 % Wilson, or None), km_rate, km_curve (``stats.KMPoint`` per day with an
+        event or censoring; ``survival`` is the share *not yet* activated), km_band (one
+        ``{"day", "low", "high"}`` per km_curve point, same order: the 95 % band of the
+        *cumulative activation* 1 - S, i.e. ``low = 1 - point.high``, ``high = 1 - point.low``),
+        median_days, median_ci ((low, high) days, high None when not reached: Brookmeyer–Crowley
+        by the band, or None), quote (``rate`` or ``km_rate``, the one to quote, or None), suppressed,
+        rate_suppressed, km_suppressed (the curve and the median hidden: fewer than the minimum
+        activated, or not activated, among the completers).
     """
     now = now or timezone.now()
     windows = counted_windows(definition)
-    open_q = still_open(now)
+    is_running = running(now)
     # One pass over the windows: the KM day histogram, whose rows also add up to the counts.
-    # Grouped on two nullable days rather than on the state as well: a smaller grouping key, and a
-    # window's activation day is set exactly when it is activated (``evaluate_window``).
+    # A running window that has not activated is censored after the whole days it has been open:
+    # grouping on the date of ``opened_at`` shifted by the time of day of ``now`` gives exactly
+    # those days (see ``_elapsed_days``) in a GROUP BY, without a row per window.
     # The same pass counts activations by the strengths of their verified evidence (on the window).
+    utc_now = now.astimezone(dt_timezone.utc)
+    shift = DAY - timedelta(microseconds=1) - (utc_now - utc_now.replace(hour=0, minute=0, second=0, microsecond=0))
     histogram = list(
-        windows.annotate(activated_day=Case(When(ACTIVATED, then="days_to_activation")),
-                         open_day=Case(When(open_q, then=TruncDate("opened_at")), output_field=DateField()))
-        .values("activated_day", "open_day")
+        windows.annotate(
+            activated_day=Case(When(ACTIVATED, then="days_to_activation")),
+            is_running=Case(When(is_running, then=True), default=False, output_field=BooleanField()),
+            censor_date=Case(When(is_running & ~ACTIVATED, then=TruncDate(
+                ExpressionWrapper(F("opened_at") + shift, output_field=DateTimeField()), tzinfo=dt_timezone.utc)),
+                output_field=DateField()))
+        .values("activated_day", "is_running", "censor_date")
         .annotate(n=Count("pk"), **{f"strength_{strength}": Count("pk", filter=ACTIVATED & Q(
             verified_strengths__contains=f",{strength},")) for strength in Evidence.Strength.values})
         .order_by()
     )
+    ended_rows = [row for row in histogram if not row["is_running"]]
     counts = {
         "completers": sum(row["n"] for row in histogram),
-        "activated": sum(row["n"] for row in histogram if row["activated_day"] is not None),
-        "open": sum(row["n"] for row in histogram if row["open_day"] is not None),
+        "eligible": sum(row["n"] for row in ended_rows),
+        "activated": sum(row["n"] for row in ended_rows if row["activated_day"] is not None),
+        "open": sum(row["n"] for row in histogram if row["is_running"]),
+        "open_activated": sum(row["n"] for row in histogram if row["is_running"] and row["activated_day"] is not None),
         # From the opt-out table's side: a handful of rows, not a lookup per window.
         "opted_out": windows.filter(user_id__in=PromptOptOut.objects.filter(
             Q(definition=definition) | Q(definition__isnull=True)).values("user_id")).count(),
     }
-    eligible = counts["completers"] - counts["open"]
-    closed_unactivated = eligible - counts["activated"]
-    curve = stats.kaplan_meier(_events_by_day(histogram, closed_unactivated, definition.window_days, now))
-    by_strength = {strength: sum(row[f"strength_{strength}"] for row in histogram)
+    counts["not_activated"] = counts["eligible"] - counts["activated"]
+    curve = stats.kaplan_meier(_events_by_day(histogram, definition.window_days, now))
+    by_strength = {strength: sum(row[f"strength_{strength}"] for row in ended_rows)
                    for strength in Evidence.Strength.values}
+    eligible = counts["eligible"]
     summary = {
         **counts,
-        "eligible": eligible,
-        "not_activated": closed_unactivated,
         **{key: value for key, value in rate_row(counts["completers"], counts["activated"], counts["open"]).items()
            if key in ("rate", "rate_ci")},
         "km_rate": stats.km_cumulative_at(curve, definition.window_days) if curve else None,
         "km_curve": curve,
         "km_band": [{"day": point.day, "low": 1.0 - point.high, "high": 1.0 - point.low} for point in curve],
         "median_days": stats.km_median(curve),
-        # Activated windows backed by each strength of verified evidence (one window may count under several).
+        "median_ci": stats.km_median_interval(curve),
+        # Activated windows (of those that ended) backed by each strength of verified evidence
+        # (one window may count under several).
         "by_strength": [
             {"strength": strength, "label": label, "activated": by_strength.get(strength, 0),
              "rate": by_strength.get(strength, 0) / eligible if eligible else None}
@@ -92,39 +133,74 @@ def summarize(definition, now=None):
         ],
         # Nothing to hide in an empty definition; an empty rate is None anyway.
         "suppressed": 0 < counts["completers"] < min_cell_size(),
-        "rate_suppressed": 0 < eligible < min_cell_size(),
+        "rate_suppressed": eligible > 0 and reveals_outcomes(eligible, counts["activated"]),
+        # The curve's steps are 1/n: a handful of activations, or of learners without one, tell
+        # who did what as surely as the rate would.
+        "km_suppressed": reveals_outcomes(counts["completers"], counts["activated"] + counts["open_activated"]),
     }
-    return _suppressed_summary(summary)
+    return _with_quote(_suppressed_summary(summary))
+
+
+def _with_quote(summary):
+    """
+    Which figure to quote: the rate once most windows have ended (it then describes most
+    completers), the Kaplan–Meier estimate while most are running; None when neither is shown.
+    """
+    if summary["rate"] is not None and summary["eligible"] >= summary["open"]:
+        summary["quote"] = "rate"
+    elif summary["km_rate"] is not None:
+        summary["quote"] = "km_rate"
+    else:
+        summary["quote"] = "rate" if summary["rate"] is not None else None
+    return summary
 
 
 def _suppressed_summary(summary):
     if summary["suppressed"]:
-        summary.update(dict.fromkeys(SUMMARY_COUNTS), km_rate=None, km_curve=[], km_band=[], median_days=None)
-        for row in summary["by_strength"]:
-            row["activated"] = None
+        summary.update(dict.fromkeys(SUMMARY_COUNTS))
+    if summary["suppressed"] or summary["km_suppressed"]:
+        summary.update(km_rate=None, km_curve=[], km_band=[], median_days=None, median_ci=None, km_suppressed=True)
     if summary["suppressed"] or summary["rate_suppressed"]:
-        summary.update(rate=None, rate_ci=None, rate_suppressed=True)
-        for row in summary["by_strength"]:
-            row["rate"] = None
+        # The completers and the opt-outs stay: they tell nobody's outcome. Every count that adds
+        # up to the outcome goes, the running windows' too (completers − open = eligible).
+        summary.update(dict.fromkeys(OUTCOME_COUNTS), rate=None, rate_ci=None, rate_suppressed=True)
+    for row in summary["by_strength"]:
+        count = row["activated"]
+        if summary["rate_suppressed"] or count is None or reveals_outcomes(summary["eligible"], count):
+            row.update(activated=None, rate=None)
     return summary
 
 
-def _events_by_day(histogram, closed_unactivated, window_days, now):
-    """``{day: (activations, censored)}`` for Kaplan–Meier; open windows are censored at their age in days."""
+def _elapsed_days(shifted_date, now):
+    """
+    Whole days a window has been open at ``now``, from the date ``summarize`` groups on: the date
+    of ``opened_at + (1 day − 1 µs − now's time of day)``. Shifting by now's time of day turns
+    "whole days before now" into whole dates before today, and the added day less a microsecond
+    rounds a part-day up to the next date, so it is not counted (floor of the elapsed days).
+    """
+    return (now.astimezone(dt_timezone.utc).date() - shifted_date).days
+
+
+def _events_by_day(histogram, window_days, now):
+    """
+    ``{day: (activations, censored)}`` for Kaplan–Meier, in whole days since the window opened:
+    an activation on its day, a running window censored after the whole days it has been open
+    (a window opened at 23:45 yesterday has been observed for 0 days, not 1), an ended window
+    that did not activate at the window's length.
+    """
     events_by_day = {}
 
     def add(day, events=0, censored=0):
         old_events, old_censored = events_by_day.get(day, (0, 0))
         events_by_day[day] = (old_events + events, old_censored + censored)
 
-    today = now.date()
     for row in histogram:
         if row["activated_day"] is not None:
             add(row["activated_day"], events=row["n"])
-        elif row["open_day"] is not None:
-            add(min(max((today - row["open_day"]).days, 0), window_days), censored=row["n"])
-    if closed_unactivated:
-        add(window_days, censored=closed_unactivated)
+        elif row["is_running"]:
+            add(min(max(_elapsed_days(row["censor_date"], now), 0), window_days), censored=row["n"])
+        else:
+            add(window_days, censored=row["n"])
     return events_by_day
 
 
@@ -156,16 +232,17 @@ def funnel_counts(definition, now):
         counted_windows(definition).values("arm")
         .annotate(completed=Count("pk"), prompted=Count("pk", filter=Exists(sent)),
                   responded=Count("pk", filter=Exists(responded)), verified=Count("pk", filter=Exists(verified)),
-                  activated=Count("pk", filter=ACTIVATED), open=Count("pk", filter=still_open(now)))
+                  activated=Count("pk", filter=ACTIVATED),
+                  activated_ended=Count("pk", filter=ACTIVATED & ~running(now)), open=Count("pk", filter=running(now)))
         .order_by()
     )}
-    empty = dict.fromkeys((*FUNNEL_STAGES, "open"), 0)
+    empty = dict.fromkeys((*FUNNEL_STAGES, "activated_ended", "open"), 0)
     return {arm: rows.get(arm, empty) for arm in ActivationWindow.Arm.values}
 
 
 def funnel_from_counts(arms):
     hidden = {arm: row["suppressed"] for arm, row in zip(arms, suppress_rows(
-        [rate_row(row["completed"], row["activated"], row["open"]) for row in arms.values()]))}
+        [rate_row(row["completed"], row["activated_ended"], row["open"]) for row in arms.values()]))}
     return {
         arm: [{"stage": stage,
                "count": None if hidden[arm] else row[stage],

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from activation_plugin import stats
 from activation_plugin.errors import ActivationRequestError
-from activation_plugin.figures.base import ACTIVATED, cells, counted_windows, min_cell_size, still_open
+from activation_plugin.figures.base import ACTIVATED, cells, counted_windows, ended, min_cell_size
 from activation_plugin.figures.comparisons import arms_from_cells
 from activation_plugin.models import ActivationWindow, EvidenceRequirement, MetricObservation
 
@@ -105,7 +105,7 @@ def kpi_deltas(definition, metric=None, now=None):
 
 
 def _outcome_groups(now):
-    return {"activated": ACTIVATED, "not_activated": ~ACTIVATED & ~still_open(now)}
+    return {"activated": ACTIVATED, "not_activated": ~ACTIVATED & ended(now)}
 
 
 ARM_GROUPS = {"treated": Q(arm=ActivationWindow.Arm.PROMPTED), "comparison": Q(arm=ActivationWindow.Arm.HOLDOUT)}
@@ -173,29 +173,67 @@ def _finite_number(value, field):
     return float(value)
 
 
+def _amount_range(value, field):
+    """A number, or a ``(low, high)`` pair for an amount known only within a range."""
+    low, high = value if isinstance(value, (tuple, list)) and len(value) == 2 else (value, value)
+    low, high = _finite_number(low, field), _finite_number(high, field)
+    if low > high:
+        raise ActivationRequestError(_("Give the lower amount first."), field=field)
+    return low, high
+
+
+ROI_FIELDS = ("value_per_activation", "programme_cost")
+
+
+def roi_amounts(params):
+    """
+    ``(value, cost)`` for ``roi`` from a query string (the page's form, the REST API), each a
+    number or, with ``<name>_high``, a range; None when neither amount is given.
+
+    Raises:
+        ActivationRequestError: an amount that is not a number, or only one of the two.
+    """
+    given = {name: (params.get(name) or "").strip() for name in ROI_FIELDS}
+    if not any(given.values()):
+        return None
+    amounts = []
+    for name in ROI_FIELDS:
+        texts = [given[name], (params.get(f"{name}_high") or "").strip() or given[name]]
+        try:
+            amounts.append(tuple(float(text) for text in texts))
+        except ValueError as exc:
+            raise ActivationRequestError(_("Enter a number."), field=name) from exc
+    return tuple(amounts)
+
+
 def roi(definition, value_per_activation, programme_cost, now=None):
     """
     Return on investment, (value per activation × incremental activations − cost) / cost, with the
-    interval of the activation figure carried through (ROI is monotone in it).
+    interval of the activation figure carried through, and with the value and the cost as ranges
+    when they are only known within one (a number is taken as exact; ``note_exact`` says so).
 
     With a holdout, incremental activations = (prompted − holdout rate) × prompted eligible
-    learners, with the Newcombe interval. Without one, every activation is counted as caused by
-    the programme (Wilson interval × eligible): an upper bound, flagged as such.
+    learners, with the rate difference's interval. Without one, every activation is counted as
+    caused by the programme (Wilson interval × eligible): an upper bound, flagged as such.
+
+    Args:
+        value_per_activation, programme_cost: a number, or ``(low, high)``.
 
     Returns:
-        dict: roi, roi_ci, incremental_activations, incremental_ci, basis (``holdout`` or
-        ``all_activations``), upper_bound, note, suppressed (then the figures are None).
+        dict: roi, roi_ci (every combination of the ranges and the activations' interval),
+        incremental_activations, incremental_ci, value_range, cost_range, amounts_exact, basis
+        (``holdout`` or ``all_activations``), upper_bound, note, suppressed (then the figures are None).
 
     Raises:
-        ActivationRequestError: a value that is not a finite number, a negative value per
-            activation, or a cost that is not positive.
+        ActivationRequestError: a value that is not a finite number, a range given high first, a
+            negative value per activation, or a cost that is not positive.
     """
-    value = _finite_number(value_per_activation, "value_per_activation")
-    cost = _finite_number(programme_cost, "programme_cost")
-    if value < 0:
+    value = _amount_range(value_per_activation, "value_per_activation")
+    cost = _amount_range(programme_cost, "programme_cost")
+    if value[0] < 0:
         raise ActivationRequestError(_("The value per activated learner cannot be negative."),
                                      field="value_per_activation")
-    if cost <= 0:
+    if cost[0] <= 0:
         raise ActivationRequestError(_("The programme cost must be more than zero."), field="programme_cost")
     cell_rows = cells(definition, now or timezone.now())
     arms = arms_from_cells(cell_rows)
@@ -217,5 +255,6 @@ def roi(definition, value_per_activation, programme_cost, now=None):
         "roi": result[0] if result else None, "roi_ci": result[1:] if result else None,
         "incremental_activations": figures[0] if figures else None,
         "incremental_ci": figures[1:] if figures else None,
+        "value_range": value, "cost_range": cost, "amounts_exact": value[0] == value[1] and cost[0] == cost[1],
         "basis": basis, "upper_bound": arms is None, "note": note, "suppressed": figures is None,
     }

@@ -22,10 +22,11 @@ SELECT o.catalog_course,
        o.definition_id,
        o.course_id,
        COUNT(*) AS completers,
-       SUM(CASE WHEN l.name = 'edx.activation.window.activated' THEN 1 ELSE 0 END) AS activated,
-       -- Open windows are censored: only activated or closed windows are eligible.
-       SUM(CASE WHEN l.name = 'edx.activation.window.activated' OR o.closes_at <= :as_of
-                THEN 1 ELSE 0 END) AS eligible
+       -- Windows still running are censored, even those that already activated: only windows
+       -- whose whole window has elapsed are eligible, and activated counts among them.
+       SUM(CASE WHEN l.name = 'edx.activation.window.activated' AND o.closes_at <= :as_of
+                THEN 1 ELSE 0 END) AS activated,
+       SUM(CASE WHEN o.closes_at <= :as_of THEN 1 ELSE 0 END) AS eligible
 FROM opened AS o
 LEFT JOIN latest AS l ON l.window_id = o.window_id AND l.position = 1
 GROUP BY o.catalog_course, o.definition_id, o.course_id

@@ -300,14 +300,23 @@ class SummaryDefinitionSerializer(OutputSerializer):
     "type": "object",
     "additionalProperties": True,
     "properties": {
-        # Null when the group is below ACTIVATION_MIN_CELL_SIZE (suppressed, see "suppressed").
+        # Null when hidden (see "suppressed", "rate_suppressed" and docs/concepts/figures.rst).
+        # eligible: windows that have ended; activated: of those; open: windows still running;
+        # open_activated: running windows that already activated (not in the rate yet).
         **{name: {"type": "integer", "nullable": True}
-           for name in ("completers", "eligible", "activated", "open", "not_activated")},
+           for name in ("completers", "eligible", "activated", "open", "open_activated", "not_activated")},
         "suppressed": {"type": "boolean"},
+        "rate_suppressed": {"type": "boolean"},
+        "km_suppressed": {"type": "boolean"},
         "rate": {"type": "number", "nullable": True},
         "rate_ci": {"type": "array", "items": {"type": "number"}, "nullable": True},
         "km_rate": {"type": "number", "nullable": True},
         "km_curve": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+        "median_days": {"type": "integer", "nullable": True},
+        "median_ci": {"type": "array", "items": {"type": "integer", "nullable": True}, "nullable": True,
+                      "description": "[low, high] days; high null while unbounded; null when not estimable."},
+        "quote": {"type": "string", "enum": ["rate", "km_rate"], "nullable": True,
+                  "description": "Which figure to quote: the rate once most windows have ended, else Kaplan–Meier."},
     },
     "required": ["completers", "eligible", "activated", "open", "rate"],
 })
@@ -321,9 +330,10 @@ class FiguresField(serializers.Field):
 class SummarySerializer(serializers.Serializer):  # pylint: disable=abstract-method
     definition = SummaryDefinitionSerializer()
     figures = FiguresField(help_text=(
-        "Everything activation_plugin.figures.summarize returns: completers, eligible, activated, open, "
-        "not_activated, opted_out, rate, rate_ci, km_rate, km_curve, median_days, by_strength and any figure "
-        "added since. Rates are shares from 0 to 1, null when undefined; intervals are [low, high]."))
+        "Everything activation_plugin.figures.summarize returns: completers, eligible (windows that have ended), "
+        "activated (of those), open (windows still running), open_activated, not_activated, opted_out, rate, "
+        "rate_ci, km_rate, km_curve, median_days, median_ci, quote, by_strength and any figure added since. Rates "
+        "are shares from 0 to 1, null when undefined or hidden; intervals are [low, high]."))
 
 
 ANALYTICS_SECTIONS = ("computed_at", "summary", "funnel", "persistence", "runs", "arms", "segments", "kpi", "did",

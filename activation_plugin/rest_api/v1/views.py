@@ -138,16 +138,12 @@ class SummaryView(DefinitionMixin, ActivationAPIView):
 ROI_PARAMETERS = [
     OpenApiParameter(name, {"type": "number", "minimum": 0}, OpenApiParameter.QUERY, required=False,
                      description=description)
-    for name, description in (("value_per_activation", "Value of one activated learner; with programme_cost, adds roi."),
-                              ("programme_cost", "The programme's cost (more than zero); with value_per_activation."))
+    for name, description in (
+        ("value_per_activation", "Value of one activated learner; with programme_cost, adds roi."),
+        ("value_per_activation_high", "With value_per_activation, the top of the range the value is known within."),
+        ("programme_cost", "The programme's cost (more than zero); with value_per_activation."),
+        ("programme_cost_high", "With programme_cost, the top of the range the cost is known within."))
 ]
-
-
-def _number(value, field):
-    try:
-        return float(value)
-    except (TypeError, ValueError) as exc:
-        raise ActivationRequestError("Enter a number.", field=field) from exc
 
 
 class FiguresView(DefinitionMixin, ActivationAPIView):
@@ -159,10 +155,9 @@ class FiguresView(DefinitionMixin, ActivationAPIView):
     def get(self, request, course_id, definition_id):  # pylint: disable=unused-argument
         definition = self.get_definition()
         figures = dict(api.page_figures(definition, tasks.refresh_figures.delay))
-        value, cost = (request.query_params.get(name) for name in ("value_per_activation", "programme_cost"))
-        if value is not None or cost is not None:
-            figures["roi"] = api.roi(definition, _number(value, "value_per_activation"),
-                                     _number(cost, "programme_cost"))
+        amounts = api.roi_amounts(request.query_params)
+        if amounts:
+            figures["roi"] = api.roi(definition, *amounts)
         return Response(s.AnalyticsSerializer({"definition": definition, "figures": figures}).data)
 
 
