@@ -63,6 +63,11 @@ class ActivationDefinition(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text=_("The definition this one is a new version of; activating this one archives it."),
     )
+    comparison_plan = models.JSONField(
+        default=dict, blank=True,
+        help_text=_("The pre-registered comparison (hypothesis, primary figure, sample size, end date), "
+                    "written once before the results are read."),
+    )
 
     class Meta:
         indexes = [models.Index(fields=["catalog_course", "status"], name="act_def_catalog_status")]

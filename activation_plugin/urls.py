@@ -26,6 +26,8 @@ urlpatterns = [
             name="definition_edit"),
     re_path(rf"^activation/courses/{COURSE_ID}/definitions/{DEFINITION_ID}/status/$", page(authoring.change_status),
             name="definition_status"),
+    re_path(rf"^activation/courses/{COURSE_ID}/definitions/{DEFINITION_ID}/plan/$", page(authoring.register_plan),
+            name="definition_plan"),
     re_path(rf"^activation/courses/{COURSE_ID}/definitions/{DEFINITION_ID}/preview/$", page(authoring.preview),
             name="definition_preview"),
     re_path(r"^activation/opt-out/(?P<token>[^/]+)/$", page(learner_views.opt_out), name="opt_out"),

@@ -2,7 +2,7 @@
 Instructors' configuration pages: create, edit, preview, activate, archive and version a
 definition. Thin: forms parse, ``api`` validates and writes, and its errors are shown on the page.
 """
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -103,19 +103,76 @@ def _roi(request, definition):
         return inputs, None, str(exc)
 
 
+PLAN_INPUTS = ("plan_intake", "plan_baseline", "plan_hoped")
+
+
+def _percent(text, field):
+    try:
+        return float(text) / 100
+    except ValueError as exc:
+        raise ActivationRequestError(_("Enter a number."), field=field) from exc
+
+
+def _planning(request, definition):
+    """The planning calculator's inputs (rates in %), its result, and any error to show."""
+    inputs = {name: request.GET.get(name, "").strip() for name in PLAN_INPUTS}
+    if not (inputs["plan_intake"] and inputs["plan_baseline"]):
+        return inputs, None, None
+    try:
+        if not inputs["plan_intake"].isdigit():
+            raise ActivationRequestError(_("Enter the number of completers you expect, at least 2."),
+                                         field="expected_intake")
+        plan = api.plan_comparison(
+            definition, expected_intake=int(inputs["plan_intake"]),
+            baseline_rate=_percent(inputs["plan_baseline"], "baseline_rate"),
+            hoped_rate=_percent(inputs["plan_hoped"], "hoped_rate") if inputs["plan_hoped"] else None)
+        return inputs, plan, None
+    except ActivationRequestError as exc:
+        return inputs, None, str(exc)
+
+
 @login_required
 def definition_page(request, course_id, definition_id):
     """One definition: every figure, what it asks of learners, and what can be done with it."""
     course_key = staff_course_key(request, course_id)
     definition = definition_or_404(course_key, definition_id)
     roi_inputs, roi, roi_error = _roi(request, definition)
+    plan_inputs, planning, plan_error = _planning(request, definition)
+    figures = api.page_figures(definition, tasks.refresh_figures.delay)
     return render(request, "activation_plugin/definition.html", {
         "course_key": course_key, "course_title": platform.course_title(course_key), "definition": definition,
         "locked": definition.has_windows, "may_configure": may_configure(request.user, course_key, definition),
         "requirements": definition.requirements.all(),
         "roi_inputs": roi_inputs, "roi": roi, "roi_error": roi_error,
-        **presentation.page_context(api.page_figures(definition, tasks.refresh_figures.delay), definition),
+        "plan_inputs": plan_inputs, "planning": planning, "plan_error": plan_error,
+        "plan": api.plan_status(definition, figures["summary"].get("eligible")),
+        "primary_figures": api.PRIMARY_FIGURES,
+        **presentation.page_context(figures, definition),
     })
+
+
+@login_required
+@require_POST
+def register_plan(request, course_id, definition_id):
+    """Pre-register the comparison: once, by those who configure the definition."""
+    course_key = staff_course_key(request, course_id)
+    definition = definition_or_404(course_key, definition_id)
+    configurable_or_403(request.user, course_key, definition)
+    try:
+        end_date = date.fromisoformat(request.POST.get("end_date", ""))
+    except ValueError:
+        messages.error(request, _("Enter the date the result will be read, today or later."))
+        return redirect(definition_url(course_key, definition) + "#plan")
+    try:
+        api.register_plan(definition, hypothesis=request.POST.get("hypothesis", ""),
+                          primary_figure=request.POST.get("primary_figure"),
+                          sample_size=int(request.POST["sample_size"]) if request.POST.get(
+                              "sample_size", "").isdigit() else None,
+                          end_date=end_date, registered_by=request.user)
+        messages.success(request, _("The plan is registered: it can no longer change."))
+    except ActivationRequestError as exc:
+        messages.error(request, str(exc))
+    return redirect(definition_url(course_key, definition) + "#plan")
 
 
 def _backfill(definition):

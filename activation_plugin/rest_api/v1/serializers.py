@@ -77,7 +77,8 @@ class DefinitionSerializer(OutputSerializer):
         model = ActivationDefinition
         fields = ["id", "course_id", "name", "behavior", "trigger", "window_days", "rule", "rule_count",
                   "holdout_percent", "status", "locked", "created", "modified", "activated_at", "archived_at",
-                  "requirements"]
+                  "comparison_plan", "requirements"]
+        read_only_fields = ["comparison_plan"]
 
 
 class TranslationSerializer(serializers.Serializer):  # pylint: disable=abstract-method
