@@ -1,6 +1,8 @@
 """The data-quality panel on hand-built evidence, observations and sources."""
 from datetime import timedelta
 
+import pytest
+
 from django.urls import reverse
 
 from activation_plugin import api
@@ -37,6 +39,7 @@ def test_data_quality_panel(make_definition):
 
     quality = api.data_quality(definition, now=NOW)
     failing = quality.pop("failing_sources")
+    quality.pop("non_response")  # tests/test_figures_quality.py::test_non_response_*
     assert quality == {
         "prompted": 10, "responded": 3, "response_rate": 0.3, "awaiting_review": 2, "metrics": ["csat"],
         "unmatched_identities": 2, "future_observations": 1, "observations_outside_windows": 3,
@@ -47,6 +50,7 @@ def test_data_quality_panel(make_definition):
 
 def test_data_quality_without_metrics_or_learners(make_definition):
     quality = api.data_quality(make_definition(), now=NOW)
+    assert quality.pop("non_response")["suppressed"] is True
     assert quality == {"prompted": 0, "responded": 0, "response_rate": None, "awaiting_review": 0, "metrics": [],
                        "unmatched_identities": 0, "future_observations": 0, "observations_outside_windows": 0,
                        "supervisor_patterns": NO_PATTERNS, "failing_sources": []}
@@ -89,3 +93,27 @@ def test_supervisor_confirmations_worth_a_second_look_are_counted(make_definitio
     assert 'data-flags="supervisor"' in page
     for flag in ("quick", "free_mail", "same_name", "busy_supervisors"):
         assert f'data-flag="{flag}"' in page
+
+
+def test_non_response_compares_who_answers_and_bounds_the_rate(make_definition, settings):
+    """Issue 16: responders vs non-responders on what the platform knows, and the worst and best case."""
+    settings.ACTIVATION_MIN_CELL_SIZE = 5
+    definition = make_definition(holdout_percent=10)
+    verified = make_windows(definition, 12, state="activated", enrollment_mode="verified")
+    answered = make_windows(definition, 8, state="expired", enrollment_mode="verified")
+    silent = make_windows(definition, 25, state="expired", enrollment_mode="audit")
+    silent_verified = make_windows(definition, 5, state="expired", enrollment_mode="verified")
+    add_evidence(verified)
+    add_evidence(answered, status="submitted")
+    make_windows(definition, 7, state="expired", arm="holdout")  # not prompted: not asked
+    make_windows(definition, 4, state="open", opened_at=NOW - timedelta(days=2))  # still running
+    result = api.data_quality(definition, now=NOW)["non_response"]
+    eligible, responders = 12 + 8 + 25 + 5, 12 + 8
+    assert (result["eligible"], result["responders"], result["non_responders"]) == (eligible, responders, 30)
+    assert result["rate_if_none"] == pytest.approx(12 / eligible)
+    assert result["rate_if_all"] == pytest.approx((12 + 30) / eligible)
+    modes = {row["value"]: row for row in result["dimensions"]["enrollment_mode"]}
+    assert modes["verified"]["responders_share"] == pytest.approx(20 / 20)
+    assert modes["verified"]["non_responders_share"] == pytest.approx(5 / 30)
+    assert modes["audit"]["suppressed"] is True  # nobody in audit answered: 0 responders would tell each one
+    assert len(silent + silent_verified) == 30

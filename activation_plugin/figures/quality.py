@@ -8,7 +8,14 @@ from django.db.models.functions import Lower, StrIndex, Substr
 from django.utils import timezone
 
 from activation_plugin.figures import headline
-from activation_plugin.figures.base import counted_evidence, counted_windows, min_cell_size
+from activation_plugin.figures.base import (
+    ACTIVATED,
+    counted_evidence,
+    counted_windows,
+    ended,
+    min_cell_size,
+    reveals_outcomes,
+)
 from activation_plugin.figures.kpi import metric_baselines
 from activation_plugin.models import ActivationWindow, Evidence, MetricObservation, MetricSource, SupervisorInvite
 
@@ -62,6 +69,59 @@ def supervisor_patterns(definition):
     return counts
 
 
+# What the platform knows of every completer, copied onto the window when it opened.
+NON_RESPONSE_DIMENSIONS = ("enrollment_mode", "cohort", "course_run")
+
+
+def _share(part, whole, hidden):
+    return None if hidden or not whole else part / whole
+
+
+def non_response(definition, now):
+    """
+    Who answers? Among prompted-arm completers whose window has ended, responders (any evidence
+    not rejected) against non-responders, on what the platform knows of both (enrollment mode,
+    cohort, course run), and the bounds of the rate: nobody who never answered activated, so the
+    rate assumes they did not (``rate_if_none``); ``rate_if_all`` is the rate had every one of
+    them applied it. A value whose responders or non-responders are fewer than the minimum cell
+    size shows no shares; the bounds are hidden with the rate (``reveals_outcomes``). One query.
+
+    Returns:
+        dict: eligible, responders, non_responders, rate_if_none, rate_if_all, suppressed,
+        dimensions (``{dimension: [{"value", "responders_share", "non_responders_share",
+        "suppressed"}]}``, shares of each group, largest first).
+    """
+    responded = Evidence.objects.filter(window=OuterRef("pk")).exclude(status=Evidence.Status.REJECTED)
+    rows = list(counted_windows(definition).filter(ended(now), arm=ActivationWindow.Arm.PROMPTED)
+                .values(*NON_RESPONSE_DIMENSIONS)
+                .annotate(n=Count("pk"), responders=Count("pk", filter=Exists(responded)),
+                          activated=Count("pk", filter=ACTIVATED))
+                .order_by())
+    eligible = sum(row["n"] for row in rows)
+    responders = sum(row["responders"] for row in rows)
+    activated = sum(row["activated"] for row in rows)
+    hidden = eligible == 0 or reveals_outcomes(eligible, activated) or reveals_outcomes(eligible, responders)
+    dimensions = {}
+    for dimension in NON_RESPONSE_DIMENSIONS:
+        groups = {}
+        for row in rows:
+            group = groups.setdefault(str(row[dimension]), [0, 0])
+            group[0] += row["responders"]
+            group[1] += row["n"] - row["responders"]
+        dimensions[dimension] = [
+            {"value": value, "suppressed": hidden or reveals_outcomes(yes + no, yes),
+             "responders_share": _share(yes, responders, hidden or reveals_outcomes(yes + no, yes)),
+             "non_responders_share": _share(no, eligible - responders, hidden or reveals_outcomes(yes + no, yes))}
+            for value, (yes, no) in sorted(groups.items(), key=lambda item: -sum(item[1]))]
+    return {
+        "eligible": None if hidden else eligible, "responders": None if hidden else responders,
+        "non_responders": None if hidden else eligible - responders,
+        "rate_if_none": None if hidden else activated / eligible,
+        "rate_if_all": None if hidden else (activated + eligible - responders) / eligible,
+        "suppressed": hidden, "dimensions": dimensions,
+    }
+
+
 def data_quality(definition, now=None, funnel_counts=None):
     """
     The figures that tell whether the others can be trusted.
@@ -83,7 +143,7 @@ def data_quality(definition, now=None, funnel_counts=None):
     Returns:
         dict: prompted, responded, response_rate, awaiting_review, metrics, unmatched_identities,
         future_observations, observations_outside_windows, supervisor_patterns
-        (:func:`supervisor_patterns`), failing_sources (``[{"name", "last_status", "last_error", "last_run_at"}]``).
+        (:func:`supervisor_patterns`), non_response (:func:`non_response`), failing_sources (``[{"name", "last_status", "last_error", "last_run_at"}]``).
     """
     now = now or timezone.now()
     windows = counted_windows(definition)
@@ -108,6 +168,7 @@ def data_quality(definition, now=None, funnel_counts=None):
         "metrics": list(baselines),
         **observation_counts,
         "supervisor_patterns": supervisor_patterns(definition),
+        "non_response": non_response(definition, now),
         "failing_sources": list(MetricSource.objects.filter(last_status__in=FAILING_STATUSES).order_by("name")
                                 .values("name", "last_status", "last_error", "last_run_at")),
     }
