@@ -137,8 +137,8 @@ def test_export_links_belong_to_the_definition(staff_client, course_key, make_de
     definition = make_definition()
     html = BeautifulSoup(staff_client.get(page_url(course_key, definition)).content, "html.parser")
     links = [a["href"] for a in html.select(".activation-exports a")]
-    assert links == [f"/activation/courses/{course_key}/definitions/{definition.pk}/{name}.csv"
-                     for name in ("windows", "evidence", "figures")]
+    assert links == [f"/activation/courses/{course_key}/definitions/{definition.pk}/{name}"
+                     for name in ("windows.csv", "evidence.csv", "figures.csv", "success-cases/")]
 
 
 def test_a_large_definition_page_says_its_figures_are_being_refreshed(staff_client, course_key, make_definition,

@@ -74,6 +74,8 @@ MATRIX = {
     "export_windows": ("get", lambda w: w.course | w.definition, {}, staff_only()),
     "export_evidence": ("get", lambda w: w.course | w.definition, {}, staff_only()),
     "export_figures": ("get", lambda w: w.course | w.definition, {}, staff_only()),
+    "success_cases": ("get", lambda w: w.course | w.definition, {}, staff_only()),
+    "export_success_cases": ("get", lambda w: w.course | w.definition, {}, staff_only()),
     "review_queue": ("get", lambda w: w.course, {}, staff_only()),
     "review": ("post", lambda w: w.course | w.evidence, {"verdict": "verified"},
                staff_only(302) | NOT_THIS_RUNS_LEARNERS),

@@ -42,6 +42,7 @@ from activation_plugin.api.metrics import (
     resolve_observations,
 )
 from activation_plugin.api.observations import record_observation
+from activation_plugin.api.success_cases import success_case_rows, success_cases
 from activation_plugin.api.plans import PRIMARY_FIGURES, plan_comparison, plan_status, register_plan
 from activation_plugin.api.peer import (
     current_peer_assignment,
@@ -99,7 +100,7 @@ __all__ = [
     "course_summaries", "current_peer_assignment", "request_peer_assignment", "submit_peer_review", "check_may_configure", "create_definition", "definition_is_locked", "definitions_for_course", "evaluate_window",
     "evidence_in_course", "expire_due_windows", "invite_for_link", "invite_in_course", "invites_for_course", "invite_supervisor", "learner_window",
     "learner_windows", "new_version", "open_windows", "record_completion", "retry_pending_completions", "opt_out", "parse_course_key", "record_evidence", "record_observation",
-    "PRIMARY_FIGURES", "plan_comparison", "plan_status", "record_supervisor_observation", "register_plan", "requirement_specs", "resend_invite", "retire_user", "review_evidence", "review_queue",
+    "PRIMARY_FIGURES", "plan_comparison", "plan_status", "success_case_rows", "success_cases", "record_supervisor_observation", "register_plan", "requirement_specs", "resend_invite", "retire_user", "review_evidence", "review_queue",
     "revise_definition", "revoke_invite", "sender_name", "sweep_orphan_files", "save_learner_response", "send_due_prompts", "summarize", "tick", "update_definition", "withdraw_window",
     # Figures (read-only): activation_plugin.figures.
     "analytics", "compare_arms", "compare_runs", "data_quality", "difference_in_differences", "evidence_csv_rows",

@@ -241,3 +241,14 @@ def preview(request, course_id, definition_id):
         "rows": requirement_rows(definition.requirements.all()), "emails": emails, "language": language,
         "likert_scale": range(1, 6),
     })
+
+
+@login_required
+def success_cases(request, course_id, definition_id):
+    """The learners worth interviewing at both extremes (Brinkerhoff), this run's only, consent respected."""
+    course_key = staff_course_key(request, course_id)
+    definition = definition_or_404(course_key, definition_id)
+    return render(request, "activation_plugin/success_cases.html", {
+        "course_key": course_key, "course_title": platform.course_title(course_key), "definition": definition,
+        **api.success_cases(definition, course_key),
+    })

@@ -44,3 +44,9 @@ def export_evidence(request, course_id, definition_id):
 def export_figures(request, course_id, definition_id):
     _course_key, definition = _staff_definition(request, course_id, definition_id)
     return _csv(api.figures_csv_rows(api.analytics(definition)), f"activation-{definition.pk}-figures.csv")
+
+
+@login_required
+def export_success_cases(request, course_id, definition_id):
+    course_key, definition = _staff_definition(request, course_id, definition_id)
+    return _csv(api.success_case_rows(definition, course_key), f"activation-{definition.pk}-success-cases.csv")

@@ -20,7 +20,8 @@ PAGE_SIZE = 2000
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value):
+def csv_cell(value):
+    """A value as a spreadsheet cell: ISO dates, JSON for structures, formulas defused."""
     if value is None:
         return ""
     if isinstance(value, (datetime, date)):
@@ -42,7 +43,7 @@ def _paged(queryset, columns):
         if not page:
             return
         for row in page:
-            yield [_cell(value) for value in row]
+            yield [csv_cell(value) for value in row]
         last = page[-1][0]
 
 
@@ -110,7 +111,7 @@ def _walk(value, figure, group):
             rest = {key: field for key, field in item.items() if key != label}
             yield from _walk(rest, figure, [*group, f"{label}={item[label]}"])
     else:
-        yield [figure, " / ".join(group), _cell(value)]
+        yield [figure, " / ".join(group), csv_cell(value)]
 
 
 def figures_csv_rows(figures):
