@@ -43,8 +43,9 @@ DEFAULTS = {
     "ACTIVATION_TICK_BATCH_SIZE": 500,
     # .. setting_name: ACTIVATION_MIN_CELL_SIZE
     # .. setting_default: 5
-    # .. setting_description: Figures about fewer learners than this are suppressed, so small
-    #   segments cannot identify individuals.
+    # .. setting_description: Figures about fewer learners than this, or with fewer than this on
+    #   either side of the outcome (activated or not), are suppressed, so small groups cannot
+    #   identify individuals. 1 turns suppression off.
     "ACTIVATION_MIN_CELL_SIZE": 5,
     # .. setting_name: ACTIVATION_FIGURES_CACHE_SECONDS
     # .. setting_default: 300

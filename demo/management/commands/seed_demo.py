@@ -2,9 +2,14 @@
 Seed the demo: one course with two runs, an instructor, 240 learners, an active activation
 definition, real openedx-events completion signals, learner evidence and staff reviews.
 
-Run 1 activates about 18 % of completers, run 2 (after the course was improved) about 29 %:
-the kind of cohort difference the Activation tab must show with its uncertainty. Deterministic,
-and safe to run twice: replayed events and evidence keys change nothing.
+Run 1 activates about 15 % of the completers whose window has ended, run 2 (after the course
+was improved) about 33 %: the kind of cohort difference the Activation tab must show with its
+uncertainty. A fifth of completers are held out (fewer of them apply it unprompted), under a
+plan registered before its result is read (18 % → 29 %, the completers that needs), so the tab
+warns that the holdout difference is provisional. Verified learners answer more often than
+auditors (the "Who answers?" panel), and two supervisors confirm a learner each (the strongest
+success cases). Deterministic, and safe to run twice: replayed events and evidence keys change
+nothing.
 """
 import functools
 import random
@@ -26,7 +31,7 @@ from openedx_events.learning.data import (
 )
 from openedx_events.learning.signals import CERTIFICATE_CREATED, COURSE_PASSING_STATUS_UPDATED
 
-from activation_plugin import api
+from activation_plugin import api, links, stats
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.kpi import sources
 from activation_plugin.models import ActivationWindow, Evidence, Review
@@ -38,12 +43,14 @@ KPI_SOURCE = "demo-crm-push"
 RUNS = [
     # (run key, learners, days ago the completions start, spread in days, activation share)
     ("course-v1:ActivationX+APPLY101+2026_T1", 120, 200, 40, 0.18),
-    ("course-v1:ActivationX+APPLY101+2026_T2", 120, 130, 100, 0.29),
+    ("course-v1:ActivationX+APPLY101+2026_T2", 120, 130, 100, 0.40),
 ]
 COMPLETION_SHARE = 0.85
-# Share of prompted completers who submit: the staff verify 84 % of submissions and a tenth of
-# completers are held out, so this many submitters give each run's activation share.
-SUBMITTER_FACTOR = 1 / (0.84 * 0.9)
+# Share of prompted completers who submit: the staff verify 84 % of submissions, so this many
+# submitters give each run's activation share among the prompted.
+SUBMITTER_FACTOR = 1 / 0.84
+# Held-out learners get no prompts; some apply it and tell anyway, fewer than the prompted.
+HOLDOUT_FACTOR = 0.5
 PASSWORDS = {"admin": "admin", "instructor": "instructor"}
 LEARNER_PASSWORD = "learner"
 # Completed a few days ago and has not submitted yet: the learner page shows an open window.
@@ -55,7 +62,7 @@ DEFINITION = {
     "trigger": "passing",
     "window_days": 45,
     "rule": "any",
-    "holdout_percent": 10,
+    "holdout_percent": 20,
     "holdout_seed": "activation-demo-2026",  # the same learners are held out on every machine
     "requirements": [
         {
@@ -108,6 +115,8 @@ class Command(BaseCommand):
                 events += self._complete(learner, key, completed_at, rng)
                 windows += self._maybe_activate(learner, definition, instructor, share, now, rng)
         kpi = self._kpi_observations(definition)
+        self._supervisor_confirmations(definition, now)
+        self._plan(definition, instructor, now)
         result = api.tick(now=now)
         self.stdout.write(self.style.SUCCESS(
             f"Seeded {TITLE}: {events} completion events fired, {windows} learners submitted evidence, "
@@ -184,9 +193,15 @@ class Command(BaseCommand):
     def _maybe_activate(self, learner, definition, instructor, share, now, rng):
         """Some completers submit a project; staff verify most of those submitted before their window closed."""
         window = ActivationWindow.objects.filter(definition=definition, user=learner).first()
-        if window is None or window.arm == ActivationWindow.Arm.HOLDOUT:
+        if window is None:
             return 0
-        if rng.random() > share * SUBMITTER_FACTOR:
+        if window.arm == ActivationWindow.Arm.HOLDOUT:
+            share *= HOLDOUT_FACTOR
+        # Verified learners answer more often than auditors, a non-response pattern the tab shows
+        # (its "Who answers?" panel): 40 % verified × 1.5 + 60 % audit × 2/3 keeps the run's share.
+        mode = DemoEnrollment.objects.filter(user=learner, course_key=window.course_run).values_list(
+            "mode", flat=True).first()
+        if rng.random() > share * SUBMITTER_FACTOR * (1.5 if mode == "verified" else 2 / 3):
             return 0
         submitted_at = window.opened_at + timedelta(days=rng.triangular(1, definition.window_days - 1, 8))
         if submitted_at > now:
@@ -229,6 +244,33 @@ class Command(BaseCommand):
         records += [{"external_id": f"EMP-{9000 + n}", "metric": "handle_time", "value": 300 + n,
                      "observed_at": (anchor + timedelta(days=n)).isoformat()} for n in range(5)]
         return api.ingest_observations(source, records, strict=True)
+
+    def _supervisor_confirmations(self, definition, now):
+        """
+        Two supervisors confirm what they saw on the job (the strongest evidence, so the two top
+        success cases), through the real invitation and link. Learners whose window is still
+        running in run 2; a learner already confirmed is left alone on a second seed.
+        """
+        observation = definition.requirements.get(kind="observation")
+        running = (ActivationWindow.objects.filter(definition=definition, course_run=RUNS[1][0], closes_at__gt=now,
+                                                   arm=ActivationWindow.Arm.PROMPTED)
+                   .select_related("user").order_by("user__username"))
+        for number, window in enumerate(running[:2]):
+            if window.supervisor_invites.filter(used_at__isnull=False).exists():
+                continue
+            invite = api.invite_supervisor(window, observation, f"team.lead{number + 1}@contact-centre.example")
+            token = links.supervisor_url(invite).rstrip("/").rsplit("/", 1)[1]
+            api.record_supervisor_observation(token, dict.fromkeys(observation.config["checklist"], True),
+                                              "Saw it on a live call this week.")
+
+    def _plan(self, definition, instructor, now):
+        """The holdout's plan, registered before its result is read: 18 % → 29 %, with the completers it needs."""
+        if definition.comparison_plan:
+            return
+        needed = stats.learners_needed(0.18, 0.29, 1 - definition.holdout_percent / 100)
+        api.register_plan(definition, hypothesis="Follow-up prompts raise the activation rate from 18 % to 29 %.",
+                          primary_figure="holdout_difference", sample_size=needed,
+                          end_date=(now + timedelta(days=120)).date(), registered_by=instructor)
 
     def _print_help(self):
         run = RUNS[1][0]
