@@ -470,11 +470,16 @@ class MetricObservation(models.Model):
     observed_at = models.DateTimeField()
     value = models.FloatField()
     received_at = models.DateTimeField(auto_now_add=True)
+    record_id = models.CharField(
+        max_length=255, blank=True, default="",
+        help_text=_("The source's own id of the record (a ticket, a deal), where it has one: two records of "
+                    "one person in the same second stay two observations."),
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["source", "metric", "external_id", "observed_at"], name="act_observation_once",
+                fields=["source", "metric", "external_id", "observed_at", "record_id"], name="act_observation_once",
             ),
         ]
         indexes = [

@@ -2,7 +2,7 @@
 KPI ingestion: every channel (REST pull, Python connector, CSV upload, webhook) ends here.
 
 Observations are cleaned, matched to learners, and upserted by (source, metric, external_id,
-observed_at) in chunks of ``ACTIVATION_METRIC_BATCH_SIZE`` with one multi-row INSERT each, so a
+observed_at, record_id) in chunks of ``ACTIVATION_METRIC_BATCH_SIZE`` with one multi-row INSERT each, so a
 re-run or a replayed delivery changes nothing and memory stays flat in the number of rows.
 After a delivery, only the learners whose observations changed are re-evaluated for metric
 evidence, in batches.
@@ -28,7 +28,7 @@ MAX_ERRORS_KEPT = 20
 class FutureObservation(ActivationRequestError):
     """Dated after now (beyond the clock-skew tolerance): counted apart from malformed records."""
 
-COLUMNS = ("source_id", "metric", "external_id", "user_id", "observed_at", "value", "received_at")
+COLUMNS = ("source_id", "metric", "external_id", "user_id", "observed_at", "value", "received_at", "record_id")
 
 
 def parse_time(value):
@@ -109,6 +109,18 @@ def clean_observation(record, now=None):
             observed_at, _number(record.get("value")))
 
 
+def record_id_of(record):
+    """
+    The source's own id of a mapped record (``record_id``), or "" where it has none: two tickets
+    one agent closed in the same second are two observations only if their ids tell them apart.
+
+    Raises:
+        ActivationRequestError: an id that is not text or a number, or over 255 characters.
+    """
+    value = record.get("record_id") if isinstance(record, dict) else None
+    return "" if value in (None, "") else _text(value, "record_id", 255)
+
+
 def _insert_sql():
     """
     A multi-row insert that skips rows already stored and reports how many it inserted: on
@@ -140,6 +152,7 @@ class _Ingest:
             self.counts["received"] += 1
             try:
                 metric, external_id, observed_at, value = clean_observation(record, self.now)
+                record_id = record_id_of(record)
             except ActivationRequestError as exc:
                 if self.strict:
                     raise ActivationRequestError(_("Record {number}: {error}").format(number=index + 1, error=exc),
@@ -148,7 +161,7 @@ class _Ingest:
                 if len(self.errors) < MAX_ERRORS_KEPT:
                     self.errors.append({"record": index + 1, "field": exc.field, "error": str(exc)})
                 continue
-            key = (metric, external_id, observed_at)
+            key = (metric, external_id, observed_at, record_id)
             if key in rows:
                 self.counts["duplicates"] += 1
             rows[key] = value
@@ -173,7 +186,7 @@ class _Ingest:
             return
         users = self.users_for({key[1] for key in rows})
         if self.learners is not None:
-            outsiders = sorted({external_id for _metric, external_id, _at in rows} -
+            outsiders = sorted({key[1] for key in rows} -
                                {external_id for external_id, user in users.items() if user in self.learners})
             if outsiders:
                 raise ActivationRequestError(
@@ -183,13 +196,13 @@ class _Ingest:
         received = adapt(self.now)
         with connection.cursor() as cursor:
             cursor.executemany(_insert_sql(), [
-                (self.source.pk, metric, external_id, users[external_id], adapt(observed_at), value, received)
-                for (metric, external_id, observed_at), value in rows.items()
+                (self.source.pk, metric, external_id, users[external_id], adapt(observed_at), value, received, record_id)
+                for (metric, external_id, observed_at, record_id), value in rows.items()
             ])
             inserted = cursor.rowcount
         self.counts["stored"] += inserted
         self.counts["matched"] += sum(1 for key in rows if users[key[1]] is not None)
-        matched = {users[external_id] for _metric, external_id, _at in rows} - {None}
+        matched = {users[key[1]] for key in rows} - {None}
         if inserted == len(rows):
             self.users |= matched
             return
@@ -205,10 +218,10 @@ class _Ingest:
         stored = MetricObservation.objects.filter(
             source=self.source, metric__in={key[0] for key in rows}, external_id__in={key[1] for key in rows},
             observed_at__gte=min(times), observed_at__lte=max(times),
-        ).values_list("pk", "metric", "external_id", "observed_at", "value")
+        ).values_list("pk", "metric", "external_id", "observed_at", "record_id", "value")
         changed = []
-        for pk, metric, external_id, observed_at, value in stored:
-            wanted = rows.get((metric, external_id, observed_at))
+        for pk, metric, external_id, observed_at, record_id, value in stored:
+            wanted = rows.get((metric, external_id, observed_at, record_id))
             if wanted is not None and wanted != value:
                 MetricObservation.objects.filter(pk=pk).update(value=wanted)
                 changed.append(external_id)
@@ -226,7 +239,7 @@ def _chunks(records, size):
 def ingest_observations(source, records, *, strict=False, now=None, resolved=None, learners=None):
     """
     Upsert a stream of mapped records (dicts with ``external_id``, ``metric``, ``value``,
-    ``observed_at``) into ``source``, then wake KPI nudges and evaluate metric evidence of the
+    ``observed_at`` and, where the source has one, ``record_id``) into ``source``, then wake KPI nudges and evaluate metric evidence of the
     learners whose observations changed.
 
     A delivery (a page, a webhook body, a CSV file) is one transaction: it is stored whole or

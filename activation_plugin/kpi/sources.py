@@ -18,6 +18,7 @@ KINDS = ("rest", "webhook", "csv", "python")
 AUTH_TYPES = ("none", "bearer", "basic", "header")
 PAGINATION_STYLES = ("none", "next_link", "cursor", "page")
 MAPPED_FIELDS = ("external_id", "metric", "value", "observed_at")
+OPTIONAL_MAPPED_FIELDS = ("record_id",)
 log = logging.getLogger(__name__)
 
 
@@ -114,7 +115,8 @@ class SourceConfig:  # pylint: disable=too-many-instance-attributes
 
 def _page_mapping(mapping):
     """The mapping as one projection over a page (``[*].{external_id: …, …}``), or None if it does not compile."""
-    fields = ", ".join(f"{key}: {mapping[key]}" for key in MAPPED_FIELDS)
+    fields = ", ".join(f"{key}: {mapping[key]}" for key in (*MAPPED_FIELDS, *OPTIONAL_MAPPED_FIELDS)
+                       if key in mapping)
     try:
         return jmespath.compile(f"[*].{{{fields}}}")
     except JMESPathError:
@@ -203,11 +205,13 @@ def parse(name, config):
     missing = [key for key in MAPPED_FIELDS if key not in mapping]
     if missing:
         _fail(name, f"the mapping lacks {', '.join(missing)}.")
+    mapped = [key for key in (*MAPPED_FIELDS, *OPTIONAL_MAPPED_FIELDS) if key in mapping]
     return SourceConfig(
         **common, url=url, params=dict(config.get("params") or {}), auth=_auth(name, config),
         pagination=_pagination(name, config), records=_expression(name, config.get("records", "@"), "'records'"),
-        mapping={key: _expression(name, mapping[key], f"mapping {key!r}") for key in MAPPED_FIELDS},
-        mapping_text={key: mapping[key] for key in MAPPED_FIELDS}, page_mapping=_page_mapping(mapping), since_param=config.get("since_param", ""),
+        mapping={key: _expression(name, mapping[key], f"mapping {key!r}") for key in mapped},
+        mapping_text={key: mapping[key] for key in mapped}, page_mapping=_page_mapping(mapping),
+        since_param=config.get("since_param", ""),
         allowed_hosts=tuple(host.lower() for host in hosts), allow_private=_allow_private(name, config),
     )
 
