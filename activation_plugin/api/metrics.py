@@ -23,6 +23,7 @@ from activation_plugin.kpi import identity
 from activation_plugin.models import IdentityLink, MetricObservation, MetricSource
 
 MAX_ERRORS_KEPT = 20
+EPOCH_MS_FROM = 1e11  # 5138 in epoch seconds, 1973 in epoch milliseconds
 
 
 class FutureObservation(ActivationRequestError):
@@ -33,7 +34,8 @@ COLUMNS = ("source_id", "metric", "external_id", "user_id", "observed_at", "valu
 
 def parse_time(value):
     """
-    An aware datetime from ISO 8601 text (a naive one is taken as UTC) or a Unix timestamp.
+    An aware datetime from ISO 8601 text (a naive one is taken as UTC) or a Unix timestamp, in
+    seconds or, from ``EPOCH_MS_FROM`` on, milliseconds.
 
     Raises:
         ActivationRequestError: anything else.
@@ -42,7 +44,9 @@ def parse_time(value):
         moment = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         try:
-            moment = datetime.fromtimestamp(value, tz=UTC)
+            # Epoch milliseconds (HubSpot, Salesforce, many JavaScript APIs): in seconds, any value
+            # this large would be after the year 5000.
+            moment = datetime.fromtimestamp(value / 1000 if abs(value) >= EPOCH_MS_FROM else value, tz=UTC)
         except (OverflowError, OSError, ValueError) as exc:
             raise ActivationRequestError(_("The observation time is out of range."), field="observed_at") from exc
     elif isinstance(value, str):

@@ -1,11 +1,13 @@
 """
-The only way the plugin talks to a KPI API: a guarded JSON GET.
+The only way the plugin talks to a KPI API: a guarded JSON request (GET, or POST with a JSON body
+for search and GraphQL endpoints).
 
 Guards against server-side request forgery (only the source's allowed hosts; no private,
 loopback, link-local or reserved address unless the operator allows it; redirects followed by
 hand through the same checks), against hostile responses (size cap, timeouts, malformed JSON),
 and against flaky ones (retries with exponential backoff and jitter on timeouts, connection
-errors and 5xx; ``Retry-After`` honoured on 429, capped). Error messages are built here from
+errors, a connection dropped mid-body and 5xx; ``Retry-After`` honoured on 429, and on a 403
+that carries one, as GitHub and Salesforce throttle, capped). Error messages are built here from
 the status and host only, then scrubbed of the source's secrets, so no credential reaches a log,
 ``last_error`` or a page.
 """
@@ -13,6 +15,7 @@ import ipaddress
 import random
 import socket
 import time
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
@@ -119,6 +122,9 @@ def _check_peer(response, url, config):
 
 def _retry_after(response, cap):
     value = response.headers.get("Retry-After", "")
+    reset = response.headers.get("X-RateLimit-Reset", "")
+    if not value and reset.isdigit():  # GitHub: the epoch second the quota comes back
+        return min(max(int(reset) - time.time(), 0.0), cap)
     try:
         seconds = float(value)
     except ValueError:
@@ -147,16 +153,22 @@ def _read_capped(response, cap):
     return bytes(body)
 
 
-def _send_once(session, url, config, params, timeout):
+def _send_once(session, url, config, request, timeout):
     """One request, redirects followed by hand; returns the final response (body unread)."""
+    params = request.params
     for _hop in range(settings.ACTIVATION_METRIC_MAX_REDIRECTS + 1):
         check_url(url, config)
         # Credentials go to the source's own origin only: another allowed host or port a redirect
         # or a next-page link names is asked without them.
         own = not config.url or _origin(url) == _origin(config.url)
-        response = session.get(url, params=params, headers=config.auth.headers() if own else {},
-                               auth=config.auth.requests_auth() if own else None,
-                               timeout=timeout, allow_redirects=False, stream=True)
+        headers = dict(config.headers)
+        if own:
+            headers.update(config.auth.headers())
+            if config.auth.type == "oauth2":
+                headers["Authorization"] = f"Bearer {oauth_token(session, config, request.refresh_token)}"
+        response = session.request(request.method, url, params=params, json=request.body, headers=headers,
+                                   auth=config.auth.requests_auth() if own else None,
+                                   timeout=timeout, allow_redirects=False, stream=True)
         _check_peer(response, url, config)
         if response.status_code not in REDIRECTS:
             return response
@@ -168,9 +180,59 @@ def _send_once(session, url, config, params, timeout):
     raise FetchError(f"More than {settings.ACTIVATION_METRIC_MAX_REDIRECTS} redirects from {urlsplit(url).hostname}.")
 
 
-def get_json(url, config, params=None, sleep=time.sleep):
+@dataclass(frozen=True)
+class Request:
+    """What to ask: the method, the query parameters and, for a POST, the JSON body (or a form)."""
+
+    method: str = "GET"
+    params: dict | None = None
+    body: object = None
+    refresh_token: bool = False
+
+
+_tokens = {}  # source name -> (access token, monotonic expiry): one token per source and process
+
+
+def oauth_token(session, config, refresh=False):
     """
-    The decoded JSON of a GET, after retries.
+    An OAuth2 client-credentials access token for the source, fetched from its ``token_url``
+    through the same guards (allowed host, public address) and kept until a minute before it
+    expires; ``refresh`` fetches a new one (the API answered 401).
+    """
+    cached = _tokens.get(config.name)
+    if cached and not refresh and cached[1] > time.monotonic():
+        return cached[0]
+    auth = config.auth
+    form = {"grant_type": "client_credentials", "client_id": auth.username, "client_secret": auth.secret.reveal(),
+            **({"scope": auth.scope} if auth.scope else {})}
+    url = auth.token_url
+    check_url(url, config)
+    response = session.post(url, data=form, timeout=config.options.get(
+        "timeout", settings.ACTIVATION_METRIC_HTTP_TIMEOUT), allow_redirects=False, stream=True)
+    with response:
+        _check_peer(response, url, config)
+        if response.status_code != 200:
+            raise FetchError(f"The token endpoint {urlsplit(url).hostname} answered HTTP {response.status_code}.")
+        body = _decoded(_read_capped(response, 1024 * 1024), urlsplit(url).hostname)
+    token = body.get("access_token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token:
+        raise FetchError(f"The token endpoint {urlsplit(url).hostname} sent no access_token.")
+    lifetime = body.get("expires_in") if isinstance(body.get("expires_in"), (int, float)) else 3600
+    _tokens[config.name] = (token, time.monotonic() + max(lifetime - 60, 0))
+    return token
+
+
+@dataclass(frozen=True)
+class Page:
+    """A decoded JSON response and its headers (``Link`` carries the next page for some APIs)."""
+
+    body: object
+    headers: dict
+
+
+def fetch(url, config, request=Request(), sleep=time.sleep):
+    """
+    The decoded JSON and headers of a request, after retries.
 
     Raises:
         Refused: the URL, a redirect or an address is not allowed (never retried).
@@ -178,12 +240,12 @@ def get_json(url, config, params=None, sleep=time.sleep):
             or malformed body. The message holds no secret.
     """
     try:
-        return _get_json(url, config, params, sleep)
+        return _fetch(url, config, request, sleep)
     except FetchError as exc:
         raise type(exc)(scrub(str(exc), config.secrets())) from None
 
 
-def _get_json(url, config, params, sleep):
+def _fetch(url, config, request, sleep):
     timeout = config.options.get("timeout", settings.ACTIVATION_METRIC_HTTP_TIMEOUT)
     attempts = settings.ACTIVATION_METRIC_MAX_ATTEMPTS
     host = urlsplit(url).hostname
@@ -193,33 +255,38 @@ def _get_json(url, config, params, sleep):
         for attempt in range(attempts):
             wait = _backoff(attempt, settings.ACTIVATION_METRIC_BACKOFF_SECONDS)
             try:
-                body, problem, retry_after = _attempt(session, url, config, params, timeout)
+                page, problem, retry_after = _attempt(session, url, config, request, timeout)
             except requests.Timeout:
-                body, problem, retry_after = None, f"{host} timed out after {timeout} s", None
-            except requests.ConnectionError:
-                body, problem, retry_after = None, f"cannot connect to {host}", None
+                page, problem, retry_after = None, f"{host} timed out after {timeout} s", None
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+                page, problem, retry_after = None, f"cannot connect to {host}, or it dropped the connection", None
             except requests.RequestException as exc:
                 raise FetchError(f"Request to {host} failed ({type(exc).__name__}).") from None
-            if body is not None:
-                return _decoded(body, host)
+            if page is not None:
+                return Page(_decoded(page[0], host), page[1])
             if attempt + 1 < attempts:
                 sleep(wait if retry_after is None else retry_after)
     raise FetchError(f"Gave up after {attempts} attempts: {problem}.")
 
 
-def _attempt(session, url, config, params, timeout):
-    """``(body, None, None)`` on success, ``(None, problem, retry_after)`` when worth retrying."""
+def _attempt(session, url, config, request, timeout):
+    """``((body, headers), None, None)`` on success, ``(None, problem, retry_after)`` when worth retrying."""
     host = urlsplit(url).hostname
-    with _send_once(session, url, config, params, timeout) as response:
+    with _send_once(session, url, config, request, timeout) as response:
         status = response.status_code
-        if status == 429:
-            return None, f"{host} throttled the request (HTTP 429)", _retry_after(
-                response, settings.ACTIVATION_METRIC_MAX_RETRY_AFTER_SECONDS)
+        cap = settings.ACTIVATION_METRIC_MAX_RETRY_AFTER_SECONDS
+        if status == 429 or (status == 403 and (response.headers.get("Retry-After")
+                                                or response.headers.get("X-RateLimit-Remaining") == "0")):
+            return None, f"{host} throttled the request (HTTP {status})", _retry_after(response, cap)
         if status >= 500:
             return None, f"HTTP {status} from {host}", None
+        if status == 401 and config.auth.type == "oauth2" and not request.refresh_token:
+            # The token expired early or was revoked: one more try with a fresh one.
+            return _attempt(session, url, config, replace(request, refresh_token=True), timeout)
         if status >= 400:
             raise FetchError(f"HTTP {status} from {host}.")
-        return _read_capped(response, settings.ACTIVATION_METRIC_MAX_RESPONSE_BYTES), None, None
+        return (_read_capped(response, settings.ACTIVATION_METRIC_MAX_RESPONSE_BYTES), dict(response.headers)), \
+            None, None
 
 
 def _decoded(body, host):

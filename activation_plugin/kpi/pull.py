@@ -8,6 +8,8 @@ failed run is simply re-read next time: upserts make that harmless.
 import logging
 from datetime import timedelta
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -15,6 +17,7 @@ from activation_plugin import api
 from activation_plugin.kpi import sources
 from activation_plugin.kpi.http import FetchError, scrub
 from activation_plugin.kpi.rest import RestConnector
+from activation_plugin.models import MetricSource
 
 log = logging.getLogger(__name__)
 PULLED_KINDS = ("rest", "python")
@@ -34,11 +37,15 @@ def pull(name, now=None):
     Returns:
         dict: the run's counts, ``status`` (``ok`` or ``error``) and ``error``.
     """
-    config = sources.get(name)
+    totals = dict.fromkeys(COUNTS, 0)
+    try:
+        config = sources.get(name)
+    except ImproperlyConfigured as exc:
+        # Recorded on the source, if it ever ran, so the operators' page shows why it stopped.
+        return _failed(MetricSource.objects.filter(name=name).first(), name, str(exc), totals, now)
     if config.kind not in PULLED_KINDS:
         raise ValueError(f"Source {name!r} is a {config.kind} source; only rest and python sources are pulled.")
     source = api.sync_metric_source(config)
-    totals = dict.fromkeys(COUNTS, 0)
     high_water, resolved = None, {}
     try:
         for records in connector_for(config).pages(source.cursor):
@@ -48,21 +55,43 @@ def pull(name, now=None):
             if result["high_water"] and (high_water is None or result["high_water"] > high_water):
                 high_water = result["high_water"]
     except FetchError as exc:
-        error = scrub(str(exc), config.secrets())
-        log.warning("metric source %s: run failed: %s", name, error)
-        api.finish_pull(source, error=error, now=now)
-        return {**totals, "status": "error", "error": error}
+        return _failed(source, name, scrub(str(exc), config.secrets()), totals, now)
+    except Exception as exc:  # pylint: disable=broad-except  # a connector's bug must not stop the other sources
+        log.exception("metric source %s: the connector failed", name)
+        return _failed(source, name, scrub(f"The connector failed: {type(exc).__name__}: {exc}"[:500],
+                                           config.secrets()), totals, now)
     cursor = high_water.isoformat() if high_water and high_water.isoformat() > source.cursor else ""
     api.finish_pull(source, cursor=cursor, now=now)
     log.info("metric source %s: %s", name, totals)
     return {**totals, "status": "ok", "error": ""}
 
 
+def _failed(source, name, error, totals, now):
+    log.warning("metric source %s: run failed: %s", name, error)
+    if source is not None:
+        api.finish_pull(source, error=error, now=now)
+    return {**totals, "status": "error", "error": error}
+
+
+def pulled_names():
+    """Every declared rest or python source, and the names of those whose configuration is broken."""
+    names = []
+    for name, config in (getattr(settings, "ACTIVATION_METRIC_SOURCES", {}) or {}).items():
+        if not isinstance(config, dict) or config.get("kind", "rest") in PULLED_KINDS:
+            names.append(name)
+    return names
+
+
 def due_sources(now=None):
-    """Names of pulled sources whose schedule says they should run now."""
+    """
+    Names of pulled sources whose schedule says they should run now. A source whose configuration
+    is broken is always due: its run records the error, and the others are not held up by it.
+    """
     now = now or timezone.now()
     due = []
-    for name, config in sources.declared().items():
+    valid = sources.declared(skip_invalid=True)
+    due += [name for name in pulled_names() if name not in valid]
+    for name, config in valid.items():
         if config.kind not in PULLED_KINDS:
             continue
         source = api.sync_metric_source(config)

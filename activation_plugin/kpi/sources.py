@@ -15,8 +15,10 @@ from django.core.exceptions import ImproperlyConfigured
 from jmespath.exceptions import JMESPathError
 
 KINDS = ("rest", "webhook", "csv", "python")
-AUTH_TYPES = ("none", "bearer", "basic", "header")
-PAGINATION_STYLES = ("none", "next_link", "cursor", "page")
+AUTH_TYPES = ("none", "bearer", "basic", "header", "oauth2")
+PAGINATION_STYLES = ("none", "next_link", "link_header", "cursor", "page", "offset")
+SINCE_FORMATS = ("iso", "iso_z", "epoch", "epoch_ms", "date")
+METHODS = ("GET", "POST")
 MAPPED_FIELDS = ("external_id", "metric", "value", "observed_at")
 OPTIONAL_MAPPED_FIELDS = ("record_id",)
 log = logging.getLogger(__name__)
@@ -72,6 +74,8 @@ class Auth:
     header: str = ""
     username: str = ""
     secret: Secret | None = field(default=None, repr=False)
+    token_url: str = ""
+    scope: str = ""
 
     def headers(self):
         if self.type == "bearer":
@@ -100,6 +104,11 @@ class SourceConfig:  # pylint: disable=too-many-instance-attributes
     mapping_text: dict = field(default_factory=dict)
     page_mapping: object = None
     since_param: str = ""
+    since_format: str = "iso"
+    method: str = "GET"
+    body: object = None
+    headers: dict = field(default_factory=dict)
+    join: dict = field(default_factory=dict)
     allowed_hosts: tuple = ()
     allow_private: object = ()
     webhook_secret: Secret | None = field(default=None, repr=False)
@@ -136,6 +145,18 @@ def _pagination(name, config):
     elif style == "page":
         pagination.setdefault("page_param", "page")
         pagination.setdefault("start", 1)
+        if "page_items" in pagination:
+            pagination["page_items"] = _expression(name, pagination["page_items"], "pagination 'page_items'")
+    elif style == "offset":
+        pagination.setdefault("offset_param", "offset")
+        pagination.setdefault("limit_param", "limit")
+        limit = pagination.setdefault("limit", 100)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            _fail(name, "pagination 'limit' must be a whole number, 1 or more.")
+        if "total" in pagination:
+            pagination["total"] = _expression(name, pagination["total"], "pagination 'total'")
+    if "end" in pagination:  # e.g. Zendesk's end_of_stream: true on the last page
+        pagination["end"] = _expression(name, pagination["end"], "pagination 'end'")
     return pagination
 
 
@@ -152,9 +173,36 @@ def _auth(name, config):
         if not auth.get("username"):
             _fail(name, "basic auth needs a 'username'.")
         return Auth(type=kind, username=auth["username"], secret=_secret(name, auth, "password"))
+    if kind == "oauth2":
+        if not auth.get("client_id") or not str(auth.get("token_url", "")).lower().startswith(("https://", "http://")):
+            _fail(name, "oauth2 auth needs 'client_id', 'client_secret' (or client_secret_env) and 'token_url'.")
+        return Auth(type=kind, username=auth["client_id"], secret=_secret(name, auth, "client_secret"),
+                    token_url=auth["token_url"], scope=str(auth.get("scope", "")))
     if not auth.get("header"):
         _fail(name, "header auth needs the 'header' name, e.g. X-API-Key.")
     return Auth(type=kind, header=auth["header"], secret=_secret(name, auth, "value"))
+
+
+def _request_shape(name, config):
+    """Method, JSON body, extra headers, the ``since`` format and a sideloaded join, checked."""
+    method = str(config.get("method", "GET")).upper()
+    if method not in METHODS:
+        _fail(name, f"method must be one of {', '.join(METHODS)}.")
+    headers = config.get("headers") or {}
+    if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        _fail(name, "'headers' must map header names to text (secrets go in 'auth').")
+    if {key.lower() for key in headers} & {"authorization", "cookie"}:
+        _fail(name, "credentials go in 'auth', not in 'headers'.")
+    since_format = config.get("since_format", "iso")
+    if since_format not in SINCE_FORMATS:
+        _fail(name, f"since_format must be one of {', '.join(SINCE_FORMATS)}.")
+    join = dict(config.get("join") or {})
+    if join:
+        if not all(isinstance(join.get(key), str) and join[key] for key in ("list", "key", "field", "as")):
+            _fail(name, "'join' needs 'list' (JMESPath of the sideloaded list), 'key', 'field' and 'as'.")
+        join["list"] = _expression(name, join["list"], "join 'list'")
+    return {"method": method, "body": config.get("body"), "headers": dict(headers), "since_format": since_format,
+            "join": join}
 
 
 def _allow_private(name, config):
@@ -211,7 +259,7 @@ def parse(name, config):
         pagination=_pagination(name, config), records=_expression(name, config.get("records", "@"), "'records'"),
         mapping={key: _expression(name, mapping[key], f"mapping {key!r}") for key in mapped},
         mapping_text={key: mapping[key] for key in mapped}, page_mapping=_page_mapping(mapping),
-        since_param=config.get("since_param", ""),
+        since_param=config.get("since_param", ""), **_request_shape(name, config),
         allowed_hosts=tuple(host.lower() for host in hosts), allow_private=_allow_private(name, config),
     )
 

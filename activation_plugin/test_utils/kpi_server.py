@@ -22,6 +22,8 @@ class Reply:
     headers: dict = field(default_factory=dict)
     raw: bytes | None = None
     delay: float = 0.0
+    drop_after: int | None = None  # send this many bytes of the body, then close the connection
+
 
     def payload(self):
         if self.raw is not None:
@@ -36,10 +38,23 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: tests read ``server.requests`` instead."""
 
     def do_GET(self):  # pylint: disable=invalid-name
+        self._answer(None)
+
+    def do_POST(self):  # pylint: disable=invalid-name
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if "json" in (self.headers.get("Content-Type") or "") else parse_qs(raw.decode())
+        except ValueError:
+            body = raw
+        self._answer(body)
+
+    def _answer(self, body):
         parts = urlsplit(self.path)
         query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-        self.server.script.requests.append({"path": parts.path, "query": query, "headers": dict(self.headers)})
-        reply = self.server.script.reply_for(parts.path, query)
+        self.server.script.requests.append({"path": parts.path, "query": query, "headers": dict(self.headers),
+                                            "method": self.command, "body": body})
+        reply = self.server.script.reply_for(parts.path, query if body is None else {**query, "_body": body})
         if reply.delay:
             time.sleep(reply.delay)
         payload = reply.payload()
@@ -49,6 +64,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         try:
+            if reply.drop_after is not None:  # a connection lost mid-body, as proxies and flaky APIs do
+                self.wfile.write(payload[:reply.drop_after])
+                self.wfile.flush()
+                self.close_connection = True
+                return
             self.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout, size cap): that is what some tests provoke

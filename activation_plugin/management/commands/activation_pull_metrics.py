@@ -1,7 +1,7 @@
 """``manage.py lms activation_pull_metrics``: pull KPI sources, for operators who schedule with cron."""
 from django.core.management.base import BaseCommand, CommandError
 
-from activation_plugin.kpi import pull, sources
+from activation_plugin.kpi import pull
 
 
 class Command(BaseCommand):
@@ -13,13 +13,13 @@ class Command(BaseCommand):
         group.add_argument("--all", action="store_true", help="every pulled source, due or not")
 
     def handle(self, *args, **options):
-        declared = sources.declared()
+        # Another source's typo must not stop this one: each source is checked when it runs.
         if options["source"]:
-            if declared.get(options["source"]) is None or declared[options["source"]].kind not in pull.PULLED_KINDS:
+            if options["source"] not in pull.pulled_names():
                 raise CommandError(f"No rest or python source named {options['source']!r} in ACTIVATION_METRIC_SOURCES.")
             names = [options["source"]]
         elif options["all"]:
-            names = [name for name, config in declared.items() if config.kind in pull.PULLED_KINDS]
+            names = pull.pulled_names()
         else:
             names = pull.due_sources()
         failed = 0
