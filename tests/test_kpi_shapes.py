@@ -259,3 +259,41 @@ def test_oauth2_client_credentials_fetches_a_token_once_and_refreshes_it_on_401(
     assert token_requests[0]["body"]["client_secret"] == ["client-s3cret"]
     assert token_requests[0]["body"]["grant_type"] == ["client_credentials"]
     assert "client-s3cret" not in MetricSource.objects.get(name="workday").last_error
+
+
+def test_jira_search_with_start_at_max_results_and_total(settings, kpi_server):
+    issues = [{"key": f"SUP-{n}", "fields": {"assignee": {"emailAddress": f"agent{n % 3}@example.com"},
+                                              "resolutiondate": (BASE + timedelta(minutes=n)).isoformat(),
+                                              "customfield_10016": n % 5}} for n in range(7)]
+    kpi_server.route("/rest/api/3/search", lambda query: Reply(body={
+        "startAt": int(query["startAt"]), "maxResults": 3, "total": 7,
+        "issues": issues[int(query["startAt"]):int(query["startAt"]) + int(query["maxResults"])]}))
+    settings.ACTIVATION_METRIC_SOURCES = {"jira": rest_source(
+        kpi_server, "/rest/api/3/search", params={"jql": "resolved >= '{since}' ORDER BY resolved ASC"},
+        since_format="date", records="issues",
+        pagination={"style": "offset", "offset_param": "startAt", "limit_param": "maxResults", "limit": 3,
+                    "total": "total"},
+        mapping={"external_id": "fields.assignee.emailAddress", "metric": "'story_points'",
+                 "value": "fields.customfield_10016", "observed_at": "fields.resolutiondate", "record_id": "key"})}
+    assert pull.pull("jira")["stored"] == 7
+    assert [request["query"]["startAt"] for request in kpi_server.requests] == ["0", "3", "6"]
+    assert kpi_server.requests[0]["query"]["jql"] == "resolved >= '1970-01-01' ORDER BY resolved ASC"
+
+
+def test_freshdesk_updated_since_with_link_headers_and_an_api_key(settings, kpi_server):
+    def tickets(query):
+        page = int(query.get("page", 1))
+        headers = {"Link": f'<{kpi_server.url("/api/v2/tickets")}?page={page + 1}>; rel="next"'} if page < 2 else {}
+        return Reply(body=[{"id": page * 10 + n, "responder_email": "agent0@example.com", "updated_at": (
+            BASE + timedelta(minutes=page * 10 + n)).isoformat(), "stats": {"first_responded_minutes": 30 + n}}
+            for n in range(2)], headers=headers)
+    kpi_server.route("/api/v2/tickets", tickets)
+    settings.ACTIVATION_METRIC_SOURCES = {"freshdesk": rest_source(
+        kpi_server, "/api/v2/tickets", auth={"type": "basic", "username": "api-key-value", "password": "X"},
+        since_param="updated_since", pagination={"style": "link_header"},
+        mapping={"external_id": "responder_email", "metric": "'first_response_minutes'",
+                 "value": "stats.first_responded_minutes", "observed_at": "updated_at", "record_id": "id"})}
+    assert pull.pull("freshdesk")["stored"] == 4
+    assert kpi_server.requests[0]["headers"]["Authorization"].startswith("Basic ")
+    pull.pull("freshdesk")
+    assert "updated_since" not in kpi_server.requests[0]["query"] and "updated_since" in kpi_server.requests[2]["query"]

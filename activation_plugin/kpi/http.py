@@ -245,6 +245,11 @@ def fetch(url, config, request=Request(), sleep=time.sleep):
         raise type(exc)(scrub(str(exc), config.secrets())) from None
 
 
+def get_json(url, config, params=None, sleep=time.sleep):
+    """The decoded JSON of a guarded GET: what Python connectors call (``fetch`` for headers or a POST)."""
+    return fetch(url, config, Request(params=params), sleep).body
+
+
 def _fetch(url, config, request, sleep):
     timeout = config.options.get("timeout", settings.ACTIVATION_METRIC_HTTP_TIMEOUT)
     attempts = settings.ACTIVATION_METRIC_MAX_ATTEMPTS

@@ -72,7 +72,7 @@ def _expression(name, text, what):
 class Auth:
     type: str = "none"
     header: str = ""
-    username: str = ""
+    username: str = field(default="", repr=False)  # an API key, for some services
     secret: Secret | None = field(default=None, repr=False)
     token_url: str = ""
     scope: str = ""
@@ -119,7 +119,8 @@ class SourceConfig:  # pylint: disable=too-many-instance-attributes
     def secrets(self):
         """Every secret value, so error texts can be scrubbed of them whatever produced them."""
         values = [self.auth.secret, self.webhook_secret]
-        return [value.reveal() for value in values if value is not None]
+        usernames = [self.auth.username] if self.auth.type == "basic" else []
+        return [value.reveal() for value in values if value is not None] + usernames
 
 
 def _page_mapping(mapping):
@@ -170,9 +171,10 @@ def _auth(name, config):
     if kind == "bearer":
         return Auth(type=kind, secret=_secret(name, auth, "token"))
     if kind == "basic":
-        if not auth.get("username"):
-            _fail(name, "basic auth needs a 'username'.")
-        return Auth(type=kind, username=auth["username"], secret=_secret(name, auth, "password"))
+        if not auth.get("username") and not auth.get("username_env"):
+            _fail(name, "basic auth needs a 'username' (or username_env: some APIs take a key as the user).")
+        username = _secret(name, auth, "username").reveal()
+        return Auth(type=kind, username=username, secret=_secret(name, auth, "password"))
     if kind == "oauth2":
         if not auth.get("client_id") or not str(auth.get("token_url", "")).lower().startswith(("https://", "http://")):
             _fail(name, "oauth2 auth needs 'client_id', 'client_secret' (or client_secret_env) and 'token_url'.")
