@@ -14,6 +14,8 @@ urlpatterns = [
     re_path(r"^api/activation/v1/metric-sources/(?P<name>[-a-zA-Z0-9_]+)/observations/$", kpi_views.metric_webhook,
             name="metric_webhook"),
     re_path(r"^activation/kpi/sources/$", page(kpi_views.kpi_sources), name="kpi_sources"),
+    re_path(r"^activation/kpi/sources/(?P<name>[-a-zA-Z0-9_]+)/test/$", page(kpi_views.try_source),
+            name="kpi_source_test"),
     re_path(rf"^activation/courses/{COURSE_ID}/kpi/$", page(kpi_views.course_kpi), name="kpi"),
     re_path(rf"^activation/courses/{COURSE_ID}/kpi/preview/$", page(kpi_views.kpi_preview), name="kpi_preview"),
     re_path(rf"^activation/courses/{COURSE_ID}/kpi/commit/$", page(kpi_views.kpi_commit), name="kpi_commit"),

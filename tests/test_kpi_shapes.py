@@ -8,6 +8,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from activation_plugin.kpi import pull
@@ -297,3 +298,25 @@ def test_freshdesk_updated_since_with_link_headers_and_an_api_key(settings, kpi_
     assert kpi_server.requests[0]["headers"]["Authorization"].startswith("Basic ")
     pull.pull("freshdesk")
     assert "updated_since" not in kpi_server.requests[0]["query"] and "updated_since" in kpi_server.requests[2]["query"]
+
+
+def test_operators_test_a_source_and_nothing_is_stored(settings, kpi_server, client, agents):
+    kpi_server.route("/tickets", Reply(body={"data": [
+        {"id": 1, "agent": "agent0@example.com", "aht": 300, "at": BASE.isoformat()},
+        {"id": 2, "agent": "stranger@example.com", "aht": 250, "at": BASE.isoformat()},
+        {"id": 3, "agent": "agent1@example.com", "aht": "n/a", "at": BASE.isoformat()}], "next": "/tickets?p=2"}))
+    settings.ACTIVATION_METRIC_SOURCES = {"crm": rest_source(
+        kpi_server, "/tickets", records="data", pagination={"style": "next_link", "next": "next"},
+        auth={"type": "bearer", "token": "t0ken-s3cret"},
+        mapping={"external_id": "agent", "metric": "'aht'", "value": "aht", "observed_at": "at", "record_id": "id"})}
+    client.force_login(UserFactory(is_staff=True))
+    page = client.post(reverse("activation_plugin:kpi_source_test", kwargs={"name": "crm"})).content.decode()
+    assert 'data-tried="ok"' in page and 'data-match="matched"' in page and 'data-match="unmatched"' in page
+    assert "data-rejected" in page
+    assert len(kpi_server.requests) == 1  # one page only
+    assert not MetricObservation.objects.exists()
+    source = MetricSource.objects.get(name="crm")
+    assert (source.cursor, source.last_run_at, source.records_pulled) == ("", None, 0)
+    kpi_server.route("/tickets", Reply(status=401, body={}))
+    failed = client.post(reverse("activation_plugin:kpi_source_test", kwargs={"name": "crm"})).content.decode()
+    assert 'data-tried="error"' in failed and "HTTP 401" in failed and "t0ken-s3cret" not in failed

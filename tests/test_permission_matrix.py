@@ -98,6 +98,8 @@ MATRIX = {
     "kpi_commit": ("post", lambda w: w.course, {"token": "forged"}, staff_only(302)),
     # Operators: every source of the platform, global staff only.
     "kpi_sources": ("get", lambda w: {}, {}, {**staff_only(403), "global_staff": 200}),
+    # No such pulled source in the matrix's settings: global staff get past the check to a 404.
+    "kpi_source_test": ("post", lambda w: {"name": "none"}, {}, {**staff_only(403), "global_staff": 404}),
     # Authenticated by its HMAC signature, not by a session: without one, refused for everyone.
     "metric_webhook": ("post", lambda w: {"name": "demo-crm-push"}, {}, everyone(401)),
     # Signed links work without an account: the link is the credential.

@@ -39,6 +39,7 @@ from activation_plugin.api.metrics import (
     ingest_observations,
     link_identities,
     parse_time,
+    record_id_of,
     resolve_observations,
 )
 from activation_plugin.api.observations import record_observation
@@ -108,5 +109,5 @@ __all__ = [
     "windows_csv_rows", "definition_in_course", "definitions_with_requirements", "evidence_detail_in_course", "evidence_list_in_course",
     "windows_in_course",
     "clean_external_id", "clean_observation", "evaluate_metric_evidence", "finish_pull", "ingest_observations",
-    "link_identities", "metric_source", "parse_time", "resolve_observations", "sync_metric_source", "wake_kpi_nudges",
+    "link_identities", "metric_source", "parse_time", "record_id_of", "resolve_observations", "sync_metric_source", "wake_kpi_nudges",
 ]

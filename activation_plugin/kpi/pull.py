@@ -14,7 +14,8 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from activation_plugin import api
-from activation_plugin.kpi import sources
+from activation_plugin.errors import ActivationRequestError
+from activation_plugin.kpi import identity, sources
 from activation_plugin.kpi.http import FetchError, scrub
 from activation_plugin.kpi.rest import RestConnector
 from activation_plugin.models import MetricSource
@@ -98,3 +99,48 @@ def due_sources(now=None):
         if source.last_run_at is None or source.last_run_at + timedelta(minutes=config.schedule_minutes) <= now:
             due.append(name)
     return due
+
+
+TRY_ROWS = 10
+
+
+def try_source(name):
+    """
+    The operators' "test this source": fetch the first page, apply the mapping, check each record
+    and match its id, and store nothing (no observation, no cursor, no run status).
+
+    Returns:
+        dict: status (``ok`` or ``error``), error, received, rows (the first ``TRY_ROWS`` records as
+        mapped, each with its ``match``: ``matched``, ``unmatched`` or ``ambiguous``, or its
+        ``error``), matched, rejected.
+    """
+    result = {"status": "ok", "error": "", "received": 0, "rows": [], "matched": 0, "rejected": 0}
+    try:
+        config = sources.get(name)
+    except ImproperlyConfigured as exc:
+        return {**result, "status": "error", "error": str(exc)}
+    source = api.sync_metric_source(config)
+    try:
+        page = next(iter(connector_for(config).pages(cursor="")), [])
+    except FetchError as exc:
+        return {**result, "status": "error", "error": scrub(str(exc), config.secrets())}
+    except Exception as exc:  # pylint: disable=broad-except  # shown to the operator, not raised into the page
+        log.exception("metric source %s: the connector failed while being tested", name)
+        return {**result, "status": "error", "error": f"The connector failed: {type(exc).__name__}."}
+    checked = []
+    for record in page:
+        try:
+            metric, external_id, observed_at, value = api.clean_observation(record)
+            checked.append({"external_id": external_id, "metric": metric, "observed_at": observed_at, "value": value,
+                            "record_id": api.record_id_of(record)})
+        except ActivationRequestError as exc:
+            checked.append({"error": str(exc), "field": exc.field})
+    ids = [row["external_id"] for row in checked if "external_id" in row]
+    matched, ambiguous = identity.resolve(source, ids) if ids else ({}, set())
+    for row in checked:
+        if "external_id" in row:
+            row["match"] = ("ambiguous" if row["external_id"] in ambiguous
+                            else "matched" if row["external_id"] in matched else "unmatched")
+    return {**result, "received": len(page), "rows": checked[:TRY_ROWS],
+            "matched": sum(1 for row in checked if row.get("match") == "matched"),
+            "rejected": sum(1 for row in checked if "error" in row)}

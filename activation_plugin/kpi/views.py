@@ -26,7 +26,7 @@ from django.views.decorators.http import require_POST
 from activation_plugin import api, platform
 from activation_plugin.api.files import KPI_UPLOAD_DIR, KPI_UPLOAD_MAX_AGE
 from activation_plugin.errors import ActivationRequestError
-from activation_plugin.kpi import csv_import, quality, sources, webhook
+from activation_plugin.kpi import csv_import, pull, quality, sources, webhook
 from activation_plugin.views_common import staff_course_key
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,18 @@ def kpi_commit(request, course_id):
 
 
 @login_required
-def kpi_sources(request):
+@require_POST
+def try_source(request, name):
+    """Operators' "test this source": one page fetched and checked, nothing stored (``pull.try_source``)."""
+    if not request.user.is_staff:
+        raise PermissionDenied
+    if name not in pull.pulled_names():
+        raise Http404("No rest or python source of that name.")
+    return kpi_sources(request, tried={"name": name, **pull.try_source(name)})
+
+
+@login_required
+def kpi_sources(request, tried=None):
     """Operators' view: every declared source, its health and its match report."""
     if not request.user.is_staff:
         raise PermissionDenied
@@ -196,4 +207,5 @@ def kpi_sources(request):
             continue
         source = api.sync_metric_source(config)
         rows.append({**quality.source_figures(source), **quality.match_report(source), "config": config})
-    return render(request, "activation_plugin/kpi_sources.html", {"rows": rows, "problems": problems})
+    return render(request, "activation_plugin/kpi_sources.html", {
+        "rows": rows, "problems": problems, "tried": tried, "pulled_kinds": pull.PULLED_KINDS})
