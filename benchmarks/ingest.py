@@ -99,14 +99,14 @@ def raw_upsert(count, batch, users):
     """
     source = api.metric_source("bench-csv")
     table = MetricObservation._meta.db_table
-    sql = (f"INSERT INTO {table} (source_id, metric, external_id, user_id, observed_at, value, received_at)"
-           " VALUES (%s, %s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE value = VALUES(value)")
+    sql = (f"INSERT INTO {table} (source_id, metric, external_id, user_id, observed_at, value, received_at, record_id)"
+           " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE value = VALUES(value)")
     received = datetime.now(UTC).replace(tzinfo=None)
     with transaction.atomic(), connection.cursor() as cursor:  # one commit, like the CSV commit
         for start in range(0, count, batch):
             cursor.executemany(sql, [
                 (source.pk, metric, external_id, users.get(external_id), at.replace(tzinfo=None), float(value),
-                 received)
+                 received, "")
                 for external_id, metric, value, at in map(observation, range(start, min(start + batch, count)))
             ])
 
