@@ -257,6 +257,7 @@ class PromptDelivery(models.Model):
     last_error = models.TextField(blank=True)
 
     class Meta:
+        verbose_name_plural = _("prompt deliveries")
         constraints = [
             models.UniqueConstraint(fields=["window", "prompt", "kind", "sequence"], name="act_delivery_once"),
         ]

@@ -60,6 +60,7 @@ def outbox(request):
         raise PermissionDenied
     if request.method == "POST":
         result = tick.delay().get()
-        messages.success(request, f"Tick ran: {result}")
+        messages.success(request, f"The tick sent {result.get('sent', 0)} message(s) and closed "
+                                  f"{result.get('expired', 0)} window(s) that had ended.")
         return redirect("outbox")
     return render(request, "demo/outbox.html", {"mails": DemoSentMail.objects.order_by("-sent_at", "-pk")[:200]})

@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from activation_plugin.models import ActivationWindow, Evidence, MetricObservation, Review
-from demo.management.commands.seed_demo import RUNS
+from demo.management.commands.seed_demo import DEMO_LEARNER, RUNS
 
 
 def snapshot():
@@ -34,6 +34,7 @@ def test_seed_builds_two_runs_with_an_improving_rate_and_replays_change_nothing(
     assert 150 <= first["windows"] <= 240
     assert ActivationWindow.objects.filter(state="open").exists()
     assert ActivationWindow.objects.filter(arm="holdout").exists()
+    assert ActivationWindow.objects.get(user__username=DEMO_LEARNER).arm == "prompted"  # the README's learner
     assert run_rate(RUNS[0][0]) < run_rate(RUNS[1][0])
     call_command("seed_demo", stdout=open("/dev/null", "w", encoding="utf-8"))  # noqa: SIM115
     assert snapshot() == first

@@ -53,8 +53,9 @@ SUBMITTER_FACTOR = 1 / 0.84
 HOLDOUT_FACTOR = 0.5
 PASSWORDS = {"admin": "admin", "instructor": "instructor"}
 LEARNER_PASSWORD = "learner"
-# Completed a few days ago and has not submitted yet: the learner page shows an open window.
-DEMO_LEARNER = "learner240"
+# Completed a few days ago and has not submitted yet: the learner page shows an open window, in
+# the prompted arm (tests/test_demo_seed.py checks it), so the prompts and the supervisor form show.
+DEMO_LEARNER = "learner238"
 
 DEFINITION = {
     "name": "De-escalation on live calls",
