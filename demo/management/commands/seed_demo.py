@@ -8,7 +8,8 @@ uncertainty. A fifth of completers are held out (fewer of them apply it unprompt
 plan registered before its result is read (18 % → 29 %, the completers that needs), so the tab
 warns that the holdout difference is provisional. Verified learners answer more often than
 auditors (the "Who answers?" panel), and two supervisors confirm a learner each (the strongest
-success cases). Deterministic, and safe to run twice: replayed events and evidence keys change
+success cases). The runs' history is lived day by day, so prompts and reminders go out before
+the answers they draw, and the funnel reads in order. Deterministic, and safe to run twice: replayed events and evidence keys change
 nothing.
 """
 import functools
@@ -34,7 +35,7 @@ from openedx_events.learning.signals import CERTIFICATE_CREATED, COURSE_PASSING_
 from activation_plugin import api, links, stats
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.kpi import sources
-from activation_plugin.models import ActivationWindow, Evidence, Review
+from activation_plugin.models import ActivationWindow, Evidence, PromptDelivery, Review
 from activation_plugin.platform import STAFF_GROUP_PREFIX
 from demo.models import DemoCompletionRecord, DemoCourse, DemoEnrollment
 
@@ -102,7 +103,7 @@ class Command(BaseCommand):
         now = timezone.now().replace(microsecond=0)
         with transaction.atomic():
             instructor, definition = self._course_and_staff()
-        events = windows = 0
+        events, submissions = 0, []
         for run_index, (run, learners, start_days, spread, share) in enumerate(RUNS):
             key = CourseKey.from_string(run)
             for number in range(1, learners + 1):
@@ -114,14 +115,17 @@ class Command(BaseCommand):
                     continue
                 completed_at = now - timedelta(days=start_days - rng.uniform(0, spread))
                 events += self._complete(learner, key, completed_at, rng)
-                windows += self._maybe_activate(learner, definition, instructor, share, now, rng)
+                submissions += self._planned_submission(learner, definition, share, now, rng)
+        self._replay_days(definition, instructor, sorted(submissions, key=lambda plan: plan[0]), now)
+        windows = len(submissions)
         kpi = self._kpi_observations(definition)
         self._supervisor_confirmations(definition, now)
         self._plan(definition, instructor, now)
         result = api.tick(now=now)
         self.stdout.write(self.style.SUCCESS(
             f"Seeded {TITLE}: {events} completion events fired, {windows} learners submitted evidence, "
-            f"{result['sent']} prompts sent, {result['expired']} windows expired, "
+            f"{PromptDelivery.objects.filter(status=PromptDelivery.Status.SENT).count()} prompts and reminders sent "
+            f"as the days went by ({result['sent']} just now), "
             f"{kpi['received']} KPI observations pushed ({kpi['stored']} new, {kpi['matched']} matched)."
         ))
         for summary_definition, summary in api.course_summaries(RUNS[0][0]):
@@ -191,11 +195,14 @@ class Command(BaseCommand):
             name=learner.get_full_name(), current_status="downloadable"))
         return sent + 1
 
-    def _maybe_activate(self, learner, definition, instructor, share, now, rng):
-        """Some completers submit a project; staff verify most of those submitted before their window closed."""
+    def _planned_submission(self, learner, definition, share, now, rng):
+        """
+        Whether and when this completer submits a project, and the staff's verdict: ``[(submitted_at,
+        window, verified)]`` or ``[]``. Most submit soon after the first prompt (day 7).
+        """
         window = ActivationWindow.objects.filter(definition=definition, user=learner).first()
         if window is None:
-            return 0
+            return []
         if window.arm == ActivationWindow.Arm.HOLDOUT:
             share *= HOLDOUT_FACTOR
         # Verified learners answer more often than auditors, a non-response pattern the tab shows
@@ -203,27 +210,46 @@ class Command(BaseCommand):
         mode = DemoEnrollment.objects.filter(user=learner, course_key=window.course_run).values_list(
             "mode", flat=True).first()
         if rng.random() > share * SUBMITTER_FACTOR * (1.5 if mode == "verified" else 2 / 3):
-            return 0
+            return []
         submitted_at = window.opened_at + timedelta(days=rng.triangular(1, definition.window_days - 1, 8))
-        if submitted_at > now:
-            return 0
+        verified = rng.random() < 0.84
+        return [] if submitted_at > now else [(submitted_at, window, verified)]
+
+    def _replay_days(self, definition, instructor, submissions, now):
+        """
+        Live the runs' history day by day: the tick sends the prompts and reminders that fell due
+        that day (activated learners get none), then that day's submissions arrive and staff review
+        those older than three days. So prompts come before the answers they draw, as in a course.
+        """
+        first = ActivationWindow.objects.filter(definition=definition).order_by("opened_at").first()
+        if first is None:
+            return
+        day, pending = first.opened_at, list(submissions)
+        while day <= now:
+            api.tick(now=day)
+            while pending and pending[0][0] <= day:
+                self._submit(definition, instructor, *pending.pop(0), now)
+            day += timedelta(days=1)
+        for plan in pending:
+            self._submit(definition, instructor, *plan, now)
+
+    def _submit(self, definition, instructor, submitted_at, window, verified, now):
         project = definition.requirements.get(kind="project")
         evidence = api.record_evidence(
             window=window, requirement=project, source=Evidence.Source.LEARNER, submitted_at=submitted_at,
-            idempotency_key=f"demo:{learner.username}:{project.pk}",
-            payload={"url": f"https://example.org/calls/{learner.username}",
+            idempotency_key=f"demo:{window.user.username}:{project.pk}",
+            payload={"url": f"https://example.org/calls/{window.user.username}",
                      "text": "Used the acknowledge–clarify–resolve script with an upset customer; "
                              "the call ended with a resolution and a thank-you."},
         )
         if submitted_at < now - timedelta(days=3):
-            verdict = Review.Verdict.VERIFIED if rng.random() < 0.84 else Review.Verdict.REJECTED
+            verdict = Review.Verdict.VERIFIED if verified else Review.Verdict.REJECTED
             try:
                 api.review_evidence(evidence, verdict=verdict, role=Review.Role.STAFF, reviewer=instructor,
-                                    comment="Clear use of all three steps." if verdict == "verified" else
+                                    comment="Clear use of all three steps." if verified else
                                     "Please describe what you said to the customer.")
             except ActivationRequestError:
                 pass  # seeded before: the instructor's review already stands
-        return 1
 
     def _kpi_observations(self, definition):
         """
