@@ -103,6 +103,12 @@ vendor: ## re-vendor the pinned Chart.js from the npm registry (npm checks the t
 	rm -rf $$tmp
 	sha256sum $(CHARTJS_DIR)/chart.umd.min.js
 
+AXE_VERSION := 4.14.1
+vendor-axe: ## re-vendor axe-core (tests only, not shipped) from the npm registry
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack -q axe-core@$(AXE_VERSION) >/dev/null && tar xzf axe-core-$(AXE_VERSION).tgz && \
+	cp package/axe.min.js package/LICENSE $(CURDIR)/tests/vendor/axe-core/ && rm -rf $$tmp
+	sha256sum tests/vendor/axe-core/axe.min.js
+
 clean: ## remove the virtualenv, build output and demo database
 	rm -rf $(VENV) build dist *.egg-info docs/_build demo/db.sqlite3 demo/media .pytest_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +
