@@ -156,3 +156,27 @@ def test_a_verdict_on_a_version_the_learner_has_changed_is_refused(client, cours
     api_response = client.post(api_url("evidence_reviews", course_id=course_key, evidence_id=evidence.pk),
                                {"verdict": "rejected", "version": seen}, content_type="application/json")
     assert api_response.status_code == 400 and api_response.json()["field"] == "version"
+
+
+def test_the_queue_pages_settled_items_keep_their_verdict_and_the_tab_counts_what_waits(
+        client, make_definition, course_key, course_staff):
+    """Issue 18: no Verify/Reject up front on settled items, an All filter, pagination, the pending count."""
+    definition = make_definition(requirements=[{**PROJECT, "verification": "staff"}])
+    evidence = []
+    for number, user in enumerate(UserFactory.create_batch(53)):
+        [window] = api.open_windows(user.pk, course_key, "passing", timezone.now() - timedelta(days=2))
+        evidence.append(api.record_evidence(window=window, requirement=definition.requirements.get(),
+                                            source="learner", payload={"text": f"t{number}"},
+                                            idempotency_key=f"q{number}"))
+    api.review_evidence(evidence[0], verdict="verified", role="staff", reviewer=course_staff)
+    client.force_login(course_staff)
+    tab = client.get(reverse("activation_plugin:instructor", kwargs={"course_id": str(course_key)})).content.decode()
+    assert 'data-pending="52"' in tab and "52 waiting" in tab
+    first = client.get(queue_url(course_key)).content.decode()
+    assert first.count("data-evidence=") == 50 and 'rel="next"' in first
+    second = client.get(queue_url(course_key, page=2)).content.decode()
+    assert second.count("data-evidence=") == 2 and 'rel="prev"' in second and 'rel="next"' not in second
+    everything = client.get(queue_url(course_key, status="", page=2)).content.decode()
+    assert everything.count("data-evidence=") == 3
+    settled = client.get(queue_url(course_key, status="verified")).content.decode()
+    assert "Settled: verified" in settled and "<details" in settled

@@ -25,6 +25,7 @@ from activation_plugin.api.definitions import (
 from activation_plugin.api.evidence import (
     evaluate_window,
     evidence_in_course,
+    pending_reviews,
     record_evidence,
     review_evidence,
     review_queue,
@@ -99,7 +100,7 @@ from activation_plugin.keys import catalog_course, parse_course_key
 __all__ = [
     "activate_definition", "add_requirement", "backfill", "archive_definition", "assign_arm", "catalog_course",
     "course_summaries", "current_peer_assignment", "request_peer_assignment", "submit_peer_review", "check_may_configure", "create_definition", "definition_is_locked", "definitions_for_course", "evaluate_window",
-    "evidence_in_course", "expire_due_windows", "invite_for_link", "invite_in_course", "invites_for_course", "invite_supervisor", "learner_window",
+    "evidence_in_course", "pending_reviews", "expire_due_windows", "invite_for_link", "invite_in_course", "invites_for_course", "invite_supervisor", "learner_window",
     "learner_windows", "new_version", "open_windows", "record_completion", "retry_pending_completions", "opt_out", "parse_course_key", "record_evidence", "record_observation",
     "PRIMARY_FIGURES", "plan_comparison", "plan_status", "success_case_rows", "success_cases", "record_supervisor_observation", "register_plan", "requirement_specs", "resend_invite", "retire_user", "review_evidence", "review_queue",
     "revise_definition", "revoke_invite", "sender_name", "sweep_orphan_files", "save_learner_response", "send_due_prompts", "summarize", "tick", "update_definition", "withdraw_window",

@@ -303,20 +303,30 @@ def evaluate_window(window):
 
 
 def review_queue(course_key, *, status=Evidence.Status.SUBMITTED, requirement_id=None, submitted_from=None,
-                 submitted_to=None, limit=100):
+                 submitted_to=None, limit=100, offset=0):
     """
-    Evidence of this course's definitions for staff to review, oldest first.
+    Evidence of this course's definitions for staff to review, oldest first; ``status`` None or ""
+    for every status. One page of ``limit`` from ``offset``, and whether more follow.
+
+    Returns:
+        tuple: (evidence list, has_more).
 
     Raises:
         ActivationRequestError: unknown status or malformed course key.
     """
-    queue = evidence_list_in_course(course_key, status=status, requirement_id=requirement_id).order_by(
+    queue = evidence_list_in_course(course_key, status=status or None, requirement_id=requirement_id).order_by(
         "submitted_at", "pk")
     if submitted_from:
         queue = queue.filter(submitted_at__date__gte=submitted_from)
     if submitted_to:
         queue = queue.filter(submitted_at__date__lte=submitted_to)
-    return list(queue[:limit])
+    page = list(queue[offset:offset + limit + 1])
+    return page[:limit], len(page) > limit
+
+
+def pending_reviews(course_key):
+    """How many pieces of this run's evidence wait for a verdict (the tab shows it on the queue's link)."""
+    return evidence_list_in_course(course_key, status=Evidence.Status.SUBMITTED).count()
 
 
 def evidence_in_course(course_key, evidence_id):

@@ -23,6 +23,9 @@ def _date(value):
         return None
 
 
+QUEUE_PAGE = 50
+
+
 @login_required
 def review_queue(request, course_id):
     course_key = staff_course_key(request, course_id)
@@ -32,15 +35,20 @@ def review_queue(request, course_id):
         "submitted_from": _date(request.GET.get("from")),
         "submitted_to": _date(request.GET.get("to")),
     }
+    page_number = int(request.GET["page"]) if (request.GET.get("page") or "").isdigit() else 1
+    page_number = max(page_number, 1)
     try:
-        queue = api.review_queue(course_key, **filters)
+        queue, has_more = api.review_queue(course_key, **filters, limit=QUEUE_PAGE, offset=(page_number - 1) * QUEUE_PAGE)
     except ActivationRequestError as exc:
         raise Http404(str(exc)) from exc
+    query = request.GET.copy()
+    query.pop("page", None)
     requirements = [requirement for definition in api.definitions_for_course(course_key)
                     for requirement in definition.requirements.all()]
     return render(request, "activation_plugin/reviews.html", {
         "course_key": course_key, "course_title": platform.course_title(course_key), "queue": queue,
-        "filters": filters, "requirements": requirements, "statuses": Evidence.Status.choices,
+        "filters": filters, "requirements": requirements, "statuses": [("", _("All")), *Evidence.Status.choices],
+        "page_number": page_number, "has_more": has_more, "query": query.urlencode(),
         "invites": api.invites_for_course(course_key), "now": timezone.now(),
     })
 

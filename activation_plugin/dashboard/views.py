@@ -19,4 +19,5 @@ def instructor_page(request, course_id):
         "summaries": api.course_summaries(course_key),
         "drafts": api.definitions_for_course(course_key).filter(status=ActivationDefinition.Status.DRAFT),
         "may_create": may_configure(request.user, course_key),
+        "pending_reviews": api.pending_reviews(course_key),
     })
