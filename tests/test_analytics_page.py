@@ -135,6 +135,7 @@ def test_the_page_costs_the_same_queries_at_any_size(staff_client, course_key, m
 
 def test_export_links_belong_to_the_definition(staff_client, course_key, make_definition):
     definition = make_definition()
+    make_windows(definition, 6)
     html = BeautifulSoup(staff_client.get(page_url(course_key, definition)).content, "html.parser")
     links = [a["href"] for a in html.select(".activation-exports a")]
     assert links == [f"/activation/courses/{course_key}/definitions/{definition.pk}/{name}"
@@ -155,3 +156,12 @@ def test_a_large_definition_page_says_its_figures_are_being_refreshed(staff_clie
     # The demo runs celery eagerly, so the refresh has already run: the next view is fresh.
     fresh = BeautifulSoup(staff_client.get(page_url(course_key, definition)).content, "html.parser")
     assert not fresh.select("[data-stale]") and fresh.select_one("[data-figure=activated]").get_text() == "5"
+
+
+def test_a_definition_without_completers_shows_no_empty_charts_or_downloads(staff_client, course_key, make_definition):
+    """Issue 18: a new definition showed empty charts, a median sentence about 0 completers, CSVs of nothing."""
+    definition = make_definition()
+    html = BeautifulSoup(staff_client.get(page_url(course_key, definition)).content, "html.parser")
+    assert html.select_one("[data-empty=figures]") is not None
+    assert not html.select("canvas") and not html.select(".activation-exports a")
+    assert html.select_one("#plan") is not None  # planning the comparison is for before the data

@@ -25,6 +25,7 @@ from activation_plugin import api, links
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.kpi import csv_import
 from activation_plugin.test_utils.factories import UserFactory
+from tests.figures_data import make_windows
 from tests.conftest import OBSERVATION, PROJECT
 from tests.test_authoring import definition_post
 
@@ -99,6 +100,7 @@ def test_instructor_course_page_is_in_french(staff_client, course_key, make_defi
 
 def test_activation_page_of_a_definition_is_in_french(staff_client, course_key, make_definition):
     definition = make_definition()
+    make_windows(definition, 6)  # completers: the figures' panels show
     response = french_get(staff_client, reverse("activation_plugin:definition", kwargs={
         "course_id": str(course_key), "definition_id": definition.pk}), "header")
     assert_french(response, present=[
