@@ -165,3 +165,18 @@ def test_a_definition_without_completers_shows_no_empty_charts_or_downloads(staf
     assert html.select_one("[data-empty=figures]") is not None
     assert not html.select("canvas") and not html.select(".activation-exports a")
     assert html.select_one("#plan") is not None  # planning the comparison is for before the data
+
+
+def test_the_page_opens_on_a_verdict_at_a_glance(staff_client, course_key, other_run, make_definition):
+    """Issue 18: the figure to quote with its interval, how the latest run compares, and what to do next."""
+    definition = make_definition(requirements=[{**PROJECT, "verification": "staff"}])
+    make_windows(definition, 6, state="activated", course_run=other_run, opened_at=CLOSED_AT - timedelta(days=50))
+    make_windows(definition, 34, state="expired", course_run=other_run, opened_at=CLOSED_AT - timedelta(days=50))
+    make_windows(definition, 20, state="activated")
+    waiting = make_windows(definition, 20, state="expired")
+    add_evidence(waiting[:2], status="submitted")
+    html = BeautifulSoup(staff_client.get(page_url(course_key, definition)).content, "html.parser")
+    card = html.select_one(".activation-scorecard")
+    assert card["data-quote"] == "rate" and "32.5 %" in card.get_text()  # 26 of 80 ended windows
+    assert card.select_one("[data-trend=higher]") is not None
+    assert [item["data-advice"] for item in card.select("[data-advice]")][0] == "review"

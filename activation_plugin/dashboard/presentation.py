@@ -58,10 +58,46 @@ def arm_rows(arms):
     return [{**row, "label": str(ARM_LABELS[row["arm"]])} for row in arms["arms"]] if arms else None
 
 
+LOW_RESPONSE = 0.3  # below this share of prompted completers answering, the rate speaks for few of them
+
+
+def scorecard(figures):
+    """
+    The verdict at a glance, above the drill-down: the figure to quote with its interval, how the
+    latest run compares with the first, and what to do next. Pure: it only reads ``figures``.
+
+    Returns:
+        dict: quote (``rate`` / ``km_rate`` / None), value, interval, trend (the latest run's
+        difference row, or None), advice (``[(code, text)]``, the most useful first).
+    """
+    summary, quality = figures["summary"], figures["data_quality"]
+    quote = summary.get("quote")
+    value = summary.get(quote) if quote else None
+    interval = summary.get("rate_ci") if quote == "rate" else None
+    if quote == "km_rate" and summary.get("km_band"):
+        band = summary["km_band"][-1]
+        interval = (band["low"], band["high"])
+    differences = [row for row in figures["runs"]["differences"] if row["verdict"]]
+    advice = []
+    if quality.get("awaiting_review"):
+        advice.append(("review", _("{count} submissions wait for a verdict in the review queue.").format(
+            count=quality["awaiting_review"])))
+    if quality.get("response_rate") is not None and quality["response_rate"] < LOW_RESPONSE:
+        advice.append(("response", _("Few prompted learners answer: add a reminder, or a shorter survey, to the "
+                                     "requirements.")))
+    if quality.get("failing_sources"):
+        advice.append(("sources", _("A KPI source is failing: its figures are missing until it runs again.")))
+    if not advice and value is None:
+        advice.append(("wait", _("Too few windows have ended to say anything yet: come back when more have.")))
+    return {"quote": quote if value is not None else None, "value": value, "interval": interval,
+            "trend": differences[-1] if differences else None, "advice": advice}
+
+
 def page_context(figures, definition):
     """Everything ``_analytics.html`` needs besides the figures themselves."""
     return {
         "figures": figures,
+        "scorecard": scorecard(figures),
         "funnel_rows": funnel_rows(figures["funnel"]),
         "km_rows": km_rows(figures["summary"]),
         "segment_tables": segment_tables(figures["segments"]),
