@@ -3,6 +3,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from bs4 import BeautifulSoup
 from crum import impersonate
 from django.contrib.auth.models import Group
 from django.urls import reverse
@@ -143,3 +144,19 @@ def test_invalid_submission_shows_the_reason(client, make_definition, learner, c
     page = client.post(url, {"url": "javascript:alert(1)", "submission_key": "x"}, follow=True)
     assert b"must start with https://" in page.content
     assert not Evidence.objects.exists()
+
+
+def test_every_page_has_a_header_with_the_course_and_the_way_back(client, seeded, course_key, course_staff, learner):
+    """Issue 18: a header with the course's name, a way back to the instructor dashboard or the course, sign-out."""
+    client.force_login(course_staff)
+    staff_page = client.get(reverse("activation_plugin:instructor", kwargs={"course_id": str(course_key)}))
+    header = BeautifulSoup(staff_page.content, "html.parser").select_one(".activation-header")
+    links = {a.get_text(): a["href"] for a in header.select("a")}
+    assert "Applying Things" in header.get_text()
+    assert links["Instructor dashboard"].endswith(f"/courses/{course_key}/instructor") and "Sign out" in links
+    client.force_login(learner)
+    learner_page = client.get(reverse("activation_plugin:learner", kwargs={"course_id": str(course_key)}))
+    links = {a.get_text() for a in BeautifulSoup(learner_page.content, "html.parser").select(".activation-header a")}
+    assert links == {"Back to the course", "Sign out"}
+    client.get("/logout")
+    assert client.get(reverse("activation_plugin:learner", kwargs={"course_id": str(course_key)})).status_code == 302

@@ -64,3 +64,27 @@ def get(mapping, key):
 def min_cell_size():
     """The smallest group whose figures are shown (``ACTIVATION_MIN_CELL_SIZE``)."""
     return settings.ACTIVATION_MIN_CELL_SIZE
+
+
+@register.inclusion_tag("activation_plugin/_header.html", takes_context=True)
+def activation_header(context):
+    """
+    Every page's header: the course's name, the way back to the LMS (the instructor dashboard for
+    its staff, the course for learners) and sign-out. Pages without a course (the supervisor's
+    link, the opt-out) show only the platform's name.
+    """
+    from activation_plugin import platform  # pylint: disable=import-outside-toplevel
+
+    request, course_key = context.get("request"), context.get("course_key")
+    user = getattr(request, "user", None)
+    signed_in = bool(user and user.is_authenticated)
+    root = getattr(settings, "LMS_ROOT_URL", "")
+    staff = signed_in and course_key is not None and platform.is_course_staff(user, course_key)
+    return {
+        "course_title": context.get("course_title") or "",
+        "course_key": course_key, "staff": staff, "signed_in": signed_in,
+        "platform_name": getattr(settings, "PLATFORM_NAME", "Open edX"),
+        "dashboard_url": f"{root}/courses/{course_key}/instructor" if staff else "",
+        "course_url": f"{root}/courses/{course_key}/course/" if course_key is not None and not staff else "",
+        "logout_url": f"{root}/logout",  # the LMS signs out on a GET of /logout
+    }
