@@ -178,13 +178,18 @@ def test_twenty_parallel_submissions_with_different_keys_keep_one_response(make_
     assert saved and Evidence.objects.get().payload["text"] in {e.payload["text"] for e in saved}
 
 
-def test_twenty_parallel_supervisor_posts_record_one_observation_and_never_fail(make_definition, course_key):
+def supervisor_link(make_definition, course_key):
+    """A learner's open window and the path of the link their supervisor was sent."""
     definition = make_definition(requirements=[{
         "kind": "observation", "title": "s", "verification": "supervisor",
         "config": {"checklist": ["Greets"], "min_observed": 1}}])
     [window] = api.open_windows(UserFactory().pk, course_key, "passing", timezone.now() - timedelta(days=1))
     invite = api.invite_supervisor(window, definition.requirements.get(), "boss@example.com")
-    url = links.supervisor_url(invite).removeprefix(settings.LMS_ROOT_URL)
+    return window, links.supervisor_url(invite).removeprefix(settings.LMS_ROOT_URL)
+
+
+def test_twenty_parallel_supervisor_posts_record_one_observation_and_never_fail(make_definition, course_key):
+    _window, url = supervisor_link(make_definition, course_key)
     responses = twenty_at_once(lambda n: Client().post(url, {"item-0": "observed"}))
     codes = sorted(response.status_code for response in responses)
     assert set(codes) <= {200, 400, 429, 503} and codes.count(200) == 1, codes
@@ -250,12 +255,7 @@ class HeldLock:
 
 def test_a_lock_wait_timeout_asks_the_supervisor_to_send_again_and_the_retry_counts_once(
         make_definition, course_key):
-    definition = make_definition(requirements=[{
-        "kind": "observation", "title": "s", "verification": "supervisor",
-        "config": {"checklist": ["Greets"], "min_observed": 1}}])
-    [window] = api.open_windows(UserFactory().pk, course_key, "passing", timezone.now() - timedelta(days=1))
-    invite = api.invite_supervisor(window, definition.requirements.get(), "boss@example.com")
-    url = links.supervisor_url(invite).removeprefix(settings.LMS_ROOT_URL)
+    window, url = supervisor_link(make_definition, course_key)
     with HeldLock(ActivationWindow, window.pk):
         busy = Client().post(url, {"item-0": "observed"})
     assert busy.status_code == 503 and busy["Retry-After"] and b"try again" in busy.content.lower()

@@ -151,13 +151,19 @@ def definition_page(request, course_id, definition_id):
     })
 
 
+def _configurable(request, course_id, definition_id):
+    """The run and a definition covering it that the caller may change (404 or 403 otherwise)."""
+    course_key = staff_course_key(request, course_id)
+    definition = definition_or_404(course_key, definition_id)
+    configurable_or_403(request.user, course_key, definition)
+    return course_key, definition
+
+
 @login_required
 @require_POST
 def register_plan(request, course_id, definition_id):
     """Pre-register the comparison: once, by those who configure the definition."""
-    course_key = staff_course_key(request, course_id)
-    definition = definition_or_404(course_key, definition_id)
-    configurable_or_403(request.user, course_key, definition)
+    course_key, definition = _configurable(request, course_id, definition_id)
     try:
         end_date = date.fromisoformat(request.POST.get("end_date", ""))
     except ValueError:
@@ -190,9 +196,7 @@ STATUS_ACTIONS = {
 @login_required
 @require_POST
 def change_status(request, course_id, definition_id):
-    course_key = staff_course_key(request, course_id)
-    definition = definition_or_404(course_key, definition_id)
-    configurable_or_403(request.user, course_key, definition)
+    course_key, definition = _configurable(request, course_id, definition_id)
     action = request.POST.get("action")
     try:
         if action == "new_version":
