@@ -182,7 +182,7 @@ def _send_once(session, url, config, request, timeout):
 
 @dataclass(frozen=True)
 class Request:
-    """What to ask: the method, the query parameters and, for a POST, the JSON body (or a form)."""
+    """What to ask: the method, the query parameters and, for a POST, the JSON body."""
 
     method: str = "GET"
     params: dict | None = None
@@ -207,8 +207,7 @@ def oauth_token(session, config, refresh=False):
             **({"scope": auth.scope} if auth.scope else {})}
     url = auth.token_url
     check_url(url, config)
-    response = session.post(url, data=form, timeout=config.options.get(
-        "timeout", settings.ACTIVATION_METRIC_HTTP_TIMEOUT), allow_redirects=False, stream=True)
+    response = session.post(url, data=form, timeout=_timeout(config), allow_redirects=False, stream=True)
     with response:
         _check_peer(response, url, config)
         if response.status_code != 200:
@@ -250,8 +249,12 @@ def get_json(url, config, params=None, sleep=time.sleep):
     return fetch(url, config, Request(params=params), sleep).body
 
 
+def _timeout(config):
+    return config.options.get("timeout", settings.ACTIVATION_METRIC_HTTP_TIMEOUT)
+
+
 def _fetch(url, config, request, sleep):
-    timeout = config.options.get("timeout", settings.ACTIVATION_METRIC_HTTP_TIMEOUT)
+    timeout = _timeout(config)
     attempts = settings.ACTIVATION_METRIC_MAX_ATTEMPTS
     host = urlsplit(url).hostname
     problem = ""
