@@ -14,36 +14,39 @@ METRIC_DIRECTIONS = ("higher", "lower")
 PEER_RULES = ("majority", "mean_score")
 
 
-def _fail(message):
-    raise ActivationRequestError(message, field="config")
+def _fail(message, key=None):
+    """``field`` names the config key at fault (``config.threshold``), so a form can mark that field."""
+    raise ActivationRequestError(message, field=f"config.{key}" if key else "config")
 
 
-def _text(config, key, *, required=True):
+def _text(config, key, *, required=True, within=None):
+    """``within``: the config key holding ``config`` when it is one item of a list (a survey's question)."""
     value = config.get(key, "")
     if not isinstance(value, str) or (required and not value.strip()):
-        _fail((_("'{key}' must be a non-empty text.") if required else _("'{key}' must be a text.")).format(key=key))
+        message = _("'{key}' must be a non-empty text.") if required else _("'{key}' must be a text.")
+        _fail(message.format(key=key), within or key)
     return value.strip()
 
 
 def _project(config):
     rubric = config.get("rubric", [])
     if not isinstance(rubric, list):
-        _fail(_("'rubric' must be a list of criteria."))
+        _fail(_("'rubric' must be a list of criteria."), "rubric")
     criteria = []
     for item in rubric:
         if not isinstance(item, dict) or not isinstance(item.get("criterion"), str) or not item["criterion"].strip():
-            _fail(_("Each rubric criterion needs a 'criterion' text."))
+            _fail(_("Each rubric criterion needs a 'criterion' text."), "rubric")
         max_score = item.get("max_score", 1)
         if not isinstance(max_score, int) or isinstance(max_score, bool) or max_score < 1:
             _fail(_("Rubric criterion '{criterion}' needs a whole 'max_score' of 1 or more.").format(
-                criterion=item["criterion"]))
+                criterion=item["criterion"]), "rubric")
         criteria.append({"criterion": item["criterion"].strip(), "max_score": max_score})
     peer_rule = config.get("peer_rule", "majority")
     if peer_rule not in PEER_RULES:
-        _fail(_("'peer_rule' must be one of {rules}.").format(rules=", ".join(PEER_RULES)))
+        _fail(_("'peer_rule' must be one of {rules}.").format(rules=", ".join(PEER_RULES)), "peer_rule")
     pass_ratio = config.get("pass_ratio", 0.6)
     if not isinstance(pass_ratio, Real) or isinstance(pass_ratio, bool) or not 0 < pass_ratio <= 1:
-        _fail(_("'pass_ratio' must be a share of the rubric's points above 0 and at most 1."))
+        _fail(_("'pass_ratio' must be a share of the rubric's points above 0 and at most 1."), "pass_ratio")
     return {"instructions": _text(config, "instructions"), "rubric": criteria, "peer_rule": peer_rule,
             "pass_ratio": float(pass_ratio)}
 
@@ -51,24 +54,25 @@ def _project(config):
 def _survey(config):
     questions = config.get("questions")
     if not isinstance(questions, list) or not questions:
-        _fail(_("A survey needs at least one question."))
+        _fail(_("A survey needs at least one question."), "questions")
     cleaned, seen = [], set()
     for question in questions:
         if not isinstance(question, dict):
-            _fail(_("Each survey question must be an object."))
+            _fail(_("Each survey question must be an object."), "questions")
         qid, qtype = question.get("id"), question.get("type")
         if not isinstance(qid, str) or not qid or qid in seen:
-            _fail(_("Each survey question needs a unique 'id'."))
+            _fail(_("Each survey question needs a unique 'id'."), "questions")
         seen.add(qid)
         if qtype not in SURVEY_QUESTION_TYPES:
             _fail(_("Question '{id}': type must be one of {types}.").format(
-                id=qid, types=", ".join(SURVEY_QUESTION_TYPES)))
-        entry = {"id": qid, "type": qtype, "text": _text(question, "text"),
+                id=qid, types=", ".join(SURVEY_QUESTION_TYPES)), "questions")
+        entry = {"id": qid, "type": qtype, "text": _text(question, "text", within="questions"),
                  "required": bool(question.get("required", True))}
         if qtype in ("single_choice", "multiple_choice"):
             options = question.get("options")
             if not isinstance(options, list) or len(options) < 2 or not all(isinstance(o, str) and o for o in options):
-                _fail(_("Question '{id}': a choice question needs at least two text options.").format(id=qid))
+                _fail(_("Question '{id}': a choice question needs at least two text options.").format(id=qid),
+                      "questions")
             entry["options"] = options
         cleaned.append(entry)
     return {"questions": cleaned}
@@ -77,13 +81,14 @@ def _survey(config):
 def _observation(config):
     checklist = config.get("checklist")
     if not isinstance(checklist, list) or not checklist or not all(isinstance(i, str) and i.strip() for i in checklist):
-        _fail(_("An observation needs a checklist of at least one behaviour to observe."))
+        _fail(_("An observation needs a checklist of at least one behaviour to observe."), "checklist")
     items = [item.strip() for item in checklist]
     if len(set(items)) != len(items):
-        _fail(_("Each checklist item must be different."))
+        _fail(_("Each checklist item must be different."), "checklist")
     min_observed = config.get("min_observed", len(items))
     if not isinstance(min_observed, int) or isinstance(min_observed, bool) or not 1 <= min_observed <= len(items):
-        _fail(_("'min_observed' must be between 1 and the {count} checklist items.").format(count=len(items)))
+        _fail(_("'min_observed' must be between 1 and the {count} checklist items.").format(count=len(items)),
+              "min_observed")
     return {"checklist": items, "min_observed": min_observed}
 
 
@@ -91,24 +96,25 @@ def _metric(config):
     metric = _text(config, "metric")
     threshold = config.get("threshold")
     if not isinstance(threshold, Real) or isinstance(threshold, bool):
-        _fail(_("A metric requirement needs a numeric 'threshold'."))
+        _fail(_("A metric requirement needs a numeric 'threshold'."), "threshold")
     direction = config.get("direction")
     if direction not in METRIC_DIRECTIONS:
-        _fail(_("'direction' must be 'higher' or 'lower' (which way is better)."))
+        _fail(_("'direction' must be 'higher' or 'lower' (which way is better)."), "direction")
     relative = bool(config.get("relative", False))
     baseline_days = config.get("baseline_days", 30)
     if not isinstance(baseline_days, int) or isinstance(baseline_days, bool) or baseline_days < 1:
-        _fail(_("'baseline_days' must be a whole number of days, 1 or more."))
+        _fail(_("'baseline_days' must be a whole number of days, 1 or more."), "baseline_days")
     period_days = config.get("period_days")
     if period_days is not None and (not isinstance(period_days, int) or isinstance(period_days, bool)
                                     or period_days < 1):
-        _fail(_("'period_days' must be a whole number of days, 1 or more (or absent: since the window opened)."))
+        _fail(_("'period_days' must be a whole number of days, 1 or more (or absent: since the window opened)."),
+              "period_days")
     min_observations = config.get("min_observations", 1)
     if not isinstance(min_observations, int) or isinstance(min_observations, bool) or min_observations < 1:
-        _fail(_("'min_observations' must be a whole number, 1 or more."))
+        _fail(_("'min_observations' must be a whole number, 1 or more."), "min_observations")
     if relative and not -10 <= threshold <= 10:
         # xgettext:no-python-format
-        _fail(_("A relative 'threshold' is a change against the baseline: -0.1 means 10 % lower."))
+        _fail(_("A relative 'threshold' is a change against the baseline: -0.1 means 10 % lower."), "threshold")
     return {"metric": metric, "threshold": float(threshold), "direction": direction,
             "relative": relative, "baseline_days": baseline_days, "period_days": period_days,
             "min_observations": min_observations}

@@ -31,7 +31,7 @@ def test_create_definition_with_requirements_and_prompts(course_key):
     ({"name": "  "}, "name", "name"),
     ({"course_key": "not a key"}, "course_key", "not a valid course key"),
     ({"course_key": "course-v1:Nobody+Nothing+Never"}, "course_key", "No course"),
-    ({"requirements": [{"kind": "project", "title": "x", "config": {}}]}, "config", "instructions"),
+    ({"requirements": [{"kind": "project", "title": "x", "config": {}}]}, "config.instructions", "instructions"),
     ({"requirements": [{**PROJECT, "prompts": [{"send_after_days": 5, "reminder_days": [3],
                                                 "subject": "s", "body": "b"}]}]}, "reminder_days", "after"),
 ])

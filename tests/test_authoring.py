@@ -1,14 +1,18 @@
 """Instructors configure activation on the plugin's pages: create, validate, lock, version, preview."""
+import html
+import re
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 
 from activation_plugin import api
-from activation_plugin.dashboard.authoring_forms import format_questions, parse_questions
-from activation_plugin.models import ActivationDefinition
+from activation_plugin.dashboard import requirement_templates
+from activation_plugin.dashboard.authoring_forms import parse_question_rows, question_row
+from activation_plugin.models import ActivationDefinition, MetricObservation, MetricSource
 from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import SURVEY
 
@@ -16,14 +20,28 @@ pytestmark = pytest.mark.django_db
 
 
 def requirement_fields(index, **values):
+    """
+    What the page posts for one requirement. ``rubric``: ``(criterion, points)`` rows; ``questions``:
+    ``(type, text, options, optional)`` rows, as the instructor fills them in.
+    """
     fields = {"kind": "project", "title": "Applied project", "verification": "staff", "reviews_required": "1",
-              "instructions": "Record a call where you used the script.", "rubric": "Uses the script | 2\nCalm | 1",
-              "peer_rule": "majority", "pass_ratio": "0.6", "questions": "", "checklist": "", "min_observed": "",
+              "instructions": "Record a call where you used the script.",
+              "rubric": [("Uses the script", "2"), ("Calm", "1")],
+              "peer_rule": "majority", "pass_percent": "60", "questions": [], "checklist": "", "min_observed": "",
               "metric": "", "direction": "higher", "threshold": "", "baseline_days": "30", "min_observations": "1",
               "prompt_condition": "always", "prompt_day": "0", "reminder_days": "7, 14",
               "subject": "How did {course_name} go, {learner_name}?",
               "body": "Show us by {deadline}: {link}"} | values
-    return {f"requirements-{index}-{name}": value for name, value in fields.items()}
+    prefix = f"requirements-{index}"
+    data = {f"{prefix}-{name}": value for name, value in fields.items() if name not in ("rubric", "questions")}
+    for row, (criterion, points) in enumerate(fields["rubric"]):
+        data |= {f"{prefix}-rubric-{row}-criterion": criterion, f"{prefix}-rubric-{row}-max_score": points}
+    for row, (qtype, text, options, optional) in enumerate(fields["questions"]):
+        data |= {f"{prefix}-questions-{row}-type": qtype, f"{prefix}-questions-{row}-text": text,
+                 f"{prefix}-questions-{row}-options": "\n".join(options)}
+        if optional:
+            data[f"{prefix}-questions-{row}-optional"] = "on"
+    return data
 
 
 def definition_post(*requirements, initial_forms=0, **values):
@@ -68,7 +86,7 @@ def test_instructor_creates_a_draft_with_a_project_and_its_prompt(staff_client, 
 def test_only_the_chosen_kinds_fields_are_stored(staff_client, course_key):
     staff_client.post(new_url(course_key), definition_post(
         {"kind": "metric", "title": "Handle time drops", "metric": "handle_time", "direction": "lower",
-         "threshold": "-0.1", "relative": "on", "period_days": "14", "min_observations": "2", "subject": "",
+         "threshold": "-10", "relative": "on", "period_days": "14", "min_observations": "2", "subject": "",
          "body": ""}))
     requirement = ActivationDefinition.objects.get().requirements.get()
     assert requirement.config == {"metric": "handle_time", "threshold": -0.1, "direction": "lower",
@@ -90,21 +108,16 @@ def test_an_api_refusal_is_shown_next_to_its_field_and_nothing_is_written(staff_
     response = staff_client.post(new_url(course_key), definition_post({}, rule="at_least", rule_count="3"))
     assert response.status_code == 400 and 'data-errors="requirements"' not in response.content.decode()
     assert "at least" in response.content.decode().lower()
-    response = staff_client.post(new_url(course_key), definition_post({"kind": "survey", "questions": ""}))
+    response = staff_client.post(new_url(course_key), definition_post({"kind": "survey", "questions": []}))
     assert response.status_code == 400 and "A survey needs at least one question." in response.content.decode()
     assert not ActivationDefinition.objects.exists()
 
 
-def test_a_malformed_question_line_says_which_line(staff_client, course_key):
-    response = staff_client.post(new_url(course_key), definition_post(
-        {"kind": "survey", "questions": "likert | Confident?\njust some text"}))
-    assert response.status_code == 400
-    assert "Question line 2" in response.content.decode()
-
-
-def test_survey_questions_round_trip_through_the_text_format():
+def test_survey_questions_round_trip_through_the_rows():
     questions = SURVEY["config"]["questions"]
-    parsed = parse_questions(format_questions(questions))
+    rows = [{"index": index, **question_row(question)} for index, question in enumerate(questions)]
+    parsed, problems = parse_question_rows(rows)
+    assert not problems
     assert [(q["type"], q["text"], q.get("options"), q["required"]) for q in parsed] == [
         ("single_choice", "Did you use it?", ["yes", "no"], True), ("text", "How?", None, False)]
 
@@ -117,7 +130,7 @@ def test_add_a_requirement_without_javascript(staff_client, course_key):
     # The blank form the button added is left out when the page is saved untouched.
     data = definition_post({}) | {"requirements-TOTAL_FORMS": "2"}
     data |= {key.replace("-0-", "-1-"): value for key, value in requirement_fields(0).items()
-             if key.endswith(("-kind", "-verification", "-reviews_required", "-peer_rule", "-pass_ratio",
+             if key.endswith(("-kind", "-verification", "-reviews_required", "-peer_rule", "-pass_percent",
                               "-direction", "-baseline_days", "-prompt_condition", "-prompt_day",
                               "-min_observations"))}
     data["requirements-1-verification"] = "none"
@@ -130,7 +143,7 @@ def test_editing_a_draft_replaces_its_requirements(staff_client, course_key, mak
     page = staff_client.get(url("definition_edit", course_key, definition)).content.decode()
     assert "Show your work." in page and "data-locked" not in page
     response = staff_client.post(url("definition_edit", course_key, definition), definition_post(
-        {"kind": "survey", "title": "Survey", "questions": "likert | How confident are you?"},
+        {"kind": "survey", "title": "Survey", "questions": [("likert", "How confident are you?", [], False)]},
         {"kind": "observation", "title": "Seen on the job", "checklist": "Greets\nResolves", "min_observed": "1"},
         initial_forms=1, rule="all"))
     assert response.status_code == 302
@@ -221,3 +234,126 @@ def test_a_definition_of_another_course_is_not_found(staff_client, course_key, m
 def test_anonymous_is_sent_to_log_in(client, course_key):
     response = client.get(new_url(course_key))
     assert response.status_code == 302 and "/login/" in response.url
+
+
+def page_of(response):
+    return html.unescape(response.content.decode())
+
+
+def test_a_survey_is_built_from_question_rows(staff_client, course_key):
+    response = staff_client.post(new_url(course_key), definition_post({
+        "kind": "survey", "title": "Did you use it?",
+        "questions": [("single_choice", "Did you use the script?", ["Yes", " ", "Not yet"], False),
+                      ("text", "", [], False),  # a blank row is left out
+                      ("likert", "How confident are you?", [], True)]}))
+    assert response.status_code == 302
+    requirement = ActivationDefinition.objects.get().requirements.get()
+    assert requirement.config["questions"] == [
+        {"id": "q1", "type": "single_choice", "text": "Did you use the script?", "options": ["Yes", "Not yet"],
+         "required": True},
+        {"id": "q2", "type": "likert", "text": "How confident are you?", "required": False}]
+
+
+def test_a_removed_row_is_left_out(staff_client, course_key):
+    data = definition_post({"kind": "survey", "title": "Survey",
+                            "questions": [("text", "Kept", [], False), ("text", "Dropped", [], False)]})
+    data["requirements-0-questions-1-remove"] = "on"
+    assert staff_client.post(new_url(course_key), data).status_code == 302
+    assert [q["text"] for q in ActivationDefinition.objects.get().requirements.get().config["questions"]] == ["Kept"]
+
+
+def test_a_faulty_row_is_marked_and_listed_and_nothing_is_saved(staff_client, course_key):
+    response = staff_client.post(new_url(course_key), definition_post(
+        {"kind": "survey", "title": "Survey", "questions": [("single_choice", "Used it?", ["Only one"], False)]},
+        {"rubric": [("Uses the script", "two")]}))
+    page = page_of(response)
+    assert response.status_code == 400 and not ActivationDefinition.objects.exists()
+    assert "Question 1: give at least two options, one per line." in page
+    assert "Criterion 1: the maximum score must be a whole number, 1 or more." in page
+    assert page.count('class="activation-row has-error"') == 2 and page.count('aria-invalid="true"') >= 2
+    summary = page.split("data-error-summary>")[1].split("</div>")[0]
+    assert "2 fields need your attention" in summary
+    assert 'href="#id_requirements-0-questions"' in summary and 'href="#id_requirements-1-rubric"' in summary
+
+
+def test_an_api_refusal_marks_the_requirements_own_field(staff_client, course_key):
+    """The api's rules (a KPI needs a metric, a checklist its items) mark the field, not the page's top."""
+    response = staff_client.post(new_url(course_key), definition_post(
+        {}, {"kind": "metric", "title": "KPI", "metric": "", "threshold": "5", "subject": "", "body": ""},
+        {"kind": "observation", "title": "Seen", "checklist": "Greets\nGreets", "subject": "", "body": ""}))
+    page = page_of(response)
+    assert response.status_code == 400 and not ActivationDefinition.objects.exists()
+    [metric_input] = re.findall(r'<input[^>]*name="requirements-1-metric"[^>]*>', page)
+    assert 'aria-invalid="true"' in metric_input and "id_requirements-1-metric_error" in metric_input
+    assert 'id="id_requirements-1-metric_error"' in page and "'metric' must be a non-empty text." in page
+    assert 'id="id_requirements-2-checklist_error"' in page and "Each checklist item must be different." in page
+    assert 'data-errors="requirements"' not in page
+
+
+def test_a_prompt_with_a_subject_and_no_body_marks_the_body(staff_client, course_key):
+    response = staff_client.post(new_url(course_key), definition_post({"body": ""}))
+    assert response.status_code == 400
+    assert 'id="id_requirements-0-body_error"' in page_of(response)
+
+
+def test_shares_are_typed_as_percentages(staff_client, course_key):
+    response = staff_client.post(new_url(course_key), definition_post(
+        {"verification": "peer", "peer_rule": "mean_score", "pass_percent": "75"},
+        {"kind": "metric", "title": "Handle time", "metric": "handle_time", "direction": "lower",
+         "threshold": "-12.5", "relative": "on", "subject": "", "body": ""}))
+    assert response.status_code == 302
+    project, metric = ActivationDefinition.objects.get().requirements.all()
+    assert project.config["pass_ratio"] == 0.75 and metric.config["threshold"] == -0.125
+    page = page_of(staff_client.get(url("definition_edit", course_key, project.definition)))
+    assert 'name="requirements-0-pass_percent" value="75"' in page
+    assert 'name="requirements-1-threshold" value="-12.5"' in page
+
+
+def test_add_a_question_row_without_javascript(staff_client, course_key):
+    data = definition_post({"kind": "survey", "questions": [("text", "First", [], False)]})
+    data["add_row"] = "requirements-0-questions"
+    response = staff_client.post(new_url(course_key), data)
+    page = page_of(response)
+    assert response.status_code == 200 and not ActivationDefinition.objects.exists()
+    # The filled row, the blank row every list shows, and the one asked for.
+    assert [f'name="requirements-0-questions-{n}-text"' in page for n in range(4)] == [True, True, True, False]
+    assert "data-error-summary" not in page and "This field is required" not in page
+
+
+@pytest.mark.parametrize("template", ["project", "survey", "observation", "metric"])
+def test_a_template_adds_a_filled_requirement_the_api_accepts(staff_client, course_key, template):
+    response = staff_client.post(new_url(course_key), definition_post({}) | {"add_requirement": template})
+    page = page_of(response)
+    assert response.status_code == 200 and page.count("data-requirement-form=") == 2
+    spec = requirement_templates.template_spec(template)
+    assert f'value="{spec["title"]}"' in page
+    if template == "metric":
+        spec["config"]["metric"] = "handle_time"  # the instructor picks the metric their source sends
+    api.check_requirement(spec)
+
+
+def test_a_template_is_written_in_the_instructors_language(staff_client, course_key):
+    staff_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    page = page_of(staff_client.post(new_url(course_key), definition_post({}) | {"add_requirement": "survey"}))
+    assert "Avez-vous utilisé ce que vous avez appris dans votre travail ?" in page
+
+
+def test_the_metric_field_offers_the_metrics_received(staff_client, course_key):
+    source = MetricSource.objects.create(name="crm", kind="webhook")
+    for metric in ("handle_time", "csat", "csat"):
+        MetricObservation.objects.create(source=source, metric=metric, external_id="e", value=1,
+                                         observed_at=timezone.now(), record_id=f"{metric}-{timezone.now()}")
+    page = page_of(staff_client.get(new_url(course_key)))
+    datalist = page.split('<datalist id="activation-known-metrics">')[1].split("</datalist>")[0]
+    assert datalist == '<option value="csat"></option><option value="handle_time"></option>'
+    assert 'list="activation-known-metrics"' in page
+
+
+def test_a_draft_says_what_activating_it_does_to_new_and_past_completers(staff_client, course_key, make_definition):
+    draft = make_definition(activate=False, window_days=45, holdout_percent=20)
+    notice = page_of(staff_client.get(url("definition", course_key, draft))).split(
+        'data-notice="activation-effects"')[1].split("</div>")[0]
+    assert "gets a 45-day window" in notice and "20 % of them, drawn at random, get no prompts" in notice
+    assert "learners who completed earlier get no window" in notice and "in the last 45 days" in notice
+    staff_client.post(url("definition_status", course_key, draft), {"action": "activate"})
+    assert 'data-notice="activation-effects"' not in page_of(staff_client.get(url("definition", course_key, draft)))

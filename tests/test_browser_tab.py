@@ -51,18 +51,28 @@ def test_instructor_configures_and_sees_the_rate_change(page, live_server, cours
     assert form.locator("[data-field=questions]").is_visible()
     assert not form.locator("[data-field=instructions]").is_visible()
     form.locator("input[name$='-title']").fill("Did you use it?")
-    form.locator("textarea[name$='-questions']").fill("single_choice | Did you use the script? | yes; no")
+    form.locator("input[name$='-questions-0-text']").fill("Did you use the script?")
+    form.locator("select[name$='-questions-0-type']").select_option("single_choice")
+    form.locator("textarea[name$='-questions-0-options']").fill("yes\nno")
     form.locator("input[name$='-subject']").fill("Did {course_name} help, {learner_name}?")
     form.locator("textarea[name$='-body']").fill("Tell us by {deadline}: {link}")
-    page.click("button:has-text('Add a requirement')")
+    # A second row appears in place; a field that does not apply (options of a text question) stays hidden.
+    form.locator("button:has-text('Add a question')").click()
+    assert page.evaluate("document.activeElement.name") == "requirements-0-questions-1-text"
+    assert not form.locator("[data-row='1'] textarea[name$='-options']").is_visible()
+    form.locator("input[name$='-questions-1-text']").fill("What happened next?")
+    form.locator("input[name$='-questions-1-optional']").check()
+    page.click("button[data-template=project]")  # a project with a rubric, from the templates
     second = page.locator("[data-requirement-form='1']")
-    second.locator("select[name$='-kind']").select_option("project")
+    assert second.locator("select[name$='-kind']").input_value() == "project"
+    assert second.locator("input[name$='-rubric-0-criterion']").input_value()
     second.locator("input[name$='-title']").fill("Recorded call")
-    second.locator("select[name$='-verification']").select_option("staff")
+    assert not second.locator("[data-field=pass_percent]").is_visible()  # staff review: no peer settings
     second.locator("textarea[name$='-instructions']").fill("Upload a recorded call where you used it.")
     page.fill("input[name=window_days]", "0")
     page.click("button:has-text('Save')")
     assert "greater than or equal to 1" in page.locator("[data-field=window_days]").inner_text()
+    assert page.evaluate("document.activeElement.hasAttribute('data-error-summary')")
     page.fill("input[name=window_days]", "30")
     page.select_option("select[name=rule]", "all")
     screenshot(page, "configure")

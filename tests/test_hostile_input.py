@@ -72,7 +72,9 @@ form_text = st.text(max_size=40) | st.sampled_from(["", "0", "-1", "1e400", "NaN
 @given(fields=st.dictionaries(st.sampled_from([
     "name", "behavior", "trigger", "window_days", "rule", "rule_count", "holdout_percent",
     "requirements-TOTAL_FORMS", "requirements-INITIAL_FORMS", "requirements-0-kind", "requirements-0-title",
-    "requirements-0-questions", "requirements-0-rubric", "requirements-0-threshold", "requirements-0-reminder_days",
+    "requirements-0-questions-0-text", "requirements-0-questions-0-type", "requirements-0-questions-0-options",
+    "requirements-0-rubric-0-criterion", "requirements-0-rubric-0-max_score", "requirements-0-pass_percent",
+    "requirements-0-threshold", "requirements-0-relative", "requirements-0-reminder_days", "add_row",
     "requirements-0-checklist", "requirements-0-min_observed", "requirements-0-subject", "requirements-0-body",
     "requirements-0-verification", "requirements-0-reviews_required", "add_requirement"]), form_text, max_size=14))
 def test_configuration_form_never_fails_with_a_server_error(client, course_staff, course_key, fields):

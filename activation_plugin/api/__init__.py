@@ -14,6 +14,7 @@ from activation_plugin.api.definitions import (
     add_requirement,
     archive_definition,
     check_may_configure,
+    check_requirement,
     create_definition,
     definition_is_locked,
     definitions_for_course,
@@ -33,7 +34,7 @@ from activation_plugin.api.evidence import (
 )
 from activation_plugin.api.messaging import opt_out, send_due_prompts
 from activation_plugin.api.metric_evidence import evaluate_metric_evidence, wake_kpi_nudges
-from activation_plugin.api.metric_sources import finish_pull, metric_source, sync_metric_source
+from activation_plugin.api.metric_sources import finish_pull, known_metrics, metric_source, sync_metric_source
 from activation_plugin.api.metrics import (
     clean_external_id,
     clean_observation,
@@ -99,7 +100,7 @@ from activation_plugin.keys import catalog_course, parse_course_key
 
 __all__ = [
     "activate_definition", "add_requirement", "backfill", "archive_definition", "assign_arm", "catalog_course",
-    "course_summaries", "current_peer_assignment", "request_peer_assignment", "submit_peer_review", "check_may_configure", "create_definition", "definition_is_locked", "definitions_for_course", "evaluate_window",
+    "course_summaries", "current_peer_assignment", "request_peer_assignment", "submit_peer_review", "check_may_configure", "check_requirement", "create_definition", "definition_is_locked", "definitions_for_course", "evaluate_window",
     "evidence_in_course", "pending_reviews", "expire_due_windows", "invite_for_link", "invite_in_course", "invites_for_course", "invite_supervisor", "learner_window",
     "learner_windows", "new_version", "open_windows", "record_completion", "retry_pending_completions", "opt_out", "parse_course_key", "record_evidence", "record_observation",
     "PRIMARY_FIGURES", "plan_comparison", "plan_status", "success_case_rows", "success_cases", "record_supervisor_observation", "register_plan", "requirement_specs", "resend_invite", "retire_user", "review_evidence", "review_queue",
@@ -109,6 +110,6 @@ __all__ = [
     "figures_csv_rows", "funnel", "kpi_deltas", "page_figures", "persistence", "roi", "roi_amounts", "segments",
     "windows_csv_rows", "definition_in_course", "definitions_with_requirements", "evidence_detail_in_course", "evidence_list_in_course",
     "windows_in_course",
-    "clean_external_id", "clean_observation", "evaluate_metric_evidence", "finish_pull", "ingest_observations",
+    "clean_external_id", "clean_observation", "evaluate_metric_evidence", "finish_pull", "ingest_observations", "known_metrics",
     "link_identities", "metric_source", "parse_time", "record_id_of", "resolve_observations", "sync_metric_source", "wake_kpi_nudges",
 ]

@@ -226,6 +226,17 @@ def add_requirement(definition, spec):
     return definition.requirements.order_by("-position", "-id").first()
 
 
+def check_requirement(spec):
+    """
+    Raise what saving ``spec`` would raise, without a definition or a write: the configuration
+    page marks each requirement's own invalid field before anything is saved.
+
+    Raises:
+        ActivationRequestError: ``field`` names the field at fault (``title``, ``config.threshold``…).
+    """
+    _prompts_from_spec(_requirement_from_spec(None, spec, 0), spec.get("prompts", []))
+
+
 def _store_requirements(definition, specs, first_position=0):
     for position, spec in enumerate(specs, start=first_position):
         if not isinstance(spec, dict):

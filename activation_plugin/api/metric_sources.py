@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from activation_plugin.errors import ActivationNotFound
-from activation_plugin.models import MetricSource
+from activation_plugin.models import MetricObservation, MetricSource
 
 log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 2000
@@ -70,3 +70,16 @@ def finish_pull(source, *, error="", cursor=None, now=None):
             source.cursor = cursor[:255]
     source.save()
     return source
+
+
+MAX_KNOWN_METRICS = 200
+
+
+def known_metrics():
+    """
+    The metric names observations arrived under, for the configuration page to offer: a KPI
+    requirement on a name no source sends would never be met. One pass over the
+    ``(metric, observed_at)`` index, bounded.
+    """
+    return list(MetricObservation.objects.order_by("metric").values_list("metric", flat=True)
+                .distinct()[:MAX_KNOWN_METRICS])

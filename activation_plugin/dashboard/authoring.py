@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from activation_plugin import api, platform, prompts, tasks
 from activation_plugin.api.definitions import HISTORY_FIELDS
-from activation_plugin.dashboard import authoring_forms, presentation
+from activation_plugin.dashboard import authoring_forms, presentation, requirement_templates
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.learner.views import requirement_rows
 from activation_plugin.views_common import configurable_or_403, definition_or_404, may_configure, staff_course_key
@@ -34,12 +34,27 @@ def _show_api_error(form, formset_errors, exc):
         formset_errors.append(str(exc))
 
 
+def _error_summary(form, formset):
+    """Every refused field, each linking to its input: after a failed save the page opens on this list."""
+    summary = [(field.label, error, field.auto_id) for field in form if field.errors for error in field.errors]
+    for number, requirement in enumerate(formset.forms, start=1):
+        for field in requirement:
+            summary += [(_("Requirement {number}: {label}").format(number=number, label=field.label), error,
+                         field.auto_id) for error in field.errors]
+        summary += [(_("Requirement {number}").format(number=number), error, f"{requirement.prefix}-legend")
+                    for error in requirement.non_field_errors()]
+    return summary
+
+
 def _render_form(request, course_key, form, formset, definition=None, errors=(), locked=False, status=200):
     return render(request, "activation_plugin/definition_form.html", {
         "course_key": course_key, "course_title": platform.course_title(course_key), "definition": definition,
         "form": form, "formset": formset, "requirement_errors": errors, "locked": locked,
         "locked_fields": [form.fields[name].label for name in HISTORY_FIELDS],
-        "kind_fields": authoring_forms.KIND_FIELDS,
+        "kind_fields": authoring_forms.KIND_FIELDS, "shown_when": authoring_forms.SHOWN_WHEN_ATTRIBUTES,
+        "requirement_templates": [(name, label) for name, (label, _spec) in requirement_templates.TEMPLATES.items()],
+        "known_metrics": api.known_metrics(),
+        "show_errors": status == 400, "error_summary": _error_summary(form, formset) if status == 400 else (),
     }, status=status)
 
 
@@ -70,8 +85,8 @@ def definition_form(request, course_id, definition_id=None):
     if locked:  # the page shows the stored requirements, disabled; nothing posted about them is used
         formset = _stored_requirements(definition)
     else:
-        formset = authoring_forms.requirement_formset(request.POST, add_blank="add_requirement" in request.POST)
-    if "add_requirement" in request.POST:
+        formset = authoring_forms.requirement_formset(request.POST, add=request.POST.get("add_requirement"))
+    if "add_requirement" in request.POST or "add_row" in request.POST:
         return _render_form(request, course_key, form, formset, definition, locked=locked)
     if not form.is_valid() or not (locked or formset.is_valid()):
         return _render_form(request, course_key, form, formset, definition, locked=locked, status=400)
