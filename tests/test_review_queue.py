@@ -180,3 +180,20 @@ def test_the_queue_pages_settled_items_keep_their_verdict_and_the_tab_counts_wha
     assert everything.count("data-evidence=") == 3
     settled = client.get(queue_url(course_key, status="verified")).content.decode()
     assert "Settled: verified" in settled and "<details" in settled
+
+
+def test_survey_answers_show_under_their_questions_not_their_ids(client, make_definition, course_key, learner,
+                                                                course_staff):
+    definition = make_definition(requirements=[SURVEY | {"verification": "staff"}, {
+        "kind": "survey", "title": "Several", "verification": "staff", "config": {"questions": [
+            {"id": "tools", "type": "multiple_choice", "text": "Which tools?", "options": ["script", "checklist"]}]}}])
+    [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=2))
+    first, second = definition.requirements.all()
+    api.save_learner_response(window=window, requirement=first, payload={"answers": {"used": "yes", "how": "Daily"}},
+                              idempotency_key="a")
+    api.save_learner_response(window=window, requirement=second, payload={"answers": {"tools": ["script", "checklist"]}},
+                              idempotency_key="b")
+    client.force_login(course_staff)
+    page = client.get(queue_url(course_key)).content.decode()
+    assert "<dt>Did you use it?</dt><dd>yes</dd>" in page and "<dt>How?</dt><dd>Daily</dd>" in page
+    assert "<dt>Which tools?</dt><dd>script, checklist</dd>" in page and "<dt>used</dt>" not in page

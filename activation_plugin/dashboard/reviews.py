@@ -26,6 +26,17 @@ def _date(value):
 QUEUE_PAGE = 50
 
 
+def answered_questions(evidence):
+    """
+    A survey's answers as the reviewer reads them: each question's text (answers are stored under
+    the question's id), then the answer, a multiple choice joined; answers to questions no longer
+    asked keep their id.
+    """
+    texts = {question["id"]: question["text"] for question in evidence.requirement.config.get("questions", [])}
+    return [(texts.get(question, question), ", ".join(map(str, answer)) if isinstance(answer, list) else answer)
+            for question, answer in evidence.payload.get("answers", {}).items()]
+
+
 @login_required
 def review_queue(request, course_id):
     course_key = staff_course_key(request, course_id)
@@ -41,6 +52,8 @@ def review_queue(request, course_id):
         queue, has_more = api.review_queue(course_key, **filters, limit=QUEUE_PAGE, offset=(page_number - 1) * QUEUE_PAGE)
     except ActivationRequestError as exc:
         raise Http404(str(exc)) from exc
+    for evidence in queue:
+        evidence.answered = answered_questions(evidence)
     query = request.GET.copy()
     query.pop("page", None)
     requirements = [requirement for definition in api.definitions_for_course(course_key)
