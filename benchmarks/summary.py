@@ -112,20 +112,23 @@ def seed(definition, project, prompt, source, first, last, now):
             f" w.opened_at, '' FROM ({windows}) w WHERE w.arm = 'prompted'", params)
     for offset, change in (("- INTERVAL 10 DAY", ""), ("+ INTERVAL 10 DAY", " + 0.5")):
         execute(f"INSERT INTO {MetricObservation._meta.db_table} (source_id, metric, external_id, user_id,"
-                f" observed_at, value, received_at) SELECT %(source)s, 'csat', CONCAT('e', w.user_id), w.user_id,"
-                f" w.opened_at {offset}, 3 + (w.id %% 5) / 2{change}, %(at)s FROM ({windows}) w"
+                f" observed_at, value, received_at, record_id) SELECT %(source)s, 'csat', CONCAT('e', w.user_id),"
+                f" w.user_id, w.opened_at {offset}, 3 + (w.id %% 5) / 2{change}, %(at)s, '' FROM ({windows}) w"
                 " WHERE w.user_id %% 5 = 0", params)
     execute(f"ANALYZE TABLE {ActivationWindow._meta.db_table}, {Evidence._meta.db_table},"
             f" {PromptDelivery._meta.db_table}, {MetricObservation._meta.db_table}")
 
 
 def floor(definition, now):
-    """The least a headline needs: one pass counting completers, activated and open windows."""
+    """
+    The least a headline needs: one pass counting completers, the activated among the windows that
+    ended (the rate's numerator) and the windows still running.
+    """
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT COUNT(*), SUM(state = 'activated'), SUM(state = 'open' AND closes_at > %s)"
+            f"SELECT COUNT(*), SUM(state = 'activated' AND closes_at <= %s), SUM(closes_at > %s)"
             f" FROM {ActivationWindow._meta.db_table} WHERE definition_id = %s AND state <> 'withdrawn'",
-            [timezone.make_naive(now, UTC), definition.pk])
+            [timezone.make_naive(now, UTC), timezone.make_naive(now, UTC), definition.pk])
         return cursor.fetchone()
 
 
