@@ -1,16 +1,24 @@
-"""Read-mostly admin: operators inspect state here; changes go through the api and the pages."""
+"""Read-only admin: operators inspect state here; changes go through the api and the pages."""
 from django.contrib import admin
 
 from activation_plugin import models
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Writes bypassing the api would skip validation and idempotency, so the admin only reads."""
+    """
+    Writes bypassing the api would skip validation and idempotency, and a delete would cascade
+    (a definition takes its windows, evidence and reviews with it, and every figure changes):
+    the admin only reads. Learners leave through withdrawal and retirement, definitions through
+    archiving.
+    """
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

@@ -20,7 +20,9 @@ class ActivationDefinition(models.Model):
     catalog course (``catalog_course``: ``org+course``), so a learner who passes two runs keeps one
     window and runs can be compared with each other.
 
-    .. no_pii: Instructors' user ids in the audit fields are account references, not personal data.
+    .. pii: The account ids of the instructors who created it and registered its comparison plan.
+    .. pii_types: id
+    .. pii_retirement: local_api
     """
 
     class Trigger(models.TextChoices):

@@ -2,7 +2,7 @@
 The platform boundary on the demo host: the standalone backend, backend choice and retirement.
 LmsBackend runs against the real edx-platform code in tests_platform/ (``make test-platform``).
 """
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.core import mail
 from django.contrib.auth.models import AnonymousUser, Group
@@ -57,6 +57,19 @@ def test_retirement_erases_personal_data_and_keeps_counts(make_definition, learn
     assert not SupervisorInvite.objects.exists() and not IdentityLink.objects.exists()
     assert MetricObservation.objects.get().user is None
     assert api.summarize(definition)["activated"] == before["activated"] == 1
+
+
+def test_retirement_erases_an_instructors_id_from_the_definitions_audit_trail(make_definition, course_staff):
+    """User ids are personal data wherever they are (the models' annotations agree): an author's too."""
+    definition = make_definition(created_by=course_staff, holdout_percent=20)
+    api.register_plan(definition, hypothesis="Prompts help.", primary_figure="rate", sample_size=200,
+                      end_date=date.today() + timedelta(days=90), registered_by=course_staff)
+    other = make_definition(name="Someone else's", created_by=UserFactory())
+    STANDALONE_USER_RETIRE_LMS_MISC.send(sender=None, user=course_staff)
+    definition.refresh_from_db()
+    other.refresh_from_db()
+    assert definition.created_by is None and definition.comparison_plan["registered_by"] is None
+    assert definition.comparison_plan["hypothesis"] == "Prompts help." and other.created_by is not None
 
 
 def test_lms_backend_mails_through_edx_ace(db, settings):

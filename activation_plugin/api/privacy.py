@@ -1,4 +1,7 @@
-"""Retirement and withdrawal: erase a learner's personal data, keep anonymous counts right."""
+"""
+Retirement and withdrawal: erase a learner's personal data, keep anonymous counts right. A retired
+instructor's account id leaves the definitions' audit trail too.
+"""
 
 from django.db import transaction
 from django.utils import timezone
@@ -6,6 +9,7 @@ from django.utils import timezone
 from activation_plugin import figures, tracking
 from activation_plugin.api.windows import learner_window
 from activation_plugin.models import (
+    ActivationDefinition,
     ActivationWindow,
     Evidence,
     IdentityLink,
@@ -36,7 +40,19 @@ def retire_user(user_id):
         "identity_links": IdentityLink.objects.filter(user_id=user_id).delete()[0],
         "observations": MetricObservation.objects.filter(user_id=user_id).update(user=None),
         "pending_completions": PendingCompletion.objects.filter(user_id=user_id).delete()[0],
+        "definitions_authored": _forget_author(user_id),
     }
+
+
+def _forget_author(user_id):
+    """An instructor's account id in a definition's audit trail (who created it, who registered its plan)."""
+    created = ActivationDefinition.objects.filter(created_by_id=user_id).update(created_by=None)
+    registered = 0
+    for definition in ActivationDefinition.objects.filter(comparison_plan__registered_by=user_id):
+        definition.comparison_plan = {**definition.comparison_plan, "registered_by": None}
+        definition.save(update_fields=["comparison_plan"])
+        registered += 1
+    return created + registered
 
 
 def _erase_evidence(evidence):
