@@ -1,8 +1,8 @@
 """
 Receivers: completion events from openedx-events open activation windows; retirement erases PII.
 
-They run inside the platform's signal dispatch, where an exception is logged and the event is
-lost, so they never raise into it. A completion is stored before it is processed
+The completion receivers run inside the platform's signal dispatch, where an exception is
+logged and the event is lost, so they never raise into it. A completion is stored before it is processed
 (``api.record_completion``); if even that store fails, the completion goes to a task that retries
 it through the broker, and if the broker fails too, the log line carries everything needed to
 replay it (``activation_backfill`` also finds it again in the platform's grades and certificates).
@@ -59,6 +59,10 @@ def on_certificate_created(signal, sender, certificate, metadata, **kwargs):  # 
 
 
 def on_user_retired(sender, user, **kwargs):  # pylint: disable=unused-argument
-    """USER_RETIRE_LMS_MISC: erase this learner's personal data, keep anonymous counts."""
+    """
+    USER_RETIRE_LMS_MISC: erase this learner's personal data, keep anonymous counts. Unlike the
+    completion receivers it lets an error through: the LMS's retirement call then fails and the
+    retirement pipeline retries it, instead of recording a learner as retired whose data is still here.
+    """
     counts = api.retire_user(user.id)
     log.info("activation: retired user %s: %s", user.id, counts)
