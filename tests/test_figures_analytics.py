@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from activation_plugin import api
 from activation_plugin.figures import exports
-from activation_plugin.models import ActivationDefinition
+from activation_plugin.models import ActivationDefinition, MetricSource
 from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import NOW, PROJECT
 from tests.figures_data import CLOSED_AT, add_deliveries, add_evidence, make_windows, observe, source
@@ -111,9 +111,12 @@ def test_analytics_is_served_from_the_cache_until_the_api_changes_something(make
 def test_a_kpi_observation_refreshes_every_definitions_figures(make_definition):
     definition = make_definition(requirements=[PROJECT, METRIC])
     assert api.analytics(definition)["data_quality"]["unmatched_identities"] == 0
-    api.record_observation(source=source(), metric="csat", external_id="nobody@example.com",
-                           observed_at=timezone.now(), value=3.0)
+    api.ingest_observations(source(), [{"metric": "csat", "external_id": "nobody@example.com",
+                                        "observed_at": timezone.now(), "value": 3.0}])
     assert api.analytics(definition)["data_quality"]["unmatched_identities"] == 1
+    # Linking that id to a learner matches the stored observation: the figures say so at once.
+    api.link_identities(MetricSource.objects.get(), [("nobody@example.com", UserFactory())])
+    assert api.analytics(definition)["data_quality"]["unmatched_identities"] == 0
 
 
 def test_the_refresh_is_repeated_after_commit(make_definition, django_capture_on_commit_callbacks):

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError
-from activation_plugin.models import MetricSource, PromptDelivery
+from activation_plugin.models import MetricObservation, MetricSource, PromptDelivery
 from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import PROJECT
 
@@ -21,8 +21,12 @@ def source(db):
 
 
 def observe(source, user, metric="handle_time", minutes_ago=0, external_id="E1", observed_at=None):
-    return api.record_observation(source=source, metric=metric, external_id=external_id, user=user, value=320.0,  # above the threshold: a nudge, not yet evidence
-                                  observed_at=observed_at or timezone.now() - timedelta(minutes=minutes_ago))
+    """One observation of ``user`` (above the threshold: a nudge, not yet evidence); ``(observation, created)``."""
+    observed_at = observed_at or timezone.now() - timedelta(minutes=minutes_ago)
+    counts = api.ingest_observations(source, [{"metric": metric, "external_id": external_id, "value": 320.0,
+                                               "observed_at": observed_at}], strict=True,
+                                     resolved={external_id: user.pk})
+    return MetricObservation.objects.get(metric=metric, observed_at=observed_at), counts["stored"] == 1
 
 
 def test_a_kpi_observation_wakes_the_window_and_nudges_once(make_definition, learner, course_key, source):
@@ -70,16 +74,29 @@ def test_no_evidence_prompt_goes_only_to_learners_who_have_not_responded(make_de
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"metric": ""}, "metric and an external id"),
-    ({"observed_at": timezone.now().replace(tzinfo=None)}, "timezone-aware"),
+    ({"metric": ""}, "metric must be 1 to 100 characters"),
+    ({"metric": "m" * 101}, "metric must be 1 to 100 characters"),
     ({"value": float("nan")}, "finite number"),
-    ({"value": "12"}, "finite number"),
+    ({"value": "twelve"}, "must be a number"),
 ])
-def test_bad_observations_are_refused(source, fields, message):
+def test_the_deprecated_single_upsert_checks_like_every_delivery(source, fields, message):
+    """``record_observation`` is a strict delivery of one: it refuses what deliveries refuse, never truncates."""
     arguments = {"source": source, "metric": "m", "external_id": "E", "observed_at": timezone.now(), "value": 1.0,
                  **fields}
-    with pytest.raises(ActivationRequestError, match=message):
-        api.record_observation(**arguments)
+    with pytest.warns(DeprecationWarning, match="ingest_observations"):
+        with pytest.raises(ActivationRequestError, match=message):
+            api.record_observation(**arguments)
+    assert not MetricObservation.objects.exists()
+
+
+def test_the_deprecated_single_upsert_still_stores_once(source, learner):
+    arguments = {"source": source, "metric": "csat", "external_id": "E", "observed_at": timezone.now(),
+                 "value": 4.0, "user": learner}
+    with pytest.warns(DeprecationWarning):
+        first, created = api.record_observation(**arguments)
+    with pytest.warns(DeprecationWarning):
+        again, created_again = api.record_observation(**arguments)
+    assert (created, created_again, first.pk, first.user) == (True, False, again.pk, learner)
 
 
 def test_unknown_prompt_condition_is_refused(make_definition):

@@ -17,6 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from activation_plugin import figures
 from activation_plugin.api.metric_evidence import evaluate_metric_evidence, wake_kpi_nudges
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.kpi import identity
@@ -276,6 +277,8 @@ def ingest_observations(source, records, *, strict=False, now=None, resolved=Non
         if run.users:
             wake_kpi_nudges(run.users, now)
             evaluate_metric_evidence(run.users, now=now)
+        if run.counts["stored"] or run.counts["updated"]:
+            figures.invalidate_observations()  # KPI deltas, DiD and data quality of every definition using them
     return {**run.counts, "errors": run.errors, "high_water": run.high_water}
 
 
@@ -326,4 +329,6 @@ def resolve_observations(source, external_ids=None, batch_size=1000):
                     users.add(user_id)
     if users:
         evaluate_metric_evidence(users)
+    if relinked:
+        figures.invalidate_observations()
     return {"relinked": relinked}
