@@ -32,6 +32,7 @@ WINDOW_WITHDRAWN = f"{PREFIX}.window.withdrawn"
 EVIDENCE_SUBMITTED = f"{PREFIX}.evidence.submitted"
 EVIDENCE_VERIFIED = f"{PREFIX}.evidence.verified"
 PROMPT_SENT = f"{PREFIX}.prompt.sent"
+OBSERVATIONS_MATCHED = f"{PREFIX}.observations.matched"
 # What every event reads from a window: bulk paths load only these, and never query per window.
 WINDOW_FIELDS = ("course_run", "definition", "user", "arm", "opened_at", "closes_at")
 
@@ -137,3 +138,14 @@ def prompt_sent(delivery, prompt, sent_at):
         "evidence_kind": p.requirement.kind, "prompt_kind": d.kind, "sequence": d.sequence,
         "sent_at": timestamp(sent_at),
     }, delivery, prompt)
+
+
+def observations_matched(source, user_id, count, matched_at):
+    """
+    Stored KPI observations of ``source`` that now belong to a learner (a new identity link or
+    account). About a learner, not a window: no external id, which may be an email, leaves the LMS.
+    """
+    _queue(OBSERVATIONS_MATCHED, lambda s: {
+        "user_id": user_id, "source_id": s.pk, "source": s.name, "observations": count,
+        "matched_at": timestamp(matched_at),
+    }, source)

@@ -17,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from activation_plugin import figures
+from activation_plugin import figures, tracking
 from activation_plugin.api.metric_evidence import evaluate_metric_evidence, wake_kpi_nudges
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.kpi import identity
@@ -324,9 +324,12 @@ def resolve_observations(source, external_ids=None, batch_size=1000):
                     user_id=user_id) if user_id is not None else MetricObservation.objects.filter(
                     source=source, external_id=external_id, user__isnull=False)
                 users.update(stale.exclude(user__isnull=True).values_list("user_id", flat=True).distinct())
-                relinked += stale.update(user_id=user_id)
+                changed = stale.update(user_id=user_id)
+                relinked += changed
                 if user_id is not None:
                     users.add(user_id)
+                    if changed:
+                        tracking.observations_matched(source, user_id, changed, timezone.now())
     if users:
         evaluate_metric_evidence(users)
     if relinked:

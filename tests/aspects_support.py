@@ -1,0 +1,142 @@
+"""
+What the event-routing-backends (ERB) and ClickHouse tests share.
+
+ERB's helpers look three things up in edx-platform: a learner's external id, users by username,
+and course overviews. Outside the LMS they are None; ``erb`` puts stand-ins in their place (the
+only part not real: ERB, its transformers, tincan and ClickHouse are). ``aspects`` is a chdb
+session holding the tables Aspects has: the raw xAPI table Ralph writes to, and the parsed view
+aspects-dbt builds on it, plus the plugin's dbt models rendered as views.
+"""
+import json
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DBT = ROOT / "activation_plugin" / "aspects" / "dbt"
+MODELS = ("activation_statements", "activation_windows", "activation_rates", "activation_km", "activation_funnel")
+
+
+class ExternalIds:
+    """edx-platform's ExternalId: one random UUID per learner and type, forgotten on retirement."""
+
+    XAPI = "xapi"
+
+    def __init__(self):
+        self.ids = {}
+
+    def add_new_user_id(self, user, type_name):
+        key = (user.pk, type_name)
+        created = key not in self.ids
+        self.ids.setdefault(key, uuid.uuid4())
+        return SimpleNamespace(external_user_id=self.ids[key]), created
+
+    def retire(self, user):
+        """What Aspects' retirement sink does in ClickHouse: the id no longer leads to the learner."""
+        self.ids = {key: value for key, value in self.ids.items() if key[0] != user.pk}
+
+
+@pytest.fixture
+def erb(settings, monkeypatch):
+    """
+    ERB's settings for statements with the learner's external id, and the stand-in ids. ERB itself
+    is an installed app already: the demo host discovers it by its plugin entry point, as the LMS
+    does, and the plugin's ready() registered the transformers.
+    """
+    from event_routing_backends import helpers  # pylint: disable=import-outside-toplevel
+    external_ids = ExternalIds()
+    monkeypatch.setattr(helpers, "ExternalId", external_ids)
+    monkeypatch.setattr(helpers, "ExternalIdType", ExternalIds)
+    monkeypatch.setattr(helpers, "get_potentially_retired_user_by_username", lambda username: None)
+    monkeypatch.setattr(helpers, "get_course_overviews", lambda keys: [{"display_name": f"Course {key}"}
+                                                                       for key in keys])
+    helpers.get_anonymous_user_id.cache_clear()
+    helpers.get_course_from_id.cache_clear()
+    settings.XAPI_AGENT_IFI_TYPE = "external_id"
+    settings.XAPI_EVENTS_ENABLED = True
+    settings.XAPI_EVENT_LOGGING_ENABLED = False
+    yield external_ids
+    helpers.get_anonymous_user_id.cache_clear()
+
+
+def statements(events):
+    """The xAPI statements ERB's processor makes of tracking events (as the tracking log has them)."""
+    from event_routing_backends.processors.xapi.transformer_processor import XApiProcessor  # pylint: disable=import-outside-toplevel
+    return XApiProcessor()(events)
+
+
+def render(name, variables):
+    """A model's SQL as dbt would compile it: the package's macros, ``ref`` to the views below, ``var``."""
+    import jinja2  # pylint: disable=import-outside-toplevel
+    macros = (DBT / "macros" / "activation.sql").read_text(encoding="utf-8")
+    template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(
+        macros + (DBT / "models" / "activation" / f"{name}.sql").read_text(encoding="utf-8"))
+    return template.render(
+        config=lambda **_: "", var=variables.__getitem__,
+        ref=lambda model: f"xapi.{model}" if model == "xapi_events_all_parsed" else f"reporting.{model}",
+    )
+
+
+def clickhouse_time(value):
+    return datetime.fromisoformat(value).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+class Aspects:
+    """A chdb session with Aspects' xAPI tables and the plugin's models as of ``as_of``."""
+
+    def __init__(self, tmp_path, as_of):
+        from chdb import session  # pylint: disable=import-outside-toplevel
+        self.tmp_path = tmp_path
+        self.session = session.Session(str(tmp_path / "chdb"))
+        for sql in (
+            "CREATE DATABASE IF NOT EXISTS xapi",
+            "CREATE DATABASE IF NOT EXISTS reporting",
+            # As Aspects' migrations create it (ASPECTS_RAW_XAPI_TABLE, after the Ralph 4 upgrade).
+            "CREATE TABLE xapi.xapi_events_all (event_id UUID NOT NULL, emission_time DateTime64(6) NOT NULL, "
+            "event String NOT NULL) ENGINE ReplacingMergeTree ORDER BY (emission_time, event_id)",
+            # The columns of aspects-dbt's xapi_events_all_parsed (a materialized view there).
+            "CREATE VIEW xapi.xapi_events_all_parsed AS SELECT event_id, "
+            "JSON_VALUE(event, '$.verb.id') AS verb_id, JSON_VALUE(event, '$.actor.account.name') AS actor_id, "
+            "JSON_VALUE(event, '$.object.id') AS object_id, "
+            "if(JSON_VALUE(event, '$.context.contextActivities.parent[0].definition.type') = "
+            "'http://adlnet.gov/expapi/activities/course', "
+            "JSON_VALUE(event, '$.context.contextActivities.parent[0].id'), JSON_VALUE(event, '$.object.id')) "
+            "AS course_id, '' AS org, emission_time, event FROM xapi.xapi_events_all",
+        ):
+            self.session.query(sql)
+        variables = {"activation_as_of": f"'{clickhouse_time(as_of.isoformat())}'"}
+        for model in MODELS:
+            self.session.query(f"CREATE VIEW reporting.{model} AS {render(model, variables)}")
+
+    def load(self, found):
+        """Insert statements as Ralph does: one row each, emitted at the statement's timestamp."""
+        path = self.tmp_path / "statements.jsonl"
+        path.write_text("".join(json.dumps({"event_id": statement["id"],
+                                            "emission_time": clickhouse_time(statement["timestamp"]),
+                                            "event": json.dumps(statement)}) + "\n" for statement in found),
+                        encoding="utf-8")
+        self.session.query(f"INSERT INTO xapi.xapi_events_all SELECT * FROM file('{path}', JSONEachRow, "
+                           "'event_id UUID, emission_time DateTime64(6), event String')")
+
+    def rows(self, sql):
+        """Rows of a query as dicts."""
+        result = self.session.query(sql, "JSONEachRow")
+        return [json.loads(line) for line in result.bytes().decode().splitlines() if line]
+
+    def close(self):
+        self.session.close()
+
+
+@pytest.fixture
+def aspects(tmp_path):
+    sessions = []
+
+    def start(as_of):
+        sessions.append(Aspects(tmp_path, as_of))
+        return sessions[-1]
+    yield start
+    for session in sessions:
+        session.close()
