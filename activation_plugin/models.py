@@ -7,6 +7,7 @@ Names of models, fields and choice values are a contract (see docs/decisions/000
 import uuid
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from opaque_keys.edx.django.models import CourseKeyField
@@ -518,3 +519,29 @@ class IdentityLink(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["source", "external_id"], name="act_identity_once"),
         ]
+
+
+class IdempotentRequest(models.Model):
+    """
+    A REST write sent with an ``Idempotency-Key``, stored in the write's own transaction with the
+    response it got: a client's retry gets that response back instead of writing twice. Kept a
+    day (``api.idempotency.KEPT_FOR``).
+
+    .. pii: The response replayed to the client, which can hold a reviewer's comment; the client's account.
+    .. pii_types: id, other
+    .. pii_retirement: local_api
+    """
+
+    key = models.CharField(max_length=64, unique=True, help_text=_("SHA-256 of the account, endpoint and key."))
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    fingerprint = models.CharField(max_length=64, help_text=_("SHA-256 of the request body."))
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response = models.JSONField(null=True, encoder=DjangoJSONEncoder)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("idempotent request")
+
+    def __str__(self):
+        return f"idempotent request {self.key[:12]}… of user {self.user_id}"
+

@@ -1,12 +1,14 @@
 """REST API v1: definitions (CRUD, activate, archive, requirements) and their figures."""
 import dataclasses
+from datetime import timedelta
 
 import pytest
 from opaque_keys.edx.keys import CourseKey
+from django.core.cache import cache
 from django.utils import timezone
 
 from activation_plugin import api
-from activation_plugin.models import ActivationDefinition, EvidenceRequirement, FollowUpPrompt
+from activation_plugin.models import ActivationDefinition, EvidenceRequirement, FollowUpPrompt, IdempotentRequest
 from demo.models import DemoCourse
 from tests.conftest import PROJECT, SURVEY, api_url, mint_jwt
 
@@ -207,6 +209,28 @@ def test_idempotency_key_makes_a_replayed_create_change_nothing(staff_client, co
     assert other_body.status_code == 409 and other_body.json()["field"] == "Idempotency-Key"
     assert staff_client.post(endpoint, NEW_DEFINITION, format="json").status_code == 201  # no key: a new one
     assert ActivationDefinition.objects.count() == 2
+
+
+def test_a_replay_after_the_cache_is_emptied_still_creates_nothing(staff_client, course_key):
+    """The key is stored with the write, not in the cache an eviction or a restart empties."""
+    endpoint = url("definitions", course_id=course_key)
+    first = staff_client.post(endpoint, NEW_DEFINITION, format="json", HTTP_IDEMPOTENCY_KEY="create-1")
+    cache.clear()
+    replay = staff_client.post(endpoint, NEW_DEFINITION, format="json", HTTP_IDEMPOTENCY_KEY="create-1")
+    assert first.status_code == replay.status_code == 201 and first.json() == replay.json()
+    assert ActivationDefinition.objects.count() == 1
+
+
+def test_idempotency_keys_are_kept_a_day_and_leave_with_their_user(staff_client, course_key, course_staff):
+    endpoint = url("definitions", course_id=course_key)
+    staff_client.post(endpoint, NEW_DEFINITION, format="json", HTTP_IDEMPOTENCY_KEY="create-1")
+    api.tick(now=timezone.now() + timedelta(hours=23))
+    assert IdempotentRequest.objects.count() == 1
+    api.tick(now=timezone.now() + timedelta(hours=25))
+    assert not IdempotentRequest.objects.exists()
+    staff_client.post(endpoint, NEW_DEFINITION, format="json", HTTP_IDEMPOTENCY_KEY="create-2")
+    api.retire_user(course_staff.pk)
+    assert not IdempotentRequest.objects.exists()
 
 
 def test_a_refused_request_does_not_use_up_its_idempotency_key(staff_client, course_key):

@@ -8,6 +8,7 @@ externally-triggered write is idempotent (unique keys, not checks-then-insert).
 """
 from activation_plugin.api.backfill import backfill
 from activation_plugin.api.files import sweep_orphan_files
+from activation_plugin.api.idempotency import digest, forget_idempotency_keys, run_once
 from activation_plugin.api.completions import record_completion, retry_pending_completions, tick
 from activation_plugin.api.definitions import (
     activate_definition,
@@ -100,7 +101,7 @@ from activation_plugin.keys import catalog_course, parse_course_key
 
 __all__ = [
     "activate_definition", "add_requirement", "backfill", "archive_definition", "assign_arm", "catalog_course",
-    "course_summaries", "current_peer_assignment", "request_peer_assignment", "submit_peer_review", "check_may_configure", "check_requirement", "create_definition", "definition_is_locked", "definitions_for_course", "evaluate_window",
+    "course_summaries", "current_peer_assignment", "digest", "forget_idempotency_keys", "run_once", "request_peer_assignment", "submit_peer_review", "check_may_configure", "check_requirement", "create_definition", "definition_is_locked", "definitions_for_course", "evaluate_window",
     "evidence_in_course", "pending_reviews", "expire_due_windows", "invite_for_link", "invite_in_course", "invites_for_course", "invite_supervisor", "learner_window",
     "learner_windows", "new_version", "open_windows", "record_completion", "retry_pending_completions", "opt_out", "parse_course_key", "record_evidence", "record_observation",
     "PRIMARY_FIGURES", "plan_comparison", "plan_status", "success_case_rows", "success_cases", "record_supervisor_observation", "register_plan", "requirement_specs", "resend_invite", "retire_user", "review_evidence", "review_queue",

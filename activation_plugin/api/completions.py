@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from activation_plugin.api.idempotency import forget_idempotency_keys
 from activation_plugin.api.messaging import send_due_prompts
 from activation_plugin.api.windows import expire_due_windows, open_windows, parsed_completion
 from activation_plugin.errors import ActivationRequestError
@@ -77,13 +78,16 @@ def tick(now=None):
     The periodic work: everything due by ``now``. Safe to run from several workers at once.
 
     Completions waiting for a retry go first: the windows they open may be due for a prompt.
+    REST idempotency keys past the day they are kept for go last.
     """
     now = now or timezone.now()
     completions = retry_pending_completions(now=now)
-    return {
+    done = {
         "completions_retried": completions["retried"], "completions_pending": completions["pending"],
         **send_due_prompts(now=now), "expired": expire_due_windows(now=now),
     }
+    forget_idempotency_keys(now)
+    return done
 
 
 def _open_or_keep(pending, user_id, course_key, trigger, occurred_at, now):

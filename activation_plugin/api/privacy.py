@@ -12,6 +12,7 @@ from activation_plugin.models import (
     ActivationDefinition,
     ActivationWindow,
     Evidence,
+    IdempotentRequest,
     IdentityLink,
     MetricObservation,
     PeerAssignment,
@@ -41,6 +42,7 @@ def retire_user(user_id):
         "observations": MetricObservation.objects.filter(user_id=user_id).update(user=None),
         "pending_completions": PendingCompletion.objects.filter(user_id=user_id).delete()[0],
         "definitions_authored": _forget_author(user_id),
+        "idempotent_requests": IdempotentRequest.objects.filter(user_id=user_id).delete()[0],
     }
 
 

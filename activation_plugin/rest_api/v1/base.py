@@ -5,13 +5,11 @@ size, JSON only, and ``activation_plugin.errors`` turned into ``{"field", "messa
 Everything is set on the views, never through the host's ``REST_FRAMEWORK`` dict: the API and
 its published schema behave the same whatever the LMS configures for its own APIs.
 """
-import hashlib
 import json
 import logging
 from functools import cached_property
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import OperationalError
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import get_doc
@@ -141,49 +139,33 @@ def handle_exception(exc, context):
 
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-IDEMPOTENCY_SECONDS = 24 * 3600
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     IDEMPOTENCY_HEADER, {"type": "string", "minLength": 1, "maxLength": 255}, OpenApiParameter.HEADER,
     description="Any unique string (a UUID). Sending the request again with the same key, within a day, "
-                "returns the first response and writes nothing; the same key with another body is a 409.")
+                "returns the first response and writes nothing, even while the first one is still running; the "
+                "same key with another body is a 409.")
 
 
 def once_per_key(request, write):
     """
-    Run ``write`` (which returns a ``Response``) at most once per ``Idempotency-Key`` header.
-
-    A double click or a client's retry must not create a second definition. The first response
-    is kept for a day in Django's cache, under the user, the path and the key; ``cache.add`` lets
-    exactly one of two concurrent requests run. Without the header, every request writes.
+    Run ``write`` (which returns a ``Response``) at most once per ``Idempotency-Key`` header:
+    a double click or a client's retry must not create a second definition. The key is stored
+    with the write (``api.run_once``); without the header, every request writes.
 
     Raises:
-        IdempotencyConflict: the key came with another body, or its first request is still running.
+        IdempotencyConflict: the key came with another body.
     """
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         return write()
-    if not 0 < len(key) <= 255:
-        raise ActivationRequestError("An idempotency key has 1 to 255 characters.", field=IDEMPOTENCY_HEADER)
-    cache_key = "activation:api:idempotency:" + hashlib.sha256(
-        f"{request.user.pk}\n{request.path}\n{key}".encode()).hexdigest()
-    body = hashlib.sha256(json.dumps(request.data, sort_keys=True, default=str).encode()).hexdigest()
-    if not cache.add(cache_key, {"body": body, "response": None}, IDEMPOTENCY_SECONDS):
-        stored = cache.get(cache_key) or {}
-        if stored.get("body") != body:
-            raise IdempotencyConflict("This idempotency key was already used for another request.",
-                                      field=IDEMPOTENCY_HEADER)
-        if stored.get("response") is None:
-            raise IdempotencyConflict("The first request with this idempotency key is still running.",
-                                      field=IDEMPOTENCY_HEADER)
-        code, data = stored["response"]
-        return Response(data, status=code)
-    try:
+
+    def run():
         response = write()
-    except BaseException:
-        cache.delete(cache_key)  # nothing was written: the client may retry with the same key
-        raise
-    cache.set(cache_key, {"body": body, "response": (response.status_code, response.data)}, IDEMPOTENCY_SECONDS)
-    return response
+        return response.status_code, response.data
+
+    code, data = api.run_once(user=request.user, scope=request.path, key=key, write=run,
+                              fingerprint=api.digest(json.dumps(request.data, sort_keys=True, default=str)))
+    return Response(data, status=code)
 
 
 def error_responses(*codes):

@@ -1,0 +1,53 @@
+"""
+Client retries of REST writes: the ``Idempotency-Key`` is stored with the write, in its own
+transaction, so a replay finds it however long ago the first request ran (within the day the
+key is kept) and whatever the cache evicted. docs/decisions/0008-idempotency.rst.
+"""
+import hashlib
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+
+from activation_plugin.errors import ActivationRequestError, IdempotencyConflict
+from activation_plugin.models import IdempotentRequest
+
+KEPT_FOR = timedelta(days=1)
+MAX_KEY_CHARS = 255
+
+
+def digest(*parts):
+    return hashlib.sha256("\n".join(map(str, parts)).encode()).hexdigest()
+
+
+def run_once(*, user, scope, key, fingerprint, write):
+    """
+    ``write()`` (which returns ``(status_code, data)``) at most once per ``user``, ``scope`` (the
+    endpoint) and ``key``; a repeat gets the first ``(status_code, data)`` back. The key's row is
+    inserted first, in the write's transaction: a concurrent repeat waits on it and then replays,
+    and a write that fails leaves no key behind, so the client may retry with the same one.
+
+    Raises:
+        ActivationRequestError: the key is empty or longer than 255 characters.
+        IdempotencyConflict: the key was used for another request (``fingerprint`` differs).
+    """
+    if not 0 < len(key) <= MAX_KEY_CHARS:
+        raise ActivationRequestError("An idempotency key has 1 to 255 characters.", field="Idempotency-Key")
+    identity = digest(user.pk, scope, key)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                record = IdempotentRequest.objects.create(key=identity, user=user, fingerprint=fingerprint)
+        except IntegrityError:
+            stored = IdempotentRequest.objects.get(key=identity)
+            if stored.fingerprint != fingerprint:
+                raise IdempotencyConflict("This idempotency key was already used for another request.",  # pylint: disable=raise-missing-from
+                                          field="Idempotency-Key")
+            return stored.status_code, stored.response
+        record.status_code, record.response = write()
+        record.save(update_fields=["status_code", "response"])
+        return record.status_code, record.response
+
+
+def forget_idempotency_keys(now):
+    """Drop the keys older than the day they are kept for (the tick calls this)."""
+    return IdempotentRequest.objects.filter(created__lt=now - KEPT_FOR).delete()[0]
