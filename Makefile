@@ -8,7 +8,7 @@ PY := $(BIN)/python
 DEMO_PORT ?= 8000
 PIP_COMPILE := $(BIN)/pip-compile -q --allow-unsafe --no-strip-extras --no-emit-index-url --no-emit-find-links
 
-.PHONY: help demo serve test test-sqlite test-mariadb dist test-installed test-platform annotations docs bench vendor screenshots \
+.PHONY: help demo serve test test-fast test-sqlite test-mariadb dist test-installed test-platform annotations docs bench vendor screenshots \
 	requirements upgrade openapi extract_translations compile_translations clean system-deps services
 
 help: ## list the targets
@@ -51,6 +51,10 @@ PYTEST_RUN = $(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$status
 
 test-sqlite: $(PY)
+	$(PYTEST_RUN)
+
+test-fast: override PYTEST_ARGS += -m "not browser and not slow"
+test-fast: $(PY) ## the quick loop while coding: the suite without the browser and the slow (build, install, process) tests
 	$(PYTEST_RUN)
 
 test-mariadb: $(PY) services ## the whole suite again on MariaDB (127.0.0.1:3306)
