@@ -126,7 +126,7 @@ VALIDATORS = {"project": _project, "survey": _survey, "observation": _observatio
 def validate_config(kind, config):
     """The normalised config for a requirement of ``kind``; raises ActivationRequestError if invalid."""
     if kind not in VALIDATORS:
-        raise ActivationRequestError(f"Unknown evidence kind {kind!r}.", field="kind")
+        raise ActivationRequestError(_("Unknown evidence kind {kind}.").format(kind=repr(kind)), field="kind")
     if not isinstance(config, dict):
         _fail(_("The configuration must be an object."))
     return VALIDATORS[kind](config)

@@ -3,6 +3,7 @@ import functools
 import logging
 
 from django.db import DatabaseError
+from django.utils.translation import gettext as _
 
 log = logging.getLogger(__name__)
 
@@ -52,5 +53,5 @@ def database_errors_as_internal(function):
             return function(*args, **kwargs)
         except DatabaseError as exc:
             log.warning("activation: %s failed in the database and was rolled back: %s", function.__name__, exc)
-            raise ActivationInternalError("The database could not store this just now; nothing was saved.") from exc
+            raise ActivationInternalError(_("The database could not store this just now; nothing was saved.")) from exc
     return wrapper

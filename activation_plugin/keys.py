@@ -1,4 +1,5 @@
 """Course keys as the plugin uses them: parsed with a clear error, and grouped by catalog course."""
+from django.utils.translation import gettext as _
 from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
@@ -17,7 +18,8 @@ def parse_course_key(value):
     try:
         return CourseKey.from_string(str(value))
     except InvalidKeyError as exc:
-        raise ActivationRequestError(f"{value!r} is not a valid course key.", field="course_key") from exc
+        raise ActivationRequestError(_("{value} is not a valid course key.").format(value=repr(value)),
+                                     field="course_key") from exc
 
 
 def catalog_course(course_key):

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from activation_plugin import figures, platform, tracking
 from activation_plugin.api.windows import new_window
@@ -50,7 +51,7 @@ def backfill(definition, *, batch_size=DEFAULT_BATCH_SIZE, progress=None):
         ActivationRequestError: the definition is not active.
     """
     if definition.status != ActivationDefinition.Status.ACTIVE:
-        raise ActivationRequestError("Only an active definition's past completers get windows.", field="status")
+        raise ActivationRequestError(_("Only an active definition's past completers get windows."), field="status")
     counts, after, since = {"completions": 0, "opened": 0}, 0, backfill_since(definition)
     while True:
         batch = platform.completions(definition.catalog_course, definition.trigger, since=since, after=after,

@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from activation_plugin.api.idempotency import forget_idempotency_keys
 from activation_plugin.api.messaging import send_due_prompts
@@ -40,7 +41,7 @@ def record_completion(user_id, course_key, trigger, occurred_at):
     """
     key = parsed_completion(course_key, trigger, occurred_at)
     if not isinstance(user_id, int) or user_id <= 0:
-        raise ActivationRequestError(f"{user_id!r} is not a user id.", field="user_id")
+        raise ActivationRequestError(_("{user_id} is not a user id.").format(user_id=repr(user_id)), field="user_id")
     if not ActivationDefinition.objects.filter(
             catalog_course=catalog_course(key), status=ActivationDefinition.Status.ACTIVE, trigger=trigger).exists():
         # Most courses of a platform have no definition: one query, and nothing to store. Should one

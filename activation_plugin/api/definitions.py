@@ -82,7 +82,8 @@ def _requirement_from_spec(definition, spec, position):
     config = configs.validate_config(kind, spec.get("config", {}))
     verification = spec.get("verification", EvidenceRequirement.Verification.NONE)
     if verification not in EvidenceRequirement.Verification.values:
-        raise ActivationRequestError(f"Unknown verification {verification!r}.", field="verification")
+        raise ActivationRequestError(_("Unknown verification {verification}.").format(verification=repr(verification)),
+                                     field="verification")
     reviews_required = spec.get("reviews_required", 1)
     if not isinstance(reviews_required, int) or isinstance(reviews_required, bool) or not 1 <= reviews_required <= 10:
         raise ActivationRequestError(_("Reviews required must be between 1 and 10."), field="reviews_required")
@@ -110,7 +111,8 @@ def _prompts_from_spec(requirement, specs):
             raise ActivationRequestError(_("A prompt needs a subject and a body."), field="prompts")
         condition = spec.get("condition", FollowUpPrompt.Condition.ALWAYS)
         if condition not in FollowUpPrompt.Condition.values:
-            raise ActivationRequestError(f"Unknown prompt condition {condition!r}.", field="condition")
+            raise ActivationRequestError(_("Unknown prompt condition {condition}.").format(condition=repr(condition)),
+                                         field="condition")
         metric = str(spec.get("metric", "")).strip()
         if condition == FollowUpPrompt.Condition.METRIC_OBSERVED and not metric:
             metric = requirement.config.get("metric", "")  # a metric requirement's own KPI by default
@@ -166,7 +168,7 @@ def create_definition(*, course_key, name, behavior, window_days, trigger="passi
               "rule": rule, "rule_count": rule_count if rule == rules.AT_LEAST else None,
               "holdout_percent": holdout_percent}
     if not isinstance(requirements, (list, tuple)):
-        raise ActivationRequestError("Requirements must be a list.", field="requirements")
+        raise ActivationRequestError(_("Requirements must be a list."), field="requirements")
     _validate_definition_fields(fields, len(requirements))
     definition = ActivationDefinition.objects.create(
         course_key=key, catalog_course=catalog_course(key), holdout_seed=holdout_seed or secrets.token_hex(16),
@@ -192,7 +194,7 @@ def update_definition(definition, **changes):
     """
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
-        raise ActivationRequestError(f"Cannot edit {', '.join(sorted(unknown))}.")
+        raise ActivationRequestError(_("Cannot edit {fields}.").format(fields=", ".join(sorted(unknown))))
     definition = ActivationDefinition.objects.select_for_update().get(pk=definition.pk)
     changed_history = [f for f in HISTORY_FIELDS if f in changes and changes[f] != getattr(definition, f)]
     if changed_history and definition_is_locked(definition):
@@ -240,7 +242,7 @@ def check_requirement(spec):
 def _store_requirements(definition, specs, first_position=0):
     for position, spec in enumerate(specs, start=first_position):
         if not isinstance(spec, dict):
-            raise ActivationRequestError("Each requirement must be an object.", field="requirements")
+            raise ActivationRequestError(_("Each requirement must be an object."), field="requirements")
         requirement = _requirement_from_spec(definition, spec, position)
         requirement.save()
         FollowUpPrompt.objects.bulk_create(_prompts_from_spec(requirement, spec.get("prompts", [])))
@@ -260,7 +262,7 @@ def revise_definition(definition, *, requirements=None, **changes):
         if definition_is_locked(definition):
             raise DefinitionLocked(_("Requirements cannot change once learners have windows."), field="requirements")
         if not isinstance(requirements, (list, tuple)):
-            raise ActivationRequestError("Requirements must be a list.", field="requirements")
+            raise ActivationRequestError(_("Requirements must be a list."), field="requirements")
         definition.requirements.all().delete()
         _store_requirements(definition, requirements)
     return update_definition(definition, **changes)
@@ -311,10 +313,11 @@ def activate_definition(definition):
     """
     definition = ActivationDefinition.objects.select_for_update().get(pk=definition.pk)
     if definition.status == ActivationDefinition.Status.ARCHIVED:
-        raise ActivationRequestError("An archived definition cannot be activated again.", field="status")
+        raise ActivationRequestError(_("An archived definition cannot be activated again."), field="status")
     count = definition.requirements.count()
     if count == 0:
-        raise ActivationRequestError("Add at least one evidence requirement before activating.", field="requirements")
+        raise ActivationRequestError(_("Add at least one evidence requirement before activating."),
+                                     field="requirements")
     problem = rules.rule_problem(definition.rule, definition.rule_count, count)
     if problem:
         raise ActivationRequestError(problem, field="rule")

@@ -36,14 +36,15 @@ def record_evidence(*, window, requirement, source, payload, idempotency_key, su
             that is withdrawn or was already closed at ``submitted_at``.
     """
     if not idempotency_key or len(idempotency_key) > 255:
-        raise ActivationRequestError("An idempotency key of 1 to 255 characters is required.", field="idempotency_key")
+        raise ActivationRequestError(_("An idempotency key of 1 to 255 characters is required."),
+                                     field="idempotency_key")
     existing = Evidence.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
         return _replayed(existing, window, requirement)
     if requirement.definition_id != window.definition_id:
         raise ActivationRequestError(_("This requirement belongs to another definition."), field="requirement")
     if source not in Evidence.Source.values:
-        raise ActivationRequestError(f"Unknown evidence source {source!r}.", field="source")
+        raise ActivationRequestError(_("Unknown evidence source {source}.").format(source=repr(source)), field="source")
     submitted_at = submitted_at or timezone.now()
     self_verified = requirement.verification == EvidenceRequirement.Verification.NONE
     strength = ""
@@ -173,7 +174,8 @@ def _edit_response(evidence, window, requirement, payload, file):
 
 def _replayed(existing, window, requirement):
     if existing.window_id != window.pk or existing.requirement_id != requirement.pk:
-        raise IdempotencyConflict("This idempotency key was already used for other evidence.", field="idempotency_key")
+        raise IdempotencyConflict(_("This idempotency key was already used for other evidence."),
+                                  field="idempotency_key")
     return existing
 
 
@@ -196,9 +198,9 @@ def review_evidence(evidence, *, verdict, role, reviewer=None, reviewer_email=No
             evidence changed since ``version``.
     """
     if verdict not in Review.Verdict.values:
-        raise ActivationRequestError(f"Unknown verdict {verdict!r}.", field="verdict")
+        raise ActivationRequestError(_("Unknown verdict {verdict}.").format(verdict=repr(verdict)), field="verdict")
     if role not in Review.Role.values:
-        raise ActivationRequestError(f"Unknown reviewer role {role!r}.", field="role")
+        raise ActivationRequestError(_("Unknown reviewer role {role}.").format(role=repr(role)), field="role")
     if reviewer is None and not reviewer_email:
         raise ActivationRequestError(_("A review needs a reviewer."), field="reviewer")
     if len(comment or "") > MAX_COMMENT_CHARS:
@@ -341,5 +343,5 @@ def evidence_in_course(course_key, evidence_id):
                 .filter(pk=evidence_id, **run_scope(course_key, "window__"))
                 .first())
     if evidence is None:
-        raise ActivationNotFound("No such evidence in this course.", field="evidence")
+        raise ActivationNotFound(_("No such evidence in this course."), field="evidence")
     return evidence

@@ -7,6 +7,7 @@ import hashlib
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from activation_plugin.errors import ActivationRequestError, IdempotencyConflict
 from activation_plugin.models import IdempotentRequest
@@ -31,7 +32,7 @@ def run_once(*, user, scope, key, fingerprint, write):
         IdempotencyConflict: the key was used for another request (``fingerprint`` differs).
     """
     if not 0 < len(key) <= MAX_KEY_CHARS:
-        raise ActivationRequestError("An idempotency key has 1 to 255 characters.", field="Idempotency-Key")
+        raise ActivationRequestError(_("An idempotency key has 1 to 255 characters."), field="Idempotency-Key")
     identity = digest(user.pk, scope, key)
     with transaction.atomic():
         try:
@@ -39,13 +40,14 @@ def run_once(*, user, scope, key, fingerprint, write):
                 record = IdempotentRequest.objects.create(key=identity, user=user, fingerprint=fingerprint)
         except IntegrityError:
             stored = IdempotentRequest.objects.get(key=identity)
-            if stored.fingerprint != fingerprint:
-                raise IdempotencyConflict("This idempotency key was already used for another request.",  # pylint: disable=raise-missing-from
-                                          field="Idempotency-Key")
-            return stored.status_code, stored.response
-        record.status_code, record.response = write()
-        record.save(update_fields=["status_code", "response"])
-        return record.status_code, record.response
+        else:
+            record.status_code, record.response = write()
+            record.save(update_fields=["status_code", "response"])
+            return record.status_code, record.response
+    if stored.fingerprint != fingerprint:
+        raise IdempotencyConflict(_("This idempotency key was already used for another request."),
+                                  field="Idempotency-Key")
+    return stored.status_code, stored.response
 
 
 def forget_idempotency_keys(now):

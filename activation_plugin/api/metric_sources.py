@@ -4,6 +4,7 @@ import logging
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from activation_plugin.errors import ActivationNotFound
 from activation_plugin.models import MetricObservation, MetricSource
@@ -37,7 +38,7 @@ def metric_source(name):
     """
     source = MetricSource.objects.filter(name=name).first()
     if source is None:
-        raise ActivationNotFound(f"No metric source {name!r}.", field="source")
+        raise ActivationNotFound(_("No metric source {name}.").format(name=repr(name)), field="source")
     return source
 
 

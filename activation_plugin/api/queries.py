@@ -3,6 +3,7 @@ Read-only querysets for the lists that callers filter and paginate (the REST API
 that check an id from a URL against the course before trusting it.
 """
 from django.db.models import Exists, OuterRef, Prefetch
+from django.utils.translation import gettext as _
 
 from activation_plugin.errors import ActivationNotFound, ActivationRequestError
 from activation_plugin.keys import catalog_course, parse_course_key
@@ -68,7 +69,7 @@ def definition_in_course(course_key, definition_id):
     """
     definition = _by_id(definitions_with_requirements(course_key), "pk", definition_id).first()
     if definition is None:
-        raise ActivationNotFound("No such definition in this course.", field="definition")
+        raise ActivationNotFound(_("No such definition in this course."), field="definition")
     return definition
 
 
@@ -88,11 +89,11 @@ def windows_in_course(course_key, *, definition_id=None, state=None, arm=None, c
         windows = _by_id(windows, "definition_id", definition_id)
     if state:
         if state not in ActivationWindow.State.values:
-            raise ActivationRequestError(f"Unknown state {state!r}.", field="state")
+            raise ActivationRequestError(_("Unknown state {state}.").format(state=repr(state)), field="state")
         windows = windows.filter(state=state)
     if arm:
         if arm not in ActivationWindow.Arm.values:
-            raise ActivationRequestError(f"Unknown arm {arm!r}.", field="arm")
+            raise ActivationRequestError(_("Unknown arm {arm}.").format(arm=repr(arm)), field="arm")
         windows = windows.filter(arm=arm)
     if course_run:
         try:
@@ -122,7 +123,7 @@ def evidence_list_in_course(course_key, *, status=None, requirement_id=None, def
                 .order_by("-submitted_at", "-pk"))
     if status:
         if status not in Evidence.Status.values:
-            raise ActivationRequestError(f"Unknown status {status!r}.", field="status")
+            raise ActivationRequestError(_("Unknown status {status}.").format(status=repr(status)), field="status")
         evidence = evidence.filter(status=status)
     if requirement_id is not None:
         evidence = _by_id(evidence, "requirement_id", requirement_id)
@@ -140,5 +141,5 @@ def evidence_detail_in_course(course_key, evidence_id):
     """
     evidence = _by_id(evidence_list_in_course(course_key), "pk", evidence_id).first()
     if evidence is None:
-        raise ActivationNotFound("No such evidence in this course.", field="evidence")
+        raise ActivationNotFound(_("No such evidence in this course."), field="evidence")
     return evidence

@@ -239,5 +239,5 @@ def invite_in_course(course_key, invite_id):
     """
     invite = SupervisorInvite.objects.filter(pk=invite_id, **run_scope(course_key, "window__")).first()
     if invite is None:
-        raise ActivationNotFound("No such invitation in this course.", field="invite")
+        raise ActivationNotFound(_("No such invitation in this course."), field="invite")
     return invite

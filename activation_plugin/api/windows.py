@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from activation_plugin import figures, platform, tracking
 from activation_plugin.errors import (
@@ -49,9 +50,9 @@ def parsed_completion(course_key, trigger, occurred_at):
     """
     key = parse_course_key(course_key)
     if trigger not in ActivationDefinition.Trigger.values:
-        raise ActivationRequestError(f"Unknown trigger {trigger!r}.", field="trigger")
+        raise ActivationRequestError(_("Unknown trigger {trigger}.").format(trigger=repr(trigger)), field="trigger")
     if not isinstance(occurred_at, datetime) or timezone.is_naive(occurred_at):
-        raise ActivationRequestError("The completion time must be a timezone-aware datetime.", field="occurred_at")
+        raise ActivationRequestError(_("The completion time must be a timezone-aware datetime."), field="occurred_at")
     return key
 
 
@@ -82,7 +83,7 @@ def open_windows(user_id, course_key, trigger, occurred_at):
         return windows
     user = get_user_model().objects.filter(pk=user_id).first()
     if user is None:
-        raise ActivationNotFound(f"User {user_id} does not exist.", field="user_id")
+        raise ActivationNotFound(_("User {user_id} does not exist.").format(user_id=user_id), field="user_id")
     segment = platform.segment_for(user, key)
     # One INSERT statement (atomic by itself); the unique key makes a concurrent twin a no-op.
     ActivationWindow.objects.bulk_create([new_window(definition, user, key, trigger, occurred_at, segment)
@@ -141,5 +142,5 @@ def learner_window(user, course_key, window_id):
         pk=window_id, user=user, definition__catalog_course=catalog_course(key),
     ).first()
     if window is None:
-        raise ActivationNotFound("No such activation window.", field="window")
+        raise ActivationNotFound(_("No such activation window."), field="window")
     return window

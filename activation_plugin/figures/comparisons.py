@@ -4,6 +4,7 @@ them are rolled up from ``base.cells`` (one grouped query), so each costs one qu
 and nothing extra inside ``analytics``.
 """
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.figures.base import cells, difference, rate_row, roll_up, suppress_rows, with_verdicts
@@ -74,8 +75,8 @@ def compare_arms(definition, now=None):
 
 def _check_dimension(dimension):
     if dimension not in SEGMENT_DIMENSIONS:
-        raise ActivationRequestError(f"Unknown segment {dimension!r}; use one of {', '.join(SEGMENT_DIMENSIONS)}.",
-                                     field="dimension")
+        raise ActivationRequestError(_("Unknown segment {dimension}; use one of {dimensions}.").format(
+            dimension=repr(dimension), dimensions=", ".join(SEGMENT_DIMENSIONS)), field="dimension")
 
 
 def segments_from_cells(cell_rows, dimension):
