@@ -50,6 +50,7 @@ from activation_plugin.api.success_cases import success_case_rows, success_cases
 from activation_plugin.api.plans import PRIMARY_FIGURES, plan_comparison, plan_status, register_plan
 from activation_plugin.api.peer import (
     current_peer_assignment,
+    peer_review_waiting,
     request_peer_assignment,
     submit_peer_review,
 )
@@ -101,7 +102,7 @@ from activation_plugin.keys import catalog_course, parse_course_key
 
 __all__ = [
     "activate_definition", "add_requirement", "backfill", "archive_definition", "assign_arm", "catalog_course",
-    "course_summaries", "current_peer_assignment", "digest", "forget_idempotency_keys", "run_once", "request_peer_assignment", "submit_peer_review", "check_may_configure", "check_requirement", "create_definition", "definition_is_locked", "definitions_for_course", "evaluate_window",
+    "course_summaries", "current_peer_assignment", "digest", "forget_idempotency_keys", "run_once", "peer_review_waiting", "request_peer_assignment", "submit_peer_review", "check_may_configure", "check_requirement", "create_definition", "definition_is_locked", "definitions_for_course", "evaluate_window",
     "evidence_in_course", "pending_reviews", "expire_due_windows", "invite_for_link", "invite_in_course", "invites_for_course", "invite_supervisor", "learner_window",
     "learner_windows", "new_version", "open_windows", "record_completion", "retry_pending_completions", "opt_out", "parse_course_key", "record_evidence", "record_observation",
     "PRIMARY_FIGURES", "plan_comparison", "plan_status", "success_case_rows", "success_cases", "record_supervisor_observation", "register_plan", "requirement_specs", "resend_invite", "retire_user", "review_evidence", "review_queue",

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -36,6 +36,45 @@ def current_peer_assignment(reviewer, course_key, now=None):
             .select_related("evidence__requirement", "evidence__window__definition").first())
 
 
+def _course_definitions(reviewer, course_key):
+    """The definitions of this course the reviewer has a window in: a volunteer must have completed it."""
+    return list(ActivationWindow.objects.filter(
+        user=reviewer, definition__catalog_course=catalog_course(parse_course_key(course_key)),
+    ).values_list("definition_id", flat=True))
+
+
+def _reviewable(reviewer, definitions, now):
+    """
+    Submissions the volunteer may be handed, each with its ``load`` (reviews done or under way):
+    awaiting peer review, not their own, never one they already had, not yet filled.
+    """
+    return (
+        Evidence.objects.filter(
+            window__definition_id__in=definitions, status=Evidence.Status.SUBMITTED,
+            requirement__verification=EvidenceRequirement.Verification.PEER,
+        )
+        .exclude(window__user=reviewer)
+        .exclude(window__state=ActivationWindow.State.WITHDRAWN)
+        .exclude(peer_assignments__reviewer=reviewer)
+        .exclude(reviews__reviewer=reviewer)
+        .annotate(load=Count("peer_assignments", filter=Q(peer_assignments__completed_at__isnull=False)
+                             | Q(peer_assignments__due_at__gt=now), distinct=True))
+        .filter(load__lt=F("requirement__reviews_required"))
+    )
+
+
+def peer_review_waiting(reviewer, course_key):
+    """
+    Whether the learner page should invite this learner to review a peer: they hold an assignment,
+    or a submission they may review waits. A course without peer review never shows the invitation.
+    """
+    now = timezone.now()
+    if current_peer_assignment(reviewer, course_key, now) is not None:
+        return True
+    definitions = _course_definitions(reviewer, course_key)
+    return bool(definitions) and _reviewable(reviewer, definitions, now).exists()
+
+
 def request_peer_assignment(reviewer, course_key):
     """
     Hand the volunteer a submission to review, or return the one they already hold.
@@ -46,28 +85,17 @@ def request_peer_assignment(reviewer, course_key):
     Raises:
         ActivationRequestError: the volunteer has not completed this course.
     """
-    key = parse_course_key(course_key)
     now = timezone.now()
-    definitions = list(ActivationWindow.objects.filter(
-        user=reviewer, definition__catalog_course=catalog_course(key)).values_list("definition_id", flat=True))
+    definitions = _course_definitions(reviewer, course_key)
     if not definitions:
         raise ActivationRequestError(_("Reviewers are learners who completed this course."), field="reviewer")
-    held = current_peer_assignment(reviewer, key, now)
+    held = current_peer_assignment(reviewer, course_key, now)
     if held is not None:
         return held
     reviewed_me = Review.objects.filter(reviewer=OuterRef("window__user"), evidence__window__user=reviewer)
     candidates = (
-        Evidence.objects.filter(
-            window__definition_id__in=definitions, status=Evidence.Status.SUBMITTED,
-            requirement__verification=EvidenceRequirement.Verification.PEER,
-        )
-        .exclude(window__user=reviewer)
-        .exclude(window__state=ActivationWindow.State.WITHDRAWN)
-        .exclude(peer_assignments__reviewer=reviewer)
-        .exclude(reviews__reviewer=reviewer)
-        .annotate(reciprocal=Exists(reviewed_me),
-                  load=Count("peer_assignments", filter=Q(peer_assignments__completed_at__isnull=False)
-                             | Q(peer_assignments__due_at__gt=now), distinct=True))
+        _reviewable(reviewer, definitions, now)
+        .annotate(reciprocal=Exists(reviewed_me))
         .order_by("reciprocal", "load", "submitted_at", "pk")
         .values_list("pk", flat=True)[:20]
     )

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from activation_plugin import api, links, platform
+from activation_plugin import api, links, platform, rules
 from activation_plugin.errors import ActivationInternalError, ActivationNotFound, ActivationRequestError
 from activation_plugin.learner import forms
 from activation_plugin.models import EvidenceRequirement
@@ -21,8 +21,8 @@ from activation_plugin.views_common import course_key_or_404
 
 def requirement_rows(requirements, window=None):
     """
-    What the page shows for each requirement: the learner's response, its feedback, the form.
-    Without a window it is what a new completer sees (the instructors' preview).
+    What the page shows for each requirement: the learner's response, whether it is met, its
+    feedback, the form. Without a window it is what a new completer sees (the instructors' preview).
     """
     rows = []
     # An activated window still takes edits (a survey answer, a second project) until it closes.
@@ -44,6 +44,9 @@ def requirement_rows(requirements, window=None):
             "requirement": requirement,
             "current": current,
             "history": mine,
+            "met": any(item.status == "verified" for item in mine),
+            # The latest answer was turned down and nothing newer is waiting: the learner's move.
+            "rejected": bool(mine) and current is None,
             "questions": questions,
             "invites": [invite for invite in invites if invite.requirement_id == requirement.pk],
             "can_submit": accepting and requirement.kind in ("project", "survey")
@@ -52,14 +55,39 @@ def requirement_rows(requirements, window=None):
     return rows
 
 
+def window_progress(window, now):
+    """
+    Everything the learner reads about one window besides its requirements: how many must be met
+    (the definition's rule) and how many are, the days left, and which of the actions still make
+    sense. Withdrawal is offered while the window is open; once it has ended or activated, asking
+    to "stop taking part" means nothing, but erasing one's answers (the same withdrawal) must stay
+    possible, so it is offered quietly as that.
+    """
+    definition = window.definition
+    rows = requirement_rows(definition.requirements.all(), window)
+    has_answers = any(row["history"] for row in rows)
+    return {
+        "window": window,
+        "rows": rows,
+        "total": len(rows),
+        "needed": rules.required_count(definition.rule, definition.rule_count, len(rows)),
+        "met": sum(row["met"] for row in rows),
+        # Counted in calendar days, as the closing date shown next to it: 0 is its last day.
+        "days_left": (timezone.localdate(window.closes_at) - timezone.localdate(now)).days,
+        "accepting": any(row["can_submit"] for row in rows),
+        "can_erase": window.state == "open" or (window.state in ("activated", "expired") and has_answers),
+    }
+
+
 @login_required
 def learner_page(request, course_id):
     course_key = course_key_or_404(course_id)
-    windows = api.learner_windows(request.user, course_key)
+    now = timezone.now()
     return render(request, "activation_plugin/learner.html", {
         "course_key": course_key,
         "course_title": platform.course_title(course_key),
-        "windows": [(window, requirement_rows(window.definition.requirements.all(), window)) for window in windows],
+        "windows": [window_progress(window, now) for window in api.learner_windows(request.user, course_key)],
+        "peer_review_waiting": api.peer_review_waiting(request.user, course_key),
         # One key per rendered form: a double click or a resubmitted page stores the evidence once.
         "submission_key": uuid.uuid4().hex,
         "likert_scale": range(1, 6),
@@ -216,12 +244,15 @@ def peer_review(request, course_id):
 @login_required
 @require_POST
 def withdraw(request, course_id, window_id):
-    """The learner stops taking part in one follow-up; their answers are erased and no longer counted."""
+    """
+    The learner withdraws consent to one follow-up: while it is open they stop taking part, once it
+    has ended or activated they erase their answers. Both are the same erasure, kept always possible.
+    """
     course_key = course_key_or_404(course_id)
     try:
         api.withdraw_window(request.user, course_key, window_id)
     except ActivationNotFound as exc:
         raise Http404(str(exc)) from exc
-    messages.success(request, _("You no longer take part in this follow-up: your answers were erased and you "
-                                "will get no more messages about it."))
+    messages.success(request, _("Your answers for this follow-up were erased: you are no longer counted in it "
+                                "and will get no more messages about it."))
     return redirect("activation_plugin:learner", course_id=str(course_key))
