@@ -41,6 +41,9 @@ setup(
     include_package_data=True,
     python_requires=">=3.12",
     install_requires=requirements("requirements/base.in"),
+    # Optional: the xAPI transformers (activation_plugin/xapi) import these where Aspects installed
+    # event-routing-backends in the LMS; ``activation-plugin[aspects]`` asks for them elsewhere.
+    extras_require={"aspects": ["edx-event-routing-backends>=9.3", "tincan"]},
     entry_points={
         "lms.djangoapp": [ENTRY_POINT],
         "cms.djangoapp": [ENTRY_POINT],

@@ -140,3 +140,28 @@ def aspects(tmp_path):
     yield start
     for session in sessions:
         session.close()
+
+
+def superset_assets(database="reporting"):
+    """The Superset assets the Tutor plugin ships, rendered as Tutor does where Aspects is enabled."""
+    import jinja2  # pylint: disable=import-outside-toplevel
+    import yaml  # pylint: disable=import-outside-toplevel
+    text = (ROOT / "tutor" / "tutoractivation" / "patches" / "superset-extra-assets").read_text(encoding="utf-8")
+    rendered = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(text).render(
+        activation_aspects_enabled=lambda: True, DBT_PROFILE_TARGET_DATABASE=database,
+        SUPERSET_ROLES_MAPPING={"instructor": "instructor"})
+    return [asset for asset in yaml.safe_load_all(rendered) if asset]
+
+
+def chart_queries(assets):
+    """``{chart: SQL}`` as Superset builds it for a chart: its metrics by its groupby over the dataset's SQL."""
+    datasets = {asset["uuid"]: asset["sql"] for asset in assets if "table_name" in asset}
+    queries = {}
+    for chart in (asset for asset in assets if "slice_name" in asset):
+        params = chart["params"]
+        columns = ", ".join(params["groupby"])
+        metrics = ", ".join(f"{metric['sqlExpression']} AS `{metric['label']}`" for metric in params["metrics"])
+        filters = " AND ".join(f"({item['sqlExpression']})" for item in params["adhoc_filters"]) or "1"
+        queries[chart["slice_name"]] = (f"SELECT {columns}, {metrics} FROM ({datasets[chart['dataset_uuid']]}) "
+                                        f"AS virtual_table WHERE {filters} GROUP BY {columns} ORDER BY {columns}")
+    return queries

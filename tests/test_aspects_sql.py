@@ -13,7 +13,13 @@ from activation_plugin import api
 from activation_plugin.figures.headline import funnel_counts
 from activation_plugin.models import ActivationDefinition, Review
 from activation_plugin.test_utils.factories import UserFactory
-from tests.aspects_support import aspects, erb, statements  # noqa: F401  pylint: disable=unused-import
+from tests.aspects_support import (  # noqa: F401  pylint: disable=unused-import
+    aspects,
+    chart_queries,
+    erb,
+    statements,
+    superset_assets,
+)
 from tests.conftest import PROJECT
 from tests.test_tracking import events  # noqa: F401  pylint: disable=unused-import
 
@@ -84,6 +90,18 @@ def test_the_models_give_the_page_s_figures_through_reversal_withdrawal_and_reti
     arms = {row["value"]: row for row in warehouse.rows("SELECT * FROM reporting.activation_rates "
                                                        "WHERE breakdown = 'arm'")}
     assert sum(row["completers"] for row in arms.values()) == rate["completers"]
+
+    # The dashboard's charts run on the same models, and agree with them.
+    charts = {title: warehouse.rows(sql) for title, sql in chart_queries(superset_assets()).items()}
+    assert set(charts) == {"Activation rate by run", "Activation rate over time", "Prompted vs holdout",
+                           "Activation funnel", "Time to activation", "Activation by segment"}
+    assert all(charts.values())
+    [run] = charts["Activation rate by run"]
+    assert (run["Ended windows"], run["Activated"]) == (summary["eligible"], summary["activated"])
+    assert (run["95% low"], run["95% high"]) == pytest.approx(summary["rate_ci"])
+    assert {row["arm"] for row in charts["Activation funnel"]} == {"prompted", "holdout"}
+    assert [row["day"] for row in charts["Time to activation"]] == [point.day for point in summary["km_curve"]]
+    assert sum(row["Completers"] for row in charts["Activation by segment"]) == summary["completers"]
 
 
 @pytest.mark.slow

@@ -209,3 +209,64 @@ def test_bad_values_fail_config_save_with_a_clear_error_that_shows_no_secret(tut
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
     assert SECRET not in result.stdout + result.stderr
+
+
+# Issue 19: the Aspects parts. The real tutor-contrib-aspects pins another Tutor and click than
+# ours, so a stand-in plugin named ``aspects`` plays its part: Aspects renders the
+# ``superset-extra-assets`` patch into the assets its Superset image imports, and has the dbt target.
+ASPECTS_STAND_IN = '''
+from pathlib import Path
+from tutor import hooks
+hooks.Filters.CONFIG_DEFAULTS.add_items([("DBT_PROFILE_TARGET_DATABASE", "reporting"),
+                                         ("SUPERSET_ROLES_MAPPING", {"instructor": "instructor"})])
+hooks.Filters.ENV_TEMPLATE_ROOTS.add_item(str(Path(__file__).with_name("aspects_templates")))
+hooks.Filters.ENV_TEMPLATE_TARGETS.add_item(("aspects", "plugins"))
+'''
+
+
+def lms_settings_with_erb(tmp_path):
+    """The rendered LMS settings run over event-routing-backends' own settings, as in the LMS."""
+    from event_routing_backends.settings import common as erb_settings  # pylint: disable=import-outside-toplevel
+    erb = types.SimpleNamespace(LMS_ROOT_URL="https://lms.example.com")
+    erb_settings.plugin_settings(erb)
+    code = activation_blocks(env_file(tmp_path, "apps/openedx/settings/lms/production.py"))
+    return run_settings(code, **vars(erb))
+
+
+def test_without_aspects_no_superset_assets_and_no_xapi_routing(tutor, tmp_path):
+    save(tutor)
+    assert "superset" not in "".join(path.name for path in (tmp_path / "root" / "env").rglob("*"))
+    assert "allow_xapi_events" not in env_file(tmp_path, "apps/openedx/settings/lms/production.py")
+    from activation_plugin.xapi import XAPI_EVENTS  # pylint: disable=import-outside-toplevel
+    settings = lms_settings_with_erb(tmp_path)
+    assert not set(XAPI_EVENTS) & set(settings.EVENT_TRACKING_BACKENDS_ALLOWED_XAPI_EVENTS)
+
+
+def test_with_aspects_the_dashboard_and_the_xapi_routing_render(tutor, tmp_path):
+    plugins = tmp_path / "plugins"
+    (plugins / "aspects_templates" / "aspects").mkdir(parents=True)
+    (plugins / "aspects.py").write_text(ASPECTS_STAND_IN, encoding="utf-8")
+    (plugins / "aspects_templates" / "aspects" / "assets.yaml").write_text('{{ patch("superset-extra-assets") }}\n',
+                                                                           encoding="utf-8")
+    tutor("plugins", "enable", "aspects")
+    save(tutor)
+    assets = [asset for asset in yaml.safe_load_all(env_file(tmp_path, "plugins/aspects/assets.yaml")) if asset]
+    datasets = {asset["uuid"]: asset for asset in assets if "table_name" in asset}
+    charts = {asset["uuid"]: asset for asset in assets if "slice_name" in asset}
+    [dashboard] = [asset for asset in assets if "dashboard_title" in asset]
+    assert dashboard["dashboard_title"] == "Activation" and dashboard["_roles"] == ["instructor"]
+    assert {asset["sql"] for asset in datasets.values()} == {
+        f"select * from reporting.{model}" for model in
+        ("activation_rates", "activation_km", "activation_funnel", "activation_windows")}
+    assert all(chart["dataset_uuid"] in datasets for chart in charts.values())
+    placed = {item["meta"]["uuid"] for item in dashboard["position"].values()
+              if isinstance(item, dict) and item.get("type") == "CHART"}
+    assert placed == set(charts) and len(charts) == 6
+    assert all("_file_name" in asset for asset in assets)  # what Aspects' create_assets requires
+
+    from activation_plugin.xapi import XAPI_EVENTS  # pylint: disable=import-outside-toplevel
+    settings = lms_settings_with_erb(tmp_path)
+    router = settings.EVENT_TRACKING_BACKENDS["event_transformer"]["OPTIONS"]
+    assert set(XAPI_EVENTS) <= set(settings.EVENT_TRACKING_BACKENDS_ALLOWED_XAPI_EVENTS)
+    assert set(XAPI_EVENTS) <= set(router["processors"][0]["OPTIONS"]["whitelist"])
+    assert "allow_xapi_events" not in env_file(tmp_path, "apps/openedx/settings/cms/production.py")

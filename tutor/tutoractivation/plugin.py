@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from tutor import exceptions, hooks
+from tutor import exceptions, hooks, plugins
 
 from tutoractivation import __version__
 
@@ -113,6 +113,10 @@ hooks.Filters.ENV_TEMPLATE_FILTERS.add_items([
     ("activation_tick_minutes", tick_minutes),
 ])
 
+# The Aspects parts (Superset assets, the xAPI allow-list) render only where tutor-contrib-aspects
+# is enabled: a function, since which plugins are loaded is known when templates render, not now.
+hooks.Filters.ENV_TEMPLATE_VARIABLES.add_item(("activation_aspects_enabled", lambda: plugins.is_loaded("aspects")))
+
 hooks.Filters.ENV_TEMPLATE_ROOTS.add_item(str(ROOT / "templates"))
 hooks.Filters.ENV_TEMPLATE_TARGETS.add_item(("activation/k8s", "plugins"))
 
@@ -138,7 +142,20 @@ FILTERS_REMERGE = """\
 import sys as _activation_sys
 from activation_plugin.settings.common import merge_filter_steps as _activation_merge_filter_steps
 _activation_merge_filter_steps(_activation_sys.modules[__name__])"""
+# With Aspects, the plugin's events join event-routing-backends' xAPI allow-list, after ERB's own
+# settings built the router from it (activation_plugin.xapi.allow_xapi_events). LMS only: the
+# events are emitted there.
+XAPI_ALLOW = """\
+{% if activation_aspects_enabled() %}
+# activation-plugin: route the edx.activation.* events to Aspects as xAPI statements
+import sys as _activation_sys
+from activation_plugin.xapi import allow_xapi_events as _activation_allow_xapi_events
+_activation_allow_xapi_events(_activation_sys.modules[__name__])
+{% endif %}"""
 for service in ("lms", "cms"):
     for variant in ("production", "development"):
         hooks.Filters.ENV_PATCHES.add_item((f"openedx-{service}-{variant}-settings", FILTERS_REMERGE),
                                            priority=hooks.priorities.LOW)
+        if service == "lms":
+            hooks.Filters.ENV_PATCHES.add_item((f"openedx-lms-{variant}-settings", XAPI_ALLOW),
+                                               priority=hooks.priorities.LOW)
