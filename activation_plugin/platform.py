@@ -49,6 +49,10 @@ class StandaloneBackend:
         return user.is_staff or user.groups.filter(
             name__in=[f"{STAFF_GROUP_PREFIX}{course_key}", f"{INSTRUCTOR_GROUP_PREFIX}{course_key}"]).exists()
 
+    def is_global_staff(self, user):
+        """Operators: the platform's global staff (Django's ``is_staff`` outside the LMS)."""
+        return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+
     def course_exists(self, course_key):  # pylint: disable=unused-argument
         return True
 
@@ -112,6 +116,11 @@ class LmsBackend(StandaloneBackend):
             or OrgInstructorRole(course_key.org).has_user(user)
             or OrgStaffRole(course_key.org).has_user(user)
         )
+
+    def is_global_staff(self, user):
+        # pylint: disable=import-error,import-outside-toplevel
+        from common.djangoapps.student.roles import GlobalStaff
+        return bool(user and user.is_authenticated and user.is_active and GlobalStaff().has_user(user))
 
     def course_exists(self, course_key):
         # pylint: disable=import-error,import-outside-toplevel
@@ -225,6 +234,10 @@ def backend():
 
 def is_course_staff(user, course_key):
     return backend().is_course_staff(user, course_key)
+
+
+def is_global_staff(user):
+    return backend().is_global_staff(user)
 
 
 def course_exists(course_key):

@@ -67,3 +67,7 @@ def refresh_figures(definition_id):
     definition = ActivationDefinition.objects.filter(pk=definition_id).first()
     if definition is not None:
         api.analytics(definition)
+
+
+api.register_background_work("backfill", backfill.delay)
+api.register_background_work("refresh_figures", refresh_figures.delay)

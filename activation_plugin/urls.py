@@ -1,24 +1,24 @@
 """URLs of the plugin's pages (``/activation/``); included by edx-django-utils' plugin discovery."""
 from django.urls import include, re_path
 
-from activation_plugin.dashboard import authoring, exports, reviews
+from activation_plugin.dashboard import authoring, exports, kpi, reviews
 from activation_plugin.dashboard import views as dashboard_views
-from activation_plugin.kpi import views as kpi_views
 from activation_plugin.learner import views as learner_views
+from activation_plugin.rest_api.v1.webhook import MetricWebhookView
 from activation_plugin.views_common import busy_database_asks_to_retry as page
 
 COURSE_ID = r"(?P<course_id>[^/]+)"
 DEFINITION_ID = r"(?P<definition_id>\d+)"
 
 urlpatterns = [
-    re_path(r"^api/activation/v1/metric-sources/(?P<name>[-a-zA-Z0-9_]+)/observations/$", kpi_views.metric_webhook,
-            name="metric_webhook"),
-    re_path(r"^activation/kpi/sources/$", page(kpi_views.kpi_sources), name="kpi_sources"),
-    re_path(r"^activation/kpi/sources/(?P<name>[-a-zA-Z0-9_]+)/test/$", page(kpi_views.try_source),
+    re_path(r"^api/activation/v1/metric-sources/(?P<name>[-a-zA-Z0-9_]+)/observations/$",
+            MetricWebhookView.as_view(), name="metric_webhook"),
+    re_path(r"^activation/kpi/sources/$", page(kpi.kpi_sources), name="kpi_sources"),
+    re_path(r"^activation/kpi/sources/(?P<name>[-a-zA-Z0-9_]+)/test/$", page(kpi.try_source),
             name="kpi_source_test"),
-    re_path(rf"^activation/courses/{COURSE_ID}/kpi/$", page(kpi_views.course_kpi), name="kpi"),
-    re_path(rf"^activation/courses/{COURSE_ID}/kpi/preview/$", page(kpi_views.kpi_preview), name="kpi_preview"),
-    re_path(rf"^activation/courses/{COURSE_ID}/kpi/commit/$", page(kpi_views.kpi_commit), name="kpi_commit"),
+    re_path(rf"^activation/courses/{COURSE_ID}/kpi/$", page(kpi.course_kpi), name="kpi"),
+    re_path(rf"^activation/courses/{COURSE_ID}/kpi/preview/$", page(kpi.kpi_preview), name="kpi_preview"),
+    re_path(rf"^activation/courses/{COURSE_ID}/kpi/commit/$", page(kpi.kpi_commit), name="kpi_commit"),
     re_path(r"^api/activation/v1/", include("activation_plugin.rest_api.v1.urls")),
     re_path(rf"^activation/courses/{COURSE_ID}/$", page(dashboard_views.instructor_page), name="instructor"),
     re_path(rf"^activation/courses/{COURSE_ID}/definitions/new/$", page(authoring.definition_form), name="definition_new"),

@@ -30,6 +30,12 @@ def staff_course_key(request, course_id):
     return course_key
 
 
+def global_staff_or_403(request):
+    """The operators' pages (every KPI source, a source's test run): the platform's global staff only."""
+    if not platform.is_global_staff(request.user):
+        raise PermissionDenied
+
+
 def may_configure(user, course_key, definition=None):
     """Whether ``user`` may create definitions in this run, or change ``definition`` (``api.check_may_configure``)."""
     try:

@@ -197,6 +197,19 @@ def test_the_data_quality_pages(client, course_staff, course_key, learner, staff
     assert (row["observations"], row["matched"], row["unmatched"]) == (1, 0, ["ghost"])
 
 
+def test_the_data_quality_pages_write_nothing_on_a_get(client, course_staff, course_key, staff_user, settings):
+    """A declared source that never delivered is listed, with no figures, and no row is created by looking."""
+    settings.ACTIVATION_METRIC_SOURCES = {**settings.ACTIVATION_METRIC_SOURCES, "never-run": {"kind": "csv"}}
+    before = MetricSource.objects.count()
+    client.force_login(course_staff)
+    page = client.get(reverse("activation_plugin:kpi", kwargs={"course_id": str(course_key)})).content.decode()
+    client.force_login(staff_user)
+    response = client.get(reverse("activation_plugin:kpi_sources"))
+    row = next(row for row in response.context["rows"] if row["source"].name == "never-run")
+    assert "never-run" in page and (row["observations"], row["unmatched"]) == (0, [])
+    assert MetricSource.objects.count() == before
+
+
 CELL = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30)
 
 

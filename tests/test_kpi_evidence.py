@@ -5,7 +5,6 @@ import pytest
 from django.utils import timezone
 
 from activation_plugin import api
-from activation_plugin.kpi import identity
 from activation_plugin.models import ActivationWindow, Evidence, IdentityLink, MetricObservation, MetricSource
 from activation_plugin.test_utils.factories import UserFactory
 
@@ -95,13 +94,13 @@ def test_identity_order_explicit_then_email_then_username_and_ambiguity(settings
     bob = UserFactory(username="bob", email="shared@example.com")
     UserFactory(username="carl", email="SHARED@example.com")
     IdentityLink.objects.create(source=source, external_id="ann@example.com", user=bob, method="explicit")
-    matched, ambiguous = identity.resolve(source, ["ann@example.com", "Shared@Example.com", "ann", "nobody"])
+    matched, ambiguous = api.resolve_identities(source, ["ann@example.com", "Shared@Example.com", "ann", "nobody"])
     assert matched == {"ann@example.com": bob.pk, "ann": ann.pk}
     assert ambiguous == {"Shared@Example.com"}
     settings.ACTIVATION_IDENTITY_ORDER = ["email", "explicit"]
-    assert identity.resolve(source, ["ann@example.com"])[0] == {"ann@example.com": ann.pk}
+    assert api.resolve_identities(source, ["ann@example.com"])[0] == {"ann@example.com": ann.pk}
     settings.ACTIVATION_IDENTITY_ORDER = ["explicit"]
-    assert identity.resolve(source, ["ann"]) == ({}, set())
+    assert api.resolve_identities(source, ["ann"]) == ({}, set())
 
 
 def test_new_links_fix_old_observations_and_their_evidence(make_definition, learner, course_key, source):

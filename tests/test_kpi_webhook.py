@@ -77,6 +77,17 @@ def test_one_bad_observation_refuses_the_whole_delivery(client):
     assert "Record 3" in response.json()["error"] and not MetricObservation.objects.exists()
 
 
+def test_refusals_have_the_rest_apis_error_body(client):
+    """``{"field", "message"}`` like every endpoint under /api/activation/v1/; ``error`` stays for old senders."""
+    bad_value = delivery(1)
+    bad_value["observations"][0]["value"] = "NaN"
+    for response in (post(client, bad_value), post(client, delivery(), signature="t=1,v1=00"),
+                     post(client, delivery(), name="nope")):
+        body = response.json()
+        assert set(body) == {"field", "message", "error"} and body["message"] == body["error"], body
+    assert post(client, bad_value).json()["field"] == "value"
+
+
 def test_oversize_bodies_unknown_sources_and_gets_are_refused(client, settings):
     settings.ACTIVATION_WEBHOOK_MAX_BYTES = 100
     assert post(client, delivery(5)).status_code == 413

@@ -18,15 +18,22 @@ def sync_metric_source(config):
     The ``MetricSource`` row of a declared source, created or brought in line with the settings
     (kind, public mapping, schedule); never a secret or a host. Idempotent.
     """
-    from activation_plugin.kpi.sources import public_mapping  # pylint: disable=import-outside-toplevel
-
-    fields = {"kind": config.kind, "mapping": public_mapping(config), "schedule_minutes": config.schedule_minutes}
+    fields = {"kind": config.kind, "mapping": config.public_mapping(), "schedule_minutes": config.schedule_minutes}
     source, created = MetricSource.objects.get_or_create(name=config.name, defaults=fields)
     if not created and any(getattr(source, name) != value for name, value in fields.items()):
         for name, value in fields.items():
             setattr(source, name, value)
         source.save(update_fields=list(fields))
     return source
+
+
+def declared_source_state(config):
+    """
+    The stored row of a declared source, or an unsaved one like it: pages list every declared
+    source without writing on a GET (its row is created by its first pull, delivery or upload).
+    """
+    return MetricSource.objects.filter(name=config.name).first() or MetricSource(
+        name=config.name, kind=config.kind, mapping=config.public_mapping(), schedule_minutes=config.schedule_minutes)
 
 
 def metric_source(name):

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from activation_plugin import figures, tracking
 from activation_plugin.api.metric_evidence import evaluate_metric_evidence, wake_kpi_nudges
 from activation_plugin.errors import ActivationRequestError
-from activation_plugin.kpi import identity
+from activation_plugin.api import identity
 from activation_plugin.models import IdentityLink, MetricObservation, MetricSource
 
 MAX_ERRORS_KEPT = 20

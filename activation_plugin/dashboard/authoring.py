@@ -14,8 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from activation_plugin import api, platform, prompts, tasks
-from activation_plugin.api.definitions import HISTORY_FIELDS
+from activation_plugin import api, platform, prompts
 from activation_plugin.dashboard import authoring_forms, presentation, requirement_templates
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.learner.views import requirement_rows
@@ -50,7 +49,7 @@ def _render_form(request, course_key, form, formset, definition=None, errors=(),
     return render(request, "activation_plugin/definition_form.html", {
         "course_key": course_key, "course_title": platform.course_title(course_key), "definition": definition,
         "form": form, "formset": formset, "requirement_errors": errors, "locked": locked,
-        "locked_fields": [form.fields[name].label for name in HISTORY_FIELDS],
+        "locked_fields": [form.fields[name].label for name in api.HISTORY_FIELDS],
         "kind_fields": authoring_forms.KIND_FIELDS, "shown_when": authoring_forms.SHOWN_WHEN_ATTRIBUTES,
         "requirement_templates": [(name, label) for name, (label, _spec) in requirement_templates.TEMPLATES.items()],
         "known_metrics": api.known_metrics(),
@@ -80,7 +79,7 @@ def definition_form(request, course_id, definition_id=None):
         return _render_form(request, course_key, authoring_forms.DefinitionForm(initial=initial, locked=locked),
                             _stored_requirements(definition), definition, locked=locked)
 
-    initial = {name: getattr(definition, name) for name in HISTORY_FIELDS} if locked else None
+    initial = {name: getattr(definition, name) for name in api.HISTORY_FIELDS} if locked else None
     form = authoring_forms.DefinitionForm(request.POST, initial=initial, locked=locked)
     if locked:  # the page shows the stored requirements, disabled; nothing posted about them is used
         formset = _stored_requirements(definition)
@@ -153,7 +152,7 @@ def definition_page(request, course_id, definition_id):
     definition = definition_or_404(course_key, definition_id)
     roi_inputs, roi, roi_error = _roi(request, definition)
     plan_inputs, planning, plan_error = _planning(request, definition)
-    figures = api.page_figures(definition, tasks.refresh_figures.delay)
+    figures = api.page_figures(definition)
     return render(request, "activation_plugin/definition.html", {
         "course_key": course_key, "course_title": platform.course_title(course_key), "definition": definition,
         "locked": definition.has_windows, "may_configure": may_configure(request.user, course_key, definition),
@@ -196,12 +195,8 @@ def register_plan(request, course_id, definition_id):
     return redirect(definition_url(course_key, definition) + "#plan")
 
 
-def _backfill(definition):
-    tasks.backfill.delay(definition.pk)
-
-
 STATUS_ACTIONS = {
-    "backfill": (_backfill, gettext_lazy("Opening windows for past completers: the figures include them as they open.")),
+    "backfill": (api.request_backfill, gettext_lazy("Opening windows for past completers: the figures include them as they open.")),
     "activate": (api.activate_definition, gettext_lazy("The definition is active: completers now get a window.")),
     "archive": (api.archive_definition,
                 gettext_lazy("The definition is archived: no new windows open; open ones run to their end.")),

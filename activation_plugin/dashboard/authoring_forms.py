@@ -16,7 +16,6 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from activation_plugin import api
-from activation_plugin.api.definitions import HISTORY_FIELDS, MAX_HOLDOUT_PERCENT
 from activation_plugin.configs import SURVEY_QUESTION_TYPES
 from activation_plugin.dashboard.requirement_templates import template_spec
 from activation_plugin.errors import ActivationRequestError
@@ -71,13 +70,13 @@ class DefinitionForm(forms.Form):
     holdout_percent = forms.IntegerField(
         # xgettext:no-python-format
         label=_("Holdout (% of completers who get no prompts, for comparison)"), min_value=0,
-        max_value=MAX_HOLDOUT_PERCENT, initial=0,
+        max_value=api.MAX_HOLDOUT_PERCENT, initial=0,
     )
 
     def __init__(self, *args, locked=False, **kwargs):
         super().__init__(*args, **kwargs)
         if locked:
-            for name in HISTORY_FIELDS:
+            for name in api.HISTORY_FIELDS:
                 self.fields[name].disabled = True
 
     def changes(self):

@@ -13,7 +13,6 @@ from django.utils.translation import gettext as _
 
 from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError
-from activation_plugin.kpi import identity
 
 OBSERVATION_COLUMNS = ("external_id", "metric", "value", "observed_at")
 LINK_COLUMNS = ("external_id", "user")
@@ -117,7 +116,7 @@ def _match_summary(source, ids, report, allowed_users, chunk=2000):
     allowed = None if allowed_users is None else set(allowed_users.values_list("user_id", flat=True))
     ordered = sorted(ids)
     for start in range(0, len(ordered), chunk):
-        matched, ambiguous = identity.resolve(source, ordered[start:start + chunk])
+        matched, ambiguous = api.resolve_identities(source, ordered[start:start + chunk])
         if allowed is not None:
             matched = {external_id: user for external_id, user in matched.items() if user in allowed}
             ambiguous = set()

@@ -15,7 +15,7 @@ from django.utils.module_loading import import_string
 
 from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError
-from activation_plugin.kpi import identity, sources
+from activation_plugin.kpi import sources
 from activation_plugin.kpi.http import FetchError, scrub
 from activation_plugin.kpi.rest import RestConnector
 from activation_plugin.models import MetricSource
@@ -136,7 +136,7 @@ def try_source(name):
         except ActivationRequestError as exc:
             checked.append({"error": str(exc), "field": exc.field})
     ids = [row["external_id"] for row in checked if "external_id" in row]
-    matched, ambiguous = identity.resolve(source, ids) if ids else ({}, set())
+    matched, ambiguous = api.resolve_identities(source, ids) if ids else ({}, set())
     for row in checked:
         if "external_id" in row:
             row["match"] = ("ambiguous" if row["external_id"] in ambiguous

@@ -116,6 +116,11 @@ class SourceConfig:  # pylint: disable=too-many-instance-attributes
     courses: tuple = ()
     options: dict = field(default_factory=dict)
 
+    def public_mapping(self):
+        """What may be copied to the database and shown to staff: no secrets, no hosts."""
+        return {"mapping": self.mapping_text, "pagination": self.pagination.get("style", "none")} \
+            if self.kind == "rest" else {}
+
     def secrets(self):
         """Every secret value, so error texts can be scrubbed of them whatever produced them."""
         values = [self.auth.secret, self.webhook_secret]
@@ -294,8 +299,3 @@ def uploadable(config, course_key):
     catalog = f"{course_key.org}+{course_key.course}"
     return config.kind == "csv" and bool({str(course_key), catalog} & set(config.courses))
 
-
-def public_mapping(config):
-    """What may be copied to the database and shown to staff: no secrets, no hosts."""
-    return {"mapping": config.mapping_text, "pagination": config.pagination.get("style", "none")} \
-        if config.kind == "rest" else {}

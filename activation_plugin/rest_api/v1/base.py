@@ -34,7 +34,6 @@ from activation_plugin.errors import (
     IdempotencyConflict,
     NotAllowed,
 )
-from activation_plugin.api.queries import MAX_ID
 from activation_plugin.rest_api.v1.permissions import IsCourseStaff
 from activation_plugin.rest_api.v1.serializers import ErrorSerializer
 from activation_plugin.views_common import RETRY_AFTER_SECONDS
@@ -220,7 +219,7 @@ def documented(**schema):
     """
     path_ids = schema.pop("path_ids", ())
     schema["parameters"] = [*schema.get("parameters", ()), *(
-        OpenApiParameter(name, {"type": "integer", "minimum": 1, "maximum": MAX_ID}, OpenApiParameter.PATH)
+        OpenApiParameter(name, {"type": "integer", "minimum": 1, "maximum": api.MAX_ID}, OpenApiParameter.PATH)
         for name in path_ids)]
 
     def decorator(method):

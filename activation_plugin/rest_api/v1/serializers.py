@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from django.urls import reverse
 from rest_framework import serializers
 
-from activation_plugin.api.queries import MAX_ID
+from activation_plugin import api
 from activation_plugin.models import (
     ActivationDefinition,
     ActivationWindow,
@@ -200,7 +200,7 @@ class ReviewResultSerializer(serializers.Serializer):  # pylint: disable=abstrac
 # --- filters (query parameters) --------------------------------------------------------------
 
 class WindowFilterSerializer(serializers.Serializer):  # pylint: disable=abstract-method
-    definition = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+    definition = serializers.IntegerField(min_value=1, max_value=api.MAX_ID, required=False)
     state = serializers.ChoiceField(ActivationWindow.State.choices, required=False)
     arm = serializers.ChoiceField(ActivationWindow.Arm.choices, required=False)
     course_run = serializers.CharField(required=False, help_text="A course run key, e.g. course-v1:Org+Course+Run.")
@@ -210,8 +210,8 @@ class WindowFilterSerializer(serializers.Serializer):  # pylint: disable=abstrac
 
 class EvidenceFilterSerializer(serializers.Serializer):  # pylint: disable=abstract-method
     status = serializers.ChoiceField(Evidence.Status.choices, required=False)
-    requirement = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
-    definition = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+    requirement = serializers.IntegerField(min_value=1, max_value=api.MAX_ID, required=False)
+    definition = serializers.IntegerField(min_value=1, max_value=api.MAX_ID, required=False)
 
 
 # --- learners --------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework import status
 from rest_framework.response import Response
 
-from activation_plugin import api, tasks
+from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.rest_api.v1 import serializers as s
 from activation_plugin.rest_api.v1.base import (
@@ -154,7 +154,7 @@ class FiguresView(DefinitionMixin, ActivationAPIView):
                 responses={200: s.AnalyticsSerializer, **error_responses(400, 404)})
     def get(self, request, course_id, definition_id):  # pylint: disable=unused-argument
         definition = self.get_definition()
-        figures = dict(api.page_figures(definition, tasks.refresh_figures.delay))
+        figures = dict(api.page_figures(definition))
         amounts = api.roi_amounts(request.query_params)
         if amounts:
             figures["roi"] = api.roi(definition, *amounts)

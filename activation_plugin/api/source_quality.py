@@ -1,10 +1,11 @@
 """
 Data-quality figures of KPI sources, read with aggregate queries: run health, match rate,
 observations that fall in no window, dropped records, and the ids nobody could be matched to.
+A source that never delivered (an unsaved row, ``declared_source_state``) has none of them.
 """
 from django.db.models import Exists, OuterRef
 
-from activation_plugin.kpi import identity
+from activation_plugin.api import identity
 from activation_plugin.models import ActivationWindow, MetricObservation
 
 REPORTED_IDS = 50
@@ -19,6 +20,9 @@ def source_figures(source, catalog_course=None):
     Figures for one source; with ``catalog_course``, the observation figures cover only learners
     with a window in that course and "outside any window" means outside their windows there.
     """
+    if source.pk is None:
+        return {"source": source, "observations": 0, "matched": 0, "matched_share": None, "outside_windows": 0,
+                "outside_share": None}
     observations = MetricObservation.objects.filter(source=source)
     windows = ActivationWindow.objects.filter(user_id=OuterRef("user_id"), opened_at__lte=OuterRef("observed_at"),
                                               closes_at__gte=OuterRef("observed_at"))
@@ -40,6 +44,8 @@ def match_report(source, limit=REPORTED_IDS, probe=2000):
     The ids no learner could be matched to, and those several learners could be (the first
     ``limit`` of each, from the first ``probe`` unmatched ids), with the total unmatched count.
     """
+    if source.pk is None:
+        return {"unmatched_count": 0, "unmatched": [], "ambiguous": []}
     unmatched = MetricObservation.objects.filter(source=source, user__isnull=True)
     count = unmatched.values("external_id").distinct().count()
     ids = list(unmatched.order_by("external_id").values_list("external_id", flat=True).distinct()[:probe])

@@ -1,12 +1,9 @@
 """
-KPI pages and the webhook endpoint: thin adapters over ``kpi`` readers and the api.
-
-Staff pages: the data-quality view of a course (with CSV upload, preview and all-or-nothing
-commit) and, for global staff, every source with its match report. The webhook is a signed,
-CSRF-exempt JSON endpoint for machines.
+KPI pages: the data-quality view of a course with its CSV upload (preview, then an all-or-nothing
+commit) and, for the platform's global staff, every declared source with its match report and a
+test run. Thin: ``kpi`` parses and fetches, the api reads and writes; a GET writes nothing.
 """
 import hashlib
-import logging
 import uuid
 
 from django.conf import settings
@@ -16,63 +13,24 @@ from django.core import signing
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.core.files.base import File
 from django.core.files.storage import default_storage
-from django.db import transaction
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from activation_plugin import api, platform
-from activation_plugin.api.files import KPI_UPLOAD_DIR, KPI_UPLOAD_MAX_AGE
 from activation_plugin.errors import ActivationRequestError
-from activation_plugin.kpi import csv_import, pull, quality, sources, webhook
-from activation_plugin.views_common import staff_course_key
+from activation_plugin.kpi import csv_import, pull, sources
+from activation_plugin.views_common import global_staff_or_403, staff_course_key
 
-log = logging.getLogger(__name__)
 UPLOAD_SALT = "activation_plugin.kpi.csv-upload"
-UPLOAD_MAX_AGE = int(KPI_UPLOAD_MAX_AGE.total_seconds())
-WEBHOOK_COUNTS = ("received", "stored", "updated", "duplicates", "matched")
-
-
-@csrf_exempt
-@require_POST
-def metric_webhook(request, name):
-    """Observations pushed by an external system; all of a delivery is stored, or none of it."""
-    try:
-        config = sources.get(name)
-    except KeyError:
-        config = None
-    except ImproperlyConfigured as exc:
-        log.error("%s", exc)
-        return JsonResponse({"error": "This webhook source is not configured correctly."}, status=503)
-    if config is None or config.kind != "webhook":
-        return JsonResponse({"error": "No webhook source with this name."}, status=404)
-    limit = settings.ACTIVATION_WEBHOOK_MAX_BYTES
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if not declared.isdigit() or int(declared) > limit:
-        return JsonResponse({"error": f"The body must be at most {limit} bytes."}, status=413)
-    body = request.read(limit + 1)
-    if len(body) > limit:
-        return JsonResponse({"error": f"The body must be at most {limit} bytes."}, status=413)
-    try:
-        webhook.verify(config.webhook_secret.reveal(), request.META.get(webhook.HEADER), body)
-        records = webhook.observations(body)
-    except webhook.WebhookRefused as exc:
-        return JsonResponse({"error": str(exc)}, status=exc.status)
-    source = api.sync_metric_source(config)
-    try:
-        with transaction.atomic():
-            result = api.ingest_observations(source, records, strict=True)
-    except ActivationRequestError as exc:
-        return JsonResponse({"error": str(exc), "field": exc.field}, status=400)
-    return JsonResponse({key: result[key] for key in WEBHOOK_COUNTS})
+UPLOAD_MAX_AGE = int(api.KPI_UPLOAD_MAX_AGE.total_seconds())
 
 
 def _upload_targets(request, course_key):
     """The CSV sources this user may upload to for this course: all of them for global staff."""
     return [config for config in sources.declared(skip_invalid=True).values() if config.kind == "csv" and (
-        request.user.is_staff or sources.uploadable(config, course_key))]
+        platform.is_global_staff(request.user) or sources.uploadable(config, course_key))]
 
 
 def _course_learners(request, course_key):
@@ -80,7 +38,7 @@ def _course_learners(request, course_key):
     Whom course staff may link ids to and upload observations about: their run's completers,
     as roles are per run (global staff: anyone).
     """
-    if request.user.is_staff:
+    if platform.is_global_staff(request.user):
         return None
     return api.windows_in_course(course_key).order_by().values("user_id")
 
@@ -89,8 +47,7 @@ def _page(request, course_key, **extra):
     catalog = api.catalog_course(course_key)
     figures = []
     for config in sources.declared(skip_invalid=True).values():
-        source = api.sync_metric_source(config)
-        figures.append(quality.source_figures(source, catalog_course=catalog))
+        figures.append(api.source_figures(api.declared_source_state(config), catalog_course=catalog))
     return render(request, "activation_plugin/kpi.html", {
         "course_key": course_key, "course_title": platform.course_title(course_key), "figures": figures,
         "targets": _upload_targets(request, course_key), "kinds": csv_import.KINDS, **extra,
@@ -132,7 +89,7 @@ def kpi_preview(request, course_id):
         messages.error(request, _("The file is larger than %(mb)s MB.") % {"mb": settings.ACTIVATION_METRIC_CSV_MAX_MB})
         return redirect("activation_plugin:kpi", course_id=str(course_key))
     # api.files sweeps the uploads that are never committed.
-    path = default_storage.save(f"{KPI_UPLOAD_DIR}/{uuid.uuid4().hex}.csv", File(upload))
+    path = default_storage.save(f"{api.KPI_UPLOAD_DIR}/{uuid.uuid4().hex}.csv", File(upload))
     try:
         with default_storage.open(path, "rb") as stored:
             report = csv_import.preview(source, stored, kind, _course_learners(request, course_key))
@@ -150,7 +107,7 @@ def kpi_preview(request, course_id):
 @login_required
 @require_POST
 def kpi_commit(request, course_id):
-    """All-or-nothing: every row is written in one transaction, or none is."""
+    """All or nothing: the file's rows are stored in one transaction (the api's), or none is."""
     course_key = staff_course_key(request, course_id)
     try:
         upload = signing.loads(request.POST.get("token", ""), salt=UPLOAD_SALT, max_age=UPLOAD_MAX_AGE)
@@ -164,7 +121,7 @@ def kpi_commit(request, course_id):
         messages.error(request, _("This preview has expired; upload the file again."))
         return redirect("activation_plugin:kpi", course_id=str(course_key))
     try:
-        with default_storage.open(upload["path"], "rb") as stored, transaction.atomic():
+        with default_storage.open(upload["path"], "rb") as stored:
             if upload["kind"] == "links":
                 result = api.link_identities(source, csv_import.link_rows(stored, _course_learners(request, course_key)))
                 done = _("%(linked)s ids linked; %(relinked)s observations re-matched.") % result
@@ -186,8 +143,7 @@ def kpi_commit(request, course_id):
 @require_POST
 def try_source(request, name):
     """Operators' "test this source": one page fetched and checked, nothing stored (``pull.try_source``)."""
-    if not request.user.is_staff:
-        raise PermissionDenied
+    global_staff_or_403(request)
     if name not in pull.pulled_names():
         raise Http404("No rest or python source of that name.")
     return kpi_sources(request, tried={"name": name, **pull.try_source(name)})
@@ -196,8 +152,7 @@ def try_source(request, name):
 @login_required
 def kpi_sources(request, tried=None):
     """Operators' view: every declared source, its health and its match report."""
-    if not request.user.is_staff:
-        raise PermissionDenied
+    global_staff_or_403(request)
     rows, problems = [], []
     for name in (getattr(settings, "ACTIVATION_METRIC_SOURCES", {}) or {}):
         try:
@@ -205,7 +160,7 @@ def kpi_sources(request, tried=None):
         except ImproperlyConfigured as exc:
             problems.append(str(exc))
             continue
-        source = api.sync_metric_source(config)
-        rows.append({**quality.source_figures(source), **quality.match_report(source), "config": config})
+        source = api.declared_source_state(config)
+        rows.append({**api.source_figures(source), **api.source_match_report(source), "config": config})
     return render(request, "activation_plugin/kpi_sources.html", {
         "rows": rows, "problems": problems, "tried": tried, "pulled_kinds": pull.PULLED_KINDS})
