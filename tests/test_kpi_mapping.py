@@ -7,6 +7,7 @@ from django.core.management import CommandError, call_command
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
 from activation_plugin import api
+from activation_plugin.api.metrics import parse_time
 from activation_plugin.kpi import sources
 from activation_plugin.kpi.rest import map_record, map_records
 from activation_plugin.models import MetricObservation, MetricSource
@@ -65,12 +66,12 @@ def test_any_record_under_any_mapping_is_stored_or_counted_never_a_crash(db, rec
 
 
 def test_parse_time_accepts_iso_and_unix_and_refuses_the_rest():
-    assert api.parse_time("2026-06-01T12:00:00Z") == datetime(2026, 6, 1, 12, tzinfo=UTC)
-    assert api.parse_time("2026-06-01 12:00") == datetime(2026, 6, 1, 12, tzinfo=UTC)  # naive: UTC
-    assert api.parse_time(0) == datetime(1970, 1, 1, tzinfo=UTC)
+    assert parse_time("2026-06-01T12:00:00Z") == datetime(2026, 6, 1, 12, tzinfo=UTC)
+    assert parse_time("2026-06-01 12:00") == datetime(2026, 6, 1, 12, tzinfo=UTC)  # naive: UTC
+    assert parse_time(0) == datetime(1970, 1, 1, tzinfo=UTC)
     for bad in ("yesterday", None, True, float("nan"), 1e20, [1]):
         with pytest.raises(Exception, match="time"):
-            api.parse_time(bad)
+            parse_time(bad)
 
 
 def test_the_management_command_and_task_pull_sources(settings, kpi_server, fast_retries, db):

@@ -16,24 +16,25 @@ KEPT_FOR = timedelta(days=1)
 MAX_KEY_CHARS = 255
 
 
-def digest(*parts):
+def _digest(*parts):
     return hashlib.sha256("\n".join(map(str, parts)).encode()).hexdigest()
 
 
-def run_once(*, user, scope, key, fingerprint, write):
+def run_once(*, user, scope, key, body, write):
     """
     ``write()`` (which returns ``(status_code, data)``) at most once per ``user``, ``scope`` (the
     endpoint) and ``key``; a repeat gets the first ``(status_code, data)`` back. The key's row is
     inserted first, in the write's transaction: a concurrent repeat waits on it and then replays,
     and a write that fails leaves no key behind, so the client may retry with the same one.
+    ``body`` (text) tells a repeat from another request sent with the same key.
 
     Raises:
         ActivationRequestError: the key is empty or longer than 255 characters.
-        IdempotencyConflict: the key was used for another request (``fingerprint`` differs).
+        IdempotencyConflict: the key was used for another request (another ``body``).
     """
     if not 0 < len(key) <= MAX_KEY_CHARS:
         raise ActivationRequestError(_("An idempotency key has 1 to 255 characters."), field="Idempotency-Key")
-    identity = digest(user.pk, scope, key)
+    identity, fingerprint = _digest(user.pk, scope, key), _digest(body)
     with transaction.atomic():
         try:
             with transaction.atomic():

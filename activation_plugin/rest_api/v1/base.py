@@ -163,7 +163,7 @@ def once_per_key(request, write):
         return response.status_code, response.data
 
     code, data = api.run_once(user=request.user, scope=request.path, key=key, write=run,
-                              fingerprint=api.digest(json.dumps(request.data, sort_keys=True, default=str)))
+                              body=json.dumps(request.data, sort_keys=True, default=str))
     return Response(data, status=code)
 
 
