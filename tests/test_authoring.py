@@ -335,7 +335,7 @@ def test_a_template_adds_a_filled_requirement_the_api_accepts(staff_client, cour
 def test_a_template_is_written_in_the_instructors_language(staff_client, course_key):
     staff_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
     page = page_of(staff_client.post(new_url(course_key), definition_post({}) | {"add_requirement": "survey"}))
-    assert "Avez-vous utilisé ce que vous avez appris dans votre travail ?" in page
+    assert "Avez-vous utilisé ce que vous avez appris dans votre travail\u00a0?" in page
 
 
 def test_the_metric_field_offers_the_metrics_received(staff_client, course_key):
