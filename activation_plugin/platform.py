@@ -16,7 +16,12 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import CharField, ExpressionWrapper, F, Q
 from django.dispatch import Signal
+from django.utils.formats import date_format
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+
+from activation_plugin.errors import ActivationRequestError
+from activation_plugin.keys import is_ccx, parse_course_key
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,13 @@ class StandaloneBackend:
 
     def course_title(self, course_key):
         return str(course_key)
+
+    def run_labels(self, course_runs):
+        """
+        ``{course_run: label}``: the names people know the runs of a course by, for pages (exports and
+        the REST API keep the keys). Here the key's run part (``2026_T1``): runs share the course's title.
+        """
+        return {run: run_code(run) for run in course_runs}
 
     def segment_for(self, user, course_key):  # pylint: disable=unused-argument
         """Segment fields copied onto a window when it opens."""
@@ -134,6 +146,16 @@ class LmsBackend(StandaloneBackend):
             return CourseOverview.get_from_id(course_key).display_name_with_default
         except CourseOverview.DoesNotExist:
             return str(course_key)
+
+    def run_labels(self, course_runs):
+        """The run part with the run's start date, from the course overviews in one query."""
+        # pylint: disable=import-error,import-outside-toplevel
+        from openedx.core.djangoapps.content.course_overviews.models import CourseOverview
+        keys = {run: parse_course_key(run) for run in course_runs}
+        starts = dict(CourseOverview.objects.filter(id__in=set(keys.values()), start__isnull=False)
+                      .values_list("id", "start"))
+        return {run: _("{run} (from {date})").format(run=run_code(key), date=date_format(starts[key]))
+                if key in starts else run_code(key) for run, key in keys.items()}
 
     def segment_for(self, user, course_key):
         return self.segments_for([(user, course_key)])[(user.pk, course_key)]
@@ -246,6 +268,22 @@ def course_exists(course_key):
 
 def course_title(course_key):
     return backend().course_title(course_key)
+
+
+def run_code(course_run):
+    """The run part of a course run's key (``2026_T1``); a CCX's adds its number; text that is no key stays as it is."""
+    try:
+        key = parse_course_key(course_run)
+    except ActivationRequestError:
+        return str(course_run)
+    return _("{run}, CCX {ccx}").format(run=key.run, ccx=key.ccx) if is_ccx(key) else key.run
+
+
+def run_labels(course_runs):
+    """``{course_run: label}``; the runs' codes if the platform cannot answer."""
+    course_runs = set(course_runs)
+    return _or_fallback("the names of course runs", {run: run_code(run) for run in course_runs},
+                        lambda: backend().run_labels(course_runs))
 
 
 def _or_fallback(question, fallback, ask):

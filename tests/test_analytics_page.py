@@ -51,8 +51,28 @@ def test_runs_compared_with_interval_and_p_value(staff_client, course_key, make_
     assert [row.select_one("[data-cell=rate]").get_text(" ", strip=True) for row in runs] == [
         "18.0 % (11.7 % – 26.7 %)", "29.0 % (21.0 % – 38.5 %)"]
     [reading] = [p.get_text(" ", strip=True) for p in html.select("[data-figure=difference]")]
-    assert reading.startswith(f"{later} vs {course_key}: +11.0 points (95% interval")
+    assert reading.startswith("2027 vs 2026: +11.0 points (95% interval")
     assert "p = 0.06" in reading and "could be chance" in reading
+
+
+def test_runs_and_tracks_are_named_for_people_and_keyed_for_machines(staff_client, course_key, make_definition):
+    """Issue 18: the page showed runs as course keys and tracks as mode slugs; exports keep both."""
+    definition = make_definition()
+    later = two_runs(definition, course_key)
+    html = BeautifulSoup(staff_client.get(page_url(course_key, definition)).content, "html.parser")
+    run_headers = html.select("[data-table=runs] tbody th")
+    assert [(th.get_text(), th["title"]) for th in run_headers] == [("2026", str(course_key)), ("2027", str(later))]
+    difference = html.select_one("[data-figure=difference]")
+    assert (difference["data-baseline"], difference["data-other"]) == (str(course_key), str(later))
+    tracks = {row["data-row"]: row.th.get_text() for row in html.select("[data-table=segment] tbody tr")
+              if row.find_parent("table").caption.get_text() == "By enrollment track"}
+    assert tracks == {"audit": "Audit", "verified": "Verified"}
+    assert "the latest run (2027) differs from the first (2026)" in html.select_one("[data-trend]").get_text()
+    assert "course-v1:" not in html.select_one(".activation-analytics").get_text()
+    export = staff_client.get(reverse("activation_plugin:export_figures",
+                                      kwargs={"course_id": str(course_key), "definition_id": definition.pk}))
+    exported = b"".join(export.streaming_content).decode()
+    assert str(later) in exported and "verified" in exported and "2027 vs" not in exported
 
 
 def test_small_segments_are_hidden(staff_client, course_key, make_definition, settings):

@@ -1,7 +1,18 @@
-"""The demo's stand-in helpdesk API, pulled by the real REST connector over a real socket."""
+"""
+The demo's KPI data: its stand-in helpdesk API, pulled by the real REST connector over a real
+socket, and the handle times the seed pushes, as the instructor sees them on the definition page.
+"""
+import io
+
+import pytest
+from bs4 import BeautifulSoup
+from django.core.management import call_command
+from django.urls import reverse
+
 from activation_plugin.kpi import pull
-from activation_plugin.models import MetricObservation, MetricSource
+from activation_plugin.models import ActivationDefinition, MetricObservation, MetricSource
 from activation_plugin.test_utils.factories import UserFactory
+from demo.management.commands.seed_demo import PASSWORDS, RUNS
 
 
 def test_the_demo_helpdesk_is_pulled_page_by_page_and_matched(live_server, settings, transactional_db):
@@ -16,3 +27,26 @@ def test_the_demo_helpdesk_is_pulled_page_by_page_and_matched(live_server, setti
     settings.DEMO_KPI_TOKEN = "rotated"
     failed = pull.pull("demo-helpdesk")
     assert failed["error"] == "HTTP 401 from localhost." and MetricSource.objects.get(name="demo-helpdesk").cursor
+
+
+@pytest.mark.slow
+def test_the_seeded_definition_page_shows_kpi_deltas_and_the_difference_in_differences(client, db, settings):
+    """Issue 18: no demo definition had a KPI requirement, so the page never showed its KPI figures."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    call_command("seed_demo", stdout=io.StringIO())
+    definition = ActivationDefinition.objects.get()
+    assert client.login(username="instructor", password=PASSWORDS["instructor"])
+    page = client.get(reverse("activation_plugin:definition",
+                              kwargs={"course_id": RUNS[1][0], "definition_id": definition.pk}))
+    html = BeautifulSoup(page.content, "html.parser")
+    table = html.select_one("[data-table=kpi][data-metric=handle_time]")
+    activated, not_activated = ([cell.get_text() for cell in row.select("td")] for row in table.select("tbody tr"))
+    # Learners, mean before, during the window, change: both groups measured, the activated gain most.
+    assert int(activated[0]) >= 5 and int(not_activated[0]) >= 5
+    assert float(activated[3]) < float(not_activated[3]) < 0
+    reading = html.select_one("[data-figure=kpi-difference]").get_text(" ", strip=True)
+    assert reading.startswith("Activated learners' change differs by -") and "(95% interval -" in reading
+    did = html.select_one("[data-figure=did]").get_text(" ", strip=True)
+    assert did.startswith("Difference-in-differences for handle_time (prompted minus holdout change): -")
+    assert "(95% interval -" in did
+    assert html.select_one("[data-figure=unmatched_identities]").get_text() == "5"

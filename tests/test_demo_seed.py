@@ -1,10 +1,17 @@
-"""The demo's seed fires real completion events and is safe to run twice."""
+"""The demo's seed fires real completion events, is safe to run twice, and tells the story its docs tell."""
+import io
+from pathlib import Path
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from activation_plugin.models import ActivationWindow, Evidence, MetricObservation, Review
+from activation_plugin import api
+from activation_plugin.models import ActivationDefinition, ActivationWindow, Evidence, MetricObservation, Review
+from demo.management.commands import seed_demo
 from demo.management.commands.seed_demo import DEMO_LEARNER, RUNS
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def snapshot():
@@ -38,3 +45,28 @@ def test_seed_builds_two_runs_with_an_improving_rate_and_replays_change_nothing(
     assert run_rate(RUNS[0][0]) < run_rate(RUNS[1][0])
     call_command("seed_demo", stdout=open("/dev/null", "w", encoding="utf-8"))  # noqa: SIM115
     assert snapshot() == first
+
+
+@pytest.mark.slow
+def test_the_figures_the_readme_and_the_docs_quote_are_the_seeded_ones(db, settings):
+    """Issue 18: the README, the quickstart and the seed's docstring quoted figures the demo did not show."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    call_command("seed_demo", stdout=io.StringIO())
+    figures = api.analytics(ActivationDefinition.objects.get())
+    first, second = (round(run["rate"] * 100) for run in figures["runs"]["runs"])
+    [kpi], [did] = figures["kpi"], figures["did"]
+    activated, not_activated = (round(100 * (1 - group["post_mean"] / group["pre_mean"]))
+                                for group in (kpi["activated"], kpi["not_activated"]))
+    quoted = [f"about {first} %", f"about {second} %", f"by about {activated} %", f"by about {not_activated} %",
+              f"fell {round(-did['estimate'])} seconds more than the held-out"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    documents = {
+        "README.md": readme[readme.index("## Try it"):readme.index("## Test it")],
+        "docs/quickstarts/demo.rst": " ".join((ROOT / "docs/quickstarts/demo.rst").read_text(encoding="utf-8").split()),
+        "seed_demo.py": " ".join(seed_demo.__doc__.split()),
+    }
+    assert (first, second) == (15, 33)  # the issue's story: run 2 improves on run 1
+    assert kpi["ci"][1] < 0 and did["estimate"] < 0  # who applied it, and who was prompted, gained more
+    for name, text in documents.items():
+        missing = [phrase for phrase in quoted if phrase not in " ".join(text.split())]
+        assert not missing, f"{name} does not quote the seeded figures {missing}"

@@ -37,6 +37,14 @@ def test_backend_is_chosen_by_setting(settings):
     assert platform.USER_RETIRE_LMS_MISC is STANDALONE_USER_RETIRE_LMS_MISC
 
 
+def test_runs_are_named_by_their_run_part_even_when_the_platform_cannot_answer(db, settings):
+    ccx = "ccx-v1:TestX+APPLY+2026+ccx@7"
+    expected = {str(COURSE): "2026", ccx: "2026, CCX 7", "not a key": "not a key"}
+    assert platform.run_labels([str(COURSE), ccx, "not a key"]) == expected
+    settings.ACTIVATION_PLATFORM_BACKEND = "activation_plugin.platform.LmsBackend"  # no edx-platform to ask here
+    assert platform.run_labels([str(COURSE), ccx, "not a key"]) == expected
+
+
 def test_retirement_erases_personal_data_and_keeps_counts(make_definition, learner, course_key, settings):
     settings.ACTIVATION_MIN_CELL_SIZE = 1  # one learner's window is counted, not hidden, for this check
     definition = make_definition(requirements=[{"kind": "project", "title": "p", "config": {"instructions": "i"}}])

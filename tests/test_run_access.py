@@ -118,6 +118,7 @@ def test_a_definition_is_configured_by_the_team_of_the_run_that_owns_it(client, 
     page = client.get(reverse("activation_plugin:definition",
                               kwargs={"course_id": str(other_run), "definition_id": definition.pk}))
     assert page.status_code == 200 and b'data-notice="read-only"' in page.content
+    assert f"course team of {course_key.run}, where".encode() in page.content  # the run's name, not its key
     assert b"/edit/" not in page.content and b'value="archive"' not in page.content
     status = reverse("activation_plugin:definition_status",
                      kwargs={"course_id": str(other_run), "definition_id": definition.pk})

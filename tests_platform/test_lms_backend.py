@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core import mail
 from django.http import Http404
+from django.utils.formats import date_format
 from edx_django_utils.cache import RequestCache
 from opaque_keys.edx.keys import CourseKey
 from openedx_events.learning.data import (
@@ -199,6 +200,13 @@ def test_an_unknown_course_does_not_exist_and_is_titled_by_its_key(backend):
     assert not CourseOverview.objects.filter(id=UNKNOWN_COURSE).exists()
     assert not backend.course_exists(UNKNOWN_COURSE)
     assert backend.course_title(UNKNOWN_COURSE) == str(UNKNOWN_COURSE)
+
+
+def test_runs_are_named_by_their_run_and_start_date(backend):
+    start = datetime(2026, 1, 12, 9, tzinfo=timezone.utc)
+    CourseOverviewFactory(id=COURSE, display_name="Applying Statistics at Work", org="ActOrg", start=start)
+    assert backend.run_labels([str(COURSE), UNKNOWN_COURSE]) == {
+        str(COURSE): f"2026_T1 (from {date_format(start)})", UNKNOWN_COURSE: "2020_T1"}
 
 
 # --- segment_for ----------------------------------------------------------------------------------

@@ -1,10 +1,16 @@
 """
 From ``api.analytics`` figures to what the Activation page shows: table rows with labels and the
-charts' data. Pure functions of the figures dict, so the page, the legacy dashboard section and
-their tests read the same thing.
+charts' data. Pure functions of the figures dict (the runs' names aside, asked of the platform
+once per page), so the page, the legacy dashboard section and their tests read the same thing.
+
+The figures name runs by course key and segments by the values windows store (enrollment mode
+slugs): the labels people read are added here, and only here, so exports and the REST API keep
+the machine-readable values and every template shows the same names.
 """
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
+
+from activation_plugin import platform
 
 FUNNEL_LABELS = {
     "completed": gettext_lazy("Completed"), "prompted": gettext_lazy("Prompted"), "responded": gettext_lazy("Responded"),
@@ -12,6 +18,45 @@ FUNNEL_LABELS = {
 }
 ARM_LABELS = {"prompted": gettext_lazy("Prompted"), "holdout": gettext_lazy("Holdout (no prompts)")}
 SEGMENT_LABELS = {"enrollment_mode": gettext_lazy("By enrollment track"), "org": gettext_lazy("By organisation"), "cohort": gettext_lazy("By cohort")}
+DIMENSION_LABELS = {"enrollment_mode": gettext_lazy("Enrollment track"), "org": gettext_lazy("Organisation"),
+                    "cohort": gettext_lazy("Cohort"), "course_run": gettext_lazy("Course run")}
+# The LMS's names of its enrollment modes (its COURSE_ENROLLMENT_MODES setting); other slugs show as they are.
+MODE_LABELS = {
+    "audit": pgettext_lazy("enrollment mode", "Audit"), "verified": pgettext_lazy("enrollment mode", "Verified"),
+    "professional": pgettext_lazy("enrollment mode", "Professional"),
+    "no-id-professional": pgettext_lazy("enrollment mode", "No-ID Professional"),
+    "credit": pgettext_lazy("enrollment mode", "Credit"), "honor": pgettext_lazy("enrollment mode", "Honor"),
+    "masters": pgettext_lazy("enrollment mode", "Master's"),
+    "executive-education": pgettext_lazy("enrollment mode", "Executive Education"),
+    "paid-executive-education": pgettext_lazy("enrollment mode", "Paid Executive Education"),
+    "unpaid-executive-education": pgettext_lazy("enrollment mode", "Unpaid Executive Education"),
+    "paid-bootcamp": pgettext_lazy("enrollment mode", "Paid Bootcamp"),
+    "unpaid-bootcamp": pgettext_lazy("enrollment mode", "Unpaid Bootcamp"),
+}
+
+
+def value_label(dimension, value, run_names):
+    """
+    The name a page shows for a run (``run_names``, from :func:`platform.run_labels`) or a segment
+    value; ``""`` (not known) stays empty for the template to say so.
+    """
+    if dimension == "course_run":
+        return run_names.get(value, value)
+    if dimension == "enrollment_mode":
+        return str(MODE_LABELS.get(value, value))
+    return value
+
+
+def run_label(course_run):
+    """One run's name, where a page names a single run (pages with several ask at once: :func:`named_runs`)."""
+    return platform.run_labels([course_run])[course_run]
+
+
+def named_runs(figures):
+    """``{course_run: label}`` of every run the figures name, asked of the platform at once."""
+    runs = {row["course_run"] for row in figures["runs"]["runs"]}
+    runs |= {row["value"] for row in figures["data_quality"]["non_response"]["dimensions"].get("course_run", ())}
+    return platform.run_labels(runs)
 
 
 def funnel_rows(funnel):
@@ -47,9 +92,10 @@ def chart_data(figures, definition):
     }
 
 
-def segment_tables(segments):
+def segment_tables(segments, run_names):
     """``[(caption, rows)]`` for the segment dimensions that tell something (more than one value)."""
-    return [(str(SEGMENT_LABELS.get(dimension, dimension)), rows)
+    return [(str(SEGMENT_LABELS.get(dimension, dimension)),
+             [{**row, "label": value_label(dimension, row["value"], run_names)} for row in rows])
             for dimension, rows in segments.items() if len(rows) > 1]
 
 
@@ -58,13 +104,30 @@ def arm_rows(arms):
     return [{**row, "label": str(ARM_LABELS[row["arm"]])} for row in arms["arms"]] if arms else None
 
 
+def run_comparison(runs, run_names):
+    """``compare_runs``' rows and differences with the runs' names (``label``, ``baseline_label``, ``other_label``)."""
+    return {
+        "runs": [{**row, "label": run_names.get(row["course_run"], row["course_run"])} for row in runs["runs"]],
+        "differences": [{**row, "baseline_label": run_names.get(row["baseline"], row["baseline"]),
+                         "other_label": run_names.get(row["other"], row["other"])} for row in runs["differences"]],
+    }
+
+
+def non_response_rows(non_response, run_names):
+    """``[(dimension, its name, rows with labels)]`` of the "Who answers?" table."""
+    return [(dimension, str(DIMENSION_LABELS.get(dimension, dimension)),
+             [{**row, "label": value_label(dimension, row["value"], run_names)} for row in rows])
+            for dimension, rows in non_response["dimensions"].items()]
+
+
 LOW_RESPONSE = 0.3  # below this share of prompted completers answering, the rate speaks for few of them
 
 
-def scorecard(figures):
+def scorecard(figures, run_differences):
     """
     The verdict at a glance, above the drill-down: the figure to quote with its interval, how the
-    latest run compares with the first, and what to do next. Pure: it only reads ``figures``.
+    latest run compares with the first, and what to do next. Pure: it only reads ``figures`` and
+    ``run_differences`` (theirs, with the runs' names: :func:`run_comparison`).
 
     Returns:
         dict: quote (``rate`` / ``km_rate`` / None), value, interval, trend (the latest run's
@@ -77,7 +140,7 @@ def scorecard(figures):
     if quote == "km_rate" and summary.get("km_band"):
         band = summary["km_band"][-1]
         interval = (band["low"], band["high"])
-    differences = [row for row in figures["runs"]["differences"] if row["verdict"]]
+    differences = [row for row in run_differences if row["verdict"]]
     advice = []
     if quality.get("awaiting_review"):
         advice.append(("review", _("{count} submissions wait for a verdict in the review queue.").format(
@@ -95,12 +158,16 @@ def scorecard(figures):
 
 def page_context(figures, definition):
     """Everything ``_analytics.html`` needs besides the figures themselves."""
+    run_names = named_runs(figures)
+    runs = run_comparison(figures["runs"], run_names)
     return {
         "figures": figures,
-        "scorecard": scorecard(figures),
+        "scorecard": scorecard(figures, runs["differences"]),
         "funnel_rows": funnel_rows(figures["funnel"]),
         "km_rows": km_rows(figures["summary"]),
-        "segment_tables": segment_tables(figures["segments"]),
+        "runs": runs,
+        "segment_tables": segment_tables(figures["segments"], run_names),
+        "non_response_rows": non_response_rows(figures["data_quality"]["non_response"], run_names),
         "arm_rows": arm_rows(figures["arms"]),
         "charts": chart_data(figures, definition),
         "km_chart_id": f"chart-km-{definition.pk}",

@@ -60,6 +60,14 @@ def get(mapping, key):
     return mapping.get(key) if hasattr(mapping, "get") else None
 
 
+@register.filter
+def run_label(course_run):
+    """``definition.course_key|run_label``: the run's name for people, its key kept for exports and markup."""
+    from activation_plugin.dashboard import presentation  # pylint: disable=import-outside-toplevel
+
+    return presentation.run_label(course_run)
+
+
 @register.simple_tag
 def min_cell_size():
     """The smallest group whose figures are shown (``ACTIVATION_MIN_CELL_SIZE``)."""
