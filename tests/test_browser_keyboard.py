@@ -13,7 +13,7 @@ from django.utils import timezone
 from activation_plugin import api
 from activation_plugin.models import ActivationDefinition, Evidence
 from activation_plugin.test_utils.factories import UserFactory
-from tests.conftest import PROJECT
+from tests.conftest import PROJECT, SURVEY
 from tests.test_browser import browser, log_in, page  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -86,6 +86,29 @@ def test_configure_and_activate_with_the_keyboard(page, live_server, course_key,
     page.wait_for_selector(".activation-status[data-status=active]")
     definition.refresh_from_db()
     assert definition.status == "active"
+
+
+def test_submit_a_project_and_answer_a_survey_with_the_keyboard(page, live_server, course_key, make_definition):
+    definition = make_definition(window_days=30, requirements=[PROJECT | {"verification": "staff"}, SURVEY])
+    learner = UserFactory(username="learner")
+    api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=2))
+    log_in(page, live_server, "learner")
+    page.goto(f"{live_server.url}/activation/learner/{course_key}/")
+    type_into(page, "[data-kind=project] input[name=url]", "https://example.org/my-call")
+    type_into(page, "[data-kind=project] textarea[name=text]", "Calmed an upset customer with the script.")
+    tab_to(page, "[data-kind=project] button[type=submit]")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    # A radio group takes one Tab stop; Space picks the focused option, the arrows move through them.
+    tab_to(page, "[data-kind=survey] input[type=radio]")
+    page.keyboard.press("Space")
+    type_into(page, "[data-kind=survey] textarea", "Every day.")
+    tab_to(page, "[data-kind=survey] button[type=submit]")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    project, survey = definition.requirements.all()
+    assert Evidence.objects.get(requirement=project).payload["url"] == "https://example.org/my-call"
+    assert Evidence.objects.get(requirement=survey).payload["answers"] == {"used": "yes", "how": "Every day."}
 
 
 def test_verify_a_submission_with_the_keyboard(page, live_server, course_key, teacher, make_definition):
