@@ -80,7 +80,7 @@ docs: $(PY) ## build the Sphinx docs, warnings are errors
 	$(BIN)/sphinx-build -q -W --keep-going -b html docs docs/_build/html
 
 screenshots: $(PY) ## retake the docs' screenshots from the browser tests (docs/images/)
-	ACTIVATION_SCREENSHOTS=docs/images $(BIN)/pytest -q -m browser tests/test_browser_tab.py
+	ACTIVATION_SCREENSHOTS=docs/images $(BIN)/pytest -q -m browser tests/test_browser_tab.py tests/test_browser_learner.py
 
 openapi: $(PY) ## regenerate docs/references/openapi.yaml, the REST API's schema (a test fails when it drifts)
 	DJANGO_SETTINGS_MODULE=demo.settings $(PY) manage.py activation_openapi

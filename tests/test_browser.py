@@ -1,6 +1,7 @@
 """The demo's pages in headless Chromium (Debian's), driven by Playwright, against a live server."""
 import os
 import shutil
+from pathlib import Path
 from datetime import timedelta
 
 import pytest
@@ -37,6 +38,14 @@ def page(browser):
     page.set_default_timeout(15000)
     yield page
     context.close()
+
+
+def screenshot(page, name):
+    """Into ``ACTIVATION_SCREENSHOTS`` when set: ``make screenshots`` retakes the docs' images this way."""
+    folder = os.environ.get("ACTIVATION_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
 def log_in(page, live_server, username, password="password"):

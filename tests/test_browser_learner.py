@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from activation_plugin import api
 from activation_plugin.test_utils.factories import UserFactory
-from tests.test_browser import browser, log_in  # noqa: F401  (fixtures)
+from tests.test_browser import browser, log_in, screenshot  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PHONE = {"width": 390, "height": 844}
@@ -54,6 +54,7 @@ def test_the_learner_page_fits_a_phone(phone, live_server, course_key, learner_w
     log_in(phone, live_server, "learner")
     phone.goto(f"{live_server.url}/activation/learner/{course_key}/")
     assert phone.locator(".activation-window").count() == 1
+    screenshot(phone, "learner-phone")
     widths = phone.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     assert widths[0] <= widths[1] == PHONE["width"]
     small = phone.evaluate("""() => [...document.querySelectorAll(

@@ -5,7 +5,6 @@ Screenshots go to ``ACTIVATION_SCREENSHOTS`` when set (``make screenshots`` writ
 """
 import os
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
@@ -15,16 +14,9 @@ from openedx_events.learning.signals import COURSE_PASSING_STATUS_UPDATED
 
 from activation_plugin.models import ActivationDefinition, ActivationWindow
 from activation_plugin.test_utils.factories import UserFactory
-from tests.test_browser import browser, log_in, page  # noqa: F401  pylint: disable=unused-import
+from tests.test_browser import browser, log_in, page, screenshot  # noqa: F401  pylint: disable=unused-import
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def screenshot(page, name):  # noqa: F811
-    folder = os.environ.get("ACTIVATION_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
 def complete(user, course_key, when):
@@ -69,13 +61,13 @@ def test_instructor_configures_and_sees_the_rate_change(page, live_server, cours
     second.locator("input[name$='-title']").fill("Recorded call")
     assert not second.locator("[data-field=pass_percent]").is_visible()  # staff review: no peer settings
     second.locator("textarea[name$='-instructions']").fill("Upload a recorded call where you used it.")
+    page.select_option("select[name=rule]", "all")
+    screenshot(page, "configure")
     page.fill("input[name=window_days]", "0")
     page.click("button:has-text('Save')")
     assert "greater than or equal to 1" in page.locator("[data-field=window_days]").inner_text()
     assert page.evaluate("document.activeElement.hasAttribute('data-error-summary')")
     page.fill("input[name=window_days]", "30")
-    page.select_option("select[name=rule]", "all")
-    screenshot(page, "configure")
     page.click("button:has-text('Save')")
     assert "The definition was saved." in page.locator(".activation-messages").inner_text()
 
@@ -109,9 +101,11 @@ def test_instructor_configures_and_sees_the_rate_change(page, live_server, cours
     page.fill("input[name=url]", "https://example.org/call")
     page.locator("[data-kind=project] button:has-text('Submit')").click()
     assert page.locator(".activation-window").get_attribute("data-state") == "open"
+    screenshot(page, "learner")
     page.context.clear_cookies()
     log_in(page, live_server, "teacher")
     page.goto(f"{live_server.url}/activation/courses/{course_key}/reviews/")
+    screenshot(page, "reviews")
     page.click("button:has-text('Verify')")
     page.goto(f"{live_server.url}/activation/courses/{course_key}/definitions/{definition.pk}/")
     # The running window's activation moves the Kaplan–Meier estimate, not the rate: the rate
