@@ -74,5 +74,6 @@ class ActivationPluginConfig(AppConfig):
     def ready(self):
         # Registers the celery tasks with whichever celery app the host runs, and the system checks.
         from activation_plugin import checks, tasks, xapi  # pylint: disable=unused-import,import-outside-toplevel
+
         # xAPI statements for Aspects, where event-routing-backends runs (optional).
         xapi.register()

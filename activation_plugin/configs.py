@@ -29,6 +29,10 @@ def _text(config, key, *, required=True, within=None):
 
 
 def _project(config):
+    """
+    The stored config carries every default (one-point criteria, the majority rule, a 0.6 pass ratio),
+    so reviews never guess what a missing key meant.
+    """
     rubric = config.get("rubric", [])
     if not isinstance(rubric, list):
         _fail(_("'rubric' must be a list of criteria."), "rubric")
@@ -52,6 +56,10 @@ def _project(config):
 
 
 def _survey(config):
+    """
+    Ids must be unique: answers are stored under them and read back by id. A question is required unless
+    it says otherwise.
+    """
     questions = config.get("questions")
     if not isinstance(questions, list) or not questions:
         _fail(_("A survey needs at least one question."), "questions")
@@ -79,6 +87,10 @@ def _survey(config):
 
 
 def _observation(config):
+    """
+    ``min_observed`` defaults to the whole checklist: a supervisor must see every behaviour unless the
+    instructor asks for less.
+    """
     checklist = config.get("checklist")
     if not isinstance(checklist, list) or not checklist or not all(isinstance(i, str) and i.strip() for i in checklist):
         _fail(_("An observation needs a checklist of at least one behaviour to observe."), "checklist")
@@ -93,6 +105,10 @@ def _observation(config):
 
 
 def _metric(config):
+    """
+    Every default written out (a 30-day baseline, one observation, since the window opened), so
+    evaluation and the figures read one complete config.
+    """
     metric = _text(config, "metric")
     threshold = config.get("threshold")
     if not isinstance(threshold, Real) or isinstance(threshold, bool):
@@ -133,6 +149,10 @@ def validate_config(kind, config):
 
 
 def _project_payload(config, payload, max_chars):  # pylint: disable=unused-argument
+    """
+    Only http(s) links: reviewers open them, so ``javascript:`` and other schemes are refused. Every
+    payload validator takes ``config``; this one needs none.
+    """
     url, text = payload.get("url", ""), payload.get("text", "")
     if not isinstance(url, str) or not isinstance(text, str):
         _fail_payload(_("The project link and description must be text."))
@@ -146,6 +166,10 @@ def _project_payload(config, payload, max_chars):  # pylint: disable=unused-argu
 
 
 def _answer_problem(question, answer):
+    """
+    What is wrong with one answer, as a phrase the caller puts after the question's text; None when it
+    fits the question's type.
+    """
     qtype = question["type"]
     if qtype == "single_choice":
         return None if answer in question["options"] else _("choose one of the options")
@@ -162,6 +186,10 @@ def _answer_problem(question, answer):
 
 
 def _survey_payload(config, payload, max_chars):  # pylint: disable=unused-argument
+    """
+    Answers by question id, to questions the survey asks only; an unanswered optional question is left
+    out rather than stored empty.
+    """
     answers = payload.get("answers")
     if not isinstance(answers, dict):
         _fail_payload(_("Survey answers must be an object keyed by question id."))

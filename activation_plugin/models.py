@@ -133,8 +133,9 @@ class FollowUpPrompt(models.Model):
     reminder_days = models.JSONField(default=list, blank=True)
     subject = models.CharField(max_length=255)
     body = models.TextField()
-    translations = models.JSONField(default=dict, blank=True,
-                                    help_text=_('Subject and body in other languages: {"fr": {"subject": …, "body": …}}.'))
+    translations = models.JSONField(
+        default=dict, blank=True,
+        help_text=_('Subject and body in other languages: {"fr": {"subject": …, "body": …}}.'))
 
     def __str__(self):
         return f"{self.subject} (day {self.send_after_days})"
@@ -317,6 +318,7 @@ class Evidence(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices)
     payload = models.JSONField(default=dict, blank=True)
     file = models.FileField(upload_to=evidence_upload_path, null=True, blank=True)
+
     class Strength(models.TextChoices):
         SELF_REPORT = "self_report", _("Self-report")
         PEER = "peer", _("Peer-verified")
@@ -544,4 +546,3 @@ class IdempotentRequest(models.Model):
 
     def __str__(self):
         return f"idempotent request {self.key[:12]}… of user {self.user_id}"
-

@@ -38,13 +38,13 @@ def _retry_later(trigger, user_id, course_key, occurred_at):
                   trigger, user_id, course_key, occurred_at.isoformat(), exc_info=True)
 
 
-def on_course_passing_status_updated(signal, sender, course_passing_status, metadata, **kwargs):  # pylint: disable=unused-argument
+def on_course_passing_status_updated(course_passing_status, metadata, **kwargs):
     """COURSE_PASSING_STATUS_UPDATED: a learner who now passes opens windows of ``passing`` definitions."""
     if course_passing_status.is_passing:
         _record("passing", course_passing_status.user, course_passing_status.course.course_key, metadata)
 
 
-def on_ccx_course_passing_status_updated(signal, sender, course_passing_status, metadata, **kwargs):  # pylint: disable=unused-argument
+def on_ccx_course_passing_status_updated(course_passing_status, metadata, **kwargs):
     """
     CCX_COURSE_PASSING_STATUS_UPDATED: the LMS sends this one, not the other, for a pass in a CCX.
     The window's run is the CCX; its definitions are the master course's (same org and course).

@@ -196,7 +196,7 @@ def _exact_p(s1: int, n1: int, s2: int, n2: int, delta: float, points: int) -> f
             high = right
         else:
             low = left
-    return min(1.0, max(max(values), tail((low + high) / 2.0)))
+    return min(1.0, max(*values, tail((low + high) / 2.0)))
 
 
 # Beyond this many learners in the two groups together, the exact computation is too slow for a

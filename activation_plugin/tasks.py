@@ -26,7 +26,7 @@ def record_completion(self, user_id, course_key, trigger, occurred_at):
         api.record_completion(user_id, course_key, trigger, datetime.fromisoformat(occurred_at))
     except ActivationRequestError:
         log.warning("activation: dropped a malformed %s completion of user %s in %s", trigger, user_id, course_key)
-    except Exception as exc:  # pylint: disable=broad-except
+    except Exception as exc:
         raise self.retry(exc=exc)
 
 
@@ -55,7 +55,8 @@ def sweep_orphan_files():
 def backfill(definition_id):
     """Windows for a definition's past completers, off the request that asked for them."""
     from activation_plugin.models import ActivationDefinition  # pylint: disable=import-outside-toplevel
-    definition = ActivationDefinition.objects.filter(pk=definition_id, status=ActivationDefinition.Status.ACTIVE).first()
+    definition = ActivationDefinition.objects.filter(
+        pk=definition_id, status=ActivationDefinition.Status.ACTIVE).first()
     if definition is not None:
         log.info("activation backfill of definition %s: %s", definition_id, api.backfill(definition))
 

@@ -9,6 +9,7 @@ from activation_plugin.views_common import busy_database_asks_to_retry as page
 
 COURSE_ID = r"(?P<course_id>[^/]+)"
 DEFINITION_ID = r"(?P<definition_id>\d+)"
+REQUIREMENT = rf"^activation/learner/{COURSE_ID}/windows/(?P<window_id>\d+)/requirements/(?P<requirement_id>\d+)/"
 
 urlpatterns = [
     re_path(r"^api/activation/v1/metric-sources/(?P<name>[-a-zA-Z0-9_]+)/observations/$",
@@ -21,7 +22,8 @@ urlpatterns = [
     re_path(rf"^activation/courses/{COURSE_ID}/kpi/commit/$", page(kpi.kpi_commit), name="kpi_commit"),
     re_path(r"^api/activation/v1/", include("activation_plugin.rest_api.v1.urls")),
     re_path(rf"^activation/courses/{COURSE_ID}/$", page(dashboard_views.instructor_page), name="instructor"),
-    re_path(rf"^activation/courses/{COURSE_ID}/definitions/new/$", page(authoring.definition_form), name="definition_new"),
+    re_path(rf"^activation/courses/{COURSE_ID}/definitions/new/$", page(authoring.definition_form),
+            name="definition_new"),
     re_path(rf"^activation/courses/{COURSE_ID}/definitions/{DEFINITION_ID}/$", page(authoring.definition_page),
             name="definition"),
     re_path(rf"^activation/courses/{COURSE_ID}/definitions/{DEFINITION_ID}/edit/$", page(authoring.definition_form),
@@ -55,12 +57,6 @@ urlpatterns = [
     re_path(rf"^activation/learner/{COURSE_ID}/$", page(learner_views.learner_page), name="learner"),
     re_path(rf"^activation/learner/{COURSE_ID}/windows/(?P<window_id>\d+)/withdraw/$", page(learner_views.withdraw),
             name="withdraw"),
-    re_path(
-        rf"^activation/learner/{COURSE_ID}/windows/(?P<window_id>\d+)/requirements/(?P<requirement_id>\d+)/$",
-        page(learner_views.submit_evidence), name="submit_evidence",
-    ),
-    re_path(
-        rf"^activation/learner/{COURSE_ID}/windows/(?P<window_id>\d+)/requirements/(?P<requirement_id>\d+)/supervisor/$",
-        page(learner_views.invite_supervisor), name="invite_supervisor",
-    ),
+    re_path(rf"{REQUIREMENT}$", page(learner_views.submit_evidence), name="submit_evidence"),
+    re_path(rf"{REQUIREMENT}supervisor/$", page(learner_views.invite_supervisor), name="invite_supervisor"),
 ]

@@ -15,6 +15,7 @@ SMALLEST_OBSERVATIONS = 100_000
 
 
 def parse_args():
+    """The command line the module docstring describes; the docstring is also the ``--help`` text."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--windows", type=int, default=100_000,
@@ -31,6 +32,7 @@ def parse_args():
 
 
 def main():
+    """The chosen benchmarks, against the throwaway database ``bootstrap`` creates, dropped even when one fails."""
     args = parse_args()
     bootstrap()
     try:

@@ -60,7 +60,7 @@ def _definition(course_key, now):
     return definition
 
 
-def _floor(definition, course_key, now):
+def _floor(definition, course_key):
     """The same windows inserted in the same batches, knowing everything in advance."""
     records = DemoCompletionRecord.objects.filter(course_key=course_key).values_list("user_id", "completed_at")
     started, batch = time.perf_counter(), []
@@ -77,6 +77,10 @@ def _floor(definition, course_key, now):
 
 
 def _measure(number, count, now):
+    """
+    One size: the first backfill (time, queries per batch), a re-run that must open nothing, peak memory
+    on a fresh run, and the bulk_create floor to compare with.
+    """
     course_key = _course(number)
     log(f"backfill: seeding {count:,} past completers")
     _seed(course_key, count, now)
@@ -96,7 +100,7 @@ def _measure(number, count, now):
     log(f"backfill: peak memory at {count:,} (tracemalloc)")
     peak = peak_memory(api.backfill, definition, batch_size=BATCH)
     ActivationWindow.objects.filter(definition=definition).delete()
-    floor = _floor(definition, course_key, now)
+    floor = _floor(definition, course_key)
     batches = -(-count // BATCH)
     return {"count": count, "seconds": seconds, "per_second": count / seconds, "second_seconds": second_seconds,
             "queries_per_batch": len(captured) / batches, "peak_mib": peak / 2**20, "floor": floor}
@@ -114,7 +118,7 @@ def run(sizes):
             ("seconds, second run (opens 0)", "second_seconds", "{:>16.1f}")):
         print(f"  {label:<32}" + "".join(form.format(row[key]) for row in rows))
     print(f"  {'first run / bulk_create floor':<32}" + "".join(f"{row['seconds'] / row['floor']:>16.2f}"
-                                                              for row in rows))
+                                                               for row in rows))
     if len(rows) > 1:
         print(f"  growth of time for {rows[-1]['count'] // rows[0]['count']}x the completers: "
               f"{rows[-1]['seconds'] / rows[0]['seconds']:.2f}x; of peak memory: "

@@ -19,6 +19,10 @@ def _rss_mb():
 
 
 def main(definition_id):
+    """
+    Run in a process of its own (``benchmarks.tab.export`` starts it), so the peak RSS is the
+    download's, not the seeding's.
+    """
     os.environ["DJANGO_SETTINGS_MODULE"] = "demo.settings"
     os.environ["DEMO_DEBUG"] = "0"
     import django  # pylint: disable=import-outside-toplevel

@@ -183,6 +183,10 @@ ROWS = [
 
 
 def print_table(results):
+    """
+    One row per figure, one column per size, and the largest/smallest ratio: how a cost grows matters
+    more than any one time.
+    """
     sizes = sorted(results)
     first, last = results[sizes[0]], results[sizes[-1]]
     lines = [["figure", *(f"{size:,} observations" for size in sizes), "largest/smallest"]]

@@ -1,3 +1,4 @@
+"""The demo project's app: on ready, it connects the plugins' signal receivers as edx-platform's plugins app does."""
 from django.apps import AppConfig
 
 
@@ -8,5 +9,6 @@ class DemoConfig(AppConfig):
     def ready(self):
         # What edx-platform's plugins app does in ready(): connect every plugin's signal receivers.
         from edx_django_utils.plugins import connect_plugin_receivers  # pylint: disable=import-outside-toplevel
+
         from demo.settings import PROJECT_TYPE  # pylint: disable=import-outside-toplevel
         connect_plugin_receivers(PROJECT_TYPE)

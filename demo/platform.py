@@ -18,16 +18,19 @@ class DemoBackend(StandaloneBackend):
 
     def segments_for(self, pairs):
         users, runs = {user.pk for user, _run in pairs}, {run for _user, run in pairs}
+        rows = DemoEnrollment.objects.filter(user_id__in=users, course_key__in=runs).values_list(
+            "user_id", "course_key", "mode", "cohort")
         enrollments = {(user_id, run): {"enrollment_mode": mode, "cohort": cohort}
-                       for user_id, run, mode, cohort in DemoEnrollment.objects.filter(
-                           user_id__in=users, course_key__in=runs).values_list("user_id", "course_key", "mode", "cohort")}
-        return {(user.pk, run): {"enrollment_mode": "", "cohort": "", **enrollments.get((user.pk, run), {}), "org": run.org}
+                       for user_id, run, mode, cohort in rows}
+        return {(user.pk, run): {"enrollment_mode": "", "cohort": "", **enrollments.get((user.pk, run), {}),
+                                 "org": run.org}
                 for user, run in pairs}
 
     def completions(self, catalog_course, trigger, *, since, after=0, limit=1000):
         records = DemoCompletionRecord.objects.filter(trigger=trigger, completed_at__gte=since, pk__gt=after)
-        return [Completion(*row) for row in in_runs_of(records, catalog_course, "course_key").order_by("pk").values_list(
-            "pk", "user_id", "course_key", "completed_at")[:limit]]
+        rows = in_runs_of(records, catalog_course, "course_key").order_by("pk").values_list(
+            "pk", "user_id", "course_key", "completed_at")[:limit]
+        return [Completion(*row) for row in rows]
 
     def language_for(self, user):
         preference = DemoLanguagePreference.objects.filter(user=user).first()

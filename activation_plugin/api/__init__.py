@@ -9,8 +9,9 @@ docs/decisions/0008-idempotency.rst). Names not exported here are internal and m
 exported names are kept, and deprecated before they go.
 """
 from activation_plugin.api.backfill import backfill
-from activation_plugin.api.background import page_figures, request_backfill
+from activation_plugin.api.background import page_figures
 from activation_plugin.api.background import register as register_background_work
+from activation_plugin.api.background import request_backfill
 from activation_plugin.api.completions import record_completion, retry_pending_completions, tick
 from activation_plugin.api.definitions import (
     HISTORY_FIELDS,
@@ -36,8 +37,8 @@ from activation_plugin.api.evidence import (
     save_learner_response,
 )
 from activation_plugin.api.files import KPI_UPLOAD_DIR, KPI_UPLOAD_MAX_AGE, sweep_orphan_files
-from activation_plugin.api.identity import resolve as resolve_identities
 from activation_plugin.api.idempotency import run_once
+from activation_plugin.api.identity import resolve as resolve_identities
 from activation_plugin.api.messaging import opt_out, send_due_prompts
 from activation_plugin.api.metric_sources import (
     declared_source_state,

@@ -41,4 +41,3 @@ def page_figures(definition, schedule_refresh=None):
     last figures marked stale while a background task recomputes them.
     """
     return figures.page_figures(definition, schedule_refresh or functools.partial(schedule, "refresh_figures"))
-

@@ -56,6 +56,10 @@ def _ccx_authors_none():
 
 
 def _validate_definition_fields(fields, requirement_count):
+    """
+    The checks create and update share; each refusal names its field, so the form and a REST client can
+    point at it.
+    """
     if "name" in fields and not str(fields["name"]).strip():
         raise ActivationRequestError(_("Give the definition a name."), field="name")
     if "behavior" in fields and not str(fields["behavior"]).strip():
@@ -78,6 +82,10 @@ def _validate_definition_fields(fields, requirement_count):
 
 
 def _requirement_from_spec(definition, spec, position):
+    """
+    Unsaved, so that ``check_requirement`` can validate a spec with no definition (``definition`` None)
+    and write nothing.
+    """
     kind = spec.get("kind")
     config = configs.validate_config(kind, spec.get("config", {}))
     verification = spec.get("verification", EvidenceRequirement.Verification.NONE)
@@ -97,6 +105,7 @@ def _requirement_from_spec(definition, spec, position):
 
 
 def _prompts_from_spec(requirement, specs):
+    """Unsaved, for one ``bulk_create``; a metric-observed prompt naming no metric follows its requirement's KPI."""
     built = []
     for spec in specs:
         send_after = spec.get("send_after_days", 0)

@@ -7,13 +7,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from activation_plugin import configs, figures, rules, strength_tags, tracking
+from activation_plugin.api.queries import evidence_list_in_course, run_scope
 from activation_plugin.errors import (
     ActivationNotFound,
     ActivationRequestError,
     IdempotencyConflict,
     database_errors_as_internal,
 )
-from activation_plugin.api.queries import evidence_list_in_course, run_scope
 from activation_plugin.models import (
     ActivationWindow,
     Evidence,
@@ -147,6 +147,11 @@ def save_learner_response(*, window, requirement, payload, idempotency_key, file
 
 @transaction.atomic
 def _edit_response(evidence, window, requirement, payload, file):
+    """
+    A learner's change to evidence already given: refused once a review is in, or while a peer holds it,
+    because a verdict must be about what its reviewer read. The row is locked so two tabs saving at once
+    cannot both pass these checks.
+    """
     evidence = Evidence.objects.select_for_update().get(pk=evidence.pk)
     now = timezone.now()
     if requirement.kind == EvidenceRequirement.Kind.PROJECT and (

@@ -37,6 +37,7 @@ def _explicit(source, external_ids):
 
 
 def _email(source, external_ids):  # pylint: disable=unused-argument
+    """Case-insensitive, as addresses are in practice; ``source`` is unused, but every finder in FINDERS takes it."""
     wanted = defaultdict(set)
     for external_id in external_ids:
         if "@" in external_id:

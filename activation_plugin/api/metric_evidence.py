@@ -72,7 +72,7 @@ def first_met(config, window, observations):
     return None
 
 
-def evaluate_metric_evidence(user_ids, now=None):
+def evaluate_metric_evidence(user_ids):
     """
     Record metric evidence for these learners' windows (open, or closed but not yet activated:
     data often arrives late) where their observations now meet a metric requirement. In batches
@@ -99,6 +99,10 @@ def evaluate_metric_evidence(user_ids, now=None):
 
 
 def _evaluate_batch(user_ids, by_definition, metrics, longest_baseline):
+    """
+    One batch of learners: three reads (their windows, the evidence already recorded, their
+    observations), however many windows they have.
+    """
     windows = list(ActivationWindow.objects.filter(
         user_id__in=user_ids, definition_id__in=by_definition,
         state__in=[ActivationWindow.State.OPEN, ActivationWindow.State.EXPIRED],
@@ -132,4 +136,3 @@ def _evaluate_batch(user_ids, by_definition, metrics, longest_baseline):
             )
             recorded += 1
     return recorded
-

@@ -18,9 +18,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from activation_plugin import figures, tracking
+from activation_plugin.api import identity
 from activation_plugin.api.metric_evidence import evaluate_metric_evidence, wake_kpi_nudges
 from activation_plugin.errors import ActivationRequestError
-from activation_plugin.api import identity
 from activation_plugin.models import IdentityLink, MetricObservation, MetricSource
 
 MAX_ERRORS_KEPT = 20
@@ -29,6 +29,7 @@ EPOCH_MS_FROM = 1e11  # 5138 in epoch seconds, 1973 in epoch milliseconds
 
 class FutureObservation(ActivationRequestError):
     """Dated after now (beyond the clock-skew tolerance): counted apart from malformed records."""
+
 
 COLUMNS = ("source_id", "metric", "external_id", "user_id", "observed_at", "value", "received_at", "record_id")
 
@@ -152,6 +153,11 @@ class _Ingest:
         self.resolved = {} if resolved is None else resolved
 
     def clean(self, chunk, offset):
+        """
+        ``{(metric, external_id, observed_at, record_id): value}`` of the valid records, the last value
+        winning for a repeated key. A strict delivery (the webhook) fails whole on the first bad record;
+        otherwise bad records are counted and the first MAX_ERRORS_KEPT explained.
+        """
         rows = {}
         for index, record in enumerate(chunk, start=offset):
             self.counts["received"] += 1
@@ -201,7 +207,8 @@ class _Ingest:
         received = adapt(self.now)
         with connection.cursor() as cursor:
             cursor.executemany(_insert_sql(), [
-                (self.source.pk, metric, external_id, users[external_id], adapt(observed_at), value, received, record_id)
+                (self.source.pk, metric, external_id, users[external_id], adapt(observed_at), value, received,
+                 record_id)
                 for (metric, external_id, observed_at, record_id), value in rows.items()
             ])
             inserted = cursor.rowcount
@@ -244,8 +251,8 @@ def _chunks(records, size):
 def ingest_observations(source, records, *, strict=False, now=None, resolved=None, learners=None):
     """
     Upsert a stream of mapped records (dicts with ``external_id``, ``metric``, ``value``,
-    ``observed_at`` and, where the source has one, ``record_id``) into ``source``, then wake KPI nudges and evaluate metric evidence of the
-    learners whose observations changed.
+    ``observed_at`` and, where the source has one, ``record_id``) into ``source``, then wake KPI
+    nudges and evaluate metric evidence of the learners whose observations changed.
 
     A delivery (a page, a webhook body, a CSV file) is one transaction: it is stored whole or
     not at all. Bad records are counted and skipped, or with ``strict`` (CSV and webhook
@@ -276,7 +283,7 @@ def ingest_observations(source, records, *, strict=False, now=None, resolved=Non
         )
         if run.users:
             wake_kpi_nudges(run.users, now)
-            evaluate_metric_evidence(run.users, now=now)
+            evaluate_metric_evidence(run.users)
         if run.counts["stored"] or run.counts["updated"]:
             figures.invalidate_observations()  # KPI deltas, DiD and data quality of every definition using them
     return {**run.counts, "errors": run.errors, "high_water": run.high_water}

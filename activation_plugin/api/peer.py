@@ -124,6 +124,10 @@ def _assign(evidence_id, reviewer, now):
 
 
 def _rubric_ratio(rubric, scores):
+    """
+    The share of the rubric's points that ``pass_ratio`` and the ``mean_score`` rule compare; every
+    criterion must be scored, within its range.
+    """
     if not isinstance(scores, dict) or set(scores) != {item["criterion"] for item in rubric}:
         raise ActivationRequestError(_("Score every rubric criterion."), field="scores")
     total = 0

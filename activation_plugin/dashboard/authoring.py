@@ -22,7 +22,8 @@ from activation_plugin.views_common import configurable_or_403, definition_or_40
 
 
 def definition_url(course_key, definition):
-    return reverse("activation_plugin:definition", kwargs={"course_id": str(course_key), "definition_id": definition.pk})
+    return reverse("activation_plugin:definition",
+                   kwargs={"course_id": str(course_key), "definition_id": definition.pk})
 
 
 def _show_api_error(form, formset_errors, exc):
@@ -45,7 +46,7 @@ def _error_summary(form, formset):
     return summary
 
 
-def _render_form(request, course_key, form, formset, definition=None, errors=(), locked=False, status=200):
+def _render_form(request, course_key, form, formset, definition=None, *, errors=(), locked=False, status=200):
     return render(request, "activation_plugin/definition_form.html", {
         "course_key": course_key, "course_title": platform.course_title(course_key), "definition": definition,
         "form": form, "formset": formset, "requirement_errors": errors, "locked": locked,
@@ -74,8 +75,8 @@ def definition_form(request, course_id, definition_id=None):
     configurable_or_403(request.user, course_key, definition)
     locked = definition is not None and definition.has_windows
     if request.method != "POST":
-        initial = {name: getattr(definition, name) for name in authoring_forms.DefinitionForm.base_fields} \
-            if definition else None
+        fields = authoring_forms.DefinitionForm.base_fields  # pylint: disable=no-member  # set by the form metaclass
+        initial = {name: getattr(definition, name) for name in fields} if definition else None
         return _render_form(request, course_key, authoring_forms.DefinitionForm(initial=initial, locked=locked),
                             _stored_requirements(definition), definition, locked=locked)
 
@@ -99,7 +100,7 @@ def definition_form(request, course_id, definition_id=None):
             api.revise_definition(definition, requirements=requirements, **form.changes())
     except ActivationRequestError as exc:
         _show_api_error(form, errors, exc)
-        return _render_form(request, course_key, form, formset, definition, errors, locked, status=400)
+        return _render_form(request, course_key, form, formset, definition, errors=errors, locked=locked, status=400)
     messages.success(request, _("The definition was saved."))
     return redirect(definition_url(course_key, definition))
 
@@ -196,7 +197,8 @@ def register_plan(request, course_id, definition_id):
 
 
 STATUS_ACTIONS = {
-    "backfill": (api.request_backfill, gettext_lazy("Opening windows for past completers: the figures include them as they open.")),
+    "backfill": (api.request_backfill,
+                 gettext_lazy("Opening windows for past completers: the figures include them as they open.")),
     "activate": (api.activate_definition, gettext_lazy("The definition is active: completers now get a window.")),
     "archive": (api.archive_definition,
                 gettext_lazy("The definition is archived: no new windows open; open ones run to their end.")),
@@ -206,6 +208,10 @@ STATUS_ACTIONS = {
 @login_required
 @require_POST
 def change_status(request, course_id, definition_id):
+    """
+    The definition page's lifecycle buttons. Every outcome, a refusal included, comes back as a message
+    on that page rather than an error page.
+    """
     course_key, definition = _configurable(request, course_id, definition_id)
     action = request.POST.get("action")
     try:

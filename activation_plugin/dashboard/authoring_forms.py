@@ -329,7 +329,7 @@ def requirement_initial(spec):
 def posted_requirement(prefix, initial):
     """``initial`` as the browser would post it for the form ``prefix``: how a template joins a posted page."""
     data = {}
-    for name, field in RequirementForm.base_fields.items():
+    for name, field in RequirementForm.base_fields.items():  # pylint: disable=no-member  # set by the form metaclass
         value = initial.get(name, field.initial)
         if isinstance(field, forms.BooleanField):
             if value:

@@ -123,14 +123,16 @@ def kpi_commit(request, course_id):
     try:
         with default_storage.open(upload["path"], "rb") as stored:
             if upload["kind"] == "links":
-                result = api.link_identities(source, csv_import.link_rows(stored, _course_learners(request, course_key)))
+                rows = csv_import.link_rows(stored, _course_learners(request, course_key))
+                result = api.link_identities(source, rows)
                 done = _("%(linked)s ids linked; %(relinked)s observations re-matched.") % result
             else:
                 learners = _course_learners(request, course_key)
                 result = api.ingest_observations(
                     source, csv_import.observation_records(stored), strict=True,
                     learners=None if learners is None else set(learners.values_list("user_id", flat=True)))
-                done = _("%(stored)s observations stored, %(updated)s corrected, %(duplicates)s already there.") % result
+                done = _("%(stored)s observations stored, %(updated)s corrected, "
+                         "%(duplicates)s already there.") % result
     except ActivationRequestError as exc:
         messages.error(request, _("Nothing was stored: %(error)s") % {"error": exc})
     else:

@@ -39,6 +39,10 @@ def answered_questions(evidence):
 
 @login_required
 def review_queue(request, course_id):
+    """
+    Course staff's review queue, submitted evidence by default, filtered and paged by the query string;
+    a filter the api refuses is a 404, like any URL that names nothing.
+    """
     course_key = staff_course_key(request, course_id)
     filters = {
         "status": request.GET.get("status", Evidence.Status.SUBMITTED),
@@ -49,7 +53,8 @@ def review_queue(request, course_id):
     page_number = int(request.GET["page"]) if (request.GET.get("page") or "").isdigit() else 1
     page_number = max(page_number, 1)
     try:
-        queue, has_more = api.review_queue(course_key, **filters, limit=QUEUE_PAGE, offset=(page_number - 1) * QUEUE_PAGE)
+        queue, has_more = api.review_queue(course_key, **filters, limit=QUEUE_PAGE,
+                                           offset=(page_number - 1) * QUEUE_PAGE)
     except ActivationRequestError as exc:
         raise Http404(str(exc)) from exc
     for evidence in queue:
@@ -69,6 +74,10 @@ def review_queue(request, course_id):
 @login_required
 @require_POST
 def review(request, course_id, evidence_id):
+    """
+    A staff verdict from the queue. The form carries the version the reviewer read, so a verdict on
+    evidence the learner has changed since is refused, not applied to the new text.
+    """
     course_key = staff_course_key(request, course_id)
     try:
         evidence = api.evidence_in_course(course_key, evidence_id)
@@ -102,7 +111,8 @@ def evidence_file(request, course_id, evidence_id):
         raise Http404(str(exc)) from exc
     assigned = evidence.peer_assignments.filter(reviewer=request.user, completed_at__isnull=True,
                                                 due_at__gt=timezone.now()).exists()
-    if not (evidence.window.user_id == request.user.pk or assigned or platform.is_course_staff(request.user, course_key)):
+    own = evidence.window.user_id == request.user.pk
+    if not (own or assigned or platform.is_course_staff(request.user, course_key)):
         raise Http404("No such evidence.")
     if not evidence.file:
         raise Http404("No file.")
@@ -121,8 +131,12 @@ def manage_invite(request, course_id, invite_id):
             api.revoke_invite(invite)
             messages.success(request, _("The invitation was withdrawn; its link no longer works."))
         else:
-            api.resend_invite(invite)
-            messages.success(request, _("A new link was sent; the previous one no longer works."))
+            fresh = api.resend_invite(invite)
+            if fresh.mail_status == fresh.MailStatus.FAILED:
+                messages.warning(request, _("A new link was made and the previous one no longer works, but it could "
+                                            "not be emailed just now: it is sent again automatically within the hour."))
+            else:
+                messages.success(request, _("A new link was sent; the previous one no longer works."))
     except ActivationNotFound as exc:
         raise Http404(str(exc)) from exc
     except ActivationRequestError as exc:

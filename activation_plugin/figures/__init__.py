@@ -13,6 +13,6 @@ from activation_plugin.figures.quality import data_quality
 __all__ = [
     "SEGMENT_DIMENSIONS", "analytics", "compare_arms", "compare_runs", "course_summaries", "data_quality",
     "difference_in_differences", "evidence_csv_rows", "figures_csv_rows", "funnel", "invalidate",
-    "invalidate_observations", "kpi_deltas", "page_figures", "persistence", "roi", "roi_amounts", "segments", "summarize",
-    "windows_csv_rows",
+    "invalidate_observations", "kpi_deltas", "page_figures", "persistence", "roi", "roi_amounts", "segments",
+    "summarize", "windows_csv_rows",
 ]

@@ -41,13 +41,14 @@ def compare_runs(definition, now=None):
     Returns:
         dict: ``{"runs": [{"course_run", "completers", "eligible", "activated", "rate", "rate_ci",
         "suppressed"}], "differences": [{"baseline", "other", "difference", "ci", "p_value",
-        "p_adjusted", "verdict", "suppressed"}]}``; hidden runs (see ``base.suppress_rows``) carry None and so do their
-        differences.
+        "p_adjusted", "verdict", "suppressed"}]}``; hidden runs (see ``base.suppress_rows``) carry
+        None and so do their differences.
     """
     return runs_from_cells(cells(definition, now or timezone.now()))
 
 
 def arms_from_cells(cell_rows):
+    """``compare_arms`` from cells already read: ``analytics`` reads them once for runs, arms and segments."""
     groups = roll_up(cell_rows, "arm")
     if ActivationWindow.Arm.HOLDOUT not in groups:
         return None
@@ -55,7 +56,8 @@ def arms_from_cells(cell_rows):
         ((arm, groups.get(arm, {"completers": 0, "activated": 0, "open": 0})) for arm in
          (ActivationWindow.Arm.HOLDOUT.value, ActivationWindow.Arm.PROMPTED.value)), "arm"))
     holdout, prompted = arms
-    [comparison] = with_verdicts([{"baseline": holdout["arm"], "other": prompted["arm"], **difference(holdout, prompted)}])
+    [comparison] = with_verdicts([
+        {"baseline": holdout["arm"], "other": prompted["arm"], **difference(holdout, prompted)}])
     return {**comparison, "arms": arms}
 
 

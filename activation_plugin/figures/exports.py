@@ -85,7 +85,10 @@ EVIDENCE_COLUMNS = [
 
 
 def evidence_csv_rows(definition, course_run):
-    """One row per piece of evidence in the definition's counted windows of ``course_run``; rejected evidence is left out."""
+    """
+    One row per piece of evidence in the definition's counted windows of ``course_run``; rejected
+    evidence is left out.
+    """
     return _paged(counted_evidence(definition).filter(window__course_run=course_run), EVIDENCE_COLUMNS)
 
 
@@ -94,6 +97,10 @@ LABEL_KEYS = ("stage", "course_run", "value", "arm", "strength", "metric", "day"
 
 
 def _walk(value, figure, group):
+    """
+    Flattens nested figures into ``[figure, group, value]`` rows: dict keys join the figure's dotted
+    name, a list item's label (LABEL_KEYS) joins the group, a pair becomes low and high.
+    """
     if is_dataclass(value):
         value = asdict(value)
     if isinstance(value, dict):

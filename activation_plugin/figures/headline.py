@@ -156,6 +156,11 @@ def _with_quote(summary):
 
 
 def _suppressed_summary(summary):
+    """
+    Blanks, in place, what a small cell would reveal: everything when the summary is suppressed, else
+    the Kaplan-Meier figures or the outcome counts by their own flags, and each strength's count that
+    tells outcomes.
+    """
     if summary["suppressed"]:
         summary.update(dict.fromkeys(SUMMARY_COUNTS))
     if summary["suppressed"] or summary["km_suppressed"]:
@@ -224,7 +229,10 @@ def funnel(definition, now=None):
 
 
 def funnel_counts(definition, now):
-    """Unsuppressed ``{arm: {stage: count, "open": count}}``, one query; also the data-quality response rate's source."""
+    """
+    Unsuppressed ``{arm: {stage: count, "open": count}}``, one query; also the source of the data
+    quality's response rate.
+    """
     sent = PromptDelivery.objects.filter(window=OuterRef("pk"), status=PromptDelivery.Status.SENT)
     responded = Evidence.objects.filter(window=OuterRef("pk")).exclude(status=Evidence.Status.REJECTED)
     verified = Evidence.objects.filter(window=OuterRef("pk"), status=Evidence.Status.VERIFIED)

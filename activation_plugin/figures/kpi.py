@@ -11,7 +11,18 @@ query per metric, whatever the number of learners or observations.
 import math
 from datetime import timedelta
 
-from django.db.models import Avg, Count, DateTimeField, ExpressionWrapper, F, FloatField, OuterRef, Q, Subquery, Variance
+from django.db.models import (
+    Avg,
+    Count,
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    Subquery,
+    Variance,
+)
 from django.utils import timezone
 from django.utils.translation import gettext as _
 

@@ -143,7 +143,8 @@ def data_quality(definition, now=None, funnel_counts=None):
     Returns:
         dict: prompted, responded, response_rate, awaiting_review, metrics, unmatched_identities,
         future_observations, observations_outside_windows, supervisor_patterns
-        (:func:`supervisor_patterns`), non_response (:func:`non_response`), failing_sources (``[{"name", "last_status", "last_error", "last_run_at"}]``).
+        (:func:`supervisor_patterns`), non_response (:func:`non_response`), failing_sources
+        (``[{"name", "last_status", "last_error", "last_run_at"}]``).
     """
     now = now or timezone.now()
     windows = counted_windows(definition)

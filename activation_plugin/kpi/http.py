@@ -121,6 +121,10 @@ def _check_peer(response, url, config):
 
 
 def _retry_after(response, cap):
+    """
+    How long a throttling API asks us to wait, in seconds and never beyond ``cap``: Retry-After as
+    seconds or as an HTTP date, or GitHub's X-RateLimit-Reset; one second when unreadable.
+    """
     value = response.headers.get("Retry-After", "")
     reset = response.headers.get("X-RateLimit-Reset", "")
     if not value and reset.isdigit():  # GitHub: the epoch second the quota comes back
@@ -254,6 +258,10 @@ def _timeout(config):
 
 
 def _fetch(url, config, request, sleep):
+    """
+    ``fetch`` before its errors are scrubbed: timeouts, dropped connections, throttling and 5xx are
+    retried with backoff (or the server's Retry-After); a 4xx or a refused address fails at once.
+    """
     timeout = _timeout(config)
     attempts = settings.ACTIVATION_METRIC_MAX_ATTEMPTS
     host = urlsplit(url).hostname

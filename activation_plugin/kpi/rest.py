@@ -92,6 +92,10 @@ class RestConnector:
         self.config = config
 
     def _raw(self, body, page):
+        """
+        The page's records before mapping, each with its sideloaded ``join`` item; a page where 'records'
+        finds no list fails rather than pass for an empty last page.
+        """
         try:
             records = self.config.records.search(body)
         except JMESPathError:
@@ -120,6 +124,11 @@ class RestConnector:
         return not (items if isinstance(items, list) else records)
 
     def pages(self, cursor=""):  # pylint: disable=too-many-branches
+        """
+        Mapped records, one list per page, in the declared pagination style from ``cursor`` (the last
+        high-water mark) on. Stops after ``max_pages``; an API that sends a page again fails instead of
+        looping forever.
+        """
         config = self.config
         pagination = config.pagination
         style = pagination.get("style", "none")

@@ -70,6 +70,8 @@ def _expression(name, text, what):
 
 @dataclass(frozen=True)
 class Auth:
+    """How a source authenticates, from its declaration; secrets stay out of ``repr``, so a logged config shows none."""
+
     type: str = "none"
     header: str = ""
     username: str = field(default="", repr=False)  # an API key, for some services
@@ -139,6 +141,10 @@ def _page_mapping(mapping):
 
 
 def _pagination(name, config):
+    """
+    The declared pagination with its defaults filled in and its JMESPath expressions compiled, so a
+    mistake fails when the sources are loaded, not in the middle of a pull.
+    """
     pagination = dict(config.get("pagination") or {"style": "none"})
     style = pagination.get("style", "none")
     if style not in PAGINATION_STYLES:
@@ -167,6 +173,10 @@ def _pagination(name, config):
 
 
 def _auth(name, config):
+    """
+    The declaration's ``auth``, checked once when the sources are loaded; secrets are read inline or
+    from the environment (``*_env``).
+    """
     auth = config.get("auth") or {"type": "none"}
     kind = auth.get("type", "none")
     if kind not in AUTH_TYPES:
@@ -298,4 +308,3 @@ def uploadable(config, course_key):
     """Whether staff of this course run may upload CSV files to this source."""
     catalog = f"{course_key.org}+{course_key.course}"
     return config.kind == "csv" and bool({str(course_key), catalog} & set(config.courses))
-

@@ -10,6 +10,10 @@ def _number(raw, convert):
 
 
 def survey_answers(questions, post):
+    """
+    Each answer typed as the api expects: a list for multiple choice, numbers for likert and number
+    questions (the raw text when it is not a number, for the api to refuse).
+    """
     answers = {}
     for question in questions:
         field = f"q-{question['id']}"

@@ -4,8 +4,8 @@ import uuid
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.cache import cache
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -108,6 +108,10 @@ def _own_requirement_or_404(request, course_id, window_id, requirement_id):
 @login_required
 @require_POST
 def submit_evidence(request, course_id, window_id, requirement_id):
+    """
+    The learner's answer to one requirement. The form's ``submission_key`` makes a double submit record
+    once; when the database fails, the learner is told nothing was stored, to send it again.
+    """
     course_key, window, requirement = _own_requirement_or_404(request, course_id, window_id, requirement_id)
     try:
         api.save_learner_response(
@@ -149,14 +153,19 @@ def opt_out(request, token):
 @login_required
 @require_POST
 def invite_supervisor(request, course_id, window_id, requirement_id):
+    """The learner names a supervisor for an observation; the api emails them a signed link to confirm what they saw."""
     course_key, window, requirement = _own_requirement_or_404(request, course_id, window_id, requirement_id)
     try:
         invite = api.invite_supervisor(window, requirement, request.POST.get("email", ""))
     except ActivationRequestError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, _("We emailed {email} a link to confirm what they observed.").format(
-            email=invite.email))
+        if invite.mail_status == invite.MailStatus.FAILED:
+            messages.warning(request, _("Your invitation to {email} is saved, but it could not be emailed just now: "
+                                        "it is sent again automatically within the hour.").format(email=invite.email))
+        else:
+            messages.success(request, _("We emailed {email} a link to confirm what they observed.").format(
+                email=invite.email))
     return redirect("activation_plugin:learner", course_id=str(course_key))
 
 

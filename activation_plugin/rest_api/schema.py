@@ -11,7 +11,6 @@ import functools
 from pathlib import Path
 
 import yaml
-
 from django.urls import include, path
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
@@ -79,5 +78,5 @@ class SchemaView(APIView):
     renderer_classes = (OpenApiJsonRenderer, OpenApiYamlRenderer)
     schema = ActivationAutoSchema()
 
-    def get(self, request):  # pylint: disable=unused-argument
+    def get(self, request):
         return Response(build_schema())

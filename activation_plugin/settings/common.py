@@ -30,6 +30,7 @@ def filter_steps():
     return {filter_type: step for filter_type, step in FILTER_STEPS.items()
             if filter_type != MFE_TABS_FILTER or mfe_tabs_filter_available()}
 
+
 DEFAULTS = {
     # .. setting_name: ACTIVATION_PLATFORM_BACKEND
     # .. setting_default: "activation_plugin.platform.LmsBackend"

@@ -23,6 +23,8 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 class DefinitionFactory(factory.django.DjangoModelFactory):
+    """An active definition without requirements: each test adds the ones it is about."""
+
     class Meta:
         model = models.ActivationDefinition
 
@@ -49,6 +51,11 @@ class RequirementFactory(factory.django.DjangoModelFactory):
 
 
 class WindowFactory(factory.django.DjangoModelFactory):
+    """
+    A window opened now for its definition's window days; its next action is its close, so nothing is
+    due unless a test says so.
+    """
+
     class Meta:
         model = models.ActivationWindow
 

@@ -24,7 +24,6 @@ class Reply:
     delay: float = 0.0
     drop_after: int | None = None  # send this many bytes of the body, then close the connection
 
-
     def payload(self):
         if self.raw is not None:
             return self.raw
@@ -32,9 +31,14 @@ class Reply:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    """
+    Answers every request from the server's ``Script`` and records it there, for tests to check what the
+    connector sent.
+    """
+
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+    def log_message(self, format, *args):
         """Quiet: tests read ``server.requests`` instead."""
 
     def do_GET(self):  # pylint: disable=invalid-name
@@ -50,6 +54,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(body)
 
     def _answer(self, body):
+        """
+        Records the request, then plays the scripted reply: its delay, status and headers, and a body cut
+        short where ``drop_after`` says.
+        """
         parts = urlsplit(self.path)
         query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         self.server.script.requests.append({"path": parts.path, "query": query, "headers": dict(self.headers),

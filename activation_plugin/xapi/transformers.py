@@ -52,6 +52,8 @@ class ActivationTransformer(XApiTransformer):
     additional_fields = ("result",)
     object_type = "window"
     object_key = "window_id"
+    # The window's outcome, for the two events that settle it (activated, expired); None otherwise.
+    success = None
 
     def get_object(self):
         return Activity(
@@ -79,14 +81,9 @@ class ActivationTransformer(XApiTransformer):
 
     def get_result(self):
         extensions = self._extensions(RESULT_EXTENSIONS)
-        success = self.success()
-        if not extensions and success is None:
+        if not extensions and self.success is None:
             return None
-        return Result(success=success, extensions=Extensions(extensions) if extensions else None)
-
-    def success(self):
-        """Whether the statement reports the window's outcome: only activation and expiry do."""
-        return None
+        return Result(success=self.success, extensions=Extensions(extensions) if extensions else None)
 
     def _extensions(self, fields):
         data = self.get_data("data") or {}
@@ -105,10 +102,10 @@ def transformer(event_name, verb_iri, display, **attributes):
 # that a statement's verb alone says which event it was.
 transformer(tracking.WINDOW_OPENED, constants.XAPI_VERB_INITIALIZED, constants.INITIALIZED)
 transformer(tracking.WINDOW_ACTIVATED, "https://w3id.org/xapi/adl/verbs/satisfied", "satisfied",
-            success=lambda self: True)
+            success=True)
 transformer(tracking.WINDOW_REOPENED, "http://activitystrea.ms/schema/1.0/unsatisfy", "unsatisfied")
 transformer(tracking.WINDOW_EXPIRED, constants.XAPI_VERB_TERMINATED, constants.TERMINATED,
-            success=lambda self: False)
+            success=False)
 transformer(tracking.WINDOW_WITHDRAWN, "http://adlnet.gov/expapi/verbs/exited", "exited")
 transformer(tracking.EVIDENCE_SUBMITTED, "http://activitystrea.ms/schema/1.0/submit", "submitted",
             object_type="evidence", object_key="evidence_id")
@@ -118,4 +115,3 @@ transformer(tracking.PROMPT_SENT, "http://activitystrea.ms/schema/1.0/receive", 
             object_type="prompt", object_key="delivery_id")
 transformer(tracking.OBSERVATIONS_MATCHED, "http://adlnet.gov/expapi/verbs/imported", "imported",
             object_type="kpi-source", object_key="source_id")
-

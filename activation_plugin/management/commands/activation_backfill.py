@@ -7,6 +7,11 @@ from activation_plugin.models import ActivationDefinition
 
 
 class Command(BaseCommand):
+    """
+    For operators, after installing the plugin or after an outage that lost completion events; it can
+    run again safely because the api never opens a window twice.
+    """
+
     help = ("Open windows, at their original time, for past completers of active definitions that have none "
             "(read from the platform's passing grades or certificates). Safe to run again: it opens nothing twice.")
 
@@ -27,11 +32,13 @@ class Command(BaseCommand):
                 if not definitions.exists():
                     raise CommandError(f"No active definition {options['definition']}.")
             elif options["course"]:
-                definitions = definitions.filter(catalog_course=api.catalog_course(api.parse_course_key(options["course"])))
+                course = api.catalog_course(api.parse_course_key(options["course"]))
+                definitions = definitions.filter(catalog_course=course)
             for definition in definitions:
                 self.stdout.write(f"definition {definition.pk} ({definition.name}, {definition.catalog_course}):")
                 counts = api.backfill(definition, batch_size=options["batch_size"], progress=self._progress)
-                self.stdout.write(f"  done: {counts['completions']} completions read, {counts['opened']} windows opened")
+                self.stdout.write(f"  done: {counts['completions']} completions read, "
+                                  f"{counts['opened']} windows opened")
         except ActivationRequestError as exc:
             raise CommandError(str(exc)) from exc
 

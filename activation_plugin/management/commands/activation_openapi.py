@@ -7,10 +7,13 @@ from activation_plugin.rest_api.schema import DOCS_FILE, same_schema, schema_yam
 
 
 class Command(BaseCommand):
+    """``make openapi`` writes the schema; ``--check`` is how a stale committed schema is caught."""
+
     help = "Write the OpenAPI schema of /api/activation/v1/ to docs/references/openapi.yaml."
 
     def add_arguments(self, parser):
-        parser.add_argument("--output", default=str(DOCS_FILE), help="Where to write the YAML schema (default: relative to the project root).")
+        parser.add_argument("--output", default=str(DOCS_FILE),
+                            help="Where to write the YAML schema (default: relative to the project root).")
         parser.add_argument("--check", action="store_true",
                             help="Write nothing; fail if the file differs from the generated schema.")
 

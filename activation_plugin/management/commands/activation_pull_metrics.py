@@ -5,6 +5,11 @@ from activation_plugin.kpi import pull
 
 
 class Command(BaseCommand):
+    """
+    For operators who schedule with cron rather than celery beat: it exits with an error when any source
+    failed, so cron reports it.
+    """
+
     help = "Pull the KPI sources that are due (default), one source (--source NAME) or all of them (--all)."
 
     def add_arguments(self, parser):
@@ -16,7 +21,8 @@ class Command(BaseCommand):
         # Another source's typo must not stop this one: each source is checked when it runs.
         if options["source"]:
             if options["source"] not in pull.pulled_names():
-                raise CommandError(f"No rest or python source named {options['source']!r} in ACTIVATION_METRIC_SOURCES.")
+                raise CommandError(
+                    f"No rest or python source named {options['source']!r} in ACTIVATION_METRIC_SOURCES.")
             names = [options["source"]]
         elif options["all"]:
             names = pull.pulled_names()

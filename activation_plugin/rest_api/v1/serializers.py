@@ -9,8 +9,8 @@ import decimal
 import math
 from collections.abc import Mapping
 
-from drf_spectacular.utils import extend_schema_field
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from activation_plugin import api
@@ -149,6 +149,11 @@ class ReviewSerializer(OutputSerializer):
 
 
 class EvidenceSerializer(OutputSerializer):
+    """
+    Evidence with its reviews, for course staff and integrations; an attachment is a link to the page
+    that checks who may download it.
+    """
+
     window_id = serializers.IntegerField(read_only=True)
     definition_id = serializers.IntegerField(source="window.definition_id", read_only=True)
     requirement_id = serializers.IntegerField(read_only=True)
@@ -321,7 +326,7 @@ class SummaryDefinitionSerializer(OutputSerializer):
     },
     "required": ["completers", "eligible", "activated", "open", "rate"],
 })
-class FiguresField(serializers.Field):
+class FiguresField(serializers.Field):  # pylint: disable=abstract-method  # output only: never parsed
     """The figures dict, converted by :func:`plain_json`."""
 
     def to_representation(self, value):
@@ -355,7 +360,7 @@ ANALYTICS_SECTIONS = ("computed_at", "summary", "funnel", "persistence", "runs",
     },
     "required": list(ANALYTICS_SECTIONS),
 })
-class AnalyticsField(FiguresField):
+class AnalyticsField(FiguresField):  # pylint: disable=abstract-method  # output only: never parsed
     """``api.analytics`` (plus ``roi`` when asked for), converted by :func:`plain_json`."""
 
 

@@ -8,7 +8,9 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from activation_plugin import api
-from activation_plugin.errors import ActivationRequestError
+
+# Registers the OpenAPI description of the LMS authentication classes.
+from activation_plugin.rest_api import schema_extensions  # noqa: F401  pylint: disable=unused-import
 from activation_plugin.rest_api.v1 import serializers as s
 from activation_plugin.rest_api.v1.base import (
     IDEMPOTENCY_PARAMETER,
@@ -18,9 +20,6 @@ from activation_plugin.rest_api.v1.base import (
     once_per_key,
 )
 from activation_plugin.rest_api.v1.permissions import IsAuthenticatedLearner
-
-# Registers the OpenAPI description of the LMS authentication classes.
-from activation_plugin.rest_api import schema_extensions  # noqa: F401  pylint: disable=unused-import
 
 DEFINITIONS = ["definitions"]
 FIGURES = ["figures"]
@@ -48,6 +47,8 @@ class DefinitionMixin:
 
 
 class DefinitionListView(DefinitionMixin, ActivationAPIView):
+    """A course run's definitions, and where integrations create one."""
+
     serializer_class = s.DefinitionSerializer
     pagination_class = None  # a course has a handful of definitions
 
@@ -61,6 +62,10 @@ class DefinitionListView(DefinitionMixin, ActivationAPIView):
                 request=s.DefinitionInputSerializer, parameters=[IDEMPOTENCY_PARAMETER],
                 responses={201: s.DefinitionSerializer, **error_responses(400, 404, 409)})
     def post(self, request, course_id):  # pylint: disable=unused-argument
+        """
+        Staff who may configure the course create a draft; the same ``Idempotency-Key`` returns the first
+        response instead of a second definition.
+        """
         api.check_may_configure(request.user, self.course_key)
 
         def create():
@@ -71,6 +76,11 @@ class DefinitionListView(DefinitionMixin, ActivationAPIView):
 
 
 class DefinitionDetailView(DefinitionMixin, ActivationAPIView):
+    """
+    One definition; the fields that shape the history of opened windows refuse to change once learners
+    have windows (409).
+    """
+
     serializer_class = s.DefinitionSerializer
 
     @documented(path_ids=["definition_id"], tags=DEFINITIONS, summary="Read one definition",
@@ -109,6 +119,8 @@ class ArchiveDefinitionView(DefinitionMixin, ActivationAPIView):
 
 
 class RequirementListView(DefinitionMixin, ActivationAPIView):
+    """Requirements added through the API, as the configuration page adds them: only while no learner has a window."""
+
     serializer_class = s.DefinitionSerializer
 
     @documented(path_ids=["definition_id"], tags=DEFINITIONS,
@@ -116,6 +128,10 @@ class RequirementListView(DefinitionMixin, ActivationAPIView):
                 request=s.RequirementInputSerializer, parameters=[IDEMPOTENCY_PARAMETER],
                 responses={201: s.DefinitionSerializer, **error_responses(400, 404, 409)})
     def post(self, request, course_id, definition_id):  # pylint: disable=unused-argument
+        """
+        Under the same ``Idempotency-Key``, a retried request returns the first response instead of adding
+        the requirement twice.
+        """
         definition = self.get_configurable_definition()
 
         def add():
@@ -147,6 +163,8 @@ ROI_PARAMETERS = [
 
 
 class FiguresView(DefinitionMixin, ActivationAPIView):
+    """The Activation page's figures as JSON, for dashboards and reports outside the LMS."""
+
     serializer_class = s.AnalyticsSerializer
 
     @documented(path_ids=["definition_id"], tags=FIGURES, parameters=ROI_PARAMETERS,
@@ -174,12 +192,18 @@ class CourseSummaryView(ActivationAPIView):
 
 
 class WindowListView(ActivationAPIView):
+    """The course run's windows, paged, for integrations that follow learners one by one."""
+
     serializer_class = s.WindowSerializer
 
     @documented(tags=WINDOWS, summary="The windows of this course run's learners, newest first",
                 parameters=[s.WindowFilterSerializer],
                 responses={200: s.WindowSerializer(many=True), **error_responses(400, 404)})
     def get(self, request, course_id):  # pylint: disable=unused-argument
+        """
+        The filters come from the query string, validated: a bad value is a 400 naming the parameter, never
+        an empty page.
+        """
         filters = _validated(s.WindowFilterSerializer, request.query_params)
         windows = api.windows_in_course(
             self.course_key, definition_id=filters.get("definition"), state=filters.get("state"),
@@ -190,12 +214,15 @@ class WindowListView(ActivationAPIView):
 
 
 class EvidenceListView(ActivationAPIView):
+    """The course run's evidence, paged, with reviews and attachment links, for review tools outside the LMS."""
+
     serializer_class = s.EvidenceSerializer
 
     @documented(tags=EVIDENCE, summary="Evidence of this course run's learners, newest first, with its reviews",
                 parameters=[s.EvidenceFilterSerializer],
                 responses={200: s.EvidenceSerializer(many=True), **error_responses(400, 404)})
     def get(self, request, course_id):  # pylint: disable=unused-argument
+        """Validated filters, as for windows; attachment links need the course, passed in the serializer's context."""
         filters = _validated(s.EvidenceFilterSerializer, request.query_params)
         evidence = api.evidence_list_in_course(
             self.course_key, status=filters.get("status"), requirement_id=filters.get("requirement"),
@@ -216,14 +243,20 @@ class EvidenceDetailView(ActivationAPIView):
 
 
 class ReviewListView(ActivationAPIView):
+    """Staff verdicts through the API, under the same rules as the review queue."""
+
     serializer_class = s.ReviewResultSerializer
 
     @documented(path_ids=["evidence_id"], tags=EVIDENCE, summary="Record a staff verdict on a piece of evidence",
                 description="Staff decide alone: the window is re-evaluated at once. One review per reviewer "
-                               "and evidence; a second one is refused (400, field `reviewer`).",
+                "and evidence; a second one is refused (400, field `reviewer`).",
                 request=s.ReviewInputSerializer, parameters=[IDEMPOTENCY_PARAMETER],
                 responses={201: s.ReviewResultSerializer, **error_responses(400, 404, 409)})
     def post(self, request, course_id, evidence_id):  # pylint: disable=unused-argument
+        """
+        The response holds the evidence as it now stands, re-read after the verdict, so a client sees
+        whether it settled. Idempotent per ``Idempotency-Key``.
+        """
         evidence = api.evidence_detail_in_course(self.course_key, evidence_id)
 
         def review():
@@ -253,4 +286,3 @@ def _validated(serializer_class, data, partial=False):
     serializer = serializer_class(data=data, partial=partial)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
-

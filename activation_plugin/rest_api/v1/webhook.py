@@ -46,6 +46,10 @@ class MetricWebhookView(APIView):
         return response
 
     def post(self, request, name):
+        """
+        Cheapest checks first: the source, then the declared size (the body is never read past the limit),
+        then the signature; only then is anything parsed or stored.
+        """
         try:
             config = sources.get(name)
         except KeyError:
