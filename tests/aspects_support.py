@@ -64,7 +64,8 @@ def erb(settings, monkeypatch):
 
 def statements(events):
     """The xAPI statements ERB's processor makes of tracking events (as the tracking log has them)."""
-    from event_routing_backends.processors.xapi.transformer_processor import XApiProcessor  # pylint: disable=import-outside-toplevel
+    # pylint: disable-next=import-outside-toplevel
+    from event_routing_backends.processors.xapi.transformer_processor import XApiProcessor
     return XApiProcessor()(events)
 
 

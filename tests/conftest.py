@@ -32,7 +32,8 @@ def pytest_configure(config):  # pylint: disable=unused-argument
     installed = Path(sysconfig.get_paths()["purelib"]).resolve()
     source = Path(os.environ.get("ACTIVATION_SOURCE_ROOT", Path(__file__).resolve().parent.parent)).resolve()
     if not PACKAGE.is_relative_to(installed) or PACKAGE.is_relative_to(source / "activation_plugin"):
-        raise pytest.UsageError(f"activation_plugin was imported from {PACKAGE}, not from the installed wheel in {installed}")
+        raise pytest.UsageError(
+            f"activation_plugin was imported from {PACKAGE}, not from the installed wheel in {installed}")
 
 
 @pytest.fixture(autouse=True)
@@ -123,6 +124,7 @@ def api_client():
     """DRF's client with CSRF enforced, as a browser session meets it."""
     from rest_framework.test import APIClient  # pylint: disable=import-outside-toplevel
     return APIClient(enforce_csrf_checks=True)
+
 
 @pytest.fixture
 def kpi_server():

@@ -22,8 +22,8 @@ def test_operators_read_every_model_but_cannot_add_change_or_delete(operator, ma
     assert page.status_code == 200 and b'name="_save"' not in page.content and b"deletelink" not in page.content
     assert operator.get(reverse(f"{name}_add")).status_code == 403
     assert operator.get(reverse(f"{name}_delete", args=[definition.pk])).status_code == 403
-    bulk = operator.post(reverse(f"{name}_changelist"), {"action": "delete_selected", "_selected_action": [definition.pk],
-                                                         "post": "yes"})
+    bulk = operator.post(reverse(f"{name}_changelist"),
+                         {"action": "delete_selected", "_selected_action": [definition.pk], "post": "yes"})
     assert bulk.status_code in (200, 302) and ActivationDefinition.objects.filter(pk=definition.pk).exists()
 
 

@@ -88,7 +88,7 @@ def test_the_models_give_the_page_s_figures_through_reversal_withdrawal_and_reti
     summary, rate, curve = assert_same_figures(warehouse, definition, as_of)
     assert 0 < summary["activated"] < summary["eligible"] and summary["open"] and len(curve) > 3
     arms = {row["value"]: row for row in warehouse.rows("SELECT * FROM reporting.activation_rates "
-                                                       "WHERE breakdown = 'arm'")}
+                                                        "WHERE breakdown = 'arm'")}
     assert sum(row["completers"] for row in arms.values()) == rate["completers"]
 
     # The dashboard's charts run on the same models, and agree with them.

@@ -197,7 +197,7 @@ def test_preview_shows_the_learner_page_and_emails_filled_in(staff_client, cours
     definition = make_definition(requirements=[
         SURVEY | {"prompts": [{"subject": "Hello {learner_name}", "body": "Answer by {deadline}: {link}",
                                "reminder_days": [7], "translations": {"fr": {"subject": "Bonjour {learner_name}",
-                                                                           "body": "Répondez : {link}"}}}]}])
+                                                                             "body": "Répondez : {link}"}}}]}])
     page = staff_client.get(url("definition_preview", course_key, definition)).content.decode()
     assert "Hello Alex Example" in page and "Did you use it?" in page
     assert "<fieldset class=\"activation-plain\" disabled>" in page and "action=" not in page.split("Emails")[0]
@@ -222,8 +222,9 @@ def test_only_course_staff_configure(client, course_key, make_definition, who):
 
 
 def test_a_definition_of_another_course_is_not_found(staff_client, course_key, make_definition, db):
-    from demo.models import DemoCourse
     from opaque_keys.edx.keys import CourseKey
+
+    from demo.models import DemoCourse
     other = CourseKey.from_string("course-v1:OtherX+OTHER+2026")
     DemoCourse.objects.create(course_key=other, display_name="Other")
     foreign = make_definition(course_key=other)

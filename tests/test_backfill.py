@@ -128,7 +128,7 @@ def test_the_command_reports_progress_per_batch(make_definition, past_completers
 
 
 def test_activating_offers_the_backfill_and_one_click_opens_the_windows(client, course_staff, course_key,
-                                                                         past_completers, make_definition):
+                                                                        past_completers, make_definition):
     definition = make_definition(activate=False, requirements=[PROJECT])
     client.force_login(course_staff)
     status_url = reverse("activation_plugin:definition_status",

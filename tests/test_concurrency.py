@@ -12,11 +12,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection, connections
-from django.utils import timezone
-
 from django.conf import settings
+from django.db import connection, connections
 from django.test import Client
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from activation_plugin import api, links

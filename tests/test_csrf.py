@@ -43,7 +43,7 @@ def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(world, nam
 
 
 @pytest.mark.parametrize("name", sorted(name for name, row in MATRIX.items()
-                                         if row[0] == "post" and name not in CSRF_EXEMPT))
+                                        if row[0] == "post" and name not in CSRF_EXEMPT))
 def test_the_same_post_with_the_token_goes_through(world, name):  # noqa: F811
     _method, kwargs, data, expected = MATRIX[name]
     client = Client(enforce_csrf_checks=True)

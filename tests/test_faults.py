@@ -103,7 +103,7 @@ def short_lock_waits():
 
 @pytest.mark.django_db
 def test_out_of_order_pass_fail_pass_keeps_the_window_of_the_first_event_delivered(make_definition, learner,
-                                                                                  course_key, settings):
+                                                                                   course_key, settings):
     """
     Fault: the event bus delivers a learner's passing → failing → passing history late and out
     of order, then replays all of it. The time of the first *delivered* passing event wins: from

@@ -211,7 +211,7 @@ def test_download_of_another_courses_definition_is_not_found(make_definition, co
     elsewhere = ActivationDefinition.objects.create(course_key="course-v1:Other+X+1", catalog_course="Other+X",
                                                     name="x", behavior="x", window_days=5, holdout_seed="s")
     url = reverse("activation_plugin:export_figures", kwargs={"course_id": str(course_key),
-                                                                "definition_id": elsewhere.pk})
+                                                              "definition_id": elsewhere.pk})
     assert staff_client.get(url).status_code == 404
 
 

@@ -110,6 +110,11 @@ def test_a_single_run_has_no_differences_and_no_windows_no_runs(make_definition,
     assert api.compare_runs(definition, now=NOW) == {"runs": [], "differences": []}
     run_of(definition, course_key, 6, 0)  # everyone activated
     result = api.compare_runs(definition, now=NOW)
+    assert result["differences"] == []
+    assert (result["runs"][0]["rate"], result["runs"][0]["rate_ci"]) == (1.0, pytest.approx(
+        proportion_confint(6, 6, method="wilson")))
+
+
 def test_a_small_run_is_hidden_with_the_next_smallest(make_definition, course_key, other_run):
     definition = make_definition()
     third = "course-v1:TestX+APPLY+2028"

@@ -24,7 +24,8 @@ def test_km_band_is_the_greenwood_log_log_band_of_cumulative_activation(definiti
     make_windows(definition, 10, state="expired")
     make_windows(definition, 6, state="open", opened_at=NOW - timedelta(days=10))
     summary = api.summarize(definition, now=NOW)
-    assert [point.day for point in summary["km_curve"]] == [band["day"] for band in summary["km_band"]] == [2, 5, 10, 30]
+    days = [point.day for point in summary["km_curve"]]
+    assert days == [band["day"] for band in summary["km_band"]] == [2, 5, 10, 30]
 
     durations = [2] * 3 + [5] * 2 + [30] * 10 + [10] * 6
     reference = SurvfuncRight(durations, [1] * 5 + [0] * 16)
@@ -164,7 +165,8 @@ def test_rate_by_strength_counts_a_window_under_each_strength_that_verified_it(d
     add_evidence(make_windows(definition, 2, state="withdrawn"), strength="kpi")
     # Running windows that activated are not in the rate, nor in its breakdown by strength.
     add_evidence(make_windows(definition, 3, state="activated", opened_at=NOW - timedelta(days=5)), strength="peer")
-    rows = {row["strength"]: (row["activated"], row["rate"]) for row in api.summarize(definition, now=NOW)["by_strength"]}
+    rows = {row["strength"]: (row["activated"], row["rate"])
+            for row in api.summarize(definition, now=NOW)["by_strength"]}
     assert rows == {"peer": (2, 0.2), "staff": (2, 0.2), "self_report": (0, 0.0), "supervisor": (0, 0.0),
                     "kpi": (0, 0.0)}
 
@@ -174,7 +176,8 @@ def test_strength_counts_that_would_single_learners_out_are_hidden(definition):
     add_evidence(windows[:6], strength="peer")
     add_evidence(windows[6:], strength="staff")
     make_windows(definition, 12, state="expired")
-    rows = {row["strength"]: (row["activated"], row["rate"]) for row in api.summarize(definition, now=NOW)["by_strength"]}
+    rows = {row["strength"]: (row["activated"], row["rate"])
+            for row in api.summarize(definition, now=NOW)["by_strength"]}
     assert rows["peer"] == (6, 0.3) and rows["staff"] == (None, None) and rows["kpi"] == (None, None)
 
 

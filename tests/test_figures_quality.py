@@ -2,7 +2,6 @@
 from datetime import timedelta
 
 import pytest
-
 from django.urls import reverse
 
 from activation_plugin import api
@@ -45,7 +44,8 @@ def test_data_quality_panel(make_definition):
         "unmatched_identities": 2, "future_observations": 1, "observations_outside_windows": 3,
         "supervisor_patterns": NO_PATTERNS,
     }
-    assert [(row["name"], row["last_error"]) for row in failing] == [("broken-crm", "HTTP 500 from https://crm.example")]
+    assert [(row["name"], row["last_error"]) for row in failing] == [
+        ("broken-crm", "HTTP 500 from https://crm.example")]
 
 
 def test_data_quality_without_metrics_or_learners(make_definition):

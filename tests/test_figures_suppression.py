@@ -1,6 +1,7 @@
 """Properties of small-cell suppression on random breakdowns (no database: base.suppress_rows is pure)."""
 import pytest
-from hypothesis import given, settings as hypothesis_settings
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from activation_plugin.figures.base import rate_row, suppress_rows

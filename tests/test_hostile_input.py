@@ -3,23 +3,25 @@ Hostile input, fuzzed with hypothesis: definition specs, configuration forms, su
 completion events. Whatever arrives, the answer is a clear refusal or a success, never a server
 error, and a refusal writes nothing.
 """
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opaque_keys.edx.keys import CourseKey
 from openedx_events.learning.data import CourseData, CoursePassingStatusData, UserData, UserPersonalData
 from openedx_events.learning.signals import COURSE_PASSING_STATUS_UPDATED
-from opaque_keys.edx.keys import CourseKey
 
 from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.models import (
     ActivationDefinition,
     ActivationWindow,
-    EvidenceRequirement,
     Evidence,
+    EvidenceRequirement,
     FollowUpPrompt,
 )
 from activation_plugin.test_utils.factories import UserFactory
@@ -27,7 +29,7 @@ from tests.conftest import SURVEY
 
 pytestmark = pytest.mark.django_db
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                         HealthCheck.too_slow])
+                                                                       HealthCheck.too_slow])
 
 json_scalars = st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True) | st.text(max_size=30)
 json_values = st.recursive(json_scalars, lambda children: st.lists(children, max_size=4)
@@ -53,7 +55,7 @@ def counts():
 @given(window_days=json_values, rule=json_values | st.sampled_from(["any", "all", "at_least"]),
        rule_count=json_values, holdout=json_values, requirements=st.lists(requirement_specs, max_size=3) | json_values)
 def test_definition_specs_are_refused_clearly_or_stored_whole(course_key, window_days, rule, rule_count, holdout,
-                                                               requirements):
+                                                              requirements):
     before = counts()
     try:
         definition = api.create_definition(course_key=course_key, name="Fuzzed", behavior="Does it",
@@ -121,9 +123,10 @@ def test_completion_events_never_break_the_sender_and_replays_count_once(make_de
     if not ActivationDefinition.objects.exists():
         make_definition()
     real_user = UserFactory() if user_id % 2 else None
-    payload = CoursePassingStatusData(is_passing=is_passing, course=CourseData(course_key=CourseKey.from_string(course)),
-                                      user=UserData(id=real_user.pk if real_user else user_id, is_active=True,
-                                                    pii=UserPersonalData(username="x", email="x@example.com", name="x")))
+    payload = CoursePassingStatusData(
+        is_passing=is_passing, course=CourseData(course_key=CourseKey.from_string(course)),
+        user=UserData(id=real_user.pk if real_user else user_id, is_active=True,
+                      pii=UserPersonalData(username="x", email="x@example.com", name="x")))
     for _ in range(replays):
         responses = COURSE_PASSING_STATUS_UPDATED.send_event(time=when, course_passing_status=payload)
         assert not [response for _receiver, response in responses if isinstance(response, Exception)]

@@ -9,7 +9,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from opaque_keys.edx.keys import CourseKey
 
 from activation_plugin import api
@@ -85,7 +87,8 @@ def test_commit_stores_every_row_and_evaluates_evidence(client, course_staff, co
 
 def test_global_staff_store_ids_that_match_nobody_yet(client, staff_user, course_key, completer):
     client.force_login(staff_user)
-    response = upload(client, course_key, csv_text([f"{completer.email},aht,280,{when(1)}", f"EMP-9,aht,290,{when(1)}"]))
+    rows = [f"{completer.email},aht,280,{when(1)}", f"EMP-9,aht,290,{when(1)}"]
+    response = upload(client, course_key, csv_text(rows))
     assert "2 observations stored" in commit(client, course_key, response).content.decode()
     assert MetricObservation.objects.filter(user__isnull=True).count() == 1
 
@@ -98,7 +101,7 @@ def shared_source(settings, course_key):
 
 
 def test_course_staff_cannot_store_observations_about_another_courses_learner(client, course_staff, course_key,
-                                                                           shared_source, make_definition):
+                                                                              shared_source, make_definition):
     """Staff of course A used to store KPI values for a learner of course B and activate B's window."""
     other_course = CourseKey.from_string("course-v1:TestX+OTHERCOURSE+2026")
     DemoCourse.objects.create(course_key=other_course, display_name="Another course")

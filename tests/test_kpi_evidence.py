@@ -43,7 +43,7 @@ def test_an_observation_meeting_the_threshold_activates_the_window_once(make_def
 
 
 def test_observations_outside_the_window_or_of_another_learner_do_not_count(make_definition, learner, course_key,
-                                                                           source):
+                                                                            source):
     make_definition(requirements=[ABSOLUTE], window_days=10)
     other = UserFactory(username="other")
     opened = timezone.now() - timedelta(days=20)

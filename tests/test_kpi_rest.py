@@ -74,7 +74,7 @@ def test_cursor_pagination_sends_the_cursor_back(settings, kpi_server):
 def test_page_number_pagination_stops_at_an_empty_page(settings, kpi_server):
     declare(settings, kpi_server, pagination={"style": "page", "page_param": "p", "start": 1})
     kpi_server.route("/tickets", lambda query: Reply(body={"data": records(int(query["p"]) * 10, 2)
-                                                            if int(query["p"]) <= 3 else []}))
+                                                           if int(query["p"]) <= 3 else []}))
     assert pull.pull("crm")["stored"] == 6
     assert [request["query"]["p"] for request in kpi_server.requests] == ["1", "2", "3", "4"]
 
@@ -190,7 +190,8 @@ def test_a_host_outside_the_allowlist_is_never_contacted(settings, kpi_server):
 
 @pytest.mark.parametrize("auth, header, expected", [
     ({"type": "bearer", "token": TOKEN}, "Authorization", f"Bearer {TOKEN}"),
-    ({"type": "basic", "username": "api", "password": TOKEN}, "Authorization", "Basic YXBpOnMzY3JldC10b2tlbi12YWx1ZQ=="),
+    ({"type": "basic", "username": "api", "password": TOKEN}, "Authorization",
+     "Basic YXBpOnMzY3JldC10b2tlbi12YWx1ZQ=="),
     ({"type": "header", "header": "X-API-Key", "value_env": "KPI_TEST_KEY"}, "X-API-Key", TOKEN),
 ])
 def test_auth_styles_send_their_secret_and_never_leak_it(settings, kpi_server, monkeypatch, caplog, auth, header,
@@ -258,7 +259,7 @@ def test_a_deeply_nested_page_fails_the_run_clearly_and_the_next_source_still_ru
 
 
 def test_another_port_of_an_allowed_host_is_refused_and_credentials_stay_with_the_sources_origin(settings,
-                                                                                               kpi_server):
+                                                                                                 kpi_server):
     """The allow-list ignored ports, and a redirect elsewhere took the source's Authorization header along."""
     from activation_plugin.test_utils.kpi_server import KpiServer  # pylint: disable=import-outside-toplevel
     with KpiServer() as other:

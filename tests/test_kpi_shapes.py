@@ -264,8 +264,8 @@ def test_oauth2_client_credentials_fetches_a_token_once_and_refreshes_it_on_401(
 
 def test_jira_search_with_start_at_max_results_and_total(settings, kpi_server):
     issues = [{"key": f"SUP-{n}", "fields": {"assignee": {"emailAddress": f"agent{n % 3}@example.com"},
-                                              "resolutiondate": (BASE + timedelta(minutes=n)).isoformat(),
-                                              "customfield_10016": n % 5}} for n in range(7)]
+                                             "resolutiondate": (BASE + timedelta(minutes=n)).isoformat(),
+                                             "customfield_10016": n % 5}} for n in range(7)]
     kpi_server.route("/rest/api/3/search", lambda query: Reply(body={
         "startAt": int(query["startAt"]), "maxResults": 3, "total": 7,
         "issues": issues[int(query["startAt"]):int(query["startAt"]) + int(query["maxResults"])]}))

@@ -6,7 +6,9 @@ from datetime import UTC, timedelta
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from activation_plugin.kpi.webhook import sign
 from activation_plugin.models import MetricObservation, MetricSource
@@ -109,7 +111,7 @@ def test_the_secret_never_appears_in_responses_or_the_source_row(client):
 
 JSONISH = st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=20),
                        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12),
-                                                                                          children, max_size=4),
+                                                                                         children, max_size=4),
                        max_leaves=12)
 OBSERVATIONISH = st.fixed_dictionaries({}, optional={
     "external_id": st.one_of(st.text(max_size=300), st.integers(), st.none()),

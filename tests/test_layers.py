@@ -60,4 +60,5 @@ def test_no_view_imports_the_tasks():
     """Views hand background work to the api (``api.request_backfill``, ``api.page_figures``)."""
     views = ("dashboard", "learner", "rest_api", "kpi", "views_common", "urls")
     assert [(module, target) for module, targets in imports().items() if layer(module).split(".")[-1] in views
-            for target in targets if target == "activation_plugin.tasks" or target.startswith("activation_plugin.tasks.")] == []
+            for target in targets
+            if target == "activation_plugin.tasks" or target.startswith("activation_plugin.tasks.")] == []

@@ -127,7 +127,8 @@ def test_learner_withdraws_consent_and_leaves_every_figure(client, make_definiti
     assert "You withdrew from this follow-up." in response.content.decode()
     window.refresh_from_db()
     evidence.refresh_from_db()
-    assert (window.state, window.next_action_at, evidence.payload, bool(evidence.file)) == ("withdrawn", None, {}, False)
+    assert (window.state, window.next_action_at, evidence.payload, bool(evidence.file)) == (
+        "withdrawn", None, {}, False)
     assert not evidence.file.storage.exists(stored)
     assert SupervisorInvite.objects.get().revoked_at is not None
     summary = api.summarize(definition)

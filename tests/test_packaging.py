@@ -195,7 +195,8 @@ settings.configure(
                     "django.contrib.sessions", "django.contrib.messages",
                     *get_plugin_apps("lms.djangoapp")],
     DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
-    SECRET_KEY="probe", ROOT_URLCONF="activation_plugin.urls", ACTIVATION_PLATFORM_BACKEND="activation_plugin.platform.StandaloneBackend",
+    SECRET_KEY="probe", ROOT_URLCONF="activation_plugin.urls",
+    ACTIVATION_PLATFORM_BACKEND="activation_plugin.platform.StandaloneBackend",
 )
 from activation_plugin.settings.common import plugin_settings
 plugin_settings(settings)

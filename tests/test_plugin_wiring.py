@@ -24,7 +24,8 @@ def test_lms_and_studio_discover_the_app_through_entry_points():
 def test_host_settings_receive_documented_defaults_filters_mako_and_beat():
     assert settings.ACTIVATION_MIN_CELL_SIZE == 5
     assert settings.ACTIVATION_PLATFORM_BACKEND == "demo.platform.DemoBackend"  # the host's value wins
-    assert "activation_plugin.dashboard.filters.AddActivationSection" in settings.OPEN_EDX_FILTERS_CONFIG[LEGACY]["pipeline"]
+    legacy_steps = settings.OPEN_EDX_FILTERS_CONFIG[LEGACY]["pipeline"]
+    assert "activation_plugin.dashboard.filters.AddActivationSection" in legacy_steps
     assert settings.OPEN_EDX_FILTERS_CONFIG.get(TABS, {}).get("pipeline", []) == TAB_STEPS
     assert any(path.endswith("activation_plugin/templates") for path in settings.MAKO_TEMPLATE_DIRS_BASE)
     assert settings.CELERY_BEAT_SCHEDULE["activation-tick"]["task"] == "activation_plugin.tasks.tick"
@@ -64,7 +65,8 @@ def test_the_mfe_tab_step_is_registered_exactly_where_its_filter_exists_and_oper
         assert notices == []
     else:
         [notice] = notices
-        assert notice.level == checks.INFO and "no Activation tab" in notice.msg and "/activation/courses/" in notice.hint
+        assert notice.level == checks.INFO
+        assert "no Activation tab" in notice.msg and "/activation/courses/" in notice.hint
 
 
 def test_common_settings_never_override_operator_values():

@@ -140,7 +140,7 @@ class CohortSettingsUnreadable(DemoBackend):
 
 
 def test_a_segment_lookup_that_raises_still_opens_the_window(make_definition, learner, course_key, settings,
-                                                              caplog):
+                                                             caplog):
     settings.ACTIVATION_PLATFORM_BACKEND = "tests.test_receivers.CohortSettingsUnreadable"
     definition = make_definition()
     with caplog.at_level(logging.WARNING):

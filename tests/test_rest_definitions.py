@@ -3,9 +3,9 @@ import dataclasses
 from datetime import timedelta
 
 import pytest
-from opaque_keys.edx.keys import CourseKey
 from django.core.cache import cache
 from django.utils import timezone
+from opaque_keys.edx.keys import CourseKey
 
 from activation_plugin import api
 from activation_plugin.models import ActivationDefinition, EvidenceRequirement, FollowUpPrompt, IdempotentRequest
@@ -154,12 +154,12 @@ def foreign_definition(make_definition):
     ("post", "definition_archive"), ("post", "definition_requirements"), ("get", "definition_summary"),
 ])
 def test_ids_of_another_course_are_not_found_and_untouched(staff_client, course_key, foreign_definition, method,
-                                                          name):
+                                                           name):
     response = getattr(staff_client, method)(
         url(name, course_id=course_key, definition_id=foreign_definition.pk), {"name": "Hijacked", **SURVEY},
         format="json")
     assert response.status_code == 404 and response.json() == {"field": "definition",
-                                                                "message": "No such definition in this course."}
+                                                               "message": "No such definition in this course."}
     foreign_definition.refresh_from_db()
     assert (foreign_definition.name, foreign_definition.status) == ("Applies the skill", "draft")
     assert foreign_definition.requirements.count() == 1

@@ -37,7 +37,7 @@ def submit(window, requirement, key):
 
 
 def test_windows_are_paginated_newest_first_with_a_bounded_page_size(staff_client, make_definition, course_key,
-                                                                    settings):
+                                                                     settings):
     definition = make_definition()
     now = timezone.now()
     for day in range(7):
@@ -115,7 +115,7 @@ def test_evidence_list_filters_and_shows_reviews(staff_client, make_definition, 
 
 
 def test_attachments_are_linked_to_the_page_that_checks_access(staff_client, make_definition, course_key, learner,
-                                                              course_staff, settings, tmp_path):
+                                                               course_staff, settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path)
     definition = make_definition(requirements=[STAFF_PROJECT])
     [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now())
@@ -158,8 +158,9 @@ def test_staff_review_settles_evidence_and_is_not_recorded_twice(staff_client, m
 
 def test_evidence_of_another_course_cannot_be_read_or_reviewed(staff_client, make_definition, course_key,
                                                                learner):
-    from demo.models import DemoCourse  # pylint: disable=import-outside-toplevel
     from opaque_keys.edx.keys import CourseKey  # pylint: disable=import-outside-toplevel
+
+    from demo.models import DemoCourse  # pylint: disable=import-outside-toplevel
     elsewhere = CourseKey.from_string("course-v1:OtherX+ELSE+2026")
     DemoCourse.objects.create(course_key=elsewhere, display_name="Else")
     definition = make_definition(course_key=elsewhere, requirements=[STAFF_PROJECT])
@@ -207,7 +208,7 @@ def test_a_review_replayed_with_its_key_returns_the_first_answer(staff_client, m
 
 
 def test_my_windows_take_a_constant_number_of_queries(api_client, make_definition, course_key, learner,
-                                                     django_assert_max_num_queries):
+                                                      django_assert_max_num_queries):
     def seed(count):
         for _ in range(count):
             definition = make_definition(requirements=[STAFF_PROJECT, SURVEY])

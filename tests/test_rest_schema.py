@@ -23,6 +23,7 @@ def test_schema_settings_exist_in_every_supported_drf_spectacular():
     Open edX releases' pins) lack DISABLE_DOCSTRING_DESCRIPTIONS. Descriptions come from the views.
     """
     from drf_spectacular.settings import SPECTACULAR_DEFAULTS  # pylint: disable=import-outside-toplevel
+
     from activation_plugin.rest_api.schema import SPECTACULAR  # pylint: disable=import-outside-toplevel
     assert "DISABLE_DOCSTRING_DESCRIPTIONS" not in SPECTACULAR
     assert set(SPECTACULAR) <= set(SPECTACULAR_DEFAULTS)
@@ -44,8 +45,8 @@ def test_schema_lists_every_endpoint_with_both_authentications():
     assert set(schema["paths"]) == {prefix + tail for tail in (
         "definitions/", "definitions/{definition_id}/", "definitions/{definition_id}/activate/",
         "definitions/{definition_id}/archive/", "definitions/{definition_id}/requirements/",
-        "definitions/{definition_id}/summary/", "definitions/{definition_id}/figures/", "summaries/", "windows/", "evidence/", "evidence/{evidence_id}/",
-        "evidence/{evidence_id}/reviews/", "me/windows/")}
+        "definitions/{definition_id}/summary/", "definitions/{definition_id}/figures/", "summaries/", "windows/",
+        "evidence/", "evidence/{evidence_id}/", "evidence/{evidence_id}/reviews/", "me/windows/")}
     assert set(schema["components"]["securitySchemes"]) == {"jwtAuth", "sessionAuth"}
     assert "holdout_seed" not in yaml.safe_dump(schema) and "nonce" not in yaml.safe_dump(schema)
 

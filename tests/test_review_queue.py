@@ -110,6 +110,7 @@ def test_attachment_goes_to_its_learner_and_course_staff_only(client, submitted,
 def test_staff_resend_and_revoke_supervisor_invitations(client, make_definition, course_key, learner,
                                                         course_staff):
     from django.core import mail  # pylint: disable=import-outside-toplevel
+
     from activation_plugin.models import SupervisorInvite  # pylint: disable=import-outside-toplevel
     definition = make_definition(requirements=[{"kind": "observation", "title": "Supervisor",
                                                 "verification": "supervisor", "config": {"checklist": ["Greets"]}}])
@@ -131,7 +132,7 @@ def test_staff_resend_and_revoke_supervisor_invitations(client, make_definition,
 
 
 def test_a_verdict_on_a_version_the_learner_has_changed_is_refused(client, course_staff, course_key, make_definition,
-                                                                    learner):
+                                                                   learner):
     """In the staff queue, the learner swapped the text; the verdict then applied to the new text."""
     definition = make_definition(requirements=[{"kind": "project", "title": "Project", "verification": "staff",
                                                 "config": {"instructions": "Show it."}}])
@@ -140,7 +141,8 @@ def test_a_verdict_on_a_version_the_learner_has_changed_is_refused(client, cours
     evidence = api.save_learner_response(window=window, requirement=requirement, payload={"text": "What I did"},
                                          idempotency_key="v1")
     client.force_login(course_staff)
-    queue = client.get(reverse("activation_plugin:review_queue", kwargs={"course_id": str(course_key)})).content.decode()
+    queue_url = reverse("activation_plugin:review_queue", kwargs={"course_id": str(course_key)})
+    queue = client.get(queue_url).content.decode()
     seen = re.search(r'name="version" value="([^"]+)"', queue).group(1)
     api.save_learner_response(window=window, requirement=requirement, payload={"text": "SWAPPED: nothing"},
                               idempotency_key="v2")
@@ -183,7 +185,7 @@ def test_the_queue_pages_settled_items_keep_their_verdict_and_the_tab_counts_wha
 
 
 def test_survey_answers_show_under_their_questions_not_their_ids(client, make_definition, course_key, learner,
-                                                                course_staff):
+                                                                 course_staff):
     definition = make_definition(requirements=[SURVEY | {"verification": "staff"}, {
         "kind": "survey", "title": "Several", "verification": "staff", "config": {"questions": [
             {"id": "tools", "type": "multiple_choice", "text": "Which tools?", "options": ["script", "checklist"]}]}}])
@@ -191,8 +193,8 @@ def test_survey_answers_show_under_their_questions_not_their_ids(client, make_de
     first, second = definition.requirements.all()
     api.save_learner_response(window=window, requirement=first, payload={"answers": {"used": "yes", "how": "Daily"}},
                               idempotency_key="a")
-    api.save_learner_response(window=window, requirement=second, payload={"answers": {"tools": ["script", "checklist"]}},
-                              idempotency_key="b")
+    api.save_learner_response(window=window, requirement=second,
+                              payload={"answers": {"tools": ["script", "checklist"]}}, idempotency_key="b")
     client.force_login(course_staff)
     page = client.get(queue_url(course_key)).content.decode()
     assert "<dt>Did you use it?</dt><dd>yes</dd>" in page and "<dt>How?</dt><dd>Daily</dd>" in page

@@ -68,7 +68,8 @@ def test_staff_of_one_run_cannot_read_download_or_verify_another_runs_evidence(c
     client.force_login(staff_of(course_key))
     _learner, foreign = runs["learners"][other_run][0]
     assert client.get(api_url("evidence_detail", course_id=course_key, evidence_id=foreign.pk)).status_code == 404
-    file_url = reverse("activation_plugin:evidence_file", kwargs={"course_id": str(course_key), "evidence_id": foreign.pk})
+    file_url = reverse("activation_plugin:evidence_file",
+                       kwargs={"course_id": str(course_key), "evidence_id": foreign.pk})
     assert client.get(file_url).status_code == 404
     response = client.post(api_url("evidence_reviews", course_id=course_key, evidence_id=foreign.pk),
                            {"verdict": "verified"}, content_type="application/json")
@@ -99,14 +100,16 @@ def test_a_ccx_coach_sees_the_ccx_and_not_the_master_course(client, runs, course
     assert listed(client, ccx, "windows") == {learner.pk for learner, _evidence in runs["learners"][ccx]}
     assert client.get(api_url("windows", course_id=course_key)).status_code == 403
     _learner, master_evidence = runs["learners"][course_key][0]
-    file_url = reverse("activation_plugin:evidence_file", kwargs={"course_id": str(ccx), "evidence_id": master_evidence.pk})
+    file_url = reverse("activation_plugin:evidence_file",
+                       kwargs={"course_id": str(ccx), "evidence_id": master_evidence.pk})
     assert client.get(file_url).status_code == 404
 
 
 def test_a_learner_still_downloads_their_own_file_from_their_run(client, runs, other_run):
     learner, evidence = runs["learners"][other_run][0]
     client.force_login(learner)
-    file_url = reverse("activation_plugin:evidence_file", kwargs={"course_id": str(other_run), "evidence_id": evidence.pk})
+    file_url = reverse("activation_plugin:evidence_file",
+                       kwargs={"course_id": str(other_run), "evidence_id": evidence.pk})
     response = client.get(file_url)
     assert response.status_code == 200 and b"".join(response.streaming_content) == b"private"
 

@@ -21,9 +21,9 @@ from activation_plugin.stats import (
     GroupStats,
     KMPoint,
     difference_in_differences,
+    holm,
     kaplan_meier,
     km_cumulative_at,
-    holm,
     km_median,
     km_median_interval,
     log_rank,
@@ -455,6 +455,7 @@ def test_newcombe_p_value_is_where_statsmodels_interval_reaches_zero(s1, f1, s2,
     if s1 * n2 == s2 * n1:
         assert p_value == 1.0
         return
+
     def includes_zero(alpha):
         low, high = confint_proportions_2indep(s1, n1, s2, n2, method="newcomb", compare="diff", alpha=alpha)
         return low <= 0 <= high
@@ -506,4 +507,5 @@ def test_median_interval_unbounded_above_and_not_estimable():
     """Issue 16's example: median day 10, interval [3, ∞) by lifelines."""
     curve = kaplan_meier({3: (2, 0), 10: (3, 0), 40: (0, 5)})
     assert km_median(curve) == 10 and km_median_interval(curve) == (3, None)
-    assert km_median_interval(kaplan_meier({5: (1, 0), 40: (0, 19)})) is None  # even the band's low edge stays above 0.5
+    # Even the band's low edge stays above 0.5.
+    assert km_median_interval(kaplan_meier({5: (1, 0), 40: (0, 19)})) is None

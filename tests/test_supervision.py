@@ -110,12 +110,46 @@ def test_revoked_expired_tampered_and_resent_links(window, client, settings):
     assert not Evidence.objects.exists()
 
 
-def test_invitation_that_cannot_be_mailed_is_not_stored(window, settings):
+def test_an_invitation_whose_mail_fails_is_kept_and_retried_once_not_lost_or_doubled(window, settings, client,
+                                                                                     course_key):
+    """
+    Issue 20: the mail is sent after the invitation commits, through a real SMTP backend that
+    refuses (nothing listens on port 9): the row stays, says ``failed``, the learner is told, and
+    the tick mails it after the retry delay, once, however often it runs.
+    """
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2
-    with pytest.raises(ActivationRequestError, match="could not be sent"):
-        api.invite_supervisor(window, window.definition.requirements.get(), "boss@example.com")
-    assert not SupervisorInvite.objects.exists()
+    client.force_login(window.user)
+    response = client.post(invite_url(window, course_key), {"email": "boss@example.com"}, follow=True)
+    assert "could not be emailed just now" in response.content.decode()
+    invite = SupervisorInvite.objects.get()
+    assert (invite.mail_status, invite.mail_attempts, invite.sent_at) == ("failed", 1, None) and invite.mail_error
+    staff = UserFactory(is_staff=True)
+    client.force_login(staff)
+    queue = client.get(reverse("activation_plugin:review_queue", kwargs={"course_id": str(course_key)}))
+    assert 'data-mail="failed"' in queue.content.decode()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    # The same address again is the same invitation, not a second one.
+    assert api.invite_supervisor(window, window.definition.requirements.get(), "Boss@example.com").pk == invite.pk
+    assert api.tick()["invitations_retried"] == 0 and mail.outbox == []  # not before the retry delay
+    later = timezone.now() + timedelta(hours=1, minutes=1)
+    assert api.tick(now=later)["invitations_retried"] == 1
+    assert api.tick(now=later + timedelta(hours=2))["invitations_retried"] == 0
+    invite.refresh_from_db()
+    assert (invite.mail_status, invite.mail_attempts, invite.mail_error) == ("sent", 2, "")
+    [message] = mail.outbox
+    assert message.to == ["boss@example.com"] and link_in(message)
+    assert SupervisorInvite.objects.count() == 1
+
+
+def test_a_mail_failure_is_retried_a_bounded_number_of_times(window, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2
+    invite = api.invite_supervisor(window, window.definition.requirements.get(), "boss@example.com")
+    now = timezone.now()
+    retried = [api.tick(now=now + timedelta(hours=2 * n))["invitations_retried"] for n in range(1, 7)]
+    invite.refresh_from_db()
+    assert retried == [1, 1, 1, 1, 0, 0] and (invite.mail_status, invite.mail_attempts) == ("failed", 5)
 
 
 def test_learners_cannot_invite_for_someone_elses_window(client, window, course_key):
@@ -140,7 +174,6 @@ def test_oversized_and_script_comments(window, client):
     assert not Evidence.objects.exists()
     client.post(link, {"item-0": "observed", "item-1": "observed", "comment": "<script>alert(1)</script>"})
     assert Review.objects.get().comment == "<script>alert(1)</script>"  # stored as written, escaped on output
-
 
 
 def test_the_learner_cannot_answer_their_own_link(window, client, learner):
@@ -180,7 +213,6 @@ def test_a_learner_name_cannot_carry_a_link_into_the_invitation(window, learner)
         assert "://" not in text.replace(link_in(invitation), "").replace("http://127.0.0.1:8000", "")
         assert "$" not in text and "evil.example/claim" not in text
     assert invitation.subject.startswith("WIN 500 now at https evil.example claim")
-
 
 
 def test_dots_gmail_ignores_do_not_make_another_supervisor(make_definition, course_key):

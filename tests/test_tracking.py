@@ -78,8 +78,8 @@ def test_each_event_is_emitted_once_with_its_documented_fields_and_never_on_repl
     ])
     schema = documented_fields()
     assert set(schema) == {event["name"] for event in found} | {"edx.activation.window.reopened",
-                                                               "edx.activation.window.withdrawn",
-                                                               "edx.activation.observations.matched"}
+                                                                "edx.activation.window.withdrawn",
+                                                                "edx.activation.observations.matched"}
     for event in found:
         assert set(event["data"]) == schema[event["name"]], event["name"]
         assert event["data"]["user_id"] in (learner.pk, late.pk)
