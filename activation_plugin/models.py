@@ -402,10 +402,18 @@ class SupervisorInvite(models.Model):
     """
     A signed, expiring, single-use link that lets a supervisor without an account observe a learner.
 
+    Its mail is sent after the row commits, like prompts (docs/decisions/0006-at-most-once-follow-up.rst):
+    ``sending`` until the backend answered, then ``sent`` or ``failed`` (retried by the tick).
+
     .. pii: The supervisor's email address.
     .. pii_types: email_address
     .. pii_retirement: local_api
     """
+
+    class MailStatus(models.TextChoices):
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed, to be retried")
 
     window = models.ForeignKey(ActivationWindow, on_delete=models.CASCADE, related_name="supervisor_invites")
     requirement = models.ForeignKey(EvidenceRequirement, on_delete=models.CASCADE, related_name="supervisor_invites")
@@ -415,6 +423,14 @@ class SupervisorInvite(models.Model):
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    mail_status = models.CharField(max_length=16, choices=MailStatus.choices, default=MailStatus.SENDING)
+    mail_attempts = models.PositiveSmallIntegerField(default=0)
+    mail_attempted_at = models.DateTimeField(null=True, blank=True)
+    mail_error = models.TextField(blank=True, help_text=_("The mail backend's error of the last failed attempt."))
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["mail_status", "mail_attempted_at"], name="act_invite_mail")]
 
 
 class MetricSource(models.Model):

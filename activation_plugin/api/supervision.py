@@ -1,7 +1,13 @@
 """
 Supervisor observation: a learner names the supervisor who saw the behaviour on the job; the
 supervisor confirms it through a signed, expiring, single-use link, without an account.
+
+The invitation's mail goes out after the invitation commits, never while its row is locked, and
+at most once per attempt, like the prompts (docs/decisions/0006-at-most-once-follow-up.rst): the
+row is stored ``sending``, the mail is sent once the transaction commits, the outcome is recorded,
+and the tick retries a failed one (``retry_unsent_invites``).
 """
+import logging
 import re
 import secrets
 from datetime import timedelta
@@ -14,7 +20,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from activation_plugin import links, platform
+from activation_plugin import links, platform, prompts
 from activation_plugin.api.evidence import record_evidence, review_evidence
 from activation_plugin.api.queries import run_scope
 from activation_plugin.errors import ActivationNotFound, ActivationRequestError
@@ -26,7 +32,8 @@ from activation_plugin.models import (
     SupervisorInvite,
 )
 
-
+log = logging.getLogger(__name__)
+MAX_MAIL_ATTEMPTS = 5
 # Providers known to ignore dots in the local part: a.n.n@gmail.com reaches ann@gmail.com.
 DOTLESS_DOMAINS = {"gmail.com", "googlemail.com"}
 
@@ -102,27 +109,34 @@ def _send_invite(invite):
     platform.send_message(email=invite.email, subject=subject, body=body, language=language)
 
 
-@transaction.atomic
 def invite_supervisor(window, requirement, email):
     """
-    Invite a supervisor to observe; the same pending invitation again changes nothing.
-    Nothing is stored if the mail cannot be sent.
+    Invite a supervisor to observe; the same pending invitation again changes nothing. The mail
+    leaves once the invitation is committed; if the mail server refuses it, the invitation stays
+    ``failed`` and the tick sends it again (``mail_status`` says which, for the page to tell).
 
     Raises:
         ActivationRequestError: not an observation of this window's definition, a closed window,
-            an invalid, own or mutual address, or the mail could not be sent.
+            an invalid, own or mutual address, or too many invitations today.
     """
+    with transaction.atomic():
+        invite, created = _claim_invite(window, requirement, (email or "").strip())
+    if created:
+        _deliver(invite)
+    return invite
+
+
+def _claim_invite(window, requirement, email):
     if requirement.kind != EvidenceRequirement.Kind.OBSERVATION or requirement.definition_id != window.definition_id:
         raise ActivationRequestError(_("This requirement is not a supervisor observation."), field="requirement")
     now = timezone.now()
     if window.state not in (ActivationWindow.State.OPEN, ActivationWindow.State.ACTIVATED) or window.closes_at <= now:
         raise ActivationRequestError(_("This window has closed."), field="window")
-    email = (email or "").strip()
     _check_supervisor_email(window, email)
     pending = SupervisorInvite.objects.filter(window=window, requirement=requirement, email__iexact=email,
                                               used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now)
     if pending.exists():
-        return pending.first()
+        return pending.first(), False
     # The platform's mail server must not become a learner's way to write to strangers.
     # Counted in distinct addresses: writing again to someone already invited (or staff resending) is no new stranger.
     recent = set(SupervisorInvite.objects.filter(window__user_id=window.user_id, created__gt=now - timedelta(days=1))
@@ -130,21 +144,61 @@ def invite_supervisor(window, requirement, email):
     if email.lower() not in recent and len(recent) >= settings.ACTIVATION_SUPERVISOR_INVITES_PER_DAY:
         raise ActivationRequestError(
             _("You have sent as many invitations as a day allows; please try again tomorrow."), field="email")
-    return _create_and_send(window, requirement, email, now)
+    return _new_invite(window, requirement, email, now), True
 
 
-def _create_and_send(window, requirement, email, now):
-    days = settings.ACTIVATION_SUPERVISOR_LINK_DAYS
-    invite = SupervisorInvite.objects.create(
+def _new_invite(window, requirement, email, now):
+    """The invitation, stored ``sending`` with its first attempt: the claim its mail is sent under."""
+    return SupervisorInvite.objects.create(
         window=window, requirement=requirement, email=email, nonce=secrets.token_urlsafe(32),
-        expires_at=min(now + timedelta(days=days), window.closes_at),
+        expires_at=min(now + timedelta(days=settings.ACTIVATION_SUPERVISOR_LINK_DAYS), window.closes_at),
+        mail_attempts=1, mail_attempted_at=now,
     )
+
+
+def _deliver(invite):
+    """
+    Send a committed claim and record the outcome on the row; never raises, so a mail failure
+    cannot undo the invitation or fail the request that made it. ``invite`` is updated in place.
+    """
     try:
         _send_invite(invite)
     except Exception as exc:  # pylint: disable=broad-except
-        # Any mail failure: roll the invitation back so the learner can simply try again.
-        raise ActivationRequestError(_("The invitation could not be sent; please try again later.")) from exc
-    return invite
+        # Any backend failure (SMTP, ACE, network) leaves the invitation for the tick to retry.
+        log.warning("activation: supervisor invitation %s could not be mailed: %s", invite.pk, exc)
+        invite.mail_status, invite.mail_error = SupervisorInvite.MailStatus.FAILED, str(exc)[:2000]
+        SupervisorInvite.objects.filter(pk=invite.pk).update(mail_status=invite.mail_status,
+                                                             mail_error=invite.mail_error)
+        return
+    invite.mail_status, invite.sent_at, invite.mail_error = SupervisorInvite.MailStatus.SENT, timezone.now(), ""
+    SupervisorInvite.objects.filter(pk=invite.pk).update(mail_status=invite.mail_status, sent_at=invite.sent_at,
+                                                         mail_error="")
+
+
+def retry_unsent_invites(now=None):
+    """
+    Mail again the invitations whose last attempt failed at least ``prompts.RETRY_DELAY`` ago and
+    that can still be answered, up to ``MAX_MAIL_ATTEMPTS`` attempts. Each is claimed (``sending``,
+    one more attempt) and committed before it is sent, so two ticks never mail one twice.
+
+    Returns:
+        int: the invitations claimed for another attempt.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        claimed = list(
+            SupervisorInvite.objects.select_for_update(skip_locked=True)
+            .filter(mail_status=SupervisorInvite.MailStatus.FAILED, mail_attempted_at__lte=now - prompts.RETRY_DELAY,
+                    mail_attempts__lt=MAX_MAIL_ATTEMPTS, used_at__isnull=True, revoked_at__isnull=True,
+                    expires_at__gt=now)
+            .order_by("mail_attempted_at")[:settings.ACTIVATION_TICK_BATCH_SIZE])
+        for invite in claimed:
+            invite.mail_status, invite.mail_attempts = SupervisorInvite.MailStatus.SENDING, invite.mail_attempts + 1
+            invite.mail_attempted_at = now
+        SupervisorInvite.objects.bulk_update(claimed, ["mail_status", "mail_attempts", "mail_attempted_at"])
+    for invite in claimed:
+        _deliver(invite)
+    return len(claimed)
 
 
 @transaction.atomic
@@ -153,24 +207,26 @@ def revoke_invite(invite):
     SupervisorInvite.objects.filter(pk=invite.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
-@transaction.atomic
 def resend_invite(invite):
     """
-    Staff send a fresh link (a new secret; the old link stops working).
+    Staff send a fresh link (a new secret; the old link stops working), mailed once it is stored.
 
     Raises:
         ActivationRequestError: the invitation was already used, or the window has closed.
     """
-    invite = SupervisorInvite.objects.select_for_update().select_related("window__user", "window__definition").get(
-        pk=invite.pk)
-    if invite.used_at:
-        raise ActivationRequestError(_("The supervisor already answered this invitation."), field="invite")
-    now = timezone.now()
-    if invite.window.closes_at <= now:
-        raise ActivationRequestError(_("This window has closed."), field="window")
-    invite.revoked_at = now
-    invite.save(update_fields=["revoked_at"])
-    return _create_and_send(invite.window, invite.requirement, invite.email, now)
+    with transaction.atomic():
+        invite = SupervisorInvite.objects.select_for_update().select_related(
+            "window__user", "window__definition").get(pk=invite.pk)
+        if invite.used_at:
+            raise ActivationRequestError(_("The supervisor already answered this invitation."), field="invite")
+        now = timezone.now()
+        if invite.window.closes_at <= now:
+            raise ActivationRequestError(_("This window has closed."), field="window")
+        invite.revoked_at = now
+        invite.save(update_fields=["revoked_at"])
+        fresh = _new_invite(invite.window, invite.requirement, invite.email, now)
+    _deliver(fresh)
+    return fresh
 
 
 def invite_for_link(token, observer=None):
