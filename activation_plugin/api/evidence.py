@@ -81,11 +81,28 @@ def _locked(window):
     return ActivationWindow.objects.select_for_update().get(pk=window.pk)
 
 
+def accepts_evidence(window, at):
+    """
+    Whether the window takes evidence dated ``at``: not withdrawn, and ``at`` inside it. An
+    activated window still takes more (a survey answer, a second project) until it closes.
+    The learner page asks this to decide which forms to show; ``record_evidence`` enforces it.
+    """
+    return window.state != ActivationWindow.State.WITHDRAWN and window.opened_at <= at <= window.closes_at
+
+
+def project_is_settled(evidence):
+    """
+    Whether a learner's project can no longer change: verified, or reviewed by anyone, so that a
+    verdict is about what its reviewer read. Reads ``evidence.reviews.all()``, which a page prefetches.
+    """
+    return evidence.status == Evidence.Status.VERIFIED or bool(evidence.reviews.all())
+
+
 def _clean_submission(window, requirement, payload, file, submitted_at):
     """The validated payload of a submission at ``submitted_at``; raises ActivationRequestError."""
     if window.state == ActivationWindow.State.WITHDRAWN:
         raise ActivationRequestError(_("This window was withdrawn."), field="window")
-    if not window.opened_at <= submitted_at <= window.closes_at:
+    if not accepts_evidence(window, submitted_at):
         raise ActivationRequestError(
             _("Evidence must be submitted between {opened} and {closes}.").format(
                 opened=f"{window.opened_at:%Y-%m-%d}", closes=f"{window.closes_at:%Y-%m-%d}"),
@@ -154,8 +171,7 @@ def _edit_response(evidence, window, requirement, payload, file):
     """
     evidence = Evidence.objects.select_for_update().get(pk=evidence.pk)
     now = timezone.now()
-    if requirement.kind == EvidenceRequirement.Kind.PROJECT and (
-            evidence.status == Evidence.Status.VERIFIED or evidence.reviews.exists()):
+    if requirement.kind == EvidenceRequirement.Kind.PROJECT and project_is_settled(evidence):
         raise ActivationRequestError(_("This project was already reviewed, so it can no longer change."),
                                      field="evidence")
     # A peer holding the project reviews what they were shown: it cannot change under them.

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from activation_plugin import api, links, platform, rules
 from activation_plugin.errors import ActivationInternalError, ActivationNotFound, ActivationRequestError
 from activation_plugin.learner import forms
-from activation_plugin.models import EvidenceRequirement
+from activation_plugin.models import ActivationWindow, Evidence, EvidenceRequirement
 from activation_plugin.views_common import course_key_or_404
 
 
@@ -25,14 +25,13 @@ def requirement_rows(requirements, window=None):
     feedback, the form. Without a window it is what a new completer sees (the instructors' preview).
     """
     rows = []
-    # An activated window still takes edits (a survey answer, a second project) until it closes.
-    accepting = window is None or (window.state in ("open", "activated") and window.closes_at > timezone.now())
+    accepting = window is None or api.accepts_evidence(window, timezone.now())
     evidence = sorted(window.evidence.all(), key=lambda item: item.submitted_at, reverse=True) if window else []
     invites = window.supervisor_invites.all() if window else []
     for requirement in requirements:
         mine = [item for item in evidence if item.requirement_id == requirement.pk]
-        current = next((item for item in mine if item.status != "rejected"), None)
-        under_review = current is not None and (current.status == "verified" or bool(current.reviews.all()))
+        current = next((item for item in mine if item.status != Evidence.Status.REJECTED), None)
+        under_review = current is not None and api.project_is_settled(current)
         answers = current.payload.get("answers", {}) if current else {}
         questions = [
             {**question, "value": answers.get(question["id"], ""),
@@ -44,13 +43,13 @@ def requirement_rows(requirements, window=None):
             "requirement": requirement,
             "current": current,
             "history": mine,
-            "met": any(item.status == "verified" for item in mine),
+            "met": any(item.status == Evidence.Status.VERIFIED for item in mine),
             # The latest answer was turned down and nothing newer is waiting: the learner's move.
             "rejected": bool(mine) and current is None,
             "questions": questions,
             "invites": [invite for invite in invites if invite.requirement_id == requirement.pk],
-            "can_submit": accepting and requirement.kind in ("project", "survey")
-            and not (requirement.kind == "project" and under_review),
+            "can_submit": accepting and requirement.kind in api.LEARNER_KINDS
+            and not (requirement.kind == EvidenceRequirement.Kind.PROJECT and under_review),
         })
     return rows
 
@@ -75,7 +74,8 @@ def window_progress(window, now):
         # Counted in calendar days, as the closing date shown next to it: 0 is its last day.
         "days_left": (timezone.localdate(window.closes_at) - timezone.localdate(now)).days,
         "accepting": any(row["can_submit"] for row in rows),
-        "can_erase": window.state == "open" or (window.state in ("activated", "expired") and has_answers),
+        "can_erase": window.state == ActivationWindow.State.OPEN or (
+            window.state in (ActivationWindow.State.ACTIVATED, ActivationWindow.State.EXPIRED) and has_answers),
     }
 
 
