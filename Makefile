@@ -9,7 +9,7 @@ DEMO_PORT ?= 8000
 PIP_COMPILE := $(BIN)/pip-compile -q --allow-unsafe --no-strip-extras --no-emit-index-url --no-emit-find-links
 
 .PHONY: help demo serve test test-fast test-sqlite test-mariadb dist test-installed test-platform annotations docs bench vendor screenshots \
-	requirements upgrade openapi extract_translations compile_translations clean system-deps services
+	requirements upgrade openapi extract_translations compile_translations clean system-deps services quality
 
 help: ## list the targets
 	@grep -E '^[a-z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -71,6 +71,22 @@ test-installed: dist services ## the suite on the installed wheel under a platfo
 test-platform: dist services ## the wheel inside the edx-platform snapshot (../shared/platform): lms/cms check, migrations on MariaDB, tests_platform/
 	scripts/platform-env all dist/activation_plugin-*.whl $(PYTEST_ARGS)
 
+# The linters go into the same venv (pylint imports the code); the stamp reinstalls them when
+# requirements/quality.txt changes or the venv is rebuilt.
+QUALITY_STAMP := $(VENV)/.quality-installed
+$(QUALITY_STAMP): requirements/quality.txt $(PY)
+	$(BIN)/pip install -q -r requirements/quality.txt
+	@touch $(QUALITY_STAMP)
+
+# All three run even when one fails, so that one pass shows every message.
+LINTED := activation_plugin tests demo benchmarks scripts tests_platform
+quality: $(QUALITY_STAMP) ## the Open edX linters: pylint (edx-lint's pylintrc, from pylintrc_tweaks), pycodestyle, isort
+	status=0; \
+	DJANGO_SETTINGS_MODULE=demo.settings $(BIN)/pylint activation_plugin demo benchmarks || status=1; \
+	$(BIN)/pycodestyle $(LINTED) || status=1; \
+	$(BIN)/isort --check-only --diff $(LINTED) || status=1; \
+	exit $$status
+
 annotations: $(PY) ## every model carries a .. pii: annotation
 	DJANGO_SETTINGS_MODULE=demo.settings $(BIN)/code_annotations django_find_annotations \
 		--config_file .pii_annotations.yml --lint --report --coverage --app_name activation_plugin \
@@ -97,7 +113,7 @@ compile_translations: $(PY)
 
 upgrade: $(PY) ## re-pin requirements/*.txt from the .in files
 	$(BIN)/pip install -q pip-tools
-	cd requirements && for name in base test doc dev; do ../$(PIP_COMPILE) -U -o $$name.txt $$name.in; done
+	cd requirements && for name in base test doc dev quality; do ../$(PIP_COMPILE) -U -o $$name.txt $$name.in; done
 
 CHARTJS_VERSION := 4.6.1
 CHARTJS_DIR := activation_plugin/static/activation_plugin/vendor/chart.js

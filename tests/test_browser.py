@@ -1,8 +1,8 @@
 """The demo's pages in headless Chromium (Debian's), driven by Playwright, against a live server."""
 import os
 import shutil
-from pathlib import Path
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group

@@ -120,9 +120,10 @@ __all__ = [
     "assign_arm", "backfill", "expire_due_windows", "learner_window", "learner_windows", "open_windows",
     "record_completion", "request_backfill", "retry_pending_completions", "tick", "windows_in_course",
     # Evidence and its verification: learners, staff, peers, supervisors.
-    "LEARNER_KINDS", "accepts_evidence", "project_is_settled", "current_peer_assignment", "evidence_detail_in_course", "evidence_in_course", "evidence_list_in_course",
-    "invite_for_link", "invite_in_course", "invite_supervisor", "invites_for_course", "peer_review_waiting",
-    "pending_reviews", "record_evidence", "record_supervisor_observation", "request_peer_assignment",
+    "LEARNER_KINDS", "accepts_evidence", "project_is_settled", "current_peer_assignment", "evidence_detail_in_course",
+    "evidence_in_course", "evidence_list_in_course", "invite_for_link", "invite_in_course", "invite_supervisor",
+    "invites_for_course", "peer_review_waiting", "pending_reviews", "record_evidence", "record_supervisor_observation",
+    "request_peer_assignment",
     "resend_invite", "review_evidence", "review_queue", "revoke_invite", "save_learner_response", "sender_name",
     "submit_peer_review",
     # Follow-up messages and consent.
