@@ -45,7 +45,8 @@ STANDALONE_USER_RETIRE_LMS_MISC = Signal()
 class StandaloneBackend:
     """
     Plain-Django answers: global staff, and members of the groups ``activation-staff:<course_key>``
-    or ``activation-instructor:<course_key>`` (the LMS's two course roles), are course staff; every course exists and its key is its title; mail goes through Django's email backend.
+    or ``activation-instructor:<course_key>`` (the LMS's two course roles), are course staff;
+    every course exists and its key is its title; mail goes through Django's email backend.
     """
 
     def is_course_staff(self, user, course_key):
@@ -76,7 +77,7 @@ class StandaloneBackend:
         return empty_segment(course_key)
 
     def segments_for(self, pairs):
-        """``{(user_id, course_run): segment}`` for a batch of ``(user, course_run)``; backends override it to ask once."""
+        """``{(user_id, course_run): segment}`` for a batch of ``(user, course_run)``; backends ask once."""
         return {(user.pk, run): self.segment_for(user, run) for user, run in pairs}
 
     def completions(self, catalog_course, trigger, *, since, after=0, limit=1000):  # pylint: disable=unused-argument
@@ -194,7 +195,8 @@ class LmsBackend(StandaloneBackend):
             from lms.djangoapps.grades.models import PersistentCourseGrade
             records = PersistentCourseGrade.objects.filter(passed_timestamp__gte=since).values_list(
                 "id", "user_id", "course_id", "passed_timestamp")
-        return [Completion(*row) for row in in_runs_of(records, catalog_course).filter(id__gt=after).order_by("id")[:limit]]
+        records = in_runs_of(records, catalog_course).filter(id__gt=after).order_by("id")
+        return [Completion(*row) for row in records[:limit]]
 
     def language_for(self, user):
         # pylint: disable=import-error,import-outside-toplevel
@@ -212,7 +214,7 @@ class LmsBackend(StandaloneBackend):
         Through edx-ace, like the LMS's own mail, so operators' channels and templates apply.
         edx-ace logs rather than raises some delivery errors (SMTP refusals): those are not retried.
         """
-        # pylint: disable=import-error,import-outside-toplevel
+        # pylint: disable=import-outside-toplevel
         from edx_ace import ace
         from edx_ace.recipient import Recipient
 

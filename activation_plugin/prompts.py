@@ -5,9 +5,13 @@ Pure functions; ``api.send_due_prompts`` does the claiming and sending.
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.utils import translation
 from django.utils.translation import gettext as _
+
+if TYPE_CHECKING:  # for the annotation only: the functions here stay pure, free of database imports
+    from activation_plugin.models import FollowUpPrompt
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 RETRY_DELAY = timedelta(hours=1)
@@ -17,7 +21,7 @@ RETRY_DELAY = timedelta(hours=1)
 class DueMessage:
     """One prompt or reminder of one window; ``key`` is its at-most-once identity."""
 
-    prompt: object
+    prompt: "FollowUpPrompt"
     kind: str
     sequence: int
     due_at: datetime

@@ -2,10 +2,10 @@
 from types import SimpleNamespace
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
-from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from mako.lookup import TemplateLookup
@@ -32,6 +32,7 @@ def home(request):
 
 @login_required
 def instructor_dashboard(request, course_id):
+    """The LMS's instructor dashboard as the plugin meets it: the real filters add the Activation section and tab."""
     course = get_object_or_404(DemoCourse, course_key=course_key_or_404(course_id))
     if not platform.is_course_staff(request.user, course.course_key):
         raise PermissionDenied
@@ -41,8 +42,10 @@ def instructor_dashboard(request, course_id):
                "sections": [course_info]}
     context, template_name = InstructorDashboardRenderStarted.run_filter(context=context, template_name=LEGACY_TEMPLATE)
     # Like the LMS of each release: the MFE's tabs filter runs only where openedx-filters has it (3.4+).
-    tabs_filter = getattr(platform_filters, "InstructorDashboardTabsRequested", None)
-    tabs = tabs_filter.run_filter(tabs=[], user=request.user, course_key=course.course_key)[0] if tabs_filter else []
+    tabs = []
+    if hasattr(platform_filters, "InstructorDashboardTabsRequested"):
+        tabs = platform_filters.InstructorDashboardTabsRequested.run_filter(
+            tabs=[], user=request.user, course_key=course.course_key)[0]
     # Rendered with Mako from the LMS's template dirs, as edx-platform renders instructor_dashboard_2.html.
     lookup = TemplateLookup(directories=settings.MAKO_TEMPLATE_DIRS_BASE, input_encoding="utf-8")
     html = lookup.get_template(template_name).render(

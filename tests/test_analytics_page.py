@@ -15,8 +15,8 @@ from tests.conftest import PROJECT
 from tests.figures_data import CLOSED_AT, add_evidence, make_windows, observe
 
 pytestmark = pytest.mark.django_db
-METRIC = {"kind": "metric", "title": "Handle time", "config": {"metric": "handle_time", "threshold": -0.1,
-                                                                "direction": "lower", "relative": True}}
+METRIC = {"kind": "metric", "title": "Handle time",
+          "config": {"metric": "handle_time", "threshold": -0.1, "direction": "lower", "relative": True}}
 
 
 @pytest.fixture
@@ -26,7 +26,8 @@ def staff_client(client, course_staff):
 
 
 def page_url(course_key, definition):
-    return reverse("activation_plugin:definition", kwargs={"course_id": str(course_key), "definition_id": definition.pk})
+    return reverse("activation_plugin:definition",
+                   kwargs={"course_id": str(course_key), "definition_id": definition.pk})
 
 
 def two_runs(definition, course_key, size=1):
@@ -162,8 +163,8 @@ def test_export_links_belong_to_the_definition(staff_client, course_key, make_de
                      for name in ("windows.csv", "evidence.csv", "figures.csv", "success-cases/")]
 
 
-def test_a_large_definition_page_says_its_figures_are_being_refreshed(staff_client, course_key, make_definition,
-                                                                       settings):
+def test_a_large_definition_page_says_its_figures_are_being_refreshed(
+        staff_client, course_key, make_definition, settings):
     settings.ACTIVATION_FIGURES_SYNC_SECONDS = -1  # as if computing took longer than allowed
     definition = make_definition()
     make_windows(definition, 10)

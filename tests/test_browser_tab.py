@@ -138,6 +138,7 @@ def test_others_are_refused(page, live_server, course_key, make_definition, who)
 def test_the_demo_course_shows_its_runs_compared(page, live_server, settings):  # noqa: F811
     """The seeded demo, as an instructor sees it: the later run's improvement with its uncertainty."""
     from django.core.management import call_command  # pylint: disable=import-outside-toplevel
+
     from demo.management.commands.seed_demo import RUNS  # pylint: disable=import-outside-toplevel
     call_command("seed_demo", stdout=open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
     later_run = RUNS[1][0]

@@ -19,7 +19,8 @@ def test_the_demo_helpdesk_is_pulled_page_by_page_and_matched(live_server, setti
     learner = UserFactory(username="learner001", email="learner001@demo.localhost")
     sources = settings.ACTIVATION_METRIC_SOURCES
     settings.ACTIVATION_METRIC_SOURCES = {
-        **sources, "demo-helpdesk": {**sources["demo-helpdesk"], "url": f"{live_server.url}/fake-helpdesk/api/tickets/"}}
+        **sources,
+        "demo-helpdesk": {**sources["demo-helpdesk"], "url": f"{live_server.url}/fake-helpdesk/api/tickets/"}}
     result = pull.pull("demo-helpdesk")
     assert result["status"] == "ok" and result["stored"] == MetricObservation.objects.count() > 50
     assert MetricObservation.objects.filter(user=learner).count() == 5

@@ -10,8 +10,8 @@ from demo.models import DemoSentMail
 from tests.conftest import PROJECT
 
 
-def test_outbox_shows_prompts_sent_by_the_tick_to_operators_only(client, make_definition, course_key, learner,
-                                                                  settings):
+def test_outbox_shows_prompts_sent_by_the_tick_to_operators_only(
+        client, make_definition, course_key, learner, settings):
     """Every course's mail, supervisor links included: one course's staff used to read them all."""
     settings.EMAIL_BACKEND = "demo.mail.DatabaseEmailBackend"
     make_definition(requirements=[{**PROJECT, "prompts": [
@@ -29,7 +29,6 @@ def test_outbox_shows_prompts_sent_by_the_tick_to_operators_only(client, make_de
     assert (mail.to, mail.subject) == (learner.email, "Show us, learner")
     page = client.get("/outbox/")
     assert b"Show us, learner" in page.content and b"/activation/opt-out/" in page.content
-
 
 
 def test_the_demo_dashboard_answers_404_to_a_malformed_course_key(client, course_staff):

@@ -4,8 +4,8 @@ LmsBackend runs against the real edx-platform code in tests_platform/ (``make te
 """
 from datetime import date, timedelta
 
-from django.core import mail
 from django.contrib.auth.models import AnonymousUser, Group
+from django.core import mail
 from opaque_keys.edx.keys import CourseKey
 
 from activation_plugin import api, platform

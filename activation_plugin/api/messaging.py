@@ -81,8 +81,8 @@ def _claim_due_messages(now, batch_size):
     for delivery in PromptDelivery.objects.filter(window__in=windows):
         claimed[delivery.window_id][(delivery.prompt_id, delivery.kind, delivery.sequence)] = delivery
     answered_by_window = defaultdict(set)
-    for window_id, requirement_id in Evidence.objects.filter(window__in=windows).values_list("window_id",
-                                                                                            "requirement_id"):
+    answers = Evidence.objects.filter(window__in=windows).values_list("window_id", "requirement_id")
+    for window_id, requirement_id in answers:
         answered_by_window[window_id].add(requirement_id)
     arrivals = _observation_arrivals(users, min(window.opened_at for window in windows))
     claims, new_rows, retry_ids, overtaken_ids = [], [], [], []

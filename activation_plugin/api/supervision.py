@@ -65,6 +65,7 @@ def supervisor_domain_allowed(email):
 
 
 def _check_supervisor_email(window, email):
+    """Refuse an address that cannot be a supervisor's: malformed, off the allowed domains, own or mutual."""
     try:
         validate_email(email)
     except ValidationError as exc:
@@ -127,6 +128,10 @@ def invite_supervisor(window, requirement, email):
 
 
 def _claim_invite(window, requirement, email):
+    """
+    ``(invitation, created)``: the pending one for this address, or a new one stored as the claim
+    its mail is sent under; every refusal happens here, before any mail.
+    """
     if requirement.kind != EvidenceRequirement.Kind.OBSERVATION or requirement.definition_id != window.definition_id:
         raise ActivationRequestError(_("This requirement is not a supervisor observation."), field="requirement")
     now = timezone.now()

@@ -13,11 +13,13 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 from activation_plugin import platform
 
 FUNNEL_LABELS = {
-    "completed": gettext_lazy("Completed"), "prompted": gettext_lazy("Prompted"), "responded": gettext_lazy("Responded"),
+    "completed": gettext_lazy("Completed"), "prompted": gettext_lazy("Prompted"),
+    "responded": gettext_lazy("Responded"),
     "verified": pgettext_lazy("funnel stage", "Verified"), "activated": gettext_lazy("Activated"),
 }
 ARM_LABELS = {"prompted": gettext_lazy("Prompted"), "holdout": gettext_lazy("Holdout (no prompts)")}
-SEGMENT_LABELS = {"enrollment_mode": gettext_lazy("By enrollment track"), "org": gettext_lazy("By organisation"), "cohort": gettext_lazy("By cohort")}
+SEGMENT_LABELS = {"enrollment_mode": gettext_lazy("By enrollment track"), "org": gettext_lazy("By organisation"),
+                  "cohort": gettext_lazy("By cohort")}
 DIMENSION_LABELS = {"enrollment_mode": gettext_lazy("Enrollment track"), "org": gettext_lazy("Organisation"),
                     "cohort": gettext_lazy("Cohort"), "course_run": gettext_lazy("Course run")}
 # The LMS's names of its enrollment modes (its COURSE_ENROLLMENT_MODES setting); other slugs show as they are.

@@ -112,6 +112,8 @@ def _user_data(user):
 
 
 class Command(BaseCommand):
+    """``manage.py seed_demo``: what ``make demo`` runs before serving (the module docstring tells the story)."""
+
     help = "Seed the demo course, learners and completion events (idempotent)."
 
     def handle(self, *args, **options):
@@ -150,6 +152,7 @@ class Command(BaseCommand):
         self._print_help()
 
     def _course_and_staff(self):
+        """The course, its two runs, the instructor (course staff through the standalone group) and the admin."""
         user_model = get_user_model()
         admin, created = user_model.objects.get_or_create(
             username="admin", defaults={"email": "admin@demo.localhost", "is_staff": True, "is_superuser": True})
@@ -177,6 +180,7 @@ class Command(BaseCommand):
         return make_password(LEARNER_PASSWORD)
 
     def _learner(self, number, key, rng):
+        """One learner, enrolled in ``key`` in a track and cohort drawn from ``rng`` (the same every run)."""
         username = f"learner{number:03d}"
         learner, _created = get_user_model().objects.get_or_create(username=username, defaults={
             "email": f"{username}@demo.localhost", "first_name": f"Learner {number}",
@@ -250,6 +254,7 @@ class Command(BaseCommand):
             self._submit(definition, instructor, *plan, now)
 
     def _submit(self, definition, instructor, submitted_at, window, verified, now):
+        """A learner's project on its day, with the instructor's verdict; replayed keys change nothing."""
         project = definition.requirements.get(kind="project")
         evidence = api.record_evidence(
             window=window, requirement=project, source=Evidence.Source.LEARNER, submitted_at=submitted_at,
@@ -327,6 +332,7 @@ class Command(BaseCommand):
                           end_date=(now + timedelta(days=120)).date(), registered_by=instructor)
 
     def _print_help(self):
+        """Where to go and how to sign in: the demo's one page of instructions."""
         run = RUNS[1][0]
         self.stdout.write("\nOpen http://127.0.0.1:8000/ and log in as:")
         self.stdout.write(f"  instructor / {PASSWORDS['instructor']}  → instructor dashboard with the Activation "
@@ -337,6 +343,8 @@ class Command(BaseCommand):
                           f"http://127.0.0.1:8000/activation/learner/{run}/")
         self.stdout.write("  mail the plugin sent (prompts, reminders, opt-out links): http://127.0.0.1:8000/outbox/")
         self.stdout.write(f"  KPI data of the course (instructor): http://127.0.0.1:8000/activation/courses/{run}/kpi/")
-        self.stdout.write("  every KPI source with its match report (admin): http://127.0.0.1:8000/activation/kpi/sources/")
-        self.stdout.write("  pull the stand-in helpdesk API while the server runs: ./manage.py activation_pull_metrics --all")
+        self.stdout.write("  every KPI source with its match report (admin): "
+                          "http://127.0.0.1:8000/activation/kpi/sources/")
+        self.stdout.write("  pull the stand-in helpdesk API while the server runs: "
+                          "./manage.py activation_pull_metrics --all")
         self.stdout.write(f"  admin / {PASSWORDS['admin']}             → Django admin: http://127.0.0.1:8000/admin/")
