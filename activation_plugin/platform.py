@@ -12,10 +12,13 @@ import logging
 from typing import NamedTuple
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import CharField, ExpressionWrapper, F, Q
 from django.dispatch import Signal
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template, render_to_string
+from django.utils import translation
 from django.utils.formats import date_format
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
@@ -96,12 +99,24 @@ class StandaloneBackend:
         """``{user_id: language}`` for a batch of learners; backends override it to ask once."""
         return {user.pk: self.language_for(user) for user in users}
 
-    def send_message(self, *, user, subject, body, language=None, email=None):  # pylint: disable=unused-argument
+    def email_context(self):
+        """What the HTML mail's layout needs: here the plugin's own base, with the platform's name."""
+        return {"base_template": EMAIL_BASE_TEMPLATE, "platform_name": getattr(settings, "PLATFORM_NAME", "Open edX")}
+
+    def send_message(self, *, user, subject, body, language=None, email=None, footer="", action=None):
         """
-        Mail a learner (``user``) or someone without an account (``email``: a supervisor).
-        Raises on failure, so the caller can retry; the text arrives already in ``language``.
+        Mail a learner (``user``) or someone without an account (``email``: a supervisor): a text
+        part and an HTML part from the same templates edx-ace renders in the LMS, so the demo's
+        outbox shows what the LMS sends. Raises on failure, so the caller can retry; the text
+        arrives already in ``language``. ``action``: ``(label, url)``, the HTML part's button.
         """
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [email or user.email])
+        context = email_context(subject, body, footer, action, self.email_context())
+        with translation.override(language or settings.LANGUAGE_CODE):
+            text = render_to_string(f"{EMAIL_TEMPLATES}/body.txt", context)
+            html = render_to_string(f"{EMAIL_TEMPLATES}/body.html", context)
+        message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [email or user.email])
+        message.attach_alternative(html, "text/html")
+        message.send()
 
     def retirement_signal(self):
         return STANDALONE_USER_RETIRE_LMS_MISC
@@ -209,7 +224,20 @@ class LmsBackend(StandaloneBackend):
         chosen = dict(UserPreference.objects.filter(user__in=users, key="pref-lang").values_list("user_id", "value"))
         return {user.pk: chosen.get(user.pk) or settings.LANGUAGE_CODE for user in users}
 
-    def send_message(self, *, user, subject, body, language=None, email=None):
+    def email_context(self):
+        """
+        The LMS's own email layout (``ace_common``'s base: its logo, links and footer) and the
+        context it reads; the plugin's base where an LMS has no such template.
+        """
+        # pylint: disable=import-error,import-outside-toplevel
+        from openedx.core.djangoapps.ace_common.template_context import get_base_template_context
+        try:
+            get_template(LMS_EMAIL_BASE_TEMPLATE)
+        except TemplateDoesNotExist:
+            return super().email_context()
+        return {**get_base_template_context(None), "base_template": LMS_EMAIL_BASE_TEMPLATE}
+
+    def send_message(self, *, user, subject, body, language=None, email=None, footer="", action=None):
         """
         Through edx-ace, like the LMS's own mail, so operators' channels and templates apply.
         edx-ace logs rather than raises some delivery errors (SMTP refusals): those are not retried.
@@ -222,8 +250,8 @@ class LmsBackend(StandaloneBackend):
         message = FollowUp().personalize(
             recipient=Recipient(lms_user_id=user.id if user else None, email_address=email or user.email),
             language=language,
-            user_context={"subject": subject, "body": body,
-                          "platform_name": getattr(settings, "PLATFORM_NAME", "Open edX")},
+            user_context=email_context(subject, body, footer, action, _or_fallback(
+                "the LMS's email layout", StandaloneBackend().email_context(), self.email_context)),
         )
         ace.send(message)
 
@@ -333,8 +361,20 @@ def languages_for(users):
                         lambda: backend().languages_for(users))
 
 
-def send_message(*, subject, body, user=None, email=None, language=None):
-    return backend().send_message(user=user, subject=subject, body=body, language=language, email=email)
+def send_message(*, subject, body, user=None, email=None, language=None, footer="", action=None):
+    return backend().send_message(user=user, subject=subject, body=body, language=language, email=email,
+                                  footer=footer, action=action)
+
+
+EMAIL_TEMPLATES = "activation_plugin/edx_ace/followup/email"
+EMAIL_BASE_TEMPLATE = "activation_plugin/edx_ace/email_base.html"
+LMS_EMAIL_BASE_TEMPLATE = "ace_common/edx_ace/common/base_body.html"
+
+
+def email_context(subject, body, footer, action, layout):
+    """What the followup templates render: the text, the footer, the button (``action``: label, url)."""
+    label, url = action or ("", "")
+    return {**layout, "subject": subject, "body": body, "footer": footer, "action_label": label, "action_url": url}
 
 
 def __getattr__(name):

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from django.utils import translation
+from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 if TYPE_CHECKING:  # for the annotation only: the functions here stay pure, free of database imports
@@ -82,13 +83,34 @@ def render(template, values):
     return PLACEHOLDER.sub(lambda match: str(values.get(match.group(1), match.group(0))), template)
 
 
-def compose(prompt, values, language):
+def compose_parts(prompt, values, language):
     """
-    ``(subject, body)`` of one message as the learner receives it, in their language, with the
-    opt-out footer every message carries. The configuration page's preview shows exactly this.
+    ``(subject, body, footer)`` of one message in the learner's language: the instructor's text
+    filled in, and the opt-out footer every message carries. The mail's text part joins them as
+    ``compose`` does; its HTML part sets the footer apart under the body.
     """
     subject, body = prompt.text_for(language)
     with translation.override(language):
         footer = _("You receive this because you completed {course_name}. "
                    "To stop these messages: {opt_out_link}")
-    return render(subject, values), f"{render(body, values)}\n\n-- \n{render(footer, values)}"
+    return render(subject, values), render(body, values), render(footer, values)
+
+
+def as_text(body, footer):
+    """A message's plain text: the body, then the footer after the usual signature line."""
+    return f"{body}\n\n-- \n{footer}" if footer else body
+
+
+def compose(prompt, values, language):
+    """
+    ``(subject, text)`` of one message as the learner receives it, in their language, with the
+    opt-out footer every message carries. The configuration page's preview shows exactly this.
+    """
+    subject, body, footer = compose_parts(prompt, values, language)
+    return subject, as_text(body, footer)
+
+
+def local_date(value, language):
+    """A date as the reader writes it (``26 novembre 2026``), in the platform's time zone, not ISO."""
+    with translation.override(language):
+        return date_format(timezone.localtime(value), "DATE_FORMAT")

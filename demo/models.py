@@ -42,6 +42,7 @@ class DemoSentMail(models.Model):
     to = models.TextField()
     subject = models.CharField(max_length=998)
     body = models.TextField()
+    html = models.TextField(blank=True, help_text="The HTML part, as mail clients that show HTML render it.")
     sent_at = models.DateTimeField(auto_now_add=True)
 
 

@@ -1,4 +1,5 @@
 """The demo's outbox: the mail the plugin sent, stored by the demo's email backend."""
+import re
 from datetime import timedelta
 
 from django.contrib.auth.models import Group
@@ -29,6 +30,10 @@ def test_outbox_shows_prompts_sent_by_the_tick_to_operators_only(
     assert (mail.to, mail.subject) == (learner.email, "Show us, learner")
     page = client.get("/outbox/")
     assert b"Show us, learner" in page.content and b"/activation/opt-out/" in page.content
+    # The HTML part as a mail client shows it, sandboxed: no script of a mail runs in the outbox.
+    assert "Show how you applied it" in mail.html
+    [frame] = re.findall(r"<iframe[^>]*>", page.content.decode())
+    assert frame.startswith("<iframe sandbox srcdoc=") and "&lt;div style=&quot;" in frame and "<div" not in frame
 
 
 def test_the_demo_dashboard_answers_404_to_a_malformed_course_key(client, course_staff):

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.utils.formats import date_format
 
 from activation_plugin import api, prompts
 from activation_plugin.errors import ActivationNotFound, ActivationRequestError
@@ -37,7 +38,7 @@ def test_prompt_and_reminders_go_out_on_their_days_once(window, course_key):
     ticks(7, 7, 8)
     [prompt] = mail.outbox
     assert prompt.subject == "Applying Things: how did it go?"
-    assert prompt.body.startswith(f"Hi Ada, show us before {window.closes_at:%Y-%m-%d}: "
+    assert prompt.body.startswith(f"Hi Ada, show us before {date_format(window.closes_at, 'DATE_FORMAT')}: "
                                   f"http://127.0.0.1:8000/activation/learner/{course_key}/ {{unknown}}\n\n-- \n")
     assert "To stop these messages: http://127.0.0.1:8000/activation/opt-out/" in prompt.body
     ticks(14, 15, 21, 22, 29)

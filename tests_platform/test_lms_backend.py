@@ -371,6 +371,20 @@ def test_send_message_to_a_learner_renders_the_plugins_templates(backend):
     assert "&lt;b&gt;now&lt;/b&gt;" in html and "<b>now</b>" not in html
 
 
+def test_the_html_part_is_laid_out_by_the_lms_own_email_base(backend):
+    """ace_common's base_body.html (the platform's logo and links) wraps the plugin's content, button and footer."""
+    learner = UserFactory(email="learner@example.org")
+    mail.outbox = []
+    backend.send_message(user=learner, subject="Did you apply it?", body="Tell us how.",
+                         footer="To stop these messages: https://example.org/stop",
+                         action=("Show how you applied it", "https://example.org/apply"))
+    [message] = mail.outbox
+    assert message.body.strip() == "Tell us how.\n\n-- \nTo stop these messages: https://example.org/stop"
+    [(html, _mimetype)] = message.alternatives
+    assert f"Go to {settings.PLATFORM_NAME} Home Page" in html  # the LMS base's logo link
+    assert ">Show how you applied it</a>" in html and 'href="https://example.org/stop"' in html
+
+
 def test_send_message_to_a_supervisor_without_an_account(backend):
     mail.outbox = []
     platform.send_message(subject="Observe Ada", body="Please confirm.", email="boss@example.org")

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models import F, Max
 from django.db.models.functions import TruncDate
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from activation_plugin import figures, links, platform, prompts, tracking
@@ -169,14 +169,16 @@ def _deliver(delivery, message, now, course_name, language):
     values = {
         "learner_name": user.get_full_name() or user.username,
         "course_name": course_name,
-        "deadline": f"{window.closes_at:%Y-%m-%d}",
+        "deadline": prompts.local_date(window.closes_at, language),
         "link": f"{getattr(settings, 'LMS_ROOT_URL', '')}{learner_page}",
         "behavior": definition.behavior,
         "opt_out_link": links.opt_out_url(user.pk, definition.pk),
     }
     try:
-        subject, body = prompts.compose(message.prompt, values, language)
-        platform.send_message(user=user, subject=subject, body=body, language=language)
+        subject, body, footer = prompts.compose_parts(message.prompt, values, language)
+        with translation.override(language):
+            action = (_("Show how you applied it"), values["link"])
+        platform.send_message(user=user, subject=subject, body=body, footer=footer, action=action, language=language)
     except Exception as exc:  # pylint: disable=broad-except
         # Any backend failure (SMTP, ACE, network) must leave the claim retryable, never lost.
         log.warning("activation: %s %s for window %s failed: %s", message.kind, message.prompt.pk, window.pk, exc)

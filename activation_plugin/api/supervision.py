@@ -98,16 +98,17 @@ def sender_name(user):
 def _send_invite(invite):
     """Written in the learner's language, their workplace's best guess, whoever sends or resends it."""
     window = invite.window
+    language = platform.language_for(window.user)
     values = {"learner": sender_name(window.user),
               "behavior": window.definition.behavior, "link": links.supervisor_url(invite),
-              "expires": f"{invite.expires_at:%Y-%m-%d}"}
-    language = platform.language_for(window.user)
+              "expires": prompts.local_date(invite.expires_at, language)}
     with translation.override(language):
         subject = _("{learner} asks you to confirm a behaviour at work").format(**values)
         body = _("{learner} recently completed a course and is applying it at work:\n\n{behavior}\n\n"
                  "If you have seen this, please confirm what you observed (two minutes, no account needed) "
                  "before {expires}:\n{link}\n\nIf you have not, you can ignore this message.").format(**values)
-    platform.send_message(email=invite.email, subject=subject, body=body, language=language)
+        action = (_("Confirm what you observed"), values["link"])
+    platform.send_message(email=invite.email, subject=subject, body=body, action=action, language=language)
 
 
 def invite_supervisor(window, requirement, email):

@@ -233,13 +233,13 @@ def change_status(request, course_id, definition_id):
     return redirect(definition_url(course_key, definition))
 
 
-def _sample_values(course_key, definition):
+def _sample_values(course_key, definition, language):
     """What a preview fills the placeholders with: this course's real values, a made-up learner."""
     learner_page = reverse("activation_plugin:learner", kwargs={"course_id": str(course_key)})
     return {
         "learner_name": _("Alex Example"),
         "course_name": platform.course_title(course_key),
-        "deadline": f"{timezone.now() + timedelta(days=definition.window_days):%Y-%m-%d}",
+        "deadline": prompts.local_date(timezone.now() + timedelta(days=definition.window_days), language),
         "link": learner_page,
         "behavior": definition.behavior,
         "opt_out_link": _("(a personal link to stop these messages)"),
@@ -251,7 +251,8 @@ def preview(request, course_id, definition_id):
     """The learner page and every prompt email as a completer would see them, before any exist."""
     course_key = staff_course_key(request, course_id)
     definition = definition_or_404(course_key, definition_id)
-    values, language = _sample_values(course_key, definition), request.GET.get("language") or get_language()
+    language = request.GET.get("language") or get_language()
+    values = _sample_values(course_key, definition, language)
     emails = [
         {"prompt": prompt, "requirement": requirement, "message": prompts.compose(prompt, values, language)}
         for requirement in definition.requirements.all() for prompt in requirement.prompts.all()
