@@ -1,5 +1,12 @@
-"""Fixtures shared by the test suite; tests run inside the demo host (demo/settings.py)."""
+"""
+Fixtures and helpers shared by the test suite (never imported from one test module into another);
+tests run inside the demo host (demo/settings.py).
+"""
+import json
+import logging
 import os
+import shutil
+import sqlite3
 import sysconfig
 from datetime import datetime, timezone
 from pathlib import Path
@@ -8,12 +15,22 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 from opaque_keys.edx.keys import CourseKey
+from openedx_events.learning.data import (
+    CertificateData,
+    CourseData,
+    CoursePassingStatusData,
+    UserData,
+    UserPersonalData,
+)
+from openedx_events.learning.signals import CERTIFICATE_CREATED, COURSE_PASSING_STATUS_UPDATED
 
 import activation_plugin
 from activation_plugin import api
 from activation_plugin.test_utils.factories import COURSE_KEY, UserFactory
 from demo.models import DemoCourse
 
+# Fixtures of their own module, shared the way pytest shares them (not imported by name).
+pytest_plugins = ["tests.aspects_support"]
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 PACKAGE = Path(activation_plugin.__file__).resolve().parent
 
@@ -154,3 +171,135 @@ def jwt_staff_client(api_client, course_staff):
     """The REST client authenticated as course staff with a real LMS-style JWT."""
     api_client.credentials(HTTP_AUTHORIZATION=f"JWT {mint_jwt(course_staff)}")
     return api_client
+
+
+# --- Browser tests: Debian's chromium driven by Playwright (never a downloaded browser) ----------
+# Playwright's sync API runs an event loop in the test's thread; Django's ORM calls stay synchronous.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-quic"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("Debian chromium is missing: run `make system-deps`")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()
+
+
+def screenshot(page, name):
+    """Into ``ACTIVATION_SCREENSHOTS`` when set: ``make screenshots`` retakes the docs' images this way."""
+    folder = os.environ.get("ACTIVATION_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def log_in(page, live_server, username, password="password"):
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+
+
+# --- Tracking events, as the LMS's tracking log carries them ---------------------------------------
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "references"
+
+
+@pytest.fixture
+def events(caplog):
+    """The activation events emitted so far, parsed from the ``tracking`` logger's JSON lines."""
+    caplog.set_level(logging.INFO, logger="tracking")
+
+    def emitted(name=None):
+        found = [json.loads(record.getMessage()) for record in caplog.records if record.name == "tracking"]
+        return [event for event in found
+                if event["name"].startswith("edx.activation.") and name in (None, event["name"])]
+    return emitted
+
+
+def replay_into_sqlite(found):
+    """Land events as a warehouse would: one row per event, ``data`` flattened, times typed."""
+    database = sqlite3.connect(":memory:")
+    database.execute("CREATE TABLE activation_events (name TEXT, emitted_at TEXT, window_id INTEGER, "
+                     "catalog_course TEXT, definition_id INTEGER, course_id TEXT, closes_at TEXT)")
+    database.executemany("INSERT INTO activation_events VALUES (?, ?, ?, ?, ?, ?, ?)", [
+        (event["name"], datetime.fromisoformat(event["timestamp"]).isoformat(timespec="microseconds"),
+         event["data"]["window_id"], event["data"]["catalog_course"], event["data"]["definition_id"],
+         event["data"]["course_id"], event["data"]["closes_at"])
+        for event in found
+    ])
+    return database
+
+
+# --- openedx-events completion signals, sent for real -------------------------------------------
+def user_data(user_id, username="someone"):
+    return UserData(id=user_id, is_active=True,
+                    pii=UserPersonalData(username=username, email=f"{username}@example.com", name=username))
+
+
+def send_passing(user_id, course_key, is_passing=True, time=NOW):
+    return COURSE_PASSING_STATUS_UPDATED.send_event(time=time, course_passing_status=CoursePassingStatusData(
+        is_passing=is_passing, course=CourseData(course_key=course_key), user=user_data(user_id)))
+
+
+def send_certificate(user_id, course_key, time=NOW):
+    return CERTIFICATE_CREATED.send_event(time=time, certificate=CertificateData(
+        user=user_data(user_id), course=CourseData(course_key=course_key), mode="verified", grade="0.9",
+        download_url="", name="someone", current_status="downloadable"))
+
+
+def failures(responses):
+    """send_event is robust: a receiver's exception comes back in its response instead of raising."""
+    return [response for _receiver, response in responses if isinstance(response, Exception)]
+
+
+# --- The configuration page's POST, as a browser sends it -----------------------------------------
+def requirement_fields(index, **values):
+    """
+    What the page posts for one requirement. ``rubric``: ``(criterion, points)`` rows; ``questions``:
+    ``(type, text, options, optional)`` rows, as the instructor fills them in.
+    """
+    fields = {"kind": "project", "title": "Applied project", "verification": "staff", "reviews_required": "1",
+              "instructions": "Record a call where you used the script.",
+              "rubric": [("Uses the script", "2"), ("Calm", "1")],
+              "peer_rule": "majority", "pass_percent": "60", "questions": [], "checklist": "", "min_observed": "",
+              "metric": "", "direction": "higher", "threshold": "", "baseline_days": "30", "min_observations": "1",
+              "prompt_condition": "always", "prompt_day": "0", "reminder_days": "7, 14",
+              "subject": "How did {course_name} go, {learner_name}?",
+              "body": "Show us by {deadline}: {link}"} | values
+    prefix = f"requirements-{index}"
+    data = {f"{prefix}-{name}": value for name, value in fields.items() if name not in ("rubric", "questions")}
+    for row, (criterion, points) in enumerate(fields["rubric"]):
+        data |= {f"{prefix}-rubric-{row}-criterion": criterion, f"{prefix}-rubric-{row}-max_score": points}
+    for row, (qtype, text, options, optional) in enumerate(fields["questions"]):
+        data |= {f"{prefix}-questions-{row}-type": qtype, f"{prefix}-questions-{row}-text": text,
+                 f"{prefix}-questions-{row}-options": "\n".join(options)}
+        if optional:
+            data[f"{prefix}-questions-{row}-optional"] = "on"
+    return data
+
+
+def definition_post(*requirements, initial_forms=0, **values):
+    data = {"name": "Uses the de-escalation script", "behavior": "Calms an upset customer with the script.",
+            "trigger": "passing", "window_days": "30", "rule": "any", "rule_count": "", "holdout_percent": "10",
+            "requirements-TOTAL_FORMS": str(len(requirements)), "requirements-INITIAL_FORMS": str(initial_forms),
+            "requirements-MIN_NUM_FORMS": "0", "requirements-MAX_NUM_FORMS": "1000", "save": "1"} | values
+    for index, requirement in enumerate(requirements):
+        data |= requirement_fields(index, **requirement)
+    return data

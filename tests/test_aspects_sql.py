@@ -13,15 +13,8 @@ from activation_plugin import api
 from activation_plugin.figures.headline import funnel_counts
 from activation_plugin.models import ActivationDefinition, Review
 from activation_plugin.test_utils.factories import UserFactory
-from tests.aspects_support import (  # noqa: F401  pylint: disable=unused-import
-    aspects,
-    chart_queries,
-    erb,
-    statements,
-    superset_assets,
-)
+from tests.aspects_support import chart_queries, statements, superset_assets
 from tests.conftest import PROJECT
-from tests.test_tracking import events  # noqa: F401  pylint: disable=unused-import
 
 STAFF_PROJECT = {**PROJECT, "verification": "staff",
                  "prompts": [{"send_after_days": 0, "subject": "Hi", "body": "Show us: {link}"}]}

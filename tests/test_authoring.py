@@ -14,44 +14,9 @@ from activation_plugin.dashboard import requirement_templates
 from activation_plugin.dashboard.authoring_forms import parse_question_rows, question_row
 from activation_plugin.models import ActivationDefinition, MetricObservation, MetricSource
 from activation_plugin.test_utils.factories import UserFactory
-from tests.conftest import SURVEY
+from tests.conftest import SURVEY, definition_post, requirement_fields
 
 pytestmark = pytest.mark.django_db
-
-
-def requirement_fields(index, **values):
-    """
-    What the page posts for one requirement. ``rubric``: ``(criterion, points)`` rows; ``questions``:
-    ``(type, text, options, optional)`` rows, as the instructor fills them in.
-    """
-    fields = {"kind": "project", "title": "Applied project", "verification": "staff", "reviews_required": "1",
-              "instructions": "Record a call where you used the script.",
-              "rubric": [("Uses the script", "2"), ("Calm", "1")],
-              "peer_rule": "majority", "pass_percent": "60", "questions": [], "checklist": "", "min_observed": "",
-              "metric": "", "direction": "higher", "threshold": "", "baseline_days": "30", "min_observations": "1",
-              "prompt_condition": "always", "prompt_day": "0", "reminder_days": "7, 14",
-              "subject": "How did {course_name} go, {learner_name}?",
-              "body": "Show us by {deadline}: {link}"} | values
-    prefix = f"requirements-{index}"
-    data = {f"{prefix}-{name}": value for name, value in fields.items() if name not in ("rubric", "questions")}
-    for row, (criterion, points) in enumerate(fields["rubric"]):
-        data |= {f"{prefix}-rubric-{row}-criterion": criterion, f"{prefix}-rubric-{row}-max_score": points}
-    for row, (qtype, text, options, optional) in enumerate(fields["questions"]):
-        data |= {f"{prefix}-questions-{row}-type": qtype, f"{prefix}-questions-{row}-text": text,
-                 f"{prefix}-questions-{row}-options": "\n".join(options)}
-        if optional:
-            data[f"{prefix}-questions-{row}-optional"] = "on"
-    return data
-
-
-def definition_post(*requirements, initial_forms=0, **values):
-    data = {"name": "Uses the de-escalation script", "behavior": "Calms an upset customer with the script.",
-            "trigger": "passing", "window_days": "30", "rule": "any", "rule_count": "", "holdout_percent": "10",
-            "requirements-TOTAL_FORMS": str(len(requirements)), "requirements-INITIAL_FORMS": str(initial_forms),
-            "requirements-MIN_NUM_FORMS": "0", "requirements-MAX_NUM_FORMS": "1000", "save": "1"} | values
-    for index, requirement in enumerate(requirements):
-        data |= requirement_fields(index, **requirement)
-    return data
 
 
 @pytest.fixture

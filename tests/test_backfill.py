@@ -13,8 +13,7 @@ from activation_plugin.errors import ActivationRequestError
 from activation_plugin.models import ActivationDefinition, ActivationWindow
 from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoCompletionRecord, DemoEnrollment
-from tests.conftest import PROJECT
-from tests.test_receivers import failures, send_passing
+from tests.conftest import PROJECT, failures, send_passing
 
 pytestmark = pytest.mark.django_db
 

@@ -1,8 +1,5 @@
 """The demo's pages in headless Chromium (Debian's), driven by Playwright, against a live server."""
-import os
-import shutil
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
@@ -10,50 +7,9 @@ from django.utils import timezone
 
 from activation_plugin import api
 from activation_plugin.test_utils.factories import UserFactory
-
-# Playwright's sync API runs an event loop in this thread; Django's ORM calls here are still synchronous.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-sync_api = pytest.importorskip("playwright.sync_api")
+from tests.conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-quic"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian chromium is missing: run `make system-deps`")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(15000)
-    yield page
-    context.close()
-
-
-def screenshot(page, name):
-    """Into ``ACTIVATION_SCREENSHOTS`` when set: ``make screenshots`` retakes the docs' images this way."""
-    folder = os.environ.get("ACTIVATION_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
-
-
-def log_in(page, live_server, username, password="password"):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
 
 
 def test_instructor_sees_the_activation_section_and_learner_submits(page, live_server, make_definition, course_key):

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from activation_plugin import api
 from activation_plugin.test_utils.factories import UserFactory
-from tests.test_browser import browser, log_in, page  # noqa: F401  (fixtures)
+from tests.conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 AXE = (Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js").read_text(encoding="utf-8")

@@ -13,8 +13,7 @@ from django.utils import timezone
 from activation_plugin import api
 from activation_plugin.models import ActivationDefinition, Evidence
 from activation_plugin.test_utils.factories import UserFactory
-from tests.conftest import PROJECT, SURVEY
-from tests.test_browser import browser, log_in, page  # noqa: F401  (fixtures)
+from tests.conftest import PROJECT, SURVEY, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 MAX_TABS = 200

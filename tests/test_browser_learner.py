@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from activation_plugin import api
 from activation_plugin.test_utils.factories import UserFactory
-from tests.test_browser import browser, log_in, screenshot  # noqa: F401  (fixtures)
+from tests.conftest import log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PHONE = {"width": 390, "height": 844}

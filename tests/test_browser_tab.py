@@ -14,7 +14,7 @@ from openedx_events.learning.signals import COURSE_PASSING_STATUS_UPDATED
 
 from activation_plugin.models import ActivationDefinition, ActivationWindow
 from activation_plugin.test_utils.factories import UserFactory
-from tests.test_browser import browser, log_in, page, screenshot  # noqa: F401  pylint: disable=unused-import
+from tests.conftest import log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

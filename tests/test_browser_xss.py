@@ -12,7 +12,7 @@ from django.utils import timezone
 from activation_plugin import api, links
 from activation_plugin.models import SupervisorInvite
 from activation_plugin.test_utils.factories import UserFactory
-from tests.test_browser import browser, log_in, page  # noqa: F401  pylint: disable=unused-import
+from tests.conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

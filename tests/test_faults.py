@@ -39,9 +39,7 @@ from activation_plugin.models import (
 )
 from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoSentMail
-from tests.conftest import NOW, PROJECT
-from tests.test_receivers import failures, send_certificate, send_passing
-from tests.test_tracking import DOCS, events, replay_into_sqlite  # noqa: F401  (events: the fixture)
+from tests.conftest import DOCS, NOW, PROJECT, failures, replay_into_sqlite, send_certificate, send_passing
 
 ROOT = Path(__file__).resolve().parent.parent
 mariadb_only = pytest.mark.skipif(os.environ.get("DEMO_DB") != "mariadb",

@@ -3,7 +3,7 @@ import random
 from datetime import timedelta
 
 import pytest
-from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint, proportions_ztest
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError

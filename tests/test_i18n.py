@@ -25,9 +25,8 @@ from activation_plugin import api, links
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.kpi import csv_import
 from activation_plugin.test_utils.factories import UserFactory
-from tests.conftest import OBSERVATION, PROJECT
+from tests.conftest import OBSERVATION, PROJECT, definition_post
 from tests.figures_data import make_windows
-from tests.test_authoring import definition_post
 
 # The package under test (the installed wheel in CI's wheel jobs): its catalogues are what ships.
 PACKAGE = Path(activation_plugin.__file__).resolve().parent

@@ -1,5 +1,7 @@
 """
-Every URL of the plugin × every kind of user: the status each gets, asserted.
+Every URL of the plugin × every kind of user: the status each gets, asserted; and every POST
+refused without Django's CSRF token, even from a user who may post there, while the same POST
+with the token goes through (so the refusal is the token check, not a permission).
 
 The matrix must name every URL pattern in the ``activation_plugin`` namespace (a test checks), so
 a new page or endpoint cannot ship without its row. Ids in URLs always belong to the course in the
@@ -9,12 +11,20 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
+from django.test import Client
 from django.urls import get_resolver, reverse
 from django.utils import timezone
 from opaque_keys.edx.keys import CourseKey
 
 from activation_plugin import api, links
-from activation_plugin.models import Evidence, Review, SupervisorInvite
+from activation_plugin.models import (
+    ActivationDefinition,
+    ActivationWindow,
+    Evidence,
+    PromptOptOut,
+    Review,
+    SupervisorInvite,
+)
 from activation_plugin.platform import INSTRUCTOR_GROUP_PREFIX, STAFF_GROUP_PREFIX
 from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoCourse
@@ -248,3 +258,49 @@ def test_ids_from_another_course_are_not_found(client, world):
     assert world.definition_obj.status == "active"
     assert SupervisorInvite.objects.get().revoked_at is None
     assert not Review.objects.exists()
+
+
+# --- CSRF ------------------------------------------------------------------------------------------
+# Machine-to-machine: no cookie to forge, each request carries its own HMAC signature
+# (tests/test_kpi_webhook.py; the permission matrix asserts an unsigned POST gets 401).
+CSRF_EXEMPT = {"metric_webhook"}
+
+
+def allowed_user(world, expected):
+    """Someone the matrix lets past its permission check: the learner, else course staff, else global staff."""
+    role = next((role for role in ("learner", "course_staff") if expected[role] not in (403, 404)), "global_staff")
+    return world.users[role]
+
+
+def writes():
+    """What any of these POSTs could change, to check a refused one changed nothing."""
+    return (list(ActivationDefinition.objects.values_list("pk", "status")),
+            list(ActivationWindow.objects.values_list("pk", "state")),
+            Evidence.objects.count(), Review.objects.count(), PromptOptOut.objects.count())
+
+
+@pytest.mark.parametrize("name", sorted(set(MATRIX) - CSRF_EXEMPT))
+def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(world, name):
+    _method, kwargs, data, expected = MATRIX[name]
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(allowed_user(world, expected))
+    url = reverse(f"activation_plugin:{name}", kwargs=kwargs(world))
+    before = writes()
+    response = client.post(url, data)
+    assert response.status_code == 403 and b"CSRF" in response.content, (name, response.status_code)
+    assert writes() == before
+
+
+@pytest.mark.parametrize("name", sorted(name for name, row in MATRIX.items()
+                                        if row[0] == "post" and name not in CSRF_EXEMPT))
+def test_the_same_post_with_the_token_goes_through(world, name):
+    _method, kwargs, data, expected = MATRIX[name]
+    client = Client(enforce_csrf_checks=True)
+    user = allowed_user(world, expected)
+    client.force_login(user)
+    page = "learner" if user == world.learner else "review_queue"
+    client.get(reverse(f"activation_plugin:{page}", kwargs=world.course))  # a page with forms sets the CSRF cookie
+    token = client.cookies["csrftoken"].value
+    response = client.post(reverse(f"activation_plugin:{name}", kwargs=kwargs(world)),
+                           {**data, "csrfmiddlewaretoken": token})
+    assert response.status_code != 403, name

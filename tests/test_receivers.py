@@ -6,47 +6,14 @@ import pytest
 from django.http import Http404
 from django.utils import timezone
 from opaque_keys.edx.keys import CourseKey
-from openedx_events.learning.data import (
-    CcxCourseData,
-    CcxCoursePassingStatusData,
-    CertificateData,
-    CourseData,
-    CoursePassingStatusData,
-    UserData,
-    UserPersonalData,
-)
-from openedx_events.learning.signals import (
-    CCX_COURSE_PASSING_STATUS_UPDATED,
-    CERTIFICATE_CREATED,
-    COURSE_PASSING_STATUS_UPDATED,
-)
+from openedx_events.learning.data import CcxCourseData, CcxCoursePassingStatusData
+from openedx_events.learning.signals import CCX_COURSE_PASSING_STATUS_UPDATED
 
 from activation_plugin import api
 from activation_plugin.models import ActivationWindow, PendingCompletion
 from activation_plugin.test_utils.factories import UserFactory
 from demo.platform import DemoBackend
-from tests.conftest import NOW
-
-
-def user_data(user_id, username="someone"):
-    return UserData(id=user_id, is_active=True,
-                    pii=UserPersonalData(username=username, email=f"{username}@example.com", name=username))
-
-
-def send_passing(user_id, course_key, is_passing=True, time=NOW):
-    return COURSE_PASSING_STATUS_UPDATED.send_event(time=time, course_passing_status=CoursePassingStatusData(
-        is_passing=is_passing, course=CourseData(course_key=course_key), user=user_data(user_id)))
-
-
-def send_certificate(user_id, course_key, time=NOW):
-    return CERTIFICATE_CREATED.send_event(time=time, certificate=CertificateData(
-        user=user_data(user_id), course=CourseData(course_key=course_key), mode="verified", grade="0.9",
-        download_url="", name="someone", current_status="downloadable"))
-
-
-def failures(responses):
-    """send_event is robust: a receiver's exception comes back in its response instead of raising."""
-    return [response for _receiver, response in responses if isinstance(response, Exception)]
+from tests.conftest import NOW, failures, send_certificate, send_passing, user_data
 
 
 def test_passing_event_opens_a_window_at_the_event_time(make_definition, learner, course_key):

@@ -2,12 +2,9 @@
 The ``edx.activation.*`` tracking events, read back from event-tracking's logger backend as the
 demo host configures it (demo/settings.py), checked against the schemas in docs/references/events.rst.
 """
-import json
 import logging
 import re
-import sqlite3
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -19,9 +16,8 @@ from activation_plugin import api
 from activation_plugin.models import ActivationDefinition, ActivationWindow, Review
 from activation_plugin.test_utils.factories import UserFactory
 from demo.management.commands.seed_demo import RUNS
-from tests.conftest import NOW, PROJECT, SURVEY
+from tests.conftest import DOCS, NOW, PROJECT, SURVEY, replay_into_sqlite
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "references"
 PROMPTED_SURVEY = {**SURVEY, "prompts": [{"send_after_days": 0, "subject": "Hi", "body": "Tell us: {link}"}]}
 STAFF_PROJECT = {**PROJECT, "verification": "staff"}
 
@@ -34,18 +30,6 @@ def documented_fields():
               for title, body in zip(sections[1::2], sections[2::2])}
     common = fields.pop("Fields of every event")
     return {name: names | common for name, names in fields.items()}
-
-
-@pytest.fixture
-def events(caplog):
-    """The activation events emitted so far, parsed from the ``tracking`` logger's JSON lines."""
-    caplog.set_level(logging.INFO, logger="tracking")
-
-    def emitted(name=None):
-        found = [json.loads(record.getMessage()) for record in caplog.records if record.name == "tracking"]
-        return [event for event in found
-                if event["name"].startswith("edx.activation.") and name in (None, event["name"])]
-    return emitted
 
 
 def names(found):
@@ -162,20 +146,6 @@ def test_bulk_paths_emit_without_adding_queries(make_definition, course_key, lea
     with django_assert_num_queries(EXPIRY_QUERIES), django_capture_on_commit_callbacks(execute=True):
         api.expire_due_windows(now=NOW + timedelta(days=31))
     assert len(events("edx.activation.prompt.sent")) == len(events("edx.activation.window.expired")) == learners
-
-
-def replay_into_sqlite(found):
-    """Land events as a warehouse would: one row per event, ``data`` flattened, times typed."""
-    database = sqlite3.connect(":memory:")
-    database.execute("CREATE TABLE activation_events (name TEXT, emitted_at TEXT, window_id INTEGER, "
-                     "catalog_course TEXT, definition_id INTEGER, course_id TEXT, closes_at TEXT)")
-    database.executemany("INSERT INTO activation_events VALUES (?, ?, ?, ?, ?, ?, ?)", [
-        (event["name"], datetime.fromisoformat(event["timestamp"]).isoformat(timespec="microseconds"),
-         event["data"]["window_id"], event["data"]["catalog_course"], event["data"]["definition_id"],
-         event["data"]["course_id"], event["data"]["closes_at"])
-        for event in found
-    ])
-    return database
 
 
 @pytest.mark.slow

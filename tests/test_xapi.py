@@ -18,9 +18,8 @@ from tincan import Statement
 from activation_plugin import api, tracking, xapi
 from activation_plugin.models import MetricSource, Review
 from activation_plugin.test_utils.factories import UserFactory
-from tests.aspects_support import erb, statements  # noqa: F401  pylint: disable=unused-import
+from tests.aspects_support import statements
 from tests.conftest import PROJECT, SURVEY
-from tests.test_tracking import events  # noqa: F401  pylint: disable=unused-import
 
 STAFF_PROJECT = {**PROJECT, "verification": "staff"}
 PROMPTED_SURVEY = {**SURVEY, "prompts": [{"send_after_days": 0, "subject": "Hi", "body": "Tell us: {link}"}]}
