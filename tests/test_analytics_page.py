@@ -56,6 +56,19 @@ def test_runs_compared_with_interval_and_p_value(staff_client, course_key, make_
     assert "p = 0.06" in reading and "could be chance" in reading
 
 
+def test_every_chart_points_to_the_table_with_its_numbers(staff_client, course_key, make_definition):
+    """WCAG 1.1.1: a chart is an image; its text alternative is the table beside it, linked."""
+    definition = make_definition()
+    two_runs(definition, course_key)
+    html = BeautifulSoup(staff_client.get(page_url(course_key, definition)).content, "html.parser")
+    charts = html.select("canvas[data-chart]")
+    assert {chart["data-chart"] for chart in charts} == {"funnel", "km"}
+    for chart in charts:
+        target = html.find(id=chart["aria-details"])
+        assert target is not None and target.select("table tbody tr, tbody tr"), chart["data-chart"]
+    assert html.select_one(f'a[href="#funnel-table-{definition.pk}"]')
+
+
 def test_runs_and_tracks_are_named_for_people_and_keyed_for_machines(staff_client, course_key, make_definition):
     """Issue 18: the page showed runs as course keys and tracks as mode slugs; exports keep both."""
     definition = make_definition()
