@@ -7,6 +7,7 @@ named by ``settings.ACTIVATION_PLATFORM_BACKEND``. ``LmsBackend`` imports edx-pl
 the plugin imports cleanly outside the LMS; ``StandaloneBackend`` needs only Django and serves the
 demo host and the tests.
 """
+import contextlib
 import functools
 import logging
 from typing import NamedTuple
@@ -101,7 +102,8 @@ class StandaloneBackend:
 
     def email_context(self):
         """What the HTML mail's layout needs: here the plugin's own base, with the platform's name."""
-        return {"base_template": EMAIL_BASE_TEMPLATE, "platform_name": getattr(settings, "PLATFORM_NAME", "Open edX")}
+        return {"base_template": EMAIL_BASE_TEMPLATE, "base_head_template": EMAIL_BASE_HEAD_TEMPLATE,
+                "platform_name": getattr(settings, "PLATFORM_NAME", "Open edX")}
 
     def send_message(self, *, user, subject, body, language=None, email=None, footer="", action=None):
         """
@@ -113,7 +115,8 @@ class StandaloneBackend:
         context = email_context(subject, body, footer, action, self.email_context())
         with translation.override(language or settings.LANGUAGE_CODE):
             text = render_to_string(f"{EMAIL_TEMPLATES}/body.txt", context)
-            html = render_to_string(f"{EMAIL_TEMPLATES}/body.html", context)
+            html = html_document(render_to_string(f"{EMAIL_TEMPLATES}/head.html", context),
+                                 render_to_string(f"{EMAIL_TEMPLATES}/body.html", context))
         message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [email or user.email])
         message.attach_alternative(html, "text/html")
         message.send()
@@ -227,15 +230,15 @@ class LmsBackend(StandaloneBackend):
     def email_context(self):
         """
         The LMS's own email layout (``ace_common``'s base: its logo, links and footer) and the
-        context it reads; the plugin's base where an LMS has no such template.
+        context it reads, for the current (or emulated) request's site; the plugin's base where an
+        LMS has no such template.
         """
+        if not has_lms_email_base():
+            return super().email_context()
         # pylint: disable=import-error,import-outside-toplevel
         from openedx.core.djangoapps.ace_common.template_context import get_base_template_context
-        try:
-            get_template(LMS_EMAIL_BASE_TEMPLATE)
-        except TemplateDoesNotExist:
-            return super().email_context()
-        return {**get_base_template_context(None), "base_template": LMS_EMAIL_BASE_TEMPLATE}
+        return {**get_base_template_context(None), "base_template": LMS_EMAIL_BASE_TEMPLATE,
+                "base_head_template": LMS_EMAIL_BASE_HEAD_TEMPLATE}
 
     def send_message(self, *, user, subject, body, language=None, email=None, footer="", action=None):
         """
@@ -247,13 +250,33 @@ class LmsBackend(StandaloneBackend):
         from edx_ace.recipient import Recipient
 
         from activation_plugin.message_types import FollowUp
-        message = FollowUp().personalize(
-            recipient=Recipient(lms_user_id=user.id if user else None, email_address=email or user.email),
-            language=language,
-            user_context=email_context(subject, body, footer, action, _or_fallback(
-                "the LMS's email layout", StandaloneBackend().email_context(), self.email_context)),
-        )
-        ace.send(message)
+        with self._template_request(user):
+            message = FollowUp().personalize(
+                recipient=Recipient(lms_user_id=user.id if user else None, email_address=email or user.email),
+                language=language,
+                user_context=email_context(subject, body, footer, action, _or_fallback(
+                    "the LMS's email layout", StandaloneBackend().email_context(), self.email_context)),
+            )
+            ace.send(message)
+
+    @contextlib.contextmanager
+    def _template_request(self, user):
+        """
+        ``ace_common``'s base builds its links from the current request (its site, its user): a view
+        has one, the tick (celery, cron) has none, so one is emulated there as the LMS's own tasks
+        do around ``ace.send``. Never over a view's own: emulating ends by clearing it.
+        """
+        # pylint: disable=import-error,import-outside-toplevel
+        from crum import get_current_request
+        if get_current_request() is not None or not has_lms_email_base():
+            yield
+            return
+        from django.contrib.auth.models import AnonymousUser
+        from django.contrib.sites.models import Site
+
+        from openedx.core.lib.celery.task_utils import emulate_http_request
+        with emulate_http_request(site=Site.objects.get_current(), user=user or AnonymousUser()):
+            yield
 
     def retirement_signal(self):
         # pylint: disable=import-error,import-outside-toplevel
@@ -368,7 +391,31 @@ def send_message(*, subject, body, user=None, email=None, language=None, footer=
 
 EMAIL_TEMPLATES = "activation_plugin/edx_ace/followup/email"
 EMAIL_BASE_TEMPLATE = "activation_plugin/edx_ace/email_base.html"
+EMAIL_BASE_HEAD_TEMPLATE = "activation_plugin/edx_ace/email_base_head.html"
 LMS_EMAIL_BASE_TEMPLATE = "ace_common/edx_ace/common/base_body.html"
+LMS_EMAIL_BASE_HEAD_TEMPLATE = "ace_common/edx_ace/common/base_head.html"
+
+
+def has_lms_email_base():
+    """Whether this LMS has ``ace_common``'s email base (edx-platform's, or a theme's) to extend."""
+    try:
+        get_template(LMS_EMAIL_BASE_TEMPLATE)
+    except TemplateDoesNotExist:
+        return False
+    return True
+
+
+def html_document(head, body):
+    """The HTML part as edx-ace's Django email channel assembles it, so the demo's is the LMS's."""
+    return f"""<!DOCTYPE html>
+<html>
+  <head>
+    {head}
+  </head>
+  <body>
+    {body}
+  </body>
+</html>"""
 
 
 def email_context(subject, body, footer, action, layout):
