@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.db import connection
 
 from activation_plugin import api
 from activation_plugin.models import ActivationDefinition, ActivationWindow, Evidence, MetricObservation, Review
@@ -49,21 +48,14 @@ def test_seed_builds_two_runs_with_an_improving_rate_and_replays_change_nothing(
 
 
 @pytest.mark.slow
-def numbered_from_one():
+@pytest.mark.django_db(transaction=True, reset_sequences=True)
+def test_the_figures_the_readme_and_the_docs_quote_are_the_seeded_ones(settings):
     """
-    Accounts numbered from 1, as in the new database ``make demo`` seeds: the holdout is drawn from
-    the learners' ids, so the quoted figures are those of that numbering. MariaDB keeps counting
-    past the ids earlier tests' rolled-back rows used; SQLite reuses them.
+    Issue 18: the README, the quickstart and the seed's docstring quoted figures the demo did not
+    show. Ids are numbered from 1, as in the new database ``make demo`` seeds: the holdout is
+    drawn from the learners' ids, and a database that has seen other tests keeps counting.
     """
-    if connection.vendor == "mysql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"ALTER TABLE {get_user_model()._meta.db_table} AUTO_INCREMENT = 1")
-
-
-def test_the_figures_the_readme_and_the_docs_quote_are_the_seeded_ones(transactional_db, settings):
-    """Issue 18: the README, the quickstart and the seed's docstring quoted figures the demo did not show."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    numbered_from_one()
     call_command("seed_demo", stdout=io.StringIO())
     figures = api.analytics(ActivationDefinition.objects.get())
     first, second = (round(run["rate"] * 100) for run in figures["runs"]["runs"])
