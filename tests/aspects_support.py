@@ -15,8 +15,10 @@ from types import SimpleNamespace
 
 import pytest
 
+import activation_plugin
+
 ROOT = Path(__file__).resolve().parent.parent
-DBT = ROOT / "activation_plugin" / "aspects" / "dbt"
+DBT = Path(activation_plugin.__file__).resolve().parent / "aspects" / "dbt"  # the package under test: what ships
 MODELS = ("activation_statements", "activation_windows", "activation_rates", "activation_km", "activation_funnel")
 
 
