@@ -57,7 +57,7 @@ def _compact(number):
     return int(number) if number == int(number) else number
 
 
-class MarksInvalidFields:
+class MarksInvalidFields(forms.Form):
     """
     Each refused field's input says so to screen readers (``aria-invalid``, pointing at its error),
     as Django 5 does on its own; Django 4.2, which Open edX releases still run, does not.
@@ -71,7 +71,7 @@ class MarksInvalidFields:
                     "aria-invalid": "true", "aria-describedby": f"{self[name].auto_id}_error"})
 
 
-class DefinitionForm(MarksInvalidFields, forms.Form):
+class DefinitionForm(MarksInvalidFields):
     """The definition's own fields; history fields are disabled once learners have windows."""
 
     name = forms.CharField(label=_("Name"), max_length=255)
@@ -175,7 +175,7 @@ def parse_days(text):
         raise forms.ValidationError(_("Reminder days must be whole numbers separated by commas.")) from exc
 
 
-class RequirementForm(MarksInvalidFields, forms.Form):
+class RequirementForm(MarksInvalidFields):
     """One evidence requirement with its kind's configuration and one prompt with its reminders."""
 
     # Every choice has an initial value, so a blank form the page adds and nobody fills is "unchanged" and skipped.
