@@ -71,6 +71,11 @@ class ActivationDefinition(models.Model):
         help_text=_("The pre-registered comparison (hypothesis, primary figure, sample size, end date), "
                     "written once before the results are read."),
     )
+    tallies_built_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text=_("When its running totals (the tallies the figures read) were last rebuilt from the windows; "
+                    "empty until then, and the figures are counted from the windows themselves."),
+    )
 
     class Meta:
         indexes = [models.Index(fields=["catalog_course", "status"], name="act_def_catalog_status")]
@@ -190,12 +195,19 @@ class ActivationWindow(models.Model):
         help_text=_("The strengths of the window's verified evidence, as ',peer,staff,': the headline counts "
                     "activations by strength in its single pass over the windows."),
     )
+    tallied = models.JSONField(
+        null=True, blank=True, editable=False,
+        help_text=_("What this window adds to its definition's tallies, as last counted: a change to the window "
+                    "moves exactly this much, however often it is counted again."),
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["definition", "user"], name="act_window_one_per_learner")]
         indexes = [
             models.Index(fields=["definition", "state"], name="act_window_def_state"),
             models.Index(fields=["user", "state"], name="act_window_user_state"),
+            # The figures read the windows that close today, and the running ones' opening times.
+            models.Index(fields=["definition", "state", "closes_at", "opened_at"], name="act_window_def_closing"),
         ]
 
     def __str__(self):
@@ -562,3 +574,93 @@ class IdempotentRequest(models.Model):
 
     def __str__(self):
         return f"idempotent request {self.key[:12]}… of user {self.user_id}"
+
+
+class WindowTally(models.Model):
+    """
+    Running totals of a definition's windows, per cell (run, arm and segment) and day they close:
+    what every rate, funnel and persistence figure is added up from, so a first visit reads these
+    rows instead of the windows. Kept in the same transaction as each change to a window
+    (``api.tallies``), rebuilt by ``activation_rebuild_tallies``. Withdrawn windows add only their
+    opening time (``first_opened``, which orders the runs). See docs/decisions/0009-tallies.rst.
+
+    .. no_pii: Counts per group of learners; no identifier.
+    """
+
+    definition = models.ForeignKey(ActivationDefinition, on_delete=models.CASCADE, related_name="+")
+    cell = models.CharField(max_length=40, help_text=_("A digest of the run, arm and segment below."))
+    course_run = CourseKeyField(max_length=255)
+    arm = models.CharField(max_length=16)
+    enrollment_mode = models.CharField(max_length=100, blank=True)
+    org = models.CharField(max_length=255, blank=True)
+    cohort = models.CharField(max_length=255, blank=True)
+    closes_on = models.DateField(help_text=_("The UTC day the windows close."))
+    first_opened = models.DateTimeField()
+    completers = models.IntegerField(default=0)
+    activated = models.IntegerField(default=0)
+    prompted = models.IntegerField(default=0)
+    responded = models.IntegerField(default=0)
+    verified = models.IntegerField(default=0, help_text=_("Windows with verified evidence."))
+    repeat = models.IntegerField(default=0, help_text=_("Activated windows with two or more verified evidence."))
+    verified_evidence = models.IntegerField(default=0, help_text=_("Verified evidence of the activated windows."))
+    awaiting_review = models.IntegerField(default=0, help_text=_("Evidence submitted and not yet decided."))
+    strength_self_report = models.IntegerField(default=0)
+    strength_peer = models.IntegerField(default=0)
+    strength_staff = models.IntegerField(default=0)
+    strength_supervisor = models.IntegerField(default=0)
+    strength_kpi = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["definition", "cell", "closes_on"], name="act_tally_cell_day")]
+
+    def __str__(self):
+        return f"tally of definition {self.definition_id}, {self.course_run} {self.arm}, closing {self.closes_on}"
+
+
+class ActivationDayTally(models.Model):
+    """
+    Activated windows per whole day from opening to activation: the events of the Kaplan-Meier curve.
+
+    .. no_pii: Counts per day; no identifier.
+    """
+
+    definition = models.ForeignKey(ActivationDefinition, on_delete=models.CASCADE, related_name="+")
+    day = models.IntegerField()
+    activated = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["definition", "day"], name="act_tally_day")]
+
+    def __str__(self):
+        return f"activations of definition {self.definition_id} on day {self.day}"
+
+
+class KpiTally(models.Model):
+    """
+    Sums of learners' KPI changes (mean inside the window minus mean over the baseline before it)
+    per metric, arm, outcome and closing day, from which the KPI deltas and the
+    difference-in-differences take their means and variances; and the counts of each learner's
+    observations that fall in neither period, for the data-quality panel.
+
+    .. no_pii: Sums over groups of learners; no identifier.
+    """
+
+    definition = models.ForeignKey(ActivationDefinition, on_delete=models.CASCADE, related_name="+")
+    metric = models.CharField(max_length=100)
+    arm = models.CharField(max_length=16)
+    activated = models.BooleanField()
+    closes_on = models.DateField()
+    measured = models.IntegerField(default=0, help_text=_("Learners with observations in both periods."))
+    sum_delta = models.FloatField(default=0.0)
+    sum_delta_squares = models.FloatField(default=0.0)
+    sum_pre = models.FloatField(default=0.0)
+    sum_post = models.FloatField(default=0.0)
+    observations = models.IntegerField(default=0)
+    observations_used = models.IntegerField(default=0, help_text=_("Observations in the baseline or the window."))
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["definition", "metric", "arm", "activated", "closes_on"],
+                                               name="act_tally_kpi")]
+
+    def __str__(self):
+        return f"{self.metric} tally of definition {self.definition_id}, {self.arm}, closing {self.closes_on}"

@@ -1,11 +1,17 @@
-"""Builders of hand-made windows, evidence and observations for the figures tests (read-only code under test)."""
+"""
+Builders of hand-made windows, evidence and observations for the figures tests (read-only code
+under test). Written in bulk as an import would be, then counted in the tallies the figures read,
+as the api counts what it writes.
+"""
 import itertools
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
+from django.db import transaction
 
 from activation_plugin import strength_tags
+from activation_plugin.api.tallies import retally, retally_learners
 from activation_plugin.models import ActivationWindow, Evidence, MetricObservation, MetricSource, PromptDelivery
 from tests.conftest import NOW
 
@@ -30,8 +36,17 @@ def make_windows(definition, n, *, state="expired", opened_at=CLOSED_AT, days=No
         days_to_activation=(days or 3) if activated else None, **fields,
     ) for user in make_users(n)]
     ActivationWindow.objects.bulk_create(windows)
-    return list(ActivationWindow.objects.filter(user__in=[window.user for window in windows], definition=definition)
+    made = list(ActivationWindow.objects.filter(user__in=[window.user for window in windows], definition=definition)
                 .order_by("pk"))
+    counted(made)
+    return made
+
+
+def counted(windows):
+    """Count these windows again in their definition's tallies."""
+    if windows:
+        with transaction.atomic():
+            retally(windows[0].definition, [window.pk for window in windows])
 
 
 def add_evidence(windows, *, status="verified", strength="self_report", copies=1):
@@ -44,6 +59,7 @@ def add_evidence(windows, *, status="verified", strength="self_report", copies=1
     ])
     # Written around evaluate_window, as a bulk import would be: the windows' strength tags follow.
     strength_tags.retag(ActivationWindow.objects.filter(pk__in=[window.pk for window in windows]), Evidence)
+    counted(windows)
 
 
 def add_deliveries(windows, status="sent"):
@@ -52,6 +68,7 @@ def add_deliveries(windows, status="sent"):
         PromptDelivery(window=window, prompt=prompt, kind="prompt", status=status, claimed_at=window.opened_at)
         for window in windows
     ])
+    counted(windows)
 
 
 def source(name="crm", **fields):
@@ -61,3 +78,6 @@ def source(name="crm", **fields):
 def observe(user, metric, at, value, *, source_name="crm", external_id=None):
     MetricObservation.objects.create(source=source(source_name), metric=metric, observed_at=at, value=value,
                                      external_id=external_id or f"ext{next(_numbers)}", user=user)
+    if user is not None:
+        with transaction.atomic():
+            retally_learners([user.pk])

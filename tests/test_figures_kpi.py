@@ -9,7 +9,7 @@ from scipy import stats as sps
 from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError
 from tests.conftest import NOW, PROJECT
-from tests.figures_data import make_windows, observe
+from tests.figures_data import make_windows, observe, source
 
 METRIC = {"kind": "metric", "title": "CSAT up", "config": {
     "metric": "csat", "threshold": 4.0, "direction": "higher", "baseline_days": 20}}
@@ -92,7 +92,10 @@ def test_difference_in_differences_prompted_vs_holdout(definition):
     with_deltas(prompted, [2, 3, 1, 2, 4, 2])
     with_deltas(holdout, [1, 0, 1, 2, 0], pre=20.0)
     with_deltas(still_open, [3, 3])  # the post period of an open window runs up to now
-    observe(still_open[0].user, "csat", NOW + timedelta(days=1), 1000.0)  # not yet happened: ignored
+    # An observation dated after now has not happened: ingestion refuses it, so no figure counts it.
+    refused = api.ingest_observations(source(), [{"metric": "csat", "external_id": still_open[0].user.email,
+                                                  "value": 1000.0, "observed_at": NOW + timedelta(days=1)}], now=NOW)
+    assert refused["future"] == 1
 
     result = api.difference_in_differences(definition, "csat", now=NOW)
     estimate, ci, p_value = welch([2, 3, 1, 2, 4, 2, 3, 3], [1, 0, 1, 2, 0])

@@ -88,14 +88,14 @@ def test_failing_mail_backend_keeps_the_prompt_and_retries(window, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2  # nothing listens
     assert ticks(7) == [{"completions_retried": 0, "completions_pending": 0, "sent": 0, "failed": 1, "expired": 0,
-                         "invitations_retried": 0}]
+                         "invitations_retried": 0, "tallies_built": 0}]
     delivery = PromptDelivery.objects.get()
     assert (delivery.status, delivery.attempts) == ("failed", 1) and delivery.last_error
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     ticks(7)  # the retry waits for its delay
     assert mail.outbox == []
     assert ticks(7 + 1 / 12) == [{"completions_retried": 0, "completions_pending": 0, "sent": 1, "failed": 0,
-                                  "expired": 0, "invitations_retried": 0}]
+                                  "expired": 0, "invitations_retried": 0, "tallies_built": 0}]
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_error) == ("sent", 2, "")
 
@@ -239,4 +239,6 @@ def test_a_batch_costs_a_constant_number_of_queries_plus_one_status_update_per_m
         return len(captured)
 
     small, large = queries_to_send(5), queries_to_send(25)
-    assert large - small == 20  # each sent message's status, recorded the moment it is sent
+    # Each sent message's status, recorded the moment it is sent, in a savepoint (2) with the window's
+    # recount: the locked window with what it adds, the tallies' upsert and its contribution.
+    assert large - small == 20 * 6

@@ -88,6 +88,8 @@ from activation_plugin.api.supervision import (
     revoke_invite,
     sender_name,
 )
+from activation_plugin.api.tallies import rebuild as rebuild_tallies
+from activation_plugin.api.tallies import rebuild_missing as build_missing_tallies
 from activation_plugin.api.windows import assign_arm, expire_due_windows, learner_window, learner_windows, open_windows
 from activation_plugin.figures import (
     analytics,
@@ -138,6 +140,8 @@ __all__ = [
     "difference_in_differences", "evidence_csv_rows", "figures_csv_rows", "funnel", "kpi_deltas", "page_figures",
     "persistence", "plan_comparison", "plan_status", "register_plan", "roi", "roi_amounts", "segments",
     "success_case_rows", "success_cases", "summarize", "windows_csv_rows",
+    # The running totals the figures read: kept with every write, rebuilt on request (and by the tick).
+    "build_missing_tallies", "rebuild_tallies",
     # Privacy, housekeeping and the plumbing adapters share.
     "MAX_ID", "register_background_work", "retire_user", "run_once", "sweep_orphan_files", "withdraw_window",
 ]

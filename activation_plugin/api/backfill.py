@@ -9,11 +9,13 @@ those completions would have opened, at their original time. Running it again op
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from activation_plugin import figures, platform, tracking
 from activation_plugin.api.windows import new_window
+from activation_plugin.api.tallies import count_opened
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.models import ActivationDefinition, ActivationWindow
 
@@ -69,6 +71,7 @@ def backfill(definition, *, batch_size=DEFAULT_BATCH_SIZE, progress=None):
     return counts
 
 
+@transaction.atomic
 def _open_batch(definition, batch):
     """One batch: a few queries whatever its size (existing windows, users, segments, insert, select)."""
     first = {}
@@ -85,6 +88,7 @@ def _open_batch(definition, batch):
                    segments[(user.pk, completion.course_run)])
         for user, completion in ((user, first[user.pk]) for user in users.values())
     ], ignore_conflicts=True)
-    opened = list(ActivationWindow.objects.filter(definition=definition, user_id__in=users))
+    opened = list(ActivationWindow.objects.filter(definition=definition, user_id__in=users).select_for_update())
+    count_opened([definition], opened)
     tracking.windows_opened(opened)
     return len(opened)

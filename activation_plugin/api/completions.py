@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from activation_plugin.api.idempotency import forget_idempotency_keys
 from activation_plugin.api.messaging import send_due_prompts
 from activation_plugin.api.supervision import retry_unsent_invites
+from activation_plugin.api.tallies import rebuild_missing
 from activation_plugin.api.windows import expire_due_windows, open_windows, parsed_completion
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.keys import catalog_course
@@ -87,7 +88,7 @@ def tick(now=None):
     done = {
         "completions_retried": completions["retried"], "completions_pending": completions["pending"],
         **send_due_prompts(now=now), "expired": expire_due_windows(now=now),
-        "invitations_retried": retry_unsent_invites(now=now),
+        "invitations_retried": retry_unsent_invites(now=now), "tallies_built": rebuild_missing(),
     }
     forget_idempotency_keys(now)
     return done

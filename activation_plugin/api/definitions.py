@@ -181,7 +181,8 @@ def create_definition(*, course_key, name, behavior, window_days, trigger="passi
     _validate_definition_fields(fields, len(requirements))
     definition = ActivationDefinition.objects.create(
         course_key=key, catalog_course=catalog_course(key), holdout_seed=holdout_seed or secrets.token_hex(16),
-        created_by=created_by, **{k: (v.strip() if isinstance(v, str) else v) for k, v in fields.items()},
+        created_by=created_by, tallies_built_at=timezone.now(),  # nothing to count yet: built, and kept from now on
+        **{k: (v.strip() if isinstance(v, str) else v) for k, v in fields.items()},
     )
     _store_requirements(definition, requirements)
     return definition

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from activation_plugin import figures, tracking
 from activation_plugin.api import identity
 from activation_plugin.api.metric_evidence import evaluate_metric_evidence, wake_kpi_nudges
+from activation_plugin.api.tallies import retally_learners
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.models import IdentityLink, MetricObservation, MetricSource
 
@@ -284,6 +285,7 @@ def ingest_observations(source, records, *, strict=False, now=None, resolved=Non
         if run.users:
             wake_kpi_nudges(run.users, now)
             evaluate_metric_evidence(run.users)
+            retally_learners(run.users)
         if run.counts["stored"] or run.counts["updated"]:
             figures.invalidate_observations()  # KPI deltas, DiD and data quality of every definition using them
     return {**run.counts, "errors": run.errors, "high_water": run.high_water}
@@ -325,18 +327,21 @@ def resolve_observations(source, external_ids=None, batch_size=1000):
     for _offset, chunk in _chunks(external_ids, batch_size):
         matched, _ambiguous = identity.resolve(source, chunk)
         with transaction.atomic():
+            chunk_users = set()
             for external_id in chunk:
                 user_id = matched.get(external_id)
                 stale = MetricObservation.objects.filter(source=source, external_id=external_id).exclude(
                     user_id=user_id) if user_id is not None else MetricObservation.objects.filter(
                     source=source, external_id=external_id, user__isnull=False)
-                users.update(stale.exclude(user__isnull=True).values_list("user_id", flat=True).distinct())
+                chunk_users.update(stale.exclude(user__isnull=True).values_list("user_id", flat=True).distinct())
                 changed = stale.update(user_id=user_id)
                 relinked += changed
                 if user_id is not None:
-                    users.add(user_id)
+                    chunk_users.add(user_id)
                     if changed:
                         tracking.observations_matched(source, user_id, changed, timezone.now())
+            retally_learners(chunk_users)
+        users |= chunk_users
     if users:
         evaluate_metric_evidence(users)
     if relinked:

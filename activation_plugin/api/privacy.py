@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from activation_plugin import figures, tracking
+from activation_plugin.api.tallies import retally, retally_learners
 from activation_plugin.api.windows import learner_window
 from activation_plugin.models import (
     ActivationDefinition,
@@ -33,7 +34,7 @@ def retire_user(user_id):
         dict: how many rows of each kind were changed.
     """
     figures.invalidate_observations()  # the learner's KPI observations become unmatched identities
-    return {
+    erased = {
         "evidence": _erase_evidence(Evidence.objects.filter(window__user_id=user_id)),
         "reviews_written": Review.objects.filter(reviewer_id=user_id).update(reviewer=None, comment=""),
         "peer_assignments": PeerAssignment.objects.filter(reviewer_id=user_id).delete()[0],
@@ -44,6 +45,8 @@ def retire_user(user_id):
         "definitions_authored": _forget_author(user_id),
         "idempotent_requests": IdempotentRequest.objects.filter(user_id=user_id).delete()[0],
     }
+    retally_learners([user_id])  # their windows stay; the KPI observations no longer count for them
+    return erased
 
 
 def _forget_author(user_id):
@@ -89,6 +92,7 @@ def withdraw_window(user, course_key, window_id):
     _erase_evidence(Evidence.objects.filter(window_id=window.pk))
     SupervisorInvite.objects.filter(window_id=window.pk, used_at__isnull=True, revoked_at__isnull=True).update(
         revoked_at=timezone.now())
+    retally(window.definition, [window.pk])
     figures.invalidate(window.definition_id)
     window.refresh_from_db()
     return window

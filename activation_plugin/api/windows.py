@@ -5,11 +5,12 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from activation_plugin import figures, platform, tracking
+from activation_plugin.api.tallies import count_opened
 from activation_plugin.errors import (
     ActivationNotFound,
     ActivationRequestError,
@@ -18,6 +19,7 @@ from activation_plugin.keys import catalog_course, parse_course_key
 from activation_plugin.models import (
     ActivationDefinition,
     ActivationWindow,
+    EvidenceRequirement,
 )
 
 
@@ -73,7 +75,9 @@ def open_windows(user_id, course_key, trigger, occurred_at):
     definitions = list(ActivationDefinition.objects.filter(
         catalog_course=catalog_course(key), status=ActivationDefinition.Status.ACTIVE, trigger=trigger,
     ).annotate(existing_window=Subquery(
-        ActivationWindow.objects.filter(definition=OuterRef("pk"), user_id=user_id).values("pk")[:1])))
+        ActivationWindow.objects.filter(definition=OuterRef("pk"), user_id=user_id).values("pk")[:1]),
+        uses_metrics=Exists(EvidenceRequirement.objects.filter(definition=OuterRef("pk"),
+                                                               kind=EvidenceRequirement.Kind.METRIC))))
     if not definitions:
         return []
     existing = [definition.existing_window for definition in definitions if definition.existing_window]
@@ -88,7 +92,9 @@ def open_windows(user_id, course_key, trigger, occurred_at):
     # One INSERT statement (atomic by itself); the unique key makes a concurrent twin a no-op.
     ActivationWindow.objects.bulk_create([new_window(definition, user, key, trigger, occurred_at, segment)
                                           for definition in missing], ignore_conflicts=True)
-    opened = list(ActivationWindow.objects.filter(definition__in=missing, user=user))
+    # Locked: a concurrent twin of this event waits, then finds the windows counted.
+    opened = list(ActivationWindow.objects.filter(definition__in=missing, user=user).select_for_update())
+    count_opened(missing, opened)
     figures.invalidate(*(definition.pk for definition in missing))
     tracking.windows_opened(opened)
     return windows + opened

@@ -19,6 +19,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from activation_plugin.figures import tallies
 from activation_plugin.figures.base import cells
 from activation_plugin.figures.comparisons import (
     SEGMENT_DIMENSIONS,
@@ -92,21 +93,22 @@ def analytics(definition, now=None):
     if figures is not None:
         return figures
     started, moment = time.monotonic(), now or timezone.now()
-    cell_rows = cells(definition, moment)
+    tallied = tallies.read(definition, moment)
+    cell_rows = cells(definition, moment, tallied)
     arms = arms_from_cells(cell_rows)
-    kpi, did = kpi_figures(definition, moment, with_did=arms is not None)
-    stage_counts = funnel_counts(definition, moment)
+    kpi, did = kpi_figures(definition, moment, with_did=arms is not None, tallied=tallied)
+    stage_counts = funnel_counts(definition, moment, tallied)
     figures = {
         "computed_at": moment,
-        "summary": summarize(definition, now=moment),
+        "summary": summarize(definition, now=moment, tallied=tallied),
         "funnel": funnel_from_counts(stage_counts),
-        "persistence": persistence(definition),
+        "persistence": persistence(definition, tallied),
         "runs": runs_from_cells(cell_rows),
         "arms": arms,
         "segments": {dimension: segments_from_cells(cell_rows, dimension) for dimension in SEGMENT_DIMENSIONS},
         "kpi": kpi,
         "did": did,
-        "data_quality": data_quality(definition, now=moment, funnel_counts=stage_counts),
+        "data_quality": data_quality(definition, now=moment, funnel_counts=stage_counts, tallied=tallied),
     }
     cache.set(key, figures, settings.ACTIVATION_FIGURES_CACHE_SECONDS)
     if now is None:

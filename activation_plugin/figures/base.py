@@ -5,14 +5,14 @@ are rolled up from, and small-cell suppression.
 Withdrawn windows and rejected evidence never count, in any figure or export.
 """
 from django.conf import settings
-from django.db.models import Count, Min, Q
+from django.db.models import Q
 
 from activation_plugin import stats
+from activation_plugin.figures import tallies
+from activation_plugin.figures.tallies import CELL_FIELDS
 from activation_plugin.models import ActivationWindow, Evidence
 
 ACTIVATED = Q(state=ActivationWindow.State.ACTIVATED)
-# The dimensions a window carries from the moment it opened; segments and comparisons group on them.
-CELL_FIELDS = ("course_run", "arm", "enrollment_mode", "org", "cohort")
 
 
 def counted_windows(definition):
@@ -24,14 +24,6 @@ def counted_evidence(definition):
             .exclude(window__state=ActivationWindow.State.WITHDRAWN).exclude(status=Evidence.Status.REJECTED))
 
 
-def running(now):
-    """
-    A window still running at ``now``, whatever its state: one that already activated is running
-    too. The activation rate leaves these out (censored); ``ended`` ones are its denominator.
-    """
-    return Q(closes_at__gt=now)
-
-
 def ended(now):
     """The whole window has elapsed (even before the tick marks it expired)."""
     return Q(closes_at__lte=now)
@@ -41,18 +33,28 @@ def min_cell_size():
     return settings.ACTIVATION_MIN_CELL_SIZE
 
 
-def cells(definition, now):
+def cells(definition, now, tallied=None):
     """
-    Counts per combination of run, arm and segment: one scan of the definition's windows that
-    runs, arms and every segment dimension are rolled up from, so adding a breakdown adds no query.
-    ``open`` counts windows still running, ``activated`` those that activated among the windows
-    that ended: one censoring rule for every rate.
+    Counts per combination of run, arm and segment, from the definition's tallies
+    (``tallies.read``): runs, arms and every segment dimension are rolled up from them, so adding a
+    breakdown adds no query. ``open`` counts windows still running, ``activated`` those that
+    activated among the windows that ended: one censoring rule for every rate. ``first_opened`` is
+    the first window opened in the cell, withdrawn or not (a run started when its first learner
+    completed it, whatever they decided later).
     """
-    rows = (counted_windows(definition).values(*CELL_FIELDS)
-            .annotate(completers=Count("pk"), activated=Count("pk", filter=ACTIVATED & ended(now)),
-                      open=Count("pk", filter=running(now)), first_opened=Min("opened_at"))
-            .order_by())
-    return [{**row, "course_run": str(row["course_run"])} for row in rows]
+    tallied = tallied or tallies.read(definition, now, with_kpi=False)
+    groups = {}
+    for row in tallied.cells:
+        group = groups.setdefault(tuple(row[field] for field in CELL_FIELDS), {
+            **{field: row[field] for field in CELL_FIELDS}, "completers": 0, "activated": 0, "open": 0,
+            "first_opened": row["first_opened"]})
+        group["completers"] += row["completers"]
+        if row["ended"]:
+            group["activated"] += row["activated"]
+        else:
+            group["open"] += row["completers"]
+        group["first_opened"] = min(group["first_opened"], row["first_opened"])
+    return [group for group in groups.values() if group["completers"]]
 
 
 def roll_up(cell_rows, field):

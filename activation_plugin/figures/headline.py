@@ -1,45 +1,25 @@
 """
-The headline of a definition: rate, Kaplan–Meier curve, funnel and persistence, each from a fixed
-number of aggregate queries (GROUP BY on indexed columns, day histograms), never per learner.
+The headline of a definition: rate, Kaplan–Meier curve, funnel and persistence, added up from the
+definition's tallies (``tallies.read``) plus the running windows' censoring times, never per learner.
 """
 from datetime import timedelta
 from datetime import timezone as dt_timezone
 
-from django.db.models import (
-    BooleanField,
-    Case,
-    Count,
-    DateField,
-    DateTimeField,
-    Exists,
-    ExpressionWrapper,
-    F,
-    OuterRef,
-    Q,
-    Sum,
-    When,
-)
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from activation_plugin import stats
+from activation_plugin.figures import tallies
 from activation_plugin.figures.base import (
-    ACTIVATED,
     counted_windows,
     min_cell_size,
     rate_row,
     reveals_outcomes,
-    running,
     suppress_rows,
 )
 from activation_plugin.keys import catalog_course, parse_course_key
-from activation_plugin.models import (
-    ActivationDefinition,
-    ActivationWindow,
-    Evidence,
-    PromptDelivery,
-    PromptOptOut,
-)
+from activation_plugin.models import ActivationDefinition, ActivationWindow, Evidence, PromptOptOut
 
 SUMMARY_COUNTS = ("completers", "eligible", "activated", "open", "open_activated", "not_activated", "opted_out")
 # Counts that tell a learner's outcome: hidden with the rate (``suppress_outcomes``).
@@ -47,7 +27,7 @@ OUTCOME_COUNTS = ("eligible", "activated", "not_activated", "open", "open_activa
 DAY = timedelta(days=1)
 
 
-def summarize(definition, now=None):
+def summarize(definition, now=None, tallied=None):
     """
     The headline figures of a definition, from aggregate queries only.
 
@@ -78,40 +58,23 @@ def summarize(definition, now=None):
         activated, or not activated, among the completers).
     """
     now = now or timezone.now()
-    windows = counted_windows(definition)
-    is_running = running(now)
-    # One pass over the windows: the KM day histogram, whose rows also add up to the counts.
-    # A running window that has not activated is censored after the whole days it has been open:
-    # grouping on the date of ``opened_at`` shifted by the time of day of ``now`` gives exactly
-    # those days (see ``_elapsed_days``) in a GROUP BY, without a row per window.
-    # The same pass counts activations by the strengths of their verified evidence (on the window).
-    utc_now = now.astimezone(dt_timezone.utc)
-    shift = DAY - timedelta(microseconds=1) - (utc_now - utc_now.replace(hour=0, minute=0, second=0, microsecond=0))
-    histogram = list(
-        windows.annotate(
-            activated_day=Case(When(ACTIVATED, then="days_to_activation")),
-            is_running=Case(When(is_running, then=True), default=False, output_field=BooleanField()),
-            censor_date=Case(When(is_running & ~ACTIVATED, then=TruncDate(
-                ExpressionWrapper(F("opened_at") + shift, output_field=DateTimeField()), tzinfo=dt_timezone.utc)),
-                output_field=DateField()))
-        .values("activated_day", "is_running", "censor_date")
-        .annotate(n=Count("pk"), **{f"strength_{strength}": Count("pk", filter=ACTIVATED & Q(
-            verified_strengths__contains=f",{strength},")) for strength in Evidence.Strength.values})
-        .order_by()
-    )
-    ended_rows = [row for row in histogram if not row["is_running"]]
+    tallied = tallied or tallies.read(definition, now, with_kpi=False)
+    ended_rows = [row for row in tallied.cells if row["ended"]]
+    running_rows = [row for row in tallied.cells if not row["ended"]]
     counts = {
-        "completers": sum(row["n"] for row in histogram),
-        "eligible": sum(row["n"] for row in ended_rows),
-        "activated": sum(row["n"] for row in ended_rows if row["activated_day"] is not None),
-        "open": sum(row["n"] for row in histogram if row["is_running"]),
-        "open_activated": sum(row["n"] for row in histogram if row["is_running"] and row["activated_day"] is not None),
+        "completers": sum(row["completers"] for row in tallied.cells),
+        "eligible": sum(row["completers"] for row in ended_rows),
+        "activated": sum(row["activated"] for row in ended_rows),
+        "open": sum(row["completers"] for row in running_rows),
+        "open_activated": sum(row["activated"] for row in running_rows),
         # From the opt-out table's side: a handful of rows, not a lookup per window.
-        "opted_out": windows.filter(user_id__in=PromptOptOut.objects.filter(
+        "opted_out": counted_windows(definition).filter(user_id__in=PromptOptOut.objects.filter(
             Q(definition=definition) | Q(definition__isnull=True)).values("user_id")).count(),
     }
     counts["not_activated"] = counts["eligible"] - counts["activated"]
-    curve = stats.kaplan_meier(_events_by_day(histogram, definition.window_days, now))
+    curve = stats.kaplan_meier(_events_by_day(
+        tallied.activation_days, counts["not_activated"], _running_censored(definition, now),
+        definition.window_days, now))
     by_strength = {strength: sum(row[f"strength_{strength}"] for row in ended_rows)
                    for strength in Evidence.Strength.values}
     eligible = counts["eligible"]
@@ -186,7 +149,20 @@ def _elapsed_days(shifted_date, now):
     return (now.astimezone(dt_timezone.utc).date() - shifted_date).days
 
 
-def _events_by_day(histogram, window_days, now):
+def _running_censored(definition, now):
+    """
+    ``{shifted date: windows}`` of the running windows not activated, on the date of ``opened_at``
+    shifted by the time of day of ``now`` (see ``_elapsed_days``): whole days observed, in a GROUP
+    BY without a row per window. These move with the clock alone, so they are read from the
+    running windows, not from the tallies.
+    """
+    utc_now = now.astimezone(dt_timezone.utc)
+    shift = DAY - timedelta(microseconds=1) - (utc_now - utc_now.replace(hour=0, minute=0, second=0, microsecond=0))
+    return tallies.running_censored(definition, now, TruncDate(
+        ExpressionWrapper(F("opened_at") + shift, output_field=DateTimeField()), tzinfo=dt_timezone.utc))
+
+
+def _events_by_day(activation_days, ended_not_activated, running_censored, window_days, now):
     """
     ``{day: (activations, censored)}`` for Kaplan–Meier, in whole days since the window opened:
     an activation on its day, a running window censored after the whole days it has been open
@@ -199,13 +175,12 @@ def _events_by_day(histogram, window_days, now):
         old_events, old_censored = events_by_day.get(day, (0, 0))
         events_by_day[day] = (old_events + events, old_censored + censored)
 
-    for row in histogram:
-        if row["activated_day"] is not None:
-            add(row["activated_day"], events=row["n"])
-        elif row["is_running"]:
-            add(min(max(_elapsed_days(row["censor_date"], now), 0), window_days), censored=row["n"])
-        else:
-            add(window_days, censored=row["n"])
+    for day, activated in activation_days.items():
+        add(day, events=activated)
+    for shifted_date, windows in running_censored.items():
+        add(min(max(_elapsed_days(shifted_date, now), 0), window_days), censored=windows)
+    if ended_not_activated:
+        add(window_days, censored=ended_not_activated)
     return events_by_day
 
 
@@ -228,24 +203,23 @@ def funnel(definition, now=None):
     return funnel_from_counts(funnel_counts(definition, now or timezone.now()))
 
 
-def funnel_counts(definition, now):
+def funnel_counts(definition, now, tallied=None):
     """
-    Unsuppressed ``{arm: {stage: count, "open": count}}``, one query; also the source of the data
-    quality's response rate.
+    Unsuppressed ``{arm: {stage: count, "activated_ended": count, "open": count}}`` from the
+    tallies; also the source of the data quality's response rate.
     """
-    sent = PromptDelivery.objects.filter(window=OuterRef("pk"), status=PromptDelivery.Status.SENT)
-    responded = Evidence.objects.filter(window=OuterRef("pk")).exclude(status=Evidence.Status.REJECTED)
-    verified = Evidence.objects.filter(window=OuterRef("pk"), status=Evidence.Status.VERIFIED)
-    rows = {row.pop("arm"): row for row in (
-        counted_windows(definition).values("arm")
-        .annotate(completed=Count("pk"), prompted=Count("pk", filter=Exists(sent)),
-                  responded=Count("pk", filter=Exists(responded)), verified=Count("pk", filter=Exists(verified)),
-                  activated=Count("pk", filter=ACTIVATED),
-                  activated_ended=Count("pk", filter=ACTIVATED & ~running(now)), open=Count("pk", filter=running(now)))
-        .order_by()
-    )}
-    empty = dict.fromkeys((*FUNNEL_STAGES, "activated_ended", "open"), 0)
-    return {arm: rows.get(arm, empty) for arm in ActivationWindow.Arm.values}
+    tallied = tallied or tallies.read(definition, now, with_kpi=False)
+    arms = {arm: dict.fromkeys((*FUNNEL_STAGES, "activated_ended", "open"), 0) for arm in ActivationWindow.Arm.values}
+    for row in tallied.cells:
+        arm = arms.setdefault(row["arm"], dict.fromkeys((*FUNNEL_STAGES, "activated_ended", "open"), 0))
+        arm["completed"] += row["completers"]
+        for stage in ("prompted", "responded", "verified", "activated"):
+            arm[stage] += row[stage]
+        if row["ended"]:
+            arm["activated_ended"] += row["activated"]
+        else:
+            arm["open"] += row["completers"]
+    return arms
 
 
 def funnel_from_counts(arms):
@@ -260,7 +234,7 @@ def funnel_from_counts(arms):
     }
 
 
-def persistence(definition):
+def persistence(definition, tallied=None):
     """
     Do activated learners keep applying it? The share of activated windows with two or more
     verified pieces of evidence, and verified evidence per activated window. Hidden (None) below
@@ -269,19 +243,17 @@ def persistence(definition):
     Returns:
         dict: activated, repeat, repeat_share, evidence_per_activated, suppressed.
     """
-    totals = (counted_windows(definition).filter(ACTIVATED)
-              .annotate(verified=Count("evidence", filter=Q(evidence__status=Evidence.Status.VERIFIED)))
-              .aggregate(activated=Count("pk"), repeat=Count("pk", filter=Q(verified__gte=2)),
-                         evidence=Sum("verified")))
-    activated = totals["activated"]
+    tallied = tallied or tallies.read(definition, timezone.now(), with_kpi=False)
+    activated, repeat, evidence = (sum(row[counter] for row in tallied.cells)
+                                   for counter in ("activated", "repeat", "verified_evidence"))
     if activated < min_cell_size():
         return {"activated": None, "repeat": None, "repeat_share": None, "evidence_per_activated": None,
                 "suppressed": True}
     return {
         "activated": activated,
-        "repeat": totals["repeat"],
-        "repeat_share": totals["repeat"] / activated if activated else None,
-        "evidence_per_activated": (totals["evidence"] or 0) / activated if activated else None,
+        "repeat": repeat,
+        "repeat_share": repeat / activated if activated else None,
+        "evidence_per_activated": evidence / activated if activated else None,
         "suppressed": False,
     }
 

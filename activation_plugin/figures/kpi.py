@@ -3,77 +3,60 @@ Business results: KPI change of activated vs not activated learners, difference-
 of prompted vs holdout, and return on investment.
 
 A learner's KPI *delta* is the mean of their observations inside the window (from opening to its
-end, or to now while it is open) minus the mean over the ``baseline_days`` before it opened.
-Deltas are computed by the database (one correlated, indexed subquery per window on
-``act_obs_user_metric``) and reduced there to count, mean and sample variance per group: one
-query per metric, whatever the number of learners or observations.
+end; observations are never dated in the future, ``clean_observation`` refuses them) minus the mean
+over the ``baseline_days`` before it opened. Each window's delta is kept in the KPI tallies as
+sums (count, delta, its square, the two means) per metric, arm, outcome and closing day, so a
+group's mean and sample variance are read from a few rows whatever the number of learners.
 """
 import math
-from datetime import timedelta
 
-from django.db.models import (
-    Avg,
-    Count,
-    DateTimeField,
-    ExpressionWrapper,
-    F,
-    FloatField,
-    OuterRef,
-    Q,
-    Subquery,
-    Variance,
-)
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from activation_plugin import stats
 from activation_plugin.errors import ActivationRequestError
-from activation_plugin.figures.base import ACTIVATED, cells, counted_windows, ended, min_cell_size
+from activation_plugin.figures import tallies
+from activation_plugin.figures.base import cells, min_cell_size
 from activation_plugin.figures.comparisons import arms_from_cells
-from activation_plugin.models import ActivationWindow, EvidenceRequirement, MetricObservation
-
-DEFAULT_BASELINE_DAYS = 30
-
-
-def metric_baselines(definition):
-    """``{metric: baseline_days}`` of the definition's KPI requirements, in requirement order."""
-    baselines = {}
-    for config in definition.requirements.filter(kind=EvidenceRequirement.Kind.METRIC).values_list("config", flat=True):
-        baselines.setdefault(config["metric"], config.get("baseline_days", DEFAULT_BASELINE_DAYS))
-    return baselines
+from activation_plugin.figures.tallies import DEFAULT_BASELINE_DAYS, metric_baselines
+from activation_plugin.models import ActivationWindow
 
 
-def _mean_between(metric, start, end, now):
-    """Mean of the window's learner's ``metric`` observations with ``start <= observed_at < end``."""
-    observations = (MetricObservation.objects
-                    .filter(user=OuterRef("user_id"), metric=metric, observed_at__gte=start, observed_at__lt=end,
-                            observed_at__lte=now)
-                    .order_by().values("user").annotate(mean=Avg("value")).values("mean"))
-    return Subquery(observations, output_field=FloatField())
+def _group_figures(rows):
+    """``{"n", "mean_delta", "variance", "pre_mean", "post_mean"}`` of a group, from its tallied sums."""
+    n = sum(row["measured"] for row in rows)
+    if not n:
+        return {"n": 0, "mean_delta": None, "variance": None, "pre_mean": None, "post_mean": None}
+    total, squares = sum(row["sum_delta"] for row in rows), sum(row["sum_delta_squares"] for row in rows)
+    return {"n": n, "mean_delta": total / n,
+            # Sample variance from the sums; never below 0, which rounding could otherwise give.
+            "variance": max(squares - total * total / n, 0.0) / (n - 1) if n > 1 else None,
+            "pre_mean": sum(row["sum_pre"] for row in rows) / n, "post_mean": sum(row["sum_post"] for row in rows) / n}
 
 
-def _delta_groups(windows, metric, baseline_days, now, groups):
-    """``{name: {"n", "mean_delta", "variance", "pre_mean", "post_mean"}}`` per ``{name: Q}``, one query."""
-    baseline_start = ExpressionWrapper(OuterRef("opened_at") - timedelta(days=baseline_days),
-                                       output_field=DateTimeField())
-    # DISTINCT (harmless: each row carries the window's pk) keeps the per-window means a derived
-    # table MariaDB materialises; merged into the outer aggregates, each mean's subquery would run
-    # again for every aggregate that uses it (3.5 times slower at 100,000 windows).
-    with_means = windows.annotate(
-        pre=_mean_between(metric, baseline_start, OuterRef("opened_at"), now),
-        post=_mean_between(metric, OuterRef("opened_at"), OuterRef("closes_at"), now),
-    ).distinct()
-    delta = ExpressionWrapper(F("post") - F("pre"), output_field=FloatField())
-    measured = Q(pre__isnull=False, post__isnull=False)
-    aggregates = {}
-    for name, condition in groups.items():
-        where = condition & measured
-        aggregates |= {f"{name}__n": Count("pk", filter=where), f"{name}__mean_delta": Avg(delta, filter=where),
-                       f"{name}__variance": Variance(delta, sample=True, filter=where),
-                       f"{name}__pre_mean": Avg("pre", filter=where), f"{name}__post_mean": Avg("post", filter=where)}
-    totals = with_means.aggregate(**aggregates)
-    return {name: {key: totals[f"{name}__{key}"] for key in ("n", "mean_delta", "variance", "pre_mean", "post_mean")}
-            for name in groups}
+OUTCOME_GROUPS = {"activated": lambda row: row["activated"],
+                  "not_activated": lambda row: not row["activated"] and row["ended"]}
+ARM_GROUPS = {"treated": lambda row: row["arm"] == ActivationWindow.Arm.PROMPTED,
+              "comparison": lambda row: row["arm"] == ActivationWindow.Arm.HOLDOUT}
+
+
+def _delta_groups(kpi_rows, metric, groups):
+    """``{name: {"n", "mean_delta", "variance", "pre_mean", "post_mean"}}`` per ``{name: row test}``."""
+    rows = [row for row in kpi_rows if row["metric"] == metric]
+    return {name: _group_figures([row for row in rows if belongs(row)]) for name, belongs in groups.items()}
+
+
+def _kpi_tallies(definition, metric, now):
+    """
+    ``(baseline_days, kpi rows)`` for one metric: from the tallies when the definition's KPI
+    requirements use it, else counted from the windows with the default baseline (an API caller
+    asking about a metric the definition does not name).
+    """
+    baselines = metric_baselines(definition)
+    if metric in baselines:
+        return baselines[metric], tallies.read(definition, now).kpi
+    windows = ActivationWindow.objects.filter(definition=definition)
+    return DEFAULT_BASELINE_DAYS, tallies.counted_from_windows(windows, {metric: DEFAULT_BASELINE_DAYS}, now).kpi
 
 
 def _welch(first, second):
@@ -107,19 +90,10 @@ def kpi_deltas(definition, metric=None, now=None):
         "suppressed"}``; groups below ``ACTIVATION_MIN_CELL_SIZE`` learners hide both groups.
     """
     now = now or timezone.now()
-    baselines = metric_baselines(definition)
     if metric is not None:
-        baselines = {metric: baselines.get(metric, DEFAULT_BASELINE_DAYS)}
-    windows = counted_windows(definition)
-    return [_kpi_row(name, baseline_days, _delta_groups(windows, name, baseline_days, now, _outcome_groups(now)))
-            for name, baseline_days in baselines.items()]
-
-
-def _outcome_groups(now):
-    return {"activated": ACTIVATED, "not_activated": ~ACTIVATED & ended(now)}
-
-
-ARM_GROUPS = {"treated": Q(arm=ActivationWindow.Arm.PROMPTED), "comparison": Q(arm=ActivationWindow.Arm.HOLDOUT)}
+        baseline_days, rows = _kpi_tallies(definition, metric, now)
+        return [_kpi_row(metric, baseline_days, _delta_groups(rows, metric, OUTCOME_GROUPS))]
+    return kpi_figures(definition, now, with_did=False)[0]
 
 
 def _kpi_row(metric, baseline_days, groups):
@@ -135,20 +109,21 @@ def _did_row(metric, baseline_days, groups):
             "comparison": {"arm": ActivationWindow.Arm.HOLDOUT.value, **groups["comparison"]}, **result}
 
 
-def kpi_figures(definition, now, with_did):
+def kpi_figures(definition, now, with_did, tallied=None):
     """
     What ``analytics`` shows: :func:`kpi_deltas` and (``with_did``) :func:`difference_in_differences`
-    of every metric the definition uses, both from one query per metric (the per-window means are
-    the costly part; the four groups are only filters over them).
+    of every metric the definition uses, all added up from the definition's KPI tallies.
 
     Returns:
         tuple: (kpi rows, did rows).
     """
-    windows = counted_windows(definition)
+    baselines = metric_baselines(definition)
+    if not baselines:
+        return [], []
+    rows = (tallied or tallies.read(definition, now)).kpi
     kpi, did = [], []
-    for name, baseline_days in metric_baselines(definition).items():
-        groups = _delta_groups(windows, name, baseline_days, now,
-                               {**_outcome_groups(now), **(ARM_GROUPS if with_did else {})})
+    for name, baseline_days in baselines.items():
+        groups = _delta_groups(rows, name, {**OUTCOME_GROUPS, **(ARM_GROUPS if with_did else {})})
         kpi.append(_kpi_row(name, baseline_days, groups))
         if with_did:
             did.append(_did_row(name, baseline_days, groups))
@@ -172,10 +147,8 @@ def difference_in_differences(definition, metric, now=None):
         "p_value", "suppressed"}``; everything None and ``suppressed`` when an arm has fewer
         than ``ACTIVATION_MIN_CELL_SIZE`` measured learners (always so without a holdout).
     """
-    now = now or timezone.now()
-    baseline_days = metric_baselines(definition).get(metric, DEFAULT_BASELINE_DAYS)
-    return _did_row(metric, baseline_days,
-                    _delta_groups(counted_windows(definition), metric, baseline_days, now, ARM_GROUPS))
+    baseline_days, rows = _kpi_tallies(definition, metric, now or timezone.now())
+    return _did_row(metric, baseline_days, _delta_groups(rows, metric, ARM_GROUPS))
 
 
 def _finite_number(value, field):

@@ -3,21 +3,14 @@ import operator
 from datetime import timedelta
 from functools import reduce
 
-from django.db.models import Count, DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Q, Value
+from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q, Value
 from django.db.models.functions import Lower, StrIndex, Substr
 from django.utils import timezone
 
-from activation_plugin.figures import headline
-from activation_plugin.figures.base import (
-    ACTIVATED,
-    counted_evidence,
-    counted_windows,
-    ended,
-    min_cell_size,
-    reveals_outcomes,
-)
-from activation_plugin.figures.kpi import metric_baselines
-from activation_plugin.models import ActivationWindow, Evidence, MetricObservation, MetricSource, SupervisorInvite
+from activation_plugin.figures import headline, tallies
+from activation_plugin.figures.base import counted_windows, min_cell_size, reveals_outcomes
+from activation_plugin.figures.tallies import metric_baselines
+from activation_plugin.models import ActivationWindow, MetricObservation, MetricSource, SupervisorInvite
 
 # ``MetricSource.last_status`` is free text written by the connectors; these values mean the last run failed.
 FAILING_STATUSES = ("error", "failed", "failing")
@@ -30,15 +23,6 @@ FREE_MAIL_DOMAINS = ("gmail.com", "googlemail.com", "yahoo.com", "outlook.com", 
 QUICK_CONFIRMATION = timedelta(minutes=10)
 # One address confirming this many learners of a definition is a team lead, or one person confirming for a group.
 BUSY_SUPERVISOR_LEARNERS = 5
-
-
-def _outside_every_window(windows, metric, baseline_days):
-    """An observation of a learner of this definition that no figure uses: not in their baseline or window."""
-    observed = OuterRef("observed_at")
-    used = windows.filter(
-        user=OuterRef("user_id"), closes_at__gte=observed,
-        opened_at__lte=ExpressionWrapper(observed + timedelta(days=baseline_days), output_field=DateTimeField()))
-    return Q(metric=metric) & Exists(windows.filter(user=OuterRef("user_id"))) & ~Exists(used)
 
 
 def _local_part(field):
@@ -77,26 +61,23 @@ def _share(part, whole, hidden):
     return None if hidden or not whole else part / whole
 
 
-def non_response(definition, now):
+def non_response(definition, now, tallied=None):
     """
     Who answers? Among prompted-arm completers whose window has ended, responders (any evidence
     not rejected) against non-responders, on what the platform knows of both (enrollment mode,
     cohort, course run), and the bounds of the rate: nobody who never answered activated, so the
     rate assumes they did not (``rate_if_none``); ``rate_if_all`` is the rate had every one of
     them applied it. A value whose responders or non-responders are fewer than the minimum cell
-    size shows no shares; the bounds are hidden with the rate (``reveals_outcomes``). One query.
+    size shows no shares; the bounds are hidden with the rate (``reveals_outcomes``). From the tallies.
 
     Returns:
         dict: eligible, responders, non_responders, rate_if_none, rate_if_all, suppressed,
         dimensions (``{dimension: [{"value", "responders_share", "non_responders_share",
         "suppressed"}]}``, shares of each group, largest first).
     """
-    responded = Evidence.objects.filter(window=OuterRef("pk")).exclude(status=Evidence.Status.REJECTED)
-    rows = list(counted_windows(definition).filter(ended(now), arm=ActivationWindow.Arm.PROMPTED)
-                .values(*NON_RESPONSE_DIMENSIONS)
-                .annotate(n=Count("pk"), responders=Count("pk", filter=Exists(responded)),
-                          activated=Count("pk", filter=ACTIVATED))
-                .order_by())
+    rows = [{**row, "n": row["completers"], "responders": row["responded"]}
+            for row in (tallied or tallies.read(definition, now, with_kpi=False)).cells
+            if row["ended"] and row["arm"] == ActivationWindow.Arm.PROMPTED]
     eligible = sum(row["n"] for row in rows)
     responders = sum(row["responders"] for row in rows)
     activated = sum(row["activated"] for row in rows)
@@ -122,7 +103,7 @@ def non_response(definition, now):
     }
 
 
-def data_quality(definition, now=None, funnel_counts=None):
+def data_quality(definition, now=None, funnel_counts=None, tallied=None):
     """
     The figures that tell whether the others can be trusted.
 
@@ -147,29 +128,29 @@ def data_quality(definition, now=None, funnel_counts=None):
         (``[{"name", "last_status", "last_error", "last_run_at"}]``).
     """
     now = now or timezone.now()
-    windows = counted_windows(definition)
     baselines = metric_baselines(definition)
-    prompted_arm = (funnel_counts or headline.funnel_counts(definition, now))[ActivationWindow.Arm.PROMPTED]
+    tallied = tallied or tallies.read(definition, now)
+    prompted_arm = (funnel_counts or headline.funnel_counts(definition, now, tallied))[ActivationWindow.Arm.PROMPTED]
     response = {"prompted": prompted_arm["completed"], "responded": prompted_arm["responded"]}
     hidden = 0 < response["prompted"] < min_cell_size()
     observation_counts = {"unmatched_identities": 0, "future_observations": 0, "observations_outside_windows": 0}
     if baselines:
-        outside = reduce(operator.or_, (_outside_every_window(windows, metric, baseline_days)
-                                        for metric, baseline_days in baselines.items()))
-        observation_counts = MetricObservation.objects.filter(metric__in=list(baselines)).aggregate(
-            unmatched_identities=Count("external_id", distinct=True, filter=Q(user__isnull=True)),
-            future_observations=Count("pk", filter=Q(observed_at__gt=now)),
-            observations_outside_windows=Count("pk", filter=outside),
-        )
+        observations = MetricObservation.objects.filter(metric__in=list(baselines))
+        # Two counts on their own indexes (unlinked ids; times after now), not one scan of every observation.
+        observation_counts = {
+            "unmatched_identities": observations.filter(user__isnull=True).values("external_id").distinct().count(),
+            "future_observations": observations.filter(observed_at__gt=now).count(),
+            "observations_outside_windows": sum(row["observations"] - row["observations_used"] for row in tallied.kpi),
+        }
     return {
         "prompted": None if hidden else response["prompted"],
         "responded": None if hidden else response["responded"],
         "response_rate": None if hidden or not response["prompted"] else response["responded"] / response["prompted"],
-        "awaiting_review": counted_evidence(definition).filter(status=Evidence.Status.SUBMITTED).count(),
+        "awaiting_review": sum(row["awaiting_review"] for row in tallied.cells),
         "metrics": list(baselines),
         **observation_counts,
         "supervisor_patterns": supervisor_patterns(definition),
-        "non_response": non_response(definition, now),
+        "non_response": non_response(definition, now, tallied),
         "failing_sources": list(MetricSource.objects.filter(last_status__in=FAILING_STATUSES).order_by("name")
                                 .values("name", "last_status", "last_error", "last_run_at")),
     }

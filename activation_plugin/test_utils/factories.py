@@ -4,10 +4,12 @@ from datetime import timedelta
 
 import factory
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.utils import timezone
 from opaque_keys.edx.keys import CourseKey
 
 from activation_plugin import models
+from activation_plugin.api.tallies import retally
 
 COURSE_KEY = "course-v1:TestX+APPLY+2026"
 
@@ -66,3 +68,12 @@ class WindowFactory(factory.django.DjangoModelFactory):
     opened_at = factory.LazyFunction(timezone.now)
     closes_at = factory.LazyAttribute(lambda w: w.opened_at + timedelta(days=w.definition.window_days))
     next_action_at = factory.LazyAttribute(lambda w: w.closes_at)
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        """Counted in its definition's tallies, as a window the api opens is: the figures see it."""
+        with transaction.atomic():
+            window = super()._create(model_class, *args, **kwargs)
+            retally(window.definition, [window.pk])
+        window.refresh_from_db(fields=["tallied"])
+        return window

@@ -1,0 +1,267 @@
+"""
+Keeping the tallies the figures read (``figures.tallies``) equal to the sum of what each window
+contributes, in the same transaction as every change to a window, its evidence, its prompts or its
+learner's KPI observations.
+
+Each window stores what it last added (``ActivationWindow.tallied``). ``retally`` locks the
+windows, computes what they add now, and moves the difference: a window counted twice, or a write
+that reaches it by two paths, changes nothing the second time, and a path that forgot to count a
+change is corrected by the window's next one. ``rebuild`` recounts a definition from its windows
+(the repair command, the tick for definitions never built, the test that rebuild equals live).
+See docs/decisions/0009-tallies.rst.
+"""
+import logging
+from collections import defaultdict
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from activation_plugin import figures
+
+from activation_plugin.figures.tallies import (
+    CELL_COUNTERS,
+    CELL_FIELDS,
+    KPI_SUMS,
+    WINDOW_COLUMNS,
+    annotated,
+    cell_key,
+    contribution,
+    metric_baselines,
+    utc_day,
+)
+from activation_plugin.models import (
+    ActivationDayTally,
+    ActivationDefinition,
+    ActivationWindow,
+    EvidenceRequirement,
+    KpiTally,
+    WindowTally,
+)
+
+log = logging.getLogger(__name__)
+# Windows recounted per statement by ``rebuild``: memory stays flat at any size.
+REBUILD_BATCH = 5000
+_NOTHING = {"cell": {}, "day": None, "kpi": {}}
+
+
+class _Moves:
+    """The differences to add to each tally row, summed over the windows of one ``retally``."""
+
+    def __init__(self, definition_id):
+        self.definition_id = definition_id
+        self.cells, self.days, self.kpi = {}, defaultdict(int), {}
+
+    def add(self, row, added, sign):
+        """Add (``sign`` 1) or take away (-1) one window's contribution ``added``."""
+        key = (cell_key(row), utc_day(row["closes_at"]))
+        cell = self.cells.setdefault(key, {
+            **{field: row[field] for field in CELL_FIELDS}, "cell": key[0], "closes_on": key[1],
+            "first_opened": row["opened_at"], **dict.fromkeys(CELL_COUNTERS, 0)})
+        cell["first_opened"] = min(cell["first_opened"], row["opened_at"])
+        for counter, value in added["cell"].items():
+            cell[counter] += sign * value
+        if added["day"] is not None:
+            self.days[added["day"]] += sign
+        activated = bool(added["cell"].get("activated"))
+        for metric, sums in added["kpi"].items():
+            group = self.kpi.setdefault((metric, row["arm"], activated, key[1]), {
+                "metric": metric, "arm": row["arm"], "activated": activated, "closes_on": key[1],
+                **dict.fromkeys(KPI_SUMS, 0)})
+            for name, value in sums.items():
+                group[name] += sign * value
+
+    def save(self):
+        """One upsert per table that changed."""
+        _upsert(WindowTally, ("definition_id", "cell", "closes_on"), CELL_COUNTERS,
+                [{"definition_id": self.definition_id, **row} for row in self.cells.values()],
+                extra=("course_run", "arm", "enrollment_mode", "org", "cohort"), least=("first_opened",))
+        _upsert(ActivationDayTally, ("definition_id", "day"), ("activated",),
+                [{"definition_id": self.definition_id, "day": day, "activated": n}
+                 for day, n in self.days.items() if n])
+        _upsert(KpiTally, ("definition_id", "metric", "arm", "activated", "closes_on"), KPI_SUMS,
+                [{"definition_id": self.definition_id, **row} for row in self.kpi.values()
+                 if any(row[name] for name in KPI_SUMS)])
+
+
+def _upsert(model, keys, counters, rows, extra=(), least=()):
+    """
+    Add ``counters`` to the rows with these ``keys``, creating the missing ones, in one statement:
+    concurrent writers each add their own difference, and none overwrites another's.
+    """
+    if not rows:
+        return
+    meta = model._meta
+    columns = [*keys, *extra, *counters, *least]
+    fields = [meta.get_field(column[:-3] if column.endswith("_id") else column) for column in columns]
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    values = []
+    for row in rows:
+        values += [field.get_db_prep_save(row[column], connection) for field, column in zip(fields, columns)]
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
+    names = ", ".join(quote(field.column) for field in fields)
+    if connection.vendor == "mysql":
+        updates = [f"{quote(c)} = {quote(c)} + VALUES({quote(c)})" for c in counters]
+        updates += [f"{quote(c)} = LEAST({quote(c)}, VALUES({quote(c)}))" for c in least]
+        sql = f"INSERT INTO {table} ({names}) VALUES {placeholders} ON DUPLICATE KEY UPDATE {', '.join(updates)}"
+    else:
+        smallest = "MIN" if connection.vendor == "sqlite" else "LEAST"
+        updates = [f"{quote(c)} = {table}.{quote(c)} + excluded.{quote(c)}" for c in counters]
+        updates += [f"{quote(c)} = {smallest}({table}.{quote(c)}, excluded.{quote(c)})" for c in least]
+        conflict = ", ".join(quote(meta.get_field(k[:-3] if k.endswith("_id") else k).column) for k in keys)
+        sql = (f"INSERT INTO {table} ({names}) VALUES {placeholders} "
+               f"ON CONFLICT ({conflict}) DO UPDATE SET {', '.join(updates)}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+
+
+def retally(definition, window_ids, baselines=None):
+    """
+    Count these windows of ``definition`` again and move the tallies by what changed; must run
+    inside the transaction that changed them. A few statements whatever changed: the KPI
+    requirements (unless ``baselines`` are given), the locked windows with what they add now, and,
+    if anything moved, the upserts and the windows' new ``tallied``.
+    """
+    window_ids = sorted(set(window_ids))
+    if not window_ids:
+        return
+    baselines = _baselines(definition) if baselines is None else baselines
+    rows = annotated(ActivationWindow.objects.filter(definition_id=definition.pk, pk__in=window_ids)
+                     .order_by("pk").select_for_update(), baselines)
+    _move(definition.pk, rows, list(baselines))
+
+
+def _move(definition_id, rows, metrics):
+    moves, changed = _Moves(definition_id), []
+    for row in rows:
+        added = contribution(row, metrics)
+        if added == row["tallied"]:
+            continue
+        moves.add(row, row["tallied"] or _NOTHING, -1)
+        moves.add(row, added, 1)
+        changed.append(ActivationWindow(pk=row["pk"], tallied=added))
+    if changed:
+        moves.save()
+        ActivationWindow.objects.bulk_update(changed, ["tallied"])
+
+
+FRESH = {"was_prompted": False, "has_response": False, "verified_count": 0, "submitted_count": 0}
+
+
+def count_opened(definitions, windows):
+    """
+    Count windows just opened, which the caller holds locked. A new window has no prompt and no
+    evidence yet, so under a definition without KPI requirements what it adds is known without a
+    query; with them, its learner's baseline observations are read (``retally``). A window counted
+    already (a concurrent twin of the event won) is left as it is.
+    """
+    by_definition = defaultdict(list)
+    for window in windows:
+        if window.tallied is None:
+            by_definition[window.definition_id].append(window)
+    for definition in definitions:
+        opened = by_definition.get(definition.pk)
+        if not opened:
+            continue
+        if _uses_metrics(definition):
+            retally(definition, [window.pk for window in opened])
+            continue
+        rows = [{**{column: getattr(window, column) for column in WINDOW_COLUMNS}, **FRESH} for window in opened]
+        _move(definition.pk, rows, [])
+        for window, row in zip(opened, rows):
+            window.tallied = contribution(row, [])
+
+
+def _uses_metrics(definition):
+    """Whether the definition has a KPI requirement: ``open_windows`` annotates it, saving the query."""
+    if getattr(definition, "uses_metrics", None) is None:
+        definition.uses_metrics = bool(_baselines(definition))
+    return definition.uses_metrics
+
+
+def _baselines(definition):
+    """
+    ``metric_baselines``, read once per definition instance: requirements cannot change once a
+    window exists, so a batch (the tick's, a backfill's) asks once per definition.
+    """
+    if not hasattr(definition, "_tally_baselines"):
+        definition._tally_baselines = metric_baselines(definition)  # pylint: disable=protected-access
+    return definition._tally_baselines  # pylint: disable=protected-access
+
+
+def retally_learners(user_ids):
+    """Count again these learners' windows under definitions with a KPI requirement: their observations changed."""
+    if not user_ids:
+        return
+    windows = defaultdict(list)
+    for definition_id, window_id in ActivationWindow.objects.filter(
+            user_id__in=list(user_ids),
+            definition__requirements__kind=EvidenceRequirement.Kind.METRIC).values_list("definition_id", "pk"):
+        windows[definition_id].append(window_id)
+    for definition in ActivationDefinition.objects.filter(pk__in=windows):
+        retally(definition, windows[definition.pk])
+
+
+@transaction.atomic
+def rebuild(definition):
+    """
+    Recount a definition's tallies from its windows, replacing what they held: the repair command,
+    and the first build of a definition created before tallies existed. The definition's windows
+    stay locked meanwhile, so no change to them is lost between the count and the swap.
+
+    Returns:
+        int: the windows counted.
+    """
+    _lock_windows(definition)
+    for model in (WindowTally, ActivationDayTally, KpiTally):
+        model.objects.filter(definition=definition).delete()
+    baselines = metric_baselines(definition)
+    metrics, counted, last = list(baselines), 0, 0
+    moves = _Moves(definition.pk)
+    while True:
+        rows = list(annotated(ActivationWindow.objects.filter(definition=definition, pk__gt=last).order_by("pk"),
+                              baselines)[:REBUILD_BATCH])
+        if not rows:
+            break
+        snapshots = []
+        for row in rows:
+            added = contribution(row, metrics)
+            moves.add(row, added, 1)
+            snapshots.append(ActivationWindow(pk=row["pk"], tallied=added))
+        ActivationWindow.objects.bulk_update(snapshots, ["tallied"], batch_size=1000)
+        counted, last = counted + len(rows), rows[-1]["pk"]
+    moves.save()
+    definition.tallies_built_at = timezone.now()
+    ActivationDefinition.objects.filter(pk=definition.pk).update(tallies_built_at=definition.tallies_built_at)
+    figures.invalidate(definition.pk)
+    return counted
+
+
+def _lock_windows(definition):
+    """Lock the definition's windows (and the gaps new ones would fill) without reading them into Python."""
+    table = connection.ops.quote_name(ActivationWindow._meta.db_table)
+    if connection.vendor == "mysql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM {table} WHERE definition_id = %s FOR UPDATE", [definition.pk])
+    elif connection.features.has_select_for_update:
+        for _pk in ActivationWindow.objects.filter(definition=definition).select_for_update().values_list(
+                "pk", flat=True).iterator():
+            pass
+
+
+def rebuild_missing(limit=1):
+    """
+    Build the tallies of up to ``limit`` definitions that have none yet (created before tallies
+    existed, or whose KPI requirements changed); the tick calls this, so the figures of those
+    definitions are counted from their windows only until then.
+
+    Returns:
+        int: definitions built.
+    """
+    built = 0
+    for definition in ActivationDefinition.objects.filter(tallies_built_at__isnull=True).exclude(
+            status=ActivationDefinition.Status.DRAFT).order_by("pk")[:limit]:
+        windows = rebuild(definition)
+        log.info("activation: built the tallies of definition %s from %s windows", definition.pk, windows)
+        built += 1
+    return built
