@@ -635,6 +635,28 @@ class ActivationDayTally(models.Model):
         return f"activations of definition {self.definition_id} on day {self.day}"
 
 
+class CensorTally(models.Model):
+    """
+    Windows not activated per UTC hour they opened and day they close: while they run, the
+    Kaplan-Meier curve censors each after the whole days it has been observed, the same for every
+    window of an hour except in the hour whose time of day is now's.
+
+    .. no_pii: Counts per hour; no identifier.
+    """
+
+    definition = models.ForeignKey(ActivationDefinition, on_delete=models.CASCADE, related_name="+")
+    opened_hour = models.DateTimeField()
+    closes_on = models.DateField()
+    waiting = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["definition", "opened_hour", "closes_on"],
+                                               name="act_tally_censor")]
+
+    def __str__(self):
+        return f"windows of definition {self.definition_id} opened at {self.opened_hour} not activated"
+
+
 class KpiTally(models.Model):
     """
     Sums of learners' KPI changes (mean inside the window minus mean over the baseline before it)

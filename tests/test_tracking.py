@@ -129,8 +129,11 @@ def test_a_broken_tracker_is_logged_and_never_fails_the_caller(make_definition, 
 
 
 # Queries of a prompt batch before tracking existed (16, with the learners' languages read in a
-# savepoint: a platform that cannot answer falls back to the default language); then one per message.
-PROMPT_TICK_BASE = 18
+# savepoint: a platform that cannot answer falls back to the default language), and the definition's
+# KPI requirements, read once for the tallies; then per message its status and the window's recount
+# (the locked window with what it adds, the tallies' upsert, its contribution) in a savepoint.
+PROMPT_TICK_BASE = 19
+MESSAGE_QUERIES = 6
 EXPIRY_QUERIES = 7  # expiring due windows before tracking existed, whatever their number
 
 
@@ -140,7 +143,7 @@ def test_bulk_paths_emit_without_adding_queries(make_definition, course_key, lea
     make_definition(requirements=[PROMPTED_SURVEY], window_days=30)
     for user in UserFactory.create_batch(learners):
         api.open_windows(user.pk, course_key, "passing", NOW)
-    with django_assert_num_queries(PROMPT_TICK_BASE + learners), \
+    with django_assert_num_queries(PROMPT_TICK_BASE + MESSAGE_QUERIES * learners), \
             django_capture_on_commit_callbacks(execute=True):
         api.send_due_prompts(now=NOW + timedelta(hours=1))
     with django_assert_num_queries(EXPIRY_QUERIES), django_capture_on_commit_callbacks(execute=True):

@@ -27,12 +27,14 @@ from activation_plugin.figures.tallies import (
     cell_key,
     contribution,
     metric_baselines,
+    opening_hour,
     utc_day,
 )
 from activation_plugin.models import (
     ActivationDayTally,
     ActivationDefinition,
     ActivationWindow,
+    CensorTally,
     EvidenceRequirement,
     KpiTally,
     WindowTally,
@@ -49,7 +51,7 @@ class _Moves:
 
     def __init__(self, definition_id):
         self.definition_id = definition_id
-        self.cells, self.days, self.kpi = {}, defaultdict(int), {}
+        self.cells, self.days, self.kpi, self.waiting = {}, defaultdict(int), {}, defaultdict(int)
 
     def add(self, row, added, sign):
         """Add (``sign`` 1) or take away (-1) one window's contribution ``added``."""
@@ -63,6 +65,8 @@ class _Moves:
         if added["day"] is not None:
             self.days[added["day"]] += sign
         activated = bool(added["cell"].get("activated"))
+        if added["cell"] and not activated:
+            self.waiting[opening_hour(row["opened_at"]), key[1]] += sign
         for metric, sums in added["kpi"].items():
             group = self.kpi.setdefault((metric, row["arm"], activated, key[1]), {
                 "metric": metric, "arm": row["arm"], "activated": activated, "closes_on": key[1],
@@ -78,6 +82,9 @@ class _Moves:
         _upsert(ActivationDayTally, ("definition_id", "day"), ("activated",),
                 [{"definition_id": self.definition_id, "day": day, "activated": n}
                  for day, n in self.days.items() if n])
+        _upsert(CensorTally, ("definition_id", "opened_hour", "closes_on"), ("waiting",),
+                [{"definition_id": self.definition_id, "opened_hour": hour, "closes_on": day, "waiting": n}
+                 for (hour, day), n in self.waiting.items() if n])
         _upsert(KpiTally, ("definition_id", "metric", "arm", "activated", "closes_on"), KPI_SUMS,
                 [{"definition_id": self.definition_id, **row} for row in self.kpi.values()
                  if any(row[name] for name in KPI_SUMS)])
@@ -213,7 +220,7 @@ def rebuild(definition):
         int: the windows counted.
     """
     _lock_windows(definition)
-    for model in (WindowTally, ActivationDayTally, KpiTally):
+    for model in (WindowTally, ActivationDayTally, CensorTally, KpiTally):
         model.objects.filter(definition=definition).delete()
     baselines = metric_baselines(definition)
     metrics, counted, last = list(baselines), 0, 0

@@ -2,11 +2,7 @@
 The headline of a definition: rate, Kaplan–Meier curve, funnel and persistence, added up from the
 definition's tallies (``tallies.read``) plus the running windows' censoring times, never per learner.
 """
-from datetime import timedelta
-from datetime import timezone as dt_timezone
-
-from django.db.models import DateTimeField, ExpressionWrapper, F, Q
-from django.db.models.functions import TruncDate
+from django.db.models import Q
 from django.utils import timezone
 
 from activation_plugin import stats
@@ -24,7 +20,6 @@ from activation_plugin.models import ActivationDefinition, ActivationWindow, Evi
 SUMMARY_COUNTS = ("completers", "eligible", "activated", "open", "open_activated", "not_activated", "opted_out")
 # Counts that tell a learner's outcome: hidden with the rate (``suppress_outcomes``).
 OUTCOME_COUNTS = ("eligible", "activated", "not_activated", "open", "open_activated")
-DAY = timedelta(days=1)
 
 
 def summarize(definition, now=None, tallied=None):
@@ -72,9 +67,7 @@ def summarize(definition, now=None, tallied=None):
             Q(definition=definition) | Q(definition__isnull=True)).values("user_id")).count(),
     }
     counts["not_activated"] = counts["eligible"] - counts["activated"]
-    curve = stats.kaplan_meier(_events_by_day(
-        tallied.activation_days, counts["not_activated"], _running_censored(definition, now),
-        definition.window_days, now))
+    curve = stats.kaplan_meier(_events_by_day(tallied, counts["not_activated"], definition.window_days))
     by_strength = {strength: sum(row[f"strength_{strength}"] for row in ended_rows)
                    for strength in Evidence.Strength.values}
     eligible = counts["eligible"]
@@ -139,35 +132,12 @@ def _suppressed_summary(summary):
     return summary
 
 
-def _elapsed_days(shifted_date, now):
-    """
-    Whole days a window has been open at ``now``, from the date ``summarize`` groups on: the date
-    of ``opened_at + (1 day − 1 µs − now's time of day)``. Shifting by now's time of day turns
-    "whole days before now" into whole dates before today, and the added day less a microsecond
-    rounds a part-day up to the next date, so it is not counted (floor of the elapsed days).
-    """
-    return (now.astimezone(dt_timezone.utc).date() - shifted_date).days
-
-
-def _running_censored(definition, now):
-    """
-    ``{shifted date: windows}`` of the running windows not activated, on the date of ``opened_at``
-    shifted by the time of day of ``now`` (see ``_elapsed_days``): whole days observed, in a GROUP
-    BY without a row per window. These move with the clock alone, so they are read from the
-    running windows, not from the tallies.
-    """
-    utc_now = now.astimezone(dt_timezone.utc)
-    shift = DAY - timedelta(microseconds=1) - (utc_now - utc_now.replace(hour=0, minute=0, second=0, microsecond=0))
-    return tallies.running_censored(definition, now, TruncDate(
-        ExpressionWrapper(F("opened_at") + shift, output_field=DateTimeField()), tzinfo=dt_timezone.utc))
-
-
-def _events_by_day(activation_days, ended_not_activated, running_censored, window_days, now):
+def _events_by_day(tallied, ended_not_activated, window_days):
     """
     ``{day: (activations, censored)}`` for Kaplan–Meier, in whole days since the window opened:
     an activation on its day, a running window censored after the whole days it has been open
-    (a window opened at 23:45 yesterday has been observed for 0 days, not 1), an ended window
-    that did not activate at the window's length.
+    (a window opened at 23:45 yesterday has been observed for 0 days, not 1; ``tallies.read``
+    counts them), an ended window that did not activate at the window's length.
     """
     events_by_day = {}
 
@@ -175,10 +145,10 @@ def _events_by_day(activation_days, ended_not_activated, running_censored, windo
         old_events, old_censored = events_by_day.get(day, (0, 0))
         events_by_day[day] = (old_events + events, old_censored + censored)
 
-    for day, activated in activation_days.items():
+    for day, activated in tallied.activation_days.items():
         add(day, events=activated)
-    for shifted_date, windows in running_censored.items():
-        add(min(max(_elapsed_days(shifted_date, now), 0), window_days), censored=windows)
+    for observed, windows in tallied.waiting.items():
+        add(min(max(observed, 0), window_days), censored=windows)
     if ended_not_activated:
         add(window_days, censored=ended_not_activated)
     return events_by_day

@@ -15,16 +15,35 @@ windows closing *today* are counted from the windows themselves (one day of them
 the upgrade that added them) is counted wholly from its windows until the tick builds them.
 """
 import hashlib
+import operator
 from collections import namedtuple
 from datetime import datetime, time, timedelta
 from datetime import timezone as dt_timezone
+from functools import reduce
 
-from django.db.models import Avg, Count, DateTimeField, Exists, ExpressionWrapper, FloatField, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import (
+    Avg,
+    Case,
+    Count,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    FloatField,
+    IntegerField,
+    Min,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 
 from activation_plugin.models import (
     ActivationDayTally,
     ActivationWindow,
+    CensorTally,
     Evidence,
     EvidenceRequirement,
     KpiTally,
@@ -45,7 +64,8 @@ DEFAULT_BASELINE_DAYS = 30
 WINDOW_COLUMNS = ("pk", "definition_id", *CELL_FIELDS, "opened_at", "closes_at", "state", "days_to_activation",
                   "verified_strengths", "user_id", "tallied")
 
-Tallies = namedtuple("Tallies", "cells kpi activation_days")
+Tallies = namedtuple("Tallies", "cells kpi activation_days waiting")
+DAY = timedelta(days=1)
 
 
 def metric_baselines(definition):
@@ -148,72 +168,128 @@ def contribution(row, metrics):
             "day": row["days_to_activation"] if activated else None, "kpi": kpi}
 
 
+def opening_hour(moment):
+    """The UTC hour a window opened in: the key of the censoring tallies."""
+    return moment.astimezone(dt_timezone.utc).replace(minute=0, second=0, microsecond=0)
+
+
 def _empty_cell(row, ended):
     return {**{field: row[field] for field in CELL_FIELDS}, "course_run": str(row["course_run"]),
-            "closes_on": utc_day(row["closes_at"]), "ended": ended, "first_opened": row["opened_at"],
-            **dict.fromkeys(CELL_COUNTERS, 0)}
+            "ended": ended, "first_opened": row["opened_at"], **dict.fromkeys(CELL_COUNTERS, 0)}
 
 
-def counted_from_windows(windows, baselines, now):
-    """``Tallies`` of these windows, counted from them: what the tables hold, for windows not in them."""
-    cells, kpi, days = {}, {}, {}
-    metrics = list(baselines)
-    for row in annotated(windows, baselines).order_by():
-        added = contribution(row, metrics)
+def _added_up(rows, now):
+    """
+    ``Tallies`` of windows given as rows of their columns and ``added`` (their contribution): the
+    cells and KPI sums split at ``now`` into ended and running, the activation days, and the
+    running windows not activated by whole days observed (``(now - opened_at) // DAY``).
+    """
+    cells, kpi, days, waiting = {}, {}, {}, {}
+    for row in rows:
+        added = row["added"]
         ended = row["closes_at"] <= now
-        key = (cell_key(row), utc_day(row["closes_at"]), ended)
-        cell = cells.setdefault(key, _empty_cell(row, ended))
+        cell = cells.setdefault((cell_key(row), ended), _empty_cell(row, ended))
         cell["first_opened"] = min(cell["first_opened"], row["opened_at"])
         for counter, value in added["cell"].items():
             cell[counter] += value
         if added["day"] is not None:
             days[added["day"]] = days.get(added["day"], 0) + 1
         activated = bool(added["cell"].get("activated"))
+        if added["cell"] and not activated and not ended:
+            observed = (now - row["opened_at"]) // DAY
+            waiting[observed] = waiting.get(observed, 0) + 1
         for metric, sums in added["kpi"].items():
             group = kpi.setdefault((metric, row["arm"], activated, ended), {
                 "metric": metric, "arm": row["arm"], "activated": activated, "ended": ended,
                 **dict.fromkeys(KPI_SUMS, 0)})
             for name, value in sums.items():
                 group[name] += value
-    return Tallies(list(cells.values()), list(kpi.values()), days)
+    return Tallies(list(cells.values()), list(kpi.values()), days, waiting)
+
+
+def counted_from_windows(windows, baselines, now):
+    """``Tallies`` of these windows, counted from them: what the tables hold, for windows not in them."""
+    metrics = list(baselines)
+    return _added_up(({**row, "added": contribution(row, metrics)}
+                      for row in annotated(windows, baselines).order_by()), now)
+
+
+def _closing_today(definition, baselines, now):
+    """
+    ``Tallies`` of the windows closing today, which ``now`` splits: from what each window stores
+    it adds (``tallied``, kept with the tallies), counted afresh only for a window never counted.
+    """
+    start = datetime.combine(utc_day(now), time.min, tzinfo=dt_timezone.utc)
+    windows = ActivationWindow.objects.filter(definition=definition, state__in=ActivationWindow.State.values,
+                                              closes_at__gte=start, closes_at__lt=start + DAY)
+    rows = list(windows.values(*WINDOW_COLUMNS))
+    uncounted = [row["pk"] for row in rows if row["tallied"] is None]
+    if uncounted:
+        fresh = {row["pk"]: contribution(row, list(baselines))
+                 for row in annotated(windows.filter(pk__in=uncounted), baselines)}
+        for row in rows:
+            row["tallied"] = row["tallied"] or fresh[row["pk"]]
+    return _added_up(({**row, "added": {**row["tallied"], "kpi": {
+        metric: sums for metric, sums in row["tallied"]["kpi"].items() if metric in baselines}}} for row in rows), now)
+
+
+def _summed(queryset, today, keys, counters):
+    """Rows of a tally table summed over the closing days on either side of ``today``, with ``ended``."""
+    return [{**row, "ended": bool(row["ended"])} for row in queryset.exclude(closes_on=today).values(
+        *keys, ended=Case(When(closes_on__lt=today, then=Value(1)), default=Value(0),
+                          output_field=IntegerField())).annotate(**counters).order_by()]
+
+
+def _waiting(definition, now, today):
+    """
+    ``{whole days observed: windows}`` of the windows running past today that have not activated.
+    From the censoring tallies by opening hour, where every window of the hour has been observed
+    the same whole days; in the hours whose time of day is now's, the day ends within the hour,
+    so those windows are read (about one in 24 of the running ones).
+    """
+    waiting, ambiguous = {}, []
+    for hour, windows in (CensorTally.objects.filter(definition=definition, closes_on__gt=today, waiting__gt=0)
+                          .values_list("opened_hour").annotate(Sum("waiting")).order_by()):
+        if (now - hour) % DAY < timedelta(hours=1):
+            ambiguous.append(Q(opened_at__gte=hour, opened_at__lt=hour + timedelta(hours=1)))
+        else:
+            observed = (now - hour) // DAY
+            waiting[observed] = waiting.get(observed, 0) + windows
+    if ambiguous:
+        tomorrow = datetime.combine(today, time.min, tzinfo=dt_timezone.utc) + DAY
+        for opened_at in ActivationWindow.objects.filter(
+                reduce(operator.or_, ambiguous), definition=definition, closes_at__gte=tomorrow,
+                state__in=(ActivationWindow.State.OPEN, ActivationWindow.State.EXPIRED)).values_list(
+                "opened_at", flat=True):
+            observed = (now - opened_at) // DAY
+            waiting[observed] = waiting.get(observed, 0) + 1
+    return waiting
 
 
 def read(definition, now, with_kpi=True):
     """
-    The definition's ``Tallies`` at ``now``: ``cells`` (per cell, closing day and ``ended``: the
-    counters and ``first_opened``), ``kpi`` (per metric, arm, ``activated`` and ``ended``: the
-    sums) and ``activation_days`` (``{day: activated windows}``). A few queries whatever the number
-    of windows once the tallies are built.
+    The definition's ``Tallies`` at ``now``: ``cells`` (per cell and ``ended``: the counters and
+    ``first_opened``), ``kpi`` (per metric, arm, ``activated`` and ``ended``: the sums),
+    ``activation_days`` (``{day: activated windows}``) and ``waiting`` (``{whole days observed:
+    running windows not activated}``, the curve's censored). A few queries whatever the number of
+    windows once the tallies are built.
     """
     baselines = metric_baselines(definition) if with_kpi else {}
-    windows = ActivationWindow.objects.filter(definition=definition)
     if definition.tallies_built_at is None:
-        return counted_from_windows(windows, baselines, now)
+        return counted_from_windows(ActivationWindow.objects.filter(definition=definition), baselines, now)
     today = utc_day(now)
-    start = datetime.combine(today, time.min, tzinfo=dt_timezone.utc)
-    closing_today = counted_from_windows(
-        windows.filter(state__in=ActivationWindow.State.values, closes_at__gte=start,
-                       closes_at__lt=start + timedelta(days=1)), baselines, now)
-    cells = [{**row, "course_run": str(row["course_run"]), "ended": row["closes_on"] < today}
-             for row in WindowTally.objects.filter(definition=definition).exclude(closes_on=today)
-             .values(*CELL_FIELDS, "closes_on", "first_opened", *CELL_COUNTERS)]
+    closing_today = _closing_today(definition, baselines, now)
+    cells = _summed(WindowTally.objects.filter(definition=definition), today, CELL_FIELDS,
+                    {"first_opened": Min("first_opened"), **{counter: Sum(counter) for counter in CELL_COUNTERS}})
+    for row in cells:
+        row["course_run"] = str(row["course_run"])
     kpi = []
     if baselines:
-        kpi = [{**row, "ended": row.pop("closes_on") < today}
-               for row in KpiTally.objects.filter(definition=definition, metric__in=list(baselines))
-               .exclude(closes_on=today).values("metric", "arm", "activated", "closes_on", *KPI_SUMS)]
+        kpi = _summed(KpiTally.objects.filter(definition=definition, metric__in=list(baselines)), today,
+                      ("metric", "arm", "activated"), {name: Sum(name) for name in KPI_SUMS})
     days = dict(ActivationDayTally.objects.filter(definition=definition, activated__gt=0)
                 .values_list("day", "activated"))
-    return Tallies(cells + closing_today.cells, kpi + closing_today.kpi, days)
-
-
-def running_censored(definition, now, shifted_date):
-    """
-    ``{shifted opening date: windows}`` of the running windows that have not activated, grouped on
-    ``shifted_date`` (the headline's expression for the whole days each has been observed). These
-    move with the clock alone, so they are read from the windows that are still running.
-    """
-    return dict(ActivationWindow.objects.filter(definition=definition, closes_at__gt=now)
-                .filter(Q(state=ActivationWindow.State.OPEN) | Q(state=ActivationWindow.State.EXPIRED))
-                .annotate(censor_date=shifted_date).values("censor_date").annotate(n=Count("pk"))
-                .order_by().values_list("censor_date", "n"))
+    waiting = _waiting(definition, now, today)
+    for observed, windows in closing_today.waiting.items():
+        waiting[observed] = waiting.get(observed, 0) + windows
+    return Tallies(cells + closing_today.cells, kpi + closing_today.kpi, days, waiting)
