@@ -206,8 +206,10 @@ class ActivationWindow(models.Model):
         indexes = [
             models.Index(fields=["definition", "state"], name="act_window_def_state"),
             models.Index(fields=["user", "state"], name="act_window_user_state"),
-            # The figures read the windows that close today, and the running ones' opening times.
+            # The figures read the windows that close today, and the running ones opened in now's hour
+            # of the day (covered: no row is read for those).
             models.Index(fields=["definition", "state", "closes_at", "opened_at"], name="act_window_def_closing"),
+            models.Index(fields=["definition", "opened_at", "state", "closes_at"], name="act_window_def_opening"),
         ]
 
     def __str__(self):

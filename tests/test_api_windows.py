@@ -93,8 +93,8 @@ def test_open_windows_query_count_is_constant(make_definition, course_key, djang
     newcomer = UserFactory()
     # definitions with any window the learner has, user, segment (the demo backend's enrollment lookup
     # inside a savepoint, so a failed platform lookup cannot break the transaction: 3), insert, select
-    # (locked), then the tallies: the upsert and the window's contribution
-    with django_assert_num_queries(9):
+    # (locked), then the tallies: the cell and censoring upserts and the window's contribution
+    with django_assert_num_queries(10):
         api.open_windows(newcomer.pk, course_key, "passing", NOW)
     assert definition.windows.count() == 31
     # A replayed event: the definitions with the learner's window, then that window; nothing written.

@@ -108,8 +108,8 @@ def handle_times(user, opened_at, before, after):
 
 
 @pytest.mark.django_db(transaction=True, reset_sequences=True)
-def test_tallies_kept_by_every_write_path_equal_a_rebuild_and_the_windows(make_definition, course_key, staff_user,
-                                                                           settings, mailoutbox):
+def test_tallies_kept_by_every_write_path_equal_a_rebuild_and_the_windows(
+        make_definition, course_key, staff_user, settings, mailoutbox):
     settings.ACTIVATION_MIN_CELL_SIZE = 1  # every figure computed, none hidden
     definition = make_definition(requirements=[STAFF_PROJECT, METRIC], holdout_percent=30)
     users = UserFactory.create_batch(24)

@@ -14,8 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from activation_plugin import figures, platform, tracking
-from activation_plugin.api.windows import new_window
 from activation_plugin.api.tallies import count_opened
+from activation_plugin.api.windows import new_window
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.models import ActivationDefinition, ActivationWindow
 
@@ -71,7 +71,7 @@ def backfill(definition, *, batch_size=DEFAULT_BATCH_SIZE, progress=None):
     return counts
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def _open_batch(definition, batch):
     """One batch: a few queries whatever its size (existing windows, users, segments, insert, select)."""
     first = {}

@@ -188,7 +188,7 @@ def _deliver(delivery, message, now, course_name, language):
         ActivationWindow.objects.filter(pk=window.pk, state=ActivationWindow.State.OPEN).update(
             next_action_at=min(now + prompts.RETRY_DELAY, window.closes_at))
         return False
-    with transaction.atomic():  # the window counts as prompted from the moment its prompt is sent
+    with transaction.atomic(savepoint=False):  # the window counts as prompted from the moment its prompt is sent
         PromptDelivery.objects.filter(pk=delivery.pk).update(status=PromptDelivery.Status.SENT, sent_at=now,
                                                              last_error="")
         retally(definition, [window.pk])

@@ -17,7 +17,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from activation_plugin import figures
-
 from activation_plugin.figures.tallies import (
     CELL_COUNTERS,
     CELL_FIELDS,
@@ -54,12 +53,16 @@ class _Moves:
         self.cells, self.days, self.kpi, self.waiting = {}, defaultdict(int), {}, defaultdict(int)
 
     def add(self, row, added, sign):
-        """Add (``sign`` 1) or take away (-1) one window's contribution ``added``."""
+        """
+        Add (``sign`` 1) or take away (-1) one window's contribution ``added``. A window counted
+        for the first time also brings its opening time to its cell (``first_opened``).
+        """
         key = (cell_key(row), utc_day(row["closes_at"]))
         cell = self.cells.setdefault(key, {
             **{field: row[field] for field in CELL_FIELDS}, "cell": key[0], "closes_on": key[1],
-            "first_opened": row["opened_at"], **dict.fromkeys(CELL_COUNTERS, 0)})
+            "first_opened": row["opened_at"], "new": False, **dict.fromkeys(CELL_COUNTERS, 0)})
         cell["first_opened"] = min(cell["first_opened"], row["opened_at"])
+        cell["new"] |= row["tallied"] is None
         for counter, value in added["cell"].items():
             cell[counter] += sign * value
         if added["day"] is not None:
@@ -75,9 +78,13 @@ class _Moves:
                 group[name] += sign * value
 
     def save(self):
-        """One upsert per table that changed."""
+        """
+        One upsert per table, of the rows that moved, in key order: two writers that move the same
+        rows take their locks in the same order, so they wait for each other instead of deadlocking.
+        """
         _upsert(WindowTally, ("definition_id", "cell", "closes_on"), CELL_COUNTERS,
-                [{"definition_id": self.definition_id, **row} for row in self.cells.values()],
+                [{"definition_id": self.definition_id, **row} for row in self.cells.values()
+                 if row["new"] or any(row[counter] for counter in CELL_COUNTERS)],
                 extra=("course_run", "arm", "enrollment_mode", "org", "cohort"), least=("first_opened",))
         _upsert(ActivationDayTally, ("definition_id", "day"), ("activated",),
                 [{"definition_id": self.definition_id, "day": day, "activated": n}
@@ -97,6 +104,7 @@ def _upsert(model, keys, counters, rows, extra=(), least=()):
     """
     if not rows:
         return
+    rows = sorted(rows, key=lambda row: tuple(str(row[key]) for key in keys))
     meta = model._meta
     columns = [*keys, *extra, *counters, *least]
     fields = [meta.get_field(column[:-3] if column.endswith("_id") else column) for column in columns]
@@ -139,6 +147,7 @@ def retally(definition, window_ids, baselines=None):
 
 
 def _move(definition_id, rows, metrics):
+    """Move the tallies by what each window (an ``annotated`` row) adds now minus what it stored; store the new."""
     moves, changed = _Moves(definition_id), []
     for row in rows:
         added = contribution(row, metrics)

@@ -89,12 +89,14 @@ def open_windows(user_id, course_key, trigger, occurred_at):
     if user is None:
         raise ActivationNotFound(_("User {user_id} does not exist.").format(user_id=user_id), field="user_id")
     segment = platform.segment_for(user, key)
-    # One INSERT statement (atomic by itself); the unique key makes a concurrent twin a no-op.
-    ActivationWindow.objects.bulk_create([new_window(definition, user, key, trigger, occurred_at, segment)
-                                          for definition in missing], ignore_conflicts=True)
-    # Locked: a concurrent twin of this event waits, then finds the windows counted.
-    opened = list(ActivationWindow.objects.filter(definition__in=missing, user=user).select_for_update())
-    count_opened(missing, opened)
+    # The windows and their tallies together, in the caller's transaction if there is one (no savepoint).
+    with transaction.atomic(savepoint=False):
+        # The unique key makes a concurrent twin of the event a no-op.
+        ActivationWindow.objects.bulk_create([new_window(definition, user, key, trigger, occurred_at, segment)
+                                              for definition in missing], ignore_conflicts=True)
+        # Locked: the twin waits, then finds the windows counted.
+        opened = list(ActivationWindow.objects.filter(definition__in=missing, user=user).select_for_update())
+        count_opened(missing, opened)
     figures.invalidate(*(definition.pk for definition in missing))
     tracking.windows_opened(opened)
     return windows + opened

@@ -6,6 +6,8 @@ from activation_plugin.models import ActivationDefinition
 
 
 class Command(BaseCommand):
+    """Thin: ``api.rebuild_tallies`` per definition, saying how many windows each counted."""
+
     help = ("Recount the tallies the Activation tab reads from the windows themselves: after restoring a backup, "
             "after editing rows by hand, or to check them. Every definition by default; the tick builds the "
             "missing ones on its own.")
