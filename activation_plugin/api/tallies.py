@@ -242,7 +242,7 @@ def rebuild(definition):
         snapshots = []
         for row in rows:
             added = contribution(row, metrics)
-            moves.add(row, added, 1)
+            moves.add({**row, "tallied": None}, added, 1)  # counted afresh
             snapshots.append(ActivationWindow(pk=row["pk"], tallied=added))
         ActivationWindow.objects.bulk_update(snapshots, ["tallied"], batch_size=1000)
         counted, last = counted + len(rows), rows[-1]["pk"]
