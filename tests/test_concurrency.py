@@ -20,7 +20,8 @@ from rest_framework.test import APIClient
 
 from activation_plugin import api, links
 from activation_plugin.errors import ActivationInternalError
-from activation_plugin.models import ActivationWindow, Evidence, PromptDelivery, Review
+from activation_plugin.figures import tallies
+from activation_plugin.models import ActivationWindow, Evidence, PromptDelivery, Review, WindowTally
 from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoSentMail
 from tests.conftest import NOW, api_url, mint_jwt
@@ -278,3 +279,25 @@ def test_a_lock_wait_timeout_on_a_rest_review_is_a_503_with_retry_after(make_def
     assert not Review.objects.exists()
     assert client.post(url, {"verdict": "verified"}, format="json", HTTP_IDEMPOTENCY_KEY="k").status_code == 201
     assert Review.objects.count() == 1
+
+
+def test_twenty_learners_activating_at_once_in_one_cell_are_each_counted_once(make_definition, course_key, settings):
+    """
+    Twenty windows of one cell and closing day, activated in parallel: every writer adds its
+    difference to the same tally row, none overwrites another's, none deadlocks, and the tallies
+    equal a rebuild from the windows.
+    """
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
+    definition = make_definition()  # a self-verified project: submitting it activates the window
+    opened = timezone.now() - timedelta(days=1)
+    windows = [api.open_windows(user.pk, course_key, "passing", opened)[0] for user in UserFactory.create_batch(20)]
+    requirement = definition.requirements.get()
+    outcomes = twenty_at_once(lambda n: api.record_evidence(
+        window=windows[n], requirement=requirement, source="learner", payload={"text": "applied"},
+        idempotency_key=f"parallel-{n}"))
+    assert not [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+    tally = WindowTally.objects.get(definition=definition)
+    assert (tally.completers, tally.activated, tally.responded) == (20, 20, 20)
+    kept = list(WindowTally.objects.filter(definition=definition).values(*tallies.CELL_COUNTERS))
+    api.rebuild_tallies(definition)
+    assert list(WindowTally.objects.filter(definition=definition).values(*tallies.CELL_COUNTERS)) == kept
