@@ -239,6 +239,6 @@ def test_a_batch_costs_a_constant_number_of_queries_plus_one_status_update_per_m
         return len(captured)
 
     small, large = queries_to_send(5), queries_to_send(25)
-    # Each sent message's status, recorded the moment it is sent, in one transaction with the
-    # window's recount: the locked window with what it adds, the tallies' upsert and its contribution.
+    # Each sent message's status, recorded the moment it is sent, in one transaction with the window
+    # counted as prompted: the window locked, the tallies' upsert and what the window now adds.
     assert large - small == 20 * 4

@@ -31,7 +31,8 @@ from tests.conftest import NOW, PROJECT
 from tests.figures_data import source
 
 STAFF_PROJECT = {**PROJECT, "verification": "staff",
-                 "prompts": [{"send_after_days": 1, "subject": "How did it go?", "body": "Tell us."}]}
+                 "prompts": [{"send_after_days": 1, "reminder_days": [4], "subject": "How did it go?",
+                              "body": "Tell us."}]}
 METRIC = {"kind": "metric", "title": "Handle time down", "config": {
     "metric": "handle_time", "threshold": -10, "direction": "lower", "relative": True, "baseline_days": 20}}
 
@@ -132,6 +133,8 @@ def test_tallies_kept_by_every_write_path_equal_a_rebuild_and_the_windows(
     reversed_one = Evidence.objects.filter(window=windows[1]).get()
     api.review_evidence(reversed_one, verdict="rejected", role="staff", reviewer=UserFactory(is_staff=True),
                         comment="Not the skill taught.")  # a second member of staff reverses the first
+    for day in (2, 5):  # prompts, then reminders to windows already counted as prompted
+        api.send_due_prompts(now=start + timedelta(days=day + 20))
     api.send_due_prompts(now=NOW)
     api.withdraw_window(windows[2].user, course_key, windows[2].pk)
     api.retire_user(windows[4].user.pk)

@@ -12,7 +12,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from activation_plugin import figures, links, platform, prompts, tracking
-from activation_plugin.api.tallies import retally
+from activation_plugin.api.tallies import sending_prompt
 from activation_plugin.errors import (
     ActivationNotFound,
 )
@@ -188,10 +188,10 @@ def _deliver(delivery, message, now, course_name, language):
         ActivationWindow.objects.filter(pk=window.pk, state=ActivationWindow.State.OPEN).update(
             next_action_at=min(now + prompts.RETRY_DELAY, window.closes_at))
         return False
-    with transaction.atomic(savepoint=False):  # the window counts as prompted from the moment its prompt is sent
+    # The window counts as prompted from the moment its prompt is recorded sent, in one transaction.
+    with transaction.atomic(savepoint=False), sending_prompt(definition, window):
         PromptDelivery.objects.filter(pk=delivery.pk).update(status=PromptDelivery.Status.SENT, sent_at=now,
                                                              last_error="")
-        retally(definition, [window.pk])
     tracking.prompt_sent(delivery, message.prompt, now)
     return True
 

@@ -12,6 +12,7 @@ See docs/decisions/0009-tallies.rst.
 """
 import logging
 from collections import defaultdict
+from contextlib import contextmanager
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -186,6 +187,32 @@ def count_opened(definitions, windows):
         _move(definition.pk, rows, [])
         for window, row in zip(opened, rows):
             window.tallied = contribution(row, [])
+
+
+@contextmanager
+def sending_prompt(definition, window):
+    """
+    Around recording a window's prompt as sent, in the caller's transaction: the window counts as
+    prompted. Only its first prompt changes what it adds, and only that flag, so the window is
+    locked first (as every writer of it does, then its rows) and its stored contribution moved
+    without recounting it; a window already counted as prompted when the tick claimed it costs
+    nothing, and one never counted is recounted whole.
+    """
+    if (window.tallied or {}).get("cell", {}).get("prompted"):
+        yield
+        return
+    row = ActivationWindow.objects.filter(pk=window.pk).select_for_update().values(*WINDOW_COLUMNS).first()
+    yield
+    before = row and row["tallied"]
+    if not before or not before["cell"]:
+        retally(definition, [window.pk])
+    elif not before["cell"].get("prompted"):
+        after = {**before, "cell": {**before["cell"], "prompted": 1}}
+        moves = _Moves(definition.pk)
+        moves.add(row, before, -1)
+        moves.add(row, after, 1)
+        moves.save()
+        ActivationWindow.objects.filter(pk=window.pk).update(tallied=after)
 
 
 def _uses_metrics(definition):
