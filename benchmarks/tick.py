@@ -84,6 +84,16 @@ def seed_windows(definition, count, now):
             state=ActivationWindow.State.OPEN, arm=ActivationWindow.Arm.PROMPTED, next_action_at=opened,
         ) for user_id in user_ids
     ], batch_size=CHUNK)
+    recount()
+
+
+def recount():
+    """
+    Rebuild the tallies after writing around the api, as the repair command would: the tick then
+    finds each window counted as the api counts the windows it opens (``ActivationWindow.tallied``).
+    """
+    for definition in ActivationDefinition.objects.all():
+        api.rebuild_tallies(definition)
 
 
 def execute(*statements):
@@ -104,6 +114,7 @@ def reset_windows():
     execute((f"DELETE FROM {PromptDelivery._meta.db_table}", []),
             (f"UPDATE {ActivationWindow._meta.db_table} SET state = %s, next_action_at = opened_at",
              [ActivationWindow.State.OPEN]))
+    recount()
 
 
 @contextmanager
