@@ -295,7 +295,7 @@ def _lock_windows(definition):
 def rebuild_missing(limit=1):
     """
     Build the tallies of up to ``limit`` definitions that have none yet (created before tallies
-    existed, or whose KPI requirements changed); the tick calls this, so the figures of those
+    existed, or made around the api); the tick calls this, so the figures of those
     definitions are counted from their windows only until then.
 
     Returns:
