@@ -247,8 +247,10 @@ class PendingCompletion(models.Model):
 class PromptDelivery(models.Model):
     """
     A prompt or reminder for one window, claimed before it is sent: the unique key makes it
-    at-most-once. A claim left ``sending`` (the worker died between sending and recording) is never
-    re-sent; a ``failed`` send is retried by a later tick.
+    at-most-once. A batch is claimed ``queued``; each message turns ``sending`` just before it goes
+    out. A dead tick's ``queued`` claims are taken back after a lease; a claim left ``sending`` (the
+    worker died between sending and recording) is never re-sent on a guess but reported for an
+    operator to settle; a ``failed`` send is retried by a later tick.
 
     .. no_pii: References, status and the mail backend's error text.
     """
@@ -259,6 +261,7 @@ class PromptDelivery(models.Model):
         NUDGE = "nudge", _("Nudge")
 
     class Status(models.TextChoices):
+        QUEUED = "queued", _("Claimed, not yet sent")
         SENDING = "sending", _("Sending")
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed, will retry")
@@ -268,7 +271,7 @@ class PromptDelivery(models.Model):
     prompt = models.ForeignKey(FollowUpPrompt, on_delete=models.CASCADE, related_name="deliveries")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     sequence = models.PositiveSmallIntegerField(default=0, help_text=_("Which reminder (0 for the prompt)."))
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SENDING)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=1)
     claimed_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -325,6 +328,8 @@ class Evidence(models.Model):
         SUBMITTED = "submitted", _("Submitted")
         VERIFIED = "verified", _("Verified")
         REJECTED = "rejected", _("Rejected")
+        # A survey response kept as a response (funnel, non-response) but not evidence of activation.
+        NOT_MET = "not_met", _("Does not meet the activation condition")
 
     window = models.ForeignKey(ActivationWindow, on_delete=models.CASCADE, related_name="evidence")
     requirement = models.ForeignKey(EvidenceRequirement, on_delete=models.CASCADE, related_name="evidence")

@@ -58,3 +58,18 @@ def test_definitions_activated_before_0008_have_nothing_to_offer():
     after = apps.get_model("activation_plugin", "ActivationDefinition").objects
     assert after.get(pk=active.pk).backfilled_at == moment
     assert after.get(pk=draft.pk).backfilled_at is None
+
+
+def test_surveys_before_0015_keep_counting_and_ask_for_a_condition():
+    apps = migrate(("activation_plugin", "0014_tallies"))
+    definition = apps.get_model("activation_plugin", "ActivationDefinition").objects.create(
+        course_key="course-v1:TestX+APPLY+2026", catalog_course="TestX+APPLY", name="d", behavior="b",
+        window_days=30, holdout_seed="s")
+    requirements = apps.get_model("activation_plugin", "EvidenceRequirement").objects
+    questions = [{"id": "used", "type": "single_choice", "text": "Used?", "required": True, "options": ["Yes", "No"]}]
+    survey = requirements.create(definition=definition, kind="survey", title="s", config={"questions": questions})
+    project = requirements.create(definition=definition, kind="project", title="p", config={"instructions": "i"})
+    apps = migrate(("activation_plugin", "0015_survey_activation_conditions"))
+    after = apps.get_model("activation_plugin", "EvidenceRequirement").objects
+    assert after.get(pk=survey.pk).config == {"questions": questions, "activation_condition": {"match": "not_set"}}
+    assert after.get(pk=project.pk).config == {"instructions": "i"}
