@@ -128,6 +128,8 @@ OPEN_EDX_FILTERS_CONFIG = {}
 ACTIVATION_PLATFORM_BACKEND = "demo.platform.DemoBackend"
 if "DEMO_TICK_BATCH_SIZE" in os.environ:  # small batches make concurrent workers interleave in tests
     ACTIVATION_TICK_BATCH_SIZE = int(os.environ["DEMO_TICK_BATCH_SIZE"])
+if "DEMO_TICK_CLAIM_LEASE_MINUTES" in os.environ:  # a fault test's next tick runs at once, not 30 min later
+    ACTIVATION_TICK_CLAIM_LEASE_MINUTES = float(os.environ["DEMO_TICK_CLAIM_LEASE_MINUTES"])
 
 # As in the LMS: event-tracking's own logger backend writes each event as a JSON line to the
 # ``tracking`` logger (the LMS's tracking.log). Tests read the events back from that logger.

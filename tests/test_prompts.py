@@ -4,9 +4,12 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.core.management import call_command
 from django.utils.formats import date_format
 
 from activation_plugin import api, prompts
+from activation_plugin.api import messaging
+from activation_plugin.figures.headline import funnel_counts
 from activation_plugin.errors import ActivationNotFound, ActivationRequestError
 from activation_plugin.models import ActivationWindow, PromptDelivery, PromptOptOut
 from activation_plugin.test_utils.factories import UserFactory
@@ -87,15 +90,15 @@ def test_holdout_learners_get_no_prompt(make_definition, course_key):
 def test_failing_mail_backend_keeps_the_prompt_and_retries(window, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2  # nothing listens
-    assert ticks(7) == [{"completions_retried": 0, "completions_pending": 0, "sent": 0, "failed": 1, "expired": 0,
-                         "invitations_retried": 0, "tallies_built": 0}]
+    assert ticks(7) == [{"completions_retried": 0, "completions_pending": 0, "sent": 0, "failed": 1, "reclaimed": 0,
+                         "ambiguous": 0, "expired": 0, "invitations_retried": 0, "tallies_built": 0}]
     delivery = PromptDelivery.objects.get()
     assert (delivery.status, delivery.attempts) == ("failed", 1) and delivery.last_error
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     ticks(7)  # the retry waits for its delay
     assert mail.outbox == []
     assert ticks(7 + 1 / 12) == [{"completions_retried": 0, "completions_pending": 0, "sent": 1, "failed": 0,
-                                  "expired": 0, "invitations_retried": 0, "tallies_built": 0}]
+                                  "reclaimed": 0, "ambiguous": 0, "expired": 0, "invitations_retried": 0, "tallies_built": 0}]
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_error) == ("sent", 2, "")
 
@@ -111,12 +114,63 @@ def test_a_failed_prompt_overtaken_by_a_reminder_is_skipped_not_sent_late(window
         ("prompt", "skipped"), ("reminder", "sent")]
 
 
-def test_a_claim_left_sending_by_a_dead_worker_is_never_resent(window):
+def test_a_claim_left_sending_by_a_dead_worker_is_never_resent_but_reported_until_an_operator_settles_it(window):
     ticks(0)
     PromptDelivery.objects.create(window=window, prompt=window.definition.requirements.get().prompts.get(),
-                                  kind="prompt", sequence=0, claimed_at=NOW + timedelta(days=7))
-    ticks(7, 8)
+                                  kind="prompt", sequence=0, claimed_at=NOW + timedelta(days=7), status="sending")
+    [first, later] = ticks(7, 8)
     assert mail.outbox == []
+    assert (first["ambiguous"], later["ambiguous"]) == (0, 1)  # reported once older than the lease
+    call_command("activation_prompt_claims", "--give-up")
+    assert PromptDelivery.objects.get().status == "skipped" and ticks(9)[0]["ambiguous"] == 0
+    assert mail.outbox == []
+
+
+def prompted(definition, now):
+    """The funnel's prompted count of the prompted arm, before suppression (one learner here)."""
+    return funnel_counts(definition, now)["prompted"]["prompted"]
+
+
+def test_an_ambiguous_claim_resent_by_an_operator_goes_out_once_and_counts_as_prompted_only_then(window):
+    ticks(0)
+    PromptDelivery.objects.create(window=window, prompt=window.definition.requirements.get().prompts.get(),
+                                  kind="prompt", sequence=0, claimed_at=NOW + timedelta(days=7), status="sending")
+    ticks(8)
+    assert prompted(window.definition, NOW + timedelta(days=8)) == 0
+    assert api.settle_ambiguous_claims(resend=True, now=NOW + timedelta(days=8)) == 1
+    ticks(8, 8)
+    assert len(mail.outbox) == 1
+    delivery = PromptDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("sent", 2)
+    assert prompted(window.definition, NOW + timedelta(days=8)) == 1
+
+
+def test_the_queued_claims_of_a_tick_that_died_are_sent_once_by_a_later_tick_after_the_lease(window, settings):
+    """A tick that claimed its batch and died before sending: nothing is lost, nothing is doubled."""
+    ticks(0)
+    claim_time = NOW + timedelta(days=7)
+    PromptDelivery.objects.create(window=window, prompt=window.definition.requirements.get().prompts.get(),
+                                  kind="prompt", sequence=0, claimed_at=claim_time, status="queued")
+    ActivationWindow.objects.filter(pk=window.pk).update(next_action_at=NOW + timedelta(days=8))
+    assert ticks(7)[0]["reclaimed"] == 0 and mail.outbox == []  # inside the lease: the claimer may be alive
+    settings.ACTIVATION_TICK_CLAIM_LEASE_MINUTES = 10
+    [result] = ticks(7 + 1 / 24)
+    assert (result["reclaimed"], result["sent"], len(mail.outbox)) == (1, 1, 1)
+    assert PromptDelivery.objects.get().status == "sent"
+    ticks(7 + 2 / 24, 8)
+    assert len(mail.outbox) == 1
+
+
+def test_a_tick_that_outlived_its_lease_skips_the_claims_taken_back_from_it(window, settings):
+    """The slow tick's conditional start (queued at its own claim time) fails once another took the claim."""
+    settings.ACTIVATION_TICK_CLAIM_LEASE_MINUTES = 10
+    ticks(0)
+    now = NOW + timedelta(days=7)
+    claims = messaging._claim_due_messages(now, 10)  # pylint: disable=protected-access
+    [(delivery, _message)] = claims
+    assert messaging.reclaim_stale_claims(now + timedelta(minutes=11)) == 1
+    assert not messaging._start_sending(delivery)  # pylint: disable=protected-access
+    assert api.tick(now=now + timedelta(minutes=12))["sent"] == 1 and len(mail.outbox) == 1
 
 
 def test_a_late_tick_sends_only_the_latest_due_message(window):
@@ -239,6 +293,7 @@ def test_a_batch_costs_a_constant_number_of_queries_plus_one_status_update_per_m
         return len(captured)
 
     small, large = queries_to_send(5), queries_to_send(25)
-    # Each sent message's status, recorded the moment it is sent, in one transaction with the window
+    # Each message's start (queued → sending, committed before it goes out, so a crash leaves only it
+    # ambiguous), then its status recorded the moment it is sent, in one transaction with the window
     # counted as prompted: the window locked, the tallies' upsert and what the window now adds.
-    assert large - small == 20 * 4
+    assert large - small == 20 * 5

@@ -42,7 +42,7 @@ from activation_plugin.api.evidence import (
 from activation_plugin.api.files import KPI_UPLOAD_DIR, KPI_UPLOAD_MAX_AGE, sweep_orphan_files
 from activation_plugin.api.idempotency import run_once
 from activation_plugin.api.identity import resolve as resolve_identities
-from activation_plugin.api.messaging import opt_out, send_due_prompts
+from activation_plugin.api.messaging import opt_out, send_due_prompts, settle_ambiguous_claims, stale_claims
 from activation_plugin.api.metric_sources import (
     declared_source_state,
     finish_pull,
@@ -129,7 +129,7 @@ __all__ = [
     "resend_invite", "review_evidence", "review_queue", "revoke_invite", "save_learner_response", "sender_name",
     "submit_peer_review",
     # Follow-up messages and consent.
-    "opt_out", "send_due_prompts",
+    "opt_out", "send_due_prompts", "settle_ambiguous_claims", "stale_claims",
     # KPI observations and their sources.
     "KPI_UPLOAD_DIR", "KPI_UPLOAD_MAX_AGE", "clean_external_id", "clean_observation", "declared_source_state",
     "finish_pull", "ingest_observations", "known_metrics", "link_identities", "metric_source", "record_id_of",

@@ -1,6 +1,7 @@
 """Follow-up prompts, reminders and nudges: claimed at most once, then sent; and opt-outs."""
 import logging
 from collections import defaultdict
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -12,6 +13,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from activation_plugin import figures, links, platform, prompts, tracking
+from activation_plugin.api.follow_ups import silenced_windows
 from activation_plugin.api.tallies import sending_prompt
 from activation_plugin.errors import (
     ActivationNotFound,
@@ -34,29 +36,105 @@ def send_due_prompts(now=None, batch_size=None):
     Send the prompts and reminders that fell due, at most once each.
 
     Each batch of due windows is locked (``skip_locked``: concurrent ticks take other rows), its
-    messages are *claimed* by inserting their unique ``PromptDelivery`` rows and the windows'
-    ``next_action_at`` moves on; the claims commit before anything is sent. A send that fails
-    is marked ``failed`` and retried by a later tick; a worker that dies after sending leaves
-    its claim ``sending``, which is never sent again.
+    messages are *claimed* as ``queued`` by inserting their unique ``PromptDelivery`` rows and the
+    windows' ``next_action_at`` moves on; the claims commit before anything is sent. Each message
+    then turns ``sending`` in a commit of its own just before it goes out, so a tick that dies
+    leaves at most the one message in flight ambiguous: its ``queued`` claims are taken back by a
+    later tick once ``ACTIVATION_TICK_CLAIM_LEASE_MINUTES`` have passed (``reclaim_stale_claims``),
+    while a ``sending`` claim that old is reported (``ambiguous``) for an operator to resend or give
+    up (``activation_prompt_claims``), never re-sent on a guess. A send that fails is marked
+    ``failed`` and retried by a later tick.
 
     Returns:
-        dict: ``sent`` and ``failed`` counts.
+        dict: ``sent``, ``failed``, ``reclaimed`` (claims of a dead tick taken back) and ``ambiguous``
+        (claims that may or may not have been sent, waiting for an operator) counts.
     """
     now = now or timezone.now()
     batch_size = batch_size or settings.ACTIVATION_TICK_BATCH_SIZE
-    totals = {"sent": 0, "failed": 0}
+    totals = {"sent": 0, "failed": 0, "reclaimed": reclaim_stale_claims(now)}
     course_titles = {}
     while True:
         claims = _claim_due_messages(now, batch_size)
         if claims is None:
+            totals["ambiguous"] = stale_claims(now, PromptDelivery.Status.SENDING).count()
             return totals
         languages = platform.languages_for([delivery.window.user for delivery, _message in claims])
         for delivery, message in claims:
+            if not _start_sending(delivery):
+                continue  # taken back by another tick after this one outlived its lease
             run = delivery.window.course_run
             if run not in course_titles:
                 course_titles[run] = platform.course_title(run)
             sent = _deliver(delivery, message, now, course_titles[run], languages[delivery.window.user_id])
             totals["sent" if sent else "failed"] += 1
+
+
+def _lease():
+    return timedelta(minutes=settings.ACTIVATION_TICK_CLAIM_LEASE_MINUTES)
+
+
+def stale_claims(now, status):
+    """Claims in ``status`` made longer ago than the lease: a tick that made them is gone."""
+    return PromptDelivery.objects.filter(status=status, claimed_at__lt=now - _lease())
+
+
+def _start_sending(delivery):
+    """
+    Mark one claim ``sending``, only if it is still this tick's claim (``queued`` at the time this
+    tick claimed it): a claim another tick took back is left to that tick. One statement, so the
+    tick (which runs in autocommit) commits it before the message goes out.
+    """
+    return bool(PromptDelivery.objects.filter(
+        pk=delivery.pk, status=PromptDelivery.Status.QUEUED, claimed_at=delivery.claimed_at,
+    ).update(status=PromptDelivery.Status.SENDING))
+
+
+@transaction.atomic
+def reclaim_stale_claims(now):
+    """
+    Give the ``queued`` claims of a tick that died back to the retry path: marked ``failed`` (nothing
+    was sent) and their open windows due again, so the claim below sends them once, in order.
+
+    Returns:
+        int: how many claims were taken back.
+    """
+    stale = list(stale_claims(now, PromptDelivery.Status.QUEUED).select_for_update(skip_locked=True)
+                 .values_list("pk", "window_id"))
+    if not stale:
+        return 0
+    PromptDelivery.objects.filter(pk__in=[pk for pk, _window in stale]).update(
+        status=PromptDelivery.Status.FAILED, last_error=_("The tick stopped before sending it; sent again."))
+    ActivationWindow.objects.filter(pk__in={window for _pk, window in stale}, state=ActivationWindow.State.OPEN,
+                                    closes_at__gt=now).update(next_action_at=now)
+    log.warning("activation: took back %s prompt claims of a tick that stopped before sending them", len(stale))
+    return len(stale)
+
+
+@transaction.atomic
+def settle_ambiguous_claims(*, resend, now=None):
+    """
+    An operator's decision on the claims a dead tick left ``sending``, which may or may not have
+    left the mail server: ``resend`` makes them due again (a learner may get the message twice),
+    otherwise they are given up (``skipped``; the learner may have got nothing). Either way the
+    figures count them as not prompted until a send is recorded.
+
+    Returns:
+        int: how many claims were settled.
+    """
+    now = now or timezone.now()
+    ambiguous = list(stale_claims(now, PromptDelivery.Status.SENDING).select_for_update()
+                     .values_list("pk", "window_id"))
+    ids = [pk for pk, _window in ambiguous]
+    if resend:
+        PromptDelivery.objects.filter(pk__in=ids).update(
+            status=PromptDelivery.Status.FAILED, last_error=_("Resent by an operator after the tick stopped."))
+        ActivationWindow.objects.filter(pk__in={window for _pk, window in ambiguous},
+                                        state=ActivationWindow.State.OPEN, closes_at__gt=now).update(
+            next_action_at=now)
+    else:
+        PromptDelivery.objects.filter(pk__in=ids).update(
+            status=PromptDelivery.Status.SKIPPED, last_error=_("Given up by an operator after the tick stopped."))
+    return len(ids)
 
 
 @transaction.atomic
@@ -71,7 +149,7 @@ def _claim_due_messages(now, batch_size):
         return None
     # Not select_related: MariaDB cannot restrict FOR UPDATE to the window rows.
     users = get_user_model().objects.in_bulk({window.user_id for window in windows})
-    opted_out = set(PromptOptOut.objects.filter(user_id__in=users).values_list("user_id", "definition_id"))
+    silenced = silenced_windows(windows)  # held out, withdrawn or opted out in any version, or a twin
     definition_ids = {window.definition_id for window in windows}
     prompts_by_definition = {}
     for prompt in FollowUpPrompt.objects.filter(requirement__definition_id__in=definition_ids).select_related(
@@ -91,8 +169,7 @@ def _claim_due_messages(now, batch_size):
         window.user = users[window.user_id]
         messages = prompts.schedule(window.opened_at, prompts_by_definition.get(window.definition_id, []),
                                     _first_arrivals(arrivals.get(window.user_id, []), window.opened_at))
-        silenced = {(window.user_id, None), (window.user_id, window.definition_id)} & opted_out
-        if window.arm == ActivationWindow.Arm.HOLDOUT or silenced:
+        if window.arm == ActivationWindow.Arm.HOLDOUT or window.pk in silenced:
             messages = []
         claims_of_window = claimed[window.pk]
         done = {key for key, d in claims_of_window.items() if d.status != PromptDelivery.Status.FAILED}
@@ -102,11 +179,12 @@ def _claim_due_messages(now, batch_size):
             delivery = claims_of_window.get(message.key)
             if delivery is None:
                 delivery = PromptDelivery(window=window, prompt=message.prompt, kind=message.kind,
-                                          sequence=message.sequence, claimed_at=now)
+                                          sequence=message.sequence, claimed_at=now,
+                                          status=PromptDelivery.Status.QUEUED)
                 new_rows.append(delivery)
             else:  # a failed send, claimed again
                 retry_ids.append(delivery.pk)
-                delivery.window = window
+                delivery.window, delivery.claimed_at = window, now
             claims.append((delivery, message))
         # A failed claim overtaken by a later message is skipped too, never sent after it.
         overtaken_ids += [claims_of_window[m.key].pk for m in skip if m.key in claims_of_window]
@@ -118,7 +196,7 @@ def _claim_due_messages(now, batch_size):
     # A constant number of statements per batch, whatever its size: the window rows stay locked briefly.
     PromptDelivery.objects.filter(pk__in=overtaken_ids).update(status=PromptDelivery.Status.SKIPPED)
     PromptDelivery.objects.filter(pk__in=retry_ids).update(
-        status=PromptDelivery.Status.SENDING, attempts=F("attempts") + 1, claimed_at=now)
+        status=PromptDelivery.Status.QUEUED, attempts=F("attempts") + 1, claimed_at=now)
     _insert_claims(new_rows, windows, now)
     ActivationWindow.objects.bulk_update(windows, ["next_action_at"])
     return claims
@@ -212,8 +290,11 @@ def opt_out(user_id, definition_id=None):
     existing = PromptOptOut.objects.filter(user_id=user_id, definition_id=definition_id).first()
     if existing:
         return existing
-    # The headline's opted-out count of every definition the learner has a window in.
-    affected = [definition_id] if definition_id is not None else (
-        ActivationWindow.objects.filter(user_id=user_id).values_list("definition_id", flat=True))
-    figures.invalidate(*affected)
+    # The headline's opted-out count of every definition the learner has a window in (of the course,
+    # whose every version the opt-out covers, or of any course).
+    windows = ActivationWindow.objects.filter(user_id=user_id)
+    if definition_id is not None:
+        windows = windows.filter(definition__catalog_course=ActivationDefinition.objects.filter(
+            pk=definition_id).values("catalog_course")[:1])
+    figures.invalidate(*{*windows.values_list("definition_id", flat=True), definition_id} - {None})
     return PromptOptOut.objects.create(user_id=user_id, definition_id=definition_id)

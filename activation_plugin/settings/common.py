@@ -42,6 +42,13 @@ DEFAULTS = {
     # .. setting_description: Windows processed per transaction by the periodic tick. Small enough
     #   to keep row locks short in the shared LMS database.
     "ACTIVATION_TICK_BATCH_SIZE": 500,
+    # .. setting_name: ACTIVATION_TICK_CLAIM_LEASE_MINUTES
+    # .. setting_default: 30
+    # .. setting_description: How long a tick may hold the prompts it claimed before a later tick
+    #   decides it died: its unsent (``queued``) claims are then sent by that later tick, and a claim
+    #   left ``sending`` is reported as ambiguous (``activation_prompt_claims``). Longer than a batch
+    #   takes to mail; a tick that outlives it loses nothing (it skips claims taken from it).
+    "ACTIVATION_TICK_CLAIM_LEASE_MINUTES": 30,
     # .. setting_name: ACTIVATION_MIN_CELL_SIZE
     # .. setting_default: 5
     # .. setting_description: Figures about fewer learners than this, or with fewer than this on
