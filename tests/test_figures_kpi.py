@@ -172,3 +172,52 @@ def test_roi_rejects_bad_input(make_definition, value, cost, field):
     with pytest.raises(ActivationRequestError) as error:
         api.roi(make_definition(), value, cost)
     assert error.value.field == field
+
+
+def test_kpi_activated_group_leaves_out_windows_still_running(definition):
+    """Issue 26 §3: an activated learner whose window is still running has no known outcome yet."""
+    with_deltas(make_windows(definition, 5, state="activated"), [1, 2, 3, 4, 5])
+    with_deltas(make_windows(definition, 5, state="expired"), [0, 0, 1, -1, 0])
+    running = make_windows(definition, 3, state="activated", opened_at=NOW - timedelta(days=10))
+    with_deltas(running, [50, 50, 50])
+    [row] = api.kpi_deltas(definition, now=NOW)
+    estimate, ci, _p = welch([1, 2, 3, 4, 5], [0, 0, 1, -1, 0])
+    assert (row["activated"]["n"], row["difference"]) == (5, pytest.approx(estimate))
+    assert row["ci"] == pytest.approx(ci)
+    [shown] = api.analytics(definition, now=NOW)["kpi"]
+    assert shown["activated"]["n"] == 5
+
+
+def test_difference_in_differences_is_the_mean_over_complete_pairs(definition):
+    """
+    Issue 26 §3: with missing baselines the estimate is the mean over learners observed in both
+    periods, which is statsmodels' OLS interaction on those learners' period means, not the 2×2
+    difference of the four period means over everyone observed in a period.
+    """
+    import statsmodels.formula.api as smf  # pylint: disable=import-outside-toplevel
+    prompted = make_windows(definition, 6, state="expired")
+    holdout = make_windows(definition, 5, state="expired", arm="holdout")
+    pre_prompted, post_prompted = [10, 11, 9, 10, 12, 10], [12, 14, 10, 12, 16, 12]
+    pre_holdout, post_holdout = [20, 21, 19, 20, 22], [21, 21, 20, 22, 22]
+    for windows, pres, posts in ((prompted, pre_prompted, post_prompted), (holdout, pre_holdout, post_holdout)):
+        for window, pre, post in zip(windows, pres, posts):
+            observe(window.user, "csat", window.opened_at - timedelta(days=5), pre)
+            observe(window.user, "csat", window.opened_at + timedelta(days=5), post)
+    # Two prompted learners with no baseline: observed after opening only.
+    missing = make_windows(definition, 2, state="expired")
+    for window in missing:
+        observe(window.user, "csat", window.opened_at + timedelta(days=5), 30.0)
+
+    result = api.difference_in_differences(definition, "csat", now=NOW)
+    rows = [{"y": value, "post": post, "treated": treated}
+            for pres, posts, treated in ((pre_prompted, post_prompted, 1), (pre_holdout, post_holdout, 0))
+            for person in zip(pres, posts) for post, value in enumerate(person)]
+    fit = smf.ols("y ~ post * treated", data={key: [row[key] for row in rows] for key in rows[0]}).fit()
+    # By hand: prompted deltas 2,3,1,2,4,2 (mean 14/6), holdout 1,0,1,2,0 (mean 0.8).
+    assert result["estimate"] == pytest.approx(14 / 6 - 0.8) == pytest.approx(fit.params["post:treated"])
+    everyone_post = (sum(post_prompted) + 60.0) / 8
+    four_means = (everyone_post - np.mean(pre_prompted)) - (np.mean(post_holdout) - np.mean(pre_holdout))
+    assert result["estimate"] != pytest.approx(four_means)
+    assert result["estimator"] == "mean_over_complete_pairs"
+    treated = result["treated"]
+    assert treated["post_mean"] - treated["pre_mean"] == pytest.approx(treated["mean_delta"])

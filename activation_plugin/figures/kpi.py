@@ -34,7 +34,8 @@ def _group_figures(rows):
             "pre_mean": sum(row["sum_pre"] for row in rows) / n, "post_mean": sum(row["sum_post"] for row in rows) / n}
 
 
-OUTCOME_GROUPS = {"activated": lambda row: row["activated"],
+# Both outcome groups are of ended windows: a running window's outcome is not known yet (issue 26).
+OUTCOME_GROUPS = {"activated": lambda row: row["activated"] and row["ended"],
                   "not_activated": lambda row: not row["activated"] and row["ended"]}
 ARM_GROUPS = {"treated": lambda row: row["arm"] == ActivationWindow.Arm.PROMPTED,
               "comparison": lambda row: row["arm"] == ActivationWindow.Arm.HOLDOUT}
@@ -104,7 +105,8 @@ def _kpi_row(metric, baseline_days, groups):
 
 def _did_row(metric, baseline_days, groups):
     result = _welch(groups["treated"], groups["comparison"])
-    return {"metric": metric, "baseline_days": baseline_days,
+    return {"metric": metric, "baseline_days": baseline_days, "effect_of": "follow_up", "design": "randomised",
+            "estimator": "mean_over_complete_pairs",
             "treated": {"arm": ActivationWindow.Arm.PROMPTED.value, **groups["treated"]},
             "comparison": {"arm": ActivationWindow.Arm.HOLDOUT.value, **groups["comparison"]}, **result}
 

@@ -11,7 +11,7 @@ warns that the holdout difference is provisional. Verified learners answer more 
 auditors (the "Who answers?" panel), and two supervisors confirm a learner each (the strongest
 success cases). The definition also counts a learner's handle time falling 15 % below their own
 baseline, which the contact centres' CRM pushes: the learners who activated cut theirs by about
-25 %, those who did not by about 5 %, and the prompted learners' fell 23 seconds more than the
+26 %, those who did not by about 5 %, and the prompted learners' fell 23 seconds more than the
 held-out learners' (the KPI panel's deltas and difference-in-differences, with their intervals).
 The runs' history is lived day by day, so prompts and reminders go out before the answers they
 draw, and the funnel reads in order. Deterministic, and safe to run twice: replayed events and
