@@ -296,10 +296,32 @@ def kaplan_meier(
     return curve
 
 
-def km_cumulative_at(curve: list[KMPoint], day: int) -> float:
-    """Cumulative activation probability 1 - S(day) read off the KM step function."""
-    i = bisect_right([point.day for point in curve], day)
-    return 0.0 if i == 0 else 1.0 - curve[i - 1].survival
+@dataclass(frozen=True)
+class KMReading:
+    """Cumulative activation 1 - S read off the curve on ``day``, with its band."""
+
+    day: int
+    cumulative: float
+    low: float
+    high: float
+
+
+def km_reading(curve: list[KMPoint], day: int) -> KMReading | None:
+    """Cumulative activation 1 - S by ``day``, or by the longest follow-up when nobody was observed that long.
+
+    The estimate exists only up to the last day anyone was observed (lifelines' timeline ends
+    there): past it the step function merely repeats its last value, so reading it "by ``day``"
+    would claim what nobody has been followed long enough to show. The reading's ``day`` says
+    which day it is. None for an empty curve.
+    """
+    if not curve:
+        return None
+    read = min(day, curve[-1].day)
+    i = bisect_right([point.day for point in curve], read)
+    if i == 0:
+        return KMReading(read, 0.0, 0.0, 0.0)
+    point = curve[i - 1]
+    return KMReading(read, 1.0 - point.survival, 1.0 - point.high, 1.0 - point.low)
 
 
 def km_median(curve: list[KMPoint]) -> int | None:

@@ -23,7 +23,7 @@ from activation_plugin.stats import (
     difference_in_differences,
     holm,
     kaplan_meier,
-    km_cumulative_at,
+    km_reading,
     km_median,
     km_median_interval,
     log_rank,
@@ -232,14 +232,16 @@ def test_kaplan_meier_invalid(events_by_day, confidence):
         kaplan_meier(events_by_day, confidence)
 
 
-def test_km_cumulative_at_is_step_function():
+def test_km_reading_is_step_function_up_to_the_longest_follow_up():
     curve = kaplan_meier(HAND_EXAMPLE)
-    assert km_cumulative_at(curve, 0) == 0.0
-    assert km_cumulative_at(curve, 1) == approx(1 / 3)
-    assert km_cumulative_at(curve, 2) == approx(1 / 3)
-    assert km_cumulative_at(curve, 3) == approx(5 / 9)
-    assert km_cumulative_at(curve, 100) == approx(5 / 9)
-    assert km_cumulative_at([], 5) == 0.0
+    assert [(reading.day, reading.cumulative) for reading in (km_reading(curve, day) for day in (0, 1, 2, 3))] == [
+        (0, 0.0), (1, approx(1 / 3)), (2, approx(1 / 3)), (3, approx(5 / 9))]
+    # Nobody was observed past day 5: "by day 100" is read, and said to be read, by day 5.
+    assert (km_reading(curve, 100).day, km_reading(curve, 100).cumulative) == (5, approx(5 / 9))
+    point = curve[1]
+    assert (km_reading(curve, 4).low, km_reading(curve, 4).high) == (approx(1 - point.high), approx(1 - point.low))
+    assert km_reading(curve, 0).low == km_reading(curve, 0).high == 0.0
+    assert km_reading([], 5) is None
 
 
 def test_km_median():

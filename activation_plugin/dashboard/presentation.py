@@ -138,10 +138,7 @@ def scorecard(figures, run_differences):
     summary, quality = figures["summary"], figures["data_quality"]
     quote = summary.get("quote")
     value = summary.get(quote) if quote else None
-    interval = summary.get("rate_ci") if quote == "rate" else None
-    if quote == "km_rate" and summary.get("km_band"):
-        band = summary["km_band"][-1]
-        interval = (band["low"], band["high"])
+    interval = summary.get("rate_ci") if quote == "rate" else summary.get("km_ci") if quote == "km_rate" else None
     differences = [row for row in run_differences if row["verdict"]]
     advice = []
     if quality.get("awaiting_review"):

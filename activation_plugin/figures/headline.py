@@ -30,9 +30,11 @@ def summarize(definition, now=None, tallied=None):
     *ended* (``eligible``: the whole window elapsed) that activated within them; a window still
     running is left out whatever its state, even if it already activated, since counting early
     activators before their classmates' windows end biases the rate upward. ``km_rate`` is the
-    Kaplan–Meier estimate of activation by the window's last day: it uses every window, each for
-    the whole days it has been observed (elapsed time, not calendar dates). Quote ``km_rate``
-    while many windows are running, and ``rate`` once most have ended.
+    Kaplan–Meier estimate of activation by day ``km_day``: it uses every window, each for the
+    whole days it has been observed (elapsed time, not calendar dates). ``km_day`` is the window's
+    last day once anyone has been followed that long, else the longest follow-up so far: the
+    estimate says nothing beyond it. Quote ``km_rate`` while many windows are running, and ``rate``
+    once most have ended.
 
     Privacy: fewer completers than ``ACTIVATION_MIN_CELL_SIZE`` hide every figure (``suppressed``).
     Fewer ended windows than that, or fewer learners than that on either side of the outcome
@@ -43,7 +45,8 @@ def summarize(definition, now=None, tallied=None):
         dict: completers, eligible, activated (of the eligible), not_activated, open (windows
         still running), open_activated (running windows that already activated, not in the rate),
         opted_out (still counted), by_strength, rate (None when nothing is eligible), rate_ci
-        ((low, high) 95 % Wilson, or None), km_rate, km_curve (``stats.KMPoint`` per day with an
+        ((low, high) 95 % Wilson, or None), km_rate, km_day, km_ci ((low, high) of km_rate, the band
+        on km_day), km_curve (``stats.KMPoint`` per day with an
         event or censoring; ``survival`` is the share *not yet* activated), km_band (one
         ``{"day", "low", "high"}`` per km_curve point, same order: the 95 % band of the
         *cumulative activation* 1 - S, i.e. ``low = 1 - point.high``, ``high = 1 - point.low``),
@@ -62,20 +65,25 @@ def summarize(definition, now=None, tallied=None):
         "activated": sum(row["activated"] for row in ended_rows),
         "open": sum(row["completers"] for row in running_rows),
         "open_activated": sum(row["activated"] for row in running_rows),
-        # From the opt-out table's side: a handful of rows, not a lookup per window.
+        # From the opt-out table's side: a handful of rows, not a lookup per window. An opt-out under
+        # any version of the course holds for this one too.
         "opted_out": counted_windows(definition).filter(user_id__in=PromptOptOut.objects.filter(
-            Q(definition=definition) | Q(definition__isnull=True)).values("user_id")).count(),
+            Q(definition__catalog_course=definition.catalog_course) | Q(definition__isnull=True),
+        ).values("user_id")).count(),
     }
     counts["not_activated"] = counts["eligible"] - counts["activated"]
     curve = stats.kaplan_meier(_events_by_day(tallied, counts["not_activated"], definition.window_days))
     by_strength = {strength: sum(row[f"strength_{strength}"] for row in ended_rows)
                    for strength in Evidence.Strength.values}
     eligible = counts["eligible"]
+    km = stats.km_reading(curve, definition.window_days)
     summary = {
         **counts,
         **{key: value for key, value in rate_row(counts["completers"], counts["activated"], counts["open"]).items()
            if key in ("rate", "rate_ci")},
-        "km_rate": stats.km_cumulative_at(curve, definition.window_days) if curve else None,
+        "km_rate": km.cumulative if km else None,
+        "km_day": km.day if km else None,
+        "km_ci": (km.low, km.high) if km else None,
         "km_curve": curve,
         "km_band": [{"day": point.day, "low": 1.0 - point.high, "high": 1.0 - point.low} for point in curve],
         "median_days": stats.km_median(curve),
@@ -120,7 +128,8 @@ def _suppressed_summary(summary):
     if summary["suppressed"]:
         summary.update(dict.fromkeys(SUMMARY_COUNTS))
     if summary["suppressed"] or summary["km_suppressed"]:
-        summary.update(km_rate=None, km_curve=[], km_band=[], median_days=None, median_ci=None, km_suppressed=True)
+        summary.update(km_rate=None, km_day=None, km_ci=None, km_curve=[], km_band=[], median_days=None,
+                       median_ci=None, km_suppressed=True)
     if summary["suppressed"] or summary["rate_suppressed"]:
         # The completers and the opt-outs stay: they tell nobody's outcome. Every count that adds
         # up to the outcome goes, the running windows' too (completers − open = eligible).

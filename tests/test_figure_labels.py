@@ -1,0 +1,105 @@
+"""
+Issue 26 §3: each figure's label says what the number is — the day a Kaplan–Meier estimate is read
+at, the one figure to quote, the denominator of every other share, adjusted intervals that agree
+with their verdicts — in the same words on the page, in the REST API and in the CSV exports.
+"""
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from bs4 import BeautifulSoup
+from django.urls import reverse
+from django.utils import timezone
+
+from activation_plugin import api
+from tests.conftest import NOW, PROJECT, api_url
+from tests.figures_data import make_windows
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client, course_staff):
+    client.force_login(course_staff)
+    return client
+
+
+def page(client, course_key, definition):
+    response = client.get(reverse("activation_plugin:definition",
+                                  kwargs={"course_id": str(course_key), "definition_id": definition.pk}))
+    assert response.status_code == 200
+    return BeautifulSoup(response.content, "html.parser")
+
+
+def text(element):
+    return element.get_text(" ", strip=True)
+
+
+def exported_figures(client, course_key, definition):
+    response = client.get(reverse("activation_plugin:export_figures",
+                                  kwargs={"course_id": str(course_key), "definition_id": definition.pk}))
+    rows = csv.reader(io.StringIO(b"".join(response.streaming_content).decode()))
+    return {(figure, group): value for figure, group, value in rows}
+
+
+def ten_days_into_a_45_day_window(make_definition, now):
+    """The issue's case: 20 windows opened 10 days ago, 8 activated on day 2."""
+    definition = make_definition(window_days=45)
+    opened = now - timedelta(days=10, hours=1)
+    make_windows(definition, 8, state="activated", days=2, opened_at=opened)
+    make_windows(definition, 12, state="open", opened_at=opened)
+    return definition
+
+
+def test_kaplan_meier_is_read_at_the_longest_follow_up_not_beyond(make_definition):
+    from lifelines import KaplanMeierFitter  # pylint: disable=import-outside-toplevel
+    definition = ten_days_into_a_45_day_window(make_definition, NOW)
+    summary = api.summarize(definition, now=NOW)
+    fitter = KaplanMeierFitter().fit([2] * 8 + [10] * 12, [1] * 8 + [0] * 12)
+    # lifelines' estimate ends at the last time anyone was observed; past it, it only repeats the last value.
+    assert summary["km_day"] == fitter.timeline.max() == 10
+    assert summary["km_rate"] == pytest.approx(1 - fitter.predict(10)) == pytest.approx(0.4)
+    assert summary["quote"] == "km_rate"
+
+
+def test_kaplan_meier_is_read_at_the_window_s_end_once_someone_was_followed_that_long(make_definition):
+    definition = ten_days_into_a_45_day_window(make_definition, NOW)
+    make_windows(definition, 6, state="expired", opened_at=NOW - timedelta(days=60))
+    assert api.summarize(definition, now=NOW)["km_day"] == 45
+
+
+def test_the_page_the_rest_api_and_the_export_say_by_which_day(staff_client, jwt_staff_client, course_key,
+                                                                   make_definition):
+    definition = ten_days_into_a_45_day_window(make_definition, timezone.now())
+    html = page(staff_client, course_key, definition)
+    for part in (html.select_one(".activation-scorecard"), html.select_one(".activation-summary")):
+        assert "by day 10 (the longest anyone has been followed)" in text(part)
+        assert "45 days" not in text(part) and "day 45" not in text(part)
+    summary = jwt_staff_client.get(api_url("definition_summary", course_id=course_key,
+                                           definition_id=definition.pk)).json()["figures"]
+    assert (summary["km_day"], summary["km_rate"]) == (10, pytest.approx(0.4))
+    exported = exported_figures(staff_client, course_key, definition)
+    assert exported[("summary.km_day", "")] == "10"
+
+
+def test_one_figure_to_quote_the_others_smaller_and_named_by_what_they_count(staff_client, course_key,
+                                                                            make_definition):
+    """The issue: the rate and Kaplan–Meier were two green numbers of one size, and four "activation" shares."""
+    definition = make_definition(window_days=30, holdout_percent=20)
+    make_windows(definition, 20, state="activated")
+    make_windows(definition, 60)
+    make_windows(definition, 8, state="activated", days=1, opened_at=timezone.now() - timedelta(days=5))
+    make_windows(definition, 12, state="open", opened_at=timezone.now() - timedelta(days=5))
+    html = page(staff_client, course_key, definition)
+    headline = html.select_one(".activation-summary .activation-headline")
+    [quoted] = headline.select(".activation-quoted")
+    assert quoted.select_one(".activation-figure")["data-figure"] == "rate" == headline["data-quote"]
+    [other] = headline.select(".activation-other")
+    assert other.select_one(".activation-figure")["data-figure"] == "km_rate"
+    assert "windows still running" in text(other.select_one("[data-reason]"))
+    # Every other share says what it is a share of.
+    assert "whose window has ended" in text(html.select_one(".activation-strength caption"))
+    assert "windows still running included" in text(html.select_one("[data-denominator=funnel]"))
+    for table in html.select("[data-table=runs], [data-table=arms]"):
+        assert "activated ÷ window ended" in text(table.select("thead th")[-1])
