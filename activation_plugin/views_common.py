@@ -4,8 +4,8 @@ import logging
 
 from django.core.exceptions import PermissionDenied
 from django.db import OperationalError
-from django.http import Http404
-from django.shortcuts import render
+from django.http import Http404, HttpResponse
+from django.template.loader import render_to_string
 
 from activation_plugin import api, platform
 from activation_plugin.errors import ActivationInternalError, ActivationNotFound, ActivationRequestError, NotAllowed
@@ -76,7 +76,22 @@ def busy_database_asks_to_retry(view):
             return view(request, *args, **kwargs)
         except (ActivationInternalError, OperationalError) as exc:
             log.warning("activation: %s answered 'try again': %s", request.path, exc)
-            response = render(request, "activation_plugin/try_again.html", status=503)
+            # Without the request's context: its processors read the session (messages, user), and the
+            # database may be what failed.
+            response = HttpResponse(render_to_string("activation_plugin/try_again.html"), status=503)
+            _forget_unreadable_session(request)
             response["Retry-After"] = str(RETRY_AFTER_SECONDS)
             return response
     return wrapper
+
+
+def _forget_unreadable_session(request):
+    """
+    A session whose load failed has no contents, and Django's session middleware then fails on it
+    (``_session_cache`` missing). Nothing was read from it and nothing must be saved to it, so it is
+    marked empty and untouched: the learner keeps their cookie and their session.
+    """
+    session = getattr(request, "session", None)
+    if session is not None and not hasattr(session, "_session_cache"):
+        session._session_cache = {}  # pylint: disable=protected-access
+        session.accessed = session.modified = False
