@@ -50,17 +50,22 @@ def metric_source(name):
 
 
 @transaction.atomic
-def finish_pull(source, *, error="", cursor=None, now=None):
+def finish_pull(source, *, error="", warning="", cursor=None, now=None):
     """
     Record how a run ended. A success clears the failure streak and may advance the cursor (only
     ever to data already stored); a failure keeps the cursor and, after
-    ``ACTIVATION_METRIC_FAILING_AFTER`` failures in a row, marks the source failing.
-    ``error`` must already be free of secrets (``kpi.http`` builds it so).
+    ``ACTIVATION_METRIC_FAILING_AFTER`` failures in a row, marks the source failing. A ``warning``
+    (a run that stored what it read but stopped before the end) is ``partial``: the cursor stays,
+    and the streak neither grows nor clears. ``error`` and ``warning`` must already be free of
+    secrets (``kpi.http`` builds them so).
     """
     now = now or timezone.now()
     source = MetricSource.objects.select_for_update().get(pk=source.pk)
     source.last_run_at = now
-    if error:
+    if warning and not error:
+        source.last_status = "partial"
+        source.last_error = warning[:MAX_ERROR_CHARS]
+    elif error:
         source.last_status = "error"
         source.last_error = error[:MAX_ERROR_CHARS]
         source.consecutive_failures += 1

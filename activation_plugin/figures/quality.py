@@ -12,8 +12,9 @@ from activation_plugin.figures.base import counted_windows, min_cell_size, revea
 from activation_plugin.figures.tallies import metric_baselines
 from activation_plugin.models import ActivationWindow, MetricObservation, MetricSource, SupervisorInvite
 
-# ``MetricSource.last_status`` is free text written by the connectors; these values mean the last run failed.
-FAILING_STATUSES = ("error", "failed", "failing")
+# ``MetricSource.last_status`` is free text written by the connectors; these values mean the last run failed,
+# or (``partial``) stopped before the end of what the API had.
+FAILING_STATUSES = ("error", "failed", "failing", "partial")
 
 # Mail providers where anyone opens a mailbox in a minute: nothing ties a "supervisor" there to a workplace.
 FREE_MAIL_DOMAINS = ("gmail.com", "googlemail.com", "yahoo.com", "outlook.com", "hotmail.com", "live.com",

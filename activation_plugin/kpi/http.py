@@ -11,8 +11,11 @@ that carries one, as GitHub and Salesforce throttle, capped). Error messages are
 the status and host only, then scrubbed of the source's secrets, so no credential reaches a log,
 ``last_error`` or a page.
 """
+import csv
+import io
 import ipaddress
 import random
+import re
 import socket
 import time
 from dataclasses import dataclass, replace
@@ -186,12 +189,13 @@ def _send_once(session, url, config, request, timeout):
 
 @dataclass(frozen=True)
 class Request:
-    """What to ask: the method, the query parameters and, for a POST, the JSON body."""
+    """What to ask: the method, the query parameters, for a POST the JSON body, and how to read the answer."""
 
     method: str = "GET"
     params: dict | None = None
     body: object = None
     refresh_token: bool = False
+    format: str = "json"  # or "csv": a list of dicts, one per row, keyed by the header row
 
 
 _tokens = {}  # source name -> (access token, monotonic expiry): one token per source and process
@@ -199,15 +203,17 @@ _tokens = {}  # source name -> (access token, monotonic expiry): one token per s
 
 def oauth_token(session, config, refresh=False):
     """
-    An OAuth2 client-credentials access token for the source, fetched from its ``token_url``
-    through the same guards (allowed host, public address) and kept until a minute before it
-    expires; ``refresh`` fetches a new one (the API answered 401).
+    An OAuth2 access token for the source (a client-credentials or a refresh-token grant), fetched
+    from its ``token_url`` through the same guards (allowed host, public address) and kept until a
+    minute before it expires; ``refresh`` fetches a new one (the API answered 401). A refusal
+    keeps the endpoint's ``error`` and ``error_description`` (scrubbed by the caller).
     """
     cached = _tokens.get(config.name)
     if cached and not refresh and cached[1] > time.monotonic():
         return cached[0]
     auth = config.auth
-    form = {"grant_type": "client_credentials", "client_id": auth.username, "client_secret": auth.secret.reveal(),
+    form = {"grant_type": auth.grant_type, "client_id": auth.username, "client_secret": auth.secret.reveal(),
+            **({"refresh_token": auth.refresh_token.reveal()} if auth.refresh_token else {}),
             **({"scope": auth.scope} if auth.scope else {})}
     url = auth.token_url
     check_url(url, config)
@@ -215,7 +221,8 @@ def oauth_token(session, config, refresh=False):
     with response:
         _check_peer(response, url, config)
         if response.status_code != 200:
-            raise FetchError(f"The token endpoint {urlsplit(url).hostname} answered HTTP {response.status_code}.")
+            raise FetchError(f"The token endpoint {urlsplit(url).hostname} answered HTTP {response.status_code}"
+                             f"{_token_refusal(response)}.")
         body = _decoded(_read_capped(response, 1024 * 1024), urlsplit(url).hostname)
     token = body.get("access_token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token:
@@ -223,6 +230,38 @@ def oauth_token(session, config, refresh=False):
     lifetime = body.get("expires_in") if isinstance(body.get("expires_in"), (int, float)) else 3600
     _tokens[config.name] = (token, time.monotonic() + max(lifetime - 60, 0))
     return token
+
+
+def _token_refusal(response):
+    """``: error (error_description)`` from an RFC 6749 error body, or "" when it has none."""
+    try:
+        body = json_input.loads(_read_capped(response, 64 * 1024))
+    except (FetchError, UnicodeDecodeError, ValueError):
+        return ""
+    if not isinstance(body, dict) or not body.get("error"):
+        return ""
+    description = body.get("error_description")
+    return f": {str(body['error'])[:100]}" + (f" ({str(description)[:300]})" if description else "")
+
+
+THROTTLED = re.compile(r"rate.?limit|throttl", re.IGNORECASE)
+
+
+def api_errors(body):
+    """
+    The first messages of the ``errors`` a GraphQL server (or a REST API like it) sent with HTTP 200,
+    and whether they say the request was throttled (``RATELIMITED``, ``THROTTLED``, GitHub's ``RATE_LIMITED``).
+    """
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list) or not errors:
+        return [], False
+    messages, words = [], []
+    for error in errors[:3]:
+        error = error if isinstance(error, dict) else {"message": error}
+        extensions = error.get("extensions") if isinstance(error.get("extensions"), dict) else {}
+        messages.append(str(error.get("message", ""))[:300])
+        words += [str(error.get("message", "")), str(error.get("type", "")), str(extensions.get("code", ""))]
+    return messages, bool(THROTTLED.search(" ".join(words)))
 
 
 @dataclass(frozen=True)
@@ -235,7 +274,8 @@ class Page:
 
 def fetch(url, config, request=Request(), sleep=time.sleep):
     """
-    The decoded JSON and headers of a request, after retries.
+    The decoded JSON (or CSV, by ``request.format``) and headers of a request, after retries. GraphQL
+    ``errors`` sent with HTTP 200 fail with the server's message, or are retried when they say throttled.
 
     Raises:
         Refused: the URL, a redirect or an address is not allowed (never retried).
@@ -279,7 +319,14 @@ def _fetch(url, config, request, sleep):
             except requests.RequestException as exc:
                 raise FetchError(f"Request to {host} failed ({type(exc).__name__}).") from None
             if page is not None:
-                return Page(_decoded(page[0], host), page[1])
+                body, headers, answering = page
+                body = _decoded_csv(body, answering) if request.format == "csv" else _decoded(body, answering)
+                messages, throttled = api_errors(body)
+                if not throttled:
+                    if messages and not (isinstance(body, dict) and body.get("data")):
+                        raise FetchError(f"{answering} answered with errors: {'; '.join(messages)}")
+                    return Page(body, headers)
+                problem = f"{answering} throttled the request ({messages[0]})"
             if attempt + 1 < attempts:
                 sleep(wait if retry_after is None else retry_after)
     raise FetchError(f"Gave up after {attempts} attempts: {problem}.")
@@ -301,8 +348,17 @@ def _attempt(session, url, config, request, timeout):
             return _attempt(session, url, config, replace(request, refresh_token=True), timeout)
         if status >= 400:
             raise FetchError(f"HTTP {status} from {host}.")
-        return (_read_capped(response, settings.ACTIVATION_METRIC_MAX_RESPONSE_BYTES), dict(response.headers)), \
-            None, None
+        # The host that answered, after any redirect, is the one an error about the body names.
+        return (_read_capped(response, settings.ACTIVATION_METRIC_MAX_RESPONSE_BYTES), dict(response.headers),
+                urlsplit(response.url).hostname or host), None, None
+
+
+def _decoded_csv(body, host):
+    """A CSV body (a spreadsheet export) as one dict per row, keyed by the header row."""
+    try:
+        return list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"), newline="")))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise FetchError(f"{host} returned malformed CSV ({type(exc).__name__}).") from None
 
 
 def _decoded(body, host):

@@ -48,8 +48,9 @@ def pull(name, now=None):
         raise ValueError(f"Source {name!r} is a {config.kind} source; only rest and python sources are pulled.")
     source = api.sync_metric_source(config)
     high_water, resolved = None, {}
+    connector = connector_for(config)
     try:
-        for records in connector_for(config).pages(source.cursor):
+        for records in connector.pages(source.cursor):
             result = api.ingest_observations(source, records, now=now, resolved=resolved)
             for key in COUNTS:
                 totals[key] += result[key]
@@ -61,6 +62,13 @@ def pull(name, now=None):
         log.exception("metric source %s: the connector failed", name)
         return _failed(source, name, scrub(f"The connector failed: {type(exc).__name__}: {exc}"[:500],
                                            config.secrets()), totals, now)
+    if getattr(connector, "stopped", "") == "max_pages":
+        # What was read is stored; the cursor stays, since the unread pages may hold older changes.
+        warning = (f"Stopped after {connector.pages_read} pages (max_pages) with more to read; the cursor did not "
+                   f"move. Raise max_pages or narrow the query.")
+        log.warning("metric source %s: %s", name, warning)
+        api.finish_pull(source, warning=warning, now=now)
+        return {**totals, "status": "partial", "error": warning}
     cursor = high_water.isoformat() if high_water and high_water.isoformat() > source.cursor else ""
     api.finish_pull(source, cursor=cursor, now=now)
     log.info("metric source %s: %s", name, totals)

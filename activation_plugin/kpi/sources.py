@@ -17,8 +17,10 @@ from jmespath.exceptions import JMESPathError
 KINDS = ("rest", "webhook", "csv", "python")
 AUTH_TYPES = ("none", "bearer", "basic", "header", "oauth2")
 PAGINATION_STYLES = ("none", "next_link", "link_header", "cursor", "page", "offset")
-SINCE_FORMATS = ("iso", "iso_z", "epoch", "epoch_ms", "date")
+SINCE_FORMATS = ("iso", "iso_z", "datetime", "epoch", "epoch_ms", "date")
 METHODS = ("GET", "POST")
+OAUTH_GRANTS = ("client_credentials", "refresh_token")
+FORMATS = ("json", "csv")
 MAPPED_FIELDS = ("external_id", "metric", "value", "observed_at")
 OPTIONAL_MAPPED_FIELDS = ("record_id",)
 log = logging.getLogger(__name__)
@@ -78,6 +80,8 @@ class Auth:
     secret: Secret | None = field(default=None, repr=False)
     token_url: str = ""
     scope: str = ""
+    grant_type: str = "client_credentials"
+    refresh_token: Secret | None = field(default=None, repr=False)
 
     def headers(self):
         if self.type == "bearer":
@@ -108,6 +112,7 @@ class SourceConfig:  # pylint: disable=too-many-instance-attributes
     since_param: str = ""
     since_format: str = "iso"
     method: str = "GET"
+    format: str = "json"
     body: object = None
     headers: dict = field(default_factory=dict)
     join: dict = field(default_factory=dict)
@@ -125,7 +130,7 @@ class SourceConfig:  # pylint: disable=too-many-instance-attributes
 
     def secrets(self):
         """Every secret value, so error texts can be scrubbed of them whatever produced them."""
-        values = [self.auth.secret, self.webhook_secret]
+        values = [self.auth.secret, self.auth.refresh_token, self.webhook_secret]
         usernames = [self.auth.username] if self.auth.type == "basic" else []
         return [value.reveal() for value in values if value is not None] + usernames
 
@@ -165,8 +170,11 @@ def _pagination(name, config):
         limit = pagination.setdefault("limit", 100)
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             _fail(name, "pagination 'limit' must be a whole number, 1 or more.")
-        if "total" in pagination:
-            pagination["total"] = _expression(name, pagination["total"], "pagination 'total'")
+        for key in ("total", "page_size"):
+            if key in pagination:
+                pagination[key] = _expression(name, pagination[key], f"pagination {key!r}")
+    if pagination.get("in", "query") not in ("query", "body"):
+        _fail(name, "pagination 'in' must be query or body (where the page parameters go).")
     if "end" in pagination:  # e.g. Zendesk's end_of_stream: true on the last page
         pagination["end"] = _expression(name, pagination["end"], "pagination 'end'")
     return pagination
@@ -193,8 +201,12 @@ def _auth(name, config):
     if kind == "oauth2":
         if not auth.get("client_id") or not str(auth.get("token_url", "")).lower().startswith(("https://", "http://")):
             _fail(name, "oauth2 auth needs 'client_id', 'client_secret' (or client_secret_env) and 'token_url'.")
+        grant = auth.get("grant_type", "client_credentials")
+        if grant not in OAUTH_GRANTS:
+            _fail(name, f"oauth2 grant_type must be one of {', '.join(OAUTH_GRANTS)}.")
         return Auth(type=kind, username=auth["client_id"], secret=_secret(name, auth, "client_secret"),
-                    token_url=auth["token_url"], scope=str(auth.get("scope", "")))
+                    token_url=auth["token_url"], scope=str(auth.get("scope", "")), grant_type=grant,
+                    refresh_token=_secret(name, auth, "refresh_token") if grant == "refresh_token" else None)
     if not auth.get("header"):
         _fail(name, "header auth needs the 'header' name, e.g. X-API-Key.")
     return Auth(type=kind, header=auth["header"], secret=_secret(name, auth, "value"))
@@ -218,8 +230,11 @@ def _request_shape(name, config):
         if not all(isinstance(join.get(key), str) and join[key] for key in ("list", "key", "field", "as")):
             _fail(name, "'join' needs 'list' (JMESPath of the sideloaded list), 'key', 'field' and 'as'.")
         join["list"] = _expression(name, join["list"], "join 'list'")
+    response_format = config.get("format", "json")
+    if response_format not in FORMATS:
+        _fail(name, f"format must be one of {', '.join(FORMATS)}.")
     return {"method": method, "body": config.get("body"), "headers": dict(headers), "since_format": since_format,
-            "join": join}
+            "join": join, "format": response_format}
 
 
 def _allow_private(name, config):
@@ -245,7 +260,10 @@ def parse(name, config):
     if not isinstance(schedule, int) or isinstance(schedule, bool) or schedule < 1:
         _fail(name, "schedule_minutes must be a whole number of minutes, 1 or more.")
     common = {"name": name, "kind": kind, "schedule_minutes": schedule,
-              "options": {key: config[key] for key in ("timeout", "max_pages") if key in config}}
+              "options": {key: config[key] for key in ("timeout", "max_pages", "lookback_seconds") if key in config}}
+    lookback = config.get("lookback_seconds", 0)
+    if not isinstance(lookback, int) or isinstance(lookback, bool) or lookback < 0:
+        _fail(name, "lookback_seconds must be a whole number of seconds, 0 or more.")
     if kind == "webhook":
         return SourceConfig(**common, webhook_secret=_secret(name, config, "secret"))
     if kind == "csv":
