@@ -12,6 +12,12 @@ from activation_plugin.errors import ActivationRequestError
 SURVEY_QUESTION_TYPES = ("single_choice", "multiple_choice", "likert", "number", "text")
 METRIC_DIRECTIONS = ("higher", "lower")
 PEER_RULES = ("majority", "mean_score")
+# A survey's activation condition: every listed answer ("all") or one of them ("any") must be met;
+# ``any_answer`` is the instructor's explicit "every answer counts"; ``not_set`` marks surveys that predate
+# conditions (migration 0015), counted as before until the instructor chooses.
+CONDITION_MATCHES = ("all", "any")
+ANY_ANSWER = "any_answer"
+NOT_SET = "not_set"
 
 
 def _fail(message, key=None):
@@ -83,7 +89,130 @@ def _survey(config):
                       "questions")
             entry["options"] = options
         cleaned.append(entry)
-    return {"questions": cleaned}
+    return {"questions": cleaned, "activation_condition": _condition(config.get("activation_condition"), cleaned)}
+
+
+def _condition(condition, questions):
+    """
+    Which answers mean "applied it". Required: without it every answer, "Not yet" included, would
+    count. ``not_set`` only arrives from a stored requirement (migration 0015 marks the surveys that
+    predate conditions, and a new version carries the mark): ``validate_config`` refuses it otherwise.
+    """
+    if not isinstance(condition, dict) or condition.get("match") not in (*CONDITION_MATCHES, ANY_ANSWER, NOT_SET):
+        _fail(_("Say which answers mean the learner applied it: write an activation condition on the questions, "
+                "or choose that every answer counts."), "activation_condition")
+    match = condition["match"]
+    if match in (ANY_ANSWER, NOT_SET):
+        return {"match": match}
+    terms = condition.get("answers")
+    if not isinstance(terms, list) or not terms:
+        _fail(_("An activation condition needs at least one answer that counts."), "activation_condition")
+    by_id = {question["id"]: question for question in questions}
+    cleaned, seen = [], set()
+    for term in terms:
+        qid = term.get("question") if isinstance(term, dict) else None
+        if qid not in by_id:
+            _fail(_("The activation condition names the question {id}, which the survey does not ask.").format(
+                id=repr(qid)), "activation_condition")
+        if qid in seen:
+            _fail(_("The activation condition names question '{id}' twice: give it one line.").format(id=qid),
+                  "activation_condition")
+        seen.add(qid)
+        cleaned.append(_condition_term(term, by_id[qid]))
+    return {"match": match, "answers": cleaned}
+
+
+def _condition_term(term, question):
+    """One question's part of the condition: options for a choice, bounds for a scale or a number."""
+    qid, qtype = question["id"], question["type"]
+    if qtype == "text":
+        _fail(_("Question '{id}' is answered in free text, which cannot decide activation: base the condition on "
+                "a choice, the scale or a number.").format(id=qid), "activation_condition")
+    if qtype in ("single_choice", "multiple_choice"):
+        options = term.get("options")
+        if not isinstance(options, list) or not options:
+            _fail(_("Question '{id}': list the options that mean the learner applied it.").format(id=qid),
+                  "activation_condition")
+        unknown = [option for option in options if option not in question["options"]]
+        if unknown:
+            _fail(_("Question '{id}': {options} is not one of its options.").format(
+                id=qid, options=", ".join(repr(option) for option in unknown)), "activation_condition")
+        return {"question": qid, "options": list(dict.fromkeys(options))}
+    bounds = {key: term[key] for key in ("at_least", "at_most") if term.get(key) is not None}
+    if not bounds:
+        _fail(_("Question '{id}': give the lowest ('at_least') or highest ('at_most') answer that counts.").format(
+            id=qid), "activation_condition")
+    for value in bounds.values():
+        if not isinstance(value, Real) or isinstance(value, bool) or not math.isfinite(value) or (
+                qtype == "likert" and value not in range(1, 6)):
+            _fail(_("Question '{id}': the bounds must be numbers (a point from 1 to 5 on a scale).").format(id=qid),
+                  "activation_condition")
+    if len(bounds) == 2 and bounds["at_least"] > bounds["at_most"]:
+        _fail(_("Question '{id}': no answer is at least {low} and at most {high}.").format(
+            id=qid, low=bounds["at_least"], high=bounds["at_most"]), "activation_condition")
+    return {"question": qid, **bounds}
+
+
+def _term_met(term, answer):
+    if answer in (None, "", []):
+        return False
+    if "options" in term:
+        chosen = answer if isinstance(answer, list) else [answer]
+        return any(option in term["options"] for option in chosen)
+    return term.get("at_least", answer) <= answer <= term.get("at_most", answer)
+
+
+def condition_met(config, answers):
+    """
+    Whether a survey's (validated) answers meet its activation condition: evidence of activation,
+    or a response only. An unanswered question meets no part of a condition.
+    """
+    condition = config.get("activation_condition") or {"match": NOT_SET}
+    if condition["match"] in (ANY_ANSWER, NOT_SET):
+        return True
+    met = (_term_met(term, answers.get(term["question"])) for term in condition["answers"])
+    return all(met) if condition["match"] == "all" else any(met)
+
+
+def condition_set(config):
+    """False for a survey whose instructor has not yet said which answers count (see migration 0015)."""
+    return (config.get("activation_condition") or {}).get("match") != NOT_SET
+
+
+def describe_condition(config):
+    """
+    The condition in words, as the learner page, the definition page, the builder, the REST API and
+    the CSV export all say it; empty for requirements other than surveys.
+    """
+    if "questions" not in config:
+        return ""
+    condition = config.get("activation_condition") or {"match": NOT_SET}
+    if condition["match"] == ANY_ANSWER:
+        return _("Every answer counts as applying the skill.")
+    if condition["match"] == NOT_SET:
+        return _("Activation condition not set: every answer counts until the course team says which answers "
+                 "mean the skill was applied.")
+    texts = {question["id"]: question["text"] for question in config["questions"]}
+    parts = [_term_text(term, texts[term["question"]]) for term in condition["answers"]]
+    joined = (_(" and ") if condition["match"] == "all" else _(" or ")).join(parts)
+    return _("It counts as applying the skill when {parts}.").format(parts=joined)
+
+
+def _term_text(term, question):
+    if "options" in term:
+        return _("“{question}” is answered {options}").format(
+            question=question, options=_(" or ").join(f"“{option}”" for option in term["options"]))
+    low, high = term.get("at_least"), term.get("at_most")
+    if low is not None and high is not None:
+        return _("“{question}” is answered between {low} and {high}").format(question=question, low=_g(low),
+                                                                             high=_g(high))
+    if low is not None:
+        return _("“{question}” is answered {low} or more").format(question=question, low=_g(low))
+    return _("“{question}” is answered {high} or less").format(question=question, high=_g(high))
+
+
+def _g(number):
+    return f"{number:g}"
 
 
 def _observation(config):
@@ -139,13 +268,21 @@ def _metric(config):
 VALIDATORS = {"project": _project, "survey": _survey, "observation": _observation, "metric": _metric}
 
 
-def validate_config(kind, config):
-    """The normalised config for a requirement of ``kind``; raises ActivationRequestError if invalid."""
+def validate_config(kind, config, *, carried_over=False):
+    """
+    The normalised config for a requirement of ``kind``; raises ActivationRequestError if invalid.
+    ``carried_over``: the config is a stored requirement's, copied (a new version), so a survey may keep
+    the ``not_set`` condition its instructor has not replaced yet; anything new must say which answers count.
+    """
     if kind not in VALIDATORS:
         raise ActivationRequestError(_("Unknown evidence kind {kind}.").format(kind=repr(kind)), field="kind")
     if not isinstance(config, dict):
         _fail(_("The configuration must be an object."))
-    return VALIDATORS[kind](config)
+    cleaned = VALIDATORS[kind](config)
+    if not carried_over and not condition_set(cleaned):
+        _fail(_("Say which answers mean the learner applied it: write an activation condition on the questions, "
+                "or choose that every answer counts."), "activation_condition")
+    return cleaned
 
 
 def _project_payload(config, payload, max_chars):  # pylint: disable=unused-argument

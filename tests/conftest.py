@@ -83,7 +83,7 @@ PROJECT = {"kind": "project", "title": "Applied project", "config": {"instructio
 SURVEY = {"kind": "survey", "title": "Follow-up survey", "config": {"questions": [
     {"id": "used", "type": "single_choice", "text": "Did you use it?", "options": ["yes", "no"]},
     {"id": "how", "type": "text", "text": "How?", "required": False},
-]}}
+], "activation_condition": {"match": "any_answer"}}}
 OBSERVATION = {"kind": "observation", "title": "Supervisor", "verification": "supervisor",
                "config": {"checklist": ["Greets", "Resolves"]}}
 
@@ -273,12 +273,15 @@ def failures(responses):
 def requirement_fields(index, **values):
     """
     What the page posts for one requirement. ``rubric``: ``(criterion, points)`` rows; ``questions``:
-    ``(type, text, options, optional)`` rows, as the instructor fills them in.
+    ``(type, text, options, optional)`` rows, as the instructor fills them in, optionally with a fifth part:
+    the row's part of the activation condition (``{"counts": "Yes", "at_least": "4"}``). Surveys count every
+    answer unless ``activation_match`` says otherwise.
     """
     fields = {"kind": "project", "title": "Applied project", "verification": "staff", "reviews_required": "1",
               "instructions": "Record a call where you used the script.",
               "rubric": [("Uses the script", "2"), ("Calm", "1")],
-              "peer_rule": "majority", "pass_percent": "60", "questions": [], "checklist": "", "min_observed": "",
+              "peer_rule": "majority", "pass_percent": "60", "questions": [], "activation_match": "any_answer",
+              "checklist": "", "min_observed": "",
               "metric": "", "direction": "higher", "threshold": "", "baseline_days": "30", "min_observations": "1",
               "prompt_condition": "always", "prompt_day": "0", "reminder_days": "7, 14",
               "subject": "How did {course_name} go, {learner_name}?",
@@ -287,9 +290,11 @@ def requirement_fields(index, **values):
     data = {f"{prefix}-{name}": value for name, value in fields.items() if name not in ("rubric", "questions")}
     for row, (criterion, points) in enumerate(fields["rubric"]):
         data |= {f"{prefix}-rubric-{row}-criterion": criterion, f"{prefix}-rubric-{row}-max_score": points}
-    for row, (qtype, text, options, optional) in enumerate(fields["questions"]):
+    for row, (qtype, text, options, optional, *condition) in enumerate(fields["questions"]):
         data |= {f"{prefix}-questions-{row}-type": qtype, f"{prefix}-questions-{row}-text": text,
                  f"{prefix}-questions-{row}-options": "\n".join(options)}
+        for part, value in (condition[0] if condition else {}).items():
+            data[f"{prefix}-questions-{row}-{part}"] = value
         if optional:
             data[f"{prefix}-questions-{row}-optional"] = "on"
     return data

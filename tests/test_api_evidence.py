@@ -4,6 +4,7 @@ import pytest
 from django.utils import timezone
 
 from activation_plugin import api
+from activation_plugin.figures.headline import funnel_counts
 from activation_plugin.errors import ActivationRequestError, IdempotencyConflict
 from activation_plugin.models import Evidence, Review
 from activation_plugin.test_utils.factories import UserFactory
@@ -200,3 +201,33 @@ def test_mean_score_rule_settles_on_the_mean_rubric_ratio(make_definition, windo
     api.review_evidence(evidence, verdict="rejected", role="peer", reviewer=UserFactory(), score=0.6)
     evidence.refresh_from_db()
     assert (evidence.status, evidence.strength) == ("verified", "peer")  # mean 0.75 >= 0.7
+
+
+USED_SURVEY = {**SURVEY, "config": {**SURVEY["config"], "activation_condition": {
+    "match": "all", "answers": [{"question": "used", "options": ["yes"]}]}}}
+
+
+def test_a_survey_answer_that_does_not_meet_the_condition_is_a_response_not_an_activation(make_definition,
+                                                                                          window_for):
+    definition = make_definition(requirements=[USED_SURVEY])
+    window, survey = window_for(definition), definition.requirements.get()
+    evidence = api.record_evidence(window=window, requirement=survey, source="learner", idempotency_key="no",
+                                   payload={"answers": {"used": "no", "how": "not had a chance yet"}},
+                                   submitted_at=NOW + timedelta(days=2))
+    window.refresh_from_db()
+    assert (evidence.status, evidence.strength, evidence.verified_at) == ("not_met", "", None)
+    assert (window.state, window.activated_at, window.verified_strengths) == ("open", None, "")
+    funnel = funnel_counts(definition, timezone.now())["prompted"]
+    assert (funnel["responded"], funnel["verified"], funnel["activated"]) == (1, 0, 0)
+    with pytest.raises(ActivationRequestError, match="does not meet its activation condition"):
+        api.review_evidence(evidence, verdict="verified", role="staff", reviewer=UserFactory())
+
+
+def test_a_survey_answer_that_meets_the_condition_activates(make_definition, window_for):
+    definition = make_definition(requirements=[USED_SURVEY])
+    window, survey = window_for(definition), definition.requirements.get()
+    evidence = api.record_evidence(window=window, requirement=survey, source="learner", idempotency_key="yes",
+                                   payload={"answers": {"used": "yes"}}, submitted_at=NOW + timedelta(days=2))
+    window.refresh_from_db()
+    assert (evidence.status, evidence.strength, window.state, window.days_to_activation) == (
+        "verified", "self_report", "activated", 2)

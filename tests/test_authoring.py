@@ -323,3 +323,55 @@ def test_a_draft_says_what_activating_it_does_to_new_and_past_completers(staff_c
     assert "learners who completed earlier get no window" in notice and "in the last 45 days" in notice
     staff_client.post(url("definition_status", course_key, draft), {"action": "activate"})
     assert 'data-notice="activation-effects"' not in page_of(staff_client.get(url("definition", course_key, draft)))
+
+
+def test_a_survey_needs_the_instructor_to_say_which_answers_count(staff_client, course_key):
+    response = staff_client.post(new_url(course_key), definition_post({
+        "kind": "survey", "title": "Survey", "activation_match": "",
+        "questions": [("single_choice", "Used it?", ["Yes", "Not yet"], False)]}))
+    page = page_of(response)
+    assert response.status_code == 400 and not ActivationDefinition.objects.exists()
+    assert "Say which answers mean the learner applied it" in page
+    assert 'href="#id_requirements-0-activation_match"' in page
+
+
+def test_the_activation_condition_is_written_on_the_question_rows(staff_client, course_key):
+    response = staff_client.post(new_url(course_key), definition_post({
+        "kind": "survey", "title": "Survey", "activation_match": "all",
+        "questions": [("single_choice", "Used it?", ["Yes, often", "Yes, once", "Not yet"], False,
+                       {"counts": "Yes, often\nYes, once"}),
+                      ("likert", "Confidence", [], False, {"at_least": "4"}),
+                      ("number", "Calls", [], True, {"at_least": "2", "at_most": "10.5"}),
+                      ("text", "Story", [], True)]}))
+    assert response.status_code == 302
+    requirement = ActivationDefinition.objects.get().requirements.get()
+    assert requirement.config["activation_condition"] == {"match": "all", "answers": [
+        {"question": "q1", "options": ["Yes, often", "Yes, once"]}, {"question": "q2", "at_least": 4},
+        {"question": "q3", "at_least": 2, "at_most": 10.5}]}
+    edit = page_of(staff_client.get(url("definition_edit", course_key, requirement.definition)))
+    assert '<option value="all" selected>' in edit and 'value="10.5"' in edit and ">Yes, often\nYes, once</textarea>" in edit
+
+
+def test_an_option_that_counts_must_be_one_of_the_questions_options(staff_client, course_key):
+    response = staff_client.post(new_url(course_key), definition_post({
+        "kind": "survey", "title": "Survey", "activation_match": "any",
+        "questions": [("single_choice", "Used it?", ["Yes", "Not yet"], False, {"counts": "Yes, sure"})]}))
+    assert response.status_code == 400 and not ActivationDefinition.objects.exists()
+    assert "Question 'q1': 'Yes, sure' is not one of its options." in page_of(response)
+
+
+def test_a_survey_from_before_conditions_asks_for_one_when_edited(staff_client, course_key, make_definition):
+    definition = make_definition(requirements=[SURVEY], activate=False)
+    requirement = definition.requirements.get()
+    requirement.config = {**requirement.config, "activation_condition": {"match": "not_set"}}  # as 0015 leaves it
+    requirement.save()
+    copy = api.new_version(definition)  # a version carries the unset condition over, to be chosen in the builder
+    assert copy.requirements.get().config["activation_condition"] == {"match": "not_set"}
+    edit = page_of(staff_client.get(url("definition_edit", course_key, copy)))
+    assert '<option value="" selected>' in edit
+    data = definition_post({"kind": "survey", "title": "Survey", "activation_match": "",
+                            "questions": [("single_choice", "Did you use it?", ["yes", "no"], False)]})
+    assert staff_client.post(url("definition_edit", course_key, copy), data).status_code == 400
+    data["requirements-0-activation_match"] = "any_answer"
+    assert staff_client.post(url("definition_edit", course_key, copy), data).status_code == 302
+    assert copy.requirements.get().config["activation_condition"] == {"match": "any_answer"}

@@ -9,7 +9,7 @@ SURVEY = {"questions": [
     {"id": "confidence", "type": "likert", "text": "Confidence"},
     {"id": "calls", "type": "number", "text": "How many calls?"},
     {"id": "story", "type": "text", "text": "Tell us", "required": False},
-]}
+], "activation_condition": {"match": "any_answer"}}
 
 
 @pytest.mark.parametrize("kind, config, message", [
@@ -69,3 +69,77 @@ def test_project_payload_refuses_non_http_links_and_long_text():
         configs.validate_payload("project", config, {"url": "javascript:alert(1)"}, 100)
     with pytest.raises(ActivationRequestError, match="limited to 10 characters"):
         configs.validate_payload("project", config, {"text": "x" * 11}, 10)
+
+
+def _survey_with(condition):
+    return {**SURVEY, "activation_condition": condition}
+
+
+@pytest.mark.parametrize("condition, message", [
+    (None, "Say which answers mean the learner applied it"),
+    ({"match": "not_set"}, "Say which answers mean the learner applied it"),
+    ({"match": "most"}, "Say which answers mean the learner applied it"),
+    ({"match": "all", "answers": []}, "at least one answer that counts"),
+    ({"match": "all", "answers": [{"question": "ghost", "options": ["yes"]}]}, "'ghost', which the survey does not ask"),
+    ({"match": "any", "answers": [{"question": "story", "options": ["x"]}]}, "free text, which cannot decide"),
+    ({"match": "any", "answers": [{"question": "used", "options": ["yes", "perhaps"]}]},
+     "'perhaps' is not one of its options"),
+    ({"match": "any", "answers": [{"question": "used", "options": []}]}, "list the options"),
+    ({"match": "any", "answers": [{"question": "confidence"}]}, "lowest .'at_least'. or highest"),
+    ({"match": "any", "answers": [{"question": "confidence", "at_least": 6}]}, "a point from 1 to 5"),
+    ({"match": "any", "answers": [{"question": "calls", "at_least": "3"}]}, "must be numbers"),
+    ({"match": "any", "answers": [{"question": "calls", "at_least": 5, "at_most": 2}]},
+     "no answer is at least 5 and at most 2"),
+    ({"match": "any", "answers": [{"question": "calls", "at_least": 1}, {"question": "calls", "at_most": 9}]},
+     "names question 'calls' twice"),
+])
+def test_a_survey_condition_that_cannot_work_is_refused_with_a_reason(condition, message):
+    config = _survey_with(condition) if condition else {"questions": SURVEY["questions"]}
+    with pytest.raises(ActivationRequestError, match=message) as error:
+        configs.validate_config("survey", config)
+    assert error.value.field == "config.activation_condition"
+
+
+def test_a_stored_survey_without_a_condition_is_carried_over_into_a_new_version():
+    config = configs.validate_config("survey", _survey_with({"match": "not_set"}), carried_over=True)
+    assert config["activation_condition"] == {"match": "not_set"} and not configs.condition_set(config)
+
+
+ANSWERS = {"used": "no", "tools": ["a"], "confidence": 2, "calls": 0}
+
+
+@pytest.mark.parametrize("condition, answers, met", [
+    ({"match": "any_answer"}, ANSWERS, True),
+    ({"match": "not_set"}, ANSWERS, True),  # as before conditions existed, until the instructor chooses
+    ({"match": "all", "answers": [{"question": "used", "options": ["yes"]}]}, ANSWERS, False),
+    ({"match": "all", "answers": [{"question": "used", "options": ["yes"]}]}, {**ANSWERS, "used": "yes"}, True),
+    ({"match": "all", "answers": [{"question": "tools", "options": ["b", "c"]}]}, {**ANSWERS, "tools": ["a", "c"]},
+     True),
+    ({"match": "all", "answers": [{"question": "tools", "options": ["b"]}]}, {"used": "yes"}, False),  # unanswered
+    ({"match": "all", "answers": [{"question": "confidence", "at_least": 4}]}, {**ANSWERS, "confidence": 4}, True),
+    ({"match": "all", "answers": [{"question": "confidence", "at_least": 4}]}, {**ANSWERS, "confidence": 3}, False),
+    ({"match": "all", "answers": [{"question": "calls", "at_most": 3}]}, {**ANSWERS, "calls": 3.5}, False),
+    ({"match": "all", "answers": [{"question": "calls", "at_least": 1, "at_most": 3}]}, {**ANSWERS, "calls": 3},
+     True),
+    ({"match": "all", "answers": [{"question": "used", "options": ["yes"]}, {"question": "confidence", "at_least": 4}]},
+     {**ANSWERS, "used": "yes", "confidence": 3}, False),
+    ({"match": "any", "answers": [{"question": "used", "options": ["yes"]}, {"question": "confidence", "at_least": 4}]},
+     {**ANSWERS, "used": "no", "confidence": 5}, True),
+    ({"match": "any", "answers": [{"question": "used", "options": ["yes"]}, {"question": "confidence", "at_least": 4}]},
+     ANSWERS, False),
+])
+def test_the_condition_decides_which_answers_count(condition, answers, met):
+    config = configs.validate_config("survey", _survey_with(condition), carried_over=True)
+    assert configs.condition_met(config, answers) is met
+
+
+def test_the_condition_is_described_in_the_words_every_page_uses():
+    config = configs.validate_config("survey", _survey_with({"match": "all", "answers": [
+        {"question": "used", "options": ["yes"]}, {"question": "confidence", "at_least": 4},
+        {"question": "calls", "at_least": 1, "at_most": 2.5}]}))
+    assert configs.describe_condition(config) == (
+        "It counts as applying the skill when “Used it?” is answered “yes” and “Confidence” is answered 4 or more "
+        "and “How many calls?” is answered between 1 and 2.5.")
+    assert configs.describe_condition(_survey_with({"match": "any_answer"})) == \
+        "Every answer counts as applying the skill."
+    assert configs.describe_condition({"instructions": "x"}) == ""

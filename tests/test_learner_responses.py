@@ -95,7 +95,7 @@ def test_accepted_file_is_stored_under_a_generated_name(open_window, settings, t
 def test_survey_form_posts_are_typed_and_checked(client, open_window, learner, course_key):
     from tests.conftest import SURVEY as BASE  # pylint: disable=import-outside-toplevel
     questions = [*BASE["config"]["questions"], {"id": "calls", "type": "number", "text": "Calls"}]
-    window = open_window({**BASE, "config": {"questions": questions}})
+    window = open_window({**BASE, "config": {**BASE["config"], "questions": questions}})
     requirement = window.definition.requirements.get()
     client.force_login(learner)
     url = reverse("activation_plugin:submit_evidence", kwargs={
@@ -149,3 +149,23 @@ def test_nobody_withdraws_someone_elses_window(client, make_definition, learner,
     assert client.get(url).status_code == 405
     window.refresh_from_db()
     assert window.state == "open"
+
+
+USED_SURVEY = {**SURVEY, "config": {**SURVEY["config"], "activation_condition": {
+    "match": "all", "answers": [{"question": "used", "options": ["yes"]}]}}}
+
+
+def test_editing_a_survey_answer_to_meet_the_condition_activates_it_and_back(open_window):
+    window = open_window(USED_SURVEY, days_ago=5)
+    first = save(window, answers={"used": "no"})
+    window.refresh_from_db()
+    assert (first.status, window.state) == ("not_met", "open")
+    met = save(window, key="k2", answers={"used": "yes", "how": "daily"})
+    window.refresh_from_db()
+    assert (met.pk, met.status, met.strength, window.state) == (first.pk, "verified", "self_report", "activated")
+    # dated by the answer that reported the use, not by the first "no"
+    assert window.activated_at == met.submitted_at > first.submitted_at and window.days_to_activation == 5
+    unmet = save(window, key="k3", answers={"used": "no"})
+    window.refresh_from_db()
+    assert (unmet.status, unmet.strength, unmet.verified_at, window.state, window.activated_at) == (
+        "not_met", "", None, "open", None)

@@ -81,13 +81,13 @@ def _validate_definition_fields(fields, requirement_count):
         raise ActivationRequestError(problem, field="rule")
 
 
-def _requirement_from_spec(definition, spec, position):
+def _requirement_from_spec(definition, spec, position, carried_over=False):
     """
     Unsaved, so that ``check_requirement`` can validate a spec with no definition (``definition`` None)
     and write nothing.
     """
     kind = spec.get("kind")
-    config = configs.validate_config(kind, spec.get("config", {}))
+    config = configs.validate_config(kind, spec.get("config", {}), carried_over=carried_over)
     verification = spec.get("verification", EvidenceRequirement.Verification.NONE)
     if verification not in EvidenceRequirement.Verification.values:
         raise ActivationRequestError(_("Unknown verification {verification}.").format(verification=repr(verification)),
@@ -153,7 +153,7 @@ def _prompt_translations(translations):
 
 @transaction.atomic
 def create_definition(*, course_key, name, behavior, window_days, trigger="passing", rule="any", rule_count=None,
-                      holdout_percent=0, requirements=(), created_by=None, holdout_seed=None):
+                      holdout_percent=0, requirements=(), created_by=None, holdout_seed=None, carried_over=False):
     """
     Create a draft definition with its evidence requirements and their follow-up prompts.
 
@@ -163,6 +163,8 @@ def create_definition(*, course_key, name, behavior, window_days, trigger="passi
             ``subject``, ``body``).
         holdout_seed: fixes the holdout randomisation (a reproducible demo or a pre-registered
             experiment); by default a secret random seed nobody can steer.
+        carried_over: the requirements are a stored definition's (a new version), so a survey may keep
+            the unset activation condition its instructor has not replaced yet.
 
     Raises:
         ActivationRequestError: any field is invalid; nothing is written.
@@ -184,7 +186,7 @@ def create_definition(*, course_key, name, behavior, window_days, trigger="passi
         created_by=created_by, tallies_built_at=timezone.now(),  # nothing to count yet: built, and kept from now on
         **{k: (v.strip() if isinstance(v, str) else v) for k, v in fields.items()},
     )
-    _store_requirements(definition, requirements)
+    _store_requirements(definition, requirements, carried_over=carried_over)
     return definition
 
 
@@ -249,11 +251,11 @@ def check_requirement(spec):
     _prompts_from_spec(_requirement_from_spec(None, spec, 0), spec.get("prompts", []))
 
 
-def _store_requirements(definition, specs, first_position=0):
+def _store_requirements(definition, specs, first_position=0, carried_over=False):
     for position, spec in enumerate(specs, start=first_position):
         if not isinstance(spec, dict):
             raise ActivationRequestError(_("Each requirement must be an object."), field="requirements")
-        requirement = _requirement_from_spec(definition, spec, position)
+        requirement = _requirement_from_spec(definition, spec, position, carried_over)
         requirement.save()
         FollowUpPrompt.objects.bulk_create(_prompts_from_spec(requirement, spec.get("prompts", [])))
 
@@ -306,7 +308,7 @@ def new_version(definition, created_by=None):
     """
     fields = {field: getattr(definition, field) for field in EDITABLE_FIELDS}
     copy = create_definition(course_key=definition.course_key, requirements=requirement_specs(definition),
-                             created_by=created_by, **fields)
+                             created_by=created_by, carried_over=True, **fields)
     copy.replaces = definition
     copy.save(update_fields=["replaces"])
     return copy

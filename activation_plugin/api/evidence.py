@@ -47,23 +47,20 @@ def record_evidence(*, window, requirement, source, payload, idempotency_key, su
     if source not in Evidence.Source.values:
         raise ActivationRequestError(_("Unknown evidence source {source}.").format(source=repr(source)), field="source")
     submitted_at = submitted_at or timezone.now()
-    self_verified = requirement.verification == EvidenceRequirement.Verification.NONE
-    strength = ""
-    if self_verified:
-        strength = Evidence.Strength.KPI if source == Evidence.Source.METRIC else Evidence.Strength.SELF_REPORT
     try:
         with transaction.atomic():
             window = _locked(window)
             payload = _clean_submission(window, requirement, payload, file, submitted_at)
+            status, strength = _first_status(requirement, source, payload)
+            verified = status == Evidence.Status.VERIFIED
             evidence = Evidence.objects.create(
                 window=window, requirement=requirement, source=source, payload=payload, file=file,
-                submitted_at=submitted_at, idempotency_key=idempotency_key,
-                status=Evidence.Status.VERIFIED if self_verified else Evidence.Status.SUBMITTED,
-                verified_at=timezone.now() if self_verified else None, strength=strength,
+                submitted_at=submitted_at, idempotency_key=idempotency_key, status=status,
+                verified_at=timezone.now() if verified else None, strength=strength,
             )
             figures.invalidate(window.definition_id)
             tracking.evidence_submitted(evidence, requirement)
-            if self_verified:
+            if verified:
                 tracking.evidence_verified(evidence, requirement)
                 evaluate_window(window)
             else:
@@ -72,6 +69,36 @@ def record_evidence(*, window, requirement, source, payload, idempotency_key, su
         # A concurrent submission with the same key won the race: behave exactly like a replay.
         return _replayed(Evidence.objects.get(idempotency_key=idempotency_key), window, requirement)
     return evidence
+
+
+def _first_status(requirement, source, payload):
+    """
+    ``(status, strength)`` of new evidence: a survey answer that does not meet its activation condition
+    is kept as a response, never verified; self-reported evidence is verified as it arrives; the rest
+    waits for its reviewers.
+    """
+    if requirement.kind == EvidenceRequirement.Kind.SURVEY and not configs.condition_met(
+            requirement.config, payload["answers"]):
+        return Evidence.Status.NOT_MET, ""
+    if requirement.verification != EvidenceRequirement.Verification.NONE:
+        return Evidence.Status.SUBMITTED, ""
+    return Evidence.Status.VERIFIED, (
+        Evidence.Strength.KPI if source == Evidence.Source.METRIC else Evidence.Strength.SELF_REPORT)
+
+
+def _restatus_survey(evidence, requirement, now):
+    """
+    An edited survey answer is judged again against the condition, both ways. One that now meets it is
+    dated by this edit: the skill was reported applied now, not when the learner first answered "not yet".
+    """
+    if not configs.condition_met(requirement.config, evidence.payload["answers"]):
+        evidence.status, evidence.strength, evidence.verified_at = Evidence.Status.NOT_MET, "", None
+    elif evidence.status == Evidence.Status.NOT_MET:
+        evidence.status, evidence.strength = _first_status(requirement, evidence.source, evidence.payload)
+        evidence.submitted_at = now
+        if evidence.status == Evidence.Status.VERIFIED:
+            evidence.verified_at = now
+            tracking.evidence_verified(evidence, requirement)
 
 
 def _locked(window):
@@ -191,6 +218,8 @@ def _edit_response(evidence, window, requirement, payload, file):
         evidence.file = file
     if requirement.kind == EvidenceRequirement.Kind.PROJECT:
         evidence.submitted_at = now  # what gets reviewed is this version
+    else:
+        _restatus_survey(evidence, requirement, now)
     evidence.save()
     evaluate_window(window)
     return evidence
@@ -231,6 +260,9 @@ def review_evidence(evidence, *, verdict, role, reviewer=None, reviewer_email=No
         raise ActivationRequestError(
             _("Keep the comment under {max_chars} characters.").format(max_chars=MAX_COMMENT_CHARS), field="comment")
     evidence = Evidence.objects.select_for_update().select_related("requirement", "window").get(pk=evidence.pk)
+    if evidence.status == Evidence.Status.NOT_MET:
+        raise ActivationRequestError(_("This survey answer does not meet its activation condition: it is a response, "
+                                       "not evidence to verify."), field="evidence")
     if version is not None and version != evidence.submitted_at:
         raise ActivationRequestError(_("The learner changed this evidence after you opened it: read the new "
                                        "version, then decide."), field="version")

@@ -24,7 +24,7 @@ from activation_plugin.models import ActivationDefinition, EvidenceRequirement, 
 # Which fields belong to which kind of requirement (the rest are shared).
 KIND_FIELDS = {
     "project": ("instructions", "rubric", "peer_rule", "pass_percent"),
-    "survey": ("questions",),
+    "survey": ("questions", "activation_match"),
     "observation": ("checklist", "min_observed"),
     "metric": ("metric", "direction", "threshold", "relative", "baseline_days", "period_days", "min_observations"),
 }
@@ -120,14 +120,26 @@ class RowList:
         return rows
 
 
-QUESTIONS = RowList("questions", ("text", "type", "options", "optional", "remove"),
-                    {"text": "", "type": "text", "options": "", "optional": "", "remove": ""})
+# A question's part of the activation condition: ``counts`` (options, one per line) for a choice,
+# ``at_least``/``at_most`` for a scale or a number.
+CONDITION_PARTS = ("counts", "at_least", "at_most")
+QUESTIONS = RowList("questions", ("text", "type", "options", "optional", "remove", *CONDITION_PARTS),
+                    {"text": "", "type": "text", "options": "", "optional": "", "remove": "", "counts": "",
+                     "at_least": "", "at_most": ""})
+CONDITION_MATCHES = [("", _("— Choose which answers count —")),
+                     ("all", _("When the learner gives every answer marked “counts” below")),
+                     ("any", _("When the learner gives at least one answer marked “counts” below")),
+                     ("any_answer", _("Every answer counts, whatever the learner answers"))]
 RUBRIC = RowList("rubric", ("criterion", "max_score", "remove"), {"criterion": "", "max_score": "1", "remove": ""})
 
 
-def question_row(question):
+def question_row(question, term=None):
+    """A stored question as its row, with its part of the activation condition (``term``) if it has one."""
+    term = term or {}
     return {"text": question["text"], "type": question["type"], "options": "\n".join(question.get("options", [])),
-            "optional": "" if question.get("required", True) else "on", "remove": ""}
+            "optional": "" if question.get("required", True) else "on", "remove": "",
+            "counts": "\n".join(term.get("options", [])),
+            **{bound: "" if term.get(bound) is None else f"{term[bound]:g}" for bound in ("at_least", "at_most")}}
 
 
 def criterion_row(item):
@@ -141,7 +153,8 @@ def _filled(rows, text_part):
 def parse_question_rows(rows):
     """
     ``(questions, {row index: problem})``: the survey's questions, ids by position (safe: questions
-    lock with the definition).
+    lock with the definition). A question whose row marks answers that count carries them as
+    ``counts`` (``{"options": [...]}`` or bounds), which ``RequirementForm.spec`` turns into the condition.
     """
     questions, problems = [], {}
     for number, row in enumerate(_filled(rows, "text"), start=1):
@@ -152,8 +165,37 @@ def parse_question_rows(rows):
             if len(question["options"]) < 2:
                 problems[row["index"]] = _("Question %(number)s: give at least two options, one per line.") % {
                     "number": number}
+            if _lines(row.get("counts")):
+                question["counts"] = {"options": _lines(row["counts"])}
+        elif row["type"] in ("likert", "number"):
+            try:
+                bounds = {bound: float(row[bound]) for bound in ("at_least", "at_most")
+                          if str(row.get(bound, "")).strip()}
+            except ValueError:
+                problems[row["index"]] = _("Question %(number)s: the answers that count are given as numbers.") % {
+                    "number": number}
+                bounds = {}
+            if bounds:
+                question["counts"] = {key: int(value) if value == int(value) else value
+                                      for key, value in bounds.items()}
         questions.append(question)
     return questions, problems
+
+
+def survey_config(questions, match):
+    """
+    The survey's config from its parsed questions and the chosen ``match``: the marked answers make
+    the condition; with "every answer counts" none is kept. No choice leaves the condition out, for
+    the api to refuse with its reason.
+    """
+    terms = [{"question": question["id"], **question["counts"]} for question in questions if "counts" in question]
+    config = {"questions": [{key: value for key, value in question.items() if key != "counts"}
+                            for question in questions]}
+    if match in ("all", "any"):
+        config["activation_condition"] = {"match": match, "answers": terms}
+    elif match:
+        config["activation_condition"] = {"match": match}
+    return config
 
 
 def parse_rubric_rows(rows):
@@ -194,6 +236,12 @@ class RequirementForm(MarksInvalidFields):
                                     required=False, initial=60)
 
     questions = forms.Field(label=_("Questions"), required=False, widget=forms.HiddenInput)
+    activation_match = forms.ChoiceField(
+        label=_("Activation condition: the survey counts as applying the skill"), choices=CONDITION_MATCHES,
+        required=False, initial="",
+        help_text=_("Mark on each question the answers that mean “applied it” (options, one per line, or the "
+                    "lowest or highest number that counts). Other answers are kept as responses but do not "
+                    "count as activation."))
 
     checklist = forms.CharField(label=_("Behaviours the supervisor checks: one per line"), widget=_textarea(),
                                 required=False)
@@ -228,7 +276,8 @@ class RequirementForm(MarksInvalidFields):
         help_text=_("{learner_name}, {course_name}, {deadline}, {link} and {behavior} are filled in."))
 
     # Where an api refusal of a field not on this form is shown.
-    API_FIELDS = {"config.pass_ratio": "pass_percent", "send_after_days": "prompt_day",
+    API_FIELDS = {"config.pass_ratio": "pass_percent", "config.activation_condition": "activation_match",
+                  "send_after_days": "prompt_day",
                   "condition": "prompt_condition", "translations": "body"}
 
     def __init__(self, *args, **kwargs):
@@ -308,6 +357,8 @@ class RequirementForm(MarksInvalidFields):
             config["pass_ratio"] = config.pop("pass_percent") / 100
         if kind == "observation":
             config["checklist"] = _lines(data["checklist"])
+        if kind == "survey":
+            config = survey_config(data.get("questions") or [], data.get("activation_match"))
         if kind == "metric" and data["relative"] and data["threshold"] is not None:
             config["threshold"] = data["threshold"] / 100
         prompts = []
@@ -322,11 +373,18 @@ class RequirementForm(MarksInvalidFields):
 def requirement_initial(spec):
     """What a requirement form shows for a stored spec (its first prompt; the REST API edits more)."""
     config = spec["config"]
+    condition = config.get("activation_condition") or {}
+    terms = {term["question"]: term for term in condition.get("answers", [])}
     initial = {"kind": spec["kind"], "title": spec["title"], "verification": spec["verification"],
                "reviews_required": spec["reviews_required"], **config,
                "rubric": [criterion_row(item) for item in config.get("rubric", [])],
-               "questions": [question_row(question) for question in config.get("questions", [])],
+               "questions": [question_row(question, terms.get(question["id"]))
+                             for question in config.get("questions", [])],
                "checklist": "\n".join(config.get("checklist", []))}
+    initial.pop("activation_condition", None)
+    # A survey from before conditions (not_set) shows no choice: saving it asks the instructor for one.
+    if condition.get("match") in ("all", "any", "any_answer"):
+        initial["activation_match"] = condition["match"]
     initial.pop("pass_ratio", None)
     if "pass_ratio" in config:
         initial["pass_percent"] = _compact(config["pass_ratio"] * 100)

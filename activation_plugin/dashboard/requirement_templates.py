@@ -31,15 +31,17 @@ def project_with_rubric():
 
 
 def transfer_survey():
+    """Only a "yes" means applied: "Not yet" is kept as a response, and confidence alone is not use."""
+    used = [_("Yes, several times"), _("Yes, once")]
     return {
         "kind": "survey", "title": _("Did you apply it?"), "verification": "none", "reviews_required": 1,
         "config": {"questions": [
             {"id": "q1", "type": "single_choice", "text": _("Have you used what you learned in your work?"),
-             "options": [_("Yes, several times"), _("Yes, once"), _("Not yet")], "required": True},
+             "options": [*used, _("Not yet")], "required": True},
             {"id": "q2", "type": "likert", "text": _("How confident are you applying it?"), "required": True},
             {"id": "q3", "type": "text", "text": _("Describe one situation where you applied it."),
              "required": False},
-        ]},
+        ], "activation_condition": {"match": "all", "answers": [{"question": "q1", "options": used}]}},
         "prompts": [_prompt(14, [28], _("Three questions about {course_name}"),
                             _("Hello {learner_name},\n\nTwo minutes to tell us whether {course_name} changed how "
                               "you work, by {deadline}:\n{link}"))],
