@@ -12,7 +12,13 @@ from activation_plugin import stats
 from activation_plugin.errors import ActivationRequestError, DefinitionLocked
 from activation_plugin.models import ActivationDefinition
 
-PRIMARY_FIGURES = ("holdout_difference", "run_difference", "rate", "km_rate")
+PRIMARY_FIGURES = ("holdout_difference", "run_difference", "rate", "km_rate", "course_effect")
+# Which design the result comes from, so the page can say what it isolates (docs/decisions/0011):
+# the holdout randomises the follow-up prompts (their effect, not the course's); colleagues who never
+# took the course are an observational comparison, unless the instructor wait-listed them at random.
+DESIGNS = ("follow_up_holdout", "runs", "course_untrained", "course_waitlist", "single_group")
+DEFAULT_DESIGNS = {"holdout_difference": "follow_up_holdout", "run_difference": "runs",
+                   "course_effect": "course_untrained", "rate": "single_group", "km_rate": "single_group"}
 POWER = 0.8
 ALPHA = 0.05
 
@@ -66,15 +72,22 @@ def plan_comparison(definition, *, expected_intake, baseline_rate, hoped_rate=No
 
 
 @transaction.atomic
-def register_plan(definition, *, hypothesis, primary_figure, sample_size, end_date, registered_by=None):
+def register_plan(definition, *, hypothesis, primary_figure, sample_size, end_date, registered_by=None,
+                  design=None):
     """
     Register the comparison's plan, once: the hypothesis, the one figure that will answer it, the
-    number of completers whose windows must have ended, and the date the result is read. Its
-    point is that it cannot change once results come in, so a second registration is refused.
+    design it comes from, the number of completers whose windows must have ended, and the date the
+    result is read. Its point is that it cannot change once results come in, so a second
+    registration is refused.
+
+    Args:
+        design: one of ``DESIGNS``; by default the one the figure implies (``course_effect``:
+            ``course_untrained``, observational). ``course_waitlist`` says the untrained colleagues
+            were wait-listed at random, which makes the course effect a randomised comparison.
 
     Raises:
-        ActivationRequestError: an empty hypothesis, an unknown figure, a sample size below 2, or
-            an end date in the past.
+        ActivationRequestError: an empty hypothesis, an unknown figure or design, a design that does
+            not answer with that figure, a sample size below 2, or an end date in the past.
         DefinitionLocked: a plan is already registered.
     """
     definition = ActivationDefinition.objects.select_for_update().get(pk=definition.pk)
@@ -85,13 +98,19 @@ def register_plan(definition, *, hypothesis, primary_figure, sample_size, end_da
         raise ActivationRequestError(_("State the hypothesis the comparison tests."), field="hypothesis")
     if primary_figure not in PRIMARY_FIGURES:
         raise ActivationRequestError(_("Choose the figure that will answer the hypothesis."), field="primary_figure")
+    design = design or DEFAULT_DESIGNS[primary_figure]
+    course_designs = ("course_untrained", "course_waitlist")
+    if design not in DESIGNS or (design in course_designs) != (primary_figure == "course_effect"):
+        raise ActivationRequestError(_("Choose the design the figure comes from: the course's effect is read "
+                                       "against untrained colleagues, wait-listed or not."), field="design")
     if isinstance(sample_size, bool) or not isinstance(sample_size, int) or sample_size < 2:
         raise ActivationRequestError(_("Enter the number of completers the comparison needs, at least 2."),
                                      field="sample_size")
     if not isinstance(end_date, datetime.date) or end_date < timezone.now().date():
         raise ActivationRequestError(_("Enter the date the result will be read, today or later."), field="end_date")
     definition.comparison_plan = {
-        "hypothesis": str(hypothesis).strip()[:2000], "primary_figure": primary_figure, "sample_size": sample_size,
+        "hypothesis": str(hypothesis).strip()[:2000], "primary_figure": primary_figure, "design": design,
+        "sample_size": sample_size,
         "end_date": end_date.isoformat(), "registered_at": timezone.now().isoformat(),
         "registered_by": getattr(registered_by, "pk", None),
     }

@@ -27,6 +27,7 @@ from activation_plugin.figures.comparisons import (
     runs_from_cells,
     segments_from_cells,
 )
+from activation_plugin.figures.course_effect import course_effects
 from activation_plugin.figures.headline import funnel_counts, funnel_from_counts, persistence, summarize
 from activation_plugin.figures.kpi import kpi_figures
 from activation_plugin.figures.quality import data_quality
@@ -85,8 +86,10 @@ def analytics(definition, now=None):
         dict: ``computed_at``, ``summary`` (:func:`summarize`), ``funnel``, ``persistence``,
         ``runs`` (:func:`compare_runs`), ``arms`` (:func:`compare_arms`, None without a holdout),
         ``segments`` (``{dimension: rows}``), ``kpi`` (:func:`kpi_deltas`), ``did`` (a
-        :func:`difference_in_differences` per KPI metric, empty without a holdout) and
-        ``data_quality``. Small cells are suppressed throughout.
+        :func:`difference_in_differences` per KPI metric, empty without a holdout),
+        ``course_effect`` (a :func:`~activation_plugin.figures.course_effect.course_effect` per KPI
+        metric) and ``data_quality``. Small cells are suppressed throughout. ``arms`` and ``did``
+        carry ``effect_of: "follow_up"``: the holdout withholds the prompts, not the course.
     """
     key = _cache_key(definition, now)
     figures = cache.get(key)
@@ -104,10 +107,11 @@ def analytics(definition, now=None):
         "funnel": funnel_from_counts(stage_counts),
         "persistence": persistence(definition, tallied),
         "runs": runs_from_cells(cell_rows),
-        "arms": arms,
+        "arms": arms and {**arms, "effect_of": "follow_up"},
         "segments": {dimension: segments_from_cells(cell_rows, dimension) for dimension in SEGMENT_DIMENSIONS},
         "kpi": kpi,
         "did": did,
+        "course_effect": course_effects(definition, moment),
         "data_quality": data_quality(definition, now=moment, funnel_counts=stage_counts, tallied=tallied),
     }
     cache.set(key, figures, settings.ACTIVATION_FIGURES_CACHE_SECONDS)

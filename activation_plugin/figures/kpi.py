@@ -60,7 +60,7 @@ def _kpi_tallies(definition, metric, now):
     return DEFAULT_BASELINE_DAYS, tallies.counted_from_windows(windows, {metric: DEFAULT_BASELINE_DAYS}, now).kpi
 
 
-def _welch(first, second):
+def welch_groups(first, second):
     """``first`` minus ``second`` mean delta, Welch interval; hidden when a group is below the cell size."""
     minimum = min_cell_size()
     suppressed = first["n"] < minimum or second["n"] < minimum
@@ -98,13 +98,13 @@ def kpi_deltas(definition, metric=None, now=None):
 
 
 def _kpi_row(metric, baseline_days, groups):
-    result = _welch(groups["activated"], groups["not_activated"])
+    result = welch_groups(groups["activated"], groups["not_activated"])
     return {"metric": metric, "baseline_days": baseline_days, "activated": groups["activated"],
             "not_activated": groups["not_activated"], "difference": result.pop("estimate"), **result}
 
 
 def _did_row(metric, baseline_days, groups):
-    result = _welch(groups["treated"], groups["comparison"])
+    result = welch_groups(groups["treated"], groups["comparison"])
     return {"metric": metric, "baseline_days": baseline_days, "effect_of": "follow_up", "design": "randomised",
             "estimator": "mean_over_complete_pairs",
             "treated": {"arm": ActivationWindow.Arm.PROMPTED.value, **groups["treated"]},

@@ -1,0 +1,149 @@
+"""
+The course's effect on a KPI, observational: completers' change against that of colleagues in the
+same KPI source who never took the course, over the same calendar periods.
+
+The holdout withholds only the follow-up prompts, so prompted vs holdout measures the reminders.
+KPI sources usually hold a whole team, trained or not; their untrained members show what the KPI
+did anyway (seasons, new tools, a new manager) over the periods the completers were measured in.
+Nobody drew who took the course at random, so the groups may differ in other ways: the result
+carries its baseline comparability and is labelled observational, unless the registered plan says
+the comparison group was wait-listed at random (docs/decisions/0011-course-effect.rst).
+
+Alignment: an untrained colleague has no window of their own. Each completer's periods are
+their baseline (``baseline_days`` before the window opened) and their window; completers are
+grouped by the UTC day their window opened and the window's length in days, and each colleague's
+baseline and window means are taken over every group's periods, weighted by the group's number of
+measured completers. So the colleague is measured over the calendar periods the completers were,
+in the same proportions, and a trend shared by everyone cancels out.
+"""
+import bisect
+import math
+from collections import defaultdict
+from datetime import datetime, time, timedelta
+from datetime import timezone as dt_timezone
+
+from django.db.models import Q
+
+from activation_plugin.figures.base import min_cell_size
+from activation_plugin.figures.kpi import welch_groups
+from activation_plugin.figures.tallies import annotated, metric_baselines, utc_day
+from activation_plugin.models import ActivationWindow, MetricObservation
+
+PLAN_DESIGNS = {"course_waitlist": "randomised"}  # the plan's design that makes the comparison randomised
+
+
+def _completers(definition, metric, baseline_days, now):
+    """``[(opened_at, closes_at, pre, post)]`` of the ended windows whose learner was measured in both periods."""
+    windows = ActivationWindow.objects.filter(definition=definition, closes_at__lte=now).exclude(
+        state=ActivationWindow.State.WITHDRAWN)
+    rows = annotated(windows, {metric: baseline_days}).order_by()
+    return [(row["opened_at"], row["closes_at"], row["pre_0"], row["post_0"], row["user_id"])
+            for row in rows if row["pre_0"] is not None and row["post_0"] is not None]
+
+
+def _periods(completers, baseline_days):
+    """``[(baseline start, window start, window end, weight)]``: the completers' periods by opening day."""
+    weights = defaultdict(int)
+    for opened_at, closes_at, *_rest in completers:
+        start = datetime.combine(utc_day(opened_at), time.min, tzinfo=dt_timezone.utc)
+        weights[(start, round((closes_at - opened_at) / timedelta(days=1)))] += 1
+    return [(start - timedelta(days=baseline_days), start, start + timedelta(days=length), weight)
+            for (start, length), weight in sorted(weights.items())]
+
+
+def _untrained_observations(definition, metric, completer_ids, periods):
+    """
+    ``{(source, external id): [(observed_at, value)]}`` of the metric in the completers' sources
+    and periods, for ids linked to nobody or to someone with no window in the course.
+    """
+    course_learners = ActivationWindow.objects.filter(definition__course_key=definition.course_key).values("user_id")
+    sources = MetricObservation.objects.filter(metric=metric, user__in=completer_ids).values("source_id")
+    observations = MetricObservation.objects.filter(
+        Q(user__isnull=True) | ~Q(user__in=course_learners), metric=metric, source__in=sources,
+        observed_at__gte=min(period[0] for period in periods), observed_at__lt=max(period[2] for period in periods),
+    ).order_by("observed_at").values_list("source_id", "external_id", "observed_at", "value")
+    people = defaultdict(list)
+    for source_id, external_id, observed_at, value in observations:
+        people[(source_id, external_id)].append((observed_at, value))
+    return people
+
+
+def _aligned(observations, periods):
+    """One colleague's ``(baseline mean, window mean)`` over the completers' periods, or None."""
+    times = [observed_at for observed_at, _value in observations]
+    sums = [0.0]
+    for _observed_at, value in observations:
+        sums.append(sums[-1] + value)
+
+    def mean(start, end):
+        first, last = bisect.bisect_left(times, start), bisect.bisect_left(times, end)
+        return (sums[last] - sums[first]) / (last - first) if last > first else None
+
+    pre = post = weights = 0.0
+    for baseline_start, start, end, weight in periods:
+        before, during = mean(baseline_start, start), mean(start, end)
+        if before is not None and during is not None:
+            pre, post, weights = pre + weight * before, post + weight * during, weights + weight
+    return (pre / weights, post / weights) if weights else None
+
+
+def _group(pairs):
+    """``{"n", "pre_mean", "pre_sd", "post_mean", "mean_delta", "variance"}`` of ``[(pre, post)]``."""
+    n = len(pairs)
+    if not n:
+        return {"n": 0, "pre_mean": None, "pre_sd": None, "post_mean": None, "mean_delta": None, "variance": None}
+    pre_mean = sum(pre for pre, _post in pairs) / n
+    deltas = [post - pre for pre, post in pairs]
+    mean_delta = sum(deltas) / n
+    return {"n": n, "pre_mean": pre_mean,
+            "pre_sd": math.sqrt(sum((pre - pre_mean) ** 2 for pre, _post in pairs) / (n - 1)) if n > 1 else None,
+            "post_mean": sum(post for _pre, post in pairs) / n, "mean_delta": mean_delta,
+            "variance": sum((delta - mean_delta) ** 2 for delta in deltas) / (n - 1) if n > 1 else None}
+
+
+def _standardised_difference(first, second):
+    """Completers' minus colleagues' baseline mean over the pooled SD (Austin 2009); None when undefined."""
+    if first["pre_sd"] is None or second["pre_sd"] is None:
+        return None
+    spread = math.sqrt((first["pre_sd"] ** 2 + second["pre_sd"] ** 2) / 2)
+    return (first["pre_mean"] - second["pre_mean"]) / spread if spread else None
+
+
+def plan_design(definition):
+    """``randomised`` when the registered plan says the comparison group was wait-listed at random."""
+    return PLAN_DESIGNS.get((definition.comparison_plan or {}).get("design"), "observational")
+
+
+def course_effect(definition, metric, now, baseline_days=None):
+    """
+    The course's effect on ``metric``: completers' mean KPI change (ended windows, both arms,
+    activated or not) minus that of untrained colleagues over the same calendar periods, with a
+    Welch 95 % interval on the per-person changes and the two groups' baselines.
+
+    Returns:
+        dict: ``{"metric", "baseline_days", "effect_of": "course", "design" ("observational" or
+        "randomised"), "alignment": "completers_opening_days", "completers": {"n", "pre_mean",
+        "pre_sd", "post_mean", "mean_delta"}, "untrained": {...}, "standardised_difference"
+        (of the baselines), "estimate", "ci", "p_value", "suppressed"}``; a group below
+        ``ACTIVATION_MIN_CELL_SIZE`` hides every figure.
+    """
+    baseline_days = baseline_days or metric_baselines(definition).get(metric, 30)
+    completers = _completers(definition, metric, baseline_days, now)
+    periods = _periods(completers, baseline_days)
+    colleagues = []
+    if periods:
+        people = _untrained_observations(definition, metric, {row[4] for row in completers}, periods)
+        colleagues = [pair for pair in (_aligned(observations, periods) for observations in people.values()) if pair]
+    trained, untrained = _group([(row[2], row[3]) for row in completers]), _group(colleagues)
+    standardised = _standardised_difference(trained, untrained)
+    result = welch_groups(trained, untrained)
+    return {"metric": metric, "baseline_days": baseline_days, "effect_of": "course", "design": plan_design(definition),
+            "alignment": "completers_opening_days", "completers": trained, "untrained": untrained,
+            "standardised_difference": None if result["suppressed"] else standardised,
+            "estimate": result.pop("estimate"), **result}
+
+
+def course_effects(definition, now):
+    """:func:`course_effect` of every metric the definition's KPI requirements use."""
+    return [course_effect(definition, metric, now, baseline_days)
+            for metric, baseline_days in metric_baselines(definition).items()]
