@@ -174,6 +174,11 @@ def condition_met(config, answers):
     return all(met) if condition["match"] == "all" else any(met)
 
 
+def counts_some_answers_only(config):
+    """True for a survey whose condition leaves some answers out: the learner is told which count."""
+    return (config.get("activation_condition") or {}).get("match") in CONDITION_MATCHES
+
+
 def condition_set(config):
     """False for a survey whose instructor has not yet said which answers count (see migration 0015)."""
     return (config.get("activation_condition") or {}).get("match") != NOT_SET

@@ -141,3 +141,29 @@ def test_the_instructors_preview_still_renders_the_requirements(client, course_s
     html = client.get(reverse("activation_plugin:definition_preview", kwargs={
         "course_id": str(course_key), "definition_id": definition.pk})).content.decode()
     assert "Ask my supervisor" in html and "without seeing your name" in html
+
+
+USED_SURVEY = {**SURVEY, "config": {**SURVEY["config"], "activation_condition": {
+    "match": "all", "answers": [{"question": "used", "options": ["yes"]}]}}}
+CONDITION_TEXT = "It counts as applying the skill when “Did you use it?” is answered “yes”."
+
+
+def test_a_survey_answer_that_does_not_count_is_said_to_be_recorded_not_done(client, page_of, make_definition,
+                                                                              learner, course_key):
+    make_definition(requirements=[USED_SURVEY])
+    window = open_window(learner, course_key)
+    assert CONDITION_TEXT in page_of()[1]  # said before the learner answers
+    url = reverse("activation_plugin:submit_evidence", kwargs={
+        "course_id": str(course_key), "window_id": window.pk, "requirement_id": window.definition.requirements.get().pk})
+    answered = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", client.post(
+        url, {"q-used": "no", "q-how": "I have not had a chance yet", "submission_key": "a"},
+        follow=True).content.decode()))
+    assert f"Thanks — recorded. This answer does not count as applying the skill yet: {CONDITION_TEXT}" in answered
+    assert "Done" not in answered and "This counts towards your activation" not in answered
+    html, text = page_of()
+    assert 'data-met="false"' in html and 'data-state="not_met"' in html
+    assert f"Recorded Thanks — recorded. This answer does not count as applying the skill yet: {CONDITION_TEXT}" in text
+    assert "recorded, does not count as applying the skill" in text
+    client.post(url, {"q-used": "yes", "submission_key": "b"})
+    html, text = page_of()
+    assert 'data-met="true"' in html and "This counts towards your activation." in text

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from activation_plugin import api, links, platform, rules
+from activation_plugin import api, configs, links, platform, rules
 from activation_plugin.errors import ActivationInternalError, ActivationNotFound, ActivationRequestError
 from activation_plugin.learner import forms
 from activation_plugin.models import ActivationWindow, Evidence, EvidenceRequirement
@@ -44,6 +44,9 @@ def requirement_rows(requirements, window=None):
             "current": current,
             "history": mine,
             "met": any(item.status == Evidence.Status.VERIFIED for item in mine),
+            # Said before an answer and after one that does not count, in the words every page uses.
+            "condition": configs.describe_condition(requirement.config)
+            if configs.counts_some_answers_only(requirement.config) else "",
             # The latest answer was turned down and nothing newer is waiting: the learner's move.
             "rejected": bool(mine) and current is None,
             "questions": questions,
@@ -52,6 +55,12 @@ def requirement_rows(requirements, window=None):
             and not (requirement.kind == EvidenceRequirement.Kind.PROJECT and under_review),
         })
     return rows
+
+
+def not_counted_message(requirement):
+    """What a learner reads after an answer kept as a response, not as evidence of activation."""
+    return _("Thanks — recorded. This answer does not count as applying the skill yet: {condition}").format(
+        condition=configs.describe_condition(requirement.config))
 
 
 def window_progress(window, now):
@@ -114,7 +123,7 @@ def submit_evidence(request, course_id, window_id, requirement_id):
     """
     course_key, window, requirement = _own_requirement_or_404(request, course_id, window_id, requirement_id)
     try:
-        api.save_learner_response(
+        evidence = api.save_learner_response(
             window=window, requirement=requirement, payload=forms.payload_for(requirement, request.POST),
             file=request.FILES.get("file"),
             idempotency_key=f"learner:{request.user.pk}:{request.POST.get('submission_key') or uuid.uuid4().hex}",
@@ -125,7 +134,10 @@ def submit_evidence(request, course_id, window_id, requirement_id):
         messages.error(request, _("We could not save your answer just now, and nothing was stored. "
                                   "Please send it again in a moment."))
     else:
-        messages.success(request, _("Thank you: your answer was saved."))
+        if evidence.status == Evidence.Status.NOT_MET:
+            messages.info(request, not_counted_message(requirement))
+        else:
+            messages.success(request, _("Thank you: your answer was saved."))
     return redirect("activation_plugin:learner", course_id=str(course_key))
 
 
