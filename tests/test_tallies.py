@@ -13,6 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from activation_plugin import api
 from activation_plugin.api.tallies import retally
@@ -27,7 +28,7 @@ from activation_plugin.models import (
     WindowTally,
 )
 from activation_plugin.test_utils.factories import UserFactory
-from tests.conftest import NOW, PROJECT
+from tests.conftest import NOW, PROJECT, SURVEY
 from tests.figures_data import source
 
 STAFF_PROJECT = {**PROJECT, "verification": "staff",
@@ -218,3 +219,29 @@ def test_the_page_reads_the_tallies_not_every_window(make_definition, course_key
     # the window itself for the ones closing today.
     assert not [sql for sql in statements if re.search(r"activation_plugin_(evidence|promptdelivery)\W", sql)]
     assert any("activation_plugin_windowtally" in sql for sql in statements)
+
+
+USED_SURVEY = {**SURVEY, "config": {**SURVEY["config"], "activation_condition": {
+    "match": "all", "answers": [{"question": "used", "options": ["yes"]}]}}}
+
+
+def test_survey_responses_that_do_not_count_are_responses_not_verified_in_the_tallies(
+        make_definition, course_key, settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
+    definition = make_definition(requirements=[USED_SURVEY])
+    now = timezone.now()
+    windows = complete(definition, UserFactory.create_batch(6), now - timedelta(days=6), step=timedelta(hours=5))
+    survey = definition.requirements.get()
+
+    def answer(window, used, key):
+        return api.save_learner_response(window=window, requirement=survey, payload={"answers": {"used": used}},
+                                         idempotency_key=key)
+    for number, used in enumerate(("no", "no", "yes", "no", "yes")):
+        answer(windows[number], used, f"first-{number}")
+    answer(windows[1], "yes", "edited-1")  # "not yet" edited into a use: activates
+    answer(windows[4], "no", "edited-4")  # and back: no longer counts
+    cells = WindowTally.objects.filter(definition=definition)
+    assert [sum(cell.completers for cell in cells), sum(cell.responded for cell in cells),
+            sum(cell.verified for cell in cells), sum(cell.activated for cell in cells)] == [6, 5, 2, 2]
+    assert Evidence.objects.filter(status="not_met").count() == 3
+    assert_tallies_hold(definition, [now, now + timedelta(days=40)])
