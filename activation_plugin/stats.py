@@ -244,16 +244,6 @@ def rate_difference(s1: int, n1: int, s2: int, n2: int, confidence: float = 0.95
     return DifferenceResult(estimate, low, high, p_value)
 
 
-def holm(p_values: list[float]) -> list[float]:
-    """Holm (1979) step-down adjusted p-values, in the input order (statsmodels' ``multipletests``)."""
-    order = sorted(range(len(p_values)), key=p_values.__getitem__)
-    adjusted, running = [0.0] * len(p_values), 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
-        adjusted[index] = running
-    return adjusted
-
-
 def _validated_days(events_by_day: Mapping[int, tuple[int, int]]) -> list[tuple[int, int, int]]:
     """Sorted (day, events, censored) rows with non-zero counts; ValueError on negatives."""
     rows = []

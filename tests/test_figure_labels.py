@@ -9,12 +9,16 @@ from datetime import timedelta
 
 import pytest
 from bs4 import BeautifulSoup
+from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from activation_plugin import api
-from tests.conftest import NOW, PROJECT, api_url
-from tests.figures_data import make_windows
+from activation_plugin.figures.comparisons import runs_from_cells
+from tests.conftest import NOW, api_url
+from tests.figures_data import CLOSED_AT, make_windows
 
 pytestmark = pytest.mark.django_db
 
@@ -103,3 +107,67 @@ def test_one_figure_to_quote_the_others_smaller_and_named_by_what_they_count(sta
     assert "windows still running included" in text(html.select_one("[data-denominator=funnel]"))
     for table in html.select("[data-table=runs], [data-table=arms]"):
         assert "activated ÷ window ended" in text(table.select("thead th")[-1])
+
+
+def run_cells(rates):
+    """One cell per run of ``(activated, ended)``, runs opened one day apart in the order given."""
+    return [{"course_run": f"course-v1:TestX+APPLY+{2030 + index}", "arm": "prompted", "enrollment_mode": "",
+             "org": "", "cohort": "", "completers": ended, "activated": activated, "open": 0,
+             "first_opened": NOW + timedelta(days=index)}
+            for index, (activated, ended) in enumerate(rates)]
+
+
+def test_three_runs_the_interval_beside_the_number_agrees_with_the_verdict():
+    """The issue: "+15.0 points (95 % interval +1.2 to +28.0; p = 0.033) … Holm p = 0.067. No evidence"."""
+    from statsmodels.stats.multitest import multipletests  # pylint: disable=import-outside-toplevel
+    from statsmodels.stats.proportion import confint_proportions_2indep  # pylint: disable=import-outside-toplevel
+    differences = runs_from_cells(run_cells([(40, 100), (55, 100), (41, 100)]))["differences"]
+    assert round(differences[0]["p_value"], 3) == 0.033
+    assert [row["p_adjusted"] for row in differences] == pytest.approx(
+        list(multipletests([row["p_value"] for row in differences], method="bonferroni")[1]))
+    for row, (other, ended) in zip(differences, [(55, 100), (41, 100)]):
+        # Two comparisons with the first run: each interval at 1 - 0.05 / 2, as Bonferroni's verdict.
+        assert (row["confidence"], row["family"]) == (0.975, 2)
+        assert row["ci"] == pytest.approx(confint_proportions_2indep(
+            other, ended, 40, 100, method="newcomb", compare="diff", alpha=0.025), abs=1e-9)
+        assert row["ci"][0] < 0 < row["ci"][1] and row["verdict"] == "no_evidence"
+
+
+def test_the_page_shows_the_adjusted_interval_beside_the_verdict(staff_client, course_key, make_definition):
+    definition = make_definition()
+    for index, (activated, ended) in enumerate([(40, 100), (55, 100), (41, 100)]):
+        run = f"course-v1:TestX+APPLY+{2030 + index}"
+        make_windows(definition, activated, state="activated", course_run=run, opened_at=CLOSED_AT + timedelta(index))
+        make_windows(definition, ended - activated, course_run=run, opened_at=CLOSED_AT + timedelta(index))
+    readings = [text(p) for p in page(staff_client, course_key, definition).select("[data-figure=difference]")]
+    assert readings[0].startswith("2031 vs 2030: +15.0 points (97.5% interval, adjusted for 2 comparisons")
+    assert "p = 0.067 after the same adjustment" in readings[0] and "No evidence of a difference" in readings[0]
+    assert "p = 0.033" not in readings[0] and "95% interval" not in readings[0]
+
+
+def family_of_runs():
+    rate = st.integers(10, 150).flatmap(lambda ended: st.tuples(st.integers(5, ended - 5), st.just(ended)))
+    return st.lists(rate, min_size=2, max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(family_of_runs())
+def test_an_adjusted_interval_excludes_zero_exactly_when_its_verdict_says_a_difference(rates):
+    from statsmodels.stats.multitest import multipletests  # pylint: disable=import-outside-toplevel
+    differences = runs_from_cells(run_cells(rates))["differences"]
+    expected = multipletests([row["p_value"] for row in differences], method="bonferroni")[1]
+    for row, adjusted in zip(differences, expected, strict=True):
+        assert row["p_adjusted"] == pytest.approx(adjusted)
+        assert row["verdict"] == ("no_evidence" if row["ci"][0] <= 0 <= row["ci"][1]
+                                  else "higher" if row["ci"][0] > 0 else "lower")
+        assert row["ci"][0] <= row["difference"] <= row["ci"][1]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(0, 8).flatmap(lambda ended: st.tuples(st.integers(0, ended), st.just(ended))),
+                min_size=3, max_size=3))
+def test_small_groups_exact_intervals_agree_with_their_adjusted_verdict_too(rates):
+    with override_settings(ACTIVATION_MIN_CELL_SIZE=1):
+        differences = runs_from_cells(run_cells([(activated, ended + 1) for activated, ended in rates]))["differences"]
+    for row in differences:
+        assert (row["verdict"] != "no_evidence") == (row["ci"][0] > 0 or row["ci"][1] < 0)

@@ -21,7 +21,6 @@ from activation_plugin.stats import (
     GroupStats,
     KMPoint,
     difference_in_differences,
-    holm,
     kaplan_meier,
     km_reading,
     km_median,
@@ -475,14 +474,6 @@ def test_small_counts_use_barnard_s_exact_test_and_its_inverted_interval(s1, n1,
     assert result.p_value == approx(reference, rel=1e-6)
     assert (result.p_value < 0.05) == (result.low > 0 or result.high < 0)
     assert result.low <= result.estimate <= result.high
-
-
-def test_holm_matches_statsmodels():
-    from statsmodels.stats.multitest import multipletests  # pylint: disable=import-outside-toplevel
-    rng = random.Random(7)
-    for size in (1, 2, 5, 9):
-        p_values = [rng.random() ** 3 for _ in range(size)]
-        assert holm(p_values) == approx(list(multipletests(p_values, method="holm")[1]))
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -113,40 +113,39 @@ def suppress_rows(rows):
     return rows
 
 
-SIGNIFICANCE = 0.05  # the complement of the 95 % intervals shown beside the p-values
+SIGNIFICANCE = 0.05  # the verdicts' level: one comparison gets a 95 % interval
 
 
-def difference(baseline, other):
+def compared(baseline, others):
     """
-    ``other`` minus ``baseline`` rate with an interval and a p-value that agree
-    (``stats.rate_difference``: Newcombe, or exact at small counts); None-filled when either is
-    hidden. ``p_adjusted`` and ``verdict`` are set by ``with_verdicts`` once the family is known.
-    """
-    result = None
-    if not (baseline["suppressed"] or other["suppressed"]):
-        result = stats.rate_difference(other["activated"], other["eligible"],
-                                       baseline["activated"], baseline["eligible"])
-    return {
-        "difference": result.estimate if result else None,
-        "ci": (result.low, result.high) if result else None,
-        "p_value": result.p_value if result else None,
-        "suppressed": baseline["suppressed"] or other["suppressed"],
-    }
+    Each of ``others`` minus ``baseline``, as a family: its rate difference with an interval and a
+    p-value that agree (``stats.rate_difference``: Newcombe, or exact at small counts), and a verdict
+    that the interval beside it never contradicts.
 
-
-def with_verdicts(differences):
+    Several comparisons with one baseline (later runs against the first) give more chances of a
+    difference by chance alone, so the family is Bonferroni-adjusted: ``p_adjusted`` is
+    ``family × p_value`` (at most 1), and ``ci`` is the interval at ``confidence`` = 1 − 0.05 /
+    ``family``, which excludes 0 exactly when ``p_adjusted`` < 0.05. Holm's step-down would reject a
+    little more often, but has no interval that agrees with it and says more than the sign
+    (Strassburger & Bretz 2008). ``family`` counts the differences shown; a hidden one (a group
+    suppressed or empty) is None-filled and not counted. ``verdict`` is ``higher``, ``lower`` or
+    ``no_evidence`` of a difference (not "the same": absence of evidence).
     """
-    Holm-adjust the p-values of comparisons made against one baseline (several runs against the
-    first: more looks, more chances of a false difference), and say what each one shows:
-    ``higher``, ``lower``, or ``no_evidence`` of a difference (not "the same": absence of
-    evidence), None when hidden. In place; returns the list.
-    """
-    shown = [row for row in differences if row["p_value"] is not None]
-    for row, adjusted in zip(shown, stats.holm([row["p_value"] for row in shown])):
-        row["p_adjusted"] = adjusted
-        row["verdict"] = ("no_evidence" if adjusted >= SIGNIFICANCE
-                          else "higher" if row["difference"] > 0 else "lower")
-    for row in differences:
-        row.setdefault("p_adjusted", None)
-        row.setdefault("verdict", None)
-    return differences
+    results = [None if baseline["suppressed"] or other["suppressed"] else stats.rate_difference(
+        other["activated"], other["eligible"], baseline["activated"], baseline["eligible"]) for other in others]
+    family = sum(result is not None for result in results)
+    confidence = 1.0 - SIGNIFICANCE / max(family, 1)
+    rows = []
+    for other, result in zip(others, results):
+        row = {"difference": None, "ci": None, "confidence": None, "p_value": None, "p_adjusted": None,
+               "family": None, "verdict": None, "suppressed": baseline["suppressed"] or other["suppressed"]}
+        if result is not None:
+            adjusted = result if family == 1 else stats.rate_difference(
+                other["activated"], other["eligible"], baseline["activated"], baseline["eligible"], confidence)
+            p_adjusted = min(1.0, family * result.p_value)
+            row.update(difference=result.estimate, ci=(adjusted.low, adjusted.high), confidence=confidence,
+                       p_value=result.p_value, p_adjusted=p_adjusted, family=family,
+                       verdict="no_evidence" if p_adjusted >= SIGNIFICANCE
+                       else "higher" if result.estimate > 0 else "lower")
+        rows.append(row)
+    return rows

@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from activation_plugin.errors import ActivationRequestError
-from activation_plugin.figures.base import cells, difference, rate_row, roll_up, suppress_rows, with_verdicts
+from activation_plugin.figures.base import cells, compared, rate_row, roll_up, suppress_rows
 from activation_plugin.models import ActivationWindow
 
 # Segment dimensions copied onto the window when it opens. Custom attributes are not supported:
@@ -27,22 +27,22 @@ def runs_from_cells(cell_rows):
     runs = suppress_rows(_rate_rows(groups, "course_run"))
     return {
         "runs": runs,
-        "differences": with_verdicts([{"baseline": runs[0]["course_run"], "other": run["course_run"],
-                                       **difference(runs[0], run)} for run in runs[1:]]),
+        "differences": [{"baseline": runs[0]["course_run"], "other": run["course_run"], **row}
+                        for run, row in zip(runs[1:], compared(runs[0], runs[1:]) if runs else [])],
     }
 
 
 def compare_runs(definition, now=None):
     """
-    Each course run's activation rate, and each later run minus the first with a 95 % interval
-    and a p-value that agree (``stats.rate_difference``), Holm-adjusted across the later runs,
-    and a verdict. Runs are ordered by their first window.
+    Each course run's activation rate, and each later run minus the first with an interval, a
+    p-value and a verdict that agree, Bonferroni-adjusted across the later runs (``base.compared``).
+    Runs are ordered by their first window.
 
     Returns:
         dict: ``{"runs": [{"course_run", "completers", "eligible", "activated", "rate", "rate_ci",
-        "suppressed"}], "differences": [{"baseline", "other", "difference", "ci", "p_value",
-        "p_adjusted", "verdict", "suppressed"}]}``; hidden runs (see ``base.suppress_rows``) carry
-        None and so do their differences.
+        "suppressed"}], "differences": [{"baseline", "other", "difference", "ci", "confidence",
+        "p_value", "p_adjusted", "family", "verdict", "suppressed"}]}``; hidden runs (see
+        ``base.suppress_rows``) carry None and so do their differences.
     """
     return runs_from_cells(cells(definition, now or timezone.now()))
 
@@ -56,21 +56,21 @@ def arms_from_cells(cell_rows):
         ((arm, groups.get(arm, {"completers": 0, "activated": 0, "open": 0})) for arm in
          (ActivationWindow.Arm.HOLDOUT.value, ActivationWindow.Arm.PROMPTED.value)), "arm"))
     holdout, prompted = arms
-    [comparison] = with_verdicts([
-        {"baseline": holdout["arm"], "other": prompted["arm"], **difference(holdout, prompted)}])
-    return {**comparison, "arms": arms}
+    [comparison] = compared(holdout, [prompted])
+    return {"baseline": holdout["arm"], "other": prompted["arm"], **comparison, "arms": arms}
 
 
 def compare_arms(definition, now=None):
     """
     Does prompting work? Prompted minus holdout activation rate (95 % interval and a p-value that
-    agree, ``stats.rate_difference``): the holdout was drawn at random, so this difference is the
+    agree, ``base.compared``): the holdout was drawn at random, so this difference is the
     prompts' effect. One comparison: ``p_adjusted`` equals ``p_value``.
 
     Returns:
         dict or None: None when nobody is in the holdout; else ``{"baseline": "holdout",
-        "other": "prompted", "difference", "ci", "p_value", "p_adjusted", "verdict", "suppressed", "arms": [{"arm",
-        "completers", "eligible", "activated", "rate", "rate_ci", "suppressed"}]}`` (holdout first).
+        "other": "prompted", "difference", "ci", "confidence", "p_value", "p_adjusted", "family", "verdict",
+        "suppressed", "arms": [{"arm", "completers", "eligible", "activated", "rate", "rate_ci", "suppressed"}]}``
+        (holdout first).
     """
     return arms_from_cells(cells(definition, now or timezone.now()))
 

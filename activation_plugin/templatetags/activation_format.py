@@ -19,6 +19,14 @@ def percent(value, digits=1):
 
 
 @register.filter
+def percent_level(value):
+    """A confidence level as the interval's name says it: 0.975 -> '97.5%', 0.98333 -> '98.33%', 0.99 -> '99%'."""
+    rounded = round(value * 100, 2)
+    digits = next(places for places in (0, 1, 2) if round(rounded, places) == rounded)
+    return f"{number_format(rounded, digits)}%"
+
+
+@register.filter
 def points(value, digits=1):
     """A difference of two rates in percentage points, signed: 0.112 -> '+11.2 points'."""
     if value is None:
