@@ -6,13 +6,16 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 from django.utils.formats import date_format
+from opaque_keys.edx.keys import CourseKey
 
 from activation_plugin import api, prompts
 from activation_plugin.api import messaging
 from activation_plugin.figures.headline import funnel_counts
+from activation_plugin.figures.quality import data_quality
 from activation_plugin.errors import ActivationNotFound, ActivationRequestError
 from activation_plugin.models import ActivationWindow, PromptDelivery, PromptOptOut
 from activation_plugin.test_utils.factories import UserFactory
+from demo.models import DemoCourse
 from tests.conftest import NOW, PROJECT
 
 PROMPTED_PROJECT = {**PROJECT, "prompts": [{
@@ -121,6 +124,7 @@ def test_a_claim_left_sending_by_a_dead_worker_is_never_resent_but_reported_unti
     [first, later] = ticks(7, 8)
     assert mail.outbox == []
     assert (first["ambiguous"], later["ambiguous"]) == (0, 1)  # reported once older than the lease
+    assert data_quality(window.definition, now=NOW + timedelta(days=8))["prompts_in_doubt"] == 1
     call_command("activation_prompt_claims", "--give-up")
     assert PromptDelivery.objects.get().status == "skipped" and ticks(9)[0]["ambiguous"] == 0
     assert mail.outbox == []
@@ -216,9 +220,12 @@ def test_opt_out_link_asks_once_then_stops_further_prompts_but_keeps_counting(wi
 
 
 def test_opting_out_of_everything_silences_every_definition(make_definition, learner, course_key, client):
+    other_course = CourseKey.from_string("course-v1:TestX+OTHER+2026")
+    DemoCourse.objects.create(course_key=other_course, display_name="Other")
     make_definition(requirements=[PROMPTED_PROJECT], name="one")
-    make_definition(requirements=[PROMPTED_PROJECT], name="two")
+    make_definition(requirements=[PROMPTED_PROJECT], name="two", course_key=other_course)
     api.open_windows(learner.pk, course_key, "passing", NOW)
+    api.open_windows(learner.pk, other_course, "passing", NOW)
     ticks(7)
     assert len(mail.outbox) == 2
     assert b"every course" in client.get(opt_out_link(mail.outbox[0])).content

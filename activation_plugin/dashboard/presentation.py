@@ -147,6 +147,10 @@ def scorecard(figures, run_differences):
     if quality.get("response_rate") is not None and quality["response_rate"] < LOW_RESPONSE:
         advice.append(("response", _("Few prompted learners answer: add a reminder, or a shorter survey, to the "
                                      "requirements.")))
+    if quality.get("prompts_in_doubt"):
+        advice.append(("prompts", _("{count} prompts may not have been sent: the mail worker stopped while sending "
+                                    "them. Ask your operator to resend them or give them up "
+                                    "(activation_prompt_claims).").format(count=quality["prompts_in_doubt"])))
     if quality.get("failing_sources"):
         advice.append(("sources", _("A KPI source is failing: its figures are missing until it runs again.")))
     if not advice and value is None:

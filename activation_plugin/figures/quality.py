@@ -3,6 +3,7 @@ import operator
 from datetime import timedelta
 from functools import reduce
 
+from django.conf import settings
 from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q, Value
 from django.db.models.functions import Lower, StrIndex, Substr
 from django.utils import timezone
@@ -10,7 +11,13 @@ from django.utils import timezone
 from activation_plugin.figures import headline, tallies
 from activation_plugin.figures.base import counted_windows, min_cell_size, reveals_outcomes
 from activation_plugin.figures.tallies import metric_baselines
-from activation_plugin.models import ActivationWindow, MetricObservation, MetricSource, SupervisorInvite
+from activation_plugin.models import (
+    ActivationWindow,
+    MetricObservation,
+    MetricSource,
+    PromptDelivery,
+    SupervisorInvite,
+)
 
 # ``MetricSource.last_status`` is free text written by the connectors; these values mean the last run failed,
 # or (``partial``) stopped before the end of what the API had.
@@ -104,6 +111,17 @@ def non_response(definition, now, tallied=None):
     }
 
 
+def prompts_in_doubt(definition, now):
+    """
+    Prompts a tick stopped while sending, longer ago than its lease: they may or may not have
+    reached the learner, and the funnel counts those learners as not prompted until an operator
+    resends or gives them up (``activation_prompt_claims``).
+    """
+    return PromptDelivery.objects.filter(
+        window__definition=definition, status=PromptDelivery.Status.SENDING,
+        claimed_at__lt=now - timedelta(minutes=settings.ACTIVATION_TICK_CLAIM_LEASE_MINUTES)).count()
+
+
 def data_quality(definition, now=None, funnel_counts=None, tallied=None):
     """
     The figures that tell whether the others can be trusted.
@@ -123,7 +141,8 @@ def data_quality(definition, now=None, funnel_counts=None, tallied=None):
             has them already (``analytics``), which saves the query that counts responses.
 
     Returns:
-        dict: prompted, responded, response_rate, awaiting_review, metrics, unmatched_identities,
+        dict: prompted, responded, response_rate, awaiting_review, prompts_in_doubt
+        (:func:`prompts_in_doubt`), metrics, unmatched_identities,
         future_observations, observations_outside_windows, supervisor_patterns
         (:func:`supervisor_patterns`), non_response (:func:`non_response`), failing_sources
         (``[{"name", "last_status", "last_error", "last_run_at"}]``).
@@ -148,6 +167,7 @@ def data_quality(definition, now=None, funnel_counts=None, tallied=None):
         "responded": None if hidden else response["responded"],
         "response_rate": None if hidden or not response["prompted"] else response["responded"] / response["prompted"],
         "awaiting_review": sum(row["awaiting_review"] for row in tallied.cells),
+        "prompts_in_doubt": prompts_in_doubt(definition, now),
         "metrics": list(baselines),
         **observation_counts,
         "supervisor_patterns": supervisor_patterns(definition),
