@@ -150,7 +150,8 @@ def test_staff_review_settles_evidence_and_is_not_recorded_twice(staff_client, m
     again = staff_client.post(reviews, {"verdict": "rejected"}, format="json")
     assert again.status_code == 400 and again.json()["field"] == "reviewer"
     assert Review.objects.count() == 1
-    for bad, field in (({"verdict": "maybe"}, "verdict"), ({"verdict": "verified", "score": 2}, "score"),
+    for bad, field in (({"verdict": "maybe"}, "verdict"),
+                       ({"verdict": "verified", "scores": {"Clear": "many"}}, "scores.Clear"),
                        ({"verdict": "verified", "comment": "x" * 5001}, "comment")):
         refused = staff_client.post(reviews, bad, format="json")
         assert refused.status_code == 400 and refused.json()["field"] == field, refused.json()

@@ -10,6 +10,7 @@ from django.utils import timezone
 from opaque_keys.edx.keys import CourseKey
 
 from activation_plugin import api
+from activation_plugin.errors import ActivationRequestError
 from activation_plugin.models import Review
 from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoCourse
@@ -188,7 +189,8 @@ def test_survey_answers_show_under_their_questions_not_their_ids(client, make_de
                                                                  course_staff):
     definition = make_definition(requirements=[SURVEY | {"verification": "staff"}, {
         "kind": "survey", "title": "Several", "verification": "staff", "config": {"questions": [
-            {"id": "tools", "type": "multiple_choice", "text": "Which tools?", "options": ["script", "checklist"]}]}}])
+            {"id": "tools", "type": "multiple_choice", "text": "Which tools?", "options": ["script", "checklist"]}],
+            "activation_condition": {"match": "any_answer"}}}])
     [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=2))
     first, second = definition.requirements.all()
     api.save_learner_response(window=window, requirement=first, payload={"answers": {"used": "yes", "how": "Daily"}},
@@ -199,3 +201,66 @@ def test_survey_answers_show_under_their_questions_not_their_ids(client, make_de
     page = client.get(queue_url(course_key)).content.decode()
     assert "<dt>Did you use it?</dt><dd>yes</dd>" in page and "<dt>How?</dt><dd>Daily</dd>" in page
     assert "<dt>Which tools?</dt><dd>script, checklist</dd>" in page and "<dt>used</dt>" not in page
+
+
+RUBRIC_PROJECT = {**STAFF_PROJECT, "config": {
+    "instructions": "Show your work.", "pass_ratio": 0.6,
+    "rubric": [{"criterion": "Real situation", "max_score": 2}, {"criterion": "Uses the method", "max_score": 3}]}}
+
+
+@pytest.fixture
+def rubric_projects(make_definition, course_key):
+    """Two learners' projects under a staff-reviewed requirement with a rubric."""
+    definition = make_definition(requirements=[RUBRIC_PROJECT])
+    requirement = definition.requirements.get()
+    projects = []
+    for number in range(2):
+        user = UserFactory()
+        [window] = api.open_windows(user.pk, course_key, "passing", timezone.now() - timedelta(days=2))
+        projects.append(api.save_learner_response(window=window, requirement=requirement,
+                                                  payload={"text": f"Call {number}"}, idempotency_key=f"p{number}"))
+    return projects
+
+
+def test_staff_score_the_rubric_and_the_pass_mark_decides(client, rubric_projects, course_staff, course_key):
+    client.force_login(course_staff)
+    page = client.get(queue_url(course_key)).content.decode()
+    assert page.count('name="criterion" value="Real situation"') == 2 and 'name="score-1"' in page
+    assert 'name="verdict"' not in page and "verified from 60 % of the points" in page
+    passing, failing = rubric_projects
+    for evidence, points in ((passing, ("2", "1")), (failing, ("1", "1"))):  # 3/5 = the pass mark; 2/5 below
+        url = reverse("activation_plugin:review", kwargs={"course_id": str(course_key), "evidence_id": evidence.pk})
+        client.post(url, {"criterion": ["Real situation", "Uses the method"], "score-0": points[0],
+                          "score-1": points[1], "comment": "Scored", "version": evidence.submitted_at.isoformat()})
+    for evidence, status, state, ratio in ((passing, "verified", "activated", 0.6), (failing, "rejected", "open", 0.4)):
+        evidence.refresh_from_db()
+        review = evidence.reviews.get()
+        assert (evidence.status, evidence.window.state, review.role, review.score) == (status, state, "staff", ratio)
+    assert passing.reviews.get().checklist == {"Real situation": 2, "Uses the method": 1}
+    assert "60 % of the rubric's points" in client.get(queue_url(course_key, status="")).content.decode()
+
+
+def test_a_staff_review_of_a_rubric_needs_every_score_within_range(rubric_projects, course_staff):
+    evidence = rubric_projects[0]
+    for scores, message in ((None, "Score every rubric criterion"), ({"Real situation": 2}, "Score every rubric"),
+                            ({"Real situation": 3, "Uses the method": 1}, "Score 'Real situation' from 0 to 2")):
+        with pytest.raises(ActivationRequestError, match=message):
+            api.staff_review(evidence, course_staff, scores=scores)
+    assert not Review.objects.exists()
+
+
+def test_staff_rubric_scores_through_rest_decide_and_a_contradicting_verdict_is_refused(
+        rubric_projects, course_staff, course_key):
+    from rest_framework.test import APIClient  # pylint: disable=import-outside-toplevel
+    rest = APIClient()
+    rest.force_authenticate(course_staff)
+    evidence = rubric_projects[0]
+    reviews = api_url("evidence_reviews", course_id=course_key, evidence_id=evidence.pk)
+    refused = rest.post(reviews, {"verdict": "verified", "scores": {"Real situation": 1, "Uses the method": 1}},
+                        format="json")
+    assert refused.status_code == 400 and refused.json()["field"] == "verdict"
+    assert "the rubric decides “Rejected”" in refused.json()["message"]
+    done = rest.post(reviews, {"scores": {"Real situation": 2, "Uses the method": 2}}, format="json")
+    assert done.status_code == 201, done.json()
+    assert (done.json()["review"]["verdict"], done.json()["review"]["score"], done.json()["evidence"]["status"]) == (
+        "verified", 0.8, "verified")

@@ -38,6 +38,7 @@ from activation_plugin.api.evidence import (
     review_evidence,
     review_queue,
     save_learner_response,
+    staff_review,
 )
 from activation_plugin.api.files import KPI_UPLOAD_DIR, KPI_UPLOAD_MAX_AGE, sweep_orphan_files
 from activation_plugin.api.idempotency import run_once
@@ -127,7 +128,7 @@ __all__ = [
     "invites_for_course", "peer_review_waiting", "pending_reviews", "record_evidence", "record_supervisor_observation",
     "request_peer_assignment",
     "resend_invite", "review_evidence", "review_queue", "revoke_invite", "save_learner_response", "sender_name",
-    "submit_peer_review",
+    "staff_review", "submit_peer_review",
     # Follow-up messages and consent.
     "opt_out", "send_due_prompts", "settle_ambiguous_claims", "stale_claims",
     # KPI observations and their sources.

@@ -289,6 +289,60 @@ def review_evidence(evidence, *, verdict, role, reviewer=None, reviewer_email=No
     return review
 
 
+def _rubric_ratio(rubric, scores):
+    """
+    The share of the rubric's points that ``pass_ratio`` and the ``mean_score`` rule compare; every
+    criterion must be scored, within its range.
+    """
+    if not isinstance(scores, dict) or set(scores) != {item["criterion"] for item in rubric}:
+        raise ActivationRequestError(_("Score every rubric criterion."), field="scores")
+    total = 0
+    for item in rubric:
+        score = scores[item["criterion"]]
+        if not isinstance(score, int) or isinstance(score, bool) or not 0 <= score <= item["max_score"]:
+            raise ActivationRequestError(
+                _("Score '{criterion}' from 0 to {max_score}.").format(
+                    criterion=item["criterion"], max_score=item["max_score"]), field="scores")
+        total += score
+    return total / sum(item["max_score"] for item in rubric)
+
+
+def rubric_verdict(config, scores):
+    """
+    ``(verdict, ratio)`` from a reviewer's rubric scores: the pass mark (``pass_ratio`` of the points)
+    decides, for staff as for peers, so a requirement's rubric means the same whoever reviews.
+    """
+    ratio = _rubric_ratio(config["rubric"], scores)
+    verdict = Review.Verdict.VERIFIED if ratio >= config.get("pass_ratio", 0.6) else Review.Verdict.REJECTED
+    return verdict, ratio
+
+
+def staff_review(evidence, reviewer, *, verdict=None, scores=None, comment="", version=None):
+    """
+    A staff verdict from the queue or the REST API. With a rubric, staff score each criterion and the
+    pass mark decides; a verdict sent with the scores must agree with them, or it is refused rather
+    than silently overridden. Without a rubric, staff give the verdict.
+
+    Raises:
+        ActivationRequestError: missing or out-of-range scores, a verdict the scores contradict, or
+            anything ``review_evidence`` refuses.
+    """
+    config = evidence.requirement.config
+    ratio = None
+    if config.get("rubric"):
+        decided, ratio = rubric_verdict(config, scores)
+        if verdict and verdict != decided:
+            raise ActivationRequestError(
+                _("With these scores ({percent} % of the points; {pass_percent} % passes) the rubric decides "
+                  "“{decided}”: change the scores, not the verdict.").format(
+                    percent=f"{ratio * 100:.0f}", pass_percent=f"{config.get('pass_ratio', 0.6) * 100:g}",
+                    decided=Review.Verdict(decided).label), field="verdict")
+        verdict = decided
+    return review_evidence(evidence, verdict=verdict or "", role=Review.Role.STAFF, reviewer=reviewer,
+                           comment=comment, score=ratio, checklist=scores if ratio is not None else None,
+                           version=version)
+
+
 def _settled_verdict(evidence):
     """The verdict the reviews so far settle on, or None while more are needed."""
     reviews = list(evidence.reviews.order_by("created", "pk"))

@@ -11,7 +11,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from activation_plugin.api.evidence import review_evidence
+from activation_plugin.api.evidence import review_evidence, rubric_verdict
 from activation_plugin.errors import ActivationNotFound, ActivationRequestError
 from activation_plugin.keys import catalog_course, parse_course_key
 from activation_plugin.models import (
@@ -123,24 +123,6 @@ def _assign(evidence_id, reviewer, now):
         return None
 
 
-def _rubric_ratio(rubric, scores):
-    """
-    The share of the rubric's points that ``pass_ratio`` and the ``mean_score`` rule compare; every
-    criterion must be scored, within its range.
-    """
-    if not isinstance(scores, dict) or set(scores) != {item["criterion"] for item in rubric}:
-        raise ActivationRequestError(_("Score every rubric criterion."), field="scores")
-    total = 0
-    for item in rubric:
-        score = scores[item["criterion"]]
-        if not isinstance(score, int) or isinstance(score, bool) or not 0 <= score <= item["max_score"]:
-            raise ActivationRequestError(
-                _("Score '{criterion}' from 0 to {max_score}.").format(
-                    criterion=item["criterion"], max_score=item["max_score"]), field="scores")
-        total += score
-    return total / sum(item["max_score"] for item in rubric)
-
-
 @transaction.atomic
 def submit_peer_review(assignment_id, reviewer, *, scores=None, verdict=None, comment=""):
     """
@@ -163,8 +145,7 @@ def submit_peer_review(assignment_id, reviewer, *, scores=None, verdict=None, co
                                      field="assignment")
     config = assignment.evidence.requirement.config
     if config.get("rubric"):
-        ratio = _rubric_ratio(config["rubric"], scores)
-        verdict = Review.Verdict.VERIFIED if ratio >= config.get("pass_ratio", 0.6) else Review.Verdict.REJECTED
+        verdict, ratio = rubric_verdict(config, scores)
     else:
         ratio = None
         if verdict not in Review.Verdict.values:

@@ -12,7 +12,8 @@ from django.views.decorators.http import require_POST
 
 from activation_plugin import api, platform
 from activation_plugin.errors import ActivationNotFound, ActivationRequestError
-from activation_plugin.models import Evidence, Review
+from activation_plugin.learner.forms import whole_number
+from activation_plugin.models import Evidence
 from activation_plugin.views_common import course_key_or_404, staff_course_key
 
 
@@ -75,15 +76,19 @@ def review_queue(request, course_id):
 @require_POST
 def review(request, course_id, evidence_id):
     """
-    A staff verdict from the queue. The form carries the version the reviewer read, so a verdict on
-    evidence the learner has changed since is refused, not applied to the new text.
+    A staff verdict from the queue: the rubric's scores when the requirement has one (the pass mark
+    decides), otherwise Verify or Reject. The form carries the version the reviewer read, so a verdict
+    on evidence the learner has changed since is refused, not applied to the new text.
     """
     course_key = staff_course_key(request, course_id)
     try:
         evidence = api.evidence_in_course(course_key, evidence_id)
-        api.review_evidence(evidence, verdict=request.POST.get("verdict", ""), role=Review.Role.STAFF,
-                            reviewer=request.user, comment=request.POST.get("comment", "").strip(),
-                            version=_version(request.POST.get("version")))
+        criteria = request.POST.getlist("criterion")
+        scores = {criterion: whole_number(request.POST.get(f"score-{index}", ""))
+                  for index, criterion in enumerate(criteria)} if criteria else None
+        api.staff_review(evidence, request.user, verdict=request.POST.get("verdict") or None, scores=scores,
+                         comment=request.POST.get("comment", "").strip(),
+                         version=_version(request.POST.get("version")))
     except ActivationNotFound as exc:
         raise Http404(str(exc)) from exc
     except ActivationRequestError as exc:

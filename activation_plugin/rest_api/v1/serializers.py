@@ -186,11 +186,13 @@ class EvidenceSerializer(OutputSerializer):
 
 
 class ReviewInputSerializer(serializers.Serializer):  # pylint: disable=abstract-method
-    verdict = serializers.ChoiceField(Review.Verdict.choices)
+    verdict = serializers.ChoiceField(Review.Verdict.choices, required=False, default=None, allow_null=True,
+                                      help_text="Required without a rubric; with one, the scores decide.")
     comment = serializers.CharField(allow_blank=True, default="")
-    score = serializers.FloatField(min_value=0, max_value=1, allow_null=True, default=None,
-                                   help_text="Share of the rubric's points, from 0 to 1.")
-    checklist = serializers.DictField(default=dict)
+    scores = serializers.DictField(
+        child=serializers.IntegerField(), required=False, default=None, allow_null=True,
+        help_text="Points per rubric criterion (`{\"criterion\": points}`), every criterion scored, when the "
+                  "requirement has a rubric: verified from its `pass_ratio` of the points, as for peers.")
     version = serializers.DateTimeField(
         required=False, default=None,
         help_text="The evidence's `submitted_at` as read: a verdict on a version the learner has changed since "

@@ -248,8 +248,10 @@ class ReviewListView(ActivationAPIView):
     serializer_class = s.ReviewResultSerializer
 
     @documented(path_ids=["evidence_id"], tags=EVIDENCE, summary="Record a staff verdict on a piece of evidence",
-                description="Staff decide alone: the window is re-evaluated at once. One review per reviewer "
-                "and evidence; a second one is refused (400, field `reviewer`).",
+                description="Staff decide alone: the window is re-evaluated at once. With a rubric, send `scores` "
+                "(points per criterion): the pass mark decides, as for peers, and a `verdict` that contradicts the "
+                "scores is refused (400, field `verdict`). One review per reviewer and evidence; a second one is "
+                "refused (400, field `reviewer`).",
                 request=s.ReviewInputSerializer, parameters=[IDEMPOTENCY_PARAMETER],
                 responses={201: s.ReviewResultSerializer, **error_responses(400, 404, 409)})
     def post(self, request, course_id, evidence_id):  # pylint: disable=unused-argument
@@ -261,7 +263,7 @@ class ReviewListView(ActivationAPIView):
 
         def review():
             data = _validated(s.ReviewInputSerializer, request.data)
-            recorded = api.review_evidence(evidence, role="staff", reviewer=request.user, **data)
+            recorded = api.staff_review(evidence, request.user, **data)
             result = {"review": recorded, "evidence": api.evidence_detail_in_course(self.course_key, evidence.pk)}
             return Response(s.ReviewResultSerializer(result, context=self.links()).data,
                             status=status.HTTP_201_CREATED)
