@@ -155,11 +155,11 @@ class _Ingest:
 
     def clean(self, chunk, offset):
         """
-        ``{(metric, external_id, observed_at, record_id): value}`` of the valid records, the last value
-        winning for a repeated key. A strict delivery (the webhook) fails whole on the first bad record;
+        ``{(metric, external_id, observed_at, record_id): value}`` of the valid records, the last one
+        winning for a repeated key, or for a repeated record (metric and ``record_id``). A strict delivery (the webhook) fails whole on the first bad record;
         otherwise bad records are counted and the first MAX_ERRORS_KEPT explained.
         """
-        rows = {}
+        rows, records = {}, {}
         for index, record in enumerate(chunk, start=offset):
             self.counts["received"] += 1
             try:
@@ -174,9 +174,13 @@ class _Ingest:
                     self.errors.append({"record": index + 1, "field": exc.field, "error": str(exc)})
                 continue
             key = (metric, external_id, observed_at, record_id)
-            if key in rows:
+            earlier = records.get((metric, record_id)) if record_id else key
+            if earlier in rows:
                 self.counts["duplicates"] += 1
+                del rows[earlier]
             rows[key] = value
+            if record_id:
+                records[(metric, record_id)] = key
             if self.high_water is None or observed_at > self.high_water:
                 self.high_water = observed_at
         return rows
@@ -204,6 +208,10 @@ class _Ingest:
                 raise ActivationRequestError(
                     _("{external_id} is not a learner of this course: course staff store observations of their "
                       "own learners only.").format(external_id=outsiders[0]), field="external_id")
+        moved = self._move_records(rows, users)
+        rows = {key: value for key, value in rows.items() if key not in moved}
+        if not rows:
+            return
         adapt = connection.ops.adapt_datetimefield_value
         received = adapt(self.now)
         with connection.cursor() as cursor:
@@ -224,6 +232,43 @@ class _Ingest:
         self.counts["duplicates"] += len(rows) - inserted - len(changed)
         # Which rows of a mixed chunk were new is unknown: re-evaluating all its learners is harmless.
         self.users |= matched if inserted else {users[external_id] for external_id in changed} - {None}
+
+    def _move_records(self, rows, users):
+        """
+        Rows whose record (metric and ``record_id``) is stored under another person or time: a
+        reopened ticket solved again, a deal given to another owner. That observation takes this
+        delivery's values, and copies of it that the older key kept apart are folded into it.
+        Returns the keys so handled.
+        """
+        wanted = {(key[0], key[3]): key for key in rows if key[3]}
+        if not wanted:
+            return set()
+        stored = MetricObservation.objects.filter(
+            source=self.source, metric__in={metric for metric, _record in wanted},
+            record_id__in={record for _metric, record in wanted},
+        ).order_by("-observed_at", "-pk").values_list("pk", "metric", "record_id", "external_id", "observed_at",
+                                                      "user_id")
+        kept, copies, moved = set(), [], set()
+        for pk, metric, record_id, external_id, observed_at, user_id in stored:
+            key = wanted.get((metric, record_id))
+            if key is None:
+                continue
+            if (metric, record_id) in kept:
+                copies.append(pk)
+                self.users.add(user_id)
+                continue
+            kept.add((metric, record_id))
+            if (external_id, observed_at) != (key[1], key[2]):
+                moved.add((key, pk))
+                self.users |= {user_id, users[key[1]]}
+        self.users.discard(None)
+        MetricObservation.objects.filter(pk__in=copies).delete()
+        for key, pk in moved:
+            MetricObservation.objects.filter(pk=pk).update(external_id=key[1], observed_at=key[2], value=rows[key],
+                                                           user_id=users[key[1]])
+        self.counts["updated"] += len(moved)
+        self.counts["matched"] += sum(1 for key, _pk in moved if users[key[1]] is not None)
+        return {key for key, _pk in moved}
 
     def _correct(self, rows):
         """Update stored values that differ from this delivery's; the external ids of those changed."""

@@ -1,9 +1,14 @@
 """
 Scheduled pulls: read a source's pages and hand each to the api, then record the run's outcome.
 
-Each page commits before the next is fetched; the cursor (the high-water mark of observation
-times) moves only when the whole run succeeded, so it never passes data that was not stored. A
-failed run is simply re-read next time: upserts make that harmless.
+Each page commits before the next is fetched; the cursor moves only when the whole run succeeded
+and read to the end, so it never passes data that was not stored. A failed or partial run is
+simply re-read next time: upserts make that harmless.
+
+The cursor is the latest value of the field the API filters on, mapped as ``modified_at`` (when a
+record was last changed), kept apart from when it was observed; without that mapping it is the
+latest observation time, as before. A record refused as dated in the future holds the cursor just
+before its change, so it is read again until its date has come.
 """
 import logging
 from datetime import timedelta
@@ -18,11 +23,44 @@ from activation_plugin.errors import ActivationRequestError
 from activation_plugin.kpi import sources
 from activation_plugin.kpi.http import FetchError, scrub
 from activation_plugin.kpi.rest import RestConnector
+from activation_plugin.api.metrics import FutureObservation, parse_time
 from activation_plugin.models import MetricSource
 
 log = logging.getLogger(__name__)
 PULLED_KINDS = ("rest", "python")
 COUNTS = ("received", "stored", "updated", "duplicates", "rejected", "future", "matched")
+
+
+class Marks:
+    """The latest ``modified_at`` of a run's records, and the earliest of those refused as dated in the future."""
+
+    def __init__(self, now):
+        self.now, self.latest, self.held = now, None, None
+
+    def see(self, records):
+        for record in records:
+            try:
+                modified = parse_time(record.get("modified_at")) if isinstance(record, dict) else None
+            except ActivationRequestError:
+                modified = None
+            if modified is None:
+                continue
+            self.latest = modified if self.latest is None else max(self.latest, modified)
+            try:
+                api.clean_observation(record, self.now)
+            except FutureObservation:
+                self.held = modified if self.held is None else min(self.held, modified)
+            except ActivationRequestError:
+                pass  # malformed: it would be refused again, nothing to wait for
+
+    def cursor(self, observed_high_water, current):
+        """The cursor to store after a complete run, or "" to keep ``current``."""
+        if self.latest is None:  # no modified_at mapped: the observation times, never moving back
+            moment = observed_high_water
+            return moment.isoformat() if moment and moment.isoformat() > current else ""
+        # One second before a held record, so a strict ">" filter on whole seconds still returns it.
+        moment = min(self.latest, self.held - timedelta(seconds=1)) if self.held else self.latest
+        return moment.isoformat()
 
 
 def connector_for(config):
@@ -48,9 +86,11 @@ def pull(name, now=None):
         raise ValueError(f"Source {name!r} is a {config.kind} source; only rest and python sources are pulled.")
     source = api.sync_metric_source(config)
     high_water, resolved = None, {}
-    connector = connector_for(config)
+    connector, marks = connector_for(config), Marks(now or timezone.now())
     try:
         for records in connector.pages(source.cursor):
+            records = records if isinstance(records, list) else list(records)  # read twice: marks, then stored
+            marks.see(records)
             result = api.ingest_observations(source, records, now=now, resolved=resolved)
             for key in COUNTS:
                 totals[key] += result[key]
@@ -69,8 +109,7 @@ def pull(name, now=None):
         log.warning("metric source %s: %s", name, warning)
         api.finish_pull(source, warning=warning, now=now)
         return {**totals, "status": "partial", "error": warning}
-    cursor = high_water.isoformat() if high_water and high_water.isoformat() > source.cursor else ""
-    api.finish_pull(source, cursor=cursor, now=now)
+    api.finish_pull(source, cursor=marks.cursor(high_water, source.cursor), now=now)
     log.info("metric source %s: %s", name, totals)
     return {**totals, "status": "ok", "error": ""}
 

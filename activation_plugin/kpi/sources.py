@@ -22,7 +22,7 @@ METHODS = ("GET", "POST")
 OAUTH_GRANTS = ("client_credentials", "refresh_token")
 FORMATS = ("json", "csv")
 MAPPED_FIELDS = ("external_id", "metric", "value", "observed_at")
-OPTIONAL_MAPPED_FIELDS = ("record_id",)
+OPTIONAL_MAPPED_FIELDS = ("record_id", "modified_at")
 log = logging.getLogger(__name__)
 
 
