@@ -130,8 +130,8 @@ def test_kpi_deltas_and_roi(staff_client, course_key, make_definition):
     assert html.select_one("[data-figure=kpi-difference]").get_text(" ", strip=True).startswith(
         "Activated learners' change differs by -1.50")
     roi = html.select_one("[data-figure=roi]").get_text(" ", strip=True)
-    # No holdout: all 6 activations are credited (an upper bound), (1000 × 6 − 2000) / 2000 = 200 %.
-    assert roi.startswith("ROI 200.0 %")
+    # No holdout: all 6 activations are credited to the course (an upper bound), (1000 × 6 − 2000) / 2000 = 200 %.
+    assert roi.startswith("ROI of the course 200.0 % (95% interval")
     error = staff_client.get(url, {"value_per_activation": "1000", "programme_cost": "0"}).content.decode()
     assert "The programme cost must be more than zero." in error
 
@@ -214,3 +214,34 @@ def test_the_page_opens_on_a_verdict_at_a_glance(staff_client, course_key, other
     assert card["data-quote"] == "rate" and "32.5 %" in card.get_text()  # 26 of 80 ended windows
     assert card.select_one("[data-trend=higher]") is not None
     assert [item["data-advice"] for item in card.select("[data-advice]")][0] == "review"
+
+
+def test_the_page_says_what_each_comparison_isolates(staff_client, course_key, make_definition):
+    """
+    Issue 26 §2: prompted vs holdout is the follow-up's effect; the course's is read against
+    untrained colleagues, observational, with the baselines; the ROI says whose return it is and
+    calls a range of amounts a worst case, not a 95 % interval.
+    """
+    definition = make_definition(requirements=[PROJECT, METRIC], holdout_percent=20)
+    prompted = make_windows(definition, 6, state="activated")
+    holdout = make_windows(definition, 6, arm="holdout")
+    for index, window in enumerate(prompted + holdout):
+        observe(window.user, "handle_time", window.opened_at - timedelta(days=5), 10.0 + index % 3)
+        observe(window.user, "handle_time", window.opened_at + timedelta(days=5), 8.0 + index % 3 - 0.2 * (index % 2))
+    for number in range(6):  # colleagues who never took the course: a change of -0.6 on average
+        observe(None, "handle_time", CLOSED_AT - timedelta(days=5), 10.0 + number % 2, external_id=f"EMP-{number}")
+        observe(None, "handle_time", CLOSED_AT + timedelta(days=5), 9.5 + number % 2 - 0.1 * (number % 3),
+                external_id=f"EMP-{number}")
+    url = page_url(course_key, definition)
+    html = BeautifulSoup(staff_client.get(url, {"value_per_activation": "100", "value_per_activation_high": "200",
+                                                "programme_cost": "1000", "programme_cost_high": "2000"}).content,
+                         "html.parser")
+    assert "effect of the follow-up" in html.select_one("[data-figure=did]").get_text(" ", strip=True)
+    assert "Effect of the follow-up" in html.get_text(" ", strip=True)
+    course = html.select_one("[data-table=course-effect][data-metric=handle_time]")
+    rows = [[cell.get_text() for cell in row.select("td")] for row in course.select("tbody tr")]
+    assert rows[0][:2] == ["12", "11.0"] and rows[1][:2] == ["6", "10.5"]
+    reading = html.select_one("[data-figure=course-effect]").get_text(" ", strip=True)
+    assert reading.startswith("Effect of the course on handle_time (observational, not randomised): -1.50")
+    roi = html.select_one("[data-figure=roi]").get_text(" ", strip=True)
+    assert roi.startswith("ROI of the course") and "worst case" in roi and "95%" not in roi

@@ -119,13 +119,14 @@ def test_roi_carries_the_holdout_interval_through(definition):
     make_windows(definition, 18, state="activated")
     make_windows(definition, 22, state="expired")
     arms = api.compare_arms(definition, now=NOW)
-    result = api.roi(definition, 1000, 5000, now=NOW)
+    result = api.roi(definition, 1000, 5000, of="follow_up", now=NOW)
     incremental = 0.25 * 40
     assert (result["basis"], result["upper_bound"], result["suppressed"]) == ("holdout", False, False)
+    assert result["effect_of"] == "follow_up" and "not of the course" in result["note"]
     assert result["incremental_activations"] == pytest.approx(incremental)
     assert result["roi"] == pytest.approx((1000 * incremental - 5000) / 5000)
-    assert result["roi_ci"] == pytest.approx(tuple((1000 * bound * 40 - 5000) / 5000 for bound in arms["ci"]))
-    assert result["amounts_exact"] is True
+    assert result["roi_interval"] == pytest.approx(tuple((1000 * bound * 40 - 5000) / 5000 for bound in arms["ci"]))
+    assert (result["amounts_exact"], result["interval_kind"]) == (True, "ci95")
 
 
 def test_roi_carries_ranges_of_value_and_cost_through(definition):
@@ -134,13 +135,14 @@ def test_roi_carries_ranges_of_value_and_cost_through(definition):
     make_windows(definition, 20, state="expired", arm="holdout")
     make_windows(definition, 18, state="activated")
     make_windows(definition, 22, state="expired")
-    exact = api.roi(definition, 1000, 5000, now=NOW)
-    ranged = api.roi(definition, (800, 1200), (4000, 6000), now=NOW)
+    exact = api.roi(definition, 1000, 5000, of="follow_up", now=NOW)
+    ranged = api.roi(definition, (800, 1200), (4000, 6000), of="follow_up", now=NOW)
     low, high = exact["incremental_ci"]
     # Every corner of value × activations × cost; by hand, the extremes are (800·low/6000) and (1200·high/4000).
-    assert ranged["roi_ci"] == pytest.approx((800 * low / 6000 - 1, 1200 * high / 4000 - 1))
+    assert ranged["roi_interval"] == pytest.approx((800 * low / 6000 - 1, 1200 * high / 4000 - 1))
     assert ranged["roi"] == pytest.approx(1000 * 10 / 5000 - 1)  # the middle of each range
-    assert ranged["roi_ci"][0] < exact["roi_ci"][0] and ranged["roi_ci"][1] > exact["roi_ci"][1]
+    assert ranged["roi_interval"][0] < exact["roi_interval"][0] and ranged["roi_interval"][1] > exact["roi_interval"][1]
+    assert ranged["interval_kind"] == "worst_case"  # not a 95 % interval: no distribution within the ranges
     assert (ranged["value_range"], ranged["cost_range"], ranged["amounts_exact"]) == ((800, 1200), (4000, 6000), False)
     with pytest.raises(ActivationRequestError, match="lower amount first"):
         api.roi(definition, (1200, 800), 5000, now=NOW)
@@ -152,9 +154,47 @@ def test_roi_without_holdout_is_an_upper_bound(make_definition):
     make_windows(definition, 6, state="expired")
     result = api.roi(definition, 100, 200, now=NOW)
     assert (result["basis"], result["upper_bound"], result["incremental_activations"]) == ("all_activations", True, 4)
+    assert result["effect_of"] == "course"
     assert result["roi"] == pytest.approx((100 * 4 - 200) / 200)
-    assert result["roi_ci"][0] < result["roi"] < result["roi_ci"][1]
+    assert result["roi_interval"][0] < result["roi"] < result["roi_interval"][1]
     assert "upper bound" in result["note"]
+    follow_up = api.roi(definition, 100, 200, of="follow_up", now=NOW)
+    assert follow_up["suppressed"] is True and "No holdout" in follow_up["note"]
+
+
+def test_roi_of_the_course_credits_the_share_the_course_caused(definition):
+    """
+    Issue 26 §2: the course's return counts the course's activations (both arms), less the share
+    the instructor says would have happened anyway. By hand: 23 of 65 activated, 30 % anyway, so
+    16.1 activations credited; the interval is Wilson's (statsmodels) times 65 × 0.7.
+    """
+    from statsmodels.stats.proportion import proportion_confint  # pylint: disable=import-outside-toplevel
+    make_windows(definition, 5, state="activated", arm="holdout")
+    make_windows(definition, 20, state="expired", arm="holdout")
+    make_windows(definition, 18, state="activated")
+    make_windows(definition, 22, state="expired")
+    result = api.roi(definition, 1000, 5000, counterfactual_share=0.3, now=NOW)
+    low, high = proportion_confint(23, 65, method="wilson")
+    assert (result["effect_of"], result["basis"], result["upper_bound"]) == ("course", "counterfactual_share", False)
+    assert result["incremental_activations"] == pytest.approx(16.1)
+    assert result["roi"] == pytest.approx((1000 * 16.1 - 5000) / 5000)
+    assert result["roi_interval"] == pytest.approx((1000 * low * 65 * 0.7 / 5000 - 1, 1000 * high * 65 * 0.7 / 5000 - 1))
+    assert "70 %" in result["note"]
+    with pytest.raises(ActivationRequestError) as error:
+        api.roi(definition, 1000, 5000, counterfactual_share=1.5, now=NOW)
+    assert error.value.field == "counterfactual_share"
+    with pytest.raises(ActivationRequestError) as error:
+        api.roi(definition, 1000, 5000, of="reminders", now=NOW)
+    assert error.value.field == "roi_of"
+
+
+def test_roi_amounts_read_what_the_roi_is_of():
+    assert api.roi_amounts({"value_per_activation": "100", "value_per_activation_high": "200",
+                            "programme_cost": "1000", "roi_of": "follow_up", "counterfactual_share": "0.2"}) == (
+        (100.0, 200.0), (1000.0, 1000.0), "follow_up", 0.2)
+    assert api.roi_amounts({"value_per_activation": "100", "programme_cost": "1000"})[2:] == ("course", None)
+    with pytest.raises(ActivationRequestError):
+        api.roi_amounts({"value_per_activation": "100", "programme_cost": "1000", "counterfactual_share": "most"})
 
 
 def test_roi_of_a_small_definition_is_suppressed(make_definition):

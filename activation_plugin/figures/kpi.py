@@ -169,15 +169,19 @@ def _amount_range(value, field):
 
 
 ROI_FIELDS = ("value_per_activation", "programme_cost")
+ROI_OF = ("course", "follow_up")
 
 
 def roi_amounts(params):
     """
-    ``(value, cost)`` for ``roi`` from a query string (the page's form, the REST API), each a
-    number or, with ``<name>_high``, a range; None when neither amount is given.
+    ``(value, cost, of, counterfactual_share)`` for ``roi`` from a query string (the page's form,
+    the REST API): each amount a number or, with ``<name>_high``, a range; ``roi_of`` (``course``
+    by default, or ``follow_up``) and ``counterfactual_share`` (0 to 1, optional). None when
+    neither amount is given.
 
     Raises:
-        ActivationRequestError: an amount that is not a number, or only one of the two.
+        ActivationRequestError: an amount or share that is not a number, or only one of the two
+            amounts, or an unknown ``roi_of``.
     """
     given = {name: (params.get(name) or "").strip() for name in ROI_FIELDS}
     if not any(given.values()):
@@ -189,30 +193,71 @@ def roi_amounts(params):
             amounts.append(tuple(float(text) for text in texts))
         except ValueError as exc:
             raise ActivationRequestError(_("Enter a number."), field=name) from exc
-    return tuple(amounts)
+    share = (params.get("counterfactual_share") or "").strip()
+    try:
+        share = float(share) if share else None
+    except ValueError as exc:
+        raise ActivationRequestError(_("Enter a number."), field="counterfactual_share") from exc
+    return (*amounts, (params.get("roi_of") or "course").strip(), share)
 
 
-def roi(definition, value_per_activation, programme_cost, now=None):
+def _follow_up_activations(cell_rows):
+    """``((estimate, low, high) or None, note)``: prompted minus holdout rate, times prompted learners."""
+    arms = arms_from_cells(cell_rows)
+    if arms is None:
+        return None, _("No holdout: the follow-up's own effect is not measured, so its return cannot be.")
+    eligible = arms["arms"][1]["eligible"]
+    figures = None if arms["suppressed"] or arms["ci"] is None else (
+        arms["difference"] * eligible, arms["ci"][0] * eligible, arms["ci"][1] * eligible)
+    return figures, _("Activations the follow-up added: prompted minus holdout rate, times prompted learners. "
+                      "This is the return of the reminders, not of the course.")
+
+
+def _course_activations(cell_rows, share):
+    """``((estimate, low, high) or None, note)``: activated completers (Wilson) × the share the course caused."""
+    totals = {key: sum(row[key] for row in cell_rows) for key in ("completers", "activated", "open")}
+    eligible = totals["completers"] - totals["open"]
+    interval = stats.wilson_interval(totals["activated"], eligible)
+    caused = 1.0 - (share or 0.0)
+    figures = None if eligible < min_cell_size() or interval is None else (
+        totals["activated"] * caused, interval[0] * eligible * caused, interval[1] * eligible * caused)
+    if share is None:
+        return figures, _("Every activation is credited to the course, as if nobody would have applied the skill "
+                          "without it: an upper bound. State the share that would have happened anyway to lower it.")
+    return figures, _("Activations credited to the course: activated completers times the %(caused)s %% you "
+                      "say would not have happened without it.") % {"caused": f"{100 * caused:g}"}
+
+
+def roi(definition, value_per_activation, programme_cost, of="course", counterfactual_share=None, now=None):
     """
-    Return on investment, (value per activation × incremental activations − cost) / cost, with the
-    interval of the activation figure carried through, and with the value and the cost as ranges
-    when they are only known within one (a number is taken as exact; ``note_exact`` says so).
+    Return on investment, (value per activation × activations credited − cost) / cost, of the course
+    or of its follow-up, with the activations' 95 % interval carried through, and with the value and
+    the cost as ranges when they are only known within one (a number is taken as exact).
 
-    With a holdout, incremental activations = (prompted − holdout rate) × prompted eligible
-    learners, with the rate difference's interval. Without one, every activation is counted as
-    caused by the programme (Wilson interval × eligible): an upper bound, flagged as such.
+    ``of="course"``: the course's activations, times one minus ``counterfactual_share`` (the share
+    of them the instructor says would have happened without the course); without it every
+    activation is credited to the course, an upper bound, flagged as such. ``of="follow_up"``: the
+    activations the prompts added, (prompted − holdout rate) × prompted eligible learners, which
+    needs a holdout. The cost asked for is then the follow-up's, not the programme's.
+
+    With exact amounts the interval is the activations' 95 % interval mapped through
+    (``interval_kind`` ``ci95``). With ranges it spans every combination of the ranges' ends with
+    that interval's (``worst_case``): wider than any 95 % interval, and labelled as such, since no
+    distribution of the amounts within their ranges is known.
 
     Args:
         value_per_activation, programme_cost: a number, or ``(low, high)``.
 
     Returns:
-        dict: roi, roi_ci (every combination of the ranges and the activations' interval),
-        incremental_activations, incremental_ci, value_range, cost_range, amounts_exact, basis
-        (``holdout`` or ``all_activations``), upper_bound, note, suppressed (then the figures are None).
+        dict: roi, roi_interval, interval_kind, effect_of (``course`` or ``follow_up``),
+        incremental_activations, incremental_ci, value_range, cost_range, amounts_exact,
+        counterfactual_share, basis (``holdout``, ``counterfactual_share`` or
+        ``all_activations``), upper_bound, note, suppressed (then the figures are None).
 
     Raises:
         ActivationRequestError: a value that is not a finite number, a range given high first, a
-            negative value per activation, or a cost that is not positive.
+            negative value per activation, a cost that is not positive, an unknown ``of``, or a
+            share outside [0, 1].
     """
     value = _amount_range(value_per_activation, "value_per_activation")
     cost = _amount_range(programme_cost, "programme_cost")
@@ -221,26 +266,26 @@ def roi(definition, value_per_activation, programme_cost, now=None):
                                      field="value_per_activation")
     if cost[0] <= 0:
         raise ActivationRequestError(_("The programme cost must be more than zero."), field="programme_cost")
+    if of not in ROI_OF:
+        raise ActivationRequestError(_("Choose the return of the course or of the follow-up."), field="roi_of")
+    if counterfactual_share is not None and not 0.0 <= _finite_number(counterfactual_share,
+                                                                      "counterfactual_share") <= 1.0:
+        raise ActivationRequestError(_("Enter a share between 0 and 1."), field="counterfactual_share")
     cell_rows = cells(definition, now or timezone.now())
-    arms = arms_from_cells(cell_rows)
-    if arms is not None:
-        eligible = arms["arms"][1]["eligible"]
-        figures = None if arms["suppressed"] or arms["ci"] is None else (
-            arms["difference"] * eligible, arms["ci"][0] * eligible, arms["ci"][1] * eligible)
-        basis, note = "holdout", _("Incremental activations: prompted minus holdout rate, times prompted learners.")
+    if of == "follow_up":
+        figures, note = _follow_up_activations(cell_rows)
+        basis = "holdout"
     else:
-        totals = {key: sum(row[key] for row in cell_rows) for key in ("completers", "activated", "open")}
-        eligible = totals["completers"] - totals["open"]
-        interval = stats.wilson_interval(totals["activated"], eligible)
-        figures = None if eligible < min_cell_size() or interval is None else (
-            totals["activated"], interval[0] * eligible, interval[1] * eligible)
-        basis, note = "all_activations", _("No comparison group: every activation is credited to the programme, "
-                                           "so this is an upper bound.")
+        figures, note = _course_activations(cell_rows, counterfactual_share)
+        basis = "all_activations" if counterfactual_share is None else "counterfactual_share"
+    amounts_exact = value[0] == value[1] and cost[0] == cost[1]
     result = stats.roi(value, figures, cost) if figures else None
     return {
-        "roi": result[0] if result else None, "roi_ci": result[1:] if result else None,
+        "roi": result[0] if result else None, "roi_interval": result[1:] if result else None,
+        "interval_kind": "ci95" if amounts_exact else "worst_case", "effect_of": of,
         "incremental_activations": figures[0] if figures else None,
         "incremental_ci": figures[1:] if figures else None,
-        "value_range": value, "cost_range": cost, "amounts_exact": value[0] == value[1] and cost[0] == cost[1],
-        "basis": basis, "upper_bound": arms is None, "note": note, "suppressed": figures is None,
+        "value_range": value, "cost_range": cost, "amounts_exact": amounts_exact,
+        "counterfactual_share": counterfactual_share, "basis": basis, "upper_bound": basis == "all_activations",
+        "note": note, "suppressed": figures is None,
     }
