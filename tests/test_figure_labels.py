@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from activation_plugin import api
 from activation_plugin.figures.comparisons import runs_from_cells
 from tests.conftest import NOW, api_url
-from tests.figures_data import CLOSED_AT, make_windows
+from tests.figures_data import CLOSED_AT, add_evidence, make_windows
 
 pytestmark = pytest.mark.django_db
 
@@ -171,3 +171,44 @@ def test_small_groups_exact_intervals_agree_with_their_adjusted_verdict_too(rate
         differences = runs_from_cells(run_cells([(activated, ended + 1) for activated, ended in rates]))["differences"]
     for row in differences:
         assert (row["verdict"] != "no_evidence") == (row["ci"][0] > 0 or row["ci"][1] < 0)
+
+
+def answers_and_holdout(make_definition, now):
+    """
+    Prompted arm: 20 windows ended (8 activated, 4 answered without activating, 8 silent) and 10
+    running, silent so far; holdout: 12 ended (6 activated, 6 silent).
+    """
+    definition = make_definition(holdout_percent=30)
+    add_evidence(make_windows(definition, 8, state="activated"))
+    add_evidence(make_windows(definition, 4), status="submitted")
+    make_windows(definition, 8)
+    make_windows(definition, 10, state="open", opened_at=now - timedelta(days=3))
+    add_evidence(make_windows(definition, 6, state="activated", arm="holdout"))
+    make_windows(definition, 6, arm="holdout")
+    return definition
+
+
+def test_the_response_rate_counts_only_windows_that_ended(make_definition):
+    """The issue: 36.4 % shown where the ended-window figure is 46 %; here 12 of 20, not 12 of 30."""
+    quality = api.data_quality(answers_and_holdout(make_definition, NOW), now=NOW)
+    assert (quality["prompted"], quality["responded"], quality["response_rate"]) == (20, 12, 0.6)
+
+
+def test_the_non_response_bounds_are_those_of_the_headline_rate(make_definition):
+    """The issue: the bounds were the prompted arm's (8 of 20 here) beside a headline with the holdout (14 of 32)."""
+    definition = answers_and_holdout(make_definition, NOW)
+    summary, bounds = api.summarize(definition, now=NOW), api.data_quality(definition, now=NOW)["non_response"]
+    assert (bounds["eligible"], bounds["responders"], bounds["non_responders"]) == (32, 18, 14)
+    assert bounds["rate_if_none"] == summary["rate"] == 14 / 32
+    assert bounds["rate_if_all"] == (14 + 14) / 32
+
+
+def test_the_page_names_the_population_of_the_response_rate_and_of_the_bounds(staff_client, course_key,
+                                                                               make_definition):
+    html = page(staff_client, course_key, answers_and_holdout(make_definition, timezone.now()))
+    [response] = [div for div in html.select(".activation-counts div") if div.select_one("[data-figure=response_rate]")]
+    assert text(response) == "Response rate (prompted arm, windows ended) 60.0 %"
+    reading = text(html.select_one("[data-figure=non_response]"))
+    assert reading.startswith("14 of 32 completers whose window has ended (both arms, as in the activation rate) "
+                              "submitted nothing.")
+    assert "The activation rate (43.8 %) assumes none of them applied it" in reading

@@ -184,18 +184,22 @@ def funnel(definition, now=None):
 
 def funnel_counts(definition, now, tallied=None):
     """
-    Unsuppressed ``{arm: {stage: count, "activated_ended": count, "open": count}}`` from the
-    tallies; also the source of the data quality's response rate.
+    Unsuppressed ``{arm: {stage: count, "ended": count, "activated_ended": count,
+    "responded_ended": count, "open": count}}`` from the tallies (``*_ended``: among the windows
+    that ended); also the source of the data quality's response rate.
     """
     tallied = tallied or tallies.read(definition, now, with_kpi=False)
-    arms = {arm: dict.fromkeys((*FUNNEL_STAGES, "activated_ended", "open"), 0) for arm in ActivationWindow.Arm.values}
+    counters = (*FUNNEL_STAGES, "ended", "activated_ended", "responded_ended", "open")
+    arms = {arm: dict.fromkeys(counters, 0) for arm in ActivationWindow.Arm.values}
     for row in tallied.cells:
-        arm = arms.setdefault(row["arm"], dict.fromkeys((*FUNNEL_STAGES, "activated_ended", "open"), 0))
+        arm = arms.setdefault(row["arm"], dict.fromkeys(counters, 0))
         arm["completed"] += row["completers"]
         for stage in ("prompted", "responded", "verified", "activated"):
             arm[stage] += row[stage]
         if row["ended"]:
+            arm["ended"] += row["completers"]
             arm["activated_ended"] += row["activated"]
+            arm["responded_ended"] += row["responded"]
         else:
             arm["open"] += row["completers"]
     return arms

@@ -71,12 +71,14 @@ def _share(part, whole, hidden):
 
 def non_response(definition, now, tallied=None):
     """
-    Who answers? Among prompted-arm completers whose window has ended, responders (any evidence
-    not rejected) against non-responders, on what the platform knows of both (enrollment mode,
-    cohort, course run), and the bounds of the rate: nobody who never answered activated, so the
-    rate assumes they did not (``rate_if_none``); ``rate_if_all`` is the rate had every one of
-    them applied it. A value whose responders or non-responders are fewer than the minimum cell
-    size shows no shares; the bounds are hidden with the rate (``reveals_outcomes``). From the tallies.
+    Who answers? Among the completers the activation rate counts (both arms, windows ended),
+    responders (any evidence not rejected) against non-responders, on what the platform knows of
+    both (enrollment mode, cohort, course run), and the bounds of that rate: nobody who never
+    answered activated, so the rate assumes they did not (``rate_if_none``, the headline rate
+    itself); ``rate_if_all`` is the rate had every one of them applied it. The holdout is in,
+    although it is never prompted, because the bounds are those of the rate the headline shows. A
+    value whose responders or non-responders are fewer than the minimum cell size shows no shares;
+    the bounds are hidden with the rate (``reveals_outcomes``). From the tallies.
 
     Returns:
         dict: eligible, responders, non_responders, rate_if_none, rate_if_all, suppressed,
@@ -85,7 +87,7 @@ def non_response(definition, now, tallied=None):
     """
     rows = [{**row, "n": row["completers"], "responders": row["responded"]}
             for row in (tallied or tallies.read(definition, now, with_kpi=False)).cells
-            if row["ended"] and row["arm"] == ActivationWindow.Arm.PROMPTED]
+            if row["ended"]]
     eligible = sum(row["n"] for row in rows)
     responders = sum(row["responders"] for row in rows)
     activated = sum(row["activated"] for row in rows)
@@ -126,9 +128,10 @@ def data_quality(definition, now=None, funnel_counts=None, tallied=None):
     """
     The figures that tell whether the others can be trusted.
 
-    ``response_rate`` is the share of prompted-arm completers with any evidence that was not
-    rejected (None below ``ACTIVATION_MIN_CELL_SIZE`` of them). Observation checks cover the
-    metrics the definition's KPI requirements use: ``unmatched_identities`` counts distinct
+    ``response_rate`` is the share of prompted-arm completers whose window has ended with any
+    evidence that was not rejected (None below ``ACTIVATION_MIN_CELL_SIZE`` of them): like the
+    rate, it leaves out windows still running, which have not yet had their time to answer.
+    Observation checks cover the metrics the definition's KPI requirements use: ``unmatched_identities`` counts distinct
     external ids with no learner linked (whatever the course: they could be anyone's),
     ``future_observations`` timestamps after now, ``observations_outside_windows`` observations
     of this definition's learners that fall in neither their baseline period nor their window.
@@ -141,7 +144,8 @@ def data_quality(definition, now=None, funnel_counts=None, tallied=None):
             has them already (``analytics``), which saves the query that counts responses.
 
     Returns:
-        dict: prompted, responded, response_rate, awaiting_review, prompts_in_doubt
+        dict: prompted (prompted-arm windows that ended), responded (of those), response_rate,
+        awaiting_review, prompts_in_doubt
         (:func:`prompts_in_doubt`), metrics, unmatched_identities,
         future_observations, observations_outside_windows, supervisor_patterns
         (:func:`supervisor_patterns`), non_response (:func:`non_response`), failing_sources
@@ -151,7 +155,7 @@ def data_quality(definition, now=None, funnel_counts=None, tallied=None):
     baselines = metric_baselines(definition)
     tallied = tallied or tallies.read(definition, now)
     prompted_arm = (funnel_counts or headline.funnel_counts(definition, now, tallied))[ActivationWindow.Arm.PROMPTED]
-    response = {"prompted": prompted_arm["completed"], "responded": prompted_arm["responded"]}
+    response = {"prompted": prompted_arm["ended"], "responded": prompted_arm["responded_ended"]}
     hidden = 0 < response["prompted"] < min_cell_size()
     observation_counts = {"unmatched_identities": 0, "future_observations": 0, "observations_outside_windows": 0}
     if baselines:
