@@ -32,6 +32,10 @@ class DefinitionLocked(ActivationRequestError):
     """An edit would rewrite the history of windows that already exist."""
 
 
+class OtherDefinitionActive(ActivationRequestError):
+    """Activating would supersede another active definition of the course; the caller has not said so."""
+
+
 class IdempotencyConflict(ActivationRequestError):
     """An idempotency key was reused for a different submission."""
 

@@ -6,7 +6,7 @@ import pytest
 from activation_plugin import api
 from activation_plugin.errors import ActivationNotFound, ActivationRequestError
 from activation_plugin.models import ActivationWindow
-from activation_plugin.test_utils.factories import UserFactory
+from activation_plugin.test_utils.factories import DefinitionFactory, UserFactory
 from demo.models import DemoEnrollment
 from tests.conftest import NOW
 
@@ -41,10 +41,14 @@ def test_only_active_definitions_with_the_event_trigger_open_windows(make_defini
     assert window.definition == certificate
 
 
-def test_several_definitions_open_together(make_definition, learner, course_key):
-    make_definition(name="one")
-    make_definition(name="two")
-    assert len(api.open_windows(learner.id, course_key, "passing", NOW)) == 2
+def test_of_two_active_definitions_only_the_newest_opens_a_window(learner, course_key):
+    """Two active at once (activation now archives the other; older data may have both): one follow-up."""
+    DefinitionFactory(name="older", activated_at=NOW - timedelta(days=2))
+    newer = DefinitionFactory(name="newer", activated_at=NOW - timedelta(days=1))
+    [window] = api.open_windows(learner.id, course_key, "passing", NOW)
+    assert window.definition == newer
+    assert api.open_windows(learner.id, course_key, "passing", NOW + timedelta(days=1)) == [window]
+    assert ActivationWindow.objects.count() == 1
 
 
 @pytest.mark.parametrize("course, trigger, occurred_at, message", [
@@ -91,13 +95,14 @@ def test_open_windows_query_count_is_constant(make_definition, course_key, djang
     for user in UserFactory.create_batch(30):
         api.open_windows(user.pk, course_key, "passing", NOW)
     newcomer = UserFactory()
-    # definitions with any window the learner has, user, segment (the demo backend's enrollment lookup
-    # inside a savepoint, so a failed platform lookup cannot break the transaction: 3), insert, select
-    # (locked), then the tallies: the cell and censoring upserts and the window's contribution
-    with django_assert_num_queries(10):
+    # definitions, the learner's windows in the catalog course (their arm, withdrawal, running window),
+    # user, segment (the demo backend's enrollment lookup inside a savepoint, so a failed platform lookup
+    # cannot break the transaction: 3), insert, select (locked), then the tallies: the cell and censoring
+    # upserts and the window's contribution
+    with django_assert_num_queries(11):
         api.open_windows(newcomer.pk, course_key, "passing", NOW)
     assert definition.windows.count() == 31
-    # A replayed event: the definitions with the learner's window, then that window; nothing written.
+    # A replayed event: the definitions, then the learner's windows in the course; nothing written.
     with django_assert_num_queries(2):
         [window] = api.open_windows(newcomer.pk, course_key, "passing", NOW)
     assert window.definition_id == definition.pk

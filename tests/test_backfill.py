@@ -83,11 +83,11 @@ def test_a_completion_whose_event_was_lost_is_recovered(make_definition, course_
 
 def test_each_definition_reads_its_own_trigger_and_catalog_course(make_definition, course_key, learner):
     certificate = make_definition(trigger="certificate", name="certified")
-    passing = make_definition(name="passed")
     record(learner, course_key, timezone.now() - timedelta(days=3), trigger="certificate")
     elsewhere = UserFactory()
     record(elsewhere, "course-v1:TestX+OTHER+2026", timezone.now() - timedelta(days=3))
     assert api.backfill(certificate) == {"completions": 1, "opened": 1}
+    passing = api.activate_definition(make_definition(name="passed", activate=False), supersede=True)
     assert api.backfill(passing) == {"completions": 0, "opened": 0}
 
 

@@ -42,12 +42,23 @@ def test_replay_fail_then_pass_and_second_run_keep_one_window(make_definition, l
 
 
 def test_each_definition_follows_its_own_trigger(make_definition, learner, course_key):
-    passing = make_definition(name="on passing")
     certificate = make_definition(name="on certificate", trigger="certificate")
     send_passing(learner.id, course_key)
-    assert list(ActivationWindow.objects.values_list("definition", flat=True)) == [passing.pk]
+    assert not ActivationWindow.objects.exists()
     send_certificate(learner.id, course_key, time=NOW + timedelta(hours=1))
     assert ActivationWindow.objects.get(definition=certificate).opened_at == NOW + timedelta(hours=1)
+
+
+def test_a_completion_while_a_window_runs_opens_no_second_follow_up(make_definition, learner, course_key):
+    """One follow-up per course: a certificate definition superseding a passing one waits for its window's end."""
+    passing = make_definition(name="on passing")
+    send_passing(learner.id, course_key)
+    certificate = api.activate_definition(make_definition(name="on certificate", trigger="certificate",
+                                                          activate=False), supersede=True)
+    send_certificate(learner.id, course_key, time=NOW + timedelta(hours=1))
+    assert list(ActivationWindow.objects.values_list("definition", flat=True)) == [passing.pk]
+    send_certificate(learner.id, "course-v1:TestX+APPLY+2027", time=NOW + timedelta(days=31))  # after its end
+    assert ActivationWindow.objects.get(definition=certificate).opened_at == NOW + timedelta(days=31)
 
 
 def test_draft_and_archived_definitions_open_nothing(make_definition, learner, course_key):
@@ -81,8 +92,8 @@ def test_receiver_cost_does_not_depend_on_course_size(make_definition, course_ke
         send_passing(user.id, course_key)
     newcomer = UserFactory()
     # Does the course have an active definition (1); store the completion (3, in a savepoint); open
-    # its windows and drop the stored row in one savepoint (2 + open_windows' 10 + 1 delete + 1).
-    with django_assert_num_queries(17):
+    # its windows and drop the stored row in one savepoint (2 + open_windows' 11 + 1 delete + 1).
+    with django_assert_num_queries(18):
         send_passing(newcomer.id, course_key)
 
 

@@ -68,7 +68,7 @@ def test_invalid_definition_is_refused_with_its_field_and_nothing_is_written(sta
 
 def test_list_and_read_definitions_of_every_run_of_the_course(staff_client, make_definition, course_key, other_run):
     mine = make_definition(name="This run")
-    sibling = make_definition(name="Authored in 2027", course_key=other_run)
+    sibling = make_definition(name="Authored in 2027", course_key=other_run, activate=False)
     listed = staff_client.get(url("definitions", course_id=course_key)).json()
     assert {d["id"] for d in listed} == {mine.pk, sibling.pk}
     detail = staff_client.get(url("definition", course_id=course_key, definition_id=mine.pk)).json()

@@ -24,6 +24,7 @@ from activation_plugin.api.definitions import (
     create_definition,
     definitions_for_course,
     new_version,
+    superseded_by,
     requirement_specs,
     revise_definition,
     update_definition,
@@ -118,7 +119,8 @@ __all__ = [
     # Definitions: authoring, versions, who may change them.
     "HISTORY_FIELDS", "MAX_HOLDOUT_PERCENT", "activate_definition", "add_requirement", "archive_definition",
     "check_may_configure", "check_requirement", "create_definition", "definition_in_course", "definitions_for_course",
-    "definitions_with_requirements", "new_version", "requirement_specs", "revise_definition", "update_definition",
+    "definitions_with_requirements", "new_version", "requirement_specs", "revise_definition", "superseded_by",
+    "update_definition",
     # Completions and windows: the receivers' and the tick's entry points, backfill, the learner's view.
     "assign_arm", "backfill", "expire_due_windows", "learner_window", "learner_windows", "open_windows",
     "record_completion", "request_backfill", "retry_pending_completions", "tick", "windows_in_course",

@@ -5,6 +5,9 @@ Events can be missed (an outage, a plugin installed after the fact) and a defini
 activated in a course that already has completers. ``backfill`` reads the platform's passing
 grades or certificates through ``platform.completions``, a batch at a time, and opens the windows
 those completions would have opened, at their original time. Running it again opens nothing new.
+A backfill of a new version is no second experiment: learners who withdrew, or whose follow-up under
+an earlier version covered the same completion, get nothing, and the others keep their arm
+(docs/decisions/0012-versions-and-the-experiment.rst).
 """
 from datetime import timedelta
 
@@ -14,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from activation_plugin import figures, platform, tracking
+from activation_plugin.api.follow_ups import FollowUp, follow_ups
 from activation_plugin.api.tallies import count_opened
 from activation_plugin.api.windows import new_window
 from activation_plugin.errors import ActivationRequestError
@@ -73,19 +77,27 @@ def backfill(definition, *, batch_size=DEFAULT_BATCH_SIZE, progress=None):
 
 @transaction.atomic(savepoint=False)
 def _open_batch(definition, batch):
-    """One batch: a few queries whatever its size (existing windows, users, segments, insert, select)."""
+    """
+    One batch: a few queries whatever its size (the learners' windows in the course, users, segments,
+    insert, select). A learner gets a window only where a live completion would have opened one
+    (``FollowUp.may_open``), in the arm they already have in the course.
+    """
     first = {}
     for completion in sorted(batch, key=lambda completion: completion.completed_at):
         first.setdefault(completion.user_id, completion)
-    have = set(ActivationWindow.objects.filter(definition=definition, user_id__in=first)
-               .values_list("user_id", flat=True))
-    users = get_user_model().objects.only("pk").in_bulk([user_id for user_id in first if user_id not in have])
+    standing = {user_id: follow_up for (user_id, _course), follow_up in
+                follow_ups(first, [definition.catalog_course], fields=()).items()}
+    new = [user_id for user_id, completion in first.items()
+           if user_id not in standing or (standing[user_id].may_open(completion.completed_at) and not any(
+               window.definition_id == definition.pk for window in standing[user_id].windows))]
+    users = get_user_model().objects.only("pk").in_bulk(new)
     if not users:
         return 0
     segments = platform.segments_for([(user, first[user.pk].course_run) for user in users.values()])
     ActivationWindow.objects.bulk_create([
         new_window(definition, user, completion.course_run, definition.trigger, completion.completed_at,
-                   segments[(user.pk, completion.course_run)])
+                   segments[(user.pk, completion.course_run)],
+                   arm=standing.get(user.pk, FollowUp()).arm)
         for user, completion in ((user, first[user.pk]) for user in users.values())
     ], ignore_conflicts=True)
     opened = list(ActivationWindow.objects.filter(definition=definition, user_id__in=users).select_for_update())

@@ -12,6 +12,7 @@ from activation_plugin.errors import (
     ActivationRequestError,
     DefinitionLocked,
     NotAllowed,
+    OtherDefinitionActive,
 )
 from activation_plugin.keys import catalog_course, is_ccx, parse_course_key
 from activation_plugin.models import (
@@ -314,13 +315,28 @@ def new_version(definition, created_by=None):
     return copy
 
 
+def superseded_by(definition):
+    """
+    The other active definitions of the course that activating ``definition`` archives: the one it
+    replaces, and any other, since a learner has one follow-up per course (what the definition page
+    warns about before the instructor activates it).
+    """
+    return list(ActivationDefinition.objects.filter(
+        catalog_course=definition.catalog_course, status=ActivationDefinition.Status.ACTIVE,
+    ).exclude(pk=definition.pk).order_by("pk"))
+
+
 @transaction.atomic
-def activate_definition(definition):
+def activate_definition(definition, supersede=False):
     """
     Start opening windows for completers. Past completers get theirs from ``backfill``, which
-    the definition page offers while ``backfilled_at`` is empty.
+    the definition page offers while ``backfilled_at`` is empty. The course's other active
+    definitions are archived (``superseded_by``): a definition it does not replace only when the
+    caller says so with ``supersede``, having warned the instructor. Their open windows run to their
+    end; learners keep their arm, withdrawal and opt-out in the new one (ADR 0012).
 
     Raises:
+        OtherDefinitionActive: another active definition, not the one this replaces, and no ``supersede``.
         ActivationRequestError: no requirements, the rule cannot be met, or the definition is archived.
     """
     definition = ActivationDefinition.objects.select_for_update().get(pk=definition.pk)
@@ -333,14 +349,21 @@ def activate_definition(definition):
     problem = rules.rule_problem(definition.rule, definition.rule_count, count)
     if problem:
         raise ActivationRequestError(problem, field="rule")
+    superseded = superseded_by(definition)
+    unannounced = [other.name for other in superseded if other.pk != definition.replaces_id]
+    if unannounced and not supersede and definition.status != ActivationDefinition.Status.ACTIVE:
+        raise OtherDefinitionActive(
+            _("{names} is active in this course. A learner has one follow-up per course: activating this "
+              "definition archives it (its open windows run to their end). Confirm to go ahead.").format(
+                names=", ".join(f"“{name}”" for name in unannounced)), field="supersede")
     if definition.status != ActivationDefinition.Status.ACTIVE:
         definition.status = ActivationDefinition.Status.ACTIVE
         definition.activated_at = timezone.now()
         # Left empty while the platform has past completers: the definition page offers the backfill.
         definition.backfilled_at = None if has_past_completers(definition) else definition.activated_at
         definition.save(update_fields=["status", "activated_at", "backfilled_at", "modified"])
-        if definition.replaces_id:
-            archive_definition(definition.replaces)
+        for other in superseded:
+            archive_definition(other)
     return definition
 
 

@@ -149,7 +149,7 @@ def _claim_due_messages(now, batch_size):
         return None
     # Not select_related: MariaDB cannot restrict FOR UPDATE to the window rows.
     users = get_user_model().objects.in_bulk({window.user_id for window in windows})
-    silenced = silenced_windows(windows)  # held out, withdrawn or opted out in any version, or a twin
+    silenced = silenced_windows(windows, now)  # held out, withdrawn or opted out in any version, or a twin
     definition_ids = {window.definition_id for window in windows}
     prompts_by_definition = {}
     for prompt in FollowUpPrompt.objects.filter(requirement__definition_id__in=definition_ids).select_related(

@@ -78,21 +78,28 @@ def _erase_evidence(evidence):
 @transaction.atomic
 def withdraw_window(user, course_key, window_id):
     """
-    A learner withdraws their consent to one follow-up: the window leaves every figure and export,
-    prompts stop, what they submitted is erased and pending supervisor links stop working.
-    Idempotent; a replayed completion event cannot reopen it (one window per learner and definition).
+    A learner withdraws their consent to the course's follow-up: the window, and their windows under
+    every other definition and version of the catalog course (one follow-up per course, ADR 0012),
+    leave every figure and export, prompts stop, what they submitted is erased and pending supervisor
+    links stop working. No later completion opens a window in the course again. Idempotent; a
+    replayed completion event cannot reopen it.
 
     Raises:
         ActivationNotFound: not one of this learner's windows in this course.
     """
     window = learner_window(user, course_key, window_id)
-    if ActivationWindow.objects.filter(pk=window.pk).exclude(state=ActivationWindow.State.WITHDRAWN).update(
-            state=ActivationWindow.State.WITHDRAWN, next_action_at=None):
-        tracking.window_withdrawn(window)
-    _erase_evidence(Evidence.objects.filter(window_id=window.pk))
-    SupervisorInvite.objects.filter(window_id=window.pk, used_at__isnull=True, revoked_at__isnull=True).update(
+    windows = list(ActivationWindow.objects.filter(
+        user=user, definition__catalog_course=window.definition.catalog_course).select_related("definition"))
+    for each in windows:
+        if ActivationWindow.objects.filter(pk=each.pk).exclude(state=ActivationWindow.State.WITHDRAWN).update(
+                state=ActivationWindow.State.WITHDRAWN, next_action_at=None):
+            tracking.window_withdrawn(each)
+    ids = [each.pk for each in windows]
+    _erase_evidence(Evidence.objects.filter(window_id__in=ids))
+    SupervisorInvite.objects.filter(window_id__in=ids, used_at__isnull=True, revoked_at__isnull=True).update(
         revoked_at=timezone.now())
-    retally(window.definition, [window.pk])
-    figures.invalidate(window.definition_id)
+    for each in windows:
+        retally(each.definition, [each.pk])
+    figures.invalidate(*{each.definition_id for each in windows})
     window.refresh_from_db()
     return window

@@ -20,7 +20,8 @@ CASE_COLUMNS = ("case", "window_id", "username", "name", "email", "course_run", 
 
 def _candidates(definition, course_key):
     """The run's windows of this definition, without learners who opted out of its messages or withdrew."""
-    opted_out = PromptOptOut.objects.filter(Q(definition=definition) | Q(definition__isnull=True))
+    opted_out = PromptOptOut.objects.filter(Q(definition__catalog_course=definition.catalog_course)
+                                            | Q(definition__isnull=True))  # an opt-out holds for every version
     return (ActivationWindow.objects.filter(definition=definition, **run_scope(course_key))
             .exclude(state=ActivationWindow.State.WITHDRAWN)
             .exclude(user_id__in=opted_out.values("user_id"))

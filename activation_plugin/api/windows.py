@@ -5,11 +5,12 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from activation_plugin import figures, platform, tracking
+from activation_plugin.api.follow_ups import FollowUp, follow_ups
 from activation_plugin.api.tallies import count_opened
 from activation_plugin.errors import (
     ActivationNotFound,
@@ -32,9 +33,12 @@ def assign_arm(definition, user_id):
     return ActivationWindow.Arm.HOLDOUT if draw < definition.holdout_percent * 100 else ActivationWindow.Arm.PROMPTED
 
 
-def new_window(definition, user, course_run, trigger, occurred_at, segment):
-    """An unsaved window for this completion: opened at the completion, in the learner's arm."""
-    arm = assign_arm(definition, user.pk)
+def new_window(definition, user, course_run, trigger, occurred_at, segment, arm=None):
+    """
+    An unsaved window for this completion: opened at the completion, in the learner's arm (``arm``,
+    the one they have in the course already, or a draw).
+    """
+    arm = arm or assign_arm(definition, user.pk)
     closes_at = occurred_at + timedelta(days=definition.window_days)
     return ActivationWindow(
         definition=definition, user=user, course_run=course_run, trigger=trigger, opened_at=occurred_at,
@@ -60,44 +64,50 @@ def parsed_completion(course_key, trigger, occurred_at):
 
 def open_windows(user_id, course_key, trigger, occurred_at):
     """
-    Open a window for every active definition of this course with this trigger. Idempotent:
-    a replayed event, a re-pass or a pass in another run keeps the learner's first window.
+    Open the learner's window under the course's active definition with this trigger (the newest,
+    should several be active). Idempotent: a replayed event, a re-pass or a pass in another run keeps
+    the learner's first window. One follow-up per learner and catalog course across definitions and
+    versions (``follow_ups``): none after a withdrawal, none while another window runs, and the arm
+    they already have.
 
-    A few queries whatever the course size: definitions, the user, one insert, one select.
+    A few queries whatever the course size: definitions, the learner's windows in the course, the
+    user, one insert, one select.
+
+    Returns:
+        list[ActivationWindow]: the learner's windows under the course's active definitions with this
+        trigger, the one this event opened included.
 
     Raises:
         ActivationRequestError: malformed course key, trigger or time.
         ActivationNotFound: the user does not exist.
     """
     key = parsed_completion(course_key, trigger, occurred_at)
-    # With each definition, the learner's window under it if one exists: a replay costs no insert,
-    # and only the windows this event opened are reported.
+    course = catalog_course(key)
     definitions = list(ActivationDefinition.objects.filter(
-        catalog_course=catalog_course(key), status=ActivationDefinition.Status.ACTIVE, trigger=trigger,
-    ).annotate(existing_window=Subquery(
-        ActivationWindow.objects.filter(definition=OuterRef("pk"), user_id=user_id).values("pk")[:1]),
-        uses_metrics=Exists(EvidenceRequirement.objects.filter(definition=OuterRef("pk"),
-                                                               kind=EvidenceRequirement.Kind.METRIC))))
+        catalog_course=course, status=ActivationDefinition.Status.ACTIVE, trigger=trigger,
+    ).annotate(uses_metrics=Exists(EvidenceRequirement.objects.filter(
+        definition=OuterRef("pk"), kind=EvidenceRequirement.Kind.METRIC))).order_by(F("activated_at").desc(nulls_last=True), "-pk"))
     if not definitions:
         return []
-    existing = [definition.existing_window for definition in definitions if definition.existing_window]
-    missing = [definition for definition in definitions if not definition.existing_window]
-    windows = list(ActivationWindow.objects.filter(pk__in=existing)) if existing else []
-    if not missing:
+    follow_up = follow_ups([user_id], [course]).get((user_id, course), FollowUp())
+    active = {definition.pk for definition in definitions}
+    windows = [window for window in follow_up.windows if window.definition_id in active]
+    newest = definitions[0]
+    if any(window.definition_id == newest.pk for window in windows) or not follow_up.may_open(occurred_at):
         return windows
     user = get_user_model().objects.filter(pk=user_id).first()
     if user is None:
         raise ActivationNotFound(_("User {user_id} does not exist.").format(user_id=user_id), field="user_id")
     segment = platform.segment_for(user, key)
-    # The windows and their tallies together, in the caller's transaction if there is one (no savepoint).
+    # The window and its tallies together, in the caller's transaction if there is one (no savepoint).
     with transaction.atomic(savepoint=False):
         # The unique key makes a concurrent twin of the event a no-op.
-        ActivationWindow.objects.bulk_create([new_window(definition, user, key, trigger, occurred_at, segment)
-                                              for definition in missing], ignore_conflicts=True)
-        # Locked: the twin waits, then finds the windows counted.
-        opened = list(ActivationWindow.objects.filter(definition__in=missing, user=user).select_for_update())
-        count_opened(missing, opened)
-    figures.invalidate(*(definition.pk for definition in missing))
+        ActivationWindow.objects.bulk_create([new_window(newest, user, key, trigger, occurred_at, segment,
+                                                         arm=follow_up.arm)], ignore_conflicts=True)
+        # Locked: the twin waits, then finds the window counted.
+        opened = list(ActivationWindow.objects.filter(definition=newest, user=user).select_for_update())
+        count_opened([newest], opened)
+    figures.invalidate(newest.pk)
     tracking.windows_opened(opened)
     return windows + opened
 

@@ -2,6 +2,7 @@
 Instructors' configuration pages: create, edit, preview, activate, archive and version a
 definition. Thin: forms parse, ``api`` validates and writes, and its errors are shown on the page.
 """
+import functools
 from datetime import date, timedelta
 
 from django.contrib import messages
@@ -105,7 +106,8 @@ def definition_form(request, course_id, definition_id=None):
     return redirect(definition_url(course_key, definition))
 
 
-ROI_INPUTS = ("value_per_activation", "value_per_activation_high", "programme_cost", "programme_cost_high")
+ROI_INPUTS = ("value_per_activation", "value_per_activation_high", "programme_cost", "programme_cost_high", "roi_of",
+              "counterfactual_share")
 
 
 def _roi(request, definition):
@@ -157,6 +159,7 @@ def definition_page(request, course_id, definition_id):
     return render(request, "activation_plugin/definition.html", {
         "course_key": course_key, "course_title": platform.course_title(course_key), "definition": definition,
         "locked": definition.has_windows, "may_configure": may_configure(request.user, course_key, definition),
+        "superseded": api.superseded_by(definition) if definition.status == "draft" else [],
         "requirements": definition.requirements.all(),
         "roi_inputs": roi_inputs, "roi": roi, "roi_error": roi_error,
         "plan_inputs": plan_inputs, "planning": planning, "plan_error": plan_error,
@@ -223,6 +226,11 @@ def change_status(request, course_id, definition_id):
         if action not in STATUS_ACTIONS:
             raise ActivationRequestError(_("Unknown action."), field="action")
         change, done = STATUS_ACTIONS[action]
+        if action == "activate":
+            # Confirmed only for the definitions the page named when the instructor clicked (ADR 0012).
+            warned = set(request.POST.getlist("supersede"))
+            change = functools.partial(change, supersede=all(
+                str(other.pk) in warned for other in api.superseded_by(definition)))
         definition = change(definition) or definition
         messages.success(request, done)
         if action == "activate" and definition.backfilled_at is None:

@@ -32,6 +32,7 @@ from activation_plugin.errors import (
     ActivationRequestError,
     DefinitionLocked,
     IdempotencyConflict,
+    OtherDefinitionActive,
     NotAllowed,
 )
 from activation_plugin.rest_api.v1.permissions import IsCourseStaff
@@ -91,6 +92,7 @@ _STATUS_FOR_ERROR = (
     (ActivationNotFound, status.HTTP_404_NOT_FOUND),
     (DefinitionLocked, status.HTTP_409_CONFLICT),
     (IdempotencyConflict, status.HTTP_409_CONFLICT),
+    (OtherDefinitionActive, status.HTTP_409_CONFLICT),
     (NotAllowed, status.HTTP_403_FORBIDDEN),
     (ActivationRequestError, status.HTTP_400_BAD_REQUEST),
 )

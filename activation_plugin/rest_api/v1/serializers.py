@@ -108,6 +108,14 @@ class RequirementInputSerializer(serializers.Serializer):  # pylint: disable=abs
     prompts = PromptInputSerializer(many=True, default=list)
 
 
+class ActivateInputSerializer(serializers.Serializer):  # pylint: disable=abstract-method
+    """Activation archives the course's other active definitions; one it does not replace only when confirmed."""
+
+    supersede = serializers.BooleanField(
+        default=False, help_text="Archive the course's other active definitions (a learner has one follow-up per "
+                                 "course). Without it, activation is refused with 409 while another is active.")
+
+
 class DefinitionUpdateSerializer(serializers.Serializer):  # pylint: disable=abstract-method
     """The editable fields; on a partial update only those sent change."""
 

@@ -101,11 +101,15 @@ class DefinitionDetailView(DefinitionMixin, ActivationAPIView):
 class ActivateDefinitionView(DefinitionMixin, ActivationAPIView):
     serializer_class = s.DefinitionSerializer
 
-    @documented(path_ids=["definition_id"], tags=DEFINITIONS, request=None,
+    @documented(path_ids=["definition_id"], tags=DEFINITIONS, request=s.ActivateInputSerializer,
                 summary="Start opening windows for completers (idempotent)",
-                responses={200: s.DefinitionSerializer, **error_responses(400, 404)})
+                description="Another active definition of the course is archived: the one this version replaces "
+                            "at once, any other only with `supersede` (409 otherwise).",
+                responses={200: s.DefinitionSerializer, **error_responses(400, 404, 409)})
     def post(self, request, course_id, definition_id):  # pylint: disable=unused-argument
-        return self.definition_response(api.activate_definition(self.get_configurable_definition()))
+        definition = self.get_configurable_definition()
+        supersede = _validated(s.ActivateInputSerializer, request.data)["supersede"]
+        return self.definition_response(api.activate_definition(definition, supersede=supersede))
 
 
 class ArchiveDefinitionView(DefinitionMixin, ActivationAPIView):
