@@ -304,7 +304,8 @@ def test_operators_test_a_source_and_nothing_is_stored(settings, kpi_server, cli
     kpi_server.route("/tickets", Reply(body={"data": [
         {"id": 1, "agent": "agent0@example.com", "aht": 300, "at": BASE.isoformat()},
         {"id": 2, "agent": "stranger@example.com", "aht": 250, "at": BASE.isoformat()},
-        {"id": 3, "agent": "agent1@example.com", "aht": "n/a", "at": BASE.isoformat()}], "next": "/tickets?p=2"}))
+        {"id": 3, "agent": "agent1@example.com", "aht": "n/a", "at": BASE.isoformat()}], "next": "/tickets?p=2"}),
+        Reply(body={"data": [], "next": None}))
     settings.ACTIVATION_METRIC_SOURCES = {"crm": rest_source(
         kpi_server, "/tickets", records="data", pagination={"style": "next_link", "next": "next"},
         auth={"type": "bearer", "token": "t0ken-s3cret"},
@@ -313,7 +314,7 @@ def test_operators_test_a_source_and_nothing_is_stored(settings, kpi_server, cli
     page = client.post(reverse("activation_plugin:kpi_source_test", kwargs={"name": "crm"})).content.decode()
     assert 'data-tried="ok"' in page and 'data-match="matched"' in page and 'data-match="unmatched"' in page
     assert "data-rejected" in page
-    assert len(kpi_server.requests) == 1  # one page only
+    assert len(kpi_server.requests) == 2  # the whole pull: both pages
     assert not MetricObservation.objects.exists()
     source = MetricSource.objects.get(name="crm")
     assert (source.cursor, source.last_run_at, source.records_pulled) == ("", None, 0)

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from activation_plugin import api, platform
 from activation_plugin.errors import ActivationRequestError
-from activation_plugin.kpi import csv_import, pull, sources
+from activation_plugin.kpi import csv_import, pull, sources, trial
 from activation_plugin.views_common import global_staff_or_403, staff_course_key
 
 UPLOAD_SALT = "activation_plugin.kpi.csv-upload"
@@ -144,11 +144,11 @@ def kpi_commit(request, course_id):
 @login_required
 @require_POST
 def try_source(request, name):
-    """Operators' "test this source": one page fetched and checked, nothing stored (``pull.try_source``)."""
+    """Operators' "test this source": the whole pull read and checked, nothing stored (``trial.try_source``)."""
     global_staff_or_403(request)
     if name not in pull.pulled_names():
         raise Http404("No rest or python source of that name.")
-    return kpi_sources(request, tried={"name": name, **pull.try_source(name)})
+    return kpi_sources(request, tried={"name": name, **trial.try_source(name)})
 
 
 @login_required
@@ -165,4 +165,5 @@ def kpi_sources(request, tried=None):
         source = api.declared_source_state(config)
         rows.append({**api.source_figures(source), **api.source_match_report(source), "config": config})
     return render(request, "activation_plugin/kpi_sources.html", {
-        "rows": rows, "problems": problems, "tried": tried, "pulled_kinds": pull.PULLED_KINDS})
+        "rows": rows, "problems": problems, "tried": tried, "pulled_kinds": pull.PULLED_KINDS,
+        "try_max_pages": trial.TRY_MAX_PAGES})

@@ -19,11 +19,11 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from activation_plugin import api
+from activation_plugin.api.metrics import FutureObservation, parse_time
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.kpi import sources
 from activation_plugin.kpi.http import FetchError, scrub
 from activation_plugin.kpi.rest import RestConnector
-from activation_plugin.api.metrics import FutureObservation, parse_time
 from activation_plugin.models import MetricSource
 
 log = logging.getLogger(__name__)
@@ -104,14 +104,18 @@ def pull(name, now=None):
                                            config.secrets()), totals, now)
     if getattr(connector, "stopped", "") == "max_pages":
         # What was read is stored; the cursor stays, since the unread pages may hold older changes.
-        warning = (f"Stopped after {connector.pages_read} pages (max_pages) with more to read; the cursor did not "
-                   f"move. Raise max_pages or narrow the query.")
+        warning = max_pages_warning(connector.pages_read)
         log.warning("metric source %s: %s", name, warning)
         api.finish_pull(source, warning=warning, now=now)
         return {**totals, "status": "partial", "error": warning}
     api.finish_pull(source, cursor=marks.cursor(high_water, source.cursor), now=now)
     log.info("metric source %s: %s", name, totals)
     return {**totals, "status": "ok", "error": ""}
+
+
+def max_pages_warning(pages):
+    return (f"Stopped after {pages} pages (max_pages) with more to read; the cursor did not move. Raise max_pages "
+            f"or narrow the query.")
 
 
 def _failed(source, name, error, totals, now):
@@ -146,48 +150,3 @@ def due_sources(now=None):
         if source.last_run_at is None or source.last_run_at + timedelta(minutes=config.schedule_minutes) <= now:
             due.append(name)
     return due
-
-
-TRY_ROWS = 10
-
-
-def try_source(name):
-    """
-    The operators' "test this source": fetch the first page, apply the mapping, check each record
-    and match its id, and store nothing (no observation, no cursor, no run status).
-
-    Returns:
-        dict: status (``ok`` or ``error``), error, received, rows (the first ``TRY_ROWS`` records as
-        mapped, each with its ``match``: ``matched``, ``unmatched`` or ``ambiguous``, or its
-        ``error``), matched, rejected.
-    """
-    result = {"status": "ok", "error": "", "received": 0, "rows": [], "matched": 0, "rejected": 0}
-    try:
-        config = sources.get(name)
-    except ImproperlyConfigured as exc:
-        return {**result, "status": "error", "error": str(exc)}
-    source = api.sync_metric_source(config)
-    try:
-        page = next(iter(connector_for(config).pages(cursor="")), [])
-    except FetchError as exc:
-        return {**result, "status": "error", "error": scrub(str(exc), config.secrets())}
-    except Exception as exc:  # pylint: disable=broad-except  # shown to the operator, not raised into the page
-        log.exception("metric source %s: the connector failed while being tested", name)
-        return {**result, "status": "error", "error": f"The connector failed: {type(exc).__name__}."}
-    checked = []
-    for record in page:
-        try:
-            metric, external_id, observed_at, value = api.clean_observation(record)
-            checked.append({"external_id": external_id, "metric": metric, "observed_at": observed_at, "value": value,
-                            "record_id": api.record_id_of(record)})
-        except ActivationRequestError as exc:
-            checked.append({"error": str(exc), "field": exc.field})
-    ids = [row["external_id"] for row in checked if "external_id" in row]
-    matched, ambiguous = api.resolve_identities(source, ids) if ids else ({}, set())
-    for row in checked:
-        if "external_id" in row:
-            row["match"] = ("ambiguous" if row["external_id"] in ambiguous
-                            else "matched" if row["external_id"] in matched else "unmatched")
-    return {**result, "received": len(page), "rows": checked[:TRY_ROWS],
-            "matched": sum(1 for row in checked if row.get("match") == "matched"),
-            "rejected": sum(1 for row in checked if "error" in row)}

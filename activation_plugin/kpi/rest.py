@@ -96,6 +96,9 @@ class RestConnector:
 
     def __init__(self, config):
         self.config = config
+        # How the last ``pages`` ended (``end`` or ``max_pages``), after how many pages, and the
+        # total the API announced, if it did: what a pull and the operators' test report.
+        self.stopped, self.pages_read, self.total = "", 0, None
 
     def _raw(self, body, page):
         """
@@ -150,7 +153,9 @@ class RestConnector:
         if total is None and header:
             named = {key.lower(): value for key, value in response.headers.items()}.get(header.lower(), "")
             total = int(named) if str(named).strip().isdigit() else None
-        return total if isinstance(total, int) and not isinstance(total, bool) else None
+        total = total if isinstance(total, int) and not isinstance(total, bool) else None
+        self.total = total if total is not None else self.total
+        return total
 
     def _step(self, body):
         """
@@ -220,7 +225,7 @@ class RestConnector:
         if config.since_param and cursor:
             state["params"][config.since_param] = since
         in_body = self._in_body()
-        self.stopped, self.pages_read = "", 0
+        self.stopped, self.pages_read, self.total = "", 0, None
         seen = set()
         for page in range(1, max_pages + 1):
             params, sent = state["params"], body
