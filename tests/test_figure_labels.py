@@ -212,3 +212,16 @@ def test_the_page_names_the_population_of_the_response_rate_and_of_the_bounds(st
     assert reading.startswith("14 of 32 completers whose window has ended (both arms, as in the activation rate) "
                               "submitted nothing.")
     assert "The activation rate (43.8 %) assumes none of them applied it" in reading
+
+
+def test_the_curve_s_table_shows_the_events_and_censored_counts_the_export_has(staff_client, course_key,
+                                                                              make_definition):
+    definition = ten_days_into_a_45_day_window(make_definition, timezone.now())
+    make_windows(definition, 6, state="expired", opened_at=timezone.now() - timedelta(days=60))
+    table = page(staff_client, course_key, definition).select_one("[data-table=km]")
+    headers = [text(th) for th in table.select("thead th")]
+    rows = [dict(zip(headers, (text(td) for td in tr.select("td")))) for tr in table.select("tbody tr")]
+    exported = exported_figures(staff_client, course_key, definition)
+    assert [(row["Day"], row["Activated that day"], row["Censored that day"]) for row in rows] == [
+        (day, exported[("summary.km_curve.events", f"day={day}")], exported[("summary.km_curve.censored", f"day={day}")])
+        for day in ("2", "10", "45")] == [("2", "8", "0"), ("10", "0", "12"), ("45", "0", "6")]

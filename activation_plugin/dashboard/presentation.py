@@ -74,9 +74,9 @@ def funnel_rows(funnel):
 
 
 def km_rows(summary):
-    """The Kaplan–Meier curve as cumulative activation (1 - S) with its band, one row per day."""
+    """The Kaplan–Meier curve as cumulative activation (1 - S) with its band and counts, one row per day."""
     return [{"day": point.day, "rate": 1.0 - point.survival, "low": band["low"], "high": band["high"],
-             "at_risk": point.at_risk}
+             "at_risk": point.at_risk, "events": point.events, "censored": point.censored}
             for point, band in zip(summary["km_curve"], summary["km_band"])]
 
 
