@@ -77,9 +77,37 @@ def test_a_plan_is_registered_once_and_the_tab_warns_until_its_end(make_definiti
 
 @pytest.mark.parametrize("fields, field", [
     ({"hypothesis": " "}, "hypothesis"), ({"primary_figure": "p_value"}, "primary_figure"),
-    ({"sample_size": 1}, "sample_size"), ({"end_date": date(2000, 1, 1)}, "end_date")])
+    ({"sample_size": 1}, "sample_size"), ({"end_date": date(2000, 1, 1)}, "end_date"),
+    ({"design": "course_waitlist"}, "design"), ({"design": "coin_toss"}, "design"),
+    ({"primary_figure": "course_effect", "design": "follow_up_holdout"}, "design")])
 def test_a_plan_needs_every_part(make_definition, fields, field):
     valid = {"hypothesis": "h", "primary_figure": "rate", "sample_size": 40, "end_date": NOW.date() + timedelta(3650)}
     with pytest.raises(ActivationRequestError) as error:
         api.register_plan(make_definition(), **{**valid, **fields})
     assert error.value.field == field
+
+
+@pytest.mark.parametrize("figure, design, stored", [
+    ("holdout_difference", None, "follow_up_holdout"), ("course_effect", None, "course_untrained"),
+    ("course_effect", "course_waitlist", "course_waitlist"), ("run_difference", None, "runs")])
+def test_the_plan_says_which_design_the_result_comes_from(make_definition, figure, design, stored):
+    """Issue 26 §2: the holdout randomises the prompts; only a wait-listed group randomises the course."""
+    definition = api.register_plan(make_definition(), hypothesis="h", primary_figure=figure, sample_size=40,
+                                   end_date=NOW.date() + timedelta(3650), design=design)
+    assert definition.comparison_plan["design"] == stored
+
+
+def test_the_page_registers_the_design(client, course_staff, make_definition):
+    definition = make_definition()
+    url = reverse("activation_plugin:definition_plan", kwargs={
+        "course_id": str(definition.course_key), "definition_id": definition.pk})
+    page = reverse("activation_plugin:definition", kwargs={
+        "course_id": str(definition.course_key), "definition_id": definition.pk})
+    client.force_login(course_staff)
+    assert 'name="design"' in client.get(page).content.decode()
+    client.post(url, {"hypothesis": "The course cuts handle time", "primary_figure": "course_effect",
+                      "design": "course_waitlist", "sample_size": "80",
+                      "end_date": (timezone.now().date() + timedelta(days=90)).isoformat()})
+    definition.refresh_from_db()
+    assert definition.comparison_plan["design"] == "course_waitlist"
+    assert "Wait-listed colleagues drawn at random" in client.get(page).content.decode()

@@ -196,6 +196,17 @@ def test_figures_serve_every_figure_of_the_page_and_roi(staff_client, make_defin
     refused = staff_client.get(address, {"value_per_activation": "500", "programme_cost": "0"})
     assert refused.status_code == 400 and refused.json()["field"] == "programme_cost"
     assert staff_client.get(address, {"value_per_activation": "lots"}).json()["field"] == "value_per_activation"
+    course = staff_client.get(address, {"value_per_activation": "500", "programme_cost": "1000",
+                                        "counterfactual_share": "0.5"}).json()["figures"]["roi"]
+    assert (course["effect_of"], course["basis"], course["interval_kind"]) == ("course", "counterfactual_share", "ci95")
+    assert course["incremental_activations"] == pytest.approx(3)
+    follow_up = staff_client.get(address, {"value_per_activation": "500", "programme_cost": "1000",
+                                           "roi_of": "follow_up"}).json()["figures"]["roi"]
+    assert (follow_up["effect_of"], follow_up["suppressed"]) == ("follow_up", True)  # no holdout
+    assert staff_client.get(address, {"value_per_activation": "500", "programme_cost": "1000",
+                                      "roi_of": "mails"}).json()["field"] == "roi_of"
+    schema = staff_client.get("/api/activation/v1/schema/").content.decode()
+    assert "counterfactual_share" in schema and "course_effect" in schema
 
 
 def test_idempotency_key_makes_a_replayed_create_change_nothing(staff_client, course_key):

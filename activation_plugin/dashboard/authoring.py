@@ -164,9 +164,19 @@ def definition_page(request, course_id, definition_id):
         "roi_inputs": roi_inputs, "roi": roi, "roi_error": roi_error,
         "plan_inputs": plan_inputs, "planning": planning, "plan_error": plan_error,
         "plan": api.plan_status(definition, figures["summary"].get("eligible")),
-        "primary_figures": api.PRIMARY_FIGURES,
+        "primary_figures": api.PRIMARY_FIGURES, "plan_designs": PLAN_DESIGNS,
         **presentation.page_context(figures, definition),
     })
+
+
+# What each registered design isolates, in the words the plan form and the registered plan show.
+PLAN_DESIGNS = {
+    "follow_up_holdout": gettext_lazy("Holdout: the follow-up's effect (randomised; not the course's)"),
+    "course_untrained": gettext_lazy("Colleagues who never took the course: the course's effect (observational)"),
+    "course_waitlist": gettext_lazy("Wait-listed colleagues drawn at random: the course's effect (randomised)"),
+    "runs": gettext_lazy("One course run against the next (observational)"),
+    "single_group": gettext_lazy("One group, no comparison"),
+}
 
 
 def _configurable(request, course_id, definition_id):
@@ -189,7 +199,7 @@ def register_plan(request, course_id, definition_id):
         return redirect(definition_url(course_key, definition) + "#plan")
     try:
         api.register_plan(definition, hypothesis=request.POST.get("hypothesis", ""),
-                          primary_figure=request.POST.get("primary_figure"),
+                          primary_figure=request.POST.get("primary_figure"), design=request.POST.get("design") or None,
                           sample_size=int(request.POST["sample_size"]) if request.POST.get(
                               "sample_size", "").isdigit() else None,
                           end_date=end_date, registered_by=request.user)

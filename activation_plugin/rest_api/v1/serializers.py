@@ -353,7 +353,7 @@ class SummarySerializer(serializers.Serializer):  # pylint: disable=abstract-met
 
 
 ANALYTICS_SECTIONS = ("computed_at", "summary", "funnel", "persistence", "runs", "arms", "segments", "kpi", "did",
-                      "data_quality")
+                      "course_effect", "data_quality")
 
 
 @extend_schema_field({
@@ -365,7 +365,14 @@ ANALYTICS_SECTIONS = ("computed_at", "summary", "funnel", "persistence", "runs",
         "computed_at": {"type": "string", "format": "date-time"},
         "arms": {"type": "object", "additionalProperties": True, "nullable": True},
         "kpi": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
-        "did": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+        "did": {"type": "array", "items": {"type": "object", "additionalProperties": True},
+                "description": "The follow-up's effect (effect_of: follow_up): prompted minus holdout mean KPI change "
+                               "over learners measured in both periods (estimator: mean_over_complete_pairs)."},
+        "course_effect": {"type": "array", "items": {"type": "object", "additionalProperties": True},
+                          "description": "The course's effect (effect_of: course): completers' mean KPI change minus "
+                                         "that of colleagues in the same source who never took the course, over the "
+                                         "completers' calendar periods; design observational unless the registered "
+                                         "plan says randomised (wait-listed); baselines and standardised_difference."},
         "roi": {"type": "object", "additionalProperties": True},
     },
     "required": list(ANALYTICS_SECTIONS),
@@ -378,5 +385,7 @@ class AnalyticsSerializer(serializers.Serializer):  # pylint: disable=abstract-m
     definition = SummaryDefinitionSerializer()
     figures = AnalyticsField(help_text=(
         "Everything activation_plugin.figures.analytics returns, the Activation page's figures: summary, funnel, "
-        "persistence, runs, arms (null without a holdout), segments, kpi, did and data_quality, with small groups "
-        "suppressed (their numbers null); roi too when value_per_activation and programme_cost are given."))
+        "persistence, runs, arms (null without a holdout; the follow-up's effect), segments, kpi, did (the follow-up's "
+        "effect), course_effect (the course's, against untrained colleagues) and data_quality, with small groups "
+        "suppressed (their numbers null); roi too when value_per_activation and programme_cost are given (of the "
+        "course, or of the follow-up with roi_of=follow_up; interval_kind says ci95 or worst_case)."))

@@ -162,8 +162,13 @@ ROI_PARAMETERS = [
         ("value_per_activation", "Value of one activated learner; with programme_cost, adds roi."),
         ("value_per_activation_high", "With value_per_activation, the top of the range the value is known within."),
         ("programme_cost", "The programme's cost (more than zero); with value_per_activation."),
-        ("programme_cost_high", "With programme_cost, the top of the range the cost is known within."))
-]
+        ("programme_cost_high", "With programme_cost, the top of the range the cost is known within."),
+        ("counterfactual_share", "Share (0 to 1) of the activations that would have happened without the course; "
+                                 "without it the course's ROI credits every activation (an upper bound)."))
+] + [OpenApiParameter("roi_of", {"type": "string", "enum": ["course", "follow_up"], "default": "course"},
+                      OpenApiParameter.QUERY, required=False,
+                      description="Whose return: the course's activations, or those the follow-up reminders added "
+                                  "(prompted minus holdout; needs a holdout).")]
 
 
 class FiguresView(DefinitionMixin, ActivationAPIView):
