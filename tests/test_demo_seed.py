@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.urls import reverse
 
 from activation_plugin import api
 from activation_plugin.models import ActivationDefinition, ActivationWindow, Evidence, MetricObservation, Review
@@ -31,7 +32,7 @@ def run_rate(run):
 
 
 @pytest.mark.slow
-def test_seed_builds_two_runs_with_an_improving_rate_and_replays_change_nothing(db, settings):
+def test_seed_builds_two_runs_with_an_improving_rate_and_replays_change_nothing(db, settings, client):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     call_command("seed_demo", stdout=open("/dev/null", "w", encoding="utf-8"))  # noqa: SIM115
     first = snapshot()
@@ -41,7 +42,17 @@ def test_seed_builds_two_runs_with_an_improving_rate_and_replays_change_nothing(
     assert 150 <= first["windows"] <= 240
     assert ActivationWindow.objects.filter(state="open").exists()
     assert ActivationWindow.objects.filter(arm="holdout").exists()
-    assert ActivationWindow.objects.get(user__username=DEMO_LEARNER).arm == "prompted"  # the README's learner
+    demo_window = ActivationWindow.objects.get(user__username=DEMO_LEARNER)
+    assert (demo_window.arm, demo_window.state) == ("prompted", "open")  # the README's learner
+    [not_yet] = demo_window.evidence.all()  # answered the survey "Not yet": recorded, not counted
+    assert (not_yet.requirement.kind, not_yet.status) == ("survey", "not_met")
+    assert not Evidence.objects.filter(requirement__kind="survey").exclude(pk=not_yet.pk).exists()
+    client.force_login(demo_window.user)
+    page = " ".join(client.get(reverse("activation_plugin:learner", kwargs={"course_id": RUNS[1][0]})).content.decode(
+    ).split())
+    assert "Thanks — recorded. This answer does not count as applying the skill yet: It counts as applying the " \
+        "skill when “Have you used the acknowledge–clarify–resolve script on a real call?” is answered " \
+        "“Yes, several times” or “Yes, once”." in page
     assert run_rate(RUNS[0][0]) < run_rate(RUNS[1][0])
     call_command("seed_demo", stdout=open("/dev/null", "w", encoding="utf-8"))  # noqa: SIM115
     assert snapshot() == first

@@ -60,9 +60,12 @@ SUBMITTER_FACTOR = 1 / 0.84
 HOLDOUT_FACTOR = 0.5
 PASSWORDS = {"admin": "admin", "instructor": "instructor"}
 LEARNER_PASSWORD = "learner"
-# Completed a few days ago and has not submitted yet: the learner page shows an open window, in
-# the prompted arm (tests/test_demo_seed.py checks it), so the prompts and the supervisor form show.
+# Completed a few days ago and has not submitted a project yet: the learner page shows an open window, in
+# the prompted arm (tests/test_demo_seed.py checks it), so the prompts and the supervisor form show. They
+# answered the survey "Not yet", which the page says does not count as applying the skill.
 DEMO_LEARNER = "learner238"
+USED_IT = ["Yes, several times", "Yes, once"]
+NOT_YET = {"q1": "Not yet", "q2": 2, "q3": "I have not had a chance to use it yet."}
 
 DEFINITION = {
     "name": "De-escalation on live calls",
@@ -91,6 +94,15 @@ DEFINITION = {
             "kind": "observation", "title": "Supervisor observation", "verification": "supervisor",
             "config": {"checklist": ["Acknowledges the customer's frustration", "Clarifies the problem",
                                      "Proposes a concrete resolution"]},
+        },
+        {
+            "kind": "survey", "title": "Did you use the script?",
+            "config": {"questions": [
+                {"id": "q1", "type": "single_choice", "options": [*USED_IT, "Not yet"],
+                 "text": "Have you used the acknowledge–clarify–resolve script on a real call?"},
+                {"id": "q2", "type": "likert", "text": "How confident are you using it?"},
+                {"id": "q3", "type": "text", "text": "What happened?", "required": False},
+            ], "activation_condition": {"match": "all", "answers": [{"question": "q1", "options": USED_IT}]}},
         },
         {
             "kind": "metric", "title": "Average handle time down 15 % on your own baseline",
@@ -138,6 +150,7 @@ class Command(BaseCommand):
         windows = len(submissions)
         kpi = self._kpi_observations(definition, now)
         self._supervisor_confirmations(definition, now)
+        self._not_yet(definition)
         self._plan(definition, instructor, now)
         result = api.tick(now=now)
         self.stdout.write(self.style.SUCCESS(
@@ -321,6 +334,16 @@ class Command(BaseCommand):
             token = links.supervisor_url(invite).rstrip("/").rsplit("/", 1)[1]
             api.record_supervisor_observation(token, dict.fromkeys(observation.config["checklist"], True),
                                               "Saw it on a live call this week.")
+
+    def _not_yet(self, definition):
+        """
+        The README's learner answers the survey "Not yet", as on their page: a response (the funnel's
+        "responded"), not evidence of activation, since only a "yes" meets the survey's condition.
+        """
+        window = ActivationWindow.objects.get(definition=definition, user__username=DEMO_LEARNER)
+        survey = definition.requirements.get(kind="survey")
+        api.save_learner_response(window=window, requirement=survey, payload={"answers": NOT_YET},
+                                  idempotency_key=f"demo:{DEMO_LEARNER}:{survey.pk}")
 
     def _plan(self, definition, instructor, now):
         """The holdout's plan, registered before its result is read: 18 % → 29 %, with the completers it needs."""
