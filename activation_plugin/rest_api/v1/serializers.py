@@ -324,15 +324,24 @@ class SummaryDefinitionSerializer(OutputSerializer):
         "suppressed": {"type": "boolean"},
         "rate_suppressed": {"type": "boolean"},
         "km_suppressed": {"type": "boolean"},
-        "rate": {"type": "number", "nullable": True},
+        "rate": {"type": "number", "nullable": True,
+                 "description": "Activation rate: of the completers whose window has ended, the share who applied "
+                                "the skill within it (windows still running are left out, activated or not)."},
         "rate_ci": {"type": "array", "items": {"type": "number"}, "nullable": True},
-        "km_rate": {"type": "number", "nullable": True},
+        "km_rate": {"type": "number", "nullable": True,
+                    "description": "Kaplan–Meier estimate of the completers who applied the skill by day km_day: "
+                                   "every window, each for the days it has been observed."},
+        "km_day": {"type": "integer", "nullable": True,
+                   "description": "The day km_rate is read at: the window's last day, or the longest anyone has "
+                                  "been followed when nobody has been followed that long."},
+        "km_ci": {"type": "array", "items": {"type": "number"}, "nullable": True,
+                  "description": "[low, high] 95 % band of km_rate on km_day."},
         "km_curve": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
         "median_days": {"type": "integer", "nullable": True},
         "median_ci": {"type": "array", "items": {"type": "integer", "nullable": True}, "nullable": True,
                       "description": "[low, high] days; high null while unbounded; null when not estimable."},
         "quote": {"type": "string", "enum": ["rate", "km_rate"], "nullable": True,
-                  "description": "Which figure to quote: the rate once most windows have ended, else Kaplan–Meier."},
+                  "description": "The one figure to quote: the rate once most windows have ended, else Kaplan–Meier."},
     },
     "required": ["completers", "eligible", "activated", "open", "rate"],
 })
@@ -348,7 +357,8 @@ class SummarySerializer(serializers.Serializer):  # pylint: disable=abstract-met
     figures = FiguresField(help_text=(
         "Everything activation_plugin.figures.summarize returns: completers, eligible (windows that have ended), "
         "activated (of those), open (windows still running), open_activated, not_activated, opted_out, rate, "
-        "rate_ci, km_rate, km_curve, median_days, median_ci, quote, by_strength and any figure added since. Rates "
+        "rate_ci, km_rate, km_day, km_ci, km_curve, median_days, median_ci, quote, by_strength and any figure "
+        "added since. Rates "
         "are shares from 0 to 1, null when undefined or hidden; intervals are [low, high]."))
 
 
