@@ -30,6 +30,8 @@ urlpatterns = [
             name="definition_edit"),
     re_path(rf"^activation/courses/{COURSE_ID}/definitions/{DEFINITION_ID}/status/$", page(authoring.change_status),
             name="definition_status"),
+    re_path(rf"^activation/courses/{COURSE_ID}/definitions/{DEFINITION_ID}/requirements/(?P<requirement_id>\d+)/"
+            r"condition/$", page(authoring.set_condition), name="set_condition"),
     re_path(rf"^activation/courses/{COURSE_ID}/definitions/{DEFINITION_ID}/plan/$", page(authoring.register_plan),
             name="definition_plan"),
     re_path(rf"^activation/courses/{COURSE_ID}/definitions/{DEFINITION_ID}/preview/$", page(authoring.preview),

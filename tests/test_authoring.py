@@ -375,3 +375,34 @@ def test_a_survey_from_before_conditions_asks_for_one_when_edited(staff_client, 
     data["requirements-0-activation_match"] = "any_answer"
     assert staff_client.post(url("definition_edit", course_key, copy), data).status_code == 302
     assert copy.requirements.get().config["activation_condition"] == {"match": "any_answer"}
+
+
+def test_the_instructor_sets_the_condition_of_a_survey_from_before_conditions_and_its_answers_are_judged(
+        staff_client, course_key, make_definition, learner):
+    definition = make_definition(requirements=[SURVEY])
+    survey = definition.requirements.get()
+    survey.config = {"questions": survey.config["questions"], "activation_condition": {"match": "not_set"}}
+    survey.save()  # as migration 0015 leaves a survey written before conditions
+    windows = {}
+    for used in ("yes", "no"):
+        user = UserFactory()
+        [windows[used]] = api.open_windows(user.pk, course_key, "passing", timezone.now() - timedelta(days=3))
+        api.save_learner_response(window=windows[used], requirement=survey, payload={"answers": {"used": used}},
+                                  idempotency_key=used)
+    assert {w.state for w in ActivationDefinition.objects.get().windows.all()} == {"activated"}  # as before
+    page = page_of(staff_client.get(url("definition", course_key, definition)))
+    assert 'data-notice="condition-not-set"' in page and "“Not yet” included, counts as applying the skill" in page
+    assert "Activation condition not set: every answer counts until the course team says" in page
+    assert 'data-notice="condition-not-set"' in page_of(staff_client.get(url("definition_edit", course_key,
+                                                                             definition)))
+    set_url = reverse("activation_plugin:set_condition", kwargs={
+        "course_id": str(course_key), "definition_id": definition.pk, "requirement_id": survey.pk})
+    done = page_of(staff_client.post(set_url, {"match": "all", "used-counts": ["yes"]}, follow=True))
+    assert "Of the 2 answers already given, 1 no longer count as applying the skill; 1 windows changed state." in done
+    assert "It counts as applying the skill when “Did you use it?” is answered “yes”." in done
+    assert 'data-notice="condition-not-set"' not in done
+    for used, status, state in (("yes", "verified", "activated"), ("no", "not_met", "open")):
+        windows[used].refresh_from_db()
+        assert (windows[used].evidence.get().status, windows[used].state) == (status, state)
+    again = page_of(staff_client.post(set_url, {"match": "any_answer"}, follow=True))
+    assert "already set: changing it takes a new version" in again

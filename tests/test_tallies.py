@@ -245,3 +245,23 @@ def test_survey_responses_that_do_not_count_are_responses_not_verified_in_the_ta
             sum(cell.verified for cell in cells), sum(cell.activated for cell in cells)] == [6, 5, 2, 2]
     assert Evidence.objects.filter(status="not_met").count() == 3
     assert_tallies_hold(definition, [now, now + timedelta(days=40)])
+
+
+def test_setting_the_condition_of_a_survey_from_before_conditions_moves_the_tallies_it_changes(
+        make_definition, course_key, settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
+    definition = make_definition(requirements=[SURVEY])
+    survey = definition.requirements.get()
+    survey.config = {"questions": survey.config["questions"], "activation_condition": {"match": "not_set"}}
+    survey.save()  # as migration 0015 leaves it
+    now = timezone.now()
+    windows = complete(definition, UserFactory.create_batch(4), now - timedelta(days=50), step=timedelta(days=3))
+    for number, window in enumerate(windows[:3]):  # closed windows, each activated by any answer
+        api.record_evidence(window=window, requirement=survey, source="learner", idempotency_key=f"legacy-{number}",
+                            payload={"answers": {"used": "no" if number != 1 else "yes"}},
+                            submitted_at=window.opened_at + timedelta(days=1))
+    assert api.set_activation_condition(survey, {"match": "all", "answers": [
+        {"question": "used", "options": ["yes"]}]}) == {"responses": 3, "not_counted": 2, "windows": 2}
+    assert sorted(ActivationWindow.objects.filter(definition=definition).values_list("state", flat=True)) == [
+        "activated", "expired", "expired", "open"]  # the unanswered one waits for the tick to expire it
+    assert_tallies_hold(definition, [now, now + timedelta(days=40)])

@@ -13,6 +13,7 @@ from activation_plugin.api.background import page_figures
 from activation_plugin.api.background import register as register_background_work
 from activation_plugin.api.background import request_backfill
 from activation_plugin.api.completions import record_completion, retry_pending_completions, tick
+from activation_plugin.api.conditions import set_activation_condition, surveys_without_condition
 from activation_plugin.api.definitions import (
     HISTORY_FIELDS,
     MAX_HOLDOUT_PERCENT,
@@ -131,6 +132,8 @@ __all__ = [
     "request_peer_assignment",
     "resend_invite", "review_evidence", "review_queue", "revoke_invite", "save_learner_response", "sender_name",
     "staff_review", "submit_peer_review",
+    # Survey activation conditions written before they existed (migration 0015).
+    "set_activation_condition", "surveys_without_condition",
     # Follow-up messages and consent.
     "opt_out", "send_due_prompts", "settle_ambiguous_claims", "stale_claims",
     # KPI observations and their sources.

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -49,6 +50,7 @@ def _error_summary(form, formset):
 
 def _render_form(request, course_key, form, formset, definition=None, *, errors=(), locked=False, status=200):
     return render(request, "activation_plugin/definition_form.html", {
+        "unset_surveys": api.surveys_without_condition(definition) if definition else [],
         "course_key": course_key, "course_title": platform.course_title(course_key), "definition": definition,
         "form": form, "formset": formset, "requirement_errors": errors, "locked": locked,
         "locked_fields": [form.fields[name].label for name in api.HISTORY_FIELDS],
@@ -161,6 +163,7 @@ def definition_page(request, course_id, definition_id):
         "locked": definition.has_windows, "may_configure": may_configure(request.user, course_key, definition),
         "superseded": api.superseded_by(definition) if definition.status == "draft" else [],
         "requirements": definition.requirements.all(),
+        "unset_surveys": api.surveys_without_condition(definition), "condition_matches": CONDITION_CHOICES,
         "roi_inputs": roi_inputs, "roi": roi, "roi_error": roi_error,
         "plan_inputs": plan_inputs, "planning": planning, "plan_error": plan_error,
         "plan": api.plan_status(definition, figures["summary"].get("eligible")),
@@ -185,6 +188,32 @@ def _configurable(request, course_id, definition_id):
     definition = definition_or_404(course_key, definition_id)
     configurable_or_403(request.user, course_key, definition)
     return course_key, definition
+
+
+CONDITION_CHOICES = [choice for choice in authoring_forms.CONDITION_MATCHES if choice[0]]
+
+
+@login_required
+@require_POST
+def set_condition(request, course_id, definition_id, requirement_id):
+    """
+    A survey that predates activation conditions gets one from the definition page, windows or not:
+    what the instructor answers to migration 0015's question (docs/decisions/0010).
+    """
+    course_key, definition = _configurable(request, course_id, definition_id)
+    requirement = definition.requirements.filter(pk=requirement_id).first()
+    if requirement is None:
+        raise Http404(_("No such requirement in this definition."))
+    try:
+        condition = authoring_forms.posted_condition(request.POST, requirement.config.get("questions", []))
+        result = api.set_activation_condition(requirement, condition)
+    except ActivationRequestError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("The activation condition of “{title}” is set. Of the {responses} answers already "
+                                    "given, {not_counted} no longer count as applying the skill; {windows} windows "
+                                    "changed state.").format(title=requirement.title, **result))
+    return redirect(definition_url(course_key, definition) + "#requirements")
 
 
 @login_required

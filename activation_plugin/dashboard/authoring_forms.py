@@ -210,6 +210,31 @@ def parse_rubric_rows(rows):
     return rubric, problems
 
 
+def posted_condition(data, questions):
+    """
+    The activation condition the definition page's form posts for a stored survey: ``match``, then per
+    question its options that count (``<id>-counts``, checkboxes) or its bounds (``<id>-at_least``,
+    ``<id>-at_most``). The api says what is wrong with it; only a bound that is not a number is refused here.
+    """
+    match = data.get("match", "")
+    if match not in ("all", "any"):
+        return {"match": match}
+    answers = []
+    for question in questions:
+        if question["type"] in CHOICE_TYPES and data.getlist(f"{question['id']}-counts"):
+            answers.append({"question": question["id"], "options": data.getlist(f"{question['id']}-counts")})
+        elif question["type"] in ("likert", "number"):
+            try:
+                bounds = {bound: float(data[f"{question['id']}-{bound}"]) for bound in ("at_least", "at_most")
+                          if data.get(f"{question['id']}-{bound}", "").strip()}
+            except ValueError as exc:
+                raise ActivationRequestError(_("Question '%(id)s': the answers that count are given as numbers.") % {
+                    "id": question["id"]}, field="activation_condition") from exc
+            if bounds:
+                answers.append({"question": question["id"], **bounds})
+    return {"match": match, "answers": answers}
+
+
 def parse_days(text):
     try:
         return [int(day) for day in (text or "").replace(";", ",").split(",") if day.strip()]

@@ -4,7 +4,15 @@ from django.conf import settings
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
+from activation_plugin import configs
+
 register = template.Library()
+
+
+@register.filter
+def activation_condition(config):
+    """A survey's activation condition in the words the learner page, REST and the docs use."""
+    return configs.describe_condition(config)
 
 
 @register.filter
