@@ -229,24 +229,35 @@ def test_due_sources_follow_their_schedule(settings, kpi_server):
     assert pull.due_sources(now=timezone.now() + timedelta(minutes=31)) == ["crm"]
 
 
-def test_a_dns_answer_that_changes_after_the_check_is_caught_at_the_connection(settings, kpi_server, monkeypatch):
-    """DNS rebinding: the check sees a public address, the connection lands on 127.0.0.1. DNS is faked at the edge."""
+def test_a_dns_answer_that_changes_after_the_check_never_reaches_the_other_address(settings, kpi_server,
+                                                                                   monkeypatch):
+    """
+    DNS rebinding: the check resolves crm.test to the KPI API, the connection's own lookup to an
+    internal service on 127.0.0.2 (both servers real; DNS, and which address counts as public, are
+    faked at the edge). The request and its Authorization header go to the address that was checked.
+    """
     from activation_plugin.kpi import http  # pylint: disable=import-outside-toplevel
+    from activation_plugin.test_utils.kpi_server import KpiServer  # pylint: disable=import-outside-toplevel
 
-    class RebindingDns:
-        def __getattr__(self, name):
-            return getattr(socket, name)
+    port = kpi_server.httpd.server_address[1]
+    real_getaddrinfo, answers = socket.getaddrinfo, iter(["127.0.0.1"])
 
-        @staticmethod
-        def getaddrinfo(*args, **kwargs):
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 80))]
+    def rebinding(host, *args, **kwargs):
+        if host != "crm.test":
+            return real_getaddrinfo(host, *args, **kwargs)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers, "127.0.0.2"), port))]
 
-    monkeypatch.setattr(http, "socket", RebindingDns())
-    declare(settings, kpi_server, allow_private=False)
-    kpi_server.route("/tickets", Reply(body={"data": records(0, 1)}))
-    result = pull.pull("crm")
-    assert "connection went to a private or local address (127.0.0.1)" in result["error"]
-    assert MetricObservation.objects.count() == 0
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    monkeypatch.setattr(http, "_address_public", lambda address: address == "127.0.0.1")
+    with KpiServer(("127.0.0.2", port)) as internal:
+        declare(settings, kpi_server, url=f"http://crm.test:{port}/tickets", allowed_hosts=["crm.test"],
+                allow_private=False, auth={"type": "bearer", "token": TOKEN})
+        kpi_server.route("/tickets", Reply(body={"data": records(0, 1)}))
+        result = pull.pull("crm")
+        assert internal.requests == []
+    assert result["stored"] == 1, result
+    assert kpi_server.requests[-1]["headers"]["Host"] == f"crm.test:{port}"
+    assert kpi_server.requests[-1]["headers"]["Authorization"] == f"Bearer {TOKEN}"
 
 
 def test_a_deeply_nested_page_fails_the_run_clearly_and_the_next_source_still_runs(settings, kpi_server):

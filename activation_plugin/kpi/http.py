@@ -23,6 +23,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 from django.conf import settings
 from django.utils import timezone
 
@@ -87,7 +88,13 @@ def _address_public(address):
 
 
 def check_url(url, config):
-    """Raise Refused unless ``url`` is http(s) to an allowed host that resolves to allowed addresses."""
+    """
+    Raise Refused unless ``url`` is http(s) to an allowed host that resolves to allowed addresses.
+
+    Returns:
+        list[str] | None: the addresses checked, in the resolver's order, for the connection to use
+        (``_pin``); None where the operator allows private addresses and nothing was checked.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Refused(f"Refused {parts.scheme or 'a'} URL: only http and https to a named host are fetched.")
@@ -96,21 +103,72 @@ def check_url(url, config):
     if refusal:
         raise Refused(refusal)
     if config.allow_private is True or host.lower() in config.allow_private:
-        return
+        return None
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)}
+        addresses = list(dict.fromkeys(
+            info[4][0] for info in socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)))
     except socket.gaierror as exc:
         raise FetchError(f"Cannot resolve {host}.") from exc
     private = sorted(address for address in addresses if not _address_public(address))
     if private:
         raise Refused(f"Refused request to {host}: it resolves to a private or local address "
                       f"({', '.join(private)}); set allow_private on the source to permit it.")
+    return addresses
+
+
+def _pinned(connection_class, host, address):
+    """
+    ``connection_class`` connecting to ``address`` for ``host``: the TCP connection goes to the
+    address that was checked, while the Host header, TLS SNI and certificate check keep the name.
+    """
+    class Pinned(connection_class):
+        def _new_conn(self):
+            if self.host.lower().rstrip(".") != host:
+                raise OSError(f"A connection to {self.host} on the one pinned to {host}.")
+            resolved, self._dns_host = self._dns_host, address
+            try:
+                return super()._new_conn()
+            finally:
+                self._dns_host = resolved
+    return Pinned
+
+
+class _PinnedAdapter(requests.adapters.HTTPAdapter):
+    """Requests of one hop, connected to the address ``check_url`` approved (no second DNS answer)."""
+
+    def __init__(self, host, address):
+        self._pin = (host, address)
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        host, address = self._pin
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": type("PinnedPool", (urllib3.HTTPConnectionPool,), {
+                "ConnectionCls": _pinned(urllib3.connection.HTTPConnection, host, address)}),
+            "https": type("PinnedPool", (urllib3.HTTPSConnectionPool,), {
+                "ConnectionCls": _pinned(urllib3.connection.HTTPSConnection, host, address)}),
+        }
+
+
+def _pin(session, url, addresses):
+    """
+    Send ``session``'s next request to ``url`` to the first checked address: DNS rebinding (a public
+    answer for the check, a private one for the connection) cannot move it, nor its credentials.
+    """
+    if addresses is None:
+        return
+    scheme = urlsplit(url).scheme
+    previous = session.adapters.get(f"{scheme}://")
+    session.mount(f"{scheme}://", _PinnedAdapter(urlsplit(url).hostname.lower().rstrip("."), addresses[0]))
+    if previous is not None:
+        previous.close()
 
 
 def _check_peer(response, url, config):
     """
-    The address actually connected to must pass the same rule as the resolved ones, so a DNS
-    answer that changes between the check and the connection (rebinding) gets no body read.
+    The address actually connected to must pass the same rule as the resolved ones: a second line
+    behind ``_pin``, should a connection ever reach another address, gets no body read.
     """
     host = urlsplit(url).hostname.lower()
     if config.allow_private is True or host in config.allow_private:
@@ -164,7 +222,7 @@ def _send_once(session, url, config, request, timeout):
     """One request, redirects followed by hand; returns the final response (body unread)."""
     params = request.params
     for _hop in range(settings.ACTIVATION_METRIC_MAX_REDIRECTS + 1):
-        check_url(url, config)
+        _pin(session, url, check_url(url, config))
         # Credentials go to the source's own origin only: another allowed host or port a redirect
         # or a next-page link names is asked without them.
         own = not config.url or _origin(url) == _origin(config.url)
@@ -216,7 +274,7 @@ def oauth_token(session, config, refresh=False):
             **({"refresh_token": auth.refresh_token.reveal()} if auth.refresh_token else {}),
             **({"scope": auth.scope} if auth.scope else {})}
     url = auth.token_url
-    check_url(url, config)
+    _pin(session, url, check_url(url, config))
     response = session.post(url, data=form, timeout=_timeout(config), allow_redirects=False, stream=True)
     with response:
         _check_peer(response, url, config)

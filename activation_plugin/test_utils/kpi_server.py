@@ -102,9 +102,9 @@ class Script:
 class KpiServer:
     """``with KpiServer() as server: server.route("/x", Reply(...)); server.url("/x")``."""
 
-    def __init__(self):
+    def __init__(self, address=("127.0.0.1", 0)):
         self.script = Script()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd = ThreadingHTTPServer(address, _Handler)
         self.httpd.daemon_threads = True
         self.httpd.script = self.script
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
