@@ -110,3 +110,15 @@ def test_the_registered_plan_says_which_design_the_result_comes_from(definition)
     definition.refresh_from_db()
     assert course_effect(definition, "csat", NOW)["design"] == "randomised"
     assert api.analytics(definition, now=NOW)["course_effect"][0]["design"] == "randomised"
+
+
+def test_the_figures_export_says_what_each_effect_is_of(definition):
+    seed(definition)
+    make_windows(definition, 1, arm="holdout")  # a holdout arm, so the page has a difference-in-differences
+    rows = {(figure, group): value for figure, group, value in api.figures_csv_rows(api.analytics(definition, now=NOW))}
+    assert rows[("course_effect.effect_of", "metric=csat")] == "course"
+    assert rows[("course_effect.design", "metric=csat")] == "observational"
+    assert rows[("course_effect.estimate", "metric=csat")] == pytest.approx(
+        course_effect(definition, "csat", NOW)["estimate"])
+    assert rows[("did.effect_of", "metric=csat")] == "follow_up"
+    assert rows[("did.estimator", "metric=csat")] == "mean_over_complete_pairs"

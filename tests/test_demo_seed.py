@@ -37,7 +37,8 @@ def test_seed_builds_two_runs_with_an_improving_rate_and_replays_change_nothing(
     call_command("seed_demo", stdout=open("/dev/null", "w", encoding="utf-8"))  # noqa: SIM115
     first = snapshot()
     assert MetricObservation.objects.filter(user__isnull=False).exists()  # the data-quality page has figures
-    assert MetricObservation.objects.filter(user__isnull=True).count() == 5  # and unmatched ids to show
+    unmatched = MetricObservation.objects.filter(user__isnull=True).values("external_id").distinct().count()
+    assert unmatched == 5 + seed_demo.COLLEAGUES  # ids to show unmatched, and colleagues who never took the course
     assert first["users"] >= 202
     assert 150 <= first["windows"] <= 240
     assert ActivationWindow.objects.filter(state="open").exists()
@@ -70,11 +71,12 @@ def test_the_figures_the_readme_and_the_docs_quote_are_the_seeded_ones(settings)
     call_command("seed_demo", stdout=io.StringIO())
     figures = api.analytics(ActivationDefinition.objects.get())
     first, second = (round(run["rate"] * 100) for run in figures["runs"]["runs"])
-    [kpi], [did] = figures["kpi"], figures["did"]
+    [kpi], [did], [course] = figures["kpi"], figures["did"], figures["course_effect"]
     activated, not_activated = (round(100 * (1 - group["post_mean"] / group["pre_mean"]))
                                 for group in (kpi["activated"], kpi["not_activated"]))
     quoted = [f"about {first} %", f"about {second} %", f"by about {activated} %", f"by about {not_activated} %",
-              f"fell {round(-did['estimate'])} seconds more than the held-out"]
+              f"fell {round(-did['estimate'])} seconds more than the held-out",
+              f"{round(-course['estimate'])} seconds more than colleagues who never took it"]
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     documents = {
         "README.md": readme[readme.index("## Try it"):readme.index("## Test it")],
