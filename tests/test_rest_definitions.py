@@ -275,3 +275,25 @@ def test_a_deeply_nested_body_is_a_400_not_a_server_error(staff_client, course_k
     response = staff_client.post(api_url("definitions", course_id=course_key), body, content_type="application/json")
     assert response.status_code == 400
     assert response.json()["field"] is None and "nested more than 64 levels" in response.json()["message"]
+
+
+def test_a_survey_through_rest_says_which_answers_count_and_reads_back_in_the_pages_words(
+        staff_client, make_definition, course_key):
+    definition = make_definition(activate=False)
+    add = url("definition_requirements", course_id=course_key, definition_id=definition.pk)
+    config = {"questions": SURVEY["config"]["questions"]}
+    refused = staff_client.post(add, {**SURVEY, "config": config}, format="json")
+    assert refused.status_code == 400 and refused.json()["field"] == "config.activation_condition"
+    assert "Say which answers mean the learner applied it" in refused.json()["message"]
+    unknown = staff_client.post(add, {**SURVEY, "config": {**config, "activation_condition": {
+        "match": "all", "answers": [{"question": "used", "options": ["maybe"]}]}}}, format="json")
+    assert unknown.status_code == 400 and "'maybe' is not one of its options" in unknown.json()["message"]
+    condition = {"match": "all", "answers": [{"question": "used", "options": ["yes"]}]}
+    created = staff_client.post(add, {**SURVEY, "config": {**config, "activation_condition": condition}},
+                                format="json")
+    assert created.status_code == 201
+    survey = created.json()["requirements"][-1]
+    assert survey["config"]["activation_condition"] == condition
+    assert survey["activation_condition_text"] == \
+        "It counts as applying the skill when “Did you use it?” is answered “yes”."
+    assert created.json()["requirements"][0]["activation_condition_text"] == ""  # the project

@@ -13,7 +13,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from activation_plugin import api
+from activation_plugin import api, configs
 from activation_plugin.models import (
     ActivationDefinition,
     ActivationWindow,
@@ -56,12 +56,22 @@ class PromptSerializer(OutputSerializer):
         fields = ["id", "condition", "metric", "send_after_days", "reminder_days", "subject", "body", "translations"]
 
 
-class RequirementSerializer(OutputSerializer):
+class ActivationConditionMixin(serializers.Serializer):  # pylint: disable=abstract-method
+    activation_condition_text = serializers.SerializerMethodField(
+        help_text="A survey's activation condition (`config.activation_condition`) in the words the pages use; "
+                  "empty for other kinds.")
+
+    def get_activation_condition_text(self, requirement) -> str:
+        return configs.describe_condition(requirement.config)
+
+
+class RequirementSerializer(ActivationConditionMixin, OutputSerializer):
     prompts = PromptSerializer(many=True, read_only=True)
 
     class Meta:
         model = EvidenceRequirement
-        fields = ["id", "kind", "title", "config", "verification", "reviews_required", "position", "prompts"]
+        fields = ["id", "kind", "title", "config", "activation_condition_text", "verification", "reviews_required",
+                  "position", "prompts"]
 
 
 class DefinitionSerializer(OutputSerializer):
@@ -231,10 +241,10 @@ class EvidenceFilterSerializer(serializers.Serializer):  # pylint: disable=abstr
 
 # --- learners --------------------------------------------------------------------------------
 
-class LearnerRequirementSerializer(OutputSerializer):
+class LearnerRequirementSerializer(ActivationConditionMixin, OutputSerializer):
     class Meta:
         model = EvidenceRequirement
-        fields = ["id", "kind", "title", "config", "verification"]
+        fields = ["id", "kind", "title", "config", "activation_condition_text", "verification"]
 
 
 class FeedbackSerializer(OutputSerializer):
