@@ -92,9 +92,9 @@ def test_instructor_course_page_is_in_french(staff_client, course_key, make_defi
     response = french_get(staff_client, reverse("activation_plugin:instructor",
                                                 kwargs={"course_id": str(course_key)}), how)
     assert_french(response, present=[
-        "Nouvelle définition", "File d'évaluation", "taux d'activation", "Ont terminé",
+        "Nouvelle définition", "File d'évaluation", "Taux d'activation", "Ont terminé",
         "Désinscrits des messages (toujours comptés)", f"Aucune fenêtre n'est encore terminée{NBSP}:",
-    ], absent=["New definition", "Review queue", "activation rate", "No window has ended yet"])
+    ], absent=["New definition", "Review queue", "Activation rate", "No window has ended yet"])
 
 
 def test_activation_page_of_a_definition_is_in_french(staff_client, course_key, make_definition):
