@@ -58,9 +58,10 @@ class Marks:
         if self.latest is None:  # no modified_at mapped: the observation times, never moving back
             moment = observed_high_water
             return moment.isoformat() if moment and moment.isoformat() > current else ""
-        # One second before a held record, so a strict ">" filter on whole seconds still returns it.
+        # One second before a held record, so a strict ">" filter on whole seconds still returns it;
+        # never past the run's start, so a record changed while earlier pages were read is read next time.
         moment = min(self.latest, self.held - timedelta(seconds=1)) if self.held else self.latest
-        return moment.isoformat()
+        return min(moment, self.now).isoformat()
 
 
 def connector_for(config):

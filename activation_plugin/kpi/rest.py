@@ -102,7 +102,7 @@ class RestConnector:
 
     def _raw(self, body, page):
         """
-        The page's records before mapping, each with its sideloaded ``join`` item; a page where 'records'
+        The page's records before mapping, each with its sideloaded ``join`` items; a page where 'records'
         finds no list fails rather than pass for an empty last page.
         """
         try:
@@ -113,8 +113,7 @@ class RestConnector:
             messages, _throttled = api_errors(body)
             raise FetchError(f"Page {page}: the 'records' expression did not find a list" + (
                 f"; the API answered with errors: {'; '.join(messages)}." if messages else "."))
-        join = self.config.join
-        if join:
+        for join in self.config.join:
             sideloaded = _search(join["list"], body)
             index = {item.get(join["key"]): item for item in sideloaded or [] if isinstance(item, dict)}
             records = [{**record, join["as"]: index.get(record.get(join["field"]))} if isinstance(record, dict)

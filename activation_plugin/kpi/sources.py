@@ -115,7 +115,7 @@ class SourceConfig:  # pylint: disable=too-many-instance-attributes
     format: str = "json"
     body: object = None
     headers: dict = field(default_factory=dict)
-    join: dict = field(default_factory=dict)
+    join: tuple = ()
     allowed_hosts: tuple = ()
     allow_private: object = ()
     webhook_secret: Secret | None = field(default=None, repr=False)
@@ -213,7 +213,7 @@ def _auth(name, config):
 
 
 def _request_shape(name, config):
-    """Method, JSON body, extra headers, the ``since`` format and a sideloaded join, checked."""
+    """Method, JSON body, extra headers, the ``since`` format and the sideloaded lists to join, checked."""
     method = str(config.get("method", "GET")).upper()
     if method not in METHODS:
         _fail(name, f"method must be one of {', '.join(METHODS)}.")
@@ -225,16 +225,17 @@ def _request_shape(name, config):
     since_format = config.get("since_format", "iso")
     if since_format not in SINCE_FORMATS:
         _fail(name, f"since_format must be one of {', '.join(SINCE_FORMATS)}.")
-    join = dict(config.get("join") or {})
-    if join:
+    joins = config.get("join") or []
+    joins = [dict(joins)] if isinstance(joins, dict) else [dict(join) for join in joins if isinstance(join, dict)]
+    for join in joins:  # Zendesk sideloads users and metric_sets beside the tickets: one join each
         if not all(isinstance(join.get(key), str) and join[key] for key in ("list", "key", "field", "as")):
-            _fail(name, "'join' needs 'list' (JMESPath of the sideloaded list), 'key', 'field' and 'as'.")
+            _fail(name, "each 'join' needs 'list' (JMESPath of the sideloaded list), 'key', 'field' and 'as'.")
         join["list"] = _expression(name, join["list"], "join 'list'")
     response_format = config.get("format", "json")
     if response_format not in FORMATS:
         _fail(name, f"format must be one of {', '.join(FORMATS)}.")
     return {"method": method, "body": config.get("body"), "headers": dict(headers), "since_format": since_format,
-            "join": join, "format": response_format}
+            "join": tuple(joins), "format": response_format}
 
 
 def _allow_private(name, config):
