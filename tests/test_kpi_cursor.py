@@ -118,3 +118,28 @@ def test_copies_of_one_record_stored_before_are_folded_into_one(settings):
                                                "observed_at": (NOW - timedelta(days=1)).isoformat(), "record_id": 1}])
     assert result["updated"] == 1
     assert list(MetricObservation.objects.values_list("record_id", "value")) == [("1", 5.0)]
+
+
+def test_a_record_changed_while_the_pull_reads_later_pages_is_read_next_time(settings, kpi_server):
+    """The cursor took the latest change seen, later than a change made meanwhile to a page already read."""
+    deals = {"A": {"Id": "A", "Owner": "agent0@example.com", "Amount": 10, "CloseDate": NOW - timedelta(days=1),
+                   "LastModifiedDate": NOW - timedelta(days=1)}}
+
+    def query(params):
+        since = datetime.fromisoformat(params["since"].replace("Z", "+00:00")) if "since" in params else None
+        if params.get("page") == "2":  # meanwhile, A is edited, then B is saved
+            deals["A"] = {**deals["A"], "Amount": 11, "LastModifiedDate": timezone.now() + timedelta(seconds=1)}
+            deals["B"] = {"Id": "B", "Owner": "agent1@example.com", "Amount": 20, "CloseDate": NOW - timedelta(days=1),
+                          "LastModifiedDate": timezone.now() + timedelta(seconds=2)}
+            chosen = [deals["B"]]
+        else:
+            chosen = [deal for deal in deals.values() if since is None or deal["LastModifiedDate"] > since]
+        return Reply(body={"records": [{**deal, "LastModifiedDate": deal["LastModifiedDate"].isoformat(),
+                                        "CloseDate": deal["CloseDate"].isoformat()} for deal in chosen],
+                           "nextRecordsUrl": "/query?page=2" if params.get("page") != "2" and since is None else None})
+    kpi_server.route("/query", query)
+    settings.ACTIVATION_METRIC_SOURCES = {"sf": rest_source(
+        kpi_server, "/query", pagination={"style": "next_link", "next": "nextRecordsUrl"}, **SOURCE)}
+    assert pull.pull("sf")["stored"] == 2
+    assert pull.pull("sf")["updated"] == 1
+    assert sorted(MetricObservation.objects.values_list("record_id", "value")) == [("A", 11.0), ("B", 20.0)]
