@@ -131,19 +131,20 @@ def compared(baseline, others):
     suppressed or empty) is None-filled and not counted. ``verdict`` is ``higher``, ``lower`` or
     ``no_evidence`` of a difference (not "the same": absence of evidence).
     """
-    results = [None if baseline["suppressed"] or other["suppressed"] else stats.rate_difference(
-        other["activated"], other["eligible"], baseline["activated"], baseline["eligible"]) for other in others]
-    family = sum(result is not None for result in results)
+    def shown(other):
+        return not (baseline["suppressed"] or other["suppressed"]) and baseline["eligible"] and other["eligible"]
+
+    family = sum(1 for other in others if shown(other))
     confidence = 1.0 - SIGNIFICANCE / max(family, 1)
     rows = []
-    for other, result in zip(others, results):
+    for other in others:
         row = {"difference": None, "ci": None, "confidence": None, "p_value": None, "p_adjusted": None,
                "family": None, "verdict": None, "suppressed": baseline["suppressed"] or other["suppressed"]}
-        if result is not None:
-            adjusted = result if family == 1 else stats.rate_difference(
-                other["activated"], other["eligible"], baseline["activated"], baseline["eligible"], confidence)
+        if shown(other):
+            result = stats.rate_difference(other["activated"], other["eligible"], baseline["activated"],
+                                           baseline["eligible"], confidence)
             p_adjusted = min(1.0, family * result.p_value)
-            row.update(difference=result.estimate, ci=(adjusted.low, adjusted.high), confidence=confidence,
+            row.update(difference=result.estimate, ci=(result.low, result.high), confidence=confidence,
                        p_value=result.p_value, p_adjusted=p_adjusted, family=family,
                        verdict="no_evidence" if p_adjusted >= SIGNIFICANCE
                        else "higher" if result.estimate > 0 else "lower")
