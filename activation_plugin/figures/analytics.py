@@ -96,10 +96,11 @@ def analytics(definition, now=None):
     if figures is not None:
         return figures
     started, moment = time.monotonic(), now or timezone.now()
-    tallied = tallies.read(definition, moment)
+    baselines = tallies.metric_baselines(definition)
+    tallied = tallies.read(definition, moment, baselines=baselines)
     cell_rows = cells(definition, moment, tallied)
     arms = arms_from_cells(cell_rows)
-    kpi, did = kpi_figures(definition, moment, with_did=arms is not None, tallied=tallied)
+    kpi, did = kpi_figures(definition, moment, with_did=arms is not None, tallied=tallied, baselines=baselines)
     stage_counts = funnel_counts(definition, moment, tallied)
     figures = {
         "computed_at": moment,
@@ -111,7 +112,7 @@ def analytics(definition, now=None):
         "segments": {dimension: segments_from_cells(cell_rows, dimension) for dimension in SEGMENT_DIMENSIONS},
         "kpi": kpi,
         "did": did,
-        "course_effect": course_effects(definition, moment),
+        "course_effect": course_effects(definition, moment, baselines),
         "data_quality": data_quality(definition, now=moment, funnel_counts=stage_counts, tallied=tallied),
     }
     cache.set(key, figures, settings.ACTIVATION_FIGURES_CACHE_SECONDS)

@@ -26,7 +26,7 @@ from django.db.models import Q
 
 from activation_plugin.figures.base import min_cell_size
 from activation_plugin.figures.kpi import welch_groups
-from activation_plugin.figures.tallies import annotated, metric_baselines, utc_day
+from activation_plugin.figures.tallies import metric_baselines, period_means, utc_day
 from activation_plugin.models import ActivationWindow, MetricObservation
 
 PLAN_DESIGNS = {"course_waitlist": "randomised"}  # the plan's design that makes the comparison randomised
@@ -34,11 +34,11 @@ PLAN_DESIGNS = {"course_waitlist": "randomised"}  # the plan's design that makes
 
 def _completers(definition, metric, baseline_days, now):
     """``[(opened_at, closes_at, pre, post)]`` of the ended windows whose learner was measured in both periods."""
+    pre, post = period_means(metric, baseline_days)
     windows = ActivationWindow.objects.filter(definition=definition, closes_at__lte=now).exclude(
-        state=ActivationWindow.State.WITHDRAWN)
-    rows = annotated(windows, {metric: baseline_days}).order_by()
-    return [(row["opened_at"], row["closes_at"], row["pre_0"], row["post_0"], row["user_id"])
-            for row in rows if row["pre_0"] is not None and row["post_0"] is not None]
+        state=ActivationWindow.State.WITHDRAWN).annotate(pre=pre, post=post).filter(pre__isnull=False,
+                                                                                   post__isnull=False)
+    return list(windows.order_by().values_list("opened_at", "closes_at", "pre", "post", "user_id"))
 
 
 def _periods(completers, baseline_days):
@@ -143,7 +143,7 @@ def course_effect(definition, metric, now, baseline_days=None):
             "estimate": result.pop("estimate"), **result}
 
 
-def course_effects(definition, now):
-    """:func:`course_effect` of every metric the definition's KPI requirements use."""
-    return [course_effect(definition, metric, now, baseline_days)
-            for metric, baseline_days in metric_baselines(definition).items()]
+def course_effects(definition, now, baselines=None):
+    """:func:`course_effect` of every metric the definition's KPI requirements use (``baselines`` if read already)."""
+    baselines = metric_baselines(definition) if baselines is None else baselines
+    return [course_effect(definition, metric, now, baseline_days) for metric, baseline_days in baselines.items()]

@@ -111,15 +111,18 @@ def _did_row(metric, baseline_days, groups):
             "comparison": {"arm": ActivationWindow.Arm.HOLDOUT.value, **groups["comparison"]}, **result}
 
 
-def kpi_figures(definition, now, with_did, tallied=None):
+def kpi_figures(definition, now, with_did, tallied=None, baselines=None):
     """
     What ``analytics`` shows: :func:`kpi_deltas` and (``with_did``) :func:`difference_in_differences`
     of every metric the definition uses, all added up from the definition's KPI tallies.
 
+    Args:
+        baselines: ``metric_baselines(definition)``, when the caller has read them already.
+
     Returns:
         tuple: (kpi rows, did rows).
     """
-    baselines = metric_baselines(definition)
+    baselines = metric_baselines(definition) if baselines is None else baselines
     if not baselines:
         return [], []
     rows = (tallied or tallies.read(definition, now)).kpi

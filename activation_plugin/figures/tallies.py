@@ -104,6 +104,16 @@ def _mean(metric, start, end):
     return Subquery(means, output_field=FloatField())
 
 
+def _baseline_start(baseline_days):
+    return ExpressionWrapper(OuterRef("opened_at") - timedelta(days=baseline_days), output_field=DateTimeField())
+
+
+def period_means(metric, baseline_days):
+    """A window's learner's mean ``metric`` over the baseline and over the window: the two ends of its KPI delta."""
+    return (_mean(metric, _baseline_start(baseline_days), OuterRef("opened_at")),
+            _mean(metric, OuterRef("opened_at"), OuterRef("closes_at")))
+
+
 def _count(queryset):
     return Coalesce(Subquery(queryset.annotate(n=Count("pk")).values("n"), output_field=IntegerField()), Value(0))
 
@@ -124,11 +134,10 @@ def annotated(windows, baselines):
         "submitted_count": _evidence_count(Evidence.Status.SUBMITTED),
     }
     for index, (metric, baseline_days) in enumerate(baselines.items()):
-        baseline_start = ExpressionWrapper(OuterRef("opened_at") - timedelta(days=baseline_days),
-                                           output_field=DateTimeField())
+        baseline_start = _baseline_start(baseline_days)
+        pre, post = period_means(metric, baseline_days)
         annotations |= {
-            f"pre_{index}": _mean(metric, baseline_start, OuterRef("opened_at")),
-            f"post_{index}": _mean(metric, OuterRef("opened_at"), OuterRef("closes_at")),
+            f"pre_{index}": pre, f"post_{index}": post,
             f"observations_{index}": _count(_observations(metric)),
             f"used_{index}": _count(_observations(metric).filter(observed_at__gte=baseline_start,
                                                                  observed_at__lte=OuterRef("closes_at"))),
@@ -266,15 +275,18 @@ def _waiting(definition, now, today):
     return waiting
 
 
-def read(definition, now, with_kpi=True):
+def read(definition, now, with_kpi=True, baselines=None):
     """
     The definition's ``Tallies`` at ``now``: ``cells`` (per cell and ``ended``: the counters and
     ``first_opened``), ``kpi`` (per metric, arm, ``activated`` and ``ended``: the sums),
     ``activation_days`` (``{day: activated windows}``) and ``waiting`` (``{whole days observed:
     running windows not activated}``, the curve's censored). A few queries whatever the number of
-    windows once the tallies are built.
+    windows once the tallies are built. ``baselines``: ``metric_baselines(definition)``, if read already.
     """
-    baselines = metric_baselines(definition) if with_kpi else {}
+    if not with_kpi:
+        baselines = {}
+    elif baselines is None:
+        baselines = metric_baselines(definition)
     if definition.tallies_built_at is None:
         return counted_from_windows(ActivationWindow.objects.filter(definition=definition), baselines, now)
     today = utc_day(now)
