@@ -43,7 +43,8 @@ def course(make_definition, course_key):
          "config": {"instructions": "Show your work.", "rubric": [{"criterion": "Clear", "max_score": 3}]}},
         {"kind": "survey", "title": "Follow-up survey", "config": {"questions": [
             {"id": "used", "type": "single_choice", "text": "Did you use it?", "options": ["yes", "no"]},
-            {"id": "sure", "type": "likert", "text": "How confident are you?"}]}},
+            {"id": "sure", "type": "likert", "text": "How confident are you?"}],
+            "activation_condition": {"match": "all", "answers": [{"question": "used", "options": ["yes"]}]}}},
         {"kind": "observation", "title": "Supervisor", "verification": "supervisor",
          "config": {"checklist": ["Greets", "Resolves"]}}])
     learner = UserFactory(username="learner", first_name="Ada")

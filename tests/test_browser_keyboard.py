@@ -70,6 +70,10 @@ def test_configure_and_activate_with_the_keyboard(page, live_server, course_key,
     page.keyboard.press("Enter")  # a second row, focused in place
     assert page.evaluate("document.activeElement.name") == "requirements-0-questions-1-text"
     page.keyboard.type("What changed?")
+    tab_to(page, "select[name='requirements-0-activation_match']")
+    for _ in range(3):  # past "all" and "any" to "every answer counts"
+        page.keyboard.press("ArrowDown")
+    assert page.locator("select[name='requirements-0-activation_match']").input_value() == "any_answer"
     type_into(page, "input[name='requirements-1-title']", "Recorded call")
     with page.expect_navigation():
         page.keyboard.press("Enter")  # Enter in a field saves

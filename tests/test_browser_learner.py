@@ -35,7 +35,9 @@ def learner_with_everything(make_definition, course_key, staff_user):
         {"kind": "survey", "title": "Follow-up survey", "config": {"questions": [
             {"id": "used", "type": "single_choice", "text": "Did you use it?", "options": ["yes", "no"]},
             {"id": "tools", "type": "multiple_choice", "text": "With what?", "options": ["script", "checklist"]},
-            {"id": "sure", "type": "likert", "text": "How confident are you?"}]}},
+            {"id": "sure", "type": "likert", "text": "How confident are you?"}],
+            "activation_condition": {"match": "any", "answers": [{"question": "used", "options": ["yes"]},
+                                                                 {"question": "sure", "at_least": 4}]}}},
         {"kind": "observation", "title": "Supervisor", "verification": "supervisor",
          "config": {"checklist": ["Greets", "Resolves"]}}])
     learner = UserFactory(username="learner")

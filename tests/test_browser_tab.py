@@ -46,6 +46,8 @@ def test_instructor_configures_and_sees_the_rate_change(page, live_server, cours
     form.locator("input[name$='-questions-0-text']").fill("Did you use the script?")
     form.locator("select[name$='-questions-0-type']").select_option("single_choice")
     form.locator("textarea[name$='-questions-0-options']").fill("yes\nno")
+    form.locator("textarea[name$='-questions-0-counts']").fill("yes")  # only a "yes" means applied
+    form.locator("select[name$='-activation_match']").select_option("all")
     form.locator("input[name$='-subject']").fill("Did {course_name} help, {learner_name}?")
     form.locator("textarea[name$='-body']").fill("Tell us by {deadline}: {link}")
     # A second row appears in place; a field that does not apply (options of a text question) stays hidden.
@@ -106,7 +108,10 @@ def test_instructor_configures_and_sees_the_rate_change(page, live_server, cours
     log_in(page, live_server, "teacher")
     page.goto(f"{live_server.url}/activation/courses/{course_key}/reviews/")
     screenshot(page, "reviews")
-    page.click("button:has-text('Verify')")
+    # The template's project has a rubric: staff score it, and the pass mark decides (full marks here).
+    for index, points in enumerate(("2", "3", "1")):
+        page.fill(f"input[name=score-{index}]", points)
+    page.click("button:has-text('Record the scores')")
     page.goto(f"{live_server.url}/activation/courses/{course_key}/definitions/{definition.pk}/")
     # The running window's activation moves the Kaplan–Meier estimate, not the rate: the rate
     # counts ended windows only, and that learner's classmates in running windows have had no

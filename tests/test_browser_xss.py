@@ -36,7 +36,8 @@ def hostile_definition(course_key):
          "prompts": [{"subject": EVIL, "body": EVIL + " {link}"}]},
         {"kind": "survey", "title": EVIL, "config": {"questions": [
             {"id": "q1", "type": "single_choice", "text": EVIL, "options": [PAYLOADS[1], PAYLOADS[2]]},
-            {"id": "q2", "type": "text", "text": EVIL, "required": False}]}},
+            {"id": "q2", "type": "text", "text": EVIL, "required": False}],
+            "activation_condition": {"match": "all", "answers": [{"question": "q1", "options": [PAYLOADS[1]]}]}}},
         {"kind": "observation", "title": EVIL, "verification": "supervisor", "config": {"checklist": PAYLOADS}},
         {"kind": "metric", "title": EVIL, "config": {"metric": EVIL[:90], "threshold": 1, "direction": "higher"}},
     ]
