@@ -137,20 +137,24 @@ def kpi_figures(definition, now, with_did, tallied=None, baselines=None):
 
 def difference_in_differences(definition, metric, now=None):
     """
-    The prompts' effect on a KPI net of the trend every completer shares: the prompted arm's mean
-    delta minus the holdout arm's (both randomised, so the holdout is the counterfactual trend).
+    The follow-up's effect on a KPI (the prompts', not the course's: holdout learners took the
+    course too), net of the trend every completer shares: the prompted arm's mean delta minus the
+    holdout arm's (both randomised, so the holdout is the counterfactual trend).
 
     Pre period: the metric's ``baseline_days`` before each learner's window opened; post period:
-    the window itself, up to now while open. Because each learner is observed in both periods,
-    the estimate is computed from per-learner deltas (Welch interval on the two arms' deltas),
-    not from four independent group means. External ids not linked to any completer are not
-    used as a comparison group: nothing tells when their "post" period would start.
+    the window itself, up to now while open. The estimate is the mean over complete pairs:
+    per-learner deltas of the learners observed in both periods (Welch interval on the two arms'
+    deltas), which with missing baselines differs from the 2×2 difference of four period means
+    over everyone observed in a period. The course's own effect is
+    :func:`~activation_plugin.figures.course_effect.course_effect`.
 
     Returns:
-        dict: ``{"metric", "baseline_days", "treated": {"arm": "prompted", "n", "mean_delta",
-        "pre_mean", "post_mean"}, "comparison": {"arm": "holdout", ...}, "estimate", "ci",
-        "p_value", "suppressed"}``; everything None and ``suppressed`` when an arm has fewer
-        than ``ACTIVATION_MIN_CELL_SIZE`` measured learners (always so without a holdout).
+        dict: ``{"metric", "baseline_days", "effect_of": "follow_up", "design": "randomised",
+        "estimator": "mean_over_complete_pairs", "treated": {"arm": "prompted", "n",
+        "mean_delta", "pre_mean", "post_mean"}, "comparison": {"arm": "holdout", ...},
+        "estimate", "ci", "p_value", "suppressed"}``; everything None and ``suppressed`` when an
+        arm has fewer than ``ACTIVATION_MIN_CELL_SIZE`` measured learners (always so without a
+        holdout).
     """
     baseline_days, rows = _kpi_tallies(definition, metric, now or timezone.now())
     return _did_row(metric, baseline_days, _delta_groups(rows, metric, ARM_GROUPS))
