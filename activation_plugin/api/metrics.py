@@ -3,7 +3,9 @@ KPI ingestion: every channel (REST pull, Python connector, CSV upload, webhook) 
 
 Observations are cleaned, matched to learners, and upserted by (source, metric, external_id,
 observed_at, record_id) in chunks of ``ACTIVATION_METRIC_BATCH_SIZE`` with one multi-row INSERT each, so a
-re-run or a replayed delivery changes nothing and memory stays flat in the number of rows.
+re-run or a replayed delivery changes nothing and memory stays flat in the number of rows. A
+record with a ``record_id`` is one observation per metric: delivered again with another time or
+person, its stored observation moves.
 After a delivery, only the learners whose observations changed are re-evaluated for metric
 evidence, in batches.
 """
