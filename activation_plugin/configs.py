@@ -204,6 +204,7 @@ def describe_condition(config):
 
 
 def _term_text(term, question):
+    """One part of the condition, as a clause of the sentence ``describe_condition`` builds."""
     if "options" in term:
         return _("“{question}” is answered {options}").format(
             question=question, options=_(" or ").join(f"“{option}”" for option in term["options"]))

@@ -4,8 +4,8 @@ import pytest
 from django.utils import timezone
 
 from activation_plugin import api
-from activation_plugin.figures.headline import funnel_counts
 from activation_plugin.errors import ActivationRequestError, IdempotencyConflict
+from activation_plugin.figures.headline import funnel_counts
 from activation_plugin.models import Evidence, Review
 from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import NOW, OBSERVATION, PROJECT, SURVEY
@@ -75,7 +75,7 @@ def test_invalid_evidence_writes_nothing(make_definition, window_for, day, paylo
 
 def test_requirement_of_another_definition_is_refused(make_definition, window_for):
     definition = make_definition(name="one")
-    other = make_definition(name="two")
+    other = make_definition(name="two", activate=False)
     with pytest.raises(ActivationRequestError, match="another definition"):
         submit(window_for(definition), other.requirements.get(), day=1)
 

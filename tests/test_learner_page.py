@@ -148,13 +148,14 @@ USED_SURVEY = {**SURVEY, "config": {**SURVEY["config"], "activation_condition": 
 CONDITION_TEXT = "It counts as applying the skill when “Did you use it?” is answered “yes”."
 
 
-def test_a_survey_answer_that_does_not_count_is_said_to_be_recorded_not_done(client, page_of, make_definition,
-                                                                              learner, course_key):
+def test_a_survey_answer_that_does_not_count_is_said_to_be_recorded_not_done(
+        client, page_of, make_definition, learner, course_key):
     make_definition(requirements=[USED_SURVEY])
     window = open_window(learner, course_key)
     assert CONDITION_TEXT in page_of()[1]  # said before the learner answers
+    requirement = window.definition.requirements.get()
     url = reverse("activation_plugin:submit_evidence", kwargs={
-        "course_id": str(course_key), "window_id": window.pk, "requirement_id": window.definition.requirements.get().pk})
+        "course_id": str(course_key), "window_id": window.pk, "requirement_id": requirement.pk})
     answered = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", client.post(
         url, {"q-used": "no", "q-how": "I have not had a chance yet", "submission_key": "a"},
         follow=True).content.decode()))

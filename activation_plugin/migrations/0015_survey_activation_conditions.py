@@ -43,7 +43,10 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='evidence',
             name='status',
-            field=models.CharField(choices=[('submitted', 'Submitted'), ('verified', 'Verified'), ('rejected', 'Rejected'), ('not_met', 'Does not meet the activation condition')], default='submitted', max_length=16),
+            field=models.CharField(choices=[('submitted', 'Submitted'), ('verified', 'Verified'),
+                                            ('rejected', 'Rejected'),
+                                            ('not_met', 'Does not meet the activation condition')],
+                                   default='submitted', max_length=16),
         ),
         migrations.RunPython(mark_conditions_not_set, unmark_conditions),
     ]
