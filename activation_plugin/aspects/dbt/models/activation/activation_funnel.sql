@@ -3,7 +3,9 @@
 -- How far each arm's completers got, per definition: completed, prompted (a prompt, reminder or
 -- nudge was sent), responded (evidence submitted), verified, activated (now, running or not).
 -- The holdout arm gets no prompts by design. Responded and verified count evidence a reviewer
--- later rejected, which the page leaves out: the plugin emits no event for a rejection.
+-- later rejected, or a survey answer later changed, or judged against a condition set later, so that
+-- it no longer meets its activation condition, which the page leaves out: the plugin emits no event
+-- for these. A survey answer that never met its condition is responded, never verified, as on the page.
 select
     definition_id,
     arm,
