@@ -107,7 +107,7 @@ def test_a_record_delivered_again_with_a_new_time_updates_its_observation(settin
     assert pull.pull("zd")["duplicates"] == 2  # a replay changes nothing
 
 
-def test_copies_of_one_record_stored_before_are_folded_into_one(settings):
+def test_copies_of_one_record_stored_before_are_folded_into_one():
     """Rows the earlier key kept apart (one per solve time) become the one observation of their record."""
     source = MetricSource.objects.create(name="zd", kind="rest")
     for days in (3, 2):

@@ -132,7 +132,8 @@ def test_reaching_max_pages_is_partial_and_keeps_the_cursor(settings, kpi_server
     def page(query):
         number = int(query.get("page", 1))
         return Reply(body=[{"id": number * 10 + n, "agent": "agent1@example.com", "v": 1, "at": (
-            BASE - timedelta(days=number) + timedelta(minutes=n)).isoformat()} for n in range(2)] if number <= 4 else [])
+            BASE - timedelta(days=number) + timedelta(minutes=n)).isoformat()} for n in range(2)]
+            if number <= 4 else [])
     kpi_server.route("/items", page)
     settings.ACTIVATION_METRIC_SOURCES = {"crm": rest_source(
         kpi_server, "/items", max_pages=2, pagination={"style": "page"}, since_param="since",

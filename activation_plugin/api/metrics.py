@@ -158,8 +158,9 @@ class _Ingest:
     def clean(self, chunk, offset):
         """
         ``{(metric, external_id, observed_at, record_id): value}`` of the valid records, the last one
-        winning for a repeated key, or for a repeated record (metric and ``record_id``). A strict delivery (the webhook) fails whole on the first bad record;
-        otherwise bad records are counted and the first MAX_ERRORS_KEPT explained.
+        winning for a repeated key, or for a repeated record (metric and ``record_id``). A strict
+        delivery (the webhook) fails whole on the first bad record; otherwise bad records are
+        counted and the first MAX_ERRORS_KEPT explained.
         """
         rows, records = {}, {}
         for index, record in enumerate(chunk, start=offset):

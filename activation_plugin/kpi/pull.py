@@ -38,6 +38,7 @@ class Marks:
         self.now, self.latest, self.held = now, None, None
 
     def see(self, records):
+        """Before the page is stored: a record's ``modified_at`` counts whether or not it is stored."""
         for record in records:
             try:
                 modified = parse_time(record.get("modified_at")) if isinstance(record, dict) else None

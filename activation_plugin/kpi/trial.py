@@ -30,6 +30,7 @@ class _Tally:
         self.rows, self.ids, self.valid, self.seen = [], set(), [], set()
 
     def add(self, record):
+        """The checks ``api.ingest_observations`` would make, and a repeat by the key it would store under."""
         self.counts["received"] += 1
         try:
             metric, external_id, observed_at, value = api.clean_observation(record)

@@ -74,6 +74,7 @@ class Zendesk(Service):
     users = {"agent0@example.com": 10, "agent1@example.com": 11, "agent2@example.com": 12}
 
     def answer(self, query):
+        """The documented answer to ``query`` (the parsed query string, ``_body`` for a POST)."""
         start = int(query["start_time"])
         cutoff = self.now() - timedelta(minutes=1)
         changed = sorted((item for item in self.items if int(item.modified.timestamp()) >= start
@@ -116,6 +117,7 @@ class HubSpot(Service):
         return self.owners[item.owner]
 
     def answer(self, query):
+        """The documented answer to ``query`` (the parsed query string, ``_body`` for a POST)."""
         body = query["_body"]
         chosen = self.items
         for condition in body["filterGroups"][0]["filters"]:
@@ -155,6 +157,7 @@ class ServiceNow(Service):
     stamp = "%Y-%m-%d %H:%M:%S"
 
     def answer(self, query):
+        """The documented answer to ``query`` (the parsed query string, ``_body`` for a POST)."""
         encoded = query.get("sysparm_query", "")
         chosen = [item for item in self.items if item.done or "resolved_atISNOTEMPTY" not in encoded]
         since = re.search(r"sys_updated_on>=(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", encoded)
@@ -185,6 +188,7 @@ class Jira(Service):
     stamp = "%Y-%m-%dT%H:%M:%S.000%z"
 
     def answer(self, query):
+        """The documented answer to ``query`` (the parsed query string, ``_body`` for a POST)."""
         body = query["_body"]
         chosen = [item for item in self.items if item.done]
         since = re.search(r"updated >= '(\d{4}-\d\d-\d\d)'", body["jql"])
