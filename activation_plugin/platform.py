@@ -92,6 +92,10 @@ class StandaloneBackend:
         """
         return []
 
+    def enrolled_among(self, catalog_course, user_ids):  # pylint: disable=unused-argument
+        """Django alone knows no enrollments: nobody is known to be enrolled."""
+        return set()
+
     def language_for(self, user):  # pylint: disable=unused-argument
         """The language to write to this learner in."""
         return settings.LANGUAGE_CODE
@@ -199,6 +203,13 @@ class LmsBackend(StandaloneBackend):
         ).values_list("user_id", "course_id", "course_user_group__name")} if cohorted else {}
         return {(user.pk, run): {"enrollment_mode": modes.get((user.pk, run)) or "", "org": run.org,
                                  "cohort": cohorts.get((user.pk, run), "")} for user, run in pairs}
+
+    def enrolled_among(self, catalog_course, user_ids):
+        """Those of ``user_ids`` with an active enrollment in any run of the catalog course."""
+        # pylint: disable=import-error,import-outside-toplevel
+        from common.djangoapps.student.models import CourseEnrollment
+        return set(in_runs_of(CourseEnrollment.objects.filter(user_id__in=user_ids, is_active=True),
+                              catalog_course).values_list("user_id", flat=True))
 
     def completions(self, catalog_course, trigger, *, since, after=0, limit=1000):
         """Passing grades (``PersistentCourseGrade.passed_timestamp``) or passing certificates."""
@@ -367,6 +378,18 @@ def segments_for(pairs):
     return _or_fallback("the segments of a batch of learners",
                         {(user.pk, run): empty_segment(run) for user, run in pairs},
                         lambda: backend().segments_for(pairs))
+
+
+def enrolled_among(catalog_course, user_ids):
+    """
+    Which of ``user_ids`` are enrolled in a run of ``catalog_course``: not untrained colleagues for
+    the course effect. If the platform cannot answer, none is known to be (and a warning is logged).
+    """
+    user_ids = set(user_ids)
+    if not user_ids:
+        return set()
+    return _or_fallback(f"who is enrolled in {catalog_course}", set(),
+                        lambda: backend().enrolled_among(catalog_course, user_ids))
 
 
 def completions(catalog_course, trigger, *, since, after=0, limit=1000):

@@ -26,6 +26,10 @@ class DemoBackend(StandaloneBackend):
                                  "org": run.org}
                 for user, run in pairs}
 
+    def enrolled_among(self, catalog_course, user_ids):
+        return set(in_runs_of(DemoEnrollment.objects.filter(user_id__in=user_ids), catalog_course, "course_key")
+                   .values_list("user_id", flat=True))
+
     def completions(self, catalog_course, trigger, *, since, after=0, limit=1000):
         records = DemoCompletionRecord.objects.filter(trigger=trigger, completed_at__gte=since, pk__gt=after)
         rows = in_runs_of(records, catalog_course, "course_key").order_by("pk").values_list(

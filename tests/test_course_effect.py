@@ -122,3 +122,20 @@ def test_the_figures_export_says_what_each_effect_is_of(definition):
         course_effect(definition, "csat", NOW)["estimate"])
     assert rows[("did.effect_of", "metric=csat")] == "follow_up"
     assert rows[("did.estimator", "metric=csat")] == "mean_over_complete_pairs"
+
+
+def test_colleagues_enrolled_in_the_course_are_not_untrained(definition):
+    """An account enrolled in a run of the course (the platform says so) is not a colleague who never took it."""
+    from demo.models import DemoEnrollment  # pylint: disable=import-outside-toplevel
+    seed(definition)
+    enrolled, elsewhere = make_users(2)
+    DemoEnrollment.objects.create(user=enrolled, course_key=definition.course_key)
+    DemoEnrollment.objects.create(user=elsewhere, course_key="course-v1:Other+COURSE+2026")
+    for user in (enrolled, elsewhere):
+        observe(user, "csat", CLOSED_AT - timedelta(days=5), 10.0, external_id=user.username)
+        observe(user, "csat", CLOSED_AT + timedelta(days=5), 40.0, external_id=user.username)
+    result = course_effect(definition, "csat", NOW)
+    completers, colleagues = by_hand()
+    colleagues.append(30.0)  # only the one enrolled elsewhere counts
+    assert result["untrained"]["n"] == 7
+    assert result["estimate"] == pytest.approx(statistics.mean(completers) - statistics.mean(colleagues))

@@ -178,7 +178,8 @@ def test_roi_of_the_course_credits_the_share_the_course_caused(definition):
     assert (result["effect_of"], result["basis"], result["upper_bound"]) == ("course", "counterfactual_share", False)
     assert result["incremental_activations"] == pytest.approx(16.1)
     assert result["roi"] == pytest.approx((1000 * 16.1 - 5000) / 5000)
-    assert result["roi_interval"] == pytest.approx((1000 * low * 65 * 0.7 / 5000 - 1, 1000 * high * 65 * 0.7 / 5000 - 1))
+    credited = (low * 65 * 0.7, high * 65 * 0.7)
+    assert result["roi_interval"] == pytest.approx(tuple(1000 * bound / 5000 - 1 for bound in credited))
     assert "70 %" in result["note"]
     with pytest.raises(ActivationRequestError) as error:
         api.roi(definition, 1000, 5000, counterfactual_share=1.5, now=NOW)

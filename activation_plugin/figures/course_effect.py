@@ -24,10 +24,12 @@ from datetime import timezone as dt_timezone
 
 from django.db.models import Q
 
-from activation_plugin.figures.base import min_cell_size
+from activation_plugin import platform
 from activation_plugin.figures.kpi import welch_groups
 from activation_plugin.figures.tallies import metric_baselines, period_means, utc_day
+from activation_plugin.keys import catalog_course
 from activation_plugin.models import ActivationWindow, MetricObservation
+from activation_plugin.platform import in_runs_of
 
 PLAN_DESIGNS = {"course_waitlist": "randomised"}  # the plan's design that makes the comparison randomised
 
@@ -36,8 +38,8 @@ def _completers(definition, metric, baseline_days, now):
     """``[(opened_at, closes_at, pre, post)]`` of the ended windows whose learner was measured in both periods."""
     pre, post = period_means(metric, baseline_days)
     windows = ActivationWindow.objects.filter(definition=definition, closes_at__lte=now).exclude(
-        state=ActivationWindow.State.WITHDRAWN).annotate(pre=pre, post=post).filter(pre__isnull=False,
-                                                                                   post__isnull=False)
+        state=ActivationWindow.State.WITHDRAWN).annotate(pre=pre, post=post).filter(
+        pre__isnull=False, post__isnull=False)
     return list(windows.order_by().values_list("opened_at", "closes_at", "pre", "post", "user_id"))
 
 
@@ -54,17 +56,21 @@ def _periods(completers, baseline_days):
 def _untrained_observations(definition, metric, completer_ids, periods):
     """
     ``{(source, external id): [(observed_at, value)]}`` of the metric in the completers' sources
-    and periods, for ids linked to nobody or to someone with no window in the course.
+    and periods, for ids linked to nobody, or to someone with no window in any run of the course
+    who is not enrolled in one either (``platform.enrolled_among``).
     """
-    course_learners = ActivationWindow.objects.filter(definition__course_key=definition.course_key).values("user_id")
+    catalog = catalog_course(definition.course_key)
+    course_learners = in_runs_of(ActivationWindow.objects.all(), catalog, "course_run").values("user_id")
     sources = MetricObservation.objects.filter(metric=metric, user__in=completer_ids).values("source_id")
-    observations = MetricObservation.objects.filter(
+    observations = list(MetricObservation.objects.filter(
         Q(user__isnull=True) | ~Q(user__in=course_learners), metric=metric, source__in=sources,
         observed_at__gte=min(period[0] for period in periods), observed_at__lt=max(period[2] for period in periods),
-    ).order_by("observed_at").values_list("source_id", "external_id", "observed_at", "value")
+    ).order_by("observed_at").values_list("source_id", "external_id", "user_id", "observed_at", "value"))
+    enrolled = platform.enrolled_among(catalog, {row[2] for row in observations if row[2] is not None})
     people = defaultdict(list)
-    for source_id, external_id, observed_at, value in observations:
-        people[(source_id, external_id)].append((observed_at, value))
+    for source_id, external_id, user_id, observed_at, value in observations:
+        if user_id not in enrolled:
+            people[(source_id, external_id)].append((observed_at, value))
     return people
 
 
