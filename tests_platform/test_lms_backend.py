@@ -325,6 +325,18 @@ def test_batch_segments_match_single_segments_when_a_course_has_cohorts_off(back
     assert backend.segments_for([(learner, COURSE)]) == {(learner.pk, COURSE): single}
 
 
+
+def test_enrolled_among_is_any_active_enrollment_in_a_run_of_the_catalog_course(backend, course):
+    """The course effect's untrained colleagues leave out whoever the LMS has enrolled in the course."""
+    this_run = CourseEnrollmentFactory(course_id=COURSE).user
+    later_run = CourseEnrollmentFactory(course_id=CourseKey.from_string("course-v1:ActOrg+APPLY101+2027_T1")).user
+    unenrolled = CourseEnrollmentFactory(course_id=COURSE, is_active=False).user
+    elsewhere = CourseEnrollmentFactory(course_id=OTHER_COURSE).user
+    nobody = UserFactory()
+    asked = {user.pk for user in (this_run, later_run, unenrolled, elsewhere, nobody)}
+    assert backend.enrolled_among("ActOrg+APPLY101", asked) == {this_run.pk, later_run.pk}
+
+
 # --- language_for / languages_for -----------------------------------------------------------------
 
 
