@@ -298,10 +298,15 @@ class PromptOptOut(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     definition = models.ForeignKey(ActivationDefinition, null=True, blank=True, on_delete=models.CASCADE,
                                    related_name="opt_outs")
+    scope = models.PositiveBigIntegerField(
+        default=0, editable=False,
+        help_text=_("The definition's id, or 0 for every course: the unique key, since an empty definition "
+                    "is distinct from every other empty one in a unique index (and MariaDB has no partial index)."))
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "definition"], name="act_opt_out_once")]
+        constraints = [models.UniqueConstraint(fields=["user", "definition"], name="act_opt_out_once"),
+                       models.UniqueConstraint(fields=["user", "scope"], name="act_opt_out_once_per_scope")]
 
 
 def evidence_upload_path(instance, filename):  # pylint: disable=unused-argument

@@ -90,14 +90,17 @@ OBSERVATION = {"kind": "observation", "title": "Supervisor", "verification": "su
 
 @pytest.fixture
 def make_definition(course_key):
-    """Create and activate a definition through the api, as instructors do."""
-    def make(requirements=(PROJECT,), activate=True, **fields):
+    """
+    Create and activate a definition through the api, as instructors do; ``supersede`` confirms that
+    it archives another one active in the course (a learner has one follow-up per course, ADR 0012).
+    """
+    def make(requirements=(PROJECT,), activate=True, supersede=False, **fields):
         definition = api.create_definition(
             course_key=fields.pop("course_key", course_key), name=fields.pop("name", "Applies the skill"),
             behavior=fields.pop("behavior", "Uses it at work."), window_days=fields.pop("window_days", 30),
             requirements=list(requirements), **fields,
         )
-        return api.activate_definition(definition) if activate else definition
+        return api.activate_definition(definition, supersede=supersede) if activate else definition
     return make
 
 

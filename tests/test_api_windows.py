@@ -33,8 +33,8 @@ def test_replays_repasses_and_other_runs_keep_the_first_window(make_definition, 
 
 
 def test_only_active_definitions_with_the_event_trigger_open_windows(make_definition, learner, course_key):
-    make_definition(activate=False, name="draft")
     api.archive_definition(make_definition(name="archived"))
+    make_definition(activate=False, name="draft")
     certificate = make_definition(name="certificate", trigger="certificate")
     assert api.open_windows(learner.id, course_key, "passing", NOW) == []
     [window] = api.open_windows(learner.id, course_key, "certificate", NOW)

@@ -71,7 +71,7 @@ def test_two_concurrent_ticks_expire_each_window_exactly_once(make_definition, c
 def test_ticks_in_two_real_celery_workers_over_redis_send_each_prompt_once(make_definition, course_key):
     make_definition(window_days=30, name="expiring")
     open_due_windows(course_key, 5)
-    make_definition(window_days=60, name="prompting", requirements=[{
+    make_definition(window_days=60, name="prompting", supersede=True, requirements=[{
         "kind": "project", "title": "p", "config": {"instructions": "i"},
         "prompts": [{"send_after_days": 0, "subject": "Show us", "body": "b"}]}])
     for user in UserFactory.create_batch(40):

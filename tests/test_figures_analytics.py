@@ -48,7 +48,8 @@ def test_analytics_runs_a_fixed_number_of_queries_whatever_the_size(
         make_definition, course_key, other_run, django_assert_max_num_queries, settings):
     settings.ACTIVATION_MIN_CELL_SIZE = 1  # every figure computed, none hidden
     small = make_definition(requirements=[PROMPTED_PROJECT, METRIC], holdout_percent=20, name="small")
-    large = make_definition(requirements=[PROMPTED_PROJECT, METRIC], holdout_percent=20, name="large")
+    large = make_definition(requirements=[PROMPTED_PROJECT, METRIC], holdout_percent=20, name="large",
+                            supersede=True)
     populate(small, other_run, 1)
     populate(large, other_run, 4)
     # 17: the course effect reads the completers' periods and their untrained colleagues (issue 26).

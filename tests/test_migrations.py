@@ -73,3 +73,18 @@ def test_surveys_before_0015_keep_counting_and_ask_for_a_condition():
     after = apps.get_model("activation_plugin", "EvidenceRequirement").objects
     assert after.get(pk=survey.pk).config == {"questions": questions, "activation_condition": {"match": "not_set"}}
     assert after.get(pk=project.pk).config == {"instructions": "i"}
+
+
+def test_opt_outs_before_0016_get_their_scope_and_a_learner_keeps_one_from_every_course():
+    apps = migrate(("activation_plugin", "0015_survey_activation_conditions"))
+    user = apps.get_model("auth", "User").objects.create(username="probed")
+    definition = apps.get_model("activation_plugin", "ActivationDefinition").objects.create(
+        course_key="course-v1:TestX+APPLY+2026", catalog_course="TestX+APPLY", name="d", behavior="b",
+        window_days=30, holdout_seed="s")
+    opt_outs = apps.get_model("activation_plugin", "PromptOptOut").objects
+    first = opt_outs.create(user=user, definition=None)
+    opt_outs.create(user=user, definition=None)  # what the check-then-insert let a probe write
+    opt_outs.create(user=user, definition=definition)
+    apps = migrate(("activation_plugin", "0016_integrity"))
+    after = apps.get_model("activation_plugin", "PromptOptOut").objects
+    assert sorted(after.values_list("pk", "scope")) == sorted([(first.pk, 0), (first.pk + 2, definition.pk)])

@@ -72,7 +72,7 @@ def test_retirement_erases_an_instructors_id_from_the_definitions_audit_trail(ma
     definition = make_definition(created_by=course_staff, holdout_percent=20)
     api.register_plan(definition, hypothesis="Prompts help.", primary_figure="rate", sample_size=200,
                       end_date=date.today() + timedelta(days=90), registered_by=course_staff)
-    other = make_definition(name="Someone else's", created_by=UserFactory())
+    other = make_definition(name="Someone else's", created_by=UserFactory(), activate=False)
     STANDALONE_USER_RETIRE_LMS_MISC.send(sender=None, user=course_staff)
     definition.refresh_from_db()
     other.refresh_from_db()

@@ -57,10 +57,10 @@ def test_windows_are_paginated_newest_first_with_a_bounded_page_size(staff_clien
 
 def test_windows_filters(staff_client, make_definition, course_key, other_run):
     passing = make_definition(name="On passing", holdout_percent=50, holdout_seed="fixed")
-    certificate = make_definition(name="On certificate", trigger="certificate")
     now = timezone.now()
     open_for(passing, 6, course_key, now - timedelta(days=40))
     recent = open_for(passing, 2, other_run, now - timedelta(days=1))
+    certificate = make_definition(name="On certificate", trigger="certificate", supersede=True)
     open_for(certificate, 3, course_key, now - timedelta(days=2))
     api.expire_due_windows(now=now)
 
@@ -181,7 +181,7 @@ def test_list_endpoints_take_a_constant_number_of_queries(staff_client, make_def
     """Ten times the rows, the same queries: nothing is fetched per row."""
     def seed(count):
         for _ in range(count):
-            definition = make_definition(requirements=[STAFF_PROJECT, SURVEY])
+            definition = make_definition(requirements=[STAFF_PROJECT, SURVEY], supersede=True)
             requirement = definition.requirements.first()
             for window in (WindowFactory(definition=definition) for _ in range(2)):
                 submit(window, requirement, f"{window.pk}")
@@ -212,7 +212,7 @@ def test_my_windows_take_a_constant_number_of_queries(api_client, make_definitio
                                                       django_assert_max_num_queries):
     def seed(count):
         for _ in range(count):
-            definition = make_definition(requirements=[STAFF_PROJECT, SURVEY])
+            definition = make_definition(requirements=[STAFF_PROJECT, SURVEY], supersede=True)
             window = WindowFactory(definition=definition, user=learner)
             submit(window, definition.requirements.first(), f"mine{window.pk}")
             api.review_evidence(window.evidence.get(), verdict="verified", role="staff", reviewer=UserFactory())

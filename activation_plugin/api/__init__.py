@@ -17,6 +17,7 @@ from activation_plugin.api.conditions import set_activation_condition, surveys_w
 from activation_plugin.api.definitions import (
     HISTORY_FIELDS,
     MAX_HOLDOUT_PERCENT,
+    MAX_REQUIREMENTS,
     activate_definition,
     add_requirement,
     archive_definition,
@@ -76,6 +77,7 @@ from activation_plugin.api.queries import (
     definitions_with_requirements,
     evidence_detail_in_course,
     evidence_list_in_course,
+    requirement_in_definition,
     windows_in_course,
 )
 from activation_plugin.api.source_quality import match_report as source_match_report
@@ -118,7 +120,8 @@ __all__ = [
     # Course keys.
     "catalog_course", "parse_course_key",
     # Definitions: authoring, versions, who may change them.
-    "HISTORY_FIELDS", "MAX_HOLDOUT_PERCENT", "activate_definition", "add_requirement", "archive_definition",
+    "HISTORY_FIELDS", "MAX_HOLDOUT_PERCENT", "MAX_REQUIREMENTS", "activate_definition", "add_requirement",
+    "archive_definition",
     "check_may_configure", "check_requirement", "create_definition", "definition_in_course", "definitions_for_course",
     "definitions_with_requirements", "new_version", "requirement_specs", "revise_definition", "superseded_by",
     "update_definition",
@@ -133,7 +136,7 @@ __all__ = [
     "resend_invite", "review_evidence", "review_queue", "revoke_invite", "save_learner_response", "sender_name",
     "staff_review", "submit_peer_review",
     # Survey activation conditions written before they existed (migration 0015).
-    "set_activation_condition", "surveys_without_condition",
+    "requirement_in_definition", "set_activation_condition", "surveys_without_condition",
     # Follow-up messages and consent.
     "opt_out", "send_due_prompts", "settle_ambiguous_claims", "stale_claims",
     # KPI observations and their sources.

@@ -23,6 +23,8 @@ from activation_plugin.models import (
 )
 
 MAX_HOLDOUT_PERCENT = 50
+# More than a learner could be asked to show; it also bounds what one request makes the builder build.
+MAX_REQUIREMENTS = 20
 # Fields whose change would silently rewrite the history of windows already opened.
 HISTORY_FIELDS = ("trigger", "window_days", "rule", "rule_count", "holdout_percent")
 EDITABLE_FIELDS = ("name", "behavior", *HISTORY_FIELDS)
@@ -253,6 +255,9 @@ def check_requirement(spec):
 
 
 def _store_requirements(definition, specs, first_position=0, carried_over=False):
+    if first_position + len(specs) > MAX_REQUIREMENTS:
+        raise ActivationRequestError(_("A definition has at most {count} requirements.").format(
+            count=MAX_REQUIREMENTS), field="requirements")
     for position, spec in enumerate(specs, start=first_position):
         if not isinstance(spec, dict):
             raise ActivationRequestError(_("Each requirement must be an object."), field="requirements")

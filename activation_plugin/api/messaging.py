@@ -287,14 +287,16 @@ def opt_out(user_id, definition_id=None):
         raise ActivationNotFound(_("No such learner."), field="user")
     if definition_id is not None and not ActivationDefinition.objects.filter(pk=definition_id).exists():
         raise ActivationNotFound(_("No such activation definition."), field="definition")
-    existing = PromptOptOut.objects.filter(user_id=user_id, definition_id=definition_id).first()
-    if existing:
-        return existing
-    # The headline's opted-out count of every definition the learner has a window in (of the course,
-    # whose every version the opt-out covers, or of any course).
-    windows = ActivationWindow.objects.filter(user_id=user_id)
-    if definition_id is not None:
-        windows = windows.filter(definition__catalog_course=ActivationDefinition.objects.filter(
-            pk=definition_id).values("catalog_course")[:1])
-    figures.invalidate(*{*windows.values_list("definition_id", flat=True), definition_id} - {None})
-    return PromptOptOut.objects.create(user_id=user_id, definition_id=definition_id)
+    # The unique (user, scope), 0 for every course, makes a concurrent twin of this request find the
+    # row instead of adding a second one (get_or_create reads it back after the refused insert).
+    row, created = PromptOptOut.objects.get_or_create(user_id=user_id, scope=definition_id or 0,
+                                                      defaults={"definition_id": definition_id})
+    if created:
+        # The headline's opted-out count of every definition the learner has a window in (of the course,
+        # whose every version the opt-out covers, or of any course).
+        windows = ActivationWindow.objects.filter(user_id=user_id)
+        if definition_id is not None:
+            windows = windows.filter(definition__catalog_course=ActivationDefinition.objects.filter(
+                pk=definition_id).values("catalog_course")[:1])
+        figures.invalidate(*{*windows.values_list("definition_id", flat=True), definition_id} - {None})
+    return row

@@ -43,10 +43,31 @@ def retire_user(user_id):
         "observations": MetricObservation.objects.filter(user_id=user_id).update(user=None),
         "pending_completions": PendingCompletion.objects.filter(user_id=user_id).delete()[0],
         "definitions_authored": _forget_author(user_id),
-        "idempotent_requests": IdempotentRequest.objects.filter(user_id=user_id).delete()[0],
+        "idempotent_requests": IdempotentRequest.objects.filter(user_id=user_id).delete()[0] + _erase_replies(user_id),
     }
     retally_learners([user_id])  # their windows stay; the KPI observations no longer count for them
     return erased
+
+
+def _erase_replies(user_id):
+    """
+    Stored REST replies of other clients that show this learner (a staff review's reply holds the
+    evidence, its username and text): dropped, since a reply can only be replayed whole. The table
+    keeps a day of writes (``idempotency.KEPT_FOR``), so reading it through is bounded; a client
+    retrying one of these writes sends it again, which the write's own checks answer.
+    """
+    mentioning = [row.pk for row in IdempotentRequest.objects.exclude(response=None).only("pk", "response").iterator()
+                  if _mentions(row.response, user_id)]
+    return IdempotentRequest.objects.filter(pk__in=mentioning).delete()[0]
+
+
+def _mentions(data, user_id):
+    """Whether a serialized reply describes ``user_id``'s data: any object in it with their ``user_id``."""
+    if isinstance(data, dict):
+        return data.get("user_id") == user_id or any(_mentions(value, user_id) for value in data.values())
+    if isinstance(data, list):
+        return any(_mentions(value, user_id) for value in data)
+    return False
 
 
 def _forget_author(user_id):

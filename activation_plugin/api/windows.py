@@ -86,7 +86,8 @@ def open_windows(user_id, course_key, trigger, occurred_at):
     definitions = list(ActivationDefinition.objects.filter(
         catalog_course=course, status=ActivationDefinition.Status.ACTIVE, trigger=trigger,
     ).annotate(uses_metrics=Exists(EvidenceRequirement.objects.filter(
-        definition=OuterRef("pk"), kind=EvidenceRequirement.Kind.METRIC))).order_by(F("activated_at").desc(nulls_last=True), "-pk"))
+        definition=OuterRef("pk"), kind=EvidenceRequirement.Kind.METRIC,
+    ))).order_by(F("activated_at").desc(nulls_last=True), "-pk"))
     if not definitions:
         return []
     follow_up = follow_ups([user_id], [course]).get((user_id, course), FollowUp())

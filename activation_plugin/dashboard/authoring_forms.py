@@ -439,7 +439,16 @@ def posted_requirement(prefix, initial):
     return data
 
 
-RequirementFormSet = forms.formset_factory(RequirementForm, extra=0, can_delete=True)
+def _requirement_formset_class(extra):
+    """
+    Bounded before any form is built: Django builds as many forms as ``TOTAL_FORMS`` says, up to
+    ``absolute_max`` (2,000 by default), and a posted 999999999 cost a minute per request.
+    """
+    return forms.formset_factory(RequirementForm, extra=extra, can_delete=True, max_num=api.MAX_REQUIREMENTS,
+                                 absolute_max=api.MAX_REQUIREMENTS, validate_max=True)
+
+
+RequirementFormSet = _requirement_formset_class(extra=0)
 FORMSET_PREFIX = "requirements"
 
 
@@ -459,15 +468,14 @@ def requirement_formset(data=None, initial=None, add=None):
     if data is not None and add is not None:
         data = data.copy()
         key = f"{FORMSET_PREFIX}-TOTAL_FORMS"
-        index = _whole(data.get(key))
+        index = min(_whole(data.get(key)), api.MAX_REQUIREMENTS)
         data[key] = str(index + 1)
         spec = template_spec(add)
         data.update(posted_requirement(f"{FORMSET_PREFIX}-{index}", requirement_initial(spec) if spec else {}))
         return RequirementFormSet(data=data, prefix=FORMSET_PREFIX)
     if data is not None:
         return RequirementFormSet(data=data, prefix=FORMSET_PREFIX)
-    formset_class = forms.formset_factory(RequirementForm, extra=0 if initial else 1, can_delete=True)
-    return formset_class(initial=initial, prefix=FORMSET_PREFIX)
+    return _requirement_formset_class(extra=0 if initial else 1)(initial=initial, prefix=FORMSET_PREFIX)
 
 
 def requirement_specs(formset):

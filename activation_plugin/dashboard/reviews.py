@@ -38,6 +38,25 @@ def answered_questions(evidence):
             for question, answer in evidence.payload.get("answers", {}).items()]
 
 
+# The queue is read from an offset of (page - 1) × QUEUE_PAGE, which the database must hold (MariaDB's
+# offset overflowed on a 21-digit page); further pages than this are empty and not worth a query.
+MAX_PAGE = 100_000
+
+
+def _page_number(raw):
+    """
+    The page asked for, 1 when none or a malformed one is; a page past ``MAX_PAGE`` names nothing (404).
+    Only ASCII digits count: ``str.isdigit`` also accepts "²", which ``int`` refuses.
+    """
+    raw = raw or ""
+    if not (raw.isascii() and raw.isdigit()):
+        return 1
+    digits = raw.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_PAGE)) or int(digits) > MAX_PAGE:
+        raise Http404(_("No such page."))
+    return max(int(digits), 1)
+
+
 @login_required
 def review_queue(request, course_id):
     """
@@ -51,8 +70,7 @@ def review_queue(request, course_id):
         "submitted_from": _date(request.GET.get("from")),
         "submitted_to": _date(request.GET.get("to")),
     }
-    page_number = int(request.GET["page"]) if (request.GET.get("page") or "").isdigit() else 1
-    page_number = max(page_number, 1)
+    page_number = _page_number(request.GET.get("page"))
     try:
         queue, has_more = api.review_queue(course_key, **filters, limit=QUEUE_PAGE,
                                            offset=(page_number - 1) * QUEUE_PAGE)
