@@ -216,8 +216,10 @@ def test_the_page_reads_the_tallies_not_every_window(make_definition, course_key
         api.analytics(definition, now=NOW)
     statements = [query["sql"] for query in captured]
     # No window's evidence or prompts are looked up: what each window adds is in the tallies, and in
-    # the window itself for the ones closing today.
-    assert not [sql for sql in statements if re.search(r"activation_plugin_(evidence|promptdelivery)\W", sql)]
+    # the window itself for the ones closing today. The prompts in doubt are counted from the
+    # deliveries' status index (the few claims a dead tick left ``sending``), not per window.
+    assert not [sql for sql in statements if re.search(r"activation_plugin_(evidence|promptdelivery)\W", sql)
+                and "'sending'" not in sql]
     assert any("activation_plugin_windowtally" in sql for sql in statements)
 
 
