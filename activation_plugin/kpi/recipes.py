@@ -27,7 +27,9 @@ ZENDESK = {
 
 # CRM search: a POST whose body carries the filter, the properties to return and the ``after``
 # cursor; every property comes back as text. Deals name their owner by id: upload identity links
-# from the owners list (``GET /crm/v3/owners``: id and email) to reach the learner.
+# from the owners list (``GET /crm/v3/owners``: id and email) to reach the learner. A search pages
+# through at most 10,000 results: with more won deals than that, add a ``createdate`` filter to
+# the body so that the first pull stays under it (later pulls read only what changed).
 HUBSPOT = {
     "kind": "rest", "url": "https://api.hubapi.com/crm/v3/objects/deals/search", "method": "POST",
     "allowed_hosts": ["api.hubapi.com"], "auth": {"type": "bearer", "token_env": "HUBSPOT_TOKEN"},
