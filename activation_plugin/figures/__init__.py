@@ -1,6 +1,8 @@
 """
 The figures instructors read: aggregate queries only (GROUP BY on indexed columns, day
-histograms for curves), never windows loaded one by one. Read-only; ``api`` re-exports them.
+histograms for curves), never windows loaded one by one, except the course effect, which reads
+each ended window's two KPI means to align untrained colleagues on the completers' calendar
+(docs/decisions/0011-course-effect.rst). Read-only; ``api`` re-exports them.
 See docs/concepts/figures.rst for the definitions and suppression rules.
 """
 from activation_plugin.figures.analytics import analytics, invalidate, invalidate_observations, page_figures
