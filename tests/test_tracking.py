@@ -132,9 +132,11 @@ def test_a_broken_tracker_is_logged_and_never_fails_the_caller(make_definition, 
 # savepoint: a platform that cannot answer falls back to the default language); then per first
 # message, in one transaction, the window locked, its status, the tallies' upsert and what the
 # window adds, now prompted. One more for the batch: the learners' windows in their courses, which
-# say who is held out, withdrew or has a twin window (api.follow_ups).
-PROMPT_TICK_BASE = 19
-MESSAGE_QUERIES = 4
+# say who is held out, withdrew or has a twin window (api.follow_ups). Four more for claims a dead tick
+# left: those to take back (a savepoint around one select) and those in doubt (a count); and per
+# message one more, its start (queued → sending) committed before it goes out.
+PROMPT_TICK_BASE = 23
+MESSAGE_QUERIES = 5
 EXPIRY_QUERIES = 7  # expiring due windows before tracking existed, whatever their number
 
 
