@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from activation_plugin import api
+from activation_plugin.errors import ActivationRequestError
 from activation_plugin.models import IdempotentRequest, PromptOptOut
 from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import api_url, definition_post, mint_jwt
@@ -71,3 +72,46 @@ def test_one_global_opt_out_per_learner_even_when_inserted_twice(learner):
     with pytest.raises(IntegrityError), transaction.atomic():
         PromptOptOut.objects.create(user=learner, definition=None)
     assert PromptOptOut.objects.filter(user=learner).count() == 1
+
+
+# Evidence is frozen once a reviewer holds it or it is settled, whatever its kind.
+
+STAFF_SURVEY = {"kind": "survey", "title": "Follow-up survey", "verification": "staff", "config": {
+    "questions": [{"id": "used", "type": "single_choice", "text": "Did you use it?", "options": ["yes", "no"]}],
+    "activation_condition": {"match": "any_answer"}}}
+
+
+@pytest.fixture
+def survey_window(make_definition, learner, course_key):
+    definition = make_definition(requirements=[STAFF_SURVEY])
+    [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=2))
+    return window, definition.requirements.get()
+
+
+def answer(window, requirement, key, used):
+    return api.save_learner_response(window=window, requirement=requirement, payload={"answers": {"used": used}},
+                                     idempotency_key=key)
+
+
+@pytest.mark.parametrize("verdict", ["verified", "rejected"])
+def test_a_reviewed_survey_answer_stays_as_reviewed_and_a_change_is_a_new_submission(survey_window, staff_user,
+                                                                                    verdict):
+    window, requirement = survey_window
+    first = answer(window, requirement, "a1", "yes")
+    api.review_evidence(first, verdict=verdict, role="staff", reviewer=staff_user, version=first.submitted_at)
+    changed = answer(window, requirement, "a2", "no")
+    first.refresh_from_db()
+    assert (first.payload["answers"], first.status) == ({"used": "yes"}, verdict)
+    assert changed.pk != first.pk and changed.status == "submitted" and not changed.reviews.exists()
+    assert changed.payload["answers"] == {"used": "no"}
+
+
+def test_a_survey_answer_changed_under_review_moves_its_version_and_the_stale_verdict_is_refused(survey_window,
+                                                                                                 staff_user):
+    window, requirement = survey_window
+    first = answer(window, requirement, "a1", "yes")
+    read = first.submitted_at  # what the reviewer opened
+    edited = answer(window, requirement, "a2", "no")
+    assert edited.pk == first.pk and edited.submitted_at > read  # the version a verdict is about
+    with pytest.raises(ActivationRequestError, match="changed this evidence"):
+        api.review_evidence(edited, verdict="verified", role="staff", reviewer=staff_user, version=read)

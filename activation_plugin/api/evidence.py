@@ -128,6 +128,18 @@ def project_is_settled(evidence):
     return evidence.status == Evidence.Status.VERIFIED or bool(evidence.reviews.all())
 
 
+def answer_is_settled(evidence, requirement):
+    """
+    Whether a learner's survey answer can no longer change in place: a reviewer gave a verdict on it,
+    or the reviewers its requirement names verified it. Its verdict then stays about what was read,
+    and a change is a new submission with its own review (issue 27). A self-reported answer, which
+    nobody reviews, stays editable until the window closes.
+    """
+    return bool(evidence.reviews.all()) or (
+        requirement.verification != EvidenceRequirement.Verification.NONE
+        and evidence.status == Evidence.Status.VERIFIED)
+
+
 def _clean_submission(window, requirement, payload, file, submitted_at):
     """The validated payload of a submission at ``submitted_at``; raises ActivationRequestError."""
     if window.state == ActivationWindow.State.WITHDRAWN:
@@ -186,7 +198,8 @@ def save_learner_response(*, window, requirement, payload, idempotency_key, file
     window = _locked(window)
     existing = (window.evidence.filter(requirement=requirement, source=Evidence.Source.LEARNER)
                 .exclude(status=Evidence.Status.REJECTED).order_by("-submitted_at").first())
-    if existing is None or existing.idempotency_key == idempotency_key:
+    if existing is None or existing.idempotency_key == idempotency_key or (
+            requirement.kind == EvidenceRequirement.Kind.SURVEY and answer_is_settled(existing, requirement)):
         return record_evidence(window=window, requirement=requirement, source=Evidence.Source.LEARNER,
                                payload=payload, idempotency_key=idempotency_key, file=file)
     return _edit_response(existing, window, requirement, payload, file)
@@ -219,6 +232,8 @@ def _edit_response(evidence, window, requirement, payload, file):
     if requirement.kind == EvidenceRequirement.Kind.PROJECT:
         evidence.submitted_at = now  # what gets reviewed is this version
     else:
+        if requirement.verification != EvidenceRequirement.Verification.NONE:
+            evidence.submitted_at = now  # awaiting its reviewer, who reviews this version
         _restatus_survey(evidence, requirement, now)
     evidence.save()
     evaluate_window(window)
