@@ -111,7 +111,7 @@ def _condition(condition, questions):
     cleaned, seen = [], set()
     for term in terms:
         qid = term.get("question") if isinstance(term, dict) else None
-        if qid not in by_id:
+        if not isinstance(qid, str) or qid not in by_id:
             _fail(_("The activation condition names the question {id}, which the survey does not ask.").format(
                 id=repr(qid)), "activation_condition")
         if qid in seen:
@@ -130,7 +130,7 @@ def _condition_term(term, question):
                 "a choice, the scale or a number.").format(id=qid), "activation_condition")
     if qtype in ("single_choice", "multiple_choice"):
         options = term.get("options")
-        if not isinstance(options, list) or not options:
+        if not isinstance(options, list) or not options or not all(isinstance(option, str) for option in options):
             _fail(_("Question '{id}': list the options that mean the learner applied it.").format(id=qid),
                   "activation_condition")
         unknown = [option for option in options if option not in question["options"]]

@@ -297,3 +297,32 @@ def test_a_survey_through_rest_says_which_answers_count_and_reads_back_in_the_pa
     assert survey["activation_condition_text"] == \
         "It counts as applying the skill when “Did you use it?” is answered “yes”."
     assert created.json()["requirements"][0]["activation_condition_text"] == ""  # the project
+
+
+def test_a_survey_from_before_conditions_gets_its_condition_through_rest(
+        staff_client, make_definition, course_key, learner):
+    definition = make_definition(requirements=[SURVEY])
+    survey = definition.requirements.get()
+    survey.config = {"questions": survey.config["questions"], "activation_condition": {"match": "not_set"}}
+    survey.save()  # as migration 0015 leaves it
+    [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=2))
+    api.save_learner_response(window=window, requirement=survey, payload={"answers": {"used": "no"}},
+                              idempotency_key="no")
+    window.refresh_from_db()
+    assert window.state == "activated"  # every answer counted until now
+    endpoint = url("requirement_activation_condition", course_id=course_key, definition_id=definition.pk,
+                   requirement_id=survey.pk)
+    bad = staff_client.post(endpoint, {"activation_condition": {"match": "all", "answers": [
+        {"question": "how", "options": ["x"]}]}}, format="json")
+    assert bad.status_code == 400 and bad.json()["field"] == "config.activation_condition"
+    done = staff_client.post(endpoint, {"activation_condition": {"match": "all", "answers": [
+        {"question": "used", "options": ["yes"]}]}}, format="json")
+    assert (done.status_code, done.json()) == (200, {"responses": 1, "not_counted": 1, "windows": 1})
+    window.refresh_from_db()
+    assert (window.state, window.evidence.get().status) == ("open", "not_met")
+    again = staff_client.post(endpoint, {"activation_condition": {"match": "any_answer"}}, format="json")
+    assert again.status_code == 400 and again.json()["field"] == "activation_condition"
+    missing = url("requirement_activation_condition", course_id=course_key, definition_id=definition.pk,
+                  requirement_id="99999999999999999999")
+    response = staff_client.post(missing, {"activation_condition": {"match": "any_answer"}}, format="json")
+    assert response.status_code == 404

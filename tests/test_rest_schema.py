@@ -45,6 +45,7 @@ def test_schema_lists_every_endpoint_with_both_authentications():
     assert set(schema["paths"]) == {prefix + tail for tail in (
         "definitions/", "definitions/{definition_id}/", "definitions/{definition_id}/activate/",
         "definitions/{definition_id}/archive/", "definitions/{definition_id}/requirements/",
+        "definitions/{definition_id}/requirements/{requirement_id}/activation-condition/",
         "definitions/{definition_id}/summary/", "definitions/{definition_id}/figures/", "summaries/", "windows/",
         "evidence/", "evidence/{evidence_id}/", "evidence/{evidence_id}/reviews/", "me/windows/")}
     assert set(schema["components"]["securitySchemes"]) == {"jwtAuth", "sessionAuth"}

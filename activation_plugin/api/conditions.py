@@ -34,7 +34,10 @@ def set_activation_condition(requirement, condition):
         ActivationRequestError: not a survey, its condition already set, or an invalid condition.
     """
     requirement = EvidenceRequirement.objects.select_for_update().get(pk=requirement.pk)
-    if requirement.kind != EvidenceRequirement.Kind.SURVEY or configs.condition_set(requirement.config):
+    if requirement.kind != EvidenceRequirement.Kind.SURVEY:
+        raise ActivationRequestError(_("Only a survey has an activation condition: its answers say whether the "
+                                       "skill was applied."), field="activation_condition")
+    if configs.condition_set(requirement.config):
         raise ActivationRequestError(_("This survey's activation condition is already set: changing it takes a new "
                                        "version of the definition."), field="activation_condition")
     config = configs.validate_config("survey", {**requirement.config, "activation_condition": condition})

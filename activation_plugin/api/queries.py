@@ -73,6 +73,19 @@ def definition_in_course(course_key, definition_id):
     return definition
 
 
+def requirement_in_definition(definition, requirement_id):
+    """
+    One of the definition's requirements (ids in URLs are checked, not trusted).
+
+    Raises:
+        ActivationNotFound: the definition has no such requirement.
+    """
+    requirement = _by_id(definition.requirements.all(), "pk", requirement_id).first()
+    if requirement is None:
+        raise ActivationNotFound(_("No such requirement in this definition."), field="requirement")
+    return requirement
+
+
 def windows_in_course(course_key, *, definition_id=None, state=None, arm=None, course_run=None,
                       opened_after=None, opened_before=None):
     """

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from activation_plugin import api, platform, prompts
 from activation_plugin.dashboard import authoring_forms, presentation, requirement_templates
-from activation_plugin.errors import ActivationRequestError
+from activation_plugin.errors import ActivationNotFound, ActivationRequestError
 from activation_plugin.learner.views import requirement_rows
 from activation_plugin.views_common import configurable_or_403, definition_or_404, may_configure, staff_course_key
 
@@ -201,9 +201,10 @@ def set_condition(request, course_id, definition_id, requirement_id):
     what the instructor answers to migration 0015's question (docs/decisions/0010).
     """
     course_key, definition = _configurable(request, course_id, definition_id)
-    requirement = definition.requirements.filter(pk=requirement_id).first()
-    if requirement is None:
-        raise Http404(_("No such requirement in this definition."))
+    try:
+        requirement = api.requirement_in_definition(definition, requirement_id)
+    except ActivationNotFound as exc:
+        raise Http404(str(exc)) from exc
     try:
         condition = authoring_forms.posted_condition(request.POST, requirement.config.get("questions", []))
         result = api.set_activation_condition(requirement, condition)

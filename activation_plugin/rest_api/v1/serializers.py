@@ -118,6 +118,20 @@ class RequirementInputSerializer(serializers.Serializer):  # pylint: disable=abs
     prompts = PromptInputSerializer(many=True, default=list)
 
 
+class ActivationConditionInputSerializer(serializers.Serializer):  # pylint: disable=abstract-method
+    """A survey's activation condition, for a survey written before conditions existed."""
+
+    activation_condition = serializers.DictField(
+        help_text='`{"match": "all" | "any", "answers": [{"question": "q1", "options": ["Yes"]}, '
+                  '{"question": "q2", "at_least": 4}]}`, or `{"match": "any_answer"}`: every answer counts.')
+
+
+class ActivationConditionResultSerializer(serializers.Serializer):  # pylint: disable=abstract-method
+    responses = serializers.IntegerField(help_text="Answers already given, judged against the condition.")
+    not_counted = serializers.IntegerField(help_text="Of those, the answers that no longer count as activation.")
+    windows = serializers.IntegerField(help_text="Windows whose state changed (an activation undone).")
+
+
 class ActivateInputSerializer(serializers.Serializer):  # pylint: disable=abstract-method
     """Activation archives the course's other active definitions; one it does not replace only when confirmed."""
 

@@ -18,6 +18,8 @@ urlpatterns = [
     path(f"{DEFINITION}activate/", views.ActivateDefinitionView.as_view(), name="definition_activate"),
     path(f"{DEFINITION}archive/", views.ArchiveDefinitionView.as_view(), name="definition_archive"),
     path(f"{DEFINITION}requirements/", views.RequirementListView.as_view(), name="definition_requirements"),
+    path(f"{DEFINITION}requirements/<str:requirement_id>/activation-condition/",
+         views.ActivationConditionView.as_view(), name="requirement_activation_condition"),
     path(f"{DEFINITION}summary/", views.SummaryView.as_view(), name="definition_summary"),
     path(f"{DEFINITION}figures/", views.FiguresView.as_view(), name="definition_figures"),
     path(f"{COURSE}summaries/", views.CourseSummaryView.as_view(), name="summaries"),

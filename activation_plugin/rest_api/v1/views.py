@@ -144,6 +144,27 @@ class RequirementListView(DefinitionMixin, ActivationAPIView):
         return once_per_key(request, add)
 
 
+class ActivationConditionView(DefinitionMixin, ActivationAPIView):
+    """The REST side of the definition page's form for surveys that predate activation conditions."""
+
+    serializer_class = s.ActivationConditionResultSerializer
+
+    @documented(path_ids=["definition_id", "requirement_id"], tags=DEFINITIONS,
+                summary="Set the activation condition of a survey written before conditions existed",
+                description="Only while the survey's `config.activation_condition` is `{\"match\": \"not_set\"}` "
+                "(migration 0015), windows or not: the answers already given are judged against it and their "
+                "windows evaluated again. Once set, it locks (400, field `activation_condition`).",
+                request=s.ActivationConditionInputSerializer, parameters=[IDEMPOTENCY_PARAMETER],
+                responses={200: s.ActivationConditionResultSerializer, **error_responses(400, 404)})
+    def post(self, request, course_id, definition_id, requirement_id):  # pylint: disable=unused-argument
+        requirement = api.requirement_in_definition(self.get_configurable_definition(), requirement_id)
+
+        def set_condition():
+            condition = _validated(s.ActivationConditionInputSerializer, request.data)["activation_condition"]
+            return Response(api.set_activation_condition(requirement, condition))
+        return once_per_key(request, set_condition)
+
+
 class SummaryView(DefinitionMixin, ActivationAPIView):
     serializer_class = s.SummarySerializer
 
