@@ -34,13 +34,16 @@ from activation_plugin.platform import in_runs_of
 PLAN_DESIGNS = {"course_waitlist": "randomised"}  # the plan's design that makes the comparison randomised
 
 
+def _ended(definition, now):
+    return ActivationWindow.objects.filter(definition=definition, closes_at__lte=now).exclude(
+        state=ActivationWindow.State.WITHDRAWN)
+
+
 def _completers(definition, metric, baseline_days, now):
     """``[(opened_at, closes_at, pre, post)]`` of the ended windows whose learner was measured in both periods."""
     pre, post = period_means(metric, baseline_days)
-    windows = ActivationWindow.objects.filter(definition=definition, closes_at__lte=now).exclude(
-        state=ActivationWindow.State.WITHDRAWN).annotate(pre=pre, post=post).filter(
-        pre__isnull=False, post__isnull=False)
-    return list(windows.order_by().values_list("opened_at", "closes_at", "pre", "post", "user_id"))
+    windows = _ended(definition, now).annotate(pre=pre, post=post).filter(pre__isnull=False, post__isnull=False)
+    return list(windows.order_by().values_list("opened_at", "closes_at", "pre", "post"))
 
 
 def _periods(completers, baseline_days):
@@ -53,7 +56,7 @@ def _periods(completers, baseline_days):
             for (start, length), weight in sorted(weights.items())]
 
 
-def _untrained_observations(definition, metric, completer_ids, periods):
+def _untrained_observations(definition, metric, periods, now):
     """
     ``{(source, external id): [(observed_at, value)]}`` of the metric in the completers' sources
     and periods, for ids linked to nobody, or to someone with no window in any run of the course
@@ -61,7 +64,8 @@ def _untrained_observations(definition, metric, completer_ids, periods):
     """
     catalog = catalog_course(definition.course_key)
     course_learners = in_runs_of(ActivationWindow.objects.all(), catalog, "course_run").values("user_id")
-    sources = MetricObservation.objects.filter(metric=metric, user__in=completer_ids).values("source_id")
+    completers = _ended(definition, now).values("user_id")
+    sources = MetricObservation.objects.filter(metric=metric, user__in=completers).values("source_id")
     observations = list(MetricObservation.objects.filter(
         Q(user__isnull=True) | ~Q(user__in=course_learners), metric=metric, source__in=sources,
         observed_at__gte=min(period[0] for period in periods), observed_at__lt=max(period[2] for period in periods),
@@ -138,7 +142,7 @@ def course_effect(definition, metric, now, baseline_days=None):
     periods = _periods(completers, baseline_days)
     colleagues = []
     if periods:
-        people = _untrained_observations(definition, metric, {row[4] for row in completers}, periods)
+        people = _untrained_observations(definition, metric, periods, now)
         colleagues = [pair for pair in (_aligned(observations, periods) for observations in people.values()) if pair]
     trained, untrained = _group([(row[2], row[3]) for row in completers]), _group(colleagues)
     standardised = _standardised_difference(trained, untrained)
