@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError
-from activation_plugin.models import IdempotentRequest, PromptOptOut
+from activation_plugin.models import IdempotentRequest, PromptOptOut, SupervisorInvite
 from activation_plugin.test_utils.factories import UserFactory
-from tests.conftest import api_url, definition_post, mint_jwt
+from tests.conftest import OBSERVATION, api_url, definition_post, mint_jwt
 
 pytestmark = pytest.mark.django_db
 
@@ -115,3 +115,59 @@ def test_a_survey_answer_changed_under_review_moves_its_version_and_the_stale_ve
     assert edited.pk == first.pk and edited.submitted_at > read  # the version a verdict is about
     with pytest.raises(ActivationRequestError, match="changed this evidence"):
         api.review_evidence(edited, verdict="verified", role="staff", reviewer=staff_user, version=read)
+
+
+# Self- and mutual confirmation of supervisors, with addresses compared as their providers deliver them.
+
+@pytest.fixture
+def observed(make_definition, course_key):
+    make_definition(requirements=[OBSERVATION], window_days=30)
+
+    def window_of(email):
+        user = UserFactory(email=email)
+        [window] = api.open_windows(user.pk, course_key, "passing", timezone.now() - timedelta(days=1))
+        return window
+    return window_of
+
+
+@pytest.mark.parametrize("learner_email, supervisor_email", [
+    ("ol1@gmail.com", "ol1@googlemail.com"),  # one mailbox, two domains
+    ("ol1@googlemail.com", "O.L.1+boss@Gmail.com"),
+    ("ol2@gmail.com", '"ol2"@gmail.com'),  # a quoted local part
+])
+def test_a_learner_cannot_invite_their_own_mailbox(observed, learner_email, supervisor_email):
+    window = observed(learner_email)
+    with pytest.raises(ActivationRequestError, match="own address|plain address"):
+        api.invite_supervisor(window, window.definition.requirements.get(), supervisor_email)
+    assert not SupervisorInvite.objects.exists()
+
+
+def test_a_quoted_local_part_is_refused(observed):
+    window = observed("ann@example.com")
+    with pytest.raises(ActivationRequestError, match="plain address"):
+        api.invite_supervisor(window, window.definition.requirements.get(), '"boss"@example.com')
+
+
+@pytest.mark.parametrize("a_invites, b_invites", [
+    ("b.b+work@gmail.com", "aa+x@googlemail.com"),
+    ("BB@gmail.com", "a.a@gmail.com"),
+])
+def test_two_learners_cannot_confirm_each_other_through_address_variants(observed, a_invites, b_invites):
+    a, b = observed("aa@gmail.com"), observed("bb@gmail.com")
+    api.invite_supervisor(a, a.definition.requirements.get(), a_invites)
+    with pytest.raises(ActivationRequestError, match="asked you to confirm"):
+        api.invite_supervisor(b, b.definition.requirements.get(), b_invites)
+
+
+def test_a_mutual_pair_from_before_is_flagged_to_staff(observed, course_key, client, course_staff):
+    a, b = observed("aa@gmail.com"), observed("bb@gmail.com")
+    stranger = observed("cc@example.com")
+    for window, email in ((a, "b.b@gmail.com"), (b, "aa+1@googlemail.com"), (stranger, "boss@example.com")):
+        SupervisorInvite.objects.create(window=window, requirement=window.definition.requirements.get(),
+                                        email=email, nonce=f"n{window.pk}",
+                                        expires_at=timezone.now() + timedelta(days=7))
+    flagged = {invite.window_id: invite.mutual for invite in api.invites_for_course(course_key)}
+    assert flagged == {a.pk: True, b.pk: True, stranger.pk: False}
+    client.force_login(course_staff)
+    page = client.get(reverse("activation_plugin:review_queue", kwargs={"course_id": str(course_key)})).content
+    assert page.decode().count('data-flag="mutual"') == 2

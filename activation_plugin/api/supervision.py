@@ -7,7 +7,9 @@ at most once per attempt, like the prompts (docs/decisions/0006-at-most-once-fol
 row is stored ``sending``, the mail is sent once the transaction commits, the outcome is recorded,
 and the tick retries a failed one (``retry_unsent_invites``).
 """
+import functools
 import logging
+import operator
 import re
 import secrets
 from datetime import timedelta
@@ -16,6 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -34,21 +37,53 @@ from activation_plugin.models import (
 
 log = logging.getLogger(__name__)
 MAX_MAIL_ATTEMPTS = 5
+# Domains one provider delivers to the same mailboxes: ann@googlemail.com reaches ann@gmail.com.
+DOMAIN_ALIASES = {"googlemail.com": "gmail.com"}
 # Providers known to ignore dots in the local part: a.n.n@gmail.com reaches ann@gmail.com.
-DOTLESS_DOMAINS = {"gmail.com", "googlemail.com"}
+DOTLESS_DOMAINS = {"gmail.com"}
 
 
 def mailbox(email):
     """
-    The mailbox an address delivers to, for comparing addresses: case aside, without a ``+tag``
-    (``ann+boss@example.com`` reaches ann@example.com at most providers), and without the dots
-    the providers of ``DOTLESS_DOMAINS`` ignore.
+    The mailbox an address delivers to, for comparing addresses: case aside, a domain by the one it
+    aliases, a quoted local part by its text, without a ``+tag`` (``ann+boss@example.com`` reaches
+    ann@example.com at most providers), and without the dots the providers of ``DOTLESS_DOMAINS`` ignore.
     """
     local, _at, domain = (email or "").strip().lower().rpartition("@")
+    domain = domain.rstrip(".")
+    domain = DOMAIN_ALIASES.get(domain, domain)
+    local = local[1:-1] if len(local) > 1 and local[0] == local[-1] == '"' else local
     local = local.split("+", 1)[0]
     if domain in DOTLESS_DOMAINS:
         local = local.replace(".", "")
     return f"{local}@{domain}"
+
+
+def _domains_of(box):
+    """The domains whose addresses may deliver to the mailbox ``box`` (its own and its aliases)."""
+    domain = box.rpartition("@")[2]
+    return {domain, *(alias for alias, target in DOMAIN_ALIASES.items() if target == domain)}
+
+
+def _invited_pairs(catalog_courses, addressed):
+    """
+    ``{(catalog course, invitee's mailbox, inviter's mailbox)}`` of the invitations in these courses
+    addressed to any of the mailboxes ``addressed``, read in one query by their domains only.
+    Compared mailbox to mailbox, ``+tag``, dot and alias variants do not hide a pair.
+    """
+    domains = set().union(*(_domains_of(box) for box in addressed))
+    if not domains:
+        return set()
+    rows = SupervisorInvite.objects.filter(window__definition__catalog_course__in=catalog_courses).filter(
+        functools.reduce(operator.or_, (Q(email__iendswith=f"@{domain}") for domain in domains)),
+    ).values_list("window__definition__catalog_course", "email", "window__user__email")
+    return {(course, mailbox(email), mailbox(learner_email)) for course, email, learner_email in rows
+            if mailbox(email) in addressed}
+
+
+def _mutual(catalog_course, inviter, invitee, pairs):
+    """Whether ``invitee`` (a learner too) invited ``inviter`` in this course: two confirming each other."""
+    return (catalog_course, mailbox(inviter), mailbox(invitee)) in pairs
 
 
 def _in_domains(domain, domains):
@@ -70,6 +105,9 @@ def _check_supervisor_email(window, email):
         validate_email(email)
     except ValidationError as exc:
         raise ActivationRequestError(_("Enter your supervisor's email address."), field="email") from exc
+    if email.startswith('"'):
+        # Valid, but a quoted local part ("ann"@example.com) is another spelling of a mailbox.
+        raise ActivationRequestError(_("Enter a plain address, without quotation marks."), field="email")
     if not supervisor_domain_allowed(email):
         raise ActivationRequestError(_("This platform does not accept supervisors at this email domain; "
                                        "use your supervisor's work address."), field="email")
@@ -77,11 +115,8 @@ def _check_supervisor_email(window, email):
         raise ActivationRequestError(_("A supervisor must be someone else: your own address cannot confirm."),
                                      field="email")
     # Two learners confirming each other is self-report with extra steps.
-    mutual = SupervisorInvite.objects.filter(
-        window__definition_id=window.definition_id, window__user__email__iexact=email,
-        email__iexact=window.user.email,
-    ).exists()
-    if mutual:
+    course = window.definition.catalog_course
+    if _mutual(course, window.user.email, email, _invited_pairs([course], {mailbox(window.user.email)})):
         raise ActivationRequestError(_("This person asked you to confirm their own behaviour; ask someone else."),
                                      field="email")
 
@@ -285,11 +320,21 @@ def record_supervisor_observation(token, observed, comment="", observer=None):
 
 
 def invites_for_course(course_key, limit=100):
-    """Supervisor invitations of this course run's learners not answered yet, newest first, for staff to manage."""
-    return list(
+    """
+    Supervisor invitations of this course run's learners not answered yet, newest first, for staff to
+    manage; ``mutual`` marks one whose supervisor invited its learner in turn (a pair from before such
+    invitations were refused, or sent at the same moment).
+    """
+    invites = list(
         SupervisorInvite.objects.filter(used_at__isnull=True, **run_scope(course_key, "window__"))
-        .select_related("window__user", "requirement").order_by("-created")[:limit]
+        .select_related("window__user", "window__definition", "requirement").order_by("-created")[:limit]
     )
+    pairs = _invited_pairs({invite.window.definition.catalog_course for invite in invites},
+                           {mailbox(invite.window.user.email) for invite in invites})
+    for invite in invites:
+        invite.mutual = _mutual(invite.window.definition.catalog_course, invite.window.user.email, invite.email,
+                                pairs)
+    return invites
 
 
 def invite_in_course(course_key, invite_id):
