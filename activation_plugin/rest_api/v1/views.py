@@ -157,6 +157,7 @@ class ActivationConditionView(DefinitionMixin, ActivationAPIView):
                 request=s.ActivationConditionInputSerializer, parameters=[IDEMPOTENCY_PARAMETER],
                 responses={200: s.ActivationConditionResultSerializer, **error_responses(400, 404)})
     def post(self, request, course_id, definition_id, requirement_id):  # pylint: disable=unused-argument
+        """Idempotent per ``Idempotency-Key``: a retry returns the first answer; a second condition is refused."""
         requirement = api.requirement_in_definition(self.get_configurable_definition(), requirement_id)
 
         def set_condition():
