@@ -233,3 +233,27 @@ def test_any_file_gets_a_preview_or_a_message_and_never_a_partial_write(client, 
         assert "observations stored" in done and stored <= valid and (stored > 0) == (valid > 0)
     elif response.status_code == 200:
         assert response.context["preview"]["error_count"] > 0
+
+
+@pytest.mark.parametrize("taken_by", ["explicit link", "email"])
+def test_staff_of_one_run_cannot_repoint_another_run_s_external_id(client, course_staff, course_key, other_run,
+                                                                   make_definition, taken_by):
+    """T1's staff uploaded ``EMP-130,learner003`` where EMP-130 was a T2 learner's: T2's observations moved."""
+    make_definition(requirements=[KPI])
+    mine, theirs = UserFactory(username="learner003"), UserFactory(username="t2", email="t2@example.com")
+    api.open_windows(mine.pk, course_key, "passing", timezone.now() - timedelta(days=5))
+    api.open_windows(theirs.pk, other_run, "passing", timezone.now() - timedelta(days=5))
+    source = MetricSource.objects.create(name="hr-upload", kind="csv")
+    taken = "EMP-130" if taken_by == "explicit link" else theirs.email
+    if taken_by == "explicit link":
+        api.link_identities(source, [(taken, theirs)])  # by T2's staff, or an operator
+    api.ingest_observations(source, [{"external_id": taken, "metric": "aht", "value": 200, "observed_at": when(1)},
+                                     {"external_id": "EMP-9", "metric": "aht", "value": 250, "observed_at": when(1)}])
+    client.force_login(course_staff)
+    response = upload(client, course_key, f"external_id,user\n{taken},learner003\nEMP-9,learner003\n", kind="links")
+    page = commit(client, course_key, response).content.decode()
+    assert "Nothing was stored" in page and "re-matched" not in page
+    assert MetricObservation.objects.get(external_id=taken).user == theirs
+    assert not IdentityLink.objects.filter(user=mine).exists()
+    response = upload(client, course_key, "external_id,user\nEMP-9,learner003\n", kind="links")
+    assert "1 ids linked; 1 observations re-matched" in commit(client, course_key, response).content.decode()

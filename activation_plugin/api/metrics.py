@@ -339,18 +339,26 @@ def ingest_observations(source, records, *, strict=False, now=None, resolved=Non
     return {**run.counts, "errors": run.errors, "high_water": run.high_water}
 
 
-def link_identities(source, links):
+def link_identities(source, links, allowed_users=None):
     """
     Record explicit links ``(external_id, user)`` (an uploaded mapping, or an id a learner
     entered), replacing earlier links of those ids, then re-resolve those ids' observations.
+
+    Args:
+        allowed_users: the ids of the learners the uploader may see (course staff: their run's), or
+            None (an operator). An id already belonging to anyone else, by an explicit link or by
+            resolution, cannot be moved: it would carry another run's observations over, and the
+            count of observations re-matched would tell of them.
 
     Returns:
         dict: ``linked`` and the re-resolution counts.
 
     Raises:
-        ActivationRequestError: an empty or overlong external id.
+        ActivationRequestError: an empty or overlong external id, or one outside the uploader's scope.
     """
     links = [(clean_external_id(external_id), user) for external_id, user in links]
+    if allowed_users is not None:
+        _check_link_scope(source, [external_id for external_id, _user in links], set(allowed_users))
     with transaction.atomic():
         for external_id, user in links:
             IdentityLink.objects.update_or_create(
@@ -358,6 +366,19 @@ def link_identities(source, links):
                 defaults={"user": user, "method": IdentityLink.Method.EXPLICIT},
             )
     return {"linked": len(links), **resolve_observations(source, [external_id for external_id, _user in links])}
+
+
+def _check_link_scope(source, external_ids, allowed_users, chunk=1000):
+    """Refuse ids that are linked, or resolve, to a learner outside ``allowed_users`` (the first one named)."""
+    for _offset, ids in _chunks(external_ids, chunk):
+        matched, _ambiguous = identity.resolve(source, ids)
+        owners = dict(IdentityLink.objects.filter(source=source, external_id__in=ids)
+                      .values_list("external_id", "user_id"))
+        for external_id in ids:
+            if {matched.get(external_id), owners.get(external_id)} - {None} - allowed_users:
+                raise ActivationRequestError(
+                    _("{external_id} belongs to a learner outside your course run: ask an operator to link it.")
+                    .format(external_id=external_id), field="external_id")
 
 
 def resolve_observations(source, external_ids=None, batch_size=1000):

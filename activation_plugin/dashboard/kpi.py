@@ -123,8 +123,10 @@ def kpi_commit(request, course_id):
     try:
         with default_storage.open(upload["path"], "rb") as stored:
             if upload["kind"] == "links":
-                rows = csv_import.link_rows(stored, _course_learners(request, course_key))
-                result = api.link_identities(source, rows)
+                learners = _course_learners(request, course_key)
+                rows = csv_import.link_rows(stored, learners)
+                allowed = None if learners is None else learners.values_list("user_id", flat=True)
+                result = api.link_identities(source, rows, allowed_users=allowed)
                 done = _("%(linked)s ids linked; %(relinked)s observations re-matched.") % result
             else:
                 learners = _course_learners(request, course_key)
