@@ -116,7 +116,7 @@ class StandaloneBackend:
         outbox shows what the LMS sends. Raises on failure, so the caller can retry; the text
         arrives already in ``language``. ``action``: ``(label, url)``, the HTML part's button.
         """
-        context = email_context(subject, body, footer, action, self.email_context())
+        context = email_context(subject, body, footer, action, self.email_context(), linkify=email is None)
         with translation.override(language or settings.LANGUAGE_CODE):
             text = render_to_string(f"{EMAIL_TEMPLATES}/body.txt", context)
             html = html_document(render_to_string(f"{EMAIL_TEMPLATES}/head.html", context),
@@ -266,7 +266,8 @@ class LmsBackend(StandaloneBackend):
                 recipient=Recipient(lms_user_id=user.id if user else None, email_address=email or user.email),
                 language=language,
                 user_context=email_context(subject, body, footer, action, _or_fallback(
-                    "the LMS's email layout", StandaloneBackend().email_context(), self.email_context)),
+                    "the LMS's email layout", StandaloneBackend().email_context(), self.email_context),
+                    linkify=email is None),
             )
             ace.send(message)
 
@@ -441,10 +442,16 @@ def html_document(head, body):
 </html>"""
 
 
-def email_context(subject, body, footer, action, layout):
-    """What the followup templates render: the text, the footer, the button (``action``: label, url)."""
+def email_context(subject, body, footer, action, layout, linkify=True):
+    """
+    What the followup templates render: the text, the footer, the button (``action``: label, url).
+    ``linkify`` makes the text's addresses clickable: only in mail to a learner, whose text the
+    instructor wrote; mail to a stranger carries text the learner controls (their name), where
+    "Claim prize at paypa1-login.com" must stay words, and its one link is the button.
+    """
     label, url = action or ("", "")
-    return {**layout, "subject": subject, "body": body, "footer": footer, "action_label": label, "action_url": url}
+    return {**layout, "subject": subject, "body": body, "footer": footer, "action_label": label, "action_url": url,
+            "linkify": linkify}
 
 
 def __getattr__(name):

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from activation_plugin import api
+from activation_plugin import api, links
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.models import IdempotentRequest, PromptOptOut, SupervisorInvite
 from activation_plugin.test_utils.factories import UserFactory
@@ -171,3 +171,15 @@ def test_a_mutual_pair_from_before_is_flagged_to_staff(observed, course_key, cli
     client.force_login(course_staff)
     page = client.get(reverse("activation_plugin:review_queue", kwargs={"course_id": str(course_key)})).content
     assert page.decode().count('data-flag="mutual"') == 2
+
+
+def test_a_learner_s_name_is_never_a_link_in_the_mail_to_their_supervisor(observed, mailoutbox):
+    window = observed("ann@example.com")
+    window.user.first_name, window.user.last_name = "Claim prize at", "paypa1-login.com"
+    window.user.save()
+    api.invite_supervisor(window, window.definition.requirements.get(), "boss@example.com")
+    [invitation] = mailoutbox
+    html = invitation.alternatives[0][0]
+    assert "paypa1-login.com" in html and 'href="http://paypa1-login.com"' not in html
+    confirm = links.supervisor_url(SupervisorInvite.objects.get())
+    assert f'href="{confirm}"' in html  # the button still leads the supervisor to the form
