@@ -1,9 +1,10 @@
 """Shared guards for the plugin's pages."""
 import functools
 import logging
+from contextlib import nullcontext
 
 from django.core.exceptions import PermissionDenied
-from django.db import OperationalError
+from django.db import OperationalError, connection, transaction
 from django.http import Http404, HttpResponse
 from django.template.loader import render_to_string
 
@@ -69,11 +70,17 @@ def busy_database_asks_to_retry(view):
     A page's write that lost a lock race (lock wait timeout, deadlock, a locked SQLite file) has
     rolled back: answer 503 with "try again" instead of a server error. Writes are idempotent or
     checked under a lock, so sending the same form again stores it once.
+
+    The page runs in one transaction when the host runs requests in one (``ATOMIC_REQUESTS``, as
+    the LMS does), but opened here rather than by Django's handler: a database that is down fails
+    at the transaction's start, and a deadlock can surface at its commit, both outside the view,
+    where only a server error could answer. Work after the commit (mail, tasks) runs when it ends.
     """
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
         try:
-            return view(request, *args, **kwargs)
+            with _request_transaction():
+                return view(request, *args, **kwargs)
         except (ActivationInternalError, OperationalError) as exc:
             log.warning("activation: %s answered 'try again': %s", request.path, exc)
             # Without the request's context: its processors read the session (messages, user), and the
@@ -82,7 +89,12 @@ def busy_database_asks_to_retry(view):
             _forget_unreadable_session(request)
             response["Retry-After"] = str(RETRY_AFTER_SECONDS)
             return response
-    return wrapper
+    return transaction.non_atomic_requests(wrapper)
+
+
+def _request_transaction():
+    """The transaction Django would have opened around the view: one, if the host asks for it."""
+    return transaction.atomic() if connection.settings_dict.get("ATOMIC_REQUESTS") else nullcontext()
 
 
 def _forget_unreadable_session(request):

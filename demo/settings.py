@@ -73,6 +73,7 @@ if os.environ.get("DEMO_DB") == "mariadb":
         "HOST": os.environ.get("DEMO_DB_HOST", "127.0.0.1"),
         "PORT": os.environ.get("DEMO_DB_PORT", "3306"),
         "OPTIONS": {"charset": "utf8mb4", "isolation_level": "read committed"},
+        "ATOMIC_REQUESTS": True,  # as lms/envs/common.py: every request runs in one transaction
         "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
     }}
 else:
@@ -82,6 +83,7 @@ else:
         # Writers queue for the file's lock (for up to 20 s) from the start of their transaction,
         # instead of failing when two read-then-write transactions collide (Django 5.1+).
         "OPTIONS": {"timeout": 20, **({"transaction_mode": "IMMEDIATE"} if django.VERSION >= (5, 1) else {})},
+        "ATOMIC_REQUESTS": True,  # as lms/envs/common.py: every request runs in one transaction
     }}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -8,12 +8,14 @@ import os
 import shutil
 import sqlite3
 import sysconfig
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
 from django.core.cache import cache
+from django.test import TestCase
 from opaque_keys.edx.keys import CourseKey
 from openedx_events.learning.data import (
     CertificateData,
@@ -139,11 +141,39 @@ def mint_jwt(user, **claims):
     return jwt.encode({**payload, **claims}, key, algorithm=settings.JWT_AUTH["JWT_SIGNING_ALGORITHM"])
 
 
+class RequestCommits:
+    """
+    The innermost middleware in tests: a request's work queued for after its transaction (mail,
+    tasks, tracking, the messages that say how they went) runs when the view returns, where the
+    LMS's request transaction (``ATOMIC_REQUESTS``) would have committed. Inside a test's own
+    transaction nothing ever commits, and that work would silently never run.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with committed():
+            return self.get_response(request)
+
+
+@pytest.fixture(autouse=True)
+def requests_commit(settings):
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "tests.conftest.RequestCommits"]
+
+
 @pytest.fixture
 def api_client():
     """DRF's client with CSRF enforced, as a browser session meets it."""
     from rest_framework.test import APIClient  # pylint: disable=import-outside-toplevel
     return APIClient(enforce_csrf_checks=True)
+
+
+@contextmanager
+def committed():
+    """The caller's writes commit at the end of the block, with the work they queued for after it."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        yield
 
 
 @pytest.fixture
@@ -257,14 +287,23 @@ def user_data(user_id, username="someone"):
 
 
 def send_passing(user_id, course_key, is_passing=True, time=NOW):
-    return COURSE_PASSING_STATUS_UPDATED.send_event(time=time, course_passing_status=CoursePassingStatusData(
-        is_passing=is_passing, course=CourseData(course_key=course_key), user=user_data(user_id)))
+    """The pass event, sent as the platform's grade write commits (the receivers' after-commit work runs)."""
+    with committed():
+        return COURSE_PASSING_STATUS_UPDATED.send_event(time=time, course_passing_status=CoursePassingStatusData(
+            is_passing=is_passing, course=CourseData(course_key=course_key), user=user_data(user_id)))
 
 
-def send_certificate(user_id, course_key, time=NOW):
+def certificate_created(user_id, course_key, time=NOW):
+    """The certificate event alone, as sent from inside ``GeneratedCertificate.save()``'s transaction."""
     return CERTIFICATE_CREATED.send_event(time=time, certificate=CertificateData(
         user=user_data(user_id), course=CourseData(course_key=course_key), mode="verified", grade="0.9",
         download_url="", name="someone", current_status="downloadable"))
+
+
+def send_certificate(user_id, course_key, time=NOW):
+    """The certificate event, sent as the platform's certificate write commits."""
+    with committed():
+        return certificate_created(user_id, course_key, time)
 
 
 def failures(responses):

@@ -20,7 +20,7 @@ from activation_plugin import api, prompts
 from activation_plugin.platform import LmsBackend, StandaloneBackend
 from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoLanguagePreference
-from tests.conftest import NOW, OBSERVATION, PROJECT
+from tests.conftest import NOW, OBSERVATION, PROJECT, committed
 
 pytestmark = pytest.mark.django_db
 NBSP = "\u00a0"
@@ -65,7 +65,8 @@ def test_a_french_learner_reads_the_deadline_in_french_in_both_parts(prompted):
 def test_the_supervisors_invitation_has_a_confirm_button_and_a_readable_date(make_definition, learner, course_key):
     definition = make_definition(requirements=[OBSERVATION], window_days=30)
     [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now())
-    invite = api.invite_supervisor(window, definition.requirements.get(), "boss@example.com")
+    with committed():
+        invite = api.invite_supervisor(window, definition.requirements.get(), "boss@example.com")
     [message] = mail.outbox
     expires = prompts.local_date(invite.expires_at, "en")
     assert f"before {expires}:" in message.body and f"{invite.expires_at:%Y-%m-%d}" not in message.body

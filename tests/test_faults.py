@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from django.core import mail
 from django.core.cache import cache
-from django.db import OperationalError, connection, connections
+from django.db import OperationalError, connection, connections, transaction
 from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
@@ -37,10 +37,20 @@ from activation_plugin.models import (
     PromptDelivery,
     Review,
     SupervisorInvite,
+    WindowTally,
 )
 from activation_plugin.test_utils.factories import DefinitionFactory, UserFactory
-from demo.models import DemoSentMail
-from tests.conftest import DOCS, NOW, PROJECT, failures, replay_into_sqlite, send_certificate, send_passing
+from demo.models import DemoCompletionRecord, DemoSentMail
+from tests.conftest import (
+    DOCS,
+    NOW,
+    PROJECT,
+    certificate_created,
+    failures,
+    replay_into_sqlite,
+    send_certificate,
+    send_passing,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 mariadb_only = pytest.mark.skipif(os.environ.get("DEMO_DB") != "mariadb",
@@ -83,6 +93,17 @@ def lock_holder():
         def lock(self, model, pk):
             with other.cursor() as cursor:
                 cursor.execute(f"SELECT id FROM {model._meta.db_table} WHERE id = %s FOR UPDATE", [pk])  # noqa: S608
+
+        def is_free(self, model, pk):
+            """Whether the row can be locked at once (``NOWAIT``): no other transaction holds it."""
+            try:
+                with other.cursor() as cursor:
+                    cursor.execute(f"SELECT id FROM {model._meta.db_table} WHERE id = %s FOR UPDATE NOWAIT", [pk])  # noqa: S608
+                return True
+            except OperationalError:
+                return False
+            finally:
+                other.rollback()
 
         def release(self):
             other.rollback()
@@ -423,3 +444,60 @@ def test_a_kpi_source_down_for_a_day_loses_nothing_and_counts_nothing_twice(db, 
     assert pull.pull("crm")["stored"] == 0  # and a further pull stores nothing again
     source.refresh_from_db()
     assert not source.failing and source.cursor > cursor
+
+
+# 5. The platform's own write, with the plugin's work inside it (issue 30).
+
+@mariadb_only
+@pytest.mark.django_db(transaction=True)
+def test_a_completions_tally_work_that_fails_never_rolls_back_the_platforms_certificate(
+        make_definition, course_key, lock_holder):
+    """
+    Fault: the certificate is saved in the platform's transaction, which sends the event; the
+    running total of the learner's cell is held by another connection, so opening the window times
+    out. That happens after the platform's commit: the certificate stands, the completion stays
+    stored, and the tick opens the window once the row is free.
+    """
+    make_definition(trigger="certificate")
+    learner, classmate = UserFactory.create_batch(2)
+    occurred = timezone.now() - timedelta(hours=1)
+    api.open_windows(classmate.pk, course_key, "certificate", occurred)  # the cell's running total exists
+    short_lock_waits()
+    lock_holder.lock(WindowTally, WindowTally.objects.get().pk)
+    with transaction.atomic():  # GeneratedCertificate.save()
+        DemoCompletionRecord.objects.create(user=learner, course_key=course_key, trigger="certificate",
+                                            completed_at=occurred)
+        assert failures(certificate_created(learner.pk, course_key, occurred)) == []
+    assert DemoCompletionRecord.objects.filter(user=learner).exists()
+    assert PendingCompletion.objects.get().user_id == learner.pk
+    assert not ActivationWindow.objects.filter(user=learner).exists()
+
+    lock_holder.release()
+    assert api.tick(now=timezone.now() + timedelta(minutes=10))["completions_retried"] == 1
+    assert ActivationWindow.objects.get(user=learner).opened_at == occurred
+    assert not PendingCompletion.objects.exists()
+
+
+@mariadb_only
+@pytest.mark.django_db(transaction=True)
+def test_a_certificate_saved_in_the_platforms_transaction_locks_no_running_total_until_it_commits(
+        make_definition, course_key, lock_holder):
+    """
+    Two completions in one cell must not take turns on its running total until *the platform's*
+    transaction commits (and an InnoDB deadlock there would roll back the platform's certificate):
+    while the certificate's transaction is open, the cell's row is free; after it commits, the window
+    is open and counted.
+    """
+    make_definition(trigger="certificate")
+    learner, classmate = UserFactory.create_batch(2)
+    occurred = timezone.now() - timedelta(hours=1)
+    api.open_windows(classmate.pk, course_key, "certificate", occurred)
+    tally = WindowTally.objects.get()
+    with transaction.atomic():  # GeneratedCertificate.save()
+        DemoCompletionRecord.objects.create(user=learner, course_key=course_key, trigger="certificate",
+                                            completed_at=occurred)
+        assert failures(certificate_created(learner.pk, course_key, occurred)) == []
+        assert lock_holder.is_free(WindowTally, tally.pk)
+    assert ActivationWindow.objects.get(user=learner).opened_at == occurred
+    tally.refresh_from_db()
+    assert tally.completers == 2

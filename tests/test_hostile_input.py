@@ -25,7 +25,7 @@ from activation_plugin.models import (
     FollowUpPrompt,
 )
 from activation_plugin.test_utils.factories import UserFactory
-from tests.conftest import SURVEY
+from tests.conftest import SURVEY, committed
 
 pytestmark = pytest.mark.django_db
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -128,7 +128,8 @@ def test_completion_events_never_break_the_sender_and_replays_count_once(make_de
         user=UserData(id=real_user.pk if real_user else user_id, is_active=True,
                       pii=UserPersonalData(username="x", email="x@example.com", name="x")))
     for _ in range(replays):
-        responses = COURSE_PASSING_STATUS_UPDATED.send_event(time=when, course_passing_status=payload)
+        with committed():
+            responses = COURSE_PASSING_STATUS_UPDATED.send_event(time=when, course_passing_status=payload)
         assert not [response for _receiver, response in responses if isinstance(response, Exception)]
     if real_user:
         windows = ActivationWindow.objects.filter(user=real_user)

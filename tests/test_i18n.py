@@ -25,7 +25,7 @@ from activation_plugin import api, links
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.kpi import csv_import
 from activation_plugin.test_utils.factories import UserFactory
-from tests.conftest import OBSERVATION, PROJECT, definition_post
+from tests.conftest import OBSERVATION, PROJECT, committed, definition_post
 from tests.figures_data import make_windows
 
 # The package under test (the installed wheel in CI's wheel jobs): its catalogues are what ships.
@@ -191,7 +191,8 @@ def test_a_supervisor_is_invited_in_the_learners_language(client, learner, cours
     from demo.models import DemoLanguagePreference  # pylint: disable=import-outside-toplevel
     DemoLanguagePreference.objects.create(user=learner, language="fr")
     requirement = open_window.definition.requirements.get(kind="observation")
-    api.invite_supervisor(open_window, requirement, "boss@example.org")
+    with committed():
+        api.invite_supervisor(open_window, requirement, "boss@example.org")
     [message] = mail.outbox
     assert message.subject.endswith(" vous demande de confirmer un comportement au travail")
     assert "Sinon, vous pouvez ignorer ce message." in message.body

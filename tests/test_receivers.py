@@ -13,7 +13,7 @@ from activation_plugin import api
 from activation_plugin.models import ActivationWindow, PendingCompletion
 from activation_plugin.test_utils.factories import UserFactory
 from demo.platform import DemoBackend
-from tests.conftest import NOW, failures, send_certificate, send_passing, user_data
+from tests.conftest import NOW, committed, failures, send_certificate, send_passing, user_data
 
 
 def test_passing_event_opens_a_window_at_the_event_time(make_definition, learner, course_key):
@@ -184,9 +184,11 @@ def test_a_pass_in_a_ccx_opens_a_window_of_the_master_course_s_definition(make_d
     """The LMS sends CCX_COURSE_PASSING_STATUS_UPDATED, not the other signal, for a pass in a CCX."""
     definition = make_definition()
     ccx = CourseKey.from_string(f"ccx-v1:{course_key.org}+{course_key.course}+{course_key.run}+ccx@3")
-    responses = CCX_COURSE_PASSING_STATUS_UPDATED.send_event(time=NOW, course_passing_status=CcxCoursePassingStatusData(
-        is_passing=True, user=user_data(learner.id),
-        course=CcxCourseData(ccx_course_key=ccx, master_course_key=course_key, display_name="Night cohort")))
+    with committed():
+        responses = CCX_COURSE_PASSING_STATUS_UPDATED.send_event(
+            time=NOW, course_passing_status=CcxCoursePassingStatusData(
+                is_passing=True, user=user_data(learner.id),
+                course=CcxCourseData(ccx_course_key=ccx, master_course_key=course_key, display_name="Night cohort")))
     assert failures(responses) == []
     window = ActivationWindow.objects.get()
     assert (window.definition, window.course_run, window.opened_at) == (definition, ccx, NOW)

@@ -14,7 +14,7 @@ from activation_plugin.errors import ActivationRequestError
 from activation_plugin.models import Review
 from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoCourse
-from tests.conftest import PROJECT, SURVEY, api_url
+from tests.conftest import PROJECT, SURVEY, api_url, committed
 
 STAFF_PROJECT = {**PROJECT, "verification": "staff"}
 
@@ -116,7 +116,8 @@ def test_staff_resend_and_revoke_supervisor_invitations(client, make_definition,
     definition = make_definition(requirements=[{"kind": "observation", "title": "Supervisor",
                                                 "verification": "supervisor", "config": {"checklist": ["Greets"]}}])
     [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=1))
-    invite = api.invite_supervisor(window, definition.requirements.get(), "boss@example.com")
+    with committed():
+        invite = api.invite_supervisor(window, definition.requirements.get(), "boss@example.com")
     client.force_login(course_staff)
     page = client.get(queue_url(course_key))
     assert page.content.count(f'data-invite="{invite.pk}"'.encode()) == 1

@@ -11,6 +11,7 @@ from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.models import Evidence, Review, SupervisorInvite
 from activation_plugin.test_utils.factories import UserFactory
+from tests.conftest import committed
 
 OBSERVE = {"kind": "observation", "title": "Supervisor", "verification": "supervisor",
            "config": {"checklist": ["Greets", "Resolves"], "min_observed": 2}}
@@ -33,6 +34,12 @@ def invite_url(window, course_key):
 
 def link_in(message):
     return re.search(r"http://127.0.0.1:8000(/activation/observe/\S+/)", message.body).group(1)
+
+
+def committed_invite(window, requirement, email):
+    """An invitation made and committed, as at the end of the learner's request: its mail leaves then."""
+    with committed():
+        return api.invite_supervisor(window, requirement, email)
 
 
 def test_supervisor_confirms_once_and_the_window_activates(client, window, learner, course_key):
@@ -59,7 +66,7 @@ def test_supervisor_confirms_once_and_the_window_activates(client, window, learn
 
 
 def test_too_few_behaviours_observed_rejects(window, client):
-    api.invite_supervisor(window, window.definition.requirements.get(), "boss@example.com")
+    committed_invite(window, window.definition.requirements.get(), "boss@example.com")
     client.post(link_in(mail.outbox[0]), {"item-0": "observed", "item-1": "not_observed"})
     window.refresh_from_db()
     assert (Evidence.objects.get().status, window.state) == ("rejected", "open")
@@ -72,7 +79,7 @@ def test_too_few_behaviours_observed_rejects(window, client):
 ])
 def test_bad_supervisor_addresses_are_refused(window, email, message):
     with pytest.raises(ActivationRequestError, match=message):
-        api.invite_supervisor(window, window.definition.requirements.get(), email)
+        committed_invite(window, window.definition.requirements.get(), email)
     assert not SupervisorInvite.objects.exists() and mail.outbox == []
 
 
@@ -80,24 +87,25 @@ def test_two_learners_cannot_confirm_each_other(window, course_key, learner):
     friend = UserFactory(username="friend")
     [friends_window] = api.open_windows(friend.pk, course_key, "passing", timezone.now() - timedelta(days=1))
     requirement = window.definition.requirements.get()
-    api.invite_supervisor(friends_window, requirement, learner.email)
+    committed_invite(friends_window, requirement, learner.email)
     with pytest.raises(ActivationRequestError, match="asked you to confirm"):
-        api.invite_supervisor(window, requirement, friend.email)
+        committed_invite(window, requirement, friend.email)
 
 
 def test_inviting_twice_sends_once(window):
     requirement = window.definition.requirements.get()
-    first = api.invite_supervisor(window, requirement, "boss@example.com")
-    assert api.invite_supervisor(window, requirement, "BOSS@example.com") == first
+    first = committed_invite(window, requirement, "boss@example.com")
+    assert committed_invite(window, requirement, "BOSS@example.com") == first
     assert len(mail.outbox) == 1
 
 
 def test_revoked_expired_tampered_and_resent_links(window, client, settings):
     requirement = window.definition.requirements.get()
-    invite = api.invite_supervisor(window, requirement, "boss@example.com")
+    invite = committed_invite(window, requirement, "boss@example.com")
     old_link = link_in(mail.outbox[0])
     assert client.get(old_link[:-6] + "xxxxx/").status_code == 400
-    fresh = api.resend_invite(invite)
+    with committed():
+        fresh = api.resend_invite(invite)
     new_link = link_in(mail.outbox[1])
     revoked = client.get(old_link)
     assert revoked.status_code == 400 and b"no longer valid" in revoked.content
@@ -130,7 +138,7 @@ def test_an_invitation_whose_mail_fails_is_kept_and_retried_once_not_lost_or_dou
     assert 'data-mail="failed"' in queue.content.decode()
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     # The same address again is the same invitation, not a second one.
-    assert api.invite_supervisor(window, window.definition.requirements.get(), "Boss@example.com").pk == invite.pk
+    assert committed_invite(window, window.definition.requirements.get(), "Boss@example.com").pk == invite.pk
     assert api.tick()["invitations_retried"] == 0 and mail.outbox == []  # not before the retry delay
     later = timezone.now() + timedelta(hours=1, minutes=1)
     assert api.tick(now=later)["invitations_retried"] == 1
@@ -145,7 +153,7 @@ def test_an_invitation_whose_mail_fails_is_kept_and_retried_once_not_lost_or_dou
 def test_a_mail_failure_is_retried_a_bounded_number_of_times(window, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2
-    invite = api.invite_supervisor(window, window.definition.requirements.get(), "boss@example.com")
+    invite = committed_invite(window, window.definition.requirements.get(), "boss@example.com")
     now = timezone.now()
     retried = [api.tick(now=now + timedelta(hours=2 * n))["invitations_retried"] for n in range(1, 7)]
     invite.refresh_from_db()
@@ -159,7 +167,7 @@ def test_learners_cannot_invite_for_someone_elses_window(client, window, course_
 
 
 def test_the_supervisor_form_is_rate_limited(window, client):
-    api.invite_supervisor(window, window.definition.requirements.get(), "boss@example.com")
+    committed_invite(window, window.definition.requirements.get(), "boss@example.com")
     link = link_in(mail.outbox[0])
     statuses = [client.post(link, {"item-0": "observed"}).status_code for _ in range(11)]
     assert statuses == [200] + [400] * 9 + [429]  # recorded once, then "already used", then throttled
@@ -167,7 +175,7 @@ def test_the_supervisor_form_is_rate_limited(window, client):
 
 
 def test_oversized_and_script_comments(window, client):
-    api.invite_supervisor(window, window.definition.requirements.get(), "boss@example.com")
+    committed_invite(window, window.definition.requirements.get(), "boss@example.com")
     link = link_in(mail.outbox[0])
     too_long = client.post(link, {"item-0": "observed", "item-1": "observed", "comment": "x" * 20001})
     assert too_long.status_code == 400 and b"at most 20000 characters" in too_long.content
@@ -178,7 +186,7 @@ def test_oversized_and_script_comments(window, client):
 
 def test_the_learner_cannot_answer_their_own_link(window, client, learner):
     """Opened in the learner's own session, the link used to record 'all observed' as supervisor evidence."""
-    api.invite_supervisor(window, window.definition.requirements.get(), "boss@example.com")
+    committed_invite(window, window.definition.requirements.get(), "boss@example.com")
     link = link_in(mail.outbox[0])
     client.force_login(learner)
     assert client.get(link).status_code == 400
@@ -194,20 +202,20 @@ def test_invitations_per_day_are_bounded_across_windows(window, settings, course
     settings.ACTIVATION_SUPERVISOR_INVITES_PER_DAY = 3
     requirement = window.definition.requirements.get()
     for number in range(3):
-        api.invite_supervisor(window, requirement, f"boss{number}@example.com")
+        committed_invite(window, requirement, f"boss{number}@example.com")
     with pytest.raises(ActivationRequestError, match="as many invitations as a day allows"):
-        api.invite_supervisor(window, requirement, "stranger@example.com")
+        committed_invite(window, requirement, "stranger@example.com")
     assert len(mail.outbox) == 3 and SupervisorInvite.objects.count() == 3
-    assert api.invite_supervisor(window, requirement, "boss0@example.com")  # the same one again costs nothing
+    assert committed_invite(window, requirement, "boss0@example.com")  # the same one again costs nothing
     SupervisorInvite.objects.update(created=timezone.now() - timedelta(days=1, minutes=1))
-    api.invite_supervisor(window, requirement, "stranger@example.com")
+    committed_invite(window, requirement, "stranger@example.com")
     assert len(mail.outbox) == 4
 
 
 def test_a_learner_name_cannot_carry_a_link_into_the_invitation(window, learner):
     learner.first_name, learner.last_name = "WIN $500 now at https://evil.example/claim", "\nPS: reply"
     learner.save()
-    api.invite_supervisor(window, window.definition.requirements.get(), "boss@example.com")
+    committed_invite(window, window.definition.requirements.get(), "boss@example.com")
     [invitation] = mail.outbox
     for text in (invitation.subject, invitation.body):
         assert "://" not in text.replace(link_in(invitation), "").replace("http://127.0.0.1:8000", "")
@@ -220,14 +228,14 @@ def test_dots_gmail_ignores_do_not_make_another_supervisor(make_definition, cour
     make_definition(requirements=[OBSERVE], window_days=30)
     [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=3))
     with pytest.raises(ActivationRequestError, match="own address"):
-        api.invite_supervisor(window, window.definition.requirements.get(), "A.NNLEE+boss@gmail.com")
-    api.invite_supervisor(window, window.definition.requirements.get(), "ann.lee@example.com")  # another provider
+        committed_invite(window, window.definition.requirements.get(), "A.NNLEE+boss@gmail.com")
+    committed_invite(window, window.definition.requirements.get(), "ann.lee@example.com")  # another provider
 
 
 @pytest.mark.parametrize("leave", ["retire", "withdraw"])
 def test_a_supervisors_address_and_comment_leave_with_the_learner(window, client, learner, course_key, leave):
     """Retirement used to clear only reviews the retired user wrote: the supervisor's email and comment stayed."""
-    api.invite_supervisor(window, window.definition.requirements.get(), "boss@example.com")
+    committed_invite(window, window.definition.requirements.get(), "boss@example.com")
     client.post(link_in(mail.outbox[0]), {"item-0": "observed", "item-1": "observed", "comment": "Saw Ada on Tuesday"})
     assert Review.objects.get().reviewer_email == "boss@example.com"
     if leave == "retire":
@@ -240,7 +248,7 @@ def test_a_supervisors_address_and_comment_leave_with_the_learner(window, client
 
 def test_bad_attempts_from_a_shared_address_do_not_lock_a_supervisor_out(window, client):
     """Behind one NAT, someone else's 60 guesses used to make the valid link answer 429."""
-    api.invite_supervisor(window, window.definition.requirements.get(), "boss@example.com")
+    committed_invite(window, window.definition.requirements.get(), "boss@example.com")
     link = link_in(mail.outbox[0])
     guesses = [client.post(f"/activation/observe/guess{number}:forged/", {"item-0": "observed"}).status_code
                for number in range(60)]
@@ -254,12 +262,12 @@ def test_operators_may_restrict_supervisor_domains(window, settings):
     settings.ACTIVATION_SUPERVISOR_EMAIL_DOMAINS = ["acme.com"]
     for refused in ("boss@gmail.com", "boss@notacme.com", "boss@acme.com.evil.org"):
         with pytest.raises(ActivationRequestError, match="email domain"):
-            api.invite_supervisor(window, requirement, refused)
-    assert api.invite_supervisor(window, requirement, "Boss@Mail.ACME.com").email == "Boss@Mail.ACME.com"
+            committed_invite(window, requirement, refused)
+    assert committed_invite(window, requirement, "Boss@Mail.ACME.com").email == "Boss@Mail.ACME.com"
     settings.ACTIVATION_SUPERVISOR_EMAIL_DOMAINS = []
     settings.ACTIVATION_SUPERVISOR_BLOCKED_EMAIL_DOMAINS = ["gmail.com", "@outlook.com"]
     for refused in ("boss@gmail.com", "boss@eu.outlook.com"):
         with pytest.raises(ActivationRequestError, match="email domain"):
-            api.invite_supervisor(window, requirement, refused)
-    assert api.invite_supervisor(window, requirement, "lead@example.org").email == "lead@example.org"
+            committed_invite(window, requirement, refused)
+    assert committed_invite(window, requirement, "lead@example.org").email == "lead@example.org"
     assert [m.to for m in mail.outbox] == [["Boss@Mail.ACME.com"], ["lead@example.org"]]

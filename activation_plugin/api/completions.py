@@ -30,12 +30,18 @@ LONGEST_RETRY_WAIT = timedelta(hours=6)
 
 def record_completion(user_id, course_key, trigger, occurred_at):
     """
-    The receivers' one call: store the completion, then open its windows. If opening fails for a
-    reason outside the caller's control (the database, the platform), the stored row stays and the
-    tick retries it; the failure is logged, never raised.
+    The receivers' one call: store the completion, then open its windows once the caller's
+    transaction has committed. The platform sends completion events from inside its own writes (a
+    certificate's ``save()``, a grade update): the stored row joins that transaction, and is gone if
+    it rolls back, but opening windows moves shared running totals (row locks, and a deadlock could
+    roll back the platform's write with ours), so it waits for the outermost commit (at once when
+    there is no transaction). If opening fails for a reason outside the caller's control (the
+    database, the platform), the stored row stays and the tick retries it; the failure is logged,
+    never raised.
 
     Returns:
-        list[ActivationWindow]: the windows of this completion; empty if they wait for a retry.
+        list[ActivationWindow]: the windows of this completion; empty if they wait for the caller's
+        commit or for a retry.
 
     Raises:
         ActivationRequestError: malformed course key, trigger, user id or time (nothing to retry).
@@ -57,7 +63,10 @@ def record_completion(user_id, course_key, trigger, occurred_at):
             received_at=now, next_attempt_at=now + FIRST_RETRY_AFTER,
         )], ignore_conflicts=True)
     pending = PendingCompletion.objects.filter(user_id=user_id, course_run=key, trigger=trigger)
-    return _open_or_keep(pending, user_id, key, trigger, occurred_at, now)
+    opened = []
+    transaction.on_commit(lambda: opened.extend(_open_or_keep(pending, user_id, key, trigger, occurred_at, now)),
+                          robust=True)
+    return opened
 
 
 def retry_pending_completions(now=None, limit=None):

@@ -149,7 +149,7 @@ def _send_invite(invite):
 def invite_supervisor(window, requirement, email):
     """
     Invite a supervisor to observe; the same pending invitation again changes nothing. The mail
-    leaves once the invitation is committed; if the mail server refuses it, the invitation stays
+    leaves once the outermost transaction commits; if the mail server refuses it, the invitation stays
     ``failed`` and the tick sends it again (``mail_status`` says which, for the page to tell).
 
     Raises:
@@ -159,8 +159,18 @@ def invite_supervisor(window, requirement, email):
     with transaction.atomic():
         invite, created = _claim_invite(window, requirement, (email or "").strip())
     if created:
-        _deliver(invite)
+        _deliver_after_commit(invite)
     return invite
+
+
+def _deliver_after_commit(invite):
+    """
+    Mail the invitation once the outermost transaction commits: inside the LMS a request runs in one
+    (``ATOMIC_REQUESTS``), and the savepoint above is not a commit. Until then ``invite`` reads
+    ``sending``; outside a transaction it is mailed at once and reads ``sent`` or ``failed``. If the
+    request rolls back, the invitation and its mail go with it.
+    """
+    transaction.on_commit(lambda: _deliver(invite), robust=True)
 
 
 def _claim_invite(window, requirement, email):
@@ -250,7 +260,8 @@ def revoke_invite(invite):
 
 def resend_invite(invite):
     """
-    Staff send a fresh link (a new secret; the old link stops working), mailed once it is stored.
+    Staff send a fresh link (a new secret; the old link stops working), mailed once the outermost
+    transaction commits.
 
     Raises:
         ActivationRequestError: the invitation was already used, or the window has closed.
@@ -266,7 +277,7 @@ def resend_invite(invite):
         invite.revoked_at = now
         invite.save(update_fields=["revoked_at"])
         fresh = _new_invite(invite.window, invite.requirement, invite.email, now)
-    _deliver(fresh)
+    _deliver_after_commit(fresh)
     return fresh
 
 

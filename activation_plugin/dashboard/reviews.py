@@ -3,6 +3,7 @@ from datetime import date
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -145,6 +146,14 @@ def evidence_file(request, course_id, evidence_id):
 
 @login_required
 @require_POST
+def _tell_how_the_resend_went(request, fresh):
+    if fresh.mail_status == fresh.MailStatus.FAILED:
+        messages.warning(request, _("A new link was made and the previous one no longer works, but it could "
+                                    "not be emailed just now: it is sent again automatically within the hour."))
+    else:
+        messages.success(request, _("A new link was sent; the previous one no longer works."))
+
+
 def manage_invite(request, course_id, invite_id):
     """Staff resend (a fresh link; the old one stops working) or revoke a supervisor invitation."""
     course_key = staff_course_key(request, course_id)
@@ -155,11 +164,8 @@ def manage_invite(request, course_id, invite_id):
             messages.success(request, _("The invitation was withdrawn; its link no longer works."))
         else:
             fresh = api.resend_invite(invite)
-            if fresh.mail_status == fresh.MailStatus.FAILED:
-                messages.warning(request, _("A new link was made and the previous one no longer works, but it could "
-                                            "not be emailed just now: it is sent again automatically within the hour."))
-            else:
-                messages.success(request, _("A new link was sent; the previous one no longer works."))
+            # The mail leaves when the request's transaction commits; staff are told how it went then.
+            transaction.on_commit(lambda: _tell_how_the_resend_went(request, fresh))
     except ActivationNotFound as exc:
         raise Http404(str(exc)) from exc
     except ActivationRequestError as exc:

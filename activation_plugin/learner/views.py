@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
+from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -172,13 +173,18 @@ def invite_supervisor(request, course_id, window_id, requirement_id):
     except ActivationRequestError as exc:
         messages.error(request, str(exc))
     else:
-        if invite.mail_status == invite.MailStatus.FAILED:
-            messages.warning(request, _("Your invitation to {email} is saved, but it could not be emailed just now: "
-                                        "it is sent again automatically within the hour.").format(email=invite.email))
-        else:
-            messages.success(request, _("We emailed {email} a link to confirm what they observed.").format(
-                email=invite.email))
+        # The mail leaves when the request's transaction commits; the learner is told how it went then.
+        transaction.on_commit(lambda: _tell_how_the_invitation_went(request, invite))
     return redirect("activation_plugin:learner", course_id=str(course_key))
+
+
+def _tell_how_the_invitation_went(request, invite):
+    if invite.mail_status == invite.MailStatus.FAILED:
+        messages.warning(request, _("Your invitation to {email} is saved, but it could not be emailed just now: "
+                                    "it is sent again automatically within the hour.").format(email=invite.email))
+    else:
+        messages.success(request, _("We emailed {email} a link to confirm what they observed.").format(
+            email=invite.email))
 
 
 SUPERVISOR_POSTS_PER_HOUR = 10

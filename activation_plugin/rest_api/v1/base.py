@@ -11,6 +11,7 @@ from functools import cached_property
 
 from django.conf import settings
 from django.db import OperationalError
+from django.utils.translation import gettext as _
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import get_doc
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -23,7 +24,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
 
 from activation_plugin import api, json_input
 from activation_plugin.errors import (
@@ -118,13 +119,16 @@ def handle_exception(exc, context):
     """
     for error_class, code in _STATUS_FOR_ERROR:
         if isinstance(exc, error_class):
+            # As DRF's own handler does: under ATOMIC_REQUESTS (the LMS) a refused request commits nothing.
+            set_rollback()
             return Response({"field": exc.field, "message": str(exc)}, status=code)
     if isinstance(exc, (ActivationInternalError, OperationalError)):
         # A lost lock race (lock wait timeout, deadlock) rolled back: the client retries, and the
         # Idempotency-Key (or the api's own checks under a lock) makes the retry count once.
         log.warning("activation: %s answered 503: %s", context["request"].path, exc)
-        return Response({"field": None, "message": "The database is busy and nothing was saved; send the "
-                                                   "request again in a few seconds."},
+        set_rollback()
+        return Response({"field": None, "message": _("The database is busy and nothing was saved; send the "
+                                                     "request again in a few seconds.")},
                         status=status.HTTP_503_SERVICE_UNAVAILABLE,
                         headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     response = exception_handler(exc, context)
