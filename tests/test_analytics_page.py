@@ -132,6 +132,11 @@ def test_kpi_deltas_and_roi(staff_client, course_key, make_definition):
     roi = html.select_one("[data-figure=roi]").get_text(" ", strip=True)
     # No holdout: all 6 activations are credited to the course (an upper bound), (1000 × 6 − 2000) / 2000 = 200 %.
     assert roi.startswith("ROI of the course 200.0 % (95% interval")
+    follow_up = BeautifulSoup(staff_client.get(url, {"value_per_activation": "1000", "programme_cost": "2000",
+                                                     "roi_of": "follow_up"}).content, "html.parser")
+    assert follow_up.select_one("[data-figure=roi]").get_text(" ", strip=True).startswith(
+        "No holdout: the follow-up's own effect is not measured")
+    assert follow_up.select_one("select[name=roi_of] option[selected]")["value"] == "follow_up"
     error = staff_client.get(url, {"value_per_activation": "1000", "programme_cost": "0"}).content.decode()
     assert "The programme cost must be more than zero." in error
 

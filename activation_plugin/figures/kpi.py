@@ -209,15 +209,16 @@ def roi_amounts(params):
 
 
 def _follow_up_activations(cell_rows):
-    """``((estimate, low, high) or None, note)``: prompted minus holdout rate, times prompted learners."""
+    """``((estimate, low, high) or None, note, basis)``: prompted minus holdout rate, times prompted learners."""
     arms = arms_from_cells(cell_rows)
     if arms is None:
-        return None, _("No holdout: the follow-up's own effect is not measured, so its return cannot be.")
+        return (None, _("No holdout: the follow-up's own effect is not measured, so its return cannot be."),
+                "no_holdout")
     eligible = arms["arms"][1]["eligible"]
     figures = None if arms["suppressed"] or arms["ci"] is None else (
         arms["difference"] * eligible, arms["ci"][0] * eligible, arms["ci"][1] * eligible)
     return figures, _("Activations the follow-up added: prompted minus holdout rate, times prompted learners. "
-                      "This is the return of the reminders, not of the course.")
+                      "This is the return of the reminders, not of the course."), "holdout"
 
 
 def _course_activations(cell_rows, share):
@@ -258,7 +259,7 @@ def roi(definition, value_per_activation, programme_cost, of="course", counterfa
     Returns:
         dict: roi, roi_interval, interval_kind, effect_of (``course`` or ``follow_up``),
         incremental_activations, incremental_ci, value_range, cost_range, amounts_exact,
-        counterfactual_share, basis (``holdout``, ``counterfactual_share`` or
+        counterfactual_share, basis (``holdout``, ``no_holdout``, ``counterfactual_share`` or
         ``all_activations``), upper_bound, note, suppressed (then the figures are None).
 
     Raises:
@@ -280,8 +281,7 @@ def roi(definition, value_per_activation, programme_cost, of="course", counterfa
         raise ActivationRequestError(_("Enter a share between 0 and 1."), field="counterfactual_share")
     cell_rows = cells(definition, now or timezone.now())
     if of == "follow_up":
-        figures, note = _follow_up_activations(cell_rows)
-        basis = "holdout"
+        figures, note, basis = _follow_up_activations(cell_rows)
     else:
         figures, note = _course_activations(cell_rows, counterfactual_share)
         basis = "all_activations" if counterfactual_share is None else "counterfactual_share"
