@@ -534,6 +534,8 @@ class MetricObservation(models.Model):
             models.Index(fields=["source", "external_id"], name="act_obs_source_external"),
             # The data-quality panel counts a metric's observations by time (future, outside windows).
             models.Index(fields=["metric", "observed_at"], name="act_obs_metric_time"),
+            # A re-delivered record (a ticket updated after it was solved) is found by its own id.
+            models.Index(fields=["source", "metric", "record_id"], name="act_obs_record"),
         ]
 
 
