@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.core.management import call_command
+from django.utils import timezone
 from django.utils.formats import date_format
 from opaque_keys.edx.keys import CourseKey
 
@@ -16,7 +17,7 @@ from activation_plugin.errors import ActivationNotFound, ActivationRequestError
 from activation_plugin.models import ActivationWindow, PromptDelivery, PromptOptOut
 from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoCourse
-from tests.conftest import NOW, PROJECT
+from tests.conftest import NOW, PROJECT, SURVEY
 
 PROMPTED_PROJECT = {**PROJECT, "prompts": [{
     "send_after_days": 7, "reminder_days": [14, 21],
@@ -304,3 +305,21 @@ def test_a_batch_costs_a_constant_number_of_queries_plus_one_status_update_per_m
     # ambiguous), then its status recorded the moment it is sent, in one transaction with the window
     # counted as prompted: the window locked, the tallies' upsert and what the window now adds.
     assert large - small == 20 * 5
+
+
+USED_SURVEY = {**SURVEY, "config": {**SURVEY["config"], "activation_condition": {
+    "match": "all", "answers": [{"question": "used", "options": ["yes"]}]}}, "prompts": [{
+        "send_after_days": 7, "reminder_days": [14], "subject": "Did you use it?", "body": "{link}"}]}
+
+
+@pytest.mark.parametrize("used, reminded", [("no", True), ("yes", False)])
+def test_a_not_yet_answer_keeps_the_reminders_coming_and_an_answer_that_counts_stops_them(
+        make_definition, learner, course_key, used, reminded):
+    make_definition(requirements=[USED_SURVEY], window_days=30)
+    opened = timezone.now() - timedelta(days=8)
+    [window] = api.open_windows(learner.pk, course_key, "passing", opened)
+    api.tick(now=opened + timedelta(days=7))
+    api.save_learner_response(window=window, requirement=window.definition.requirements.get(),
+                              payload={"answers": {"used": used}}, idempotency_key="answer")
+    api.tick(now=opened + timedelta(days=14))
+    assert [message.subject for message in mail.outbox] == ["Did you use it?"] * (2 if reminded else 1)

@@ -160,7 +160,10 @@ def _claim_due_messages(now, batch_size):
     for delivery in PromptDelivery.objects.filter(window__in=windows):
         claimed[delivery.window_id][(delivery.prompt_id, delivery.kind, delivery.sequence)] = delivery
     answered_by_window = defaultdict(set)
-    answers = Evidence.objects.filter(window__in=windows).values_list("window_id", "requirement_id")
+    # "Not yet" (an answer that does not meet the survey's activation condition) is no reason to stop
+    # asking: the reminders go on, and the learner may change the answer until the window closes.
+    answers = (Evidence.objects.filter(window__in=windows).exclude(status=Evidence.Status.NOT_MET)
+               .values_list("window_id", "requirement_id"))
     for window_id, requirement_id in answers:
         answered_by_window[window_id].add(requirement_id)
     arrivals = _observation_arrivals(users, min(window.opened_at for window in windows))
