@@ -156,15 +156,60 @@ def superset_assets(database="reporting"):
     return [asset for asset in yaml.safe_load_all(rendered) if asset]
 
 
-def chart_queries(assets):
-    """``{chart: SQL}`` as Superset builds it for a chart: its metrics by its groupby over the dataset's SQL."""
-    datasets = {asset["uuid"]: asset["sql"] for asset in assets if "table_name" in asset}
+# Aspects' row-level security on its dbt schema for the instructor role
+# (tutor-contrib-aspects, create_row_level_security.py), and its can_view_courses (openedx_jinja_filters.py)
+# for a course staff member: the courses they are staff on, or none.
+INSTRUCTOR_RLS_CLAUSE = '{{can_view_courses(current_username(), "course_key")}}'
+
+
+def can_view_courses(courses):
+    def clause(_username, field_name="course_id", **_kwargs):
+        if not courses:
+            return "1 = 0"
+        course_id_list = ", ".join(f"'{course_id}'" for course_id in courses)
+        return f"{field_name} in ({course_id_list})"
+    return clause
+
+
+class SupersetError(Exception):
+    """What Superset refuses before sending a chart's query."""
+
+
+def chart_queries(assets, native_filters=None, instructor_of=None):
+    """
+    ``{chart: SQL}`` as Superset 6 builds a chart's query: the x-axis then the groupby columns,
+    its metrics (ad hoc SQL or the dataset's saved metrics) over the dataset's SQL, with the
+    chart's ad hoc filters, the dashboard's native filters (``{column: values}``) and, for an
+    instructor of the courses ``instructor_of``, Aspects' row-level-security clause. Refuses, as
+    Superset does, a column the dataset does not declare and a label twice in the query.
+    """
+    import jinja2  # pylint: disable=import-outside-toplevel
+    datasets = {asset["uuid"]: asset for asset in assets if "table_name" in asset}
     queries = {}
     for chart in (asset for asset in assets if "slice_name" in asset):
-        params = chart["params"]
-        columns = ", ".join(params["groupby"])
-        metrics = ", ".join(f"{metric['sqlExpression']} AS `{metric['label']}`" for metric in params["metrics"])
-        filters = " AND ".join(f"({item['sqlExpression']})" for item in params["adhoc_filters"]) or "1"
-        queries[chart["slice_name"]] = (f"SELECT {columns}, {metrics} FROM ({datasets[chart['dataset_uuid']]}) "
-                                        f"AS virtual_table WHERE {filters} GROUP BY {columns} ORDER BY {columns}")
+        params, dataset = chart["params"], datasets[chart["dataset_uuid"]]
+        declared = {column["column_name"] for column in dataset["columns"]}
+        saved = {metric["metric_name"]: metric["expression"] for metric in dataset["metrics"]}
+        columns = ([params["x_axis"]] if params.get("x_axis") else []) + params["groupby"]
+        metrics = [(saved[metric], metric) if isinstance(metric, str) else (metric["sqlExpression"], metric["label"])
+                   for metric in params["metrics"]]
+        labels = columns + [label for _, label in metrics]
+        if len(set(labels)) != len(labels):
+            raise SupersetError(f"{chart['slice_name']}: duplicate column/metric labels {labels}")
+        conditions = [item["sqlExpression"] for item in params["adhoc_filters"]]
+        conditions += [f"{column} IN ({', '.join(repr(value) for value in values)})"
+                       for column, values in (native_filters or {}).items()]
+        missing = set(columns) - declared
+        if native_filters:
+            missing |= set(native_filters) - declared
+        if instructor_of is not None:
+            missing |= {"course_key"} - declared
+            conditions.append(jinja2.Environment().from_string(INSTRUCTOR_RLS_CLAUSE).render(
+                can_view_courses=can_view_courses(instructor_of), current_username=lambda: "instructor"))
+        if missing:
+            raise SupersetError(f"{chart['slice_name']}: columns missing in dataset: {sorted(missing)}")
+        selected = ", ".join([*columns, *(f"{sql} AS `{label}`" for sql, label in metrics)])
+        where = " AND ".join(f"({condition})" for condition in conditions) or "1"
+        grouped = f" GROUP BY {', '.join(columns)} ORDER BY {', '.join(columns)}" if columns else ""
+        queries[chart["slice_name"]] = f"SELECT {selected} FROM ({dataset['sql']}) AS virtual_table WHERE {where}{grouped}"
     return queries

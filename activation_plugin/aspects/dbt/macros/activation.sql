@@ -22,3 +22,15 @@ JSON_VALUE(event, '$.{{ part }}.extensions."https://w3id.org/xapi/openedx/extens
 {% macro activation_as_of() -%}
 toDateTime64({{ var("activation_as_of") }}, 6, 'UTC')
 {%- endmacro %}
+
+{# The 95 % Wilson interval of activated out of eligible, one bound ("low" or "high"); null when
+   nothing ended. The Superset datasets' saved metrics are the same formula over sums. #}
+{% macro activation_wilson(activated, eligible, bound) -%}
+if({{ eligible }} = 0, null, {{ "greatest(0, least" if bound == "low" else "least(1, greatest" }}(
+    {{ activated }} / {{ eligible }},
+    ({{ activated }} / {{ eligible }} + 1.959963984540054 * 1.959963984540054 / (2 * {{ eligible }})
+     {{ "-" if bound == "low" else "+" }} 1.959963984540054 * sqrt(
+        {{ activated }} / {{ eligible }} * (1 - {{ activated }} / {{ eligible }}) / {{ eligible }}
+        + 1.959963984540054 * 1.959963984540054 / (4 * {{ eligible }} * {{ eligible }})))
+    / (1 + 1.959963984540054 * 1.959963984540054 / {{ eligible }}))))
+{%- endmacro %}

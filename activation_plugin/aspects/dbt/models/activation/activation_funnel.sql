@@ -1,6 +1,6 @@
 {{ config(materialized="view") }}
 
--- How far each arm's completers got, per definition: completed, prompted (a prompt, reminder or
+-- How far each arm's completers got, per definition and course run: completed, prompted (a prompt, reminder or
 -- nudge was sent), responded (evidence submitted), verified, activated (now, running or not).
 -- The holdout arm gets no prompts by design. Responded and verified count evidence a reviewer
 -- later rejected, or a survey answer later changed, or judged against a condition set later, so that
@@ -8,6 +8,8 @@
 -- for these. A survey answer that never met its condition is responded, never verified, as on the page.
 select
     definition_id,
+    any(catalog_course) as catalog_course,
+    course_key,
     arm,
     count() as completed,
     countIf(prompted) as prompted,
@@ -15,4 +17,4 @@ select
     countIf(verified) as verified,
     countIf(activated) as activated
 from {{ ref("activation_windows") }}
-group by definition_id, arm
+group by definition_id, course_key, arm
