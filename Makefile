@@ -5,7 +5,8 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
-DEMO_PORT ?= 8000
+# Exported: the seed and the demo's settings build every link (mail, headers, KPI source) from it.
+export DEMO_PORT ?= 8000
 PIP_COMPILE := $(BIN)/pip-compile -q --allow-unsafe --no-strip-extras --no-emit-index-url --no-emit-find-links
 
 .PHONY: help demo serve test test-fast test-sqlite test-mariadb dist test-installed test-platform annotations docs bench vendor screenshots \

@@ -96,7 +96,10 @@ STATIC_URL = "/static/"
 MEDIA_ROOT = os.environ.get("DEMO_MEDIA_ROOT", str(BASE_DIR / "media"))  # never served by the web server
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
-LMS_ROOT_URL = os.environ.get("DEMO_LMS_ROOT_URL", "http://127.0.0.1:8000")
+# One setting drives every link the demo gives out (mail, headers, the helpdesk KPI source, the seed's
+# printout): the port ``make demo`` serves on, so ``DEMO_PORT=8101 make demo`` works as mailed.
+DEMO_PORT = int(os.environ.get("DEMO_PORT") or 8000)
+LMS_ROOT_URL = os.environ.get("DEMO_LMS_ROOT_URL", f"http://127.0.0.1:{DEMO_PORT}")
 DEFAULT_FROM_EMAIL = "activation@demo.localhost"
 EMAIL_BACKEND = "demo.mail.DatabaseEmailBackend"  # shown at /outbox/; tests use Django's locmem
 DEMO_MAIL_DELAY_SECONDS = float(os.environ.get("DEMO_MAIL_DELAY_SECONDS", "0"))  # a slow mail server, for tests
@@ -161,13 +164,21 @@ ACTIVATION_METRIC_SOURCES = {
     "demo-hr-upload": {"kind": "csv", "courses": ["ActivationX+APPLY101"]},
 }
 
+# Tracking events go to their own file, as the LMS's tracking.log, not to the console ``make demo`` runs in.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"outside_the_platform": {"()": "demo.logs.OutsideThePlatform"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        "tracking": {"class": "logging.handlers.RotatingFileHandler", "delay": True, "encoding": "utf-8",
+                     "filename": os.environ.get("DEMO_TRACKING_LOG", str(BASE_DIR / "tracking.log")),
+                     "maxBytes": 20_000_000, "backupCount": 1},
+    },
     "loggers": {
         "activation_plugin": {"handlers": ["console"], "level": "INFO"},
-        "tracking": {"handlers": ["console"], "level": "INFO"},
+        "tracking": {"handlers": ["tracking"], "level": "INFO"},
+        "event_routing_backends.helpers": {"filters": ["outside_the_platform"]},
     },
 }
 

@@ -23,6 +23,7 @@ import functools
 import random
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
@@ -376,19 +377,17 @@ class Command(BaseCommand):
                           end_date=(now + timedelta(days=120)).date(), registered_by=instructor)
 
     def _print_help(self):
-        """Where to go and how to sign in: the demo's one page of instructions."""
-        run = RUNS[1][0]
-        self.stdout.write("\nOpen http://127.0.0.1:8000/ and log in as:")
+        """Where to go and how to sign in: the demo's one page of instructions, at the URL it serves on."""
+        run, root = RUNS[1][0], settings.LMS_ROOT_URL
+        port = "" if settings.DEMO_PORT == 8000 else f"DEMO_PORT={settings.DEMO_PORT} "
+        self.stdout.write(f"\nOpen {root}/ and log in as:")
         self.stdout.write(f"  instructor / {PASSWORDS['instructor']}  → instructor dashboard with the Activation "
-                          f"section: http://127.0.0.1:8000/courses/{run}/instructor/")
-        self.stdout.write(f"                           standalone instructor page: "
-                          f"http://127.0.0.1:8000/activation/courses/{run}/")
-        self.stdout.write(f"  {DEMO_LEARNER} / {LEARNER_PASSWORD}   → learner page: "
-                          f"http://127.0.0.1:8000/activation/learner/{run}/")
-        self.stdout.write("  mail the plugin sent (prompts, reminders, opt-out links): http://127.0.0.1:8000/outbox/")
-        self.stdout.write(f"  KPI data of the course (instructor): http://127.0.0.1:8000/activation/courses/{run}/kpi/")
-        self.stdout.write("  every KPI source with its match report (admin): "
-                          "http://127.0.0.1:8000/activation/kpi/sources/")
+                          f"section: {root}/courses/{run}/instructor/")
+        self.stdout.write(f"                           standalone instructor page: {root}/activation/courses/{run}/")
+        self.stdout.write(f"  {DEMO_LEARNER} / {LEARNER_PASSWORD}   → learner page: {root}/activation/learner/{run}/")
+        self.stdout.write(f"  mail the plugin sent (prompts, reminders, opt-out links): {root}/outbox/")
+        self.stdout.write(f"  KPI data of the course (instructor): {root}/activation/courses/{run}/kpi/")
+        self.stdout.write(f"  every KPI source with its match report (admin): {root}/activation/kpi/sources/")
         self.stdout.write("  pull the stand-in helpdesk API while the server runs: "
-                          "./manage.py activation_pull_metrics --all")
-        self.stdout.write(f"  admin / {PASSWORDS['admin']}             → Django admin: http://127.0.0.1:8000/admin/")
+                          f"{port}./manage.py activation_pull_metrics --all")
+        self.stdout.write(f"  admin / {PASSWORDS['admin']}             → Django admin: {root}/admin/")
