@@ -9,7 +9,7 @@ from activation_plugin.models import SupervisorInvite
 from tests.conftest import NOW, OBSERVATION, PROJECT
 from tests.figures_data import add_evidence, make_users, make_windows, observe, source
 
-NO_PATTERNS = {"confirmations": 0, "quick": 0, "free_mail": 0, "same_name": 0, "busy_supervisors": 0}
+NO_PATTERNS = {"confirmations": 0, "quick": 0, "free_mail": 0, "same_name": 0, "busy_supervisors": 0, "mutual": 0}
 METRIC = {"kind": "metric", "title": "CSAT up", "config": {
     "metric": "csat", "threshold": 4.0, "direction": "higher", "baseline_days": 20}}
 
@@ -83,15 +83,20 @@ def test_supervisor_confirmations_worth_a_second_look_are_counted(make_definitio
     for window in windows[3:8]:  # one address for five learners; slow, at work, other names
         answered(window, "boss@acme.com", timedelta(days=1))
     answered(windows[8], "", timedelta(minutes=1))  # erased on retirement: not counted
+    # lead@acme.com, who confirmed learner0, is a learner too, confirmed by learner0 (an address variant)
+    [lead] = make_windows(definition, 1, state="expired")
+    lead.user.email = "lead@acme.com"
+    lead.user.save()
+    answered(lead, "Learner0+x@acme.com", timedelta(days=2))
     SupervisorInvite.objects.create(window=windows[8], requirement=definition.requirements.get(),
                                     email="slow@gmail.com", nonce="unused", expires_at=NOW)  # never answered
     assert api.data_quality(definition, now=NOW)["supervisor_patterns"] == {
-        "confirmations": 8, "quick": 1, "free_mail": 1, "same_name": 1, "busy_supervisors": 1}
+        "confirmations": 9, "quick": 1, "free_mail": 1, "same_name": 1, "busy_supervisors": 1, "mutual": 2}
     client.force_login(course_staff)
     page = client.get(reverse("activation_plugin:definition", kwargs={
         "course_id": str(definition.course_key), "definition_id": definition.pk})).content.decode()
     assert 'data-flags="supervisor"' in page
-    for flag in ("quick", "free_mail", "same_name", "busy_supervisors"):
+    for flag in ("quick", "free_mail", "same_name", "busy_supervisors", "mutual"):
         assert f'data-flag="{flag}"' in page
 
 

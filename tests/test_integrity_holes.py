@@ -173,11 +173,13 @@ def test_a_mutual_pair_from_before_is_flagged_to_staff(observed, course_key, cli
     assert page.decode().count('data-flag="mutual"') == 2
 
 
-def test_a_learner_s_name_is_never_a_link_in_the_mail_to_their_supervisor(observed, mailoutbox):
+def test_a_learner_s_name_is_never_a_link_in_the_mail_to_their_supervisor(observed, mailoutbox,
+                                                                         django_capture_on_commit_callbacks):
     window = observed("ann@example.com")
     window.user.first_name, window.user.last_name = "Claim prize at", "paypa1-login.com"
     window.user.save()
-    api.invite_supervisor(window, window.definition.requirements.get(), "boss@example.com")
+    with django_capture_on_commit_callbacks(execute=True):  # the invitation is mailed once it commits
+        api.invite_supervisor(window, window.definition.requirements.get(), "boss@example.com")
     [invitation] = mailoutbox
     html = invitation.alternatives[0][0]
     assert "paypa1-login.com" in html and 'href="http://paypa1-login.com"' not in html

@@ -7,9 +7,7 @@ at most once per attempt, like the prompts (docs/decisions/0006-at-most-once-fol
 row is stored ``sending``, the mail is sent once the transaction commits, the outcome is recorded,
 and the tick retries a failed one (``retry_unsent_invites``).
 """
-import functools
 import logging
-import operator
 import re
 import secrets
 from datetime import timedelta
@@ -18,12 +16,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F
 from django.db.models.functions import Lower
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from activation_plugin import links, platform, prompts
+from activation_plugin import links, platform, prompts, toggles
+from activation_plugin.mailboxes import invited_pairs, is_mutual, mailbox
 from activation_plugin.api.evidence import record_evidence, review_evidence
 from activation_plugin.api.queries import run_scope
 from activation_plugin.errors import ActivationNotFound, ActivationRequestError
@@ -37,55 +36,7 @@ from activation_plugin.models import (
 
 log = logging.getLogger(__name__)
 MAX_MAIL_ATTEMPTS = 5
-# Domains one provider delivers to the same mailboxes: ann@googlemail.com reaches ann@gmail.com.
-DOMAIN_ALIASES = {"googlemail.com": "gmail.com"}
-# Providers known to ignore dots in the local part: a.n.n@gmail.com reaches ann@gmail.com.
-DOTLESS_DOMAINS = {"gmail.com"}
-
-
-def mailbox(email):
-    """
-    The mailbox an address delivers to, for comparing addresses: case aside, a domain by the one it
-    aliases, a quoted local part by its text, without a ``+tag`` (``ann+boss@example.com`` reaches
-    ann@example.com at most providers), and without the dots the providers of ``DOTLESS_DOMAINS`` ignore.
-    """
-    local, _at, domain = (email or "").strip().lower().rpartition("@")
-    domain = domain.rstrip(".")
-    domain = DOMAIN_ALIASES.get(domain, domain)
-    local = local[1:-1] if len(local) > 1 and local[0] == local[-1] == '"' else local
-    local = local.split("+", 1)[0]
-    if domain in DOTLESS_DOMAINS:
-        local = local.replace(".", "")
-    return f"{local}@{domain}"
-
-
-def _domains_of(box):
-    """The domains whose addresses may deliver to the mailbox ``box`` (its own and its aliases)."""
-    domain = box.rpartition("@")[2]
-    return {domain, *(alias for alias, target in DOMAIN_ALIASES.items() if target == domain)}
-
-
-def _invited_pairs(catalog_courses, addressed):
-    """
-    ``{(catalog course, invitee's mailbox, inviter's mailbox)}`` of the invitations in these courses
-    addressed to any of the mailboxes ``addressed``, read in one query by their domains only.
-    Compared mailbox to mailbox, ``+tag``, dot and alias variants do not hide a pair.
-    """
-    domains = set().union(*(_domains_of(box) for box in addressed))
-    if not domains:
-        return set()
-    rows = SupervisorInvite.objects.filter(window__definition__catalog_course__in=catalog_courses).filter(
-        functools.reduce(operator.or_, (Q(email__iendswith=f"@{domain}") for domain in domains)),
-    ).values_list("window__definition__catalog_course", "email", "window__user__email")
-    return {(course, mailbox(email), mailbox(learner_email)) for course, email, learner_email in rows
-            if mailbox(email) in addressed}
-
-
-def _mutual(catalog_course, inviter, invitee, pairs):
-    """Whether ``invitee`` (a learner too) invited ``inviter`` in this course: two confirming each other."""
-    return (catalog_course, mailbox(inviter), mailbox(invitee)) in pairs
-
-
+MAIL_PAUSED = "Outgoing mail is paused (the activation_plugin.pause_outgoing_mail switch is on)."
 def _in_domains(domain, domains):
     return any(domain == entry or domain.endswith(f".{entry}")
                for entry in (str(entry).strip().lower().lstrip("@.") for entry in domains) if entry)
@@ -116,7 +67,7 @@ def _check_supervisor_email(window, email):
                                      field="email")
     # Two learners confirming each other is self-report with extra steps.
     course = window.definition.catalog_course
-    if _mutual(course, window.user.email, email, _invited_pairs([course], {mailbox(window.user.email)})):
+    if is_mutual(course, window.user.email, email, invited_pairs([course], {mailbox(window.user.email)})):
         raise ActivationRequestError(_("This person asked you to confirm their own behaviour; ask someone else."),
                                      field="email")
 
@@ -211,7 +162,14 @@ def _deliver(invite):
     """
     Send a committed claim and record the outcome on the row; never raises, so a mail failure
     cannot undo the invitation or fail the request that made it. ``invite`` is updated in place.
+    While outgoing mail is paused the invitation waits as ``failed`` for the tick, the attempt given back.
     """
+    if toggles.mail_paused():
+        invite.mail_status, invite.mail_error = SupervisorInvite.MailStatus.FAILED, MAIL_PAUSED
+        invite.mail_attempts -= 1
+        SupervisorInvite.objects.filter(pk=invite.pk).update(
+            mail_status=invite.mail_status, mail_error=MAIL_PAUSED, mail_attempts=F("mail_attempts") - 1)
+        return
     try:
         _send_invite(invite)
     except Exception as exc:  # pylint: disable=broad-except
@@ -235,6 +193,8 @@ def retry_unsent_invites(now=None):
     Returns:
         int: the invitations claimed for another attempt.
     """
+    if toggles.mail_paused():
+        return 0
     now = now or timezone.now()
     with transaction.atomic():
         claimed = list(
@@ -340,10 +300,10 @@ def invites_for_course(course_key, limit=100):
         SupervisorInvite.objects.filter(used_at__isnull=True, **run_scope(course_key, "window__"))
         .select_related("window__user", "window__definition", "requirement").order_by("-created")[:limit]
     )
-    pairs = _invited_pairs({invite.window.definition.catalog_course for invite in invites},
+    pairs = invited_pairs({invite.window.definition.catalog_course for invite in invites},
                            {mailbox(invite.window.user.email) for invite in invites})
     for invite in invites:
-        invite.mutual = _mutual(invite.window.definition.catalog_course, invite.window.user.email, invite.email,
+        invite.mutual = is_mutual(invite.window.definition.catalog_course, invite.window.user.email, invite.email,
                                 pairs)
     return invites
 

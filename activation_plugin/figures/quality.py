@@ -11,6 +11,7 @@ from django.utils import timezone
 from activation_plugin.figures import headline, tallies
 from activation_plugin.figures.base import counted_windows, min_cell_size, reveals_outcomes
 from activation_plugin.figures.tallies import metric_baselines
+from activation_plugin.mailboxes import invited_pairs, is_mutual, mailbox
 from activation_plugin.models import (
     ActivationWindow,
     MetricObservation,
@@ -42,8 +43,10 @@ def supervisor_patterns(definition):
     Supervisor confirmations worth a second look, counted (a pattern is a reason to check, not
     proof): ``quick`` answered within ``QUICK_CONFIRMATION`` of the invitation, ``free_mail`` from
     a ``FREE_MAIL_DOMAINS`` address, ``same_name`` from an address whose name before the ``@`` is
-    the learner's own (ann@acme.com confirmed by ann@gmail.com), and ``busy_supervisors`` addresses
-    that confirmed ``BUSY_SUPERVISOR_LEARNERS`` learners or more. Two aggregate queries.
+    the learner's own (ann@acme.com confirmed by ann@gmail.com), ``busy_supervisors`` addresses
+    that confirmed ``BUSY_SUPERVISOR_LEARNERS`` learners or more, and ``mutual`` confirmations by a
+    learner of the course whom the confirmed learner asked to confirm them in turn, address variants
+    aside (``mailboxes``). Two aggregate queries, and two for the pairs when anyone confirmed.
     """
     answered = (SupervisorInvite.objects.filter(window__in=counted_windows(definition), used_at__isnull=False)
                 .exclude(email=""))  # retired learners' supervisors are erased
@@ -58,6 +61,10 @@ def supervisor_patterns(definition):
     counts["busy_supervisors"] = (answered.values(address=Lower("email"))
                                   .annotate(learners=Count("window__user", distinct=True))
                                   .filter(learners__gte=BUSY_SUPERVISOR_LEARNERS).count())
+    rows = list(answered.values_list("email", "window__user__email")) if counts["confirmations"] else []
+    pairs = invited_pairs([definition.catalog_course], {mailbox(learner_email) for _email, learner_email in rows})
+    counts["mutual"] = sum(is_mutual(definition.catalog_course, learner_email, email, pairs)
+                           for email, learner_email in rows)
     return counts
 
 
