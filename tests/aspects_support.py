@@ -4,8 +4,9 @@ What the event-routing-backends (ERB) and ClickHouse tests share.
 ERB's helpers look three things up in edx-platform: a learner's external id, users by username,
 and course overviews. Outside the LMS they are None; ``erb`` puts stand-ins in their place (the
 only part not real: ERB, its transformers, tincan and ClickHouse are). ``aspects`` is a chdb
-session holding the tables Aspects has: the raw xAPI table Ralph writes to, and the parsed view
-aspects-dbt builds on it, plus the plugin's dbt models rendered as views.
+session holding the tables Aspects has: the raw xAPI table Ralph writes to, aspects-dbt's own
+parsed model on it (tests/aspects_dbt) with the functions Aspects' migrations create, plus the
+plugin's dbt models rendered as views.
 """
 import json
 import uuid
@@ -83,6 +84,19 @@ def render(name, variables):
     )
 
 
+def xapi_events_all_parsed():
+    """
+    aspects-dbt's ``xapi_events_all_parsed`` (models/base, tag v7.0.0, Apache 2.0, copied verbatim
+    into tests/aspects_dbt) compiled as dbt would: its config and engine macros aside, the source
+    Ralph's table, the schema its default.
+    """
+    import jinja2  # pylint: disable=import-outside-toplevel
+    text = (Path(__file__).with_name("aspects_dbt") / "xapi_events_all_parsed.sql").read_text(encoding="utf-8")
+    return jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(text).render(
+        config=lambda **_: "", get_engine=lambda engine: engine, env_var=lambda _name, default: default,
+        source=lambda schema, table: f"{schema}.{table}")
+
+
 def clickhouse_time(value):
     return datetime.fromisoformat(value).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
@@ -100,14 +114,13 @@ class Aspects:
             # As Aspects' migrations create it (ASPECTS_RAW_XAPI_TABLE, after the Ralph 4 upgrade).
             "CREATE TABLE xapi.xapi_events_all (event_id UUID NOT NULL, emission_time DateTime64(6) NOT NULL, "
             "event String NOT NULL) ENGINE ReplacingMergeTree ORDER BY (emission_time, event_id)",
-            # The columns of aspects-dbt's xapi_events_all_parsed (a materialized view there).
-            "CREATE VIEW xapi.xapi_events_all_parsed AS SELECT event_id, "
-            "JSON_VALUE(event, '$.verb.id') AS verb_id, JSON_VALUE(event, '$.actor.account.name') AS actor_id, "
-            "JSON_VALUE(event, '$.object.id') AS object_id, "
-            "if(JSON_VALUE(event, '$.context.contextActivities.parent[0].definition.type') = "
-            "'http://adlnet.gov/expapi/activities/course', "
-            "JSON_VALUE(event, '$.context.contextActivities.parent[0].id'), JSON_VALUE(event, '$.object.id')) "
-            "AS course_id, '' AS org, emission_time, event FROM xapi.xapi_events_all",
+            # Aspects' functions (its alembic migrations 0020 and 0033), which aspects-dbt calls.
+            "CREATE OR REPLACE FUNCTION get_org_from_course_url AS (course_url) -> "
+            "nullIf(EXTRACT(course_url, 'course-v1:([a-zA-Z0-9\\w\\-~.:%]*)'), '')",
+            "CREATE OR REPLACE FUNCTION get_org_from_ccx_course_url AS (course_url) -> "
+            "nullIf(EXTRACT(course_url, 'ccx-v1:([a-zA-Z0-9]*)'), '')",
+            # aspects-dbt's own model, as a view (a materialized view there: the same rows).
+            f"CREATE VIEW xapi.xapi_events_all_parsed AS {xapi_events_all_parsed()}",
         ):
             self.session.query(sql)
         variables = {"activation_as_of": f"'{clickhouse_time(as_of.isoformat())}'"}
