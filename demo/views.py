@@ -5,6 +5,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
@@ -18,6 +20,7 @@ from activation_plugin.views_common import course_key_or_404
 from demo.models import DemoCourse, DemoEnrollment, DemoSentMail
 
 LEGACY_TEMPLATE = "instructor/instructor_dashboard_2/instructor_dashboard_2.html"
+OUTBOX_PAGE = 20
 
 
 def home(request):
@@ -57,7 +60,7 @@ def instructor_dashboard(request, course_id):
 
 @login_required
 def outbox(request):
-    """Mail the plugin sent (prompts, reminders), newest first; staff can run the tick by hand."""
+    """Mail the plugin sent (prompts, reminders), newest first, searchable; staff can run the tick by hand."""
     # Every course's mail, supervisor links included: operators only, never one course's staff.
     if not request.user.is_staff:
         raise PermissionDenied
@@ -66,7 +69,13 @@ def outbox(request):
         messages.success(request, f"The tick sent {result.get('sent', 0)} message(s) and closed "
                                   f"{result.get('expired', 0)} window(s) that had ended.")
         return redirect("outbox")
-    return render(request, "demo/outbox.html", {"mails": DemoSentMail.objects.order_by("-sent_at", "-pk")[:200]})
+    query = request.GET.get("q", "").strip()
+    mails = DemoSentMail.objects.order_by("-sent_at", "-pk")
+    if query:
+        mails = mails.filter(Q(to__icontains=query) | Q(subject__icontains=query) | Q(body__icontains=query))
+    # Twenty at a time: the seed alone sends hundreds, and each HTML part is a frame to render.
+    return render(request, "demo/outbox.html", {"page": Paginator(mails, OUTBOX_PAGE).get_page(request.GET.get("page")),
+                                                "query": query})
 
 
 def sign_out(request):

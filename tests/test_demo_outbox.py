@@ -46,3 +46,23 @@ def test_the_demo_host_has_no_public_default_secret(settings):
     secrets = {settings.SECRET_KEY, settings.JWT_AUTH["JWT_ISSUERS"][0]["SECRET_KEY"]}
     assert len(secrets) == 2 and all(len(secret) >= 48 for secret in secrets)
     assert not {"demo-only-not-a-secret", "demo-jwt-signing-secret-for-the-demo-host-only"} & secrets
+
+
+def test_outbox_pages_twenty_mails_at_a_time_and_searches_address_subject_and_text(client, db):
+    """The outbox was one 115,000-px page of every mail (~200 iframes), with no way to find one."""
+    for number in range(45):
+        DemoSentMail.objects.create(to=f"learner{number:03d}@demo.localhost", subject=f"Prompt {number}",
+                                    body=f"Go to http://127.0.0.1:8000/x/{number}",
+                                    html="<p>hi</p>" if number % 2 else "")
+    client.force_login(UserFactory(is_staff=True))
+    first = client.get("/outbox/").content.decode()
+    assert first.count("data-mail=") == 20 and "Prompt 44" in first and "Prompt 24" not in first
+    assert "Page 1 of 3 · 45 mails" in first and 'href="?page=2"' in first
+    assert first.count("<iframe") <= 10
+    last = client.get("/outbox/?page=3").content.decode()
+    assert last.count("data-mail=") == 5 and "Prompt 0<" in last and 'href="?page=2"' in last
+    found = client.get("/outbox/?q=learner007").content.decode()
+    assert found.count("data-mail=") == 1 and "Prompt 7<" in found and 'value="learner007"' in found
+    assert client.get("/outbox/?q=x/13").content.decode().count("data-mail=") == 1  # the text part
+    assert "No mail matches" in client.get("/outbox/?q=nobody").content.decode()
+    assert client.get("/outbox/?page=99").content.decode().count("data-mail=") == 5  # past the end: the last page
