@@ -4,16 +4,26 @@ from django.urls import include, re_path
 from activation_plugin.dashboard import authoring, exports, kpi, reviews
 from activation_plugin.dashboard import views as dashboard_views
 from activation_plugin.learner import views as learner_views
+from activation_plugin.lock_waits import bounded_lock_waits
 from activation_plugin.rest_api.v1.webhook import MetricWebhookView
-from activation_plugin.views_common import busy_database_asks_to_retry as page
+from activation_plugin.views_common import busy_database_asks_to_retry
 
 COURSE_ID = r"(?P<course_id>[^/]+)"
 DEFINITION_ID = r"(?P<definition_id>\d+)"
 REQUIREMENT = rf"^activation/learner/{COURSE_ID}/windows/(?P<window_id>\d+)/requirements/(?P<requirement_id>\d+)/"
 
+
+def page(view):
+    """
+    A page: it waits for a row lock at most ``ACTIVATION_LOCK_WAIT_SECONDS``, and a lost lock race
+    says "try again".
+    """
+    return bounded_lock_waits(busy_database_asks_to_retry(view))
+
+
 urlpatterns = [
     re_path(r"^api/activation/v1/metric-sources/(?P<name>[-a-zA-Z0-9_]+)/observations/$",
-            MetricWebhookView.as_view(), name="metric_webhook"),
+            bounded_lock_waits(MetricWebhookView.as_view()), name="metric_webhook"),
     re_path(r"^activation/kpi/sources/$", page(kpi.kpi_sources), name="kpi_sources"),
     re_path(r"^activation/kpi/sources/(?P<name>[-a-zA-Z0-9_]+)/test/$", page(kpi.try_source),
             name="kpi_source_test"),

@@ -2,6 +2,7 @@
 What only a real server shows: concurrent ticks on MariaDB row locks, and the tick run by a real
 celery worker over Redis. Runs in the MariaDB pass (`make test-mariadb`, part of CI).
 """
+import json
 import os
 import subprocess
 import sys
@@ -15,13 +16,23 @@ import pytest
 from django.conf import settings
 from django.db import connection, connections
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from activation_plugin import api, links
 from activation_plugin.errors import ActivationInternalError
 from activation_plugin.figures import tallies
-from activation_plugin.models import ActivationWindow, Evidence, PromptDelivery, Review, WindowTally
+from activation_plugin.kpi.webhook import sign
+from activation_plugin.models import (
+    ActivationWindow,
+    Evidence,
+    MetricObservation,
+    MetricSource,
+    PromptDelivery,
+    Review,
+    WindowTally,
+)
 from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoSentMail
 from tests.conftest import NOW, api_url, mint_jwt
@@ -226,8 +237,9 @@ def test_twenty_parallel_rest_writes_without_a_key_answer_without_a_server_error
 class HeldLock:
     """Another connection holding a row lock, as a long transaction elsewhere in the LMS would."""
 
-    def __init__(self, model, pk):
-        self.model, self.pk = model, pk
+    def __init__(self, model, pk, wait=1):
+        """``wait``: this test's own connection's lock wait, in seconds (None: the server's)."""
+        self.model, self.pk, self.wait = model, pk, wait
         self.taken, self.release = threading.Event(), threading.Event()
 
     def _hold(self):
@@ -244,8 +256,9 @@ class HeldLock:
         self.thread = threading.Thread(target=self._hold)
         self.thread.start()
         assert self.taken.wait(10)
-        with connection.cursor() as cursor:
-            cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+        if self.wait is not None:
+            with connection.cursor() as cursor:
+                cursor.execute("SET SESSION innodb_lock_wait_timeout = %s", [self.wait])
         return self
 
     def __exit__(self, *exc_info):
@@ -298,6 +311,94 @@ def test_twenty_learners_activating_at_once_in_one_cell_are_each_counted_once(ma
     assert not [outcome for outcome in outcomes if isinstance(outcome, Exception)]
     tally = WindowTally.objects.get(definition=definition)
     assert (tally.completers, tally.activated, tally.responded) == (20, 20, 20)
+    kept = list(WindowTally.objects.filter(definition=definition).values(*tallies.CELL_COUNTERS))
+    api.rebuild_tallies(definition)
+    assert list(WindowTally.objects.filter(definition=definition).values(*tallies.CELL_COUNTERS)) == kept
+
+
+def session_lock_wait():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT @@SESSION.innodb_lock_wait_timeout")
+        return cursor.fetchone()[0]
+
+
+def test_a_held_tally_row_sends_the_learner_back_within_the_bound_and_never_holds_a_read_only_page(
+        make_definition, course_key, course_staff, settings):
+    """
+    Another transaction holds the tally row of a cell (a long write elsewhere): a learner whose
+    answer moves that cell waits ``ACTIVATION_LOCK_WAIT_SECONDS``, not the server's 50 s, and is
+    told nothing was stored; the instructor's page, which only reads the tallies, does not wait at
+    all; and the connection goes back to the server's wait for the platform's next request.
+    """
+    settings.ACTIVATION_LOCK_WAIT_SECONDS = 2
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
+    definition = make_definition()  # a self-verified project: an answer activates the window
+    learner, other = UserFactory.create_batch(2)
+    opened = timezone.now() - timedelta(days=1)
+    [window] = api.open_windows(learner.pk, course_key, "passing", opened)
+    api.open_windows(other.pk, course_key, "passing", opened)
+    tally = WindowTally.objects.get(definition=definition)
+    submit = reverse("activation_plugin:submit_evidence", kwargs={
+        "course_id": str(course_key), "window_id": window.pk, "requirement_id": definition.requirements.get().pk})
+    server_wait = session_lock_wait()
+    learner_client, staff_client = Client(), Client()
+    learner_client.force_login(learner)
+    staff_client.force_login(course_staff)
+    with HeldLock(WindowTally, tally.pk, wait=None):
+        started = time.monotonic()
+        answered = learner_client.post(submit, {"submission_key": "k", "text": "I did it.", "url": ""})
+        waited = time.monotonic() - started
+        started = time.monotonic()
+        page = staff_client.get(reverse("activation_plugin:instructor", kwargs={"course_id": str(course_key)}))
+        read_in = time.monotonic() - started
+    assert 2 <= waited < 10, waited
+    assert "nothing was stored" in learner_client.get(answered["Location"]).content.decode()
+    assert not Evidence.objects.exists()
+    assert page.status_code == 200 and read_in < 2, read_in
+    assert session_lock_wait() == server_wait
+    assert "your answer was saved" in learner_client.post(submit, {
+        "submission_key": "k", "text": "I did it.", "url": ""}, follow=True).content.decode()
+    assert WindowTally.objects.get(pk=tally.pk).activated == 1
+
+
+WEBHOOK_SECRET = "whsec-concurrency"
+
+
+def test_twenty_deliveries_of_one_source_at_once_never_deadlock_and_store_each_observation_once(
+        make_definition, course_key, settings):
+    """
+    Twenty signed webhook deliveries of one KPI source at the same instant, about the same ten
+    learners, each overlapping the next by one observation per learner, under a definition with a
+    KPI requirement (so each delivery also records metric evidence and moves the tallies). Each
+    used to take a shared lock on the source row (the observations' foreign key) and then wait
+    for the others to update its counters: a deadlock, answered 503.
+    """
+    settings.ACTIVATION_METRIC_SOURCES = {"tickets": {"kind": "webhook", "secret": WEBHOOK_SECRET}}
+    definition = make_definition(requirements=[{
+        "kind": "metric", "title": "Handle time",
+        "config": {"metric": "handle_time", "threshold": -0.1, "direction": "lower", "relative": True}}])
+    learners = UserFactory.create_batch(10)
+    opened = timezone.now() - timedelta(days=5)
+    for learner in learners:
+        api.open_windows(learner.pk, course_key, "passing", opened)
+    first = opened - timedelta(days=2)
+    url = reverse("activation_plugin:metric_webhook", kwargs={"name": "tickets"})
+
+    def deliver(number):
+        body = json.dumps({"observations": [
+            {"external_id": learner.email, "metric": "handle_time", "value": 100 - step - number,
+             "observed_at": (first + timedelta(hours=6 * (number + step))).isoformat()}
+            for learner in learners for step in (0, 1)]}).encode()
+        return Client().post(url, data=body, content_type="application/json",
+                             HTTP_X_ACTIVATION_SIGNATURE=sign(WEBHOOK_SECRET, body))
+
+    responses = twenty_at_once(deliver)
+    assert [getattr(response, "status_code", response) for response in responses] == [200] * 20
+    assert sum(response.json()["stored"] for response in responses) == 210 == MetricObservation.objects.count()
+    source = MetricSource.objects.get(name="tickets")
+    assert (source.records_pulled, source.duplicates_dropped) == (400, 190)
+    assert ActivationWindow.objects.filter(state="activated").count() == 10
+    assert Evidence.objects.count() == 10
     kept = list(WindowTally.objects.filter(definition=definition).values(*tallies.CELL_COUNTERS))
     api.rebuild_tallies(definition)
     assert list(WindowTally.objects.filter(definition=definition).values(*tallies.CELL_COUNTERS)) == kept

@@ -297,6 +297,16 @@ def _chunks(records, size):
         offset += len(chunk)
 
 
+def _take_turn(source):
+    """
+    Lock the source's row before anything else: deliveries of one source then run one after the
+    other. Without it two deliveries each took a shared lock on the row (the foreign key check of
+    their inserts), then both waited for the other's to update its counters: a deadlock. The turn
+    also orders every later lock (observations, windows, tallies) between them.
+    """
+    list(MetricSource.objects.select_for_update().filter(pk=source.pk).values_list("pk", flat=True))
+
+
 def ingest_observations(source, records, *, strict=False, now=None, resolved=None, learners=None):
     """
     Upsert a stream of mapped records (dicts with ``external_id``, ``metric``, ``value``,
@@ -304,7 +314,8 @@ def ingest_observations(source, records, *, strict=False, now=None, resolved=Non
     nudges and evaluate metric evidence of the learners whose observations changed.
 
     A delivery (a page, a webhook body, a CSV file) is one transaction: it is stored whole or
-    not at all. Bad records are counted and skipped, or with ``strict`` (CSV and webhook
+    not at all. Deliveries of one source take turns (its row is locked first), so they never
+    deadlock one another. Bad records are counted and skipped, or with ``strict`` (CSV and webhook
     deliveries) the first one raises and nothing is stored. ``resolved`` is a dict a caller
     keeps across the pages of one run, so each external id is matched to a learner once.
     ``learners`` (a set of user ids) bounds whom the delivery may be about: course staff upload
@@ -322,6 +333,7 @@ def ingest_observations(source, records, *, strict=False, now=None, resolved=Non
     now = now or timezone.now()
     run = _Ingest(source, now, strict, resolved, learners)
     with transaction.atomic():
+        _take_turn(source)
         for offset, chunk in _chunks(records, settings.ACTIVATION_METRIC_BATCH_SIZE):
             run.write(run.clean(chunk, offset))
         MetricSource.objects.filter(pk=source.pk).update(

@@ -67,6 +67,14 @@ DEFAULTS = {
     #   pages show the last figures (marked as such) and a celery task computes fresh ones, instead
     #   of making the instructor wait; below it, figures are computed during the request.
     "ACTIVATION_FIGURES_SYNC_SECONDS": 5,
+    # .. setting_name: ACTIVATION_LOCK_WAIT_SECONDS
+    # .. setting_default: 5
+    # .. setting_description: Longest wait for a row lock in each statement of the plugin's pages and
+    #   API requests, on MariaDB and MySQL (``innodb_lock_wait_timeout`` of the request's session, put
+    #   back afterwards). A request that meets a row held longer answers "try again" (503 with
+    #   ``Retry-After``) and stores nothing, instead of holding a worker past its timeout (gunicorn's
+    #   30 s); keep it well under that. ``None`` or 0 keeps the server's value.
+    "ACTIVATION_LOCK_WAIT_SECONDS": 5,
     # .. setting_name: ACTIVATION_MAX_WINDOW_DAYS
     # .. setting_default: 365
     # .. setting_description: Longest activation window an instructor may define.

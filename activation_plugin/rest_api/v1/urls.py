@@ -1,6 +1,7 @@
 """URLs of the REST API v1, included by the plugin under ``/api/activation/v1/`` (namespace ``api_v1``)."""
 from django.urls import path
 
+from activation_plugin.lock_waits import bounded_lock_waits
 from activation_plugin.rest_api import schema
 from activation_plugin.rest_api.v1 import views
 
@@ -11,21 +12,27 @@ COURSE = "courses/<str:course_id>/"
 DEFINITION = f"{COURSE}definitions/<str:definition_id>/"
 EVIDENCE = f"{COURSE}evidence/<str:evidence_id>/"
 
+
+def endpoint(view_class):
+    """An endpoint waits for a row lock at most ``ACTIVATION_LOCK_WAIT_SECONDS``; a lost race is a 503."""
+    return bounded_lock_waits(view_class.as_view())
+
+
 urlpatterns = [
     path("schema/", schema.SchemaView.as_view(), name="schema"),
-    path(f"{COURSE}definitions/", views.DefinitionListView.as_view(), name="definitions"),
-    path(DEFINITION, views.DefinitionDetailView.as_view(), name="definition"),
-    path(f"{DEFINITION}activate/", views.ActivateDefinitionView.as_view(), name="definition_activate"),
-    path(f"{DEFINITION}archive/", views.ArchiveDefinitionView.as_view(), name="definition_archive"),
-    path(f"{DEFINITION}requirements/", views.RequirementListView.as_view(), name="definition_requirements"),
+    path(f"{COURSE}definitions/", endpoint(views.DefinitionListView), name="definitions"),
+    path(DEFINITION, endpoint(views.DefinitionDetailView), name="definition"),
+    path(f"{DEFINITION}activate/", endpoint(views.ActivateDefinitionView), name="definition_activate"),
+    path(f"{DEFINITION}archive/", endpoint(views.ArchiveDefinitionView), name="definition_archive"),
+    path(f"{DEFINITION}requirements/", endpoint(views.RequirementListView), name="definition_requirements"),
     path(f"{DEFINITION}requirements/<str:requirement_id>/activation-condition/",
-         views.ActivationConditionView.as_view(), name="requirement_activation_condition"),
-    path(f"{DEFINITION}summary/", views.SummaryView.as_view(), name="definition_summary"),
-    path(f"{DEFINITION}figures/", views.FiguresView.as_view(), name="definition_figures"),
-    path(f"{COURSE}summaries/", views.CourseSummaryView.as_view(), name="summaries"),
-    path(f"{COURSE}windows/", views.WindowListView.as_view(), name="windows"),
-    path(f"{COURSE}evidence/", views.EvidenceListView.as_view(), name="evidence"),
-    path(EVIDENCE, views.EvidenceDetailView.as_view(), name="evidence_detail"),
-    path(f"{EVIDENCE}reviews/", views.ReviewListView.as_view(), name="evidence_reviews"),
-    path(f"{COURSE}me/windows/", views.LearnerWindowListView.as_view(), name="my_windows"),
+         endpoint(views.ActivationConditionView), name="requirement_activation_condition"),
+    path(f"{DEFINITION}summary/", endpoint(views.SummaryView), name="definition_summary"),
+    path(f"{DEFINITION}figures/", endpoint(views.FiguresView), name="definition_figures"),
+    path(f"{COURSE}summaries/", endpoint(views.CourseSummaryView), name="summaries"),
+    path(f"{COURSE}windows/", endpoint(views.WindowListView), name="windows"),
+    path(f"{COURSE}evidence/", endpoint(views.EvidenceListView), name="evidence"),
+    path(EVIDENCE, endpoint(views.EvidenceDetailView), name="evidence_detail"),
+    path(f"{EVIDENCE}reviews/", endpoint(views.ReviewListView), name="evidence_reviews"),
+    path(f"{COURSE}me/windows/", endpoint(views.LearnerWindowListView), name="my_windows"),
 ]

@@ -1,0 +1,76 @@
+"""
+A bound on how long the plugin's requests wait for a row lock. MariaDB and MySQL wait
+``innodb_lock_wait_timeout`` (50 s by default), longer than a web worker lives (gunicorn's 30 s):
+one row held by a long transaction elsewhere would hold every worker that meets it until the
+workers are killed. Under ``ACTIVATION_LOCK_WAIT_SECONDS`` a request gives up first, its write
+rolls back, and the page or endpoint answers "try again" (503 with ``Retry-After``).
+
+The bound is a session variable: it is set for the plugin's request only and put back when the
+request ends, so the platform's own requests served by the same connection keep the server's
+value. A session that already waits less keeps its shorter wait. Other databases are left alone
+(SQLite waits on its file lock, ``OPTIONS["timeout"]``).
+"""
+import functools
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+
+log = logging.getLogger(__name__)
+
+# One round trip: the session's value is kept in a user variable of the same session.
+BOUND = ("SET @activation_lock_wait = @@SESSION.innodb_lock_wait_timeout, "
+         "SESSION innodb_lock_wait_timeout = LEAST(@@SESSION.innodb_lock_wait_timeout, %s)")
+# The server's value if the variable is gone (the connection was replaced during the request).
+RESTORE = "SET SESSION innodb_lock_wait_timeout = COALESCE(@activation_lock_wait, @@GLOBAL.innodb_lock_wait_timeout)"
+
+
+class _Bound:
+    """
+    An execute wrapper that sets the bound just before the request's first statement: a database
+    that is down then fails inside the view, which answers "try again", rather than around it.
+    """
+
+    def __init__(self, seconds):
+        self.seconds, self.applied = seconds, False
+
+    def __call__(self, execute, sql, params, many, context):
+        if not self.applied:
+            self.applied = True
+            execute(BOUND, [self.seconds], False, context)
+        return execute(sql, params, many, context)
+
+
+def bounded_lock_waits(view):
+    """
+    Run ``view`` with its lock waits bounded by ``ACTIVATION_LOCK_WAIT_SECONDS`` (MariaDB and
+    MySQL); a view already bounded (a page inside another) keeps the outer bound.
+    """
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        seconds = settings.ACTIVATION_LOCK_WAIT_SECONDS
+        if not seconds or connection.vendor != "mysql" or any(
+                isinstance(wrapped, _Bound) for wrapped in connection.execute_wrappers):
+            return view(request, *args, **kwargs)
+        bound = _Bound(int(seconds))
+        try:
+            with connection.execute_wrapper(bound):
+                return view(request, *args, **kwargs)
+        finally:
+            if bound.applied:
+                _restore()
+    return wrapper
+
+
+def _restore():
+    """
+    Put the session's wait back. If that fails (the database went away, or the request's
+    transaction is broken and refuses statements), the connection is closed instead: a
+    connection still carrying the plugin's bound must not serve the platform's next request.
+    """
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(RESTORE)
+    except DatabaseError as exc:
+        log.info("activation: closing a connection whose lock wait could not be restored: %s", exc)
+        connection.close()
