@@ -9,7 +9,7 @@ PY := $(BIN)/python
 export DEMO_PORT ?= 8000
 PIP_COMPILE := $(BIN)/pip-compile -q --allow-unsafe --no-strip-extras --no-emit-index-url --no-emit-find-links
 
-.PHONY: help demo serve test test-fast test-sqlite test-mariadb dist test-installed test-platform annotations docs bench vendor screenshots \
+.PHONY: help demo serve test test-fast test-sqlite test-mariadb dist test-installed test-platform annotations docs bench load vendor screenshots \
 	requirements upgrade openapi extract_translations compile_translations clean system-deps services quality
 
 help: ## list the targets
@@ -104,6 +104,10 @@ openapi: $(PY) ## regenerate docs/references/openapi.yaml, the REST API's schema
 
 bench: $(PY) services ## benchmarks on MariaDB; prints ratios measured in one run
 	DEMO_DB=mariadb $(PY) -m benchmarks
+
+LOAD_ARGS ?= --seconds 60 --rate 25
+load: $(PY) services ## the demo under gunicorn and a bounded loopback load mix: latencies, throughput, integrity
+	DEMO_DB=mariadb $(PY) -m benchmarks.load $(LOAD_ARGS)
 
 extract_translations: $(PY) ## regenerate the message catalogue from code and templates
 	cd activation_plugin && ../$(PY) ../manage.py makemessages -l en -l fr -d django --no-obsolete
