@@ -251,9 +251,25 @@ def test_staff_of_one_run_cannot_repoint_another_run_s_external_id(client, cours
                                      {"external_id": "EMP-9", "metric": "aht", "value": 250, "observed_at": when(1)}])
     client.force_login(course_staff)
     response = upload(client, course_key, f"external_id,user\n{taken},learner003\nEMP-9,learner003\n", kind="links")
-    page = commit(client, course_key, response).content.decode()
-    assert "Nothing was stored" in page and "re-matched" not in page
+    assert response.context["preview"]["error_count"] == 1 and not response.context["token"]
+    with pytest.raises(ActivationRequestError, match="outside your course run"):  # the api refuses it too
+        api.link_identities(source, [(taken, mine), ("EMP-9", mine)], allowed_users=[mine.pk])
     assert MetricObservation.objects.get(external_id=taken).user == theirs
     assert not IdentityLink.objects.filter(user=mine).exists()
     response = upload(client, course_key, "external_id,user\nEMP-9,learner003\n", kind="links")
     assert "1 ids linked; 1 observations re-matched" in commit(client, course_key, response).content.decode()
+
+
+def test_the_links_preview_marks_an_id_of_another_run_s_learner(client, course_staff, course_key, other_run,
+                                                                 make_definition):
+    make_definition(requirements=[KPI])
+    mine, theirs = UserFactory(username="learner003"), UserFactory(username="t2")
+    api.open_windows(mine.pk, course_key, "passing", timezone.now() - timedelta(days=5))
+    api.open_windows(theirs.pk, other_run, "passing", timezone.now() - timedelta(days=5))
+    source = MetricSource.objects.create(name="hr-upload", kind="csv")
+    api.link_identities(source, [("EMP-130", theirs)])
+    client.force_login(course_staff)
+    report = upload(client, course_key, "external_id,user\nEMP-9,learner003\nEMP-130,learner003\n",
+                    kind="links").context["preview"]
+    assert report["error_count"] == 1
+    assert (report["errors"][0]["line"], report["errors"][0]["field"]) == (3, "external_id")

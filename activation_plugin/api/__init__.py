@@ -57,6 +57,7 @@ from activation_plugin.api.metric_sources import (
 from activation_plugin.api.metrics import (
     clean_external_id,
     clean_observation,
+    foreign_external_ids,
     ingest_observations,
     link_identities,
     record_id_of,
@@ -141,9 +142,9 @@ __all__ = [
     "opt_out", "send_due_prompts", "settle_ambiguous_claims", "stale_claims",
     # KPI observations and their sources.
     "KPI_UPLOAD_DIR", "KPI_UPLOAD_MAX_AGE", "clean_external_id", "clean_observation", "declared_source_state",
-    "finish_pull", "ingest_observations", "known_metrics", "link_identities", "metric_source", "record_id_of",
-    "record_observation", "resolve_identities", "resolve_observations", "source_figures", "source_match_report",
-    "sync_metric_source",
+    "finish_pull", "foreign_external_ids", "ingest_observations", "known_metrics", "link_identities",
+    "metric_source", "record_id_of", "record_observation", "resolve_identities", "resolve_observations",
+    "source_figures", "source_match_report", "sync_metric_source",
     # Figures (read-only, activation_plugin.figures), their exports and the plans they answer.
     "PRIMARY_FIGURES", "analytics", "compare_arms", "compare_runs", "course_summaries", "data_quality",
     "difference_in_differences", "evidence_csv_rows", "figures_csv_rows", "funnel", "kpi_deltas", "page_figures",

@@ -370,7 +370,11 @@ def link_identities(source, links, allowed_users=None):
     """
     links = [(clean_external_id(external_id), user) for external_id, user in links]
     if allowed_users is not None:
-        _check_link_scope(source, [external_id for external_id, _user in links], set(allowed_users))
+        foreign = foreign_external_ids(source, [external_id for external_id, _user in links], allowed_users)
+        if foreign:
+            raise ActivationRequestError(
+                _("{external_id} belongs to a learner outside your course run: ask an operator to link it.")
+                .format(external_id=foreign[0]), field="external_id")
     with transaction.atomic():
         for external_id, user in links:
             IdentityLink.objects.update_or_create(
@@ -380,17 +384,19 @@ def link_identities(source, links, allowed_users=None):
     return {"linked": len(links), **resolve_observations(source, [external_id for external_id, _user in links])}
 
 
-def _check_link_scope(source, external_ids, allowed_users, chunk=1000):
-    """Refuse ids that are linked, or resolve, to a learner outside ``allowed_users`` (the first one named)."""
+def foreign_external_ids(source, external_ids, allowed_users, chunk=1000):
+    """
+    The ids, in their order, that are linked, or resolve, to a learner outside ``allowed_users``: those
+    an upload of course staff may not move (``link_identities``), which its preview marks.
+    """
+    allowed, foreign = set(allowed_users), []
     for _offset, ids in _chunks(external_ids, chunk):
         matched, _ambiguous = identity.resolve(source, ids)
         owners = dict(IdentityLink.objects.filter(source=source, external_id__in=ids)
                       .values_list("external_id", "user_id"))
-        for external_id in ids:
-            if {matched.get(external_id), owners.get(external_id)} - {None} - allowed_users:
-                raise ActivationRequestError(
-                    _("{external_id} belongs to a learner outside your course run: ask an operator to link it.")
-                    .format(external_id=external_id), field="external_id")
+        foreign += [external_id for external_id in ids
+                    if {matched.get(external_id), owners.get(external_id)} - {None} - allowed]
+    return foreign
 
 
 def resolve_observations(source, external_ids=None, batch_size=1000):

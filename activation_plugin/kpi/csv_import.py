@@ -81,7 +81,7 @@ def preview(source, binary_file, kind, allowed_users=None):
     """
     report = {"kind": kind, "rows": 0, "valid": 0, "errors": [], "error_count": 0, "shown": [],
               "matched_ids": 0, "unmatched_ids": [], "unmatched_count": 0, "ambiguous_ids": []}
-    ids = set()
+    ids = {}  # each id and the line it first appears on
     for line, record in rows(binary_file, kind):
         report["rows"] += 1
         try:
@@ -98,12 +98,24 @@ def preview(source, binary_file, kind, allowed_users=None):
                 report["errors"].append({"line": line, "field": exc.field, "error": str(exc)})
             continue
         report["valid"] += 1
-        ids.add(external_id)
+        ids.setdefault(external_id, line)
         if len(report["shown"]) < SHOWN_ROWS:
             report["shown"].append(shown)
     if kind == "observations":
         _match_summary(source, ids, report, allowed_users)
+    elif allowed_users is not None:
+        _foreign_links(source, ids, report, allowed_users)
     return report
+
+
+def _foreign_links(source, ids, report, allowed_users):
+    """Ids another run's learner has: course staff's links would move their observations (refused at commit)."""
+    for external_id in api.foreign_external_ids(source, sorted(ids), allowed_users.values_list("user_id", flat=True)):
+        report["error_count"] += 1
+        if len(report["errors"]) < SHOWN_ERRORS:
+            report["errors"].append({"line": ids[external_id], "field": "external_id", "error": _(
+                "{external_id} belongs to a learner outside your course run: ask an operator to link it.").format(
+                external_id=external_id)})
 
 
 def _match_summary(source, ids, report, allowed_users, chunk=2000):
