@@ -200,6 +200,9 @@ class ActivationWindow(models.Model):
         help_text=_("What this window adds to its definition's tallies, as last counted: a change to the window "
                     "moves exactly this much, however often it is counted again."),
     )
+    # Set when the tick claims the window's first prompt, cleared when the batch's tallies count it
+    # prompted: a tick that dies in between leaves it set, and a later tick recounts the window.
+    tally_pending = models.BooleanField(default=False, editable=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["definition", "user"], name="act_window_one_per_learner")]
@@ -210,6 +213,7 @@ class ActivationWindow(models.Model):
             # of the day (covered: no row is read for those).
             models.Index(fields=["definition", "state", "closes_at", "opened_at"], name="act_window_def_closing"),
             models.Index(fields=["definition", "opened_at", "state", "closes_at"], name="act_window_def_opening"),
+            models.Index(fields=["tally_pending"], name="act_window_tally_pending"),
         ]
 
     def __str__(self):

@@ -267,3 +267,49 @@ def test_setting_the_condition_of_a_survey_from_before_conditions_moves_the_tall
     assert sorted(ActivationWindow.objects.filter(definition=definition).values_list("state", flat=True)) == [
         "activated", "expired", "expired", "open"]  # the unanswered one waits for the tick to expire it
     assert_tallies_hold(definition, [now, now + timedelta(days=40)])
+
+
+def prompted(definition):
+    return sum(WindowTally.objects.filter(definition=definition).values_list("prompted", flat=True))
+
+
+def test_a_tick_counts_each_batch_of_first_prompts_at_once_as_a_rebuild_would(make_definition, course_key, settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
+    settings.ACTIVATION_TICK_BATCH_SIZE = 4  # several batches, several cells and closing days in each
+    definition = make_definition(requirements=[STAFF_PROJECT], holdout_percent=30)
+    start = NOW - timedelta(days=10)
+    windows = complete(definition, UserFactory.create_batch(11), start, step=timedelta(hours=9))
+    ActivationWindow.objects.filter(pk=windows[0].pk).update(tallied=None)  # never counted: recounted whole
+    assert api.send_due_prompts(now=start + timedelta(days=5))["sent"] > 4
+    assert prompted(definition) == ActivationWindow.objects.filter(
+        definition=definition, deliveries__status="sent").distinct().count()
+    assert not ActivationWindow.objects.filter(tally_pending=True).exists()
+    assert_tallies_hold(definition, [start + timedelta(days=5), NOW])
+
+
+def test_windows_a_dead_tick_sent_prompts_to_are_counted_by_the_next_tick(make_definition, course_key, settings):
+    """Each message is recorded sent as it goes; the batch's count comes after: a tick can die in between."""
+    from activation_plugin.api import messaging  # pylint: disable=import-outside-toplevel
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
+    definition = make_definition(requirements=[STAFF_PROJECT])
+    start = NOW - timedelta(days=10)
+    complete(definition, UserFactory.create_batch(4), start, step=timedelta(hours=3))
+    now = start + timedelta(days=2)
+    claims = messaging._claim_due_messages(now, 10)  # pylint: disable=protected-access
+    for delivery, message in claims[:-1]:  # sent and recorded, then the tick dies before counting them
+        assert messaging._start_sending(delivery)  # pylint: disable=protected-access
+        assert messaging._deliver(delivery, message, now, "Course", "en")  # pylint: disable=protected-access
+    assert messaging._start_sending(claims[-1][0])  # pylint: disable=protected-access  # and this one in flight
+    assert prompted(definition) == 0
+    assert ActivationWindow.objects.filter(tally_pending=True).count() == 4
+
+    api.send_due_prompts(now=now + timedelta(minutes=5))
+    assert prompted(definition) == 3
+    in_flight = ActivationWindow.objects.get(tally_pending=True)
+    assert in_flight.pk == claims[-1][0].window_id  # a live tick's, as far as anyone can tell: left to it
+    assert_tallies_hold(definition, [now])
+
+    api.send_due_prompts(now=now + timedelta(minutes=settings.ACTIVATION_TICK_CLAIM_LEASE_MINUTES + 1))
+    assert prompted(definition) == 3  # in doubt, not recorded sent: not counted, as a rebuild would not
+    assert not ActivationWindow.objects.filter(tally_pending=True).exists()
+    assert_tallies_hold(definition, [now])

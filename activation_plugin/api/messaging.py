@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from activation_plugin import figures, links, platform, prompts, tracking
 from activation_plugin.api.follow_ups import silenced_windows
-from activation_plugin.api.tallies import sending_prompt
+from activation_plugin.api.tallies import count_pending_prompts, count_prompted
 from activation_plugin.errors import (
     ActivationNotFound,
 )
@@ -45,6 +45,11 @@ def send_due_prompts(now=None, batch_size=None):
     up (``activation_prompt_claims``), never re-sent on a guess. A send that fails is marked
     ``failed`` and retried by a later tick.
 
+    Each message is recorded ``sent`` the moment the backend accepts it; the windows it makes
+    prompted are counted in the tallies once per batch, after its sends (``count_prompted``). The
+    claim marks those windows ``tally_pending``, so the windows of a tick that died before counting
+    them are recounted by the next one (``count_pending_prompts``).
+
     Returns:
         dict: ``sent``, ``failed``, ``reclaimed`` (claims of a dead tick taken back) and ``ambiguous``
         (claims that may or may not have been sent, waiting for an operator) counts.
@@ -52,6 +57,8 @@ def send_due_prompts(now=None, batch_size=None):
     now = now or timezone.now()
     batch_size = batch_size or settings.ACTIVATION_TICK_BATCH_SIZE
     totals = {"sent": 0, "failed": 0, "reclaimed": reclaim_stale_claims(now)}
+    count_pending_prompts(in_flight=PromptDelivery.objects.filter(
+        status__in=(PromptDelivery.Status.QUEUED, PromptDelivery.Status.SENDING), claimed_at__gte=now - _lease()))
     course_titles = {}
     while True:
         claims = _claim_due_messages(now, batch_size)
@@ -59,14 +66,20 @@ def send_due_prompts(now=None, batch_size=None):
             totals["ambiguous"] = stale_claims(now, PromptDelivery.Status.SENDING).count()
             return totals
         languages = platform.languages_for([delivery.window.user for delivery, _message in claims])
+        started, sent_windows, definitions = set(), set(), {}
         for delivery, message in claims:
             if not _start_sending(delivery):
                 continue  # taken back by another tick after this one outlived its lease
+            started.add(delivery.window)
             run = delivery.window.course_run
             if run not in course_titles:
                 course_titles[run] = platform.course_title(run)
             sent = _deliver(delivery, message, now, course_titles[run], languages[delivery.window.user_id])
             totals["sent" if sent else "failed"] += 1
+            if sent:
+                sent_windows.add(delivery.window_id)
+            definitions[delivery.window.definition_id] = message.prompt.requirement.definition
+        count_prompted(definitions, [window for window in started if window.tally_pending], sent_windows)
 
 
 def _lease():
@@ -196,12 +209,15 @@ def _claim_due_messages(now, batch_size):
                      for m in skip if m.key not in claims_of_window]
         later = [m.due_at for m in todo if m.due_at > now]
         window.next_action_at = min([*later, window.closes_at])
+        # Its first prompt, counted by the batch after the send: marked so a dead tick's is counted too.
+        counted_prompted = (window.tallied or {}).get("cell", {}).get("prompted")
+        window.tally_pending = window.tally_pending or bool(send) and not counted_prompted
     # A constant number of statements per batch, whatever its size: the window rows stay locked briefly.
     PromptDelivery.objects.filter(pk__in=overtaken_ids).update(status=PromptDelivery.Status.SKIPPED)
     PromptDelivery.objects.filter(pk__in=retry_ids).update(
         status=PromptDelivery.Status.QUEUED, attempts=F("attempts") + 1, claimed_at=now)
     _insert_claims(new_rows, windows, now)
-    ActivationWindow.objects.bulk_update(windows, ["next_action_at"])
+    ActivationWindow.objects.bulk_update(windows, ["next_action_at", "tally_pending"])
     return claims
 
 
@@ -269,10 +285,8 @@ def _deliver(delivery, message, now, course_name, language):
         ActivationWindow.objects.filter(pk=window.pk, state=ActivationWindow.State.OPEN).update(
             next_action_at=min(now + prompts.RETRY_DELAY, window.closes_at))
         return False
-    # The window counts as prompted from the moment its prompt is recorded sent, in one transaction.
-    with transaction.atomic(savepoint=False), sending_prompt(definition, window):
-        PromptDelivery.objects.filter(pk=delivery.pk).update(status=PromptDelivery.Status.SENT, sent_at=now,
-                                                             last_error="")
+    PromptDelivery.objects.filter(pk=delivery.pk).update(status=PromptDelivery.Status.SENT, sent_at=now,
+                                                         last_error="")
     tracking.prompt_sent(delivery, message.prompt, now)
     return True
 

@@ -12,7 +12,6 @@ See docs/decisions/0009-tallies.rst.
 """
 import logging
 from collections import defaultdict
-from contextlib import contextmanager
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -189,30 +188,63 @@ def count_opened(definitions, windows):
             window.tallied = contribution(row, [])
 
 
-@contextmanager
-def sending_prompt(definition, window):
+def count_prompted(definitions, windows, sent):
     """
-    Around recording a window's prompt as sent, in the caller's transaction: the window counts as
-    prompted. Only its first prompt changes what it adds, and only that flag, so the window is
-    locked first (as every writer of it does, then its rows) and its stored contribution moved
-    without recounting it; a window already counted as prompted when the tick claimed it costs
-    nothing, and one never counted is recounted whole.
+    Count a tick's batch of ``windows`` (those whose first prompt it claimed) as prompted where their
+    prompt was recorded sent (``sent``: window ids), in one transaction after the batch's sends: per
+    definition the windows locked in key order, one upsert of the moved cells, one update of what the
+    windows add and of their ``tally_pending`` mark. Only the prompted flag changes, so a window's
+    stored contribution is moved without recounting it; one never counted is recounted whole.
     """
-    if (window.tallied or {}).get("cell", {}).get("prompted"):
-        yield
-        return
-    row = ActivationWindow.objects.filter(pk=window.pk).select_for_update().values(*WINDOW_COLUMNS).first()
-    yield
-    before = row and row["tallied"]
-    if not before or not before["cell"]:
-        retally(definition, [window.pk])
-    elif not before["cell"].get("prompted"):
-        after = {**before, "cell": {**before["cell"], "prompted": 1}}
-        moves = _Moves(definition.pk)
-        moves.add(row, before, -1)
-        moves.add(row, after, 1)
-        moves.save()
-        ActivationWindow.objects.filter(pk=window.pk).update(tallied=after)
+    by_definition = defaultdict(list)
+    for window in windows:
+        by_definition[window.definition_id].append(window.pk)
+    with transaction.atomic():
+        for definition_id, ids in sorted(by_definition.items()):
+            rows = (ActivationWindow.objects.filter(pk__in=ids).order_by("pk").select_for_update()
+                    .values(*WINDOW_COLUMNS))
+            moves, changed, uncounted = _Moves(definition_id), [], []
+            for row in rows:
+                before = row["tallied"]
+                if row["pk"] in sent and not (before and before["cell"]):
+                    uncounted.append(row["pk"])
+                    continue
+                after = before
+                if row["pk"] in sent and not before["cell"].get("prompted"):
+                    after = {**before, "cell": {**before["cell"], "prompted": 1}}
+                    moves.add(row, before, -1)
+                    moves.add(row, after, 1)
+                changed.append(ActivationWindow(pk=row["pk"], tallied=after, tally_pending=False))
+            moves.save()
+            ActivationWindow.objects.bulk_update(changed, ["tallied", "tally_pending"])
+            if uncounted:
+                retally(definitions[definition_id], uncounted)
+                ActivationWindow.objects.filter(pk__in=uncounted).update(tally_pending=False)
+
+
+def count_pending_prompts(in_flight):
+    """
+    Recount the windows a tick marked ``tally_pending`` and did not count (it died between a send and
+    its batch's count), from their deliveries: whatever was recorded ``sent`` counts. ``in_flight``:
+    the claims (``queued`` or ``sending``) of a live tick, whose windows are left to it. One query
+    when there is nothing to recount.
+
+    Returns:
+        int: the windows recounted.
+    """
+    pending = defaultdict(list)
+    for definition_id, window_id in (ActivationWindow.objects.filter(tally_pending=True)
+                                     .exclude(pk__in=in_flight.values("window_id"))
+                                     .values_list("definition_id", "pk")):
+        pending[definition_id].append(window_id)
+    for definition in ActivationDefinition.objects.filter(pk__in=pending).order_by("pk"):
+        with transaction.atomic():
+            retally(definition, pending[definition.pk])
+            ActivationWindow.objects.filter(pk__in=pending[definition.pk]).update(tally_pending=False)
+    if pending:
+        log.warning("activation: counted %s windows a stopped tick sent prompts to",
+                    sum(len(ids) for ids in pending.values()))
+    return sum(len(ids) for ids in pending.values())
 
 
 def _uses_metrics(definition):
