@@ -3,6 +3,7 @@ from django.urls import include, re_path
 
 from activation_plugin.dashboard import authoring, exports, kpi, reviews
 from activation_plugin.dashboard import views as dashboard_views
+from activation_plugin.error_pages import in_plugin_layout
 from activation_plugin.learner import views as learner_views
 from activation_plugin.lock_waits import bounded_lock_waits
 from activation_plugin.rest_api.v1.webhook import MetricWebhookView
@@ -15,10 +16,10 @@ REQUIREMENT = rf"^activation/learner/{COURSE_ID}/windows/(?P<window_id>\d+)/requ
 
 def page(view):
     """
-    A page: it waits for a row lock at most ``ACTIVATION_LOCK_WAIT_SECONDS``, and a lost lock race
-    says "try again".
+    A page: it waits for a row lock at most ``ACTIVATION_LOCK_WAIT_SECONDS``, a lost lock race says
+    "try again", and a refusal or a missing page shows in the plugin's layout.
     """
-    return bounded_lock_waits(busy_database_asks_to_retry(view))
+    return in_plugin_layout(bounded_lock_waits(busy_database_asks_to_retry(view)))
 
 
 urlpatterns = [

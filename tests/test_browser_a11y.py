@@ -42,8 +42,12 @@ def course(make_definition, course_key):
         {"kind": "project", "title": "Applied project", "verification": "staff",
          "config": {"instructions": "Show your work.", "rubric": [{"criterion": "Clear", "max_score": 3}]}},
         {"kind": "survey", "title": "Follow-up survey", "config": {"questions": [
+            # Every question type: a free-text or number question's field needs its own label (issue 32).
             {"id": "used", "type": "single_choice", "text": "Did you use it?", "options": ["yes", "no"]},
-            {"id": "sure", "type": "likert", "text": "How confident are you?"}],
+            {"id": "tools", "type": "multiple_choice", "text": "With what?", "options": ["script", "checklist"]},
+            {"id": "sure", "type": "likert", "text": "How confident are you?"},
+            {"id": "calls", "type": "number", "text": "On how many calls?"},
+            {"id": "story", "type": "text", "text": "What happened?"}],
             "activation_condition": {"match": "all", "answers": [{"question": "used", "options": ["yes"]}]}}},
         {"kind": "observation", "title": "Supervisor", "verification": "supervisor",
          "config": {"checklist": ["Greets", "Resolves"]}}])

@@ -115,6 +115,9 @@ MATRIX = {
     "kpi_source_test": ("post", lambda w: {"name": "none"}, {}, {**staff_only(403), "global_staff": 404}),
     # Authenticated by its HMAC signature, not by a session: without one, refused for everyone.
     "metric_webhook": ("post", lambda w: {"name": "demo-crm-push"}, {}, everyone(401)),
+    # Every course of an org or all orgs: global staff here (org-wide roles: tests/test_portfolio.py).
+    "portfolio": ("get", lambda w: {}, {}, {**staff_only(403), "global_staff": 200}),
+    "portfolio_csv": ("get", lambda w: {}, {}, {**staff_only(403), "global_staff": 200}),
     # Signed links work without an account: the link is the credential.
     "opt_out": ("get", lambda w: {"token": links.opt_out_token(w.learner.pk, w.definition_obj.pk)}, {}, everyone(200)),
     # The signed link is the authority, except for the learner it is about: they cannot confirm themselves.
@@ -130,6 +133,7 @@ def api_staff_only(ok=200):
 # The REST API (namespace activation_plugin:api_v1): the same roles, JSON statuses.
 API_MATRIX = {
     "schema": ("get", lambda w: {}, {}, everyone(200)),
+    "index": ("get", lambda w: {}, {}, everyone(200)),
     "definitions": ("get", lambda w: w.course, {}, api_staff_only()),
     "definition": ("get", lambda w: w.course | w.definition, {}, api_staff_only()),
     "definition_activate": ("post", lambda w: w.course | w.definition, {}, api_staff_only() | OWNED_BY_THIS_RUN),
@@ -150,6 +154,7 @@ API_MATRIX = {
     "evidence_reviews": ("post", lambda w: w.course | w.evidence, {"verdict": "verified"},
                          api_staff_only(201) | NOT_THIS_RUNS_LEARNERS),
     "my_windows": ("get", lambda w: w.course, {}, {role: 401 if role == "anonymous" else 200 for role in ROLES}),
+    "portfolio": ("get", lambda w: {}, {}, {**api_staff_only(403), "global_staff": 200}),
 }
 
 

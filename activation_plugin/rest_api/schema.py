@@ -80,3 +80,25 @@ class SchemaView(APIView):
 
     def get(self, request):
         return Response(build_schema())
+
+
+@extend_schema(exclude=True)
+class IndexView(APIView):
+    """
+    The API's root: what it is, where its schema is, and each endpoint with its methods, read from
+    the schema so it cannot drift from it. A person who tries ``/api/activation/v1/`` gets a map, not a 404.
+    """
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    throttle_classes = (ActivationAnonThrottle,)
+    schema = ActivationAutoSchema()
+
+    def get(self, request):
+        schema = build_schema()
+        return Response({
+            "title": schema["info"]["title"], "version": schema["info"]["version"],
+            "description": schema["info"]["description"], "schema": f"/{PREFIX}schema/",
+            "endpoints": [{"path": endpoint, "methods": sorted(method.upper() for method in operations)}
+                          for endpoint, operations in schema["paths"].items()],
+        })

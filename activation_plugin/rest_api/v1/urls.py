@@ -19,6 +19,7 @@ def endpoint(view_class):
 
 
 urlpatterns = [
+    path("", schema.IndexView.as_view(), name="index"),
     path("schema/", schema.SchemaView.as_view(), name="schema"),
     path(f"{COURSE}definitions/", endpoint(views.DefinitionListView), name="definitions"),
     path(DEFINITION, endpoint(views.DefinitionDetailView), name="definition"),
