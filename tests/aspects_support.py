@@ -66,10 +66,15 @@ def erb(settings, monkeypatch):
 
 
 def statements(events):
-    """The xAPI statements ERB's processor makes of tracking events (as the tracking log has them)."""
+    """
+    The xAPI statements ERB's processor makes of tracking events (as the tracking log has them),
+    of the events the plugin's allow-list lets through ERB's router.
+    """
     # pylint: disable-next=import-outside-toplevel
     from event_routing_backends.processors.xapi.transformer_processor import XApiProcessor
-    return XApiProcessor()(events)
+
+    from activation_plugin.xapi import XAPI_EVENTS  # pylint: disable=import-outside-toplevel
+    return XApiProcessor()([event for event in events if event["name"] in XAPI_EVENTS])
 
 
 def render(name, variables):

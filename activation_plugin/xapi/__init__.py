@@ -10,11 +10,11 @@ from django.apps import apps
 
 from activation_plugin import tracking
 
-# Every event that has a transformer: what an operator adds to ERB's router allow-list.
+# Every event that has a transformer: what an operator adds to ERB's router allow-list. Not
+# observations.matched: about a learner in no course run, Aspects would count it as a course.
 XAPI_EVENTS = (
     tracking.WINDOW_OPENED, tracking.WINDOW_ACTIVATED, tracking.WINDOW_REOPENED, tracking.WINDOW_EXPIRED,
     tracking.WINDOW_WITHDRAWN, tracking.EVIDENCE_SUBMITTED, tracking.EVIDENCE_VERIFIED, tracking.PROMPT_SENT,
-    tracking.OBSERVATIONS_MATCHED,
 )
 
 

@@ -8,8 +8,12 @@ the reviewer); the course run is the parent context activity, read from the even
 tick or a celery task has no request context; objects live under the LMS root URL. The raw user id
 is *not* copied into any extension: once retirement deletes the external id mapping, nothing in a
 statement leads back to the learner. Verbs and extensions: docs/how-tos/aspects.rst.
+
+Only events about a window, in a course run, become statements: Aspects takes a statement
+without a course parent for a course of its own (its object id), so ``observations.matched``,
+about a learner in no course, stays in the tracking log.
 """
-from event_routing_backends.helpers import get_course_from_id
+from event_routing_backends.helpers import get_course_from_id, get_uuid5
 from event_routing_backends.processors.xapi import constants
 from event_routing_backends.processors.xapi.registry import XApiTransformersRegistry
 from event_routing_backends.processors.xapi.transformer import XApiTransformer
@@ -33,9 +37,9 @@ ACTIVITY = "https://w3id.org/xapi/openedx/activity/activation-"
 WINDOW_EXTENSIONS = ("definition_id", "window_id", "catalog_course", "arm", "opened_at", "closes_at")
 # Fields of particular events, as context extensions when they describe the situation.
 CONTEXT_EXTENSIONS = ("window_days", "trigger", "enrollment_mode", "org", "cohort", "requirement_id",
-                      "evidence_kind", "source", "prompt_id", "prompt_kind", "sequence", "reason", "source_id")
+                      "evidence_kind", "source", "prompt_id", "prompt_kind", "sequence", "reason")
 # Fields that are the outcome of the event, as result extensions.
-RESULT_EXTENSIONS = ("days_to_activation", "activated_at", "strength", "status", "observations")
+RESULT_EXTENSIONS = ("days_to_activation", "activated_at", "strength", "status")
 
 
 def extension(field):
@@ -54,6 +58,18 @@ class ActivationTransformer(XApiTransformer):
     object_key = "window_id"
     # The window's outcome, for the two events that settle it (activated, expired); None otherwise.
     success = None
+    # The verb the event's statements had first, where it changed since: their ids stay the same.
+    first_verb = None
+
+    def get_event_id(self):
+        """
+        ERB's id (a UUID5 of the actor and time, in a namespace of the verb), under the event's
+        first verb: an event routed before its verb changed and replayed since (ERB's
+        ``transform_tracking_logs``) keeps the id of the statement Aspects has, not a second one.
+        """
+        if self.first_verb is None:
+            return super().get_event_id()
+        return get_uuid5(self.first_verb.to_json(), f"{self.get_actor().to_json()}-{self.get_timestamp()}")
 
     def get_object(self):
         return Activity(
@@ -99,13 +115,15 @@ def transformer(event_name, verb_iri, display, **attributes):
 
 
 # Verbs of the ADL vocabulary and of the xAPI registry (Activity Streams), one per event, so
-# that a statement's verb alone says which event it was.
-transformer(tracking.WINDOW_OPENED, constants.XAPI_VERB_INITIALIZED, constants.INITIALIZED)
+# that a statement's verb alone says which event it was, and none that ERB gives the platform's
+# own events (Aspects' models select those by verb: opened and expired had ERB's video verbs).
+transformer(tracking.WINDOW_OPENED, "http://activitystrea.ms/schema/1.0/start", "started",
+            first_verb=verb(constants.XAPI_VERB_INITIALIZED, constants.INITIALIZED))
 transformer(tracking.WINDOW_ACTIVATED, "https://w3id.org/xapi/adl/verbs/satisfied", "satisfied",
             success=True)
 transformer(tracking.WINDOW_REOPENED, "http://activitystrea.ms/schema/1.0/unsatisfy", "unsatisfied")
-transformer(tracking.WINDOW_EXPIRED, constants.XAPI_VERB_TERMINATED, constants.TERMINATED,
-            success=False)
+transformer(tracking.WINDOW_EXPIRED, "http://activitystrea.ms/schema/1.0/close", "closed",
+            success=False, first_verb=verb(constants.XAPI_VERB_TERMINATED, constants.TERMINATED))
 transformer(tracking.WINDOW_WITHDRAWN, "http://adlnet.gov/expapi/verbs/exited", "exited")
 transformer(tracking.EVIDENCE_SUBMITTED, "http://activitystrea.ms/schema/1.0/submit", "submitted",
             object_type="evidence", object_key="evidence_id")
@@ -113,5 +131,3 @@ transformer(tracking.EVIDENCE_VERIFIED, "http://activitystrea.ms/schema/1.0/appr
             object_type="evidence", object_key="evidence_id")
 transformer(tracking.PROMPT_SENT, "http://activitystrea.ms/schema/1.0/receive", "received",
             object_type="prompt", object_key="delivery_id")
-transformer(tracking.OBSERVATIONS_MATCHED, "http://adlnet.gov/expapi/verbs/imported", "imported",
-            object_type="kpi-source", object_key="source_id")

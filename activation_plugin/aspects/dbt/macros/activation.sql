@@ -6,15 +6,22 @@ JSON_VALUE(event, '$.{{ part }}.extensions."https://w3id.org/xapi/openedx/extens
 {# The verb of each edx.activation.* event: one per event, so the verb says which event it was. #}
 {% macro activation_verb(event) -%}
 {{ {
-    "window.opened": "'http://adlnet.gov/expapi/verbs/initialized'",
+    "window.opened": "'http://activitystrea.ms/schema/1.0/start'",
     "window.activated": "'https://w3id.org/xapi/adl/verbs/satisfied'",
     "window.reopened": "'http://activitystrea.ms/schema/1.0/unsatisfy'",
-    "window.expired": "'http://adlnet.gov/expapi/verbs/terminated'",
+    "window.expired": "'http://activitystrea.ms/schema/1.0/close'",
     "window.withdrawn": "'http://adlnet.gov/expapi/verbs/exited'",
     "evidence.submitted": "'http://activitystrea.ms/schema/1.0/submit'",
     "evidence.verified": "'http://activitystrea.ms/schema/1.0/approve'",
     "prompt.sent": "'http://activitystrea.ms/schema/1.0/receive'",
-    "observations.matched": "'http://adlnet.gov/expapi/verbs/imported'",
+}[event] }}
+{%- endmacro %}
+
+{# The verb an event's statements had first, where it changed since (statements stored then). #}
+{% macro activation_first_verb(event) -%}
+{{ {
+    "window.opened": "'http://adlnet.gov/expapi/verbs/initialized'",
+    "window.expired": "'http://adlnet.gov/expapi/verbs/terminated'",
 }[event] }}
 {%- endmacro %}
 

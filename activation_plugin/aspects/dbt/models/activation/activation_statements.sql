@@ -1,12 +1,17 @@
 {{ config(materialized="view") }}
 
 -- The activation statements among Aspects' parsed xAPI statements, one row each, with the
--- window's fields typed. Window ids are 0 on statements about a learner, not a window.
+-- window's fields typed. Statements stored before opened and expired got verbs of their own carry
+-- their first verbs (ERB's video verbs, which only the object tells apart): read as the current ones.
 select
     event_id,
     emission_time,
     actor_id,
-    verb_id,
+    multiIf(
+        parsed.verb_id = {{ activation_first_verb("window.opened") }}, {{ activation_verb("window.opened") }},
+        parsed.verb_id = {{ activation_first_verb("window.expired") }}, {{ activation_verb("window.expired") }},
+        parsed.verb_id
+    ) as verb_id,
     object_id,
     splitByString('/course/', course_id)[-1] as course_key,
     toUInt64OrZero({{ activation_extension("definition-id") }}) as definition_id,
@@ -21,13 +26,12 @@ select
     {{ activation_extension("cohort") }} as cohort,
     toUInt32OrNull({{ activation_extension("days-to-activation", "result") }}) as days_to_activation,
     {{ activation_extension("strength", "result") }} as strength
-from {{ ref("xapi_events_all_parsed") }}
+from {{ ref("xapi_events_all_parsed") }} as parsed
 where
     verb_id in (
         {{ activation_verb("window.opened") }}, {{ activation_verb("window.activated") }},
         {{ activation_verb("window.reopened") }}, {{ activation_verb("window.expired") }},
         {{ activation_verb("window.withdrawn") }}, {{ activation_verb("evidence.submitted") }},
-        {{ activation_verb("evidence.verified") }}, {{ activation_verb("prompt.sent") }},
-        {{ activation_verb("observations.matched") }}
+        {{ activation_verb("evidence.verified") }}, {{ activation_verb("prompt.sent") }}
     )
     and object_id like '%/activation/%'

@@ -34,7 +34,6 @@ with
             countIf(verb_id = {{ activation_verb("evidence.submitted") }}) > 0 as responded,
             countIf(verb_id = {{ activation_verb("evidence.verified") }}) > 0 as verified
         from {{ ref("activation_statements") }}
-        where window_id != 0
         group by window_id
     )
 select
