@@ -23,6 +23,7 @@ from django.utils import translation
 from django.utils.formats import date_format
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
+from edx_toggles.toggles import WaffleFlag
 
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.keys import is_ccx, parse_course_key
@@ -307,6 +308,26 @@ def in_runs_of(records, catalog_course, field="course_id"):
     for prefix in (f"course-v1:{org}+{course}+", f"ccx-v1:{org}+{course}+", f"{org}/{course}/"):
         condition |= Q(run_as_text__startswith=prefix)
     return records.alias(run_as_text=ExpressionWrapper(F(field), output_field=CharField())).filter(condition)
+
+
+class StandaloneCourseWaffleFlag(WaffleFlag):
+    """
+    Outside the LMS, edx-platform's ``CourseWaffleFlag`` is absent: the same flag without per-course
+    overrides, taking (and ignoring) the course key so callers are the same in both hosts.
+    """
+
+    def is_enabled(self, course_key=None):  # pylint: disable=arguments-differ,unused-argument
+        return super().is_enabled()
+
+
+def course_waffle_flag(name, module_name):
+    """The LMS's ``CourseWaffleFlag`` (overrides per course in its admin), or its standalone stand-in."""
+    try:
+        # pylint: disable=import-error,import-outside-toplevel
+        from openedx.core.djangoapps.waffle_utils import CourseWaffleFlag
+    except ImportError:
+        return StandaloneCourseWaffleFlag(name, module_name)
+    return CourseWaffleFlag(name, module_name)
 
 
 @functools.cache

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",  # installed in the LMS; the plugin's REST API runs on it
+    "waffle",  # installed in the LMS; the plugin's toggles (activation_plugin/toggles.py) are waffle switches and flags
     "demo",
     "eventtracking.django.apps.EventTrackingConfig",  # the LMS's tracker, built from the settings below
     # The LMS installs celery_utils; event-routing-backends, a plugin the tests install, keeps its models there.

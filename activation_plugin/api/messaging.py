@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from activation_plugin import figures, links, platform, prompts, tracking
+from activation_plugin import figures, links, platform, prompts, toggles, tracking
 from activation_plugin.api.follow_ups import silenced_windows
 from activation_plugin.api.tallies import count_pending_prompts, count_prompted
 from activation_plugin.errors import (
@@ -54,6 +54,9 @@ def send_due_prompts(now=None, batch_size=None):
         dict: ``sent``, ``failed``, ``reclaimed`` (claims of a dead tick taken back) and ``ambiguous``
         (claims that may or may not have been sent, waiting for an operator) counts.
     """
+    if toggles.mail_paused():
+        # Nothing claimed: every due window stays due for the first tick after the switch is off.
+        return {"sent": 0, "failed": 0, "reclaimed": 0, "ambiguous": 0, "paused": True}
     now = now or timezone.now()
     batch_size = batch_size or settings.ACTIVATION_TICK_BATCH_SIZE
     totals = {"sent": 0, "failed": 0, "reclaimed": reclaim_stale_claims(now)}

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from openedx_filters import PipelineStep
 from web_fragments.fragment import Fragment
 
-from activation_plugin import api, platform
+from activation_plugin import api, platform, toggles
 
 SECTION_KEY = "activation"
 # The LMS includes "<prefix><section_key>.html" from its Mako dirs, where our settings add templates/.
@@ -31,7 +31,7 @@ class AddActivationSection(PipelineStep):
 
     def run_filter(self, context, template_name):  # pylint: disable=arguments-differ,unused-argument
         course_key = context["course"].id
-        if not platform.is_course_staff(get_current_user(), course_key):
+        if toggles.tab_hidden(course_key) or not platform.is_course_staff(get_current_user(), course_key):
             return {"context": context}
         html = render_to_string("activation_plugin/section.html", {
             "course_key": course_key,
@@ -54,7 +54,7 @@ class AddActivationTab(PipelineStep):
     """Append an Activation tab to the instructor dashboard MFE, linking to the standalone page."""
 
     def run_filter(self, tabs, user, course_key):  # pylint: disable=arguments-differ
-        if platform.is_course_staff(user, course_key):
+        if not toggles.tab_hidden(course_key) and platform.is_course_staff(user, course_key):
             tabs = [*tabs, {
                 "tab_id": SECTION_KEY,
                 "title": _("Activation"),
