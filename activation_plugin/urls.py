@@ -1,7 +1,7 @@
 """URLs of the plugin's pages (``/activation/``); included by edx-django-utils' plugin discovery."""
 from django.urls import include, re_path
 
-from activation_plugin.dashboard import authoring, exports, kpi, reviews
+from activation_plugin.dashboard import authoring, exports, kpi, portfolio, reviews
 from activation_plugin.dashboard import views as dashboard_views
 from activation_plugin.error_pages import in_plugin_layout
 from activation_plugin.learner import views as learner_views
@@ -32,6 +32,8 @@ urlpatterns = [
     re_path(rf"^activation/courses/{COURSE_ID}/kpi/preview/$", page(kpi.kpi_preview), name="kpi_preview"),
     re_path(rf"^activation/courses/{COURSE_ID}/kpi/commit/$", page(kpi.kpi_commit), name="kpi_commit"),
     re_path(r"^api/activation/v1/", include("activation_plugin.rest_api.v1.urls")),
+    re_path(r"^activation/portfolio/$", page(portfolio.portfolio_page), name="portfolio"),
+    re_path(r"^activation/portfolio\.csv$", page(portfolio.export_portfolio), name="portfolio_csv"),
     re_path(rf"^activation/courses/{COURSE_ID}/$", page(dashboard_views.instructor_page), name="instructor"),
     re_path(rf"^activation/courses/{COURSE_ID}/definitions/new/$", page(authoring.definition_form),
             name="definition_new"),

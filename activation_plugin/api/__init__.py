@@ -71,6 +71,7 @@ from activation_plugin.api.peer import (
     submit_peer_review,
 )
 from activation_plugin.api.plans import PRIMARY_FIGURES, plan_comparison, plan_status, register_plan
+from activation_plugin.api.portfolio import portfolio, portfolio_definitions
 from activation_plugin.api.privacy import retire_user, withdraw_window
 from activation_plugin.api.queries import (
     MAX_ID,
@@ -115,6 +116,9 @@ from activation_plugin.figures import (
     summarize,
     windows_csv_rows,
 )
+from activation_plugin.figures.portfolio import SORTS as PORTFOLIO_SORTS
+from activation_plugin.figures.portfolio import Filters as PortfolioFilters
+from activation_plugin.figures.portfolio import csv_rows as portfolio_csv_rows
 from activation_plugin.keys import catalog_course, parse_course_key
 
 __all__ = [
@@ -149,6 +153,8 @@ __all__ = [
     "PRIMARY_FIGURES", "analytics", "compare_arms", "compare_runs", "course_summaries", "data_quality",
     "difference_in_differences", "evidence_csv_rows", "figures_csv_rows", "funnel", "kpi_deltas", "page_figures",
     "persistence", "plan_comparison", "plan_status", "register_plan", "roi", "roi_amounts", "segments",
+    # Every course a viewer may compare, side by side (issue 33).
+    "PORTFOLIO_SORTS", "PortfolioFilters", "portfolio", "portfolio_csv_rows", "portfolio_definitions",
     "success_case_rows", "success_cases", "summarize", "windows_csv_rows",
     # The running totals the figures read: kept with every write, rebuilt on request (and by the tick).
     "build_missing_tallies", "rebuild_tallies",

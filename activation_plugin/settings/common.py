@@ -55,6 +55,12 @@ DEFAULTS = {
     #   either side of the outcome (activated or not), are suppressed, so small groups cannot
     #   identify individuals. 1 turns suppression off.
     "ACTIVATION_MIN_CELL_SIZE": 5,
+    # .. setting_name: ACTIVATION_PORTFOLIO_GROUP
+    # .. setting_default: ""
+    # .. setting_description: Name of a Django group whose members see the portfolio
+    #   (``/activation/portfolio/``) of every org, like global staff; org staff and instructors see
+    #   their orgs' courses. Empty: no such group.
+    "ACTIVATION_PORTFOLIO_GROUP": "",
     # .. setting_name: ACTIVATION_FIGURES_CACHE_SECONDS
     # .. setting_default: 300
     # .. setting_description: Longest time the Activation tab's figures are served from the cache.

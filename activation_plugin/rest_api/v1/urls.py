@@ -3,7 +3,7 @@ from django.urls import path
 
 from activation_plugin.lock_waits import bounded_lock_waits
 from activation_plugin.rest_api import schema
-from activation_plugin.rest_api.v1 import views
+from activation_plugin.rest_api.v1 import portfolio, views
 
 app_name = "api_v1"
 
@@ -21,6 +21,7 @@ def endpoint(view_class):
 urlpatterns = [
     path("", schema.IndexView.as_view(), name="index"),
     path("schema/", schema.SchemaView.as_view(), name="schema"),
+    path("portfolio/", endpoint(portfolio.PortfolioView), name="portfolio"),
     path(f"{COURSE}definitions/", endpoint(views.DefinitionListView), name="definitions"),
     path(DEFINITION, endpoint(views.DefinitionDetailView), name="definition"),
     path(f"{DEFINITION}activate/", endpoint(views.ActivateDefinitionView), name="definition_activate"),

@@ -1,0 +1,28 @@
+"""
+Who sees which courses in the portfolio (``figures.portfolio``): global staff and members of
+``ACTIVATION_PORTFOLIO_GROUP`` every org's, org-wide staff and instructors their orgs'.
+"""
+from activation_plugin import platform
+from activation_plugin.errors import NotAllowed
+from activation_plugin.figures import portfolio as figures
+from activation_plugin.models import ActivationDefinition
+
+
+def portfolio_definitions(user):
+    """
+    The active definitions ``user`` may compare, by catalog course.
+
+    Raises:
+        NotAllowed: no role covers any org's portfolio.
+    """
+    orgs = platform.portfolio_orgs(user)
+    if orgs is not None and not orgs:
+        raise NotAllowed("Only global staff and org-wide staff or instructors may see the portfolio.")
+    definitions = (ActivationDefinition.objects.filter(status=ActivationDefinition.Status.ACTIVE)
+                   .order_by("catalog_course", "pk"))
+    return [definition for definition in definitions if orgs is None or figures.org_of(definition) in orgs]
+
+
+def portfolio(user, filters=figures.Filters(), sort="rank", now=None):
+    """The portfolio figures of the definitions ``user`` may see (``figures.portfolio.portfolio``)."""
+    return figures.portfolio(portfolio_definitions(user), now=now, filters=filters, sort=sort)

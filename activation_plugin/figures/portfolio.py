@@ -1,0 +1,213 @@
+"""
+The portfolio: every active definition a viewer may see, side by side, from each definition's
+tallies (``tallies.read``), never window by window.
+
+A league table of raw rates ranks small courses by luck, so each course also gets its funnel-plot
+position (is it further from the portfolio's rate than its size explains?) and its rate shrunken
+towards the portfolio's (``portfolio_stats``), which the ranking uses. See
+docs/concepts/portfolio.rst.
+"""
+from collections import namedtuple
+from datetime import datetime, time
+from datetime import timezone as dt_timezone
+from math import exp, log
+
+from django.utils import timezone
+
+from activation_plugin import portfolio_stats
+from activation_plugin.figures import tallies
+from activation_plugin.figures.base import (
+    RATE_KEYS,
+    compared,
+    min_cell_size,
+    rate_row,
+    reveals_outcomes,
+    suppress_rows,
+)
+from activation_plugin.models import ActivationWindow, Evidence
+
+# ``since``/``until``: dates; a run counts when its first window opened in [since, until).
+Filters = namedtuple("Filters", "org course since until strength", defaults=(None,) * 5)
+SORTS = ("rank", "rate", "eligible", "change", "course")
+POSITIONS = ("high", "above", "inside", "below", "low")
+# Points along the funnel's limits, evenly spaced in log(n) from 1 learner to the largest course.
+LIMIT_POINTS = 40
+# What a hidden course row blanks besides the rate (``suppress_rows`` blanks that).
+HIDDEN_WITH_THE_RATE = ("shrunken", "shrunken_ci", "rank", "position", "change", "response_rate", "strength_mix",
+                        "runs", "prompted", "responded")
+
+
+def org_of(definition):
+    return definition.catalog_course.split("+", 1)[0]
+
+
+def _midnight(day):
+    return None if day is None else datetime.combine(day, time.min, tzinfo=dt_timezone.utc)
+
+
+def _counted_cells(definition, now, filters):
+    """
+    The definition's cells in the period (runs whose first window opened in ``[since, until)``),
+    with ``activated`` replaced by the activations backed by verified evidence of
+    ``filters.strength`` when one is asked for; and each run's first opening.
+    """
+    since, until = _midnight(filters.since), _midnight(filters.until)
+    cells = tallies.read(definition, now, with_kpi=False).cells
+    first = {}
+    for row in cells:
+        first[row["course_run"]] = min(first.get(row["course_run"], row["first_opened"]), row["first_opened"])
+    kept = {run for run, opened in first.items()
+            if (since is None or opened >= since) and (until is None or opened < until)}
+    counted = [dict(row, activated=row[f"strength_{filters.strength}"] if filters.strength else row["activated"])
+               for row in cells if row["course_run"] in kept]
+    return counted, first
+
+
+def _runs(cells, first_opened):
+    """Each run's rate, in the order the runs started; a run's small groups hidden as on the course page."""
+    by_run = {}
+    for row in cells:
+        group = by_run.setdefault(row["course_run"], {"completers": 0, "activated": 0, "open": 0})
+        group["completers"] += row["completers"]
+        if row["ended"]:
+            group["activated"] += row["activated"]
+        else:
+            group["open"] += row["completers"]
+    return suppress_rows([
+        {"course_run": run, **rate_row(counts["completers"], counts["activated"], counts["open"])}
+        for run, counts in sorted(by_run.items(), key=lambda item: first_opened[item[0]])])
+
+
+def _course_row(definition, cells, first_opened):
+    """One course's figures before suppression: the rate over every run, the runs, responses and strengths."""
+    ended = [row for row in cells if row["ended"]]
+    prompted = [row for row in ended if row["arm"] == ActivationWindow.Arm.PROMPTED]
+    runs = _runs(cells, first_opened)
+    change = compared(runs[-2], [runs[-1]])[0] if len(runs) >= 2 else None
+    row = {
+        "definition_id": definition.pk, "name": definition.name, "course_key": str(definition.course_key),
+        "catalog_course": definition.catalog_course, "org": org_of(definition),
+        **rate_row(sum(row["completers"] for row in cells), sum(row["activated"] for row in ended),
+                   sum(row["completers"] for row in cells if not row["ended"])),
+        "runs": runs, "change": change,
+        "prompted": sum(row["completers"] for row in prompted),
+        "responded": sum(row["responded"] for row in prompted),
+    }
+    activated = row["activated"]
+    row["strength_mix"] = {strength: sum(cell[f"strength_{strength}"] for cell in ended) / activated
+                           if activated else None for strength in Evidence.Strength.values}
+    small = 0 < row["prompted"] < min_cell_size()
+    row["response_rate"] = row["responded"] / row["prompted"] if row["prompted"] and not small else None
+    return row
+
+
+def _limits_curve(pooled, largest):
+    """The funnel's four limits at ``LIMIT_POINTS`` course sizes from 1 to ``largest``, for drawing."""
+    sizes = sorted({max(1, round(exp(log(largest) * step / (LIMIT_POINTS - 1)))) for step in range(LIMIT_POINTS)})
+    curve = []
+    for n in sizes:
+        limits = portfolio_stats.funnel_limits(pooled, n)
+        curve.append({"n": n, **{f"low_{level}": limits.low[level] for level in portfolio_stats.FUNNEL_LEVELS},
+                      **{f"high_{level}": limits.high[level] for level in portfolio_stats.FUNNEL_LEVELS}})
+    return curve
+
+
+def _sorted(rows, sort):
+    """Rows by ``sort`` (one of ``SORTS``, ``-`` reverses it); a course without the figure goes last."""
+    name = sort.lstrip("-")
+    key = {
+        "rank": lambda row: row["rank"],
+        "rate": lambda row: None if row["rate"] is None else -row["rate"],
+        "eligible": lambda row: None if row["eligible"] is None else -row["eligible"],
+        "change": lambda row: None if not row["change"] or row["change"]["difference"] is None
+        else -row["change"]["difference"],
+        "course": lambda row: (row["catalog_course"], row["name"]),
+    }[name]
+    present = [row for row in rows if key(row) is not None]
+    absent = [row for row in rows if key(row) is None]
+    present.sort(key=key, reverse=sort.startswith("-"))
+    return present + absent
+
+
+def portfolio(definitions, now=None, filters=Filters(), sort="rank"):
+    """
+    The portfolio of ``definitions`` (those the viewer may see), filtered by ``filters``.
+
+    Every course row is a disclosure like the course page's rate, so ``suppress_rows`` hides the
+    small ones (and, when exactly one is hidden, the next smallest too: the portfolio's totals
+    would give it away); with a hidden rate go every figure derived from it. The pooled rate and
+    the prior are fitted on every course, hidden or not: they are sums over the portfolio.
+
+    Returns:
+        dict: ``rows`` (per course: completers, eligible, activated, rate, rate_ci, runs (each
+        run's rate), change (the latest run against the previous one, ``base.compared``),
+        response_rate, strength_mix (share of activations backed by each strength), shrunken,
+        shrunken_ci, rank (by the shrunken rate, 1 best), position (on the funnel plot:
+        ``portfolio_stats.funnel_position``), suppressed), ``pooled`` (rate_row of the
+        portfolio), ``prior`` (alpha, beta, strength, rho, or None), ``limits`` (the funnel's
+        curve), ``outliers`` (the rows beyond the 95 % limits), ``orgs`` and ``courses`` (the
+        filters' choices among the viewer's definitions).
+    """
+    now = now or timezone.now()
+    definitions = list(definitions)
+    orgs = sorted({org_of(definition) for definition in definitions})
+    courses = sorted({definition.catalog_course for definition in definitions})
+    rows = []
+    for definition in definitions:
+        if filters.org and org_of(definition) != filters.org or filters.course and (
+                definition.catalog_course != filters.course):
+            continue
+        rows.append(_course_row(definition, *_counted_cells(definition, now, filters)))
+    counts = [(row["activated"], row["eligible"]) for row in rows if row["eligible"]]
+    total, activated = sum(n for _x, n in counts), sum(x for x, _n in counts)
+    pooled = rate_row(total, activated, 0)
+    # Only when every course is hidden can the sum tell outcomes; then it is hidden with them.
+    pooled["suppressed"] = bool(total) and reveals_outcomes(total, activated)
+    if pooled["suppressed"]:
+        pooled.update(dict.fromkeys(RATE_KEYS))
+    prior = portfolio_stats.fit_beta_binomial(counts)
+    for row in rows:
+        _add_comparisons(row, pooled["rate"], prior)
+    suppress_rows(rows)
+    for row in rows:
+        if row["suppressed"]:
+            row.update(dict.fromkeys(HIDDEN_WITH_THE_RATE))
+    for row, rank in zip(rows, portfolio_stats.ranks([row["shrunken"] for row in rows])):
+        row["rank"] = rank
+    return {
+        "rows": _sorted(rows, sort), "pooled": pooled, "courses_shown": sum(not row["suppressed"] for row in rows),
+        "prior": None if prior is None else {"alpha": prior.alpha, "beta": prior.beta, "strength": prior.strength,
+                                             "rho": prior.rho},
+        "limits": _limits_curve(pooled["rate"], max(n for _x, n in counts)) if prior and not pooled["suppressed"]
+        else [],
+        "outliers": [row for row in _sorted(rows, "rate") if row["position"] not in (None, "inside")],
+        "orgs": orgs, "courses": courses,
+    }
+
+
+def _add_comparisons(row, pooled_rate, prior):
+    """The row's shrunken rate and its position on the funnel plot, in place (None without a prior)."""
+    row.update(shrunken=None, shrunken_ci=None, position=None, rank=None)
+    if prior is None or not row["eligible"]:
+        return
+    shrunken = portfolio_stats.shrink(row["activated"], row["eligible"], prior)
+    row.update(shrunken=shrunken.rate, shrunken_ci=(shrunken.low, shrunken.high),
+               position=portfolio_stats.funnel_position(row["activated"], row["eligible"], portfolio_stats.funnel_limits(
+                   pooled_rate, row["eligible"])))
+
+
+def csv_rows(figures):
+    """The portfolio as the CSV export's rows: a header, then one row per course (blank where hidden)."""
+    header = ["org", "catalog_course", "course_key", "definition_id", "definition", "completers", "eligible",
+              "activated", "rate", "rate_low", "rate_high", "shrunken_rate", "shrunken_low", "shrunken_high", "rank",
+              "funnel_position", "latest_run_change", "latest_run_change_low", "latest_run_change_high",
+              "response_rate", *(f"share_{strength}" for strength in Evidence.Strength.values), "suppressed"]
+    yield header
+    for row in figures["rows"]:
+        change = row["change"] or {}
+        yield [row["org"], row["catalog_course"], row["course_key"], row["definition_id"], row["name"],
+               row["completers"], row["eligible"], row["activated"], row["rate"], *(row["rate_ci"] or ("", "")),
+               row["shrunken"], *(row["shrunken_ci"] or ("", "")), row["rank"], row["position"],
+               change.get("difference"), *(change.get("ci") or ("", "")), row["response_rate"],
+               *((row["strength_mix"] or {}).get(strength) for strength in Evidence.Strength.values),
+               row["suppressed"]]

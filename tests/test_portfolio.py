@@ -1,0 +1,230 @@
+"""
+The portfolio (issue 33): figures added up from each definition's tallies, who may see which courses,
+suppression of every course row, and the page, CSV and REST endpoint.
+"""
+import csv
+import io
+from datetime import date, timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import reverse
+from opaque_keys.edx.keys import CourseKey
+from scipy import stats as sps
+from statsmodels.stats.proportion import proportion_confint
+
+from activation_plugin import api, platform, portfolio_stats
+from activation_plugin.errors import NotAllowed
+from activation_plugin.models import ActivationDefinition, ActivationWindow
+from activation_plugin.platform import ORG_GROUP_PREFIX
+from activation_plugin.test_utils.factories import UserFactory
+from demo.models import DemoCourse
+from tests.conftest import NOW, api_url
+from tests.figures_data import CLOSED_AT, add_evidence, make_windows
+
+pytestmark = pytest.mark.django_db
+
+# name: (course run, activated, not activated) among windows that ended.
+COURSES = {
+    "AcmeX+BIG": ("course-v1:AcmeX+BIG+2026", 60, 140),
+    "AcmeX+MID": ("course-v1:AcmeX+MID+2026", 30, 70),
+    "AcmeX+GOOD": ("course-v1:AcmeX+GOOD+2026", 70, 50),
+    "AcmeX+LUCKY": ("course-v1:AcmeX+LUCKY+2026", 3, 0),
+    "OtherU+ELSE": ("course-v1:OtherU+ELSE+2026", 20, 40),
+}
+
+
+def make_course(make_definition, run, activated, not_activated, opened_at=CLOSED_AT, course_run=None):
+    key = CourseKey.from_string(run)
+    DemoCourse.objects.get_or_create(course_key=key, defaults={"display_name": f"Title of {key.course}"})
+    definition = ActivationDefinition.objects.filter(course_key=key).first() if course_run else None
+    definition = definition or make_definition(course_key=key, name=f"Applies {key.course}")
+    runs = {"course_run": CourseKey.from_string(course_run)} if course_run else {}
+    activated_windows = make_windows(definition, activated, state="activated", opened_at=opened_at, **runs) \
+        if activated else []
+    if not_activated:
+        make_windows(definition, not_activated, state="expired", opened_at=opened_at, **runs)
+    return definition, activated_windows
+
+
+@pytest.fixture
+def portfolio(make_definition):
+    return {name: make_course(make_definition, *spec)[0] for name, spec in COURSES.items()}
+
+
+@pytest.fixture
+def global_staff(db):
+    return UserFactory(username="operator", is_staff=True)
+
+
+def in_group(name, username):
+    user = UserFactory(username=username)
+    Group.objects.get_or_create(name=name)[0].user_set.add(user)
+    return user
+
+
+def rows_by_course(figures):
+    return {row["catalog_course"]: row for row in figures["rows"]}
+
+
+def test_each_course_row_is_its_tallies_with_the_wilson_interval(portfolio, global_staff):
+    figures = api.portfolio(global_staff, now=NOW)
+    rows = rows_by_course(figures)
+    assert set(rows) == set(COURSES)
+    big = rows["AcmeX+BIG"]
+    assert (big["completers"], big["eligible"], big["activated"]) == (200, 200, 60)
+    assert big["rate"] == pytest.approx(0.3)
+    assert big["rate_ci"] == pytest.approx(proportion_confint(60, 200, method="wilson"))
+    assert figures["pooled"]["eligible"] == 200 + 100 + 120 + 3 + 60
+    assert figures["pooled"]["rate"] == pytest.approx(183 / 483)
+
+
+def test_shrunken_rates_and_limits_are_the_reference_and_the_lucky_course_is_not_first(
+        portfolio, global_staff, settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 1  # show the 3-of-3 course, to see where it ranks
+    figures = api.portfolio(global_staff, now=NOW)
+    rows = rows_by_course(figures)
+    counts = [(spec[1], spec[1] + spec[2]) for spec in COURSES.values()]
+    prior = portfolio_stats.fit_beta_binomial(counts)
+    assert figures["prior"]["strength"] == pytest.approx(prior.strength)
+    for name, (_run, activated, not_activated) in COURSES.items():
+        posterior = sps.beta(prior.alpha + activated, prior.beta + not_activated)
+        assert rows[name]["shrunken"] == pytest.approx(posterior.mean())
+        assert rows[name]["shrunken_ci"] == pytest.approx(posterior.ppf([0.025, 0.975]), abs=1e-8)
+    assert rows["AcmeX+LUCKY"]["rate"] == 1.0
+    assert rows["AcmeX+LUCKY"]["rank"] != 1
+    assert rows["AcmeX+GOOD"]["rank"] == 1
+    assert figures["rows"][0]["catalog_course"] == "AcmeX+GOOD"  # sorted by rank
+    # GOOD's 70 of 120 is beyond the 99.8 % limits of the pooled rate at n = 120.
+    pooled = 183 / 483
+    assert rows["AcmeX+GOOD"]["position"] == "high"
+    assert sps.binom.sf(69, 120, pooled) < 0.001
+    assert rows["AcmeX+LUCKY"]["position"] == "inside"
+    assert [row["catalog_course"] for row in figures["outliers"]] == [
+        name for name, row in sorted(rows.items(), key=lambda item: -item[1]["rate"])
+        if row["position"] != "inside"]
+    for point in figures["limits"]:
+        assert point["high_0.998"] == sps.binom.ppf(0.999, point["n"], pooled) / point["n"]
+
+
+def test_small_courses_are_hidden_with_everything_derived_from_them(portfolio, global_staff):
+    """LUCKY (3 of 3) is hidden, and with it the next smallest: the pooled total would tell it."""
+    rows = rows_by_course(api.portfolio(global_staff, now=NOW))
+    assert rows["AcmeX+LUCKY"]["suppressed"] and rows["OtherU+ELSE"]["suppressed"]
+    for name in ("AcmeX+LUCKY", "OtherU+ELSE"):
+        row = rows[name]
+        assert [row[key] for key in ("eligible", "activated", "rate", "shrunken", "shrunken_ci", "rank", "position",
+                                     "change", "runs", "response_rate", "strength_mix")] == [None] * 11
+    assert not rows["AcmeX+BIG"]["suppressed"]
+    assert sorted(row["rank"] for row in rows.values() if row["rank"]) == [1, 2, 3]
+
+
+def test_latest_run_against_the_previous_one(make_definition, global_staff):
+    definition, _ = make_course(make_definition, "course-v1:AcmeX+RUNS+2025", 20, 80,
+                                opened_at=CLOSED_AT - timedelta(days=200))
+    make_course(make_definition, "course-v1:AcmeX+RUNS+2025", 45, 55, course_run="course-v1:AcmeX+RUNS+2026")
+    make_course(make_definition, "course-v1:AcmeX+OTHER+2026", 30, 70)
+    [row] = [row for row in api.portfolio(global_staff, now=NOW)["rows"] if row["definition_id"] == definition.pk]
+    assert [run["course_run"] for run in row["runs"]] == ["course-v1:AcmeX+RUNS+2025", "course-v1:AcmeX+RUNS+2026"]
+    change = row["change"]
+    assert change["difference"] == pytest.approx(0.45 - 0.20)
+    assert change["verdict"] == "higher" and change["ci"][0] > 0
+    # The period filter keeps only the runs that started in it.
+    recent = api.portfolio(global_staff, api.PortfolioFilters(since=date(2026, 1, 1)), now=NOW)
+    [row] = [row for row in recent["rows"] if row["definition_id"] == definition.pk]
+    assert (row["eligible"], row["activated"], row["change"]) == (100, 45, None)
+
+
+def test_filters_by_org_course_and_evidence_strength(portfolio, global_staff):
+    acme = api.portfolio(global_staff, api.PortfolioFilters(org="AcmeX"), now=NOW)
+    assert {row["org"] for row in acme["rows"]} == {"AcmeX"} and acme["orgs"] == ["AcmeX", "OtherU"]
+    [only] = api.portfolio(global_staff, api.PortfolioFilters(course="AcmeX+MID"), now=NOW)["rows"]
+    assert only["catalog_course"] == "AcmeX+MID"
+    windows = list(ActivationWindow.objects.filter(definition=portfolio["AcmeX+BIG"], state="activated")
+                   .order_by("pk"))
+    add_evidence(windows[:25], strength="supervisor")
+    add_evidence(windows[25:], strength="self_report")
+    rows = rows_by_course(api.portfolio(global_staff, api.PortfolioFilters(strength="supervisor"), now=NOW))
+    assert (rows["AcmeX+BIG"]["activated"], rows["AcmeX+BIG"]["eligible"]) == (25, 200)
+    everything = rows_by_course(api.portfolio(global_staff, now=NOW))["AcmeX+BIG"]
+    assert everything["strength_mix"]["supervisor"] == pytest.approx(25 / 60)
+    assert everything["strength_mix"]["self_report"] == pytest.approx(35 / 60)
+
+
+def test_who_sees_which_courses(portfolio, settings):
+    org_staff = in_group(f"{ORG_GROUP_PREFIX}AcmeX", "acme_lead")
+    assert {definition.catalog_course for definition in api.portfolio_definitions(org_staff)} == {
+        name for name in COURSES if name.startswith("AcmeX+")}
+    assert len(api.portfolio_definitions(UserFactory(username="root", is_staff=True))) == len(COURSES)
+    leaders = in_group("learning-leaders", "leader")
+    course_staff = in_group("activation-staff:course-v1:AcmeX+BIG+2026", "big_teacher")
+    for user in (leaders, course_staff, UserFactory(username="nobody")):
+        with pytest.raises(NotAllowed):
+            api.portfolio_definitions(user)
+    settings.ACTIVATION_PORTFOLIO_GROUP = "learning-leaders"
+    assert len(api.portfolio_definitions(leaders)) == len(COURSES)
+    with pytest.raises(NotAllowed):
+        api.portfolio_definitions(course_staff)
+
+
+def test_the_standalone_backend_reads_org_roles_from_groups(db):
+    user = in_group(f"{ORG_GROUP_PREFIX}AcmeX", "acme")
+    Group.objects.create(name=f"{ORG_GROUP_PREFIX}OtherU").user_set.add(user)
+    Group.objects.create(name="activation-staff:course-v1:ZedX+A+1").user_set.add(user)
+    assert platform.StandaloneBackend().org_roles(user) == {"AcmeX", "OtherU"}
+    user.is_active = False
+    assert platform.StandaloneBackend().org_roles(user) == set()
+    assert platform.portfolio_orgs(user) == set()
+
+
+def test_only_active_definitions_count(portfolio, global_staff):
+    api.archive_definition(portfolio["AcmeX+MID"])
+    assert "AcmeX+MID" not in rows_by_course(api.portfolio(global_staff, now=NOW))
+
+
+def test_the_page_draws_the_funnel_and_lists_the_outliers(client, portfolio, global_staff):
+    client.force_login(global_staff)
+    response = client.get(reverse("activation_plugin:portfolio"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<svg" in html and html.count('data-limit="0.95"') == 2 and html.count('data-limit="0.998"') == 2
+    assert f'data-definition="{portfolio["AcmeX+GOOD"].pk}" data-position="high"' in html
+    assert "Title of GOOD" in html and "shrunken rate pulls" in html
+    assert html.count('data-suppressed="true"') == 2
+
+
+def test_the_page_refuses_outsiders_and_names_a_bad_filter(client, portfolio, global_staff):
+    client.force_login(in_group("activation-staff:course-v1:AcmeX+BIG+2026", "teacher"))
+    assert client.get(reverse("activation_plugin:portfolio")).status_code == 403
+    client.force_login(global_staff)
+    response = client.get(reverse("activation_plugin:portfolio"), {"since": "2026-05-01", "until": "2026-01-01"})
+    assert response.status_code == 400
+    assert "The period must start before it ends." in response.content.decode()
+    assert client.get(reverse("activation_plugin:portfolio"), {"strength": "rumour"}).status_code == 400
+
+
+def test_the_csv_has_a_row_per_course_blank_where_hidden(client, portfolio):
+    client.force_login(in_group(f"{ORG_GROUP_PREFIX}AcmeX", "acme_lead"))
+    response = client.get(reverse("activation_plugin:portfolio_csv"), {"sort": "course"})
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [row["catalog_course"] for row in rows] == sorted(name for name in COURSES if name.startswith("AcmeX"))
+    by_course = {row["catalog_course"]: row for row in rows}
+    assert by_course["AcmeX+BIG"]["activated"] == "60" and float(by_course["AcmeX+BIG"]["rate"]) == 0.3
+    # LUCKY is too small, and MID, the next smallest of this org's, goes with it.
+    for name in ("AcmeX+LUCKY", "AcmeX+MID"):
+        assert (by_course[name]["rate"], by_course[name]["activated"], by_course[name]["suppressed"]) == ("", "", "True")
+
+
+def test_the_rest_endpoint(api_client, portfolio, global_staff):
+    assert api_client.get(api_url("portfolio")).status_code == 401
+    api_client.force_authenticate(in_group("activation-staff:course-v1:AcmeX+BIG+2026", "teacher"))
+    assert api_client.get(api_url("portfolio")).status_code == 403
+    api_client.force_authenticate(global_staff)
+    body = api_client.get(api_url("portfolio"), {"org": "AcmeX", "sort": "-rate"}).json()
+    # "-rate" reverses the default (highest first); hidden rows come last whatever the order.
+    assert [row["rate"] for row in body["rows"]] == [0.3, 70 / 120, None, None]
+    # Within AcmeX alone (163 of 423), BIG's 30 % of 200 is low too.
+    assert body["outliers"] == [portfolio["AcmeX+GOOD"].pk, portfolio["AcmeX+BIG"].pk]
+    assert body["pooled"]["eligible"] == 423 and body["prior"]["strength"] > 0
+    bad = api_client.get(api_url("portfolio"), {"sort": "luck"})
+    assert bad.status_code == 400 and bad.json()["field"] == "sort"
