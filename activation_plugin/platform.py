@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 STAFF_GROUP_PREFIX = "activation-staff:"
 INSTRUCTOR_GROUP_PREFIX = "activation-instructor:"
+ORG_GROUP_PREFIX = "activation-org:"
 
 
 class Completion(NamedTuple):
@@ -63,6 +64,13 @@ class StandaloneBackend:
     def is_global_staff(self, user):
         """Operators: the platform's global staff (Django's ``is_staff`` outside the LMS)."""
         return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+
+    def org_roles(self, user):
+        """The orgs whose staff or instructors ``user`` is: members of the group ``activation-org:<org>``."""
+        if not (user and user.is_authenticated and user.is_active):
+            return set()
+        return {name[len(ORG_GROUP_PREFIX):] for name in user.groups.filter(
+            name__startswith=ORG_GROUP_PREFIX).values_list("name", flat=True)}
 
     def course_exists(self, course_key):  # pylint: disable=unused-argument
         return True
@@ -157,6 +165,22 @@ class LmsBackend(StandaloneBackend):
         # pylint: disable=import-error,import-outside-toplevel
         from common.djangoapps.student.roles import GlobalStaff
         return bool(user and user.is_authenticated and user.is_active and GlobalStaff().has_user(user))
+
+    def org_roles(self, user):
+        """
+        The orgs where ``user`` holds the LMS's ``OrgStaffRole`` or ``OrgInstructorRole`` (org-wide
+        rows of ``CourseAccessRole``: no course), each confirmed by the role itself.
+        """
+        # pylint: disable=import-error,import-outside-toplevel
+        from common.djangoapps.student.models import CourseAccessRole
+        from common.djangoapps.student.roles import OrgInstructorRole, OrgStaffRole
+        from opaque_keys.edx.django.models import CourseKeyField
+        if not (user and user.is_authenticated and user.is_active):
+            return set()
+        orgs = set(CourseAccessRole.objects.filter(user=user, course_id=CourseKeyField.Empty,
+                                                   role__in=("staff", "instructor")).values_list("org", flat=True))
+        return {org for org in orgs
+                if org and (OrgStaffRole(org).has_user(user) or OrgInstructorRole(org).has_user(user))}
 
     def course_exists(self, course_key):
         # pylint: disable=import-error,import-outside-toplevel
@@ -346,6 +370,20 @@ def is_course_staff(user, course_key):
 
 def is_global_staff(user):
     return backend().is_global_staff(user)
+
+
+def portfolio_orgs(user):
+    """
+    The orgs whose portfolio ``user`` may see: None for every org (global staff, and members of
+    the Django group ``ACTIVATION_PORTFOLIO_GROUP``), else the orgs of their org-wide roles (empty:
+    none). Course staff of single runs see their courses on the course pages, not here.
+    """
+    if not (user and user.is_authenticated and user.is_active):
+        return set()
+    group = settings.ACTIVATION_PORTFOLIO_GROUP
+    if is_global_staff(user) or group and user.groups.filter(name=group).exists():
+        return None
+    return backend().org_roles(user)
 
 
 def course_exists(course_key):
