@@ -11,6 +11,7 @@ from activation_plugin.errors import ActivationRequestError
 
 SURVEY_QUESTION_TYPES = ("single_choice", "multiple_choice", "likert", "number", "text")
 METRIC_DIRECTIONS = ("higher", "lower")
+METRIC_LABEL_CHARS, METRIC_UNIT_CHARS = 80, 20
 PEER_RULES = ("majority", "mean_score")
 # A survey's activation condition: every listed answer ("all") or one of them ("any") must be met;
 # ``any_answer`` is the instructor's explicit "every answer counts"; ``not_set`` marks surveys that predate
@@ -266,9 +267,27 @@ def _metric(config):
     if relative and not -10 <= threshold <= 10:
         # xgettext:no-python-format
         _fail(_("A relative 'threshold' is a change against the baseline: -0.1 means 10 % lower."), "threshold")
+    label, unit = _text(config, "label", required=False), _text(config, "unit", required=False)
+    if len(label) > METRIC_LABEL_CHARS or len(unit) > METRIC_UNIT_CHARS:
+        _fail(_("A metric's 'label' is at most {label} characters and its 'unit' at most {unit}.").format(
+            label=METRIC_LABEL_CHARS, unit=METRIC_UNIT_CHARS), "label" if len(label) > METRIC_LABEL_CHARS else "unit")
     return {"metric": metric, "threshold": float(threshold), "direction": direction,
             "relative": relative, "baseline_days": baseline_days, "period_days": period_days,
-            "min_observations": min_observations}
+            "min_observations": min_observations, "label": label, "unit": unit}
+
+
+def metric_name(config):
+    """
+    What people read for a metric requirement's KPI: the instructor's ``label`` or, without one (and in
+    configs stored before labels existed), the source's key with its underscores as spaces.
+    """
+    return config.get("label") or config["metric"].replace("_", " ")
+
+
+def metric_name_with_unit(config):
+    """``metric_name`` with the ``unit`` in brackets where one is set: "Handle time (seconds)"."""
+    unit = config.get("unit")
+    return f"{metric_name(config)} ({unit})" if unit else metric_name(config)
 
 
 VALIDATORS = {"project": _project, "survey": _survey, "observation": _observation, "metric": _metric}

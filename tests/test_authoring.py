@@ -52,10 +52,11 @@ def test_only_the_chosen_kinds_fields_are_stored(staff_client, course_key):
     staff_client.post(new_url(course_key), definition_post(
         {"kind": "metric", "title": "Handle time drops", "metric": "handle_time", "direction": "lower",
          "threshold": "-10", "relative": "on", "period_days": "14", "min_observations": "2", "subject": "",
-         "body": ""}))
+         "body": "", "label": "Average handle time", "unit": "seconds"}))
     requirement = ActivationDefinition.objects.get().requirements.get()
     assert requirement.config == {"metric": "handle_time", "threshold": -0.1, "direction": "lower",
-                                  "relative": True, "baseline_days": 30, "period_days": 14, "min_observations": 2}
+                                  "relative": True, "baseline_days": 30, "period_days": 14, "min_observations": 2,
+                                  "label": "Average handle time", "unit": "seconds"}
     assert not requirement.prompts.exists()
 
 

@@ -37,7 +37,7 @@ def test_invalid_configs_are_refused_with_a_reason(kind, config, message):
 def test_valid_configs_are_normalised():
     assert configs.validate_config("metric", {"metric": " aht ", "threshold": 300, "direction": "lower"}) == {
         "metric": "aht", "threshold": 300.0, "direction": "lower", "relative": False, "baseline_days": 30,
-        "period_days": None, "min_observations": 1,
+        "period_days": None, "min_observations": 1, "label": "", "unit": "",
     }
     assert configs.validate_config("project", {"instructions": " Do it ", "rubric": [{"criterion": "c"}]}) == {
         "instructions": "Do it", "rubric": [{"criterion": "c", "max_score": 1}], "peer_rule": "majority",

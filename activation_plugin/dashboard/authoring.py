@@ -167,11 +167,20 @@ def definition_page(request, course_id, definition_id):
         "roi_inputs": roi_inputs, "roi": roi, "roi_error": roi_error,
         "plan_inputs": plan_inputs, "planning": planning, "plan_error": plan_error,
         "plan": api.plan_status(definition, figures["summary"].get("eligible")),
-        "primary_figures": api.PRIMARY_FIGURES, "plan_designs": PLAN_DESIGNS,
+        "primary_figures": {figure: PRIMARY_FIGURE_LABELS[figure] for figure in api.PRIMARY_FIGURES},
+        "plan_designs": PLAN_DESIGNS,
         **presentation.page_context(figures, definition),
     })
 
 
+# The figure a plan names, in the plan form's and the registered plan's words (api.PRIMARY_FIGURES' order).
+PRIMARY_FIGURE_LABELS = {
+    "holdout_difference": gettext_lazy("Prompted minus holdout activation rate"),
+    "run_difference": gettext_lazy("Latest run minus previous run activation rate"),
+    "rate": gettext_lazy("Activation rate of the windows that have ended"),
+    "km_rate": gettext_lazy("Share activated by the window's last day (Kaplan–Meier estimate)"),
+    "course_effect": gettext_lazy("The course's effect on a KPI (completers against colleagues)"),
+}
 # What each registered design isolates, in the words the plan form and the registered plan show.
 PLAN_DESIGNS = {
     "follow_up_holdout": gettext_lazy("Holdout: the follow-up's effect (randomised; not the course's)"),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from activation_plugin import api
+from activation_plugin import api, configs
 from activation_plugin.configs import SURVEY_QUESTION_TYPES
 from activation_plugin.dashboard.requirement_templates import template_spec
 from activation_plugin.errors import ActivationRequestError
@@ -26,7 +26,8 @@ KIND_FIELDS = {
     "project": ("instructions", "rubric", "peer_rule", "pass_percent"),
     "survey": ("questions", "activation_match"),
     "observation": ("checklist", "min_observed"),
-    "metric": ("metric", "direction", "threshold", "relative", "baseline_days", "period_days", "min_observations"),
+    "metric": ("metric", "label", "unit", "direction", "threshold", "relative", "baseline_days", "period_days",
+               "min_observations"),
 }
 # A field that only matters for some values of another: ``{field: ((other field, (values…)), …)}``; the
 # script hides it otherwise, and without the script it shows with its label saying when it applies.
@@ -275,6 +276,10 @@ class RequirementForm(MarksInvalidFields):
     metric = forms.CharField(label=_("KPI metric"), max_length=100, required=False,
                              widget=forms.TextInput(attrs={"list": "activation-known-metrics"}),
                              help_text=_("The name the KPI source sends; the metrics received so far are offered."))
+    label = forms.CharField(label=_("The KPI's name for people (optional)"), required=False,
+                            max_length=configs.METRIC_LABEL_CHARS, help_text=_("For example: Average handle time."))
+    unit = forms.CharField(label=_("Its unit (optional)"), required=False, max_length=configs.METRIC_UNIT_CHARS,
+                           help_text=_("For example: seconds, percent, euros."))
     direction = forms.ChoiceField(label=_("Better is"), required=False, initial="higher",
                                   choices=[("higher", _("Higher")), ("lower", _("Lower"))])
     threshold = forms.FloatField(

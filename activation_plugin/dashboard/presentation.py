@@ -10,7 +10,7 @@ the machine-readable values and every template shows the same names.
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
-from activation_plugin import platform
+from activation_plugin import configs, platform
 
 FUNNEL_LABELS = {
     "completed": gettext_lazy("Completed"), "prompted": gettext_lazy("Prompted"),
@@ -125,7 +125,7 @@ def non_response_rows(non_response, run_names):
 LOW_RESPONSE = 0.3  # below this share of prompted completers answering, the rate speaks for few of them
 
 
-def scorecard(figures, run_differences):
+def scorecard(figures, run_differences, *, has_reminders=False):
     """
     The verdict at a glance, above the drill-down: the figure to quote with its interval, how the
     latest run compares with the first, and what to do next. Pure: it only reads ``figures`` and
@@ -133,7 +133,8 @@ def scorecard(figures, run_differences):
 
     Returns:
         dict: quote (``rate`` / ``km_rate`` / None), value, interval, trend (the latest run's
-        difference row, or None), advice (``[(code, text)]``, the most useful first).
+        difference row, or None), advice (``[(code, text)]``, the most useful first). With
+        ``has_reminders`` (a prompt already has them), the advice on few answers does not ask for one.
     """
     summary, quality = figures["summary"], figures["data_quality"]
     quote = summary.get("quote")
@@ -145,8 +146,10 @@ def scorecard(figures, run_differences):
         advice.append(("review", _("{count} submissions wait for a verdict in the review queue.").format(
             count=quality["awaiting_review"])))
     if quality.get("response_rate") is not None and quality["response_rate"] < LOW_RESPONSE:
-        advice.append(("response", _("Few prompted learners answer: add a reminder, or a shorter survey, to the "
-                                     "requirements.")))
+        advice.append(("response", _("Few prompted learners answer, despite the reminders: a shorter survey, or "
+                                     "a first message that says why their answer matters, may help.")
+                       if has_reminders else _("Few prompted learners answer: add a reminder, or a shorter survey, "
+                                               "to the requirements.")))
     if quality.get("prompts_in_doubt"):
         advice.append(("prompts", _("{count} prompts may not have been sent: the mail worker stopped while sending "
                                     "them. Ask your operator to resend them or give them up "
@@ -159,13 +162,25 @@ def scorecard(figures, run_differences):
             "trend": differences[-1] if differences else None, "advice": advice}
 
 
+def metric_names(requirements):
+    """``{metric key: its label and unit}`` of the metric requirements (the first one naming a key wins)."""
+    names = {}
+    for requirement in requirements:
+        if requirement.kind == "metric":
+            names.setdefault(requirement.config["metric"], configs.metric_name_with_unit(requirement.config))
+    return names
+
+
 def page_context(figures, definition):
     """Everything ``_analytics.html`` needs besides the figures themselves."""
     run_names = named_runs(figures)
     runs = run_comparison(figures["runs"], run_names)
+    requirements = list(definition.requirements.prefetch_related("prompts"))
+    has_reminders = any(prompt.reminder_days for requirement in requirements for prompt in requirement.prompts.all())
     return {
         "figures": figures,
-        "scorecard": scorecard(figures, runs["differences"]),
+        "metric_names": metric_names(requirements),
+        "scorecard": scorecard(figures, runs["differences"], has_reminders=has_reminders),
         "funnel_rows": funnel_rows(figures["funnel"]),
         "km_rows": km_rows(figures["summary"]),
         "runs": runs,

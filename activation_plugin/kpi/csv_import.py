@@ -146,6 +146,10 @@ def _match_summary(source, ids, report, allowed_users, chunk=2000):
                     "ambiguous" if row["external_id"] in ambiguous else "unmatched"
     report["ambiguous_ids"] = report["ambiguous_ids"][:SHOWN_ERRORS]
     report["blocked"] = allowed is not None and bool(report["unmatched_count"])
+    # One reason fits every unmatched id: course staff must not learn whether an account exists elsewhere.
+    report["unmatched_reason"] = (
+        _("no completer of this course run has this username or email, nor an identity link to it")
+        if allowed is not None else _("no account has this username or email, and no identity link names it"))
 
 
 def observation_records(binary_file):

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
-from activation_plugin import configs
+from activation_plugin import configs, prompts
 
 register = template.Library()
 
@@ -13,6 +13,34 @@ register = template.Library()
 def activation_condition(config):
     """A survey's activation condition in the words the learner page, REST and the docs use."""
     return configs.describe_condition(config)
+
+
+@register.filter
+def metric_name(config):
+    """A metric requirement's KPI as people read it: its label and unit, never the source's key alone."""
+    return configs.metric_name_with_unit(config)
+
+
+@register.filter
+def placeholders_filled(text, course_title):
+    """
+    A prompt's text where instructors read it outside a preview: the course's name filled in, and the
+    placeholders that differ per learner said in words, so none shows as ``{course_name}``.
+    """
+    return prompts.render(text, {
+        "course_name": course_title, "learner_name": _("[the learner's name]"),
+        "deadline": _("[the window's last day]"), "link": _("[the link to their page]"),
+        "behavior": _("[the behaviour]"),
+    })
+
+
+@register.filter
+def strength_names(tag):
+    """A window's comma-fenced strengths (``",staff,supervisor,"``) as their names: "Staff-verified, …"."""
+    from activation_plugin.models import Evidence  # pylint: disable=import-outside-toplevel
+
+    names = dict(Evidence.Strength.choices)
+    return ", ".join(str(names.get(strength, strength)) for strength in tag.split(",") if strength)
 
 
 @register.filter
@@ -58,6 +86,16 @@ def decimal(value, digits=1):
     if value is None:
         return "—"
     return number_format(round(value, int(digits)), int(digits))
+
+
+@register.filter
+def number(value):
+    """A measured value as people write it: 310.0 -> '310', 12.3456 -> '12.346' (localised)."""
+    if value is None:
+        return "—"
+    rounded = round(value, 3)
+    digits = next(places for places in (0, 1, 2, 3) if round(rounded, places) == rounded)
+    return number_format(rounded, digits)
 
 
 @register.filter
