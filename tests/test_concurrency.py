@@ -23,6 +23,7 @@ from rest_framework.test import APIClient
 from activation_plugin import api, links
 from activation_plugin.errors import ActivationInternalError
 from activation_plugin.figures import tallies
+from activation_plugin.kpi import sources
 from activation_plugin.kpi.webhook import sign
 from activation_plugin.models import (
     ActivationWindow,
@@ -402,3 +403,26 @@ def test_twenty_deliveries_of_one_source_at_once_never_deadlock_and_store_each_o
     kept = list(WindowTally.objects.filter(definition=definition).values(*tallies.CELL_COUNTERS))
     api.rebuild_tallies(definition)
     assert list(WindowTally.objects.filter(definition=definition).values(*tallies.CELL_COUNTERS)) == kept
+
+
+def test_a_delivery_waiting_past_the_bound_for_its_turn_is_a_503_and_sending_it_again_stores_it_once(settings):
+    """The source's row held longer than ACTIVATION_LOCK_WAIT_SECONDS: the sender is asked to send again."""
+    settings.ACTIVATION_LOCK_WAIT_SECONDS = 2
+    settings.ACTIVATION_METRIC_SOURCES = {"tickets": {"kind": "webhook", "secret": WEBHOOK_SECRET}}
+    source = api.sync_metric_source(sources.get("tickets"))
+    body = json.dumps([{"external_id": "ann@example.com", "metric": "csat", "value": 4,
+                        "observed_at": (timezone.now() - timedelta(hours=1)).isoformat()}]).encode()
+    url = reverse("activation_plugin:metric_webhook", kwargs={"name": "tickets"})
+
+    def deliver():
+        return Client().post(url, data=body, content_type="application/json",
+                             HTTP_X_ACTIVATION_SIGNATURE=sign(WEBHOOK_SECRET, body))
+
+    with HeldLock(MetricSource, source.pk, wait=None):
+        started = time.monotonic()
+        busy = deliver()
+        waited = time.monotonic() - started
+    assert busy.status_code == 503 and busy["Retry-After"] and 2 <= waited < 10, (busy.status_code, waited)
+    assert not MetricObservation.objects.exists()
+    assert deliver().json()["stored"] == 1 and deliver().json()["duplicates"] == 1
+    assert MetricObservation.objects.count() == 1
