@@ -189,16 +189,22 @@ def can_view_courses(courses):
     return clause
 
 
+# The row-level security of the guest token platform-plugin-aspects asks Superset for when it
+# embeds a dashboard in a course's instructor dashboard (utils.DEFAULT_FILTERS_FORMAT).
+EMBEDDED_RLS_FORMATS = ("org = '{course_id.org}'", "course_key = '{course_id}'")
+
+
 class SupersetError(Exception):
     """What Superset refuses before sending a chart's query."""
 
 
-def chart_queries(assets, native_filters=None, instructor_of=None):
+def chart_queries(assets, native_filters=None, instructor_of=None, embedded_in=None):
     """
     ``{chart: SQL}`` as Superset 6 builds a chart's query: the x-axis then the groupby columns,
     its metrics (ad hoc SQL or the dataset's saved metrics) over the dataset's SQL, with the
     chart's ad hoc filters, the dashboard's native filters (``{column: values}``) and, for an
-    instructor of the courses ``instructor_of``, Aspects' row-level-security clause. Refuses, as
+    instructor of the courses ``instructor_of``, Aspects' row-level-security clause, or embedded
+    in the instructor dashboard of the course ``embedded_in`` (a CourseKey), the guest token's. Refuses, as
     Superset does, a column the dataset does not declare and a label twice in the query.
     """
     import jinja2  # pylint: disable=import-outside-toplevel
@@ -224,6 +230,9 @@ def chart_queries(assets, native_filters=None, instructor_of=None):
             missing |= {"course_key"} - declared
             conditions.append(jinja2.Environment().from_string(INSTRUCTOR_RLS_CLAUSE).render(
                 can_view_courses=can_view_courses(instructor_of), current_username=lambda: "instructor"))
+        if embedded_in is not None:
+            missing |= {"org", "course_key"} - declared
+            conditions += [clause.format(course_id=embedded_in) for clause in EMBEDDED_RLS_FORMATS]
         if missing:
             raise SupersetError(f"{chart['slice_name']}: columns missing in dataset: {sorted(missing)}")
         selected = ", ".join([*columns, *(f"{sql} AS `{label}`" for sql, label in metrics)])

@@ -213,6 +213,13 @@ def test_every_chart_runs_for_the_instructor_of_one_course_filtered_to_one_defin
     assert model_row == {"rate": None, "rate_low": None, "rate_high": None}  # not 0 to 1
     assert any(row["rate_low"] is not None for row in months)
 
+    # Embedded in the first course's instructor dashboard (its Reports tab): that course's figures.
+    embedded = {title: warehouse.rows(sql) for title, sql in chart_queries(
+        assets, native_filters={"definition_id": [first.pk]}, embedded_in=course_key).items()}
+    assert all(embedded.values())
+    assert [row["course_key"] for row in embedded["Activation rate by run"]] == [str(course_key)]
+    assert not any(warehouse.rows(sql) for sql in chart_queries(
+        assets, native_filters={"definition_id": [second.pk]}, embedded_in=course_key).values())
     # The instructor of the first course sees nothing of the second, whatever the filters say.
     assert not any(charts(second, instructor_of=[str(course_key)]).values())
     assert not any(charts(first, instructor_of=[]).values())

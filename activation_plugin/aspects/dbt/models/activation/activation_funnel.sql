@@ -10,6 +10,7 @@ select
     definition_id,
     any(catalog_course) as catalog_course,
     course_key,
+    any(org) as org,
     arm,
     count() as completed,
     countIf(prompted) as prompted,

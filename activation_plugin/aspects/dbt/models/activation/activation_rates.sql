@@ -5,18 +5,19 @@
 -- censored, even those that already activated), with its 95 % Wilson interval. Every row is of
 -- one run (course_key), so that Aspects' row-level security shows instructors their runs only;
 -- figures over several runs are sums of the counts, their interval the datasets' saved metrics.
+-- The run's org is there too: the guest token of a dashboard embedded in a course filters on it.
 -- No small-cell suppression here: who may see which rows is Superset's row-level security.
 with
     groups as (
-        select definition_id, catalog_course, course_key, 'all' as breakdown, '' as value,
+        select definition_id, catalog_course, course_key, org, 'all' as breakdown, '' as value,
             ended as window_ended, activated as window_activated
         from {{ ref("activation_windows") }}
         union all
-        select definition_id, catalog_course, course_key, 'arm' as breakdown, arm as value,
+        select definition_id, catalog_course, course_key, org, 'arm' as breakdown, arm as value,
             ended as window_ended, activated as window_activated
         from {{ ref("activation_windows") }}
         union all
-        select definition_id, catalog_course, course_key, 'month' as breakdown,
+        select definition_id, catalog_course, course_key, org, 'month' as breakdown,
             formatDateTime(opened_at, '%Y-%m') as value, ended as window_ended, activated as window_activated
         from {{ ref("activation_windows") }}
     ),
@@ -25,6 +26,7 @@ with
             definition_id,
             any(catalog_course) as catalog_course,
             course_key,
+            any(org) as org,
             breakdown,
             value,
             count() as completers,

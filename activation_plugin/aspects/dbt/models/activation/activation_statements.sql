@@ -14,6 +14,7 @@ select
     ) as verb_id,
     object_id,
     splitByString('/course/', course_id)[-1] as course_key,
+    parsed.org as org,
     toUInt64OrZero({{ activation_extension("definition-id") }}) as definition_id,
     toUInt64OrZero({{ activation_extension("window-id") }}) as window_id,
     {{ activation_extension("catalog-course") }} as catalog_course,
