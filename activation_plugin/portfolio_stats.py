@@ -2,58 +2,31 @@
 Pure statistics for comparing courses in a portfolio: funnel-plot control limits and
 empirical-Bayes shrinkage of each course's activation rate.
 
-Standard library only (the LMS has no scipy), like ``stats.py``; the tests check every function
-against scipy. A league table of raw rates ranks small courses by luck: 3 activated of 3 tops it.
-The funnel plot asks whether a course is further from the portfolio's rate than its size explains;
-the shrunken rates rank courses by what their counts say once a small course's luck is discounted.
+A league table of raw rates ranks small courses by luck: 3 activated of 3 tops it. The funnel plot
+asks whether a course is further from the portfolio's rate than its size explains; the shrunken
+rates rank courses by what their counts say once a small course's luck is discounted.
 """
 
 from dataclasses import dataclass
 
-from activation_plugin.stats import _regularized_beta
+from scipy.stats import beta as beta_distribution
+from scipy.stats import binom
 
 # The two conventional funnel-plot limits (Spiegelhalter 2005): about 2 and 3 standard errors.
 FUNNEL_LEVELS = (0.95, 0.998)
-_BISECTIONS = 200
-
-
-def binomial_cdf(k: int, n: int, p: float) -> float:
-    """P(X ≤ k) for X ~ Binomial(n, p), through the incomplete beta: exact and O(1) in n."""
-    if k < 0:
-        return 0.0
-    if k >= n:
-        return 1.0
-    if p <= 0.0:
-        return 1.0
-    if p >= 1.0:
-        return 0.0
-    # P(X ≤ k) = I_{1-p}(n - k, k + 1)
-    return _regularized_beta(n - k, k + 1, 1.0 - p, p)
-
-
-def _binomial_quantile(q: float, n: int, p: float) -> int:
-    """The smallest r with P(X ≤ r) ≥ q (scipy's ``binom.ppf``), by bisection on r."""
-    low, high = 0, n
-    while low < high:
-        middle = (low + high) // 2
-        if binomial_cdf(middle, n, p) >= q:
-            high = middle
-        else:
-            low = middle + 1
-    return low
 
 
 def funnel_limit(q: float, n: int, p: float) -> float:
     """
     The ``q`` quantile of the rate of a course with ``n`` learners when every course's true rate
-    is ``p``: the exact binomial quantile over ``n`` (scipy's ``binom.ppf(q, n, p) / n``). Not
-    interpolated between counts (Spiegelhalter 2005, A.1.1, smooths the steps), so a course is
-    beyond a limit exactly when its count is that improbable: beyond the upper ``1 − t`` limit
-    when ``P(X ≥ x) ≤ t``, which an interpolated limit would claim of 3 of 3 at a 30 % rate.
+    is ``p``: the exact binomial quantile over ``n``. Not interpolated between counts
+    (Spiegelhalter 2005, A.1.1, smooths the steps), so a course is beyond a limit exactly when its
+    count is that improbable: beyond the upper ``1 − t`` limit when ``P(X ≥ x) ≤ t``, which an
+    interpolated limit would claim of 3 of 3 at a 30 % rate.
     """
     if n <= 0:
         raise ValueError("a funnel limit needs at least one learner")
-    return _binomial_quantile(q, n, p) / n
+    return float(binom.ppf(q, n, p)) / n
 
 
 @dataclass(frozen=True)
@@ -140,20 +113,6 @@ def fit_beta_binomial(counts) -> BetaPrior | None:
     return BetaPrior(alpha=p * strength, beta=(1 - p) * strength, rho=max(rho, 0.0))
 
 
-def beta_quantile(q: float, a: float, b: float) -> float:
-    """The ``q`` quantile of Beta(a, b) (scipy's ``beta.ppf``), by bisection on the incomplete beta."""
-    low, high = 0.0, 1.0
-    for _ in range(_BISECTIONS):
-        middle = (low + high) / 2
-        if _regularized_beta(a, b, middle) < q:
-            low = middle
-        else:
-            high = middle
-        if high - low < 1e-12:
-            break
-    return (low + high) / 2
-
-
 @dataclass(frozen=True)
 class Shrunken:
     """A course's posterior under the portfolio's prior: mean and equal-tailed interval."""
@@ -171,8 +130,8 @@ def shrink(activated: int, n: int, prior: BetaPrior, confidence: float = 0.95) -
     """
     a, b = prior.alpha + activated, prior.beta + n - activated
     tail = (1 - confidence) / 2
-    return Shrunken(rate=a / (a + b), low=beta_quantile(tail, a, b), high=beta_quantile(1 - tail, a, b),
-                    weight=n / (n + prior.strength))
+    low, high = beta_distribution.ppf([tail, 1 - tail], a, b)
+    return Shrunken(rate=a / (a + b), low=float(low), high=float(high), weight=n / (n + prior.strength))
 
 
 def ranks(values):

@@ -7,12 +7,6 @@ from scipy import stats as sps
 from activation_plugin import portfolio_stats as ps
 
 
-@pytest.mark.parametrize("n, p", [(1, 0.3), (7, 0.5), (40, 0.12), (250, 0.31), (3000, 0.05), (50, 0.999)])
-def test_binomial_cdf_is_scipys(n, p):
-    for k in range(-1, n + 2, max(1, n // 25)):
-        assert ps.binomial_cdf(k, n, p) == pytest.approx(sps.binom.cdf(k, n, p), abs=1e-10)
-
-
 @pytest.mark.parametrize("n", [3, 5, 12, 30, 101, 400, 2500])
 @pytest.mark.parametrize("p", [0.08, 0.35, 0.6])
 def test_funnel_limits_are_the_exact_binomial_quantiles(n, p):
@@ -114,11 +108,6 @@ def test_shrink_is_the_beta_posterior():
     assert result.rate == pytest.approx(posterior.mean())
     assert (result.low, result.high) == pytest.approx(posterior.ppf([0.025, 0.975]), abs=1e-9)
     assert result.weight == pytest.approx(20 / 32)
-
-
-@pytest.mark.parametrize("q, a, b", [(0.025, 1.5, 30.0), (0.5, 200.0, 800.0), (0.975, 0.7, 0.4), (0.001, 12, 3)])
-def test_beta_quantile_is_scipys(q, a, b):
-    assert ps.beta_quantile(q, a, b) == pytest.approx(sps.beta.ppf(q, a, b), abs=1e-9)
 
 
 def simulated_portfolio():
