@@ -118,6 +118,15 @@ class StandaloneBackend:
         return {"base_template": EMAIL_BASE_TEMPLATE, "base_head_template": EMAIL_BASE_HEAD_TEMPLATE,
                 "platform_name": getattr(settings, "PLATFORM_NAME", "Open edX")}
 
+    def render_email(self, *, subject, body, language=None, footer="", action=None, linkify=True):
+        """``(text, html)``: the two parts of a mail, as sent; the configuration page's preview shows them too."""
+        context = email_context(subject, body, footer, action, self.email_context(), linkify=linkify)
+        with translation.override(language or settings.LANGUAGE_CODE):
+            text = render_to_string(f"{EMAIL_TEMPLATES}/body.txt", context)
+            html = html_document(render_to_string(f"{EMAIL_TEMPLATES}/head.html", context),
+                                 render_to_string(f"{EMAIL_TEMPLATES}/body.html", context))
+        return text, html
+
     def send_message(self, *, user, subject, body, language=None, email=None, footer="", action=None):
         """
         Mail a learner (``user``) or someone without an account (``email``: a supervisor): a text
@@ -125,11 +134,8 @@ class StandaloneBackend:
         outbox shows what the LMS sends. Raises on failure, so the caller can retry; the text
         arrives already in ``language``. ``action``: ``(label, url)``, the HTML part's button.
         """
-        context = email_context(subject, body, footer, action, self.email_context(), linkify=email is None)
-        with translation.override(language or settings.LANGUAGE_CODE):
-            text = render_to_string(f"{EMAIL_TEMPLATES}/body.txt", context)
-            html = html_document(render_to_string(f"{EMAIL_TEMPLATES}/head.html", context),
-                                 render_to_string(f"{EMAIL_TEMPLATES}/body.html", context))
+        text, html = self.render_email(subject=subject, body=body, language=language, footer=footer, action=action,
+                                       linkify=email is None)
         message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [email or user.email])
         message.attach_alternative(html, "text/html")
         message.send()
@@ -470,6 +476,11 @@ def languages_for(users):
 def send_message(*, subject, body, user=None, email=None, language=None, footer="", action=None):
     return backend().send_message(user=user, subject=subject, body=body, language=language, email=email,
                                   footer=footer, action=action)
+
+
+def render_email(*, subject, body, language=None, footer="", action=None):
+    """A learner's mail as it will arrive, ``(text, html)``, in the layout this platform's mail has."""
+    return backend().render_email(subject=subject, body=body, language=language, footer=footer, action=action)
 
 
 EMAIL_TEMPLATES = "activation_plugin/edx_ace/followup/email"

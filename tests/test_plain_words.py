@@ -203,3 +203,24 @@ def test_the_kpi_pages_say_what_outside_counts(staff_client, course_key, make_de
     assert "outside the learners' activation windows (baseline periods included)" in kpi
     page = words(definition_page(staff_client, course_key, definition))
     assert "KPI values in neither a learner's baseline period nor their window" in page
+
+
+# §9: the email preview
+
+def test_the_email_preview_shows_the_html_mail_as_it_arrives(staff_client, course_key, make_definition, settings):
+    settings.LMS_ROOT_URL = "http://lms.example.com:8101"
+    survey = {**SURVEY, "prompts": [{"send_after_days": 0, "subject": "About {course_name}",
+                                     "body": "Hello {learner_name}, answer here: {link}"}]}
+    definition = make_definition(requirements=[survey])
+    url = reverse("activation_plugin:definition_preview", kwargs={
+        "course_id": str(course_key), "definition_id": definition.pk})
+    page = staff_client.get(url).content.decode()
+    [srcdoc] = re.findall(r'<iframe[^>]* srcdoc="([^"]*)"', page)
+    mail = html.unescape(srcdoc)
+    assert mail.startswith("<!DOCTYPE html>") and "Show how you applied it" in mail
+    assert f'href="http://lms.example.com:8101/activation/learner/{course_key}/"' in mail
+    assert "http://lms.example.com:8101/activation/opt-out/" in mail and "(a personal link" not in mail
+    assert 'href="/activation' not in mail
+    assert "The opt-out link here is an example" in words(staff_client.get(url))
+    assert "Le lien de désinscription est ici un exemple" in words(staff_client.get(url, {"language": "fr"},
+                                                                                   **FRENCH))

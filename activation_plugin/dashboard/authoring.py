@@ -5,12 +5,13 @@ definition. Thin: forms parse, ``api`` validates and writes, and its errors are 
 import functools
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -157,7 +158,7 @@ def definition_page(request, course_id, definition_id):
     definition = definition_or_404(course_key, definition_id)
     roi_inputs, roi, roi_error = _roi(request, definition)
     plan_inputs, planning, plan_error = _planning(request, definition)
-    figures = api.page_figures(definition)
+    figures = api.page_figures(definition, visible_runs=api.runs_seen_by(request.user, course_key))
     return render(request, "activation_plugin/definition.html", {
         "course_key": course_key, "course_title": platform.course_title(course_key), "definition": definition,
         "locked": definition.has_windows, "may_configure": may_configure(request.user, course_key, definition),
@@ -293,14 +294,25 @@ def change_status(request, course_id, definition_id):
 def _sample_values(course_key, definition, language):
     """What a preview fills the placeholders with: this course's real values, a made-up learner."""
     learner_page = reverse("activation_plugin:learner", kwargs={"course_id": str(course_key)})
+    root = getattr(settings, "LMS_ROOT_URL", "")
     return {
         "learner_name": _("Alex Example"),
         "course_name": platform.course_title(course_key),
         "deadline": prompts.local_date(timezone.now() + timedelta(days=definition.window_days), language),
-        "link": learner_page,
+        "link": f"{root}{learner_page}",
         "behavior": definition.behavior,
-        "opt_out_link": _("(a personal link to stop these messages)"),
+        # Shaped like each learner's own link, which is personal (signed): this one opts nobody out.
+        "opt_out_link": f"{root}{reverse('activation_plugin:opt_out', kwargs={'token': 'preview'})}",
     }
+
+
+def _preview_email(prompt, requirement, values, language):
+    """One prompt's mail with both its parts, as ``api.messaging`` sends it (the same button, the same layout)."""
+    subject, body, footer = prompts.compose_parts(prompt, values, language)
+    with translation.override(language):
+        action = (_("Show how you applied it"), values["link"])
+    text, html = platform.render_email(subject=subject, body=body, language=language, footer=footer, action=action)
+    return {"prompt": prompt, "requirement": requirement, "subject": subject, "text": text, "html": html}
 
 
 @login_required
@@ -310,10 +322,8 @@ def preview(request, course_id, definition_id):
     definition = definition_or_404(course_key, definition_id)
     language = request.GET.get("language") or get_language()
     values = _sample_values(course_key, definition, language)
-    emails = [
-        {"prompt": prompt, "requirement": requirement, "message": prompts.compose(prompt, values, language)}
-        for requirement in definition.requirements.all() for prompt in requirement.prompts.all()
-    ]
+    emails = [_preview_email(prompt, requirement, values, language)
+              for requirement in definition.requirements.all() for prompt in requirement.prompts.all()]
     return render(request, "activation_plugin/preview.html", {
         "course_key": course_key, "course_title": platform.course_title(course_key), "definition": definition,
         "rows": requirement_rows(definition.requirements.all()), "emails": emails, "language": language,
