@@ -3,6 +3,7 @@ The portfolio (issue 33): figures added up from each definition's tallies, who m
 suppression of every course row, and the page, CSV and REST endpoint.
 """
 import csv
+import html
 import io
 from datetime import date, timedelta
 
@@ -228,3 +229,11 @@ def test_the_rest_endpoint(api_client, portfolio, global_staff):
     assert body["pooled"]["eligible"] == 423 and body["prior"]["strength"] > 0
     bad = api_client.get(api_url("portfolio"), {"sort": "luck"})
     assert bad.status_code == 400 and bad.json()["field"] == "sort"
+
+
+def test_the_page_is_in_french(client, portfolio, global_staff):
+    client.force_login(global_staff)
+    page = html.unescape(client.get(reverse("activation_plugin:portfolio"), HTTP_ACCEPT_LANGUAGE="fr").content.decode())
+    for text in ("Portefeuille d'activation", "Quels cours se distinguent\u00a0?", "Un classement sans effet de chance",
+                 "Taux resserré (intervalle à 95\u00a0%)"):
+        assert text in page
