@@ -502,3 +502,13 @@ def test_median_interval_unbounded_above_and_not_estimable():
     assert km_median(curve) == 10 and km_median_interval(curve) == (3, None)
     # Even the band's low edge stays above 0.5.
     assert km_median_interval(kaplan_meier({5: (1, 0), 40: (0, 19)})) is None
+
+
+def test_a_table_tied_with_the_observed_one_counts_in_the_exact_p_value():
+    """
+    1/2 vs 1/3: only 0/2 vs 0/3 and 2/2 vs 3/3 are less extreme, so p = 1 - min over the common
+    rate r of (1 - r)**5 + r**5 = 1 - 2 / 2**5 = 0.9375. scipy drops 1/2 vs 2/3, whose statistic ties
+    with the observed one but is one ulp smaller, and says 0.774 (the reason stats/exact.py exists).
+    """
+    assert rate_difference(1, 2, 1, 3).p_value == approx(0.9375, rel=1e-9)
+    assert sps.barnard_exact([[1, 1], [1, 2]], pooled=True).pvalue == approx(0.774088591829786, rel=1e-9)

@@ -109,6 +109,7 @@ from activation_plugin.figures import (
     figures_csv_rows,
     funnel,
     kpi_deltas,
+    latest_run_against_previous,
     persistence,
     roi,
     roi_amounts,
@@ -151,8 +152,9 @@ __all__ = [
     "source_figures", "source_match_report", "sync_metric_source",
     # Figures (read-only, activation_plugin.figures), their exports and the plans they answer.
     "PRIMARY_FIGURES", "analytics", "compare_arms", "compare_runs", "course_summaries", "data_quality",
-    "difference_in_differences", "evidence_csv_rows", "figures_csv_rows", "funnel", "kpi_deltas", "page_figures",
-    "persistence", "plan_comparison", "plan_status", "register_plan", "roi", "roi_amounts", "segments",
+    "difference_in_differences", "evidence_csv_rows", "figures_csv_rows", "funnel", "kpi_deltas",
+    "latest_run_against_previous", "page_figures", "persistence", "plan_comparison", "plan_status", "register_plan",
+    "roi", "roi_amounts", "segments",
     # Every course a viewer may compare, side by side (issue 33).
     "PORTFOLIO_SORTS", "PortfolioFilters", "portfolio", "portfolio_csv_rows", "portfolio_definitions",
     "success_case_rows", "success_cases", "summarize", "windows_csv_rows",

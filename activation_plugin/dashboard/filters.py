@@ -14,7 +14,8 @@ from django.utils.translation import gettext as _
 from openedx_filters import PipelineStep
 from web_fragments.fragment import Fragment
 
-from activation_plugin import api, platform, toggles
+from activation_plugin import platform, toggles
+from activation_plugin.dashboard import landing
 
 SECTION_KEY = "activation"
 # The LMS includes "<prefix><section_key>.html" from its Mako dirs, where our settings add templates/.
@@ -35,7 +36,7 @@ class AddActivationSection(PipelineStep):
             return {"context": context}
         html = render_to_string("activation_plugin/section.html", {
             "course_key": course_key,
-            "summaries": api.course_summaries(course_key),
+            "summaries": landing.course_overview(course_key),
             "instructor_url": instructor_page_path(course_key),
         })
         fragment = Fragment(html)

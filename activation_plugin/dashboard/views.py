@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
 from activation_plugin import api, platform
+from activation_plugin.dashboard import landing
 from activation_plugin.models import ActivationDefinition
 from activation_plugin.views_common import course_key_or_404, may_configure
 
@@ -16,7 +17,7 @@ def instructor_page(request, course_id):
     return render(request, "activation_plugin/instructor.html", {
         "course_key": course_key,
         "course_title": platform.course_title(course_key),
-        "summaries": api.course_summaries(course_key),
+        "summaries": landing.course_overview(course_key),
         "drafts": api.definitions_for_course(course_key).filter(status=ActivationDefinition.Status.DRAFT),
         "may_create": may_configure(request.user, course_key),
         "pending_reviews": api.pending_reviews(course_key),

@@ -6,7 +6,13 @@ each ended window's two KPI means to align untrained colleagues on the completer
 See docs/concepts/figures.rst for the definitions and suppression rules.
 """
 from activation_plugin.figures.analytics import analytics, invalidate, invalidate_observations, page_figures
-from activation_plugin.figures.comparisons import SEGMENT_DIMENSIONS, compare_arms, compare_runs, segments
+from activation_plugin.figures.comparisons import (
+    SEGMENT_DIMENSIONS,
+    compare_arms,
+    compare_runs,
+    latest_run_against_previous,
+    segments,
+)
 from activation_plugin.figures.exports import evidence_csv_rows, figures_csv_rows, windows_csv_rows
 from activation_plugin.figures.headline import course_summaries, funnel, persistence, summarize
 from activation_plugin.figures.kpi import difference_in_differences, kpi_deltas, roi, roi_amounts
@@ -15,6 +21,6 @@ from activation_plugin.figures.quality import data_quality
 __all__ = [
     "SEGMENT_DIMENSIONS", "analytics", "compare_arms", "compare_runs", "course_summaries", "data_quality",
     "difference_in_differences", "evidence_csv_rows", "figures_csv_rows", "funnel", "invalidate",
-    "invalidate_observations", "kpi_deltas", "page_figures", "persistence", "roi", "roi_amounts", "segments",
-    "summarize", "windows_csv_rows",
+    "invalidate_observations", "kpi_deltas", "latest_run_against_previous", "page_figures", "persistence", "roi",
+    "roi_amounts", "segments", "summarize", "windows_csv_rows",
 ]

@@ -1,0 +1,30 @@
+"""
+The course's landing figures, on the standalone page and in the legacy dashboard's section: each
+definition's headline, which pools every run of the catalog course, with what it pools and how
+the latest run did against the previous one (issue 32: both pages read 22.7 % for either run).
+"""
+from activation_plugin import api, platform
+
+
+def course_overview(course_key):
+    """
+    ``[(definition, summary, runs)]``: ``api.course_summaries`` with, per definition, ``runs``:
+    ``count`` and ``labels`` of the runs the headline pools, ``latest`` and ``previous`` (rate rows
+    with a ``label``, or None), ``compared`` (the two, latest first) and their ``difference``
+    (``api.latest_run_against_previous``).
+    """
+    overview = []
+    for definition, summary in api.course_summaries(course_key):
+        runs = api.latest_run_against_previous(definition)
+        names = platform.run_labels([row["course_run"] for row in runs["runs"]])
+
+        def named(row):
+            return row and {**row, "label": names.get(row["course_run"], row["course_run"])}
+
+        latest, previous = named(runs["latest"]), named(runs["previous"])
+        overview.append((definition, summary, {
+            "count": len(runs["runs"]), "labels": [named(row)["label"] for row in runs["runs"]],
+            "latest": latest, "previous": previous, "compared": [row for row in (latest, previous) if row],
+            "difference": runs["difference"],
+        }))
+    return overview
