@@ -3,6 +3,7 @@ The Tutor plugin in ``tutor/``, as an operator gets it: built into a wheel, foun
 its ``tutor.plugin.v1`` entry point, enabled, and rendered by ``tutor config save`` (Tutor from
 PyPI, pinned in requirements/test.txt; no Docker needed).
 """
+import json
 import os
 import subprocess
 import sys
@@ -214,12 +215,20 @@ def test_bad_values_fail_config_save_with_a_clear_error_that_shows_no_secret(tut
 
 # Issue 19: the Aspects parts. The real tutor-contrib-aspects pins another Tutor and click than
 # ours, so a stand-in plugin named ``aspects`` plays its part: Aspects renders the
-# ``superset-extra-assets`` patch into the assets its Superset image imports, and has the dbt target.
+# ``superset-extra-assets`` patch into the assets its Superset image imports, and has the dbt target,
+# the dashboards it offers instructors and embeds (its defaults, abridged), and its init task that
+# runs its dbt project in its job container (priority 94), before its Superset init (95).
 ASPECTS_STAND_IN = '''
 from pathlib import Path
 from tutor import hooks
-hooks.Filters.CONFIG_DEFAULTS.add_items([("DBT_PROFILE_TARGET_DATABASE", "reporting"),
-                                         ("SUPERSET_ROLES_MAPPING", {"instructor": "instructor"})])
+hooks.Filters.CONFIG_DEFAULTS.add_items([
+    ("DBT_PROFILE_TARGET_DATABASE", "reporting"), ("SUPERSET_ROLES_MAPPING", {"instructor": "instructor"}),
+    ("ASPECTS_INSTRUCTOR_DASHBOARDS", [{"name": "Course Dashboard", "slug": "course-dashboard",
+                                       "uuid": "c0e64194-33d1-4d5a-8c10-4f51530c5ee9", "allow_translations": True}]),
+    ("SUPERSET_EMBEDDABLE_DASHBOARDS", {"course-dashboard": "c0e64194-33d1-4d5a-8c10-4f51530c5ee9"}),
+])
+hooks.Filters.CLI_DO_INIT_TASKS.add_item(("aspects", "bash /app/aspects/scripts/dbt.sh True run"), priority=94)
+hooks.Filters.CLI_DO_INIT_TASKS.add_item(("superset", "python /app/pythonpath/create_assets.py"), priority=95)
 hooks.Filters.ENV_TEMPLATE_ROOTS.add_item(str(Path(__file__).with_name("aspects_templates")))
 hooks.Filters.ENV_TEMPLATE_TARGETS.add_item(("aspects", "plugins"))
 '''
@@ -234,8 +243,36 @@ def lms_settings_with_erb(tmp_path):
     return run_settings(code, **vars(erb))
 
 
-def test_without_aspects_no_superset_assets_and_no_xapi_routing(tutor, tmp_path):
+INIT_TASKS = """
+import json, sys
+from tutor import config, env, hooks
+hooks.Actions.CORE_READY.do()
+hooks.Actions.PROJECT_ROOT_READY.do(sys.argv[1])
+values = config.load_full(sys.argv[1])
+print(json.dumps([[service, env.render_str(values, task)] for service, task in hooks.Filters.CLI_DO_INIT_TASKS.iterate()]))
+"""
+
+
+def init_tasks(tmp_path, plugin_site):
+    """``(service, script)`` of ``tutor local do init``, in order, rendered as Tutor runs them."""
+    result = subprocess.run([sys.executable, "-c", INIT_TASKS, str(tmp_path / "root")], check=True, capture_output=True,
+                            text=True, env={**os.environ, "TUTOR_PLUGINS_ROOT": str(tmp_path / "plugins"),
+                                            "PYTHONPATH": str(plugin_site)})
+    return [tuple(task) for task in json.loads(result.stdout)]
+
+
+def with_aspects(tutor, tmp_path):
+    plugins = tmp_path / "plugins"
+    (plugins / "aspects_templates" / "aspects").mkdir(parents=True)
+    (plugins / "aspects.py").write_text(ASPECTS_STAND_IN, encoding="utf-8")
+    (plugins / "aspects_templates" / "aspects" / "assets.yaml").write_text('{{ patch("superset-extra-assets") }}\n',
+                                                                           encoding="utf-8")
+    tutor("plugins", "enable", "aspects")
+
+
+def test_without_aspects_no_superset_assets_and_no_xapi_routing(tutor, tmp_path, plugin_site):
     save(tutor)
+    assert not [script for _service, script in init_tasks(tmp_path, plugin_site) if "activation" in script]
     assert "superset" not in "".join(path.name for path in (tmp_path / "root" / "env").rglob("*"))
     assert "allow_xapi_events" not in env_file(tmp_path, "apps/openedx/settings/lms/production.py")
     from activation_plugin.xapi import XAPI_EVENTS  # pylint: disable=import-outside-toplevel
@@ -244,12 +281,7 @@ def test_without_aspects_no_superset_assets_and_no_xapi_routing(tutor, tmp_path)
 
 
 def test_with_aspects_the_dashboard_and_the_xapi_routing_render(tutor, tmp_path):
-    plugins = tmp_path / "plugins"
-    (plugins / "aspects_templates" / "aspects").mkdir(parents=True)
-    (plugins / "aspects.py").write_text(ASPECTS_STAND_IN, encoding="utf-8")
-    (plugins / "aspects_templates" / "aspects" / "assets.yaml").write_text('{{ patch("superset-extra-assets") }}\n',
-                                                                           encoding="utf-8")
-    tutor("plugins", "enable", "aspects")
+    with_aspects(tutor, tmp_path)
     save(tutor)
     assets = [asset for asset in yaml.safe_load_all(env_file(tmp_path, "plugins/aspects/assets.yaml")) if asset]
     datasets = {asset["uuid"]: asset for asset in assets if "table_name" in asset}
@@ -271,3 +303,36 @@ def test_with_aspects_the_dashboard_and_the_xapi_routing_render(tutor, tmp_path)
     assert set(XAPI_EVENTS) <= set(settings.EVENT_TRACKING_BACKENDS_ALLOWED_XAPI_EVENTS)
     assert set(XAPI_EVENTS) <= set(router["processors"][0]["OPTIONS"]["whitelist"])
     assert "allow_xapi_events" not in env_file(tmp_path, "apps/openedx/settings/cms/production.py")
+
+
+def test_with_aspects_init_builds_the_dbt_models_in_aspects_job_after_its_dbt_run(tutor, tmp_path, plugin_site):
+    with_aspects(tutor, tmp_path)
+    save(tutor, ("ACTIVATION_PIP_REQUIREMENT", "activation-plugin==9.9.9"))
+    tasks = init_tasks(tmp_path, plugin_site)
+    [ours] = [index for index, (_service, script) in enumerate(tasks) if "activation-plugin" in script]
+    service, script = tasks[ours]
+    assert service == "aspects"
+    assert tasks.index(("aspects", "bash /app/aspects/scripts/dbt.sh True run")) < ours
+    # The release the LMS runs, its dbt package put in Aspects' dbt project, and only it built.
+    lines = [line for line in script.splitlines() if line and not line.startswith("#")]
+    assert 'pip install --quiet --no-deps --target /tmp/activation-plugin "activation-plugin==9.9.9"' in lines
+    assert lines[-1] == "dbt run --select path:models/activation_plugin"
+    copied = {line.split()[-2].removeprefix("/tmp/activation-plugin/") for line in lines if line.startswith("cp ")}
+    assert copied == {"activation_plugin/aspects/dbt/models/activation", "activation_plugin/aspects/dbt/macros"}
+    shipped = ROOT / "activation_plugin" / "aspects" / "dbt"
+    assert {path.name for path in shipped.iterdir() if path.is_dir()} == {"models", "macros"}
+    assert [path.name for path in (shipped / "models").iterdir()] == ["activation"]
+    subprocess.run(["sh", "-n", "-c", script], check=True)  # a script sh runs
+
+
+def test_with_aspects_instructors_get_the_dashboard_next_to_aspects_own(tutor, tmp_path):
+    with_aspects(tutor, tmp_path)
+    save(tutor)
+    offered = yaml.safe_load(tutor("config", "printvalue", "ASPECTS_INSTRUCTOR_DASHBOARDS").stdout)
+    embeddable = yaml.safe_load(tutor("config", "printvalue", "SUPERSET_EMBEDDABLE_DASHBOARDS").stdout)
+    assert [dashboard["slug"] for dashboard in offered] == ["course-dashboard", "activation"]
+    assert embeddable == {"course-dashboard": "c0e64194-33d1-4d5a-8c10-4f51530c5ee9", "activation": offered[1]["uuid"]}
+    assert offered[1]["allow_translations"] is False  # Aspects translates its own dashboards only
+    assets = [asset for asset in yaml.safe_load_all(env_file(tmp_path, "plugins/aspects/assets.yaml")) if asset]
+    [dashboard] = [asset for asset in assets if "dashboard_title" in asset]
+    assert dashboard["slug"] == "activation"  # what Aspects' Superset init makes embeddable by slug

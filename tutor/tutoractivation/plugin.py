@@ -117,6 +117,49 @@ hooks.Filters.ENV_TEMPLATE_FILTERS.add_items([
 # is enabled: a function, since which plugins are loaded is known when templates render, not now.
 hooks.Filters.ENV_TEMPLATE_VARIABLES.add_item(("activation_aspects_enabled", lambda: plugins.is_loaded("aspects")))
 
+# With Aspects, `tutor local do init` builds the plugin's dbt models in the dbt project Aspects runs,
+# in Aspects' own job container, after Aspects' dbt run (its init task has priority 94) made the
+# xAPI tables they read: the package the LMS runs (ACTIVATION_PIP_REQUIREMENT) brings them along.
+# Views: one run per release is enough, the figures are computed when queried.
+DBT_INIT_TASK = """\
+# activation-plugin: build its dbt models in Aspects' dbt project, as Aspects' own job does
+cd /app
+bash /app/aspects/scripts/bootstrap.sh
+rm -rf /tmp/activation-plugin
+pip install --quiet --no-deps --target /tmp/activation-plugin "{{ ACTIVATION_PIP_REQUIREMENT }}"
+cd /app/aspects-dbt
+rm -rf models/activation_plugin macros/activation_plugin
+cp -r /tmp/activation-plugin/activation_plugin/aspects/dbt/models/activation models/activation_plugin
+cp -r /tmp/activation-plugin/activation_plugin/aspects/dbt/macros macros/activation_plugin
+dbt run --select path:models/activation_plugin
+"""
+
+
+@hooks.Filters.CLI_DO_INIT_TASKS.add(priority=95)
+def _build_dbt_models_in_aspects(tasks):
+    """Only where Aspects is enabled: its job container does not exist otherwise."""
+    if plugins.is_loaded("aspects"):
+        tasks.append(("aspects", DBT_INIT_TASK))
+    return tasks
+
+
+# The dashboard in the instructor dashboard's Reports tab, next to Aspects' own (platform-plugin-aspects
+# embeds ASPECTS_INSTRUCTOR_DASHBOARDS, and Aspects' Superset init makes the dashboards of
+# SUPERSET_EMBEDDABLE_DASHBOARDS embeddable under these uuids). Added to Aspects' defaults, last:
+# an operator who sets either value in config.yml lists the Activation dashboard there too.
+EMBEDDED_DASHBOARD = {"name": "Activation", "slug": "activation", "uuid": "5b1f6c5e-2f1a-5d3e-9a47-0c6a1e7d4b21",
+                      "allow_translations": False}
+
+
+@hooks.Filters.CONFIG_DEFAULTS.add(priority=hooks.priorities.LOW)
+def _offer_the_dashboard_to_instructors(items):
+    defaults = dict(items)
+    if "ASPECTS_INSTRUCTOR_DASHBOARDS" in defaults and "SUPERSET_EMBEDDABLE_DASHBOARDS" in defaults:
+        items.append(("ASPECTS_INSTRUCTOR_DASHBOARDS", [*defaults["ASPECTS_INSTRUCTOR_DASHBOARDS"], EMBEDDED_DASHBOARD]))
+        items.append(("SUPERSET_EMBEDDABLE_DASHBOARDS", {**defaults["SUPERSET_EMBEDDABLE_DASHBOARDS"],
+                                                         EMBEDDED_DASHBOARD["slug"]: EMBEDDED_DASHBOARD["uuid"]}))
+    return items
+
 hooks.Filters.ENV_TEMPLATE_ROOTS.add_item(str(ROOT / "templates"))
 hooks.Filters.ENV_TEMPLATE_TARGETS.add_item(("activation/k8s", "plugins"))
 

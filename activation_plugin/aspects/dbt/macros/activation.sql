@@ -25,9 +25,11 @@ JSON_VALUE(event, '$.{{ part }}.extensions."https://w3id.org/xapi/openedx/extens
 }[event] }}
 {%- endmacro %}
 
-{# The time the figures are computed as of, as a DateTime64(6) in UTC. #}
+{# The time the figures are computed as of, as a DateTime64(6) in UTC: the var activation_as_of,
+   by default the query's time (windows closing later are still running, censored). The default is
+   here, not in dbt_project.yml: in Aspects' own dbt project the models run without it. #}
 {% macro activation_as_of() -%}
-toDateTime64({{ var("activation_as_of") }}, 6, 'UTC')
+toDateTime64({{ var("activation_as_of", "now64(6, 'UTC')") }}, 6, 'UTC')
 {%- endmacro %}
 
 {# The 95 % Wilson interval of activated out of eligible, one bound ("low" or "high"); null when
