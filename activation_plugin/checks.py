@@ -2,12 +2,17 @@
 System checks: what an operator should know about this install, printed by ``manage.py check``,
 ``migrate`` and the servers' start-up, instead of a feature that silently never runs.
 """
+from django.conf import settings
 from django.core import checks
 from openedx_filters import __version__ as openedx_filters_version
 
 from activation_plugin.settings.common import mfe_tabs_filter_available
 
 MFE_TAB_UNAVAILABLE = "activation_plugin.I001"
+LOCK_WAIT_INVALID = "activation_plugin.E001"
+LOCK_WAIT_TOO_LONG = "activation_plugin.W001"
+# gunicorn's default --timeout: a worker waiting longer is killed instead of answering.
+WORKER_TIMEOUT_SECONDS = 30
 
 
 @checks.register()
@@ -22,3 +27,22 @@ def mfe_tab_availability(app_configs, **kwargs):  # pylint: disable=unused-argum
              "/activation/courses/<course_id>/. Silence with SILENCED_SYSTEM_CHECKS = ['activation_plugin.I001'].",
         id=MFE_TAB_UNAVAILABLE,
     )]
+
+
+@checks.register()
+def lock_wait_bound(app_configs, **kwargs):  # pylint: disable=unused-argument
+    """``ACTIVATION_LOCK_WAIT_SECONDS`` only helps as a whole number of seconds shorter than a worker lives."""
+    seconds = settings.ACTIVATION_LOCK_WAIT_SECONDS
+    if seconds is None:
+        return []
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
+        return [checks.Error(
+            f"ACTIVATION_LOCK_WAIT_SECONDS is {seconds!r}: it must be a whole number of seconds, or None or 0 to "
+            "keep the database's own lock wait.", id=LOCK_WAIT_INVALID)]
+    if seconds >= WORKER_TIMEOUT_SECONDS:
+        return [checks.Warning(
+            f"ACTIVATION_LOCK_WAIT_SECONDS is {seconds}: a request waiting that long on a locked row is likely to "
+            f"outlive its web worker (gunicorn kills workers after {WORKER_TIMEOUT_SECONDS} s by default), which "
+            "then answers nothing instead of 'try again'.",
+            hint="Keep it well under the workers' timeout; the default is 5.", id=LOCK_WAIT_TOO_LONG)]
+    return []

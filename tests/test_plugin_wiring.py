@@ -1,6 +1,7 @@
 """The plugin as the LMS and Studio see it: entry points, injected settings, URLs and filter config."""
 from types import SimpleNamespace
 
+import pytest
 from django.conf import settings
 from django.core import checks
 from django.urls import reverse
@@ -81,3 +82,15 @@ def test_plugin_urls_are_mounted_under_activation():
     course = "course-v1:TestX+APPLY+2026"
     assert reverse("activation_plugin:instructor", kwargs={"course_id": course}) == f"/activation/courses/{course}/"
     assert reverse("activation_plugin:learner", kwargs={"course_id": course}) == f"/activation/learner/{course}/"
+
+
+@pytest.mark.parametrize("seconds, found", [
+    (5, []), (None, []), (0, []),
+    ("5s", [("activation_plugin.E001", checks.ERROR)]), (-1, [("activation_plugin.E001", checks.ERROR)]),
+    (True, [("activation_plugin.E001", checks.ERROR)]), (50, [("activation_plugin.W001", checks.WARNING)]),
+])
+def test_a_lock_wait_bound_that_cannot_work_is_reported_at_start_up(settings, seconds, found):
+    """A bound that is not a number of seconds, or that outlasts a web worker, would never answer "try again"."""
+    settings.ACTIVATION_LOCK_WAIT_SECONDS = seconds
+    assert [(message.id, message.level) for message in checks.run_checks()
+            if message.id in ("activation_plugin.E001", "activation_plugin.W001")] == found
