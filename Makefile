@@ -40,6 +40,7 @@ services: ## start MariaDB and Redis if they are down (CI machines have them ins
 demo: $(PY) ## migrate, seed a demo course, fire real completion events and serve on localhost
 	$(PY) manage.py migrate --no-input -v 0
 	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_portfolio
 	$(MAKE) --no-print-directory serve
 
 serve: $(PY)
