@@ -62,12 +62,15 @@ def backfill(definition_id):
 
 
 @shared_task(name="activation_plugin.tasks.refresh_figures", ignore_result=True)
-def refresh_figures(definition_id):
-    """Recompute a large definition's figures off the request, for the pages that showed stale ones."""
+def refresh_figures(definition_id, visible_runs=()):
+    """
+    Recompute a large definition's figures off the request, for the pages that showed stale ones, as
+    the viewer who asked sees them (``visible_runs``: the runs they see row by row).
+    """
     from activation_plugin.models import ActivationDefinition  # pylint: disable=import-outside-toplevel
     definition = ActivationDefinition.objects.filter(pk=definition_id).first()
     if definition is not None:
-        api.analytics(definition)
+        api.analytics(definition, visible_runs=visible_runs)
 
 
 api.register_background_work("backfill", backfill.delay)

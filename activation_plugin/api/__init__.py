@@ -80,6 +80,7 @@ from activation_plugin.api.queries import (
     evidence_detail_in_course,
     evidence_list_in_course,
     requirement_in_definition,
+    runs_seen_by,
     windows_in_course,
 )
 from activation_plugin.api.source_quality import match_report as source_match_report
@@ -142,7 +143,7 @@ __all__ = [
     "resend_invite", "review_evidence", "review_queue", "revoke_invite", "save_learner_response", "sender_name",
     "staff_review", "submit_peer_review",
     # Survey activation conditions written before they existed (migration 0015).
-    "requirement_in_definition", "set_activation_condition", "surveys_without_condition",
+    "requirement_in_definition", "runs_seen_by", "set_activation_condition", "surveys_without_condition",
     # Follow-up messages and consent.
     "opt_out", "send_due_prompts", "settle_ambiguous_claims", "stale_claims",
     # KPI observations and their sources.

@@ -35,9 +35,10 @@ def request_backfill(definition):
     schedule("backfill", definition.pk)
 
 
-def page_figures(definition, schedule_refresh=None):
+def page_figures(definition, schedule_refresh=None, visible_runs=()):
     """
     ``figures.page_figures``: what a page shows, fresh or (for a definition slow to compute) the
     last figures marked stale while a background task recomputes them.
     """
-    return figures.page_figures(definition, schedule_refresh or functools.partial(schedule, "refresh_figures"))
+    return figures.page_figures(definition, schedule_refresh or functools.partial(schedule, "refresh_figures"),
+                                visible_runs)

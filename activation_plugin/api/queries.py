@@ -5,6 +5,7 @@ that check an id from a URL against the course before trusting it.
 from django.db.models import Exists, OuterRef, Prefetch
 from django.utils.translation import gettext as _
 
+from activation_plugin import platform
 from activation_plugin.errors import ActivationNotFound, ActivationRequestError
 from activation_plugin.keys import catalog_course, parse_course_key
 from activation_plugin.models import (
@@ -46,6 +47,18 @@ def run_scope(course_key, path=""):
     """
     key = parse_course_key(course_key)
     return {f"{path}definition__catalog_course": catalog_course(key), f"{path}course_run": key}
+
+
+def runs_seen_by(user, course_key):
+    """
+    The runs of this catalog course whose learners ``user`` sees row by row (staff of the run: its
+    windows CSV; a CCX is a run of its own, seen by its coaches): the figures need not hide them
+    from this viewer, only the others (``figures.analytics``' ``visible_runs``). One query for the
+    runs that have windows, one role check per run.
+    """
+    runs = (ActivationWindow.objects.filter(definition__catalog_course=_catalog(course_key))
+            .values_list("course_run", flat=True).distinct())
+    return frozenset(str(run) for run in runs if platform.is_course_staff(user, parse_course_key(str(run))))
 
 
 def definitions_with_requirements(course_key):

@@ -42,8 +42,9 @@ def export_evidence(request, course_id, definition_id):
 
 @login_required
 def export_figures(request, course_id, definition_id):
-    _course_key, definition = _staff_definition(request, course_id, definition_id)
-    return _csv(api.figures_csv_rows(api.analytics(definition)), f"activation-{definition.pk}-figures.csv")
+    course_key, definition = _staff_definition(request, course_id, definition_id)
+    figures = api.analytics(definition, visible_runs=api.runs_seen_by(request.user, course_key))
+    return _csv(api.figures_csv_rows(figures), f"activation-{definition.pk}-figures.csv")
 
 
 @login_required

@@ -11,6 +11,7 @@ back with a value an old entry was stored under. Entries also expire after
 window becomes eligible when it ends) and prompt deliveries (the funnel's "prompted") do not
 replace the token: the tick sends them in bulk and would empty the cache every run.
 """
+import hashlib
 import time
 import uuid
 
@@ -20,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from activation_plugin.figures import tallies
-from activation_plugin.figures.base import cells
+from activation_plugin.figures.base import cells, unseen
 from activation_plugin.figures.comparisons import (
     SEGMENT_DIMENSIONS,
     arms_from_cells,
@@ -62,7 +63,13 @@ def invalidate_observations():
     _replace_now_and_after_commit([OBSERVATIONS_TOKEN])
 
 
-def _cache_key(definition, now):
+def _scope(visible_runs):
+    """The viewer's runs as a cache-key part: figures differ by what the viewer sees row by row."""
+    runs = sorted({str(run) for run in visible_runs})
+    return hashlib.sha256("\n".join(runs).encode()).hexdigest()[:16] if runs else "none"
+
+
+def _cache_key(definition, now, visible_runs=()):
     keys = [_definition_token(definition.pk), OBSERVATIONS_TOKEN]
     tokens = cache.get_many(keys)
     for key in keys:
@@ -70,10 +77,11 @@ def _cache_key(definition, now):
             cache.add(key, uuid.uuid4().hex, timeout=None)
             tokens[key] = cache.get(key)
     moment = "live" if now is None else now.isoformat()
-    return f"activation:figures:analytics:{definition.pk}:{tokens[keys[0]]}:{tokens[keys[1]]}:{moment}"
+    return (f"activation:figures:analytics:{definition.pk}:{tokens[keys[0]]}:{tokens[keys[1]]}:{moment}:"
+            f"{_scope(visible_runs)}")
 
 
-def analytics(definition, now=None):
+def analytics(definition, now=None, visible_runs=()):
     """
     Every figure of the Activation tab for one definition, with a fixed number of queries
     whatever the number of windows (the breakdowns share one grouped query).
@@ -81,6 +89,9 @@ def analytics(definition, now=None):
     Args:
         now: the moment figures are computed for; by default the present, cached for up to
             ``ACTIVATION_FIGURES_CACHE_SECONDS`` (an explicit ``now`` is cached under its own key).
+        visible_runs: the runs whose learners the viewer sees row by row (their staff may download
+            the windows CSV); suppression protects the others only (``base.unseen``). By default
+            none: the figures are safe for anyone allowed to see them.
 
     Returns:
         dict: ``computed_at``, ``summary`` (:func:`summarize`), ``funnel``, ``persistence``,
@@ -91,7 +102,7 @@ def analytics(definition, now=None):
         metric) and ``data_quality``. Small cells are suppressed throughout. ``arms`` and ``did``
         carry ``effect_of: "follow_up"``: the holdout withholds the prompts, not the course.
     """
-    key = _cache_key(definition, now)
+    key = _cache_key(definition, now, visible_runs)
     figures = cache.get(key)
     if figures is not None:
         return figures
@@ -99,52 +110,58 @@ def analytics(definition, now=None):
     baselines = tallies.metric_baselines(definition)
     tallied = tallies.read(definition, moment, baselines=baselines)
     cell_rows = cells(definition, moment, tallied)
-    arms = arms_from_cells(cell_rows)
+    hidden = unseen(tallied, visible_runs)
+    hidden_cells = cells(definition, moment, hidden)
+    arms = arms_from_cells(cell_rows, hidden_cells)
     kpi, did = kpi_figures(definition, moment, with_did=arms is not None, tallied=tallied, baselines=baselines)
     stage_counts = funnel_counts(definition, moment, tallied)
     figures = {
         "computed_at": moment,
-        "summary": summarize(definition, now=moment, tallied=tallied),
-        "funnel": funnel_from_counts(stage_counts),
-        "persistence": persistence(definition, tallied),
-        "runs": runs_from_cells(cell_rows),
+        "summary": summarize(definition, now=moment, tallied=tallied, visible_runs=visible_runs),
+        "funnel": funnel_from_counts(stage_counts, funnel_counts(definition, moment, hidden)),
+        "persistence": persistence(definition, tallied, visible_runs),
+        "runs": runs_from_cells(cell_rows, hidden_cells),
         "arms": arms and {**arms, "effect_of": "follow_up"},
-        "segments": {dimension: segments_from_cells(cell_rows, dimension) for dimension in SEGMENT_DIMENSIONS},
+        "segments": {dimension: segments_from_cells(cell_rows, dimension, hidden_cells)
+                     for dimension in SEGMENT_DIMENSIONS},
         "kpi": kpi,
         "did": did,
         "course_effect": course_effects(definition, moment, baselines),
-        "data_quality": data_quality(definition, now=moment, funnel_counts=stage_counts, tallied=tallied),
+        "data_quality": data_quality(definition, now=moment, funnel_counts=stage_counts, tallied=tallied,
+                                     visible_runs=visible_runs),
     }
     cache.set(key, figures, settings.ACTIVATION_FIGURES_CACHE_SECONDS)
     if now is None:
-        cache.set(_latest_key(definition.pk), {"figures": figures, "seconds": time.monotonic() - started},
-                  timeout=None)
-        cache.delete(_refresh_lock(definition.pk))
+        cache.set(_latest_key(definition.pk, visible_runs),
+                  {"figures": figures, "seconds": time.monotonic() - started}, timeout=None)
+        cache.delete(_refresh_lock(definition.pk, visible_runs))
     return figures
 
 
-def _latest_key(definition_id):
-    return f"activation:figures:latest:{definition_id}"
+def _latest_key(definition_id, visible_runs):
+    return f"activation:figures:latest:{definition_id}:{_scope(visible_runs)}"
 
 
-def _refresh_lock(definition_id):
-    return f"activation:figures:refreshing:{definition_id}"
+def _refresh_lock(definition_id, visible_runs):
+    return f"activation:figures:refreshing:{definition_id}:{_scope(visible_runs)}"
 
 
-def page_figures(definition, schedule_refresh):
+def page_figures(definition, schedule_refresh, visible_runs=()):
     """
     What a page shows: the current figures, computed now if need be, unless computing them took
     longer than ``ACTIVATION_FIGURES_SYNC_SECONDS`` last time. Then a large, busy definition (whose
     figures every new completion invalidates) would make every page view wait for a full
     computation: instead the page gets the last figures, marked ``stale``, and
-    ``schedule_refresh(definition_id)`` computes fresh ones in the background, one at a time.
+    ``schedule_refresh(definition_id, visible_runs)`` computes fresh ones in the background, one at a
+    time per viewer scope (``analytics``' ``visible_runs``).
     """
-    figures = cache.get(_cache_key(definition, None))
+    figures = cache.get(_cache_key(definition, None, visible_runs))
     if figures is not None:
         return figures
-    latest = cache.get(_latest_key(definition.pk))
+    latest = cache.get(_latest_key(definition.pk, visible_runs))
     if latest is not None and latest["seconds"] > settings.ACTIVATION_FIGURES_SYNC_SECONDS:
-        if cache.add(_refresh_lock(definition.pk), True, timeout=settings.ACTIVATION_FIGURES_CACHE_SECONDS):
-            schedule_refresh(definition.pk)
+        if cache.add(_refresh_lock(definition.pk, visible_runs), True,
+                     timeout=settings.ACTIVATION_FIGURES_CACHE_SECONDS):
+            schedule_refresh(definition.pk, sorted(str(run) for run in visible_runs))
         return {**latest["figures"], "stale": True}
-    return analytics(definition)
+    return analytics(definition, visible_runs=visible_runs)

@@ -90,23 +90,46 @@ def rate_row(completers, activated, open_count):
 RATE_KEYS = ("completers", "eligible", "activated", "rate", "rate_ci")
 
 
-def suppress_rows(rows):
+def unseen(tallied, visible_runs):
+    """
+    The part of ``tallied`` (``tallies.read``) the viewer cannot see row by row: the cells of the
+    runs outside ``visible_runs``, the runs whose windows CSV the viewer can download
+    (docs/decisions/0005-honest-figures.rst, "Differencing"). A figure is compared with its own
+    value over this part: the viewer knows the rest learner by learner, so releasing the figure
+    releases exactly this part, and it is this part that must not tell outcomes.
+    """
+    runs = {str(run) for run in visible_runs}
+    return tallied._replace(cells=[row for row in tallied.cells if str(row["course_run"]) not in runs])
+
+
+def suppress_rows(rows, unseen_rows=None, whole_dimension=False):
     """
     Hide groups whose rate would tell individual outcomes (``reveals_outcomes``: fewer than
     ``ACTIVATION_MIN_CELL_SIZE`` eligible learners, or activated, or not activated), in place.
 
-    A rate describes the learners whose outcome is known, so the test is on ``eligible``. The
-    groups of one breakdown add up to the headline totals, so a single hidden group could be
-    recomputed by subtraction: complementary suppression then also hides the next smallest group.
-    Two or more hidden groups only reveal their sum, which cannot be split.
+    ``unseen_rows`` are the same groups over the learners the viewer cannot see row by row (``unseen``),
+    in the same order; without them the viewer sees none. A group is tested on its unseen part, since
+    the viewer subtracts what they see: a group with none is never hidden, one with some is hidden
+    when that part tells outcomes. A rate describes the learners whose outcome is known, so the test is
+    on ``eligible``. The groups of one breakdown add up to the headline totals, so a single hidden
+    group could be recomputed by subtraction: complementary suppression then also hides the next
+    smallest group with an unseen part (hiding one the viewer sees would protect nothing). Two or more
+    hidden groups only reveal their sum. ``whole_dimension`` hides every group once one is hidden: two
+    breakdowns of the same learners (enrollment mode and cohort) each hiding two groups can still give
+    a hidden one back when combined, and a breakdown shown whole or not at all cannot.
     """
-    for row in rows:
-        row["suppressed"] = row["completers"] > 0 and reveals_outcomes(row["eligible"], row["activated"])
+    unseen_rows = rows if unseen_rows is None else unseen_rows
+    for row, part in zip(rows, unseen_rows, strict=True):
+        row["suppressed"] = part["completers"] > 0 and reveals_outcomes(part["eligible"], part["activated"])
     hidden = [row for row in rows if row["suppressed"]]
     # An empty group (an arm nobody was drawn into) reveals nothing and protects nothing.
-    shown = [row for row in rows if not row["suppressed"] and row["completers"]]
-    if len(hidden) == 1 and shown:
-        min(shown, key=lambda row: (row["eligible"], row["completers"]))["suppressed"] = True
+    shown = [(part["eligible"], part["completers"], index) for index, (row, part) in
+             enumerate(zip(rows, unseen_rows)) if not row["suppressed"] and part["completers"]]
+    if hidden and whole_dimension:
+        for row in rows:
+            row["suppressed"] = True
+    elif len(hidden) == 1 and shown:
+        rows[min(shown)[2]]["suppressed"] = True
     for row in rows:
         if row["suppressed"]:
             row.update(dict.fromkeys(RATE_KEYS))

@@ -16,15 +16,29 @@ from activation_plugin.models import ActivationWindow
 SEGMENT_DIMENSIONS = ("enrollment_mode", "org", "cohort")
 
 
+EMPTY = {"completers": 0, "activated": 0, "open": 0}
+
+
 def _rate_rows(groups, label):
     return [{label: value, **rate_row(group["completers"], group["activated"], group["open"])}
             for value, group in groups]
 
 
-def runs_from_cells(cell_rows):
-    """Runs in the order their first window opened; every later run against the first."""
+def _unseen_rows(groups, unseen_cells, field):
+    """The rate rows of ``groups`` over the cells the viewer cannot see (``base.unseen``), or None: sees none."""
+    if unseen_cells is None:
+        return None
+    parts = roll_up(unseen_cells, field)
+    return _rate_rows(((value, parts.get(value, EMPTY)) for value, _group in groups), field)
+
+
+def runs_from_cells(cell_rows, unseen_cells=None):
+    """
+    Runs in the order their first window opened; every later run against the first. ``unseen_cells``:
+    ``base.cells`` over what the viewer cannot see row by row (``base.suppress_rows``).
+    """
     groups = sorted(roll_up(cell_rows, "course_run").items(), key=lambda item: (item[1]["first_opened"], item[0]))
-    runs = suppress_rows(_rate_rows(groups, "course_run"))
+    runs = suppress_rows(_rate_rows(groups, "course_run"), _unseen_rows(groups, unseen_cells, "course_run"))
     return {
         "runs": runs,
         "differences": [{"baseline": runs[0]["course_run"], "other": run["course_run"], **row}
@@ -47,36 +61,14 @@ def compare_runs(definition, now=None):
     return runs_from_cells(cells(definition, now or timezone.now()))
 
 
-def latest_run_against_previous(definition, now=None):
-    """
-    What a definition's pooled headline pools, and how its latest run did against the one before.
-
-    The headline adds up every run of the catalog course; a landing page that shows only that
-    figure hides whether the latest run improved. The latest run is compared with the previous one
-    (not the first, as in ``compare_runs``' family): one comparison, a plain 95 % interval.
-
-    Returns:
-        dict: ``runs`` (``compare_runs``' rows, in order), ``latest`` and ``previous`` (rows, None
-        when there is no such run) and ``difference`` (``base.compared``'s row with ``baseline``
-        and ``other``, None with fewer than two runs).
-    """
-    runs = compare_runs(definition, now)["runs"]
-    latest, previous = (runs[-1] if runs else None), (runs[-2] if len(runs) > 1 else None)
-    difference = None
-    if previous is not None:
-        difference = {"baseline": previous["course_run"], "other": latest["course_run"],
-                      **compared(previous, [latest])[0]}
-    return {"runs": runs, "latest": latest, "previous": previous, "difference": difference}
-
-
-def arms_from_cells(cell_rows):
+def arms_from_cells(cell_rows, unseen_cells=None):
     """``compare_arms`` from cells already read: ``analytics`` reads them once for runs, arms and segments."""
     groups = roll_up(cell_rows, "arm")
     if ActivationWindow.Arm.HOLDOUT not in groups:
         return None
-    arms = suppress_rows(_rate_rows(
-        ((arm, groups.get(arm, {"completers": 0, "activated": 0, "open": 0})) for arm in
-         (ActivationWindow.Arm.HOLDOUT.value, ActivationWindow.Arm.PROMPTED.value)), "arm"))
+    groups = [(arm, groups.get(arm, EMPTY))
+              for arm in (ActivationWindow.Arm.HOLDOUT.value, ActivationWindow.Arm.PROMPTED.value)]
+    arms = suppress_rows(_rate_rows(groups, "arm"), _unseen_rows(groups, unseen_cells, "arm"))
     holdout, prompted = arms
     [comparison] = compared(holdout, [prompted])
     return {"baseline": holdout["arm"], "other": prompted["arm"], **comparison, "arms": arms}
@@ -103,18 +95,20 @@ def _check_dimension(dimension):
             dimension=repr(dimension), dimensions=", ".join(SEGMENT_DIMENSIONS)), field="dimension")
 
 
-def segments_from_cells(cell_rows, dimension):
+def segments_from_cells(cell_rows, dimension, unseen_cells=None):
     _check_dimension(dimension)
     groups = sorted(roll_up(cell_rows, dimension).items(), key=lambda item: (-item[1]["completers"], item[0]))
-    return suppress_rows(_rate_rows(groups, "value"))
+    return suppress_rows(_rate_rows(groups, "value"), _unseen_rows(groups, unseen_cells, dimension),
+                         whole_dimension=True)
 
 
 def segments(definition, dimension, now=None):
     """
     The activation rate of each value of one segment dimension (``enrollment_mode``, ``org`` or
     ``cohort``; ``""`` is "unknown"), largest first. Groups with fewer than
-    ``ACTIVATION_MIN_CELL_SIZE`` eligible learners are hidden, plus the next smallest when only
-    one is (complementary suppression, see ``base.suppress_rows``).
+    ``ACTIVATION_MIN_CELL_SIZE`` eligible learners are hidden, and with one hidden, every group of
+    the dimension: two dimensions' complementary cells combined could give a hidden one back
+    (``base.suppress_rows``).
 
     Returns:
         list: ``{"value", "completers", "eligible", "activated", "rate", "rate_ci", "suppressed"}``.

@@ -13,6 +13,7 @@ from activation_plugin.figures.base import (
     rate_row,
     reveals_outcomes,
     suppress_rows,
+    unseen,
 )
 from activation_plugin.keys import catalog_course, parse_course_key
 from activation_plugin.models import ActivationDefinition, ActivationWindow, Evidence, PromptOptOut
@@ -22,7 +23,19 @@ SUMMARY_COUNTS = ("completers", "eligible", "activated", "open", "open_activated
 OUTCOME_COUNTS = ("eligible", "activated", "not_activated", "open", "open_activated")
 
 
-def summarize(definition, now=None, tallied=None):
+def _outcome_counts(cell_rows):
+    ended_rows = [row for row in cell_rows if row["ended"]]
+    running_rows = [row for row in cell_rows if not row["ended"]]
+    return {
+        "completers": sum(row["completers"] for row in cell_rows),
+        "eligible": sum(row["completers"] for row in ended_rows),
+        "activated": sum(row["activated"] for row in ended_rows),
+        "open": sum(row["completers"] for row in running_rows),
+        "open_activated": sum(row["activated"] for row in running_rows),
+    }
+
+
+def summarize(definition, now=None, tallied=None, visible_runs=()):
     """
     The headline figures of a definition, from aggregate queries only.
 
@@ -39,7 +52,10 @@ def summarize(definition, now=None, tallied=None):
     Privacy: fewer completers than ``ACTIVATION_MIN_CELL_SIZE`` hide every figure (``suppressed``).
     Fewer ended windows than that, or fewer learners than that on either side of the outcome
     (activated, or not), hide the rate and every count that would tell it (``rate_suppressed``):
-    0 activated out of 20 tells each learner's outcome as surely as 3 out of 3.
+    0 activated out of 20 tells each learner's outcome as surely as 3 out of 3. Each test is on the
+    learners outside ``visible_runs`` (``base.unseen``): the viewer, staff of those runs, sees the
+    others' windows one by one and would subtract them. The curve's censoring counts tell the ended
+    windows that did not activate, so a hidden rate hides the curve too.
 
     Returns:
         dict: completers, eligible, activated (of the eligible), not_activated, open (windows
@@ -58,13 +74,10 @@ def summarize(definition, now=None, tallied=None):
     now = now or timezone.now()
     tallied = tallied or tallies.read(definition, now, with_kpi=False)
     ended_rows = [row for row in tallied.cells if row["ended"]]
-    running_rows = [row for row in tallied.cells if not row["ended"]]
+    hidden_cells = unseen(tallied, visible_runs).cells
+    part = _outcome_counts(hidden_cells)
     counts = {
-        "completers": sum(row["completers"] for row in tallied.cells),
-        "eligible": sum(row["completers"] for row in ended_rows),
-        "activated": sum(row["activated"] for row in ended_rows),
-        "open": sum(row["completers"] for row in running_rows),
-        "open_activated": sum(row["activated"] for row in running_rows),
+        **_outcome_counts(tallied.cells),
         # From the opt-out table's side: a handful of rows, not a lookup per window. An opt-out under
         # any version of the course holds for this one too.
         "opted_out": counted_windows(definition).filter(user_id__in=PromptOptOut.objects.filter(
@@ -75,6 +88,9 @@ def summarize(definition, now=None, tallied=None):
     curve = stats.kaplan_meier(_events_by_day(tallied, counts["not_activated"], definition.window_days))
     by_strength = {strength: sum(row[f"strength_{strength}"] for row in ended_rows)
                    for strength in Evidence.Strength.values}
+    hidden_strength = {strength: sum(row[f"strength_{strength}"] for row in hidden_cells if row["ended"])
+                       for strength in Evidence.Strength.values}
+    rate_suppressed = part["eligible"] > 0 and reveals_outcomes(part["eligible"], part["activated"])
     eligible = counts["eligible"]
     km = stats.km_reading(curve, definition.window_days)
     summary = {
@@ -96,13 +112,14 @@ def summarize(definition, now=None, tallied=None):
             for strength, label in Evidence.Strength.choices
         ],
         # Nothing to hide in an empty definition; an empty rate is None anyway.
-        "suppressed": 0 < counts["completers"] < min_cell_size(),
-        "rate_suppressed": eligible > 0 and reveals_outcomes(eligible, counts["activated"]),
+        "suppressed": 0 < part["completers"] < min_cell_size(),
+        "rate_suppressed": rate_suppressed,
         # The curve's steps are 1/n: a handful of activations, or of learners without one, tell
         # who did what as surely as the rate would.
-        "km_suppressed": reveals_outcomes(counts["completers"], counts["activated"] + counts["open_activated"]),
+        "km_suppressed": rate_suppressed or (part["completers"] > 0 and reveals_outcomes(
+            part["completers"], part["activated"] + part["open_activated"])),
     }
-    return _with_quote(_suppressed_summary(summary))
+    return _with_quote(_suppressed_summary(summary, hidden_strength, part["eligible"]))
 
 
 def _with_quote(summary):
@@ -119,7 +136,7 @@ def _with_quote(summary):
     return summary
 
 
-def _suppressed_summary(summary):
+def _suppressed_summary(summary, hidden_strength, hidden_eligible):
     """
     Blanks, in place, what a small cell would reveal: everything when the summary is suppressed, else
     the Kaplan-Meier figures or the outcome counts by their own flags, and each strength's count that
@@ -135,8 +152,8 @@ def _suppressed_summary(summary):
         # up to the outcome goes, the running windows' too (completers − open = eligible).
         summary.update(dict.fromkeys(OUTCOME_COUNTS), rate=None, rate_ci=None, rate_suppressed=True)
     for row in summary["by_strength"]:
-        count = row["activated"]
-        if summary["rate_suppressed"] or count is None or reveals_outcomes(summary["eligible"], count):
+        count = hidden_strength[row["strength"]]
+        if summary["rate_suppressed"] or (hidden_eligible and reveals_outcomes(hidden_eligible, count)):
             row.update(activated=None, rate=None)
     return summary
 
@@ -166,7 +183,7 @@ def _events_by_day(tallied, ended_not_activated, window_days):
 FUNNEL_STAGES = ("completed", "prompted", "responded", "verified", "activated")
 
 
-def funnel(definition, now=None):
+def funnel(definition, now=None, visible_runs=()):
     """
     How far each arm's completers got: completed → prompted (a prompt, reminder or nudge was
     sent) → responded (evidence not rejected) → verified → activated. Each stage counts windows
@@ -174,12 +191,15 @@ def funnel(definition, now=None):
     holdout arm gets no prompts by design, so its ``prompted`` is 0.
 
     An arm with fewer than ``ACTIVATION_MIN_CELL_SIZE`` eligible learners is hidden (counts and
-    shares None), and with it the other arm, which the headline totals would otherwise reveal.
+    shares None), and with it the other arm, which the headline totals would otherwise reveal; the
+    test is on the learners outside ``visible_runs`` (``base.suppress_rows``).
 
     Returns:
         dict: ``{"prompted": [{"stage", "count", "share"}, ...], "holdout": [...]}`` in stage order.
     """
-    return funnel_from_counts(funnel_counts(definition, now or timezone.now()))
+    tallied = tallies.read(definition, now or timezone.now(), with_kpi=False)
+    return funnel_from_counts(funnel_counts(definition, now, tallied),
+                              funnel_counts(definition, now, unseen(tallied, visible_runs)))
 
 
 def funnel_counts(definition, now, tallied=None):
@@ -205,9 +225,12 @@ def funnel_counts(definition, now, tallied=None):
     return arms
 
 
-def funnel_from_counts(arms):
+def funnel_from_counts(arms, unseen_arms=None):
+    """The funnel from ``funnel_counts``, tested on ``unseen_arms`` (the same over the unseen learners)."""
+    unseen_arms = unseen_arms or arms
     hidden = {arm: row["suppressed"] for arm, row in zip(arms, suppress_rows(
-        [rate_row(row["completed"], row["activated_ended"], row["open"]) for row in arms.values()]))}
+        [rate_row(row["completed"], row["activated_ended"], row["open"]) for row in arms.values()],
+        [rate_row(row["completed"], row["activated_ended"], row["open"]) for row in unseen_arms.values()]))}
     return {
         arm: [{"stage": stage,
                "count": None if hidden[arm] else row[stage],
@@ -217,11 +240,11 @@ def funnel_from_counts(arms):
     }
 
 
-def persistence(definition, tallied=None):
+def persistence(definition, tallied=None, visible_runs=()):
     """
     Do activated learners keep applying it? The share of activated windows with two or more
     verified pieces of evidence, and verified evidence per activated window. Hidden (None) below
-    ``ACTIVATION_MIN_CELL_SIZE`` activated learners.
+    ``ACTIVATION_MIN_CELL_SIZE`` activated learners outside ``visible_runs`` (``base.unseen``), or none.
 
     Returns:
         dict: activated, repeat, repeat_share, evidence_per_activated, suppressed.
@@ -229,7 +252,8 @@ def persistence(definition, tallied=None):
     tallied = tallied or tallies.read(definition, timezone.now(), with_kpi=False)
     activated, repeat, evidence = (sum(row[counter] for row in tallied.cells)
                                    for counter in ("activated", "repeat", "verified_evidence"))
-    if activated < min_cell_size():
+    unseen_activated = sum(row["activated"] for row in unseen(tallied, visible_runs).cells)
+    if not activated or 0 < unseen_activated < min_cell_size():
         return {"activated": None, "repeat": None, "repeat_share": None, "evidence_per_activated": None,
                 "suppressed": True}
     return {
@@ -241,9 +265,9 @@ def persistence(definition, tallied=None):
     }
 
 
-def course_summaries(course_key, now=None):
+def course_summaries(course_key, now=None, visible_runs=()):
     """``[(definition, summary)]`` for every non-draft definition covering this course run."""
     key = parse_course_key(course_key)
     definitions = (ActivationDefinition.objects.filter(catalog_course=catalog_course(key))
                    .exclude(status=ActivationDefinition.Status.DRAFT).order_by("-created"))
-    return [(definition, summarize(definition, now=now)) for definition in definitions]
+    return [(definition, summarize(definition, now=now, visible_runs=visible_runs)) for definition in definitions]

@@ -9,7 +9,7 @@ from django.db.models.functions import Lower, StrIndex, Substr
 from django.utils import timezone
 
 from activation_plugin.figures import headline, tallies
-from activation_plugin.figures.base import counted_windows, min_cell_size, reveals_outcomes
+from activation_plugin.figures.base import counted_windows, reveals_outcomes, unseen
 from activation_plugin.figures.tallies import metric_baselines
 from activation_plugin.mailboxes import invited_pairs, is_mutual, mailbox
 from activation_plugin.models import (
@@ -76,7 +76,17 @@ def _share(part, whole, hidden):
     return None if hidden or not whole else part / whole
 
 
-def non_response(definition, now, tallied=None):
+def _ended_rows(tallied):
+    return [{**row, "n": row["completers"], "responders": row["responded"]} for row in tallied.cells if row["ended"]]
+
+
+def _tells(rows, outcome):
+    """Whether ``rows``' learners, if any, are too few on either side of ``outcome`` (``reveals_outcomes``)."""
+    total = sum(row["n"] for row in rows)
+    return total > 0 and reveals_outcomes(total, sum(row[outcome] for row in rows))
+
+
+def non_response(definition, now, tallied=None, visible_runs=()):
     """
     Who answers? Among the completers the activation rate counts (both arms, windows ended),
     responders (any evidence not rejected) against non-responders, on what the platform knows of
@@ -85,20 +95,21 @@ def non_response(definition, now, tallied=None):
     itself); ``rate_if_all`` is the rate had every one of them applied it. The holdout is in,
     although it is never prompted, because the bounds are those of the rate the headline shows. A
     value whose responders or non-responders are fewer than the minimum cell size shows no shares;
-    the bounds are hidden with the rate (``reveals_outcomes``). From the tallies.
+    the bounds are hidden with the rate (``reveals_outcomes``). Each test is on the learners outside
+    ``visible_runs`` (``base.unseen``), and a dimension with a hidden value hides every value: the
+    shares and the totals would give a lone hidden one back. From the tallies.
 
     Returns:
         dict: eligible, responders, non_responders, rate_if_none, rate_if_all, suppressed,
         dimensions (``{dimension: [{"value", "responders_share", "non_responders_share",
         "suppressed"}]}``, shares of each group, largest first).
     """
-    rows = [{**row, "n": row["completers"], "responders": row["responded"]}
-            for row in (tallied or tallies.read(definition, now, with_kpi=False)).cells
-            if row["ended"]]
+    tallied = tallied or tallies.read(definition, now, with_kpi=False)
+    rows, unseen_rows = _ended_rows(tallied), _ended_rows(unseen(tallied, visible_runs))
     eligible = sum(row["n"] for row in rows)
     responders = sum(row["responders"] for row in rows)
     activated = sum(row["activated"] for row in rows)
-    hidden = eligible == 0 or reveals_outcomes(eligible, activated) or reveals_outcomes(eligible, responders)
+    hidden = eligible == 0 or _tells(unseen_rows, "activated") or _tells(unseen_rows, "responders")
     dimensions = {}
     for dimension in NON_RESPONSE_DIMENSIONS:
         groups = {}
@@ -106,10 +117,12 @@ def non_response(definition, now, tallied=None):
             group = groups.setdefault(str(row[dimension]), [0, 0])
             group[0] += row["responders"]
             group[1] += row["n"] - row["responders"]
+        dimension_hidden = hidden or any(
+            _tells([row for row in unseen_rows if str(row[dimension]) == value], "responders") for value in groups)
         dimensions[dimension] = [
-            {"value": value, "suppressed": hidden or reveals_outcomes(yes + no, yes),
-             "responders_share": _share(yes, responders, hidden or reveals_outcomes(yes + no, yes)),
-             "non_responders_share": _share(no, eligible - responders, hidden or reveals_outcomes(yes + no, yes))}
+            {"value": value, "suppressed": dimension_hidden,
+             "responders_share": _share(yes, responders, dimension_hidden),
+             "non_responders_share": _share(no, eligible - responders, dimension_hidden)}
             for value, (yes, no) in sorted(groups.items(), key=lambda item: -sum(item[1]))]
     return {
         "eligible": None if hidden else eligible, "responders": None if hidden else responders,
@@ -131,13 +144,16 @@ def prompts_in_doubt(definition, now):
         claimed_at__lt=now - timedelta(minutes=settings.ACTIVATION_TICK_CLAIM_LEASE_MINUTES)).count()
 
 
-def data_quality(definition, now=None, funnel_counts=None, tallied=None):
+def data_quality(definition, now=None, funnel_counts=None, tallied=None, visible_runs=()):
     """
     The figures that tell whether the others can be trusted.
 
     ``response_rate`` is the share of prompted-arm completers whose window has ended with any
-    evidence that was not rejected (None below ``ACTIVATION_MIN_CELL_SIZE`` of them): like the
-    rate, it leaves out windows still running, which have not yet had their time to answer.
+    evidence that was not rejected: like the rate, it leaves out windows still running, which have
+    not yet had their time to answer. It is a figure of the prompted arm, hidden with that arm in
+    the funnel, and hidden when it tells outcomes itself (``reveals_outcomes`` over the learners
+    outside ``visible_runs``): nobody who did not answer activated, so 0 answers of 20 tells 0
+    activated of 20.
     Observation checks cover the metrics the definition's KPI requirements use: ``unmatched_identities`` counts distinct
     external ids with no learner linked (whatever the course: they could be anyone's),
     ``future_observations`` timestamps after now, ``observations_outside_windows`` observations
@@ -161,9 +177,13 @@ def data_quality(definition, now=None, funnel_counts=None, tallied=None):
     now = now or timezone.now()
     baselines = metric_baselines(definition)
     tallied = tallied or tallies.read(definition, now)
-    prompted_arm = (funnel_counts or headline.funnel_counts(definition, now, tallied))[ActivationWindow.Arm.PROMPTED]
+    counts = funnel_counts or headline.funnel_counts(definition, now, tallied)
+    unseen_counts = headline.funnel_counts(definition, now, unseen(tallied, visible_runs))
+    prompted_arm = counts[ActivationWindow.Arm.PROMPTED]
+    unseen_arm = unseen_counts[ActivationWindow.Arm.PROMPTED]
     response = {"prompted": prompted_arm["ended"], "responded": prompted_arm["responded_ended"]}
-    hidden = 0 < response["prompted"] < min_cell_size()
+    hidden = (headline.funnel_from_counts(counts, unseen_counts)[ActivationWindow.Arm.PROMPTED][0]["count"] is None
+              or (unseen_arm["ended"] > 0 and reveals_outcomes(unseen_arm["ended"], unseen_arm["responded_ended"])))
     observation_counts = {"unmatched_identities": 0, "future_observations": 0, "observations_outside_windows": 0}
     if baselines:
         observations = MetricObservation.objects.filter(metric__in=list(baselines))
@@ -182,7 +202,7 @@ def data_quality(definition, now=None, funnel_counts=None, tallied=None):
         "metrics": list(baselines),
         **observation_counts,
         "supervisor_patterns": supervisor_patterns(definition),
-        "non_response": non_response(definition, now, tallied),
+        "non_response": non_response(definition, now, tallied, visible_runs),
         "failing_sources": list(MetricSource.objects.filter(last_status__in=FAILING_STATUSES).order_by("name")
                                 .values("name", "last_status", "last_error", "last_run_at")),
     }

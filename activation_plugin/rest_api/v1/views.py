@@ -174,7 +174,8 @@ class SummaryView(DefinitionMixin, ActivationAPIView):
                 responses={200: s.SummarySerializer, **error_responses(404)})
     def get(self, request, course_id, definition_id):  # pylint: disable=unused-argument
         definition = self.get_definition()
-        return Response(s.SummarySerializer({"definition": definition, "figures": api.summarize(definition)}).data)
+        figures = api.summarize(definition, visible_runs=api.runs_seen_by(request.user, self.course_key))
+        return Response(s.SummarySerializer({"definition": definition, "figures": figures}).data)
 
 
 ROI_PARAMETERS = [
@@ -203,7 +204,7 @@ class FiguresView(DefinitionMixin, ActivationAPIView):
                 responses={200: s.AnalyticsSerializer, **error_responses(400, 404)})
     def get(self, request, course_id, definition_id):  # pylint: disable=unused-argument
         definition = self.get_definition()
-        figures = dict(api.page_figures(definition))
+        figures = dict(api.page_figures(definition, visible_runs=api.runs_seen_by(request.user, self.course_key)))
         amounts = api.roi_amounts(request.query_params)
         if amounts:
             figures["roi"] = api.roi(definition, *amounts)
@@ -218,7 +219,8 @@ class CourseSummaryView(ActivationAPIView):
                 responses={200: s.SummarySerializer(many=True), **error_responses(404)})
     def get(self, request, course_id):  # pylint: disable=unused-argument
         summaries = [{"definition": definition, "figures": figures}
-                     for definition, figures in api.course_summaries(self.course_key)]
+                     for definition, figures in api.course_summaries(
+                         self.course_key, visible_runs=api.runs_seen_by(request.user, self.course_key))]
         return Response(s.SummarySerializer(summaries, many=True).data)
 
 
