@@ -23,7 +23,7 @@ from django.db import connection, connections, transaction
 from activation_plugin import api
 from activation_plugin.kpi import csv_import, pull, sources
 from activation_plugin.models import MetricObservation
-from activation_plugin.test_utils.kpi_server import KpiServer, Reply
+from tests.kpi_server import KpiServer, Reply
 
 PEOPLE = 5_000  # distinct external ids; half of them are learners' emails, so matching does real work
 LEARNERS = PEOPLE // 2

@@ -28,8 +28,8 @@ from openedx_events.learning.signals import CERTIFICATE_CREATED, COURSE_PASSING_
 
 import activation_plugin
 from activation_plugin import api
-from activation_plugin.test_utils.factories import COURSE_KEY, UserFactory
 from demo.models import DemoCourse
+from tests.factories import COURSE_KEY, UserFactory
 
 # Fixtures of their own module, shared the way pytest shares them (not imported by name).
 pytest_plugins = ["tests.aspects_support"]
@@ -179,7 +179,7 @@ def committed():
 @pytest.fixture
 def kpi_server():
     """A real local HTTP server playing the external KPI API; tests script its answers."""
-    from activation_plugin.test_utils.kpi_server import KpiServer  # pylint: disable=import-outside-toplevel
+    from tests.kpi_server import KpiServer  # pylint: disable=import-outside-toplevel
     with KpiServer() as server:
         yield server
 

@@ -3,7 +3,7 @@ import pytest
 from django.urls import reverse
 
 from activation_plugin.models import ActivationDefinition, ActivationWindow
-from activation_plugin.test_utils.factories import UserFactory
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

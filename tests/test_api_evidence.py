@@ -7,8 +7,8 @@ from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError, IdempotencyConflict
 from activation_plugin.figures.headline import funnel_counts
 from activation_plugin.models import Evidence, Review
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import NOW, OBSERVATION, PROJECT, SURVEY
+from tests.factories import UserFactory
 
 STAFF_PROJECT = {**PROJECT, "verification": "staff"}
 

@@ -7,8 +7,8 @@ from statsmodels.duration.survfunc import SurvfuncRight
 from statsmodels.stats.proportion import proportion_confint
 
 from activation_plugin import api
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import NOW
+from tests.factories import UserFactory
 
 
 def open_for(definition, course_key, n, opened_at):

@@ -6,9 +6,9 @@ import pytest
 from activation_plugin import api
 from activation_plugin.errors import ActivationNotFound, ActivationRequestError
 from activation_plugin.models import ActivationWindow
-from activation_plugin.test_utils.factories import DefinitionFactory, UserFactory
 from demo.models import DemoEnrollment
 from tests.conftest import NOW
+from tests.factories import DefinitionFactory, UserFactory
 
 
 def test_open_window_copies_segment_and_closes_after_window_days(make_definition, learner, course_key):

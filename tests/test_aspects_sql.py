@@ -8,15 +8,15 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
+from opaque_keys.edx.keys import CourseKey
 
 from activation_plugin import api, stats
 from activation_plugin.figures.headline import funnel_counts
 from activation_plugin.models import ActivationDefinition, MetricSource, Review
-from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoCourse
-from opaque_keys.edx.keys import CourseKey
 from tests.aspects_support import MODELS, SupersetError, chart_queries, statements, superset_assets
 from tests.conftest import PROJECT
+from tests.factories import UserFactory
 
 STAFF_PROJECT = {**PROJECT, "verification": "staff",
                  "prompts": [{"send_after_days": 0, "subject": "Hi", "body": "Show us: {link}"}]}

@@ -13,8 +13,8 @@ from activation_plugin import api
 from activation_plugin.dashboard import requirement_templates
 from activation_plugin.dashboard.authoring_forms import parse_question_rows, question_row
 from activation_plugin.models import ActivationDefinition, MetricObservation, MetricSource
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import SURVEY, definition_post, requirement_fields
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

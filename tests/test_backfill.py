@@ -11,9 +11,9 @@ from django.utils import timezone
 from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.models import ActivationDefinition, ActivationWindow
-from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoCompletionRecord, DemoEnrollment
 from tests.conftest import PROJECT, failures, send_passing
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,8 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from activation_plugin import api
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import log_in
+from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

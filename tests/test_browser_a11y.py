@@ -14,8 +14,8 @@ from django.core import mail
 from django.utils import timezone
 
 from activation_plugin import api
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import log_in
+from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 AXE = (Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js").read_text(encoding="utf-8")

@@ -1,9 +1,9 @@
 """The demo host's own pages on a phone (issue 32): its header and outbox are what operators open first."""
 import pytest
 
-from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoSentMail
 from tests.conftest import log_in, screenshot
+from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PHONE = {"width": 390, "height": 844}

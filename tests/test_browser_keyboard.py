@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from activation_plugin import api
 from activation_plugin.models import ActivationDefinition, Evidence
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import PROJECT, SURVEY, log_in
+from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 MAX_TABS = 200

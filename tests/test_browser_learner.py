@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 
 from activation_plugin import api
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import log_in, screenshot
+from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PHONE = {"width": 390, "height": 844}

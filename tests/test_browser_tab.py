@@ -13,8 +13,8 @@ from openedx_events.learning.data import CourseData, CoursePassingStatusData, Us
 from openedx_events.learning.signals import COURSE_PASSING_STATUS_UPDATED
 
 from activation_plugin.models import ActivationDefinition, ActivationWindow
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import log_in, screenshot
+from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from activation_plugin import api, links
 from activation_plugin.models import SupervisorInvite
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import log_in
+from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

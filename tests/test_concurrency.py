@@ -34,9 +34,9 @@ from activation_plugin.models import (
     Review,
     WindowTally,
 )
-from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoSentMail
 from tests.conftest import NOW, api_url, mint_jwt
+from tests.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [

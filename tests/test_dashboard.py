@@ -14,8 +14,8 @@ from openedx_filters.learning.filters import InstructorDashboardRenderStarted
 
 from activation_plugin import api
 from activation_plugin.models import Evidence
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import NOW
+from tests.factories import UserFactory
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from django.urls import reverse
 
 from activation_plugin.kpi import pull
 from activation_plugin.models import ActivationDefinition, MetricObservation, MetricSource
-from activation_plugin.test_utils.factories import UserFactory
 from demo.management.commands import seed_demo
 from demo.management.commands.seed_demo import PASSWORDS, RUNS
+from tests.factories import UserFactory
 
 
 def test_the_demo_helpdesk_is_pulled_page_by_page_and_matched(live_server, settings, transactional_db):

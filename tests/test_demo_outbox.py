@@ -6,9 +6,9 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from activation_plugin import api
-from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoSentMail
 from tests.conftest import PROJECT
+from tests.factories import UserFactory
 
 
 def test_outbox_shows_prompts_sent_by_the_tick_to_operators_only(

@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from activation_plugin import api, prompts
 from activation_plugin.platform import LmsBackend, StandaloneBackend
-from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoLanguagePreference
 from tests.conftest import NOW, OBSERVATION, PROJECT, committed
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 NBSP = "\u00a0"

@@ -39,7 +39,6 @@ from activation_plugin.models import (
     SupervisorInvite,
     WindowTally,
 )
-from activation_plugin.test_utils.factories import DefinitionFactory, UserFactory
 from demo.models import DemoCompletionRecord, DemoSentMail
 from tests.conftest import (
     DOCS,
@@ -51,6 +50,7 @@ from tests.conftest import (
     send_certificate,
     send_passing,
 )
+from tests.factories import DefinitionFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 mariadb_only = pytest.mark.skipif(os.environ.get("DEMO_DB") != "mariadb",
@@ -421,7 +421,7 @@ def test_a_kpi_source_down_for_a_day_loses_nothing_and_counts_nothing_twice(db, 
     available = {"count": 6, "up": True}
 
     def api_answer(query):
-        from activation_plugin.test_utils.kpi_server import Reply  # pylint: disable=import-outside-toplevel
+        from tests.kpi_server import Reply  # pylint: disable=import-outside-toplevel
         if not available["up"]:
             return Reply(status=503, body={"error": "maintenance"})
         since = query.get("since", "")

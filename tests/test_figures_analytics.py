@@ -13,8 +13,8 @@ from django.utils import timezone
 from activation_plugin import api
 from activation_plugin.figures import exports
 from activation_plugin.models import ActivationDefinition, MetricSource
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import NOW, PROJECT
+from tests.factories import UserFactory
 from tests.figures_data import CLOSED_AT, add_deliveries, add_evidence, make_windows, observe, source
 
 PROMPTED_PROJECT = {**PROJECT, "prompts": [{"send_after_days": 1, "subject": "How?", "body": "Tell us."}]}
@@ -70,24 +70,20 @@ def test_a_slow_definition_shows_its_last_figures_while_a_refresh_runs(make_defi
     opened = timezone.now() - timedelta(days=2)
     windows = [api.open_windows(user.pk, course_key, "passing", opened)[0] for user in UserFactory.create_batch(6)]
     scheduled = []
-
-    def refresh(definition_id, _visible_runs):
-        scheduled.append(definition_id)
-
     settings.ACTIVATION_FIGURES_SYNC_SECONDS = 3600  # fast enough: computed during the request
-    assert "stale" not in api.page_figures(definition, refresh)
+    assert "stale" not in api.page_figures(definition, scheduled.append)
     settings.ACTIVATION_FIGURES_SYNC_SECONDS = -1  # every computation now counts as slow
     api.record_evidence(window=windows[0], requirement=definition.requirements.get(), source="learner",
                         payload={"text": "did it"}, idempotency_key="slow-1")
-    shown = api.page_figures(definition, refresh)
+    shown = api.page_figures(definition, scheduled.append)
     assert shown["stale"] is True and shown["summary"]["open_activated"] == 0 and scheduled == [definition.pk]
-    assert api.page_figures(definition, refresh)["stale"] and scheduled == [definition.pk]  # one refresh
+    assert api.page_figures(definition, scheduled.append)["stale"] and scheduled == [definition.pk]  # one refresh
     api.analytics(definition)  # what the refresh_figures task runs
-    fresh = api.page_figures(definition, refresh)
+    fresh = api.page_figures(definition, scheduled.append)
     assert "stale" not in fresh and fresh["summary"]["open_activated"] == 1
     api.record_evidence(window=windows[1], requirement=definition.requirements.get(), source="learner",
                         payload={"text": "me too"}, idempotency_key="slow-2")
-    assert api.page_figures(definition, refresh)["stale"] and scheduled == [definition.pk] * 2
+    assert api.page_figures(definition, scheduled.append)["stale"] and scheduled == [definition.pk] * 2
 
 
 def test_analytics_is_served_from_the_cache_until_the_api_changes_something(make_definition, course_key, settings):

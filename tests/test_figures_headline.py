@@ -188,7 +188,7 @@ def test_the_window_strength_tags_know_every_strength_of_evidence():
 
 def test_evaluate_window_keeps_the_strength_tag_in_step_with_verified_evidence(make_definition, course_key,
                                                                                staff_user):
-    from activation_plugin.test_utils.factories import UserFactory  # pylint: disable=import-outside-toplevel
+    from tests.factories import UserFactory  # pylint: disable=import-outside-toplevel
     definition = make_definition(requirements=[PROJECT, {**PROJECT, "title": "Checked", "verification": "staff"}])
     self_reported, checked = definition.requirements.all()
     [window] = api.open_windows(UserFactory().pk, course_key, "passing", NOW)

@@ -24,8 +24,8 @@ from activation_plugin.models import (
     EvidenceRequirement,
     FollowUpPrompt,
 )
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import SURVEY, committed
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,

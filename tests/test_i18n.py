@@ -24,8 +24,8 @@ import activation_plugin
 from activation_plugin import api, links
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.kpi import csv_import
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import OBSERVATION, PROJECT, committed, definition_post
+from tests.factories import UserFactory
 from tests.figures_data import make_windows
 
 # The package under test (the installed wheel in CI's wheel jobs): its catalogues are what ships.

@@ -10,8 +10,8 @@ from django.utils import timezone
 from activation_plugin import api, links
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.models import IdempotentRequest, PromptOptOut, SupervisorInvite
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import OBSERVATION, api_url, definition_post, mint_jwt
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ from activation_plugin.kpi import pull
 from activation_plugin.kpi.http import Request, fetch
 from activation_plugin.kpi.sources import parse
 from activation_plugin.models import MetricObservation, MetricSource
-from activation_plugin.test_utils.factories import UserFactory
-from activation_plugin.test_utils.kpi_server import KpiServer, Reply
+from tests.factories import UserFactory
+from tests.kpi_server import KpiServer, Reply
 
 BASE = (timezone.now() - timedelta(days=3)).replace(microsecond=0)
 

@@ -18,8 +18,8 @@ from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.kpi import csv_import
 from activation_plugin.models import Evidence, IdentityLink, MetricObservation, MetricSource
-from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoCourse
+from tests.factories import UserFactory
 
 KPI = {"kind": "metric", "title": "Handle time", "config": {"metric": "aht", "threshold": 300, "direction": "lower"}}
 

@@ -10,8 +10,8 @@ from django.utils import timezone
 from activation_plugin import api
 from activation_plugin.kpi import pull
 from activation_plugin.models import MetricObservation, MetricSource
-from activation_plugin.test_utils.factories import UserFactory
-from activation_plugin.test_utils.kpi_server import Reply
+from tests.factories import UserFactory
+from tests.kpi_server import Reply
 
 NOW = timezone.now().replace(microsecond=0)
 

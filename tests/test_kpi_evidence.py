@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from activation_plugin import api
 from activation_plugin.models import ActivationWindow, Evidence, IdentityLink, MetricObservation, MetricSource
-from activation_plugin.test_utils.factories import UserFactory
+from tests.factories import UserFactory
 
 ABSOLUTE = {"kind": "metric", "title": "Handle time under 5 minutes", "config": {
     "metric": "handle_time", "threshold": 300, "direction": "lower"}}

@@ -13,7 +13,7 @@ from activation_plugin.api.metrics import parse_time
 from activation_plugin.kpi import sources
 from activation_plugin.kpi.rest import map_record, map_records
 from activation_plugin.models import MetricObservation, MetricSource
-from activation_plugin.test_utils.kpi_server import Reply
+from tests.kpi_server import Reply
 
 BASE = {"kind": "rest", "url": "https://api.example.com/v1", "allowed_hosts": ["api.example.com"],
         "mapping": {"external_id": "a", "metric": "'m'", "value": "v", "observed_at": "t"}}

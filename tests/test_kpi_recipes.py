@@ -14,8 +14,8 @@ from django.utils import timezone
 from activation_plugin import api
 from activation_plugin.kpi import pull, recipes, sources, trial
 from activation_plugin.models import MetricObservation
-from activation_plugin.test_utils import kpi_services
-from activation_plugin.test_utils.factories import UserFactory
+from tests import kpi_services
+from tests.factories import UserFactory
 
 AGENTS = [f"agent{n}@example.com" for n in range(3)]
 

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from activation_plugin.kpi import pull
 from activation_plugin.models import MetricObservation, MetricSource
-from activation_plugin.test_utils.factories import UserFactory
-from activation_plugin.test_utils.kpi_server import Reply
+from tests.factories import UserFactory
+from tests.kpi_server import Reply
 
 MAPPING = {"external_id": "agent", "metric": "'handle_time'", "value": "aht", "observed_at": "at"}
 TOKEN = "s3cret-token-value"
@@ -237,7 +237,7 @@ def test_a_dns_answer_that_changes_after_the_check_never_reaches_the_other_addre
     faked at the edge). The request and its Authorization header go to the address that was checked.
     """
     from activation_plugin.kpi import http  # pylint: disable=import-outside-toplevel
-    from activation_plugin.test_utils.kpi_server import KpiServer  # pylint: disable=import-outside-toplevel
+    from tests.kpi_server import KpiServer  # pylint: disable=import-outside-toplevel
 
     port = kpi_server.httpd.server_address[1]
     real_getaddrinfo, answers = socket.getaddrinfo, iter(["127.0.0.1"])
@@ -272,7 +272,7 @@ def test_a_deeply_nested_page_fails_the_run_clearly_and_the_next_source_still_ru
 def test_another_port_of_an_allowed_host_is_refused_and_credentials_stay_with_the_sources_origin(settings,
                                                                                                  kpi_server):
     """The allow-list ignored ports, and a redirect elsewhere took the source's Authorization header along."""
-    from activation_plugin.test_utils.kpi_server import KpiServer  # pylint: disable=import-outside-toplevel
+    from tests.kpi_server import KpiServer  # pylint: disable=import-outside-toplevel
     with KpiServer() as other:
         other_port = other.httpd.server_address[1]
         other.route("/v2/tickets", Reply(body={"data": records(0, 1)}))

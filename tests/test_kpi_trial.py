@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from activation_plugin.kpi import trial
 from activation_plugin.models import MetricObservation, MetricSource
-from activation_plugin.test_utils.factories import UserFactory
-from activation_plugin.test_utils.kpi_server import Reply
+from tests.factories import UserFactory
+from tests.kpi_server import Reply
 
 BASE = (timezone.now() - timedelta(days=3)).replace(microsecond=0)
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from activation_plugin.kpi.webhook import sign
 from activation_plugin.models import MetricObservation, MetricSource
-from activation_plugin.test_utils.factories import UserFactory
+from tests.factories import UserFactory
 
 SECRET = "whsec-test-secret"
 

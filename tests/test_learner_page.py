@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from activation_plugin import api
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import OBSERVATION, PROJECT, SURVEY
+from tests.factories import UserFactory
 
 STAFF_PROJECT = {**PROJECT, "verification": "staff"}
 PEER_PROJECT = {**PROJECT, "title": "Peer project", "verification": "peer", "reviews_required": 2}

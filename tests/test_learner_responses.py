@@ -10,8 +10,8 @@ from django.utils import timezone
 from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.models import Evidence, SupervisorInvite
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import OBSERVATION, PROJECT, SURVEY
+from tests.factories import UserFactory
 
 STAFF_PROJECT = {**PROJECT, "verification": "staff"}
 

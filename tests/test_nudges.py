@@ -8,8 +8,8 @@ from django.utils import timezone
 from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.models import MetricObservation, MetricSource, PromptDelivery
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import PROJECT
+from tests.factories import UserFactory
 
 KPI = {"kind": "metric", "title": "Handle time drops", "config": {
     "metric": "handle_time", "threshold": 300, "direction": "lower"}}

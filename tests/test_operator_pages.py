@@ -9,7 +9,7 @@ from bs4 import BeautifulSoup
 from django.urls import reverse
 from django.utils import translation
 
-from activation_plugin.test_utils.factories import UserFactory
+from tests.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -86,6 +86,13 @@ def test_wheel_carries_every_file_of_the_package(wheel):
     assert not any(name.startswith(("demo/", "tests/", "benchmarks/")) for name in inside)
 
 
+def test_the_wheel_carries_no_test_code(wheel):
+    """Factories and the KPI test server lived in activation_plugin/test_utils and shipped to every LMS (issue 30)."""
+    inside = zipfile.ZipFile(wheel).namelist()
+    assert not [name for name in inside if {"test_utils", "tests", "testing"} & set(name.split("/")[:-1])
+                or name.rsplit("/", 1)[-1].startswith(("test_", "conftest"))]
+
+
 def test_sdist_carries_every_file_of_the_package(sdist):
     with tarfile.open(sdist) as archive:
         names = archive.getnames()
@@ -122,8 +129,6 @@ def third_party_imports():
     """Top-level modules the package imports, anywhere in its code (lazy imports included)."""
     found = set()
     for path in (SOURCE / "activation_plugin").rglob("*.py"):
-        if "test_utils" in path.parts:  # ships for tests of host projects; needs the test extra
-            continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 found.update(alias.name.split(".")[0] for alias in node.names)

@@ -8,7 +8,7 @@ from django.utils import timezone
 from activation_plugin import api
 from activation_plugin.errors import ActivationNotFound, ActivationRequestError
 from activation_plugin.models import Evidence, PeerAssignment
-from activation_plugin.test_utils.factories import UserFactory
+from tests.factories import UserFactory
 
 PEER_PROJECT = {"kind": "project", "title": "Applied project", "verification": "peer", "reviews_required": 2,
                 "config": {"instructions": "Show it.", "pass_ratio": 0.5,

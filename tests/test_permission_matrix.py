@@ -26,9 +26,9 @@ from activation_plugin.models import (
     SupervisorInvite,
 )
 from activation_plugin.platform import INSTRUCTOR_GROUP_PREFIX, STAFF_GROUP_PREFIX
-from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoCourse
 from tests.conftest import OBSERVATION, PROJECT
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

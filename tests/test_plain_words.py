@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from activation_plugin import api, configs
 from activation_plugin.errors import ActivationRequestError
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import PROJECT, SURVEY
+from tests.factories import UserFactory
 from tests.figures_data import add_evidence, make_windows
 
 pytestmark = pytest.mark.django_db

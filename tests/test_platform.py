@@ -11,8 +11,8 @@ from opaque_keys.edx.keys import CourseKey
 from activation_plugin import api, platform
 from activation_plugin.models import Evidence, IdentityLink, MetricObservation, MetricSource, SupervisorInvite
 from activation_plugin.platform import STANDALONE_USER_RETIRE_LMS_MISC, LmsBackend, StandaloneBackend
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import NOW
+from tests.factories import UserFactory
 
 COURSE = CourseKey.from_string("course-v1:TestX+APPLY+2026")
 

@@ -18,9 +18,9 @@ from activation_plugin import api, platform, portfolio_stats
 from activation_plugin.errors import NotAllowed
 from activation_plugin.models import ActivationDefinition, ActivationWindow
 from activation_plugin.platform import ORG_GROUP_PREFIX
-from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoCourse
 from tests.conftest import NOW, api_url
+from tests.factories import UserFactory
 from tests.figures_data import CLOSED_AT, add_evidence, make_windows
 
 pytestmark = pytest.mark.django_db

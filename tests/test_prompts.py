@@ -11,13 +11,13 @@ from opaque_keys.edx.keys import CourseKey
 
 from activation_plugin import api, prompts
 from activation_plugin.api import messaging
+from activation_plugin.errors import ActivationNotFound, ActivationRequestError
 from activation_plugin.figures.headline import funnel_counts
 from activation_plugin.figures.quality import data_quality
-from activation_plugin.errors import ActivationNotFound, ActivationRequestError
 from activation_plugin.models import ActivationWindow, PromptDelivery, PromptOptOut
-from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoCourse
 from tests.conftest import NOW, PROJECT, SURVEY
+from tests.factories import UserFactory
 
 PROMPTED_PROJECT = {**PROJECT, "prompts": [{
     "send_after_days": 7, "reminder_days": [14, 21],

@@ -11,9 +11,9 @@ from openedx_events.learning.signals import CCX_COURSE_PASSING_STATUS_UPDATED
 
 from activation_plugin import api
 from activation_plugin.models import ActivationWindow, PendingCompletion
-from activation_plugin.test_utils.factories import UserFactory
 from demo.platform import DemoBackend
 from tests.conftest import NOW, committed, failures, send_certificate, send_passing, user_data
+from tests.factories import UserFactory
 
 
 def test_passing_event_opens_a_window_at_the_event_time(make_definition, learner, course_key):

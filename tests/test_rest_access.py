@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from activation_plugin import api
 from activation_plugin.models import ActivationDefinition, Review
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import PROJECT, mint_jwt
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

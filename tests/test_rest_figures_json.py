@@ -7,7 +7,7 @@ import math
 from typing import NamedTuple
 
 from activation_plugin.rest_api.v1.serializers import SummarySerializer, plain_json
-from activation_plugin.test_utils.factories import DefinitionFactory
+from tests.factories import DefinitionFactory
 
 
 class Delta(NamedTuple):

@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from activation_plugin import api
 from activation_plugin.models import ActivationWindow, Review
-from activation_plugin.test_utils.factories import UserFactory, WindowFactory
 from tests.conftest import PROJECT, SURVEY, api_url, mint_jwt
+from tests.factories import UserFactory, WindowFactory
 
 pytestmark = pytest.mark.django_db
 

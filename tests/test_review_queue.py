@@ -12,9 +12,9 @@ from opaque_keys.edx.keys import CourseKey
 from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.models import Review
-from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoCourse
 from tests.conftest import PROJECT, SURVEY, api_url, committed
+from tests.factories import UserFactory
 
 STAFF_PROJECT = {**PROJECT, "verification": "staff"}
 

@@ -15,9 +15,9 @@ from opaque_keys.edx.keys import CourseKey
 from activation_plugin import api
 from activation_plugin.errors import NotAllowed
 from activation_plugin.models import Evidence, EvidenceRequirement
-from activation_plugin.test_utils.factories import UserFactory
 from demo.models import DemoCourse
 from tests.conftest import api_url
+from tests.factories import UserFactory
 
 STAFF_PROJECT = {"kind": "project", "title": "Applied project", "verification": "staff",
                  "config": {"instructions": "Show your work."}}

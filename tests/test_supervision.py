@@ -10,8 +10,8 @@ from django.utils import timezone
 from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.models import Evidence, Review, SupervisorInvite
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import committed
+from tests.factories import UserFactory
 
 OBSERVE = {"kind": "observation", "title": "Supervisor", "verification": "supervisor",
            "config": {"checklist": ["Greets", "Resolves"], "min_observed": 2}}

@@ -27,8 +27,8 @@ from activation_plugin.models import (
     KpiTally,
     WindowTally,
 )
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import NOW, PROJECT, SURVEY
+from tests.factories import UserFactory
 from tests.figures_data import source
 
 STAFF_PROJECT = {**PROJECT, "verification": "staff",

@@ -4,8 +4,8 @@ from django.core.management import call_command
 
 from activation_plugin import api, tasks
 from activation_plugin.models import ActivationWindow
-from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import NOW
+from tests.factories import UserFactory
 
 
 def open_many(course_key, n, opened_at):

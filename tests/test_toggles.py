@@ -14,8 +14,8 @@ from openedx_filters.learning import filters as platform_filters
 from activation_plugin import api, platform, toggles
 from activation_plugin.kpi import pull
 from activation_plugin.models import ActivationWindow, MetricSource, PendingCompletion, PromptDelivery, SupervisorInvite
-from activation_plugin.test_utils.kpi_server import Reply
 from tests.conftest import NOW, PROJECT, committed, send_certificate, send_passing
+from tests.kpi_server import Reply
 from tests.test_backfill import record
 from tests.test_dashboard import run_legacy_filter
 from tests.test_kpi_rest import declare, records

@@ -14,9 +14,9 @@ from eventtracking import tracker
 
 from activation_plugin import api
 from activation_plugin.models import ActivationDefinition, ActivationWindow, Review
-from activation_plugin.test_utils.factories import UserFactory
 from demo.management.commands.seed_demo import RUNS
 from tests.conftest import DOCS, NOW, PROJECT, SURVEY, replay_into_sqlite
+from tests.factories import UserFactory
 
 PROMPTED_SURVEY = {**SURVEY, "prompts": [{"send_after_days": 0, "subject": "Hi", "body": "Tell us: {link}"}]}
 STAFF_PROJECT = {**PROJECT, "verification": "staff"}

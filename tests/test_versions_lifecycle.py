@@ -13,9 +13,9 @@ from django.utils import timezone
 from activation_plugin import api
 from activation_plugin.errors import OtherDefinitionActive
 from activation_plugin.models import ActivationDefinition, ActivationWindow, PromptDelivery
-from activation_plugin.test_utils.factories import UserFactory, WindowFactory
 from demo.models import DemoCompletionRecord
 from tests.conftest import PROJECT, api_url
+from tests.factories import UserFactory, WindowFactory
 
 pytestmark = pytest.mark.django_db
 

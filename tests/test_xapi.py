@@ -19,9 +19,9 @@ from tincan import Statement
 
 from activation_plugin import api, tracking, xapi
 from activation_plugin.models import MetricSource, Review
-from activation_plugin.test_utils.factories import UserFactory
 from tests.aspects_support import statements
 from tests.conftest import PROJECT, SURVEY
+from tests.factories import UserFactory
 
 STAFF_PROJECT = {**PROJECT, "verification": "staff"}
 PROMPTED_SURVEY = {**SURVEY, "prompts": [{"send_after_days": 0, "subject": "Hi", "body": "Tell us: {link}"}]}
@@ -124,6 +124,7 @@ def test_every_event_becomes_one_statement_about_the_learner_who_is_never_named(
         assert extensions[EXTENSION + "arm"] == event["data"]["arm"]
         if event["name"] in FIRST_VERBS:
             from activation_plugin.xapi import transformers  # pylint: disable=import-outside-toplevel
+
             # ERB's own id for the event under its first verb: a replay of an event routed
             # before the change gives the statement Aspects has, not a second one.
             first = type("First", (XApiTransformersRegistry.mapping[event["name"]],),

@@ -57,7 +57,7 @@ import activation_plugin
 from activation_plugin import api, platform, receivers
 from activation_plugin.models import ActivationWindow, SupervisorInvite
 from activation_plugin.platform import LmsBackend
-from activation_plugin.test_utils.factories import DefinitionFactory, RequirementFactory, WindowFactory
+from tests.factories import DefinitionFactory, RequirementFactory, WindowFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from django.utils import timezone
 
-from activation_plugin.test_utils.kpi_server import Reply
+from tests.kpi_server import Reply
 
 
 @dataclass
