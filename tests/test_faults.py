@@ -352,6 +352,47 @@ def test_a_tick_killed_mid_batch_leaves_only_the_message_in_flight_ambiguous_and
     assert DemoSentMail.objects.count() == sum(mails.values())
 
 
+@mariadb_only
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_database_gone_under_a_tick_mid_batch_loses_no_prompt(make_definition, course_key):
+    """
+    Fault: the database drops the tick's connection while it mails a batch (every connection of the
+    test database but this one is killed, as a server restart does). The tick dies on its next
+    statement; at most the message in flight is left in doubt, the rest of its batch stays
+    ``queued``, and the next tick after the lease sends every other learner the prompt exactly once.
+    """
+    make_definition(window_days=60, requirements=[PROMPTED_PROJECT])
+    learners = UserFactory.create_batch(24)
+    for user in learners:
+        api.open_windows(user.pk, course_key, "passing", timezone.now() - timedelta(hours=1))
+    env = {**os.environ, "DEMO_DB": "mariadb", "DEMO_DB_NAME": connection.settings_dict["NAME"],
+           "DEMO_TICK_BATCH_SIZE": "12", "DEMO_TICK_CLAIM_LEASE_MINUTES": "0"}
+    tick = [sys.executable, "manage.py", "activation_tick"]
+    worker = subprocess.Popen(tick, cwd=ROOT, env={**env, "DEMO_MAIL_DELAY_SECONDS": "0.3"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while DemoSentMail.objects.count() < 5 and time.monotonic() < deadline and worker.poll() is None:
+        time.sleep(0.02)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM information_schema.processlist WHERE db = %s AND id <> CONNECTION_ID()",
+                       [connection.settings_dict["NAME"]])
+        for (other,) in cursor.fetchall():
+            cursor.execute(f"KILL CONNECTION {int(other)}")
+    worker.wait(timeout=60)
+    assert worker.returncode != 0, "the tick should have died with its connection"
+    in_doubt = set(PromptDelivery.objects.filter(status="sending").values_list("pk", flat=True))
+    assert len(in_doubt) <= 1 and PromptDelivery.objects.filter(status="queued").exists()
+
+    subprocess.run(tick, cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
+    mails = dict(DemoSentMail.objects.values_list("to").annotate(count=Count("pk")))
+    assert max(mails.values()) == 1
+    deliveries = PromptDelivery.objects.select_related("window__user")
+    assert sorted(d.window.user.email for d in deliveries if d.pk not in in_doubt and d.status == "sent") == sorted(
+        user.email for user in learners if not in_doubt or user.email not in {
+            d.window.user.email for d in deliveries if d.pk in in_doubt})
+
+
 # 4. Retirement while windows are being processed.
 
 @mariadb_only
