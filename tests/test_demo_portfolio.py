@@ -1,4 +1,4 @@
-"""The portfolio's demo (issue 33): the plot tells the story seed_portfolio's docstring tells, and replays change nothing."""
+"""The portfolio's demo (issue 33): the plot tells seed_portfolio's story, and replays change nothing."""
 import io
 from pathlib import Path
 

@@ -213,7 +213,8 @@ def test_the_csv_has_a_row_per_course_blank_where_hidden(client, portfolio):
     assert by_course["AcmeX+BIG"]["activated"] == "60" and float(by_course["AcmeX+BIG"]["rate"]) == 0.3
     # LUCKY is too small, and MID, the next smallest of this org's, goes with it.
     for name in ("AcmeX+LUCKY", "AcmeX+MID"):
-        assert (by_course[name]["rate"], by_course[name]["activated"], by_course[name]["suppressed"]) == ("", "", "True")
+        row = by_course[name]
+        assert (row["rate"], row["activated"], row["suppressed"]) == ("", "", "True")
 
 
 def test_the_rest_endpoint(api_client, portfolio, global_staff):

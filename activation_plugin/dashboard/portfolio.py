@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
 from activation_plugin import api, platform
-from activation_plugin.dashboard.exports import _csv  # pylint: disable=protected-access
+from activation_plugin.dashboard.exports import _csv
 from activation_plugin.errors import NotAllowed
 from activation_plugin.models import Evidence
 
@@ -22,7 +22,8 @@ class PortfolioFilterForm(forms.Form):
 
     org = forms.CharField(required=False, max_length=255, label=_("Organization"))
     course = forms.CharField(required=False, max_length=255, label=_("Course"))
-    since = forms.DateField(required=False, label=_("Runs started from"), widget=forms.DateInput(attrs={"type": "date"}))
+    since = forms.DateField(required=False, label=_("Runs started from"),
+                            widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, label=_("Runs started before"),
                             widget=forms.DateInput(attrs={"type": "date"}))
     strength = forms.ChoiceField(required=False, label=_("Count activations backed by"),
@@ -89,8 +90,9 @@ def funnel_plot(figures):
 
 def _ticks(top, whole=False):
     """About five round ticks from 0 to ``top``."""
-    step = next(step for step in (0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000,
-                                  2000, 5000, 10000, 20000, 50000, 100000) if top / step <= 6 and (not whole or step >= 1))
+    steps = (0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000, 20000,
+             50000, 100000)
+    step = next(step for step in steps if top / step <= 6 and (not whole or step >= 1))
     count = int(top / step) + 1
     return [round(step * index) if whole else round(step * index, 2) for index in range(count)]
 

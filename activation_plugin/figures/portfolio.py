@@ -191,9 +191,9 @@ def _add_comparisons(row, pooled_rate, prior):
     if prior is None or not row["eligible"]:
         return
     shrunken = portfolio_stats.shrink(row["activated"], row["eligible"], prior)
+    limits = portfolio_stats.funnel_limits(pooled_rate, row["eligible"])
     row.update(shrunken=shrunken.rate, shrunken_ci=(shrunken.low, shrunken.high),
-               position=portfolio_stats.funnel_position(row["activated"], row["eligible"], portfolio_stats.funnel_limits(
-                   pooled_rate, row["eligible"])))
+               position=portfolio_stats.funnel_position(row["activated"], row["eligible"], limits))
 
 
 def csv_rows(figures):

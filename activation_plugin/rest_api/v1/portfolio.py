@@ -28,6 +28,8 @@ class MaySeePortfolio(BasePermission):
 
 
 class PortfolioFilterSerializer(serializers.Serializer):  # pylint: disable=abstract-method
+    """The page's filters as query parameters; a bad value is a 400 naming it."""
+
     org = serializers.CharField(required=False, max_length=255, help_text="Only this org's courses.")
     course = serializers.CharField(required=False, max_length=255, help_text="Only this catalog course (Org+Course).")
     since = serializers.DateField(required=False, help_text="Only the runs whose first window opened on or after it.")
@@ -66,6 +68,8 @@ class PortfolioFilterSerializer(serializers.Serializer):  # pylint: disable=abst
     "required": ["definition_id", "rate", "shrunken", "rank", "position", "suppressed"],
 })
 class PortfolioRowField(serializers.Field):  # pylint: disable=abstract-method  # output only
+    """One course's row, converted by ``plain_json``."""
+
     def to_representation(self, value):
         return plain_json(value)
 
@@ -76,6 +80,8 @@ class PlainField(PortfolioRowField):  # pylint: disable=abstract-method  # outpu
 
 
 class PortfolioSerializer(serializers.Serializer):  # pylint: disable=abstract-method
+    """``api.portfolio``'s figures, the outliers by definition id."""
+
     rows = serializers.ListField(child=PortfolioRowField())
     pooled = PlainField(help_text="The portfolio's rate: eligible, activated, rate, rate_ci, suppressed.")
     prior = PlainField(allow_null=True, help_text=(
@@ -90,6 +96,8 @@ class PortfolioSerializer(serializers.Serializer):  # pylint: disable=abstract-m
 
 
 class PortfolioView(ActivationAPIView):
+    """Not course-scoped: the caller's roles choose the courses (``api.portfolio_definitions``)."""
+
     permission_classes = (MaySeePortfolio,)
     serializer_class = PortfolioSerializer
     pagination_class = None

@@ -43,6 +43,8 @@ PROJECT = {"kind": "project", "title": "Tell us how you used it", "verification"
 
 
 class Command(BaseCommand):
+    """``manage.py seed_portfolio``: ``make demo`` runs it after ``seed_demo`` (the module docstring says why)."""
+
     help = "Seed more courses in the demo's org for the portfolio page (idempotent; after seed_demo)."
 
     def handle(self, *args, **options):
@@ -71,6 +73,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def _definition(course, title, runs):
+        """The course's runs and its active definition, authored in its first run."""
         first_run = f"course-v1:{ORG}+{course}+{runs[0][0]}"
         for run, *_ in runs:
             DemoCourse.objects.get_or_create(course_key=CourseKey.from_string(f"course-v1:{ORG}+{course}+{run}"),
@@ -97,4 +100,5 @@ class Command(BaseCommand):
             if number < activated and windows:
                 api.record_evidence(window=windows[0], requirement=requirement, source="learner",
                                     payload={"text": "I used it with a customer."},
-                                    idempotency_key=f"portfolio-{run}-{number}", submitted_at=opened + timedelta(days=5))
+                                    idempotency_key=f"portfolio-{run}-{number}",
+                                    submitted_at=opened + timedelta(days=5))
