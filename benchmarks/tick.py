@@ -149,6 +149,10 @@ def peak_memory(function, *args, **kwargs):
         tracemalloc.stop()
 
 
+# Issue 34: the tick's first prompts as fast as before the tallies (704 windows/s on the same machine).
+TARGET_WINDOWS_PER_SECOND = 700
+
+
 def raw_sql_floor(prompt, now, batch_size):
     """
     The least any implementation must do for the same rows: lock a batch of due windows, insert their
@@ -188,7 +192,7 @@ def measure(prompt, count, now, batch_size):
     log("send_due_prompts (timed, queries counted)")
     with counted_queries() as queries:
         tick_s, totals = timed(api.send_due_prompts, now=now)
-    expect(totals, {"sent": count, "failed": 0}, "send_due_prompts returned")
+    expect({key: totals[key] for key in ("sent", "failed")}, {"sent": count, "failed": 0}, "send_due_prompts returned")
     reset_windows()
     log("send_due_prompts (tracemalloc)")
     peak = peak_memory(api.send_due_prompts, now=now)
@@ -266,3 +270,9 @@ def run(sizes):
           " every message is rendered and handed to the backend, which sends nothing.\n"
           "Queries per batch count the final empty SELECT that ends each loop.\n")
     print_table(results, batch_size)
+    for count in sizes:
+        rate = results[count]["tick_wps"]
+        print(f"\nFirst prompts at {count:,} windows: {rate:,.0f} windows/s, {rate / TARGET_WINDOWS_PER_SECOND:.2f}x "
+              f"the target (at least {TARGET_WINDOWS_PER_SECOND} windows/s, the rate before the tallies): "
+              f"{'met' if rate >= TARGET_WINDOWS_PER_SECOND else 'NOT met'}.", end="")
+    print()

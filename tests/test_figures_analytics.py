@@ -13,8 +13,8 @@ from django.utils import timezone
 from activation_plugin import api
 from activation_plugin.figures import exports
 from activation_plugin.models import ActivationDefinition, MetricSource
+from activation_plugin.test_utils.factories import UserFactory
 from tests.conftest import NOW, PROJECT
-from tests.factories import UserFactory
 from tests.figures_data import CLOSED_AT, add_deliveries, add_evidence, make_windows, observe, source
 
 PROMPTED_PROJECT = {**PROJECT, "prompts": [{"send_after_days": 1, "subject": "How?", "body": "Tell us."}]}
@@ -53,7 +53,9 @@ def test_analytics_runs_a_fixed_number_of_queries_whatever_the_size(
     populate(small, other_run, 1)
     populate(large, other_run, 4)
     # 17: the course effect reads the completers' periods and their untrained colleagues (issue 26).
-    with django_assert_max_num_queries(17):
+    # 18: the windows closing today are read in two parts (issue 34): which side of now is smaller,
+    # and the running ones' opening times, from the index alone; then that side's rows.
+    with django_assert_max_num_queries(18):
         figures = api.analytics(large, now=NOW)
     assert queries_of(api.analytics, small, now=NOW) == queries_of(api.analytics, large, now=NOW + timedelta(1))
     assert figures["summary"]["completers"] == 72

@@ -278,8 +278,7 @@ def test_a_tick_counts_each_batch_of_first_prompts_at_once_as_a_rebuild_would(ma
     settings.ACTIVATION_TICK_BATCH_SIZE = 4  # several batches, several cells and closing days in each
     definition = make_definition(requirements=[STAFF_PROJECT], holdout_percent=30)
     start = NOW - timedelta(days=10)
-    windows = complete(definition, UserFactory.create_batch(11), start, step=timedelta(hours=9))
-    ActivationWindow.objects.filter(pk=windows[0].pk).update(tallied=None)  # never counted: recounted whole
+    complete(definition, UserFactory.create_batch(11), start, step=timedelta(hours=9))
     assert api.send_due_prompts(now=start + timedelta(days=5))["sent"] > 4
     assert prompted(definition) == ActivationWindow.objects.filter(
         definition=definition, deliveries__status="sent").distinct().count()
@@ -313,3 +312,23 @@ def test_windows_a_dead_tick_sent_prompts_to_are_counted_by_the_next_tick(make_d
     assert prompted(definition) == 3  # in doubt, not recorded sent: not counted, as a rebuild would not
     assert not ActivationWindow.objects.filter(tally_pending=True).exists()
     assert_tallies_hold(definition, [now])
+
+
+def test_the_windows_closing_today_are_read_on_the_smaller_side_of_now_and_the_rest_subtracted(
+        make_definition, course_key, settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
+    definition = make_definition(requirements=[STAFF_PROJECT, METRIC], holdout_percent=30)
+    users = UserFactory.create_batch(10)
+    day_start = NOW.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=definition.window_days)
+    windows = complete(definition, users, day_start + timedelta(minutes=30), step=timedelta(hours=2, minutes=20))
+    records = []
+    for number, window in enumerate(windows[:7]):
+        records += handle_times(window.user, window.opened_at, 300 + number, 290 - 3 * number)
+    api.ingest_observations(source("crm-today"), records, now=NOW)
+    for number, window in enumerate(windows[:6]):
+        submit(window, f"today-{number}")
+    first, last = windows[0].closes_at, windows[-1].closes_at
+    assert first.date() == last.date()
+    # Before most of them closed (the ended side read), after (the running side), and at a tie.
+    assert_tallies_hold(definition, [first + timedelta(minutes=1), last - timedelta(minutes=1),
+                                     windows[4].closes_at + timedelta(hours=1)])

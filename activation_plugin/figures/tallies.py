@@ -223,30 +223,72 @@ def counted_from_windows(windows, baselines, now):
                       for row in annotated(windows, baselines).order_by()), now)
 
 
-def _closing_today(definition, baselines, now):
+def _closing_today(definition, baselines, now, today, day_rows):
     """
-    ``Tallies`` of the windows closing today, which ``now`` splits: from what each window stores
-    it adds (``tallied``, kept with the tallies), counted afresh only for a window never counted.
+    ``Tallies`` of the windows closing today, which ``now`` splits into ended and running. Only the
+    smaller side is read (what each of its windows stores it adds, ``tallied``; counted afresh for
+    a window never counted); the other is today's tally rows (``day_rows``) minus it. Which side is
+    smaller, and the running windows' opening times the curve censors, come from the
+    ``(definition, state, closes_at, opened_at)`` index alone, without reading a row: a first
+    visit reads at most half of one day's windows, a quarter on average.
     """
-    start = datetime.combine(utc_day(now), time.min, tzinfo=dt_timezone.utc)
+    start = datetime.combine(today, time.min, tzinfo=dt_timezone.utc)
     windows = ActivationWindow.objects.filter(definition=definition, state__in=ActivationWindow.State.values,
                                               closes_at__gte=start, closes_at__lt=start + DAY)
-    rows = list(windows.values(*WINDOW_COLUMNS))
+    ended, running, waiting = 0, 0, {}
+    for closes_at, state, opened_at in windows.values_list("closes_at", "state", "opened_at").order_by():
+        if closes_at <= now:
+            ended += 1
+            continue
+        running += 1
+        if state in (ActivationWindow.State.OPEN, ActivationWindow.State.EXPIRED):
+            observed = (now - opened_at) // DAY
+            waiting[observed] = waiting.get(observed, 0) + 1
+    side = windows.filter(closes_at__lte=now) if ended <= running else windows.filter(closes_at__gt=now)
+    rows = list(side.values(*WINDOW_COLUMNS))
     uncounted = [row["pk"] for row in rows if row["tallied"] is None]
     if uncounted:
         fresh = {row["pk"]: contribution(row, list(baselines))
-                 for row in annotated(windows.filter(pk__in=uncounted), baselines)}
+                 for row in annotated(side.filter(pk__in=uncounted), baselines)}
         for row in rows:
             row["tallied"] = row["tallied"] or fresh[row["pk"]]
-    return _added_up(({**row, "added": {**row["tallied"], "kpi": {
+    side_read = _added_up(({**row, "added": {**row["tallied"], "kpi": {
         metric: sums for metric, sums in row["tallied"]["kpi"].items() if metric in baselines}}} for row in rows), now)
+    other = ended > running  # the ``ended`` of the side not read
+    return Tallies(side_read.cells + _rest_of_day(day_rows.cells, CELL_FIELDS, CELL_COUNTERS, side_read.cells, other),
+                   side_read.kpi + _rest_of_day(day_rows.kpi, ("metric", "arm", "activated"), KPI_SUMS, side_read.kpi,
+                                                other),
+                   {}, waiting)
+
+
+def _rest_of_day(day_rows, keys, counters, side_read, ended):
+    """
+    Today's tally rows minus the rows of the side read: the side not read, marked ``ended``. Its
+    cells keep the day's ``first_opened``, which the figures take the least of; rows left with
+    nothing (every window of the group on the side read) are left out.
+    """
+    subtracted = {tuple(str(row[key]) for key in keys): row for row in side_read}
+    rest = []
+    for row in day_rows:
+        taken = subtracted.get(tuple(str(row[key]) for key in keys))
+        row = {**row, "ended": ended}
+        if taken:
+            for name in counters:
+                row[name] -= taken[name]
+        if any(row[name] for name in counters if isinstance(row[name], int)):
+            rest.append(row)
+    return rest
 
 
 def _summed(queryset, today, keys, counters):
-    """Rows of a tally table summed over the closing days on either side of ``today``, with ``ended``."""
-    return [{**row, "ended": bool(row["ended"])} for row in queryset.exclude(closes_on=today).values(
-        *keys, ended=Case(When(closes_on__lt=today, then=Value(1)), default=Value(0),
-                          output_field=IntegerField())).annotate(**counters).order_by()]
+    """
+    Rows of a tally table summed over the closing days before ``today`` (``ended``), after it
+    (running), and on it (``ended`` None: ``now`` splits that day), in one query.
+    """
+    rows = queryset.values(*keys, ended=Case(When(closes_on__lt=today, then=Value(1)),
+                                             When(closes_on=today, then=Value(2)), default=Value(0),
+                                             output_field=IntegerField())).annotate(**counters).order_by()
+    return [{**row, "ended": None if row["ended"] == 2 else bool(row["ended"])} for row in rows]
 
 
 def _waiting(definition, now, today):
@@ -290,7 +332,6 @@ def read(definition, now, with_kpi=True, baselines=None):
     if definition.tallies_built_at is None:
         return counted_from_windows(ActivationWindow.objects.filter(definition=definition), baselines, now)
     today = utc_day(now)
-    closing_today = _closing_today(definition, baselines, now)
     cells = _summed(WindowTally.objects.filter(definition=definition), today, CELL_FIELDS,
                     {"first_opened": Min("first_opened"), **{counter: Sum(counter) for counter in CELL_COUNTERS}})
     for row in cells:
@@ -299,6 +340,10 @@ def read(definition, now, with_kpi=True, baselines=None):
     if baselines:
         kpi = _summed(KpiTally.objects.filter(definition=definition, metric__in=list(baselines)), today,
                       ("metric", "arm", "activated"), {name: Sum(name) for name in KPI_SUMS})
+    closing_today = _closing_today(definition, baselines, now, today, Tallies(
+        [row for row in cells if row["ended"] is None], [row for row in kpi if row["ended"] is None], {}, {}))
+    cells = [row for row in cells if row["ended"] is not None]
+    kpi = [row for row in kpi if row["ended"] is not None]
     days = dict(ActivationDayTally.objects.filter(definition=definition, activated__gt=0)
                 .values_list("day", "activated"))
     waiting = _waiting(definition, now, today)
