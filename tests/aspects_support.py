@@ -238,5 +238,6 @@ def chart_queries(assets, native_filters=None, instructor_of=None, embedded_in=N
         selected = ", ".join([*columns, *(f"{sql} AS `{label}`" for sql, label in metrics)])
         where = " AND ".join(f"({condition})" for condition in conditions) or "1"
         grouped = f" GROUP BY {', '.join(columns)} ORDER BY {', '.join(columns)}" if columns else ""
-        queries[chart["slice_name"]] = f"SELECT {selected} FROM ({dataset['sql']}) AS virtual_table WHERE {where}{grouped}"
+        queries[chart["slice_name"]] = (f"SELECT {selected} FROM ({dataset['sql']}) AS virtual_table "
+                                        f"WHERE {where}{grouped}")
     return queries

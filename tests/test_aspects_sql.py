@@ -166,8 +166,8 @@ def test_every_chart_runs_for_the_instructor_of_one_course_filtered_to_one_defin
     warehouse.load(statements(events()))
     assets = superset_assets()
     # Aspects' own count of courses sees these two, and nothing made up (a KPI source, say).
-    assert {row["course_key"] for row in warehouse.rows("SELECT DISTINCT course_key FROM xapi.xapi_events_all_parsed")} \
-        == {str(course_key), str(other)}
+    parsed = warehouse.rows("SELECT DISTINCT course_key FROM xapi.xapi_events_all_parsed")
+    assert {row["course_key"] for row in parsed} == {str(course_key), str(other)}
 
     [dashboard] = [asset for asset in assets if "dashboard_title" in asset]
     filters = {item["targets"][0]["column"]["name"]: item
@@ -242,7 +242,8 @@ def test_the_datasets_declare_the_models_columns_and_the_charts_use_only_those(a
 def test_superset_s_refusals_are_what_the_harness_checks():
     chart = {"slice_name": "Twice", "dataset_uuid": "d", "params": {
         "x_axis": "day", "groupby": ["day"], "metrics": ["rate"], "adhoc_filters": []}}
-    dataset = {"table_name": "t", "uuid": "d", "sql": "select 1", "metrics": [{"metric_name": "rate", "expression": "1"}],
+    dataset = {"table_name": "t", "uuid": "d", "sql": "select 1",
+               "metrics": [{"metric_name": "rate", "expression": "1"}],
                "columns": [{"column_name": "day"}]}
     with pytest.raises(SupersetError, match="duplicate"):
         chart_queries([dataset, chart])

@@ -22,7 +22,8 @@ SECRET = "s3cret-token-only-in-lms-settings"
 SOURCES = {"crm": {"kind": "rest", "url": "https://crm.example.com/api/v1/scores", "allowed_hosts": ["crm.example.com"],
                    "auth": {"type": "bearer"}, "schedule_minutes": 60,
                    "mapping": {"external_id": "email", "metric": "'csat'", "value": "score", "observed_at": "at"}}}
-pytestmark = pytest.mark.slow
+# The build writes build/ and the egg-info into the source tree: one worker at a time (make test's xdist).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("source_tree_build")]
 
 
 @pytest.fixture(scope="module")
@@ -249,7 +250,8 @@ from tutor import config, env, hooks
 hooks.Actions.CORE_READY.do()
 hooks.Actions.PROJECT_ROOT_READY.do(sys.argv[1])
 values = config.load_full(sys.argv[1])
-print(json.dumps([[service, env.render_str(values, task)] for service, task in hooks.Filters.CLI_DO_INIT_TASKS.iterate()]))
+tasks = hooks.Filters.CLI_DO_INIT_TASKS.iterate()
+print(json.dumps([[service, env.render_str(values, task)] for service, task in tasks]))
 """
 
 

@@ -115,7 +115,8 @@ hooks.Filters.ENV_TEMPLATE_FILTERS.add_items([
 
 # The Aspects parts (Superset assets, the xAPI allow-list) render only where tutor-contrib-aspects
 # is enabled: a function, since which plugins are loaded is known when templates render, not now.
-hooks.Filters.ENV_TEMPLATE_VARIABLES.add_item(("activation_aspects_enabled", lambda: plugins.is_loaded("aspects")))
+hooks.Filters.ENV_TEMPLATE_VARIABLES.add_item(("activation_aspects_enabled",
+                                               lambda: plugins.is_loaded("aspects")))
 
 # With Aspects, `tutor local do init` builds the plugin's dbt models in the dbt project Aspects runs,
 # in Aspects' own job container, after Aspects' dbt run (its init task has priority 94) made the
@@ -153,16 +154,18 @@ EMBEDDED_DASHBOARD = {"name": "Activation", "slug": "activation", "uuid": "5b1f6
 
 @hooks.Filters.CONFIG_DEFAULTS.add(priority=hooks.priorities.LOW)
 def _offer_the_dashboard_to_instructors(items):
+    """Later items win: Aspects' values with the dashboard added, where Aspects gave any."""
     defaults = dict(items)
     if "ASPECTS_INSTRUCTOR_DASHBOARDS" in defaults and "SUPERSET_EMBEDDABLE_DASHBOARDS" in defaults:
-        items.append(("ASPECTS_INSTRUCTOR_DASHBOARDS", [*defaults["ASPECTS_INSTRUCTOR_DASHBOARDS"], EMBEDDED_DASHBOARD]))
+        items.append(("ASPECTS_INSTRUCTOR_DASHBOARDS",
+                      [*defaults["ASPECTS_INSTRUCTOR_DASHBOARDS"], EMBEDDED_DASHBOARD]))
         items.append(("SUPERSET_EMBEDDABLE_DASHBOARDS", {**defaults["SUPERSET_EMBEDDABLE_DASHBOARDS"],
                                                          EMBEDDED_DASHBOARD["slug"]: EMBEDDED_DASHBOARD["uuid"]}))
     return items
 
+
 hooks.Filters.ENV_TEMPLATE_ROOTS.add_item(str(ROOT / "templates"))
 hooks.Filters.ENV_TEMPLATE_TARGETS.add_item(("activation/k8s", "plugins"))
-
 
 
 @hooks.Filters.IMAGES_BUILD_REQUIRED.add()
