@@ -4,10 +4,11 @@ from types import SimpleNamespace
 import pytest
 from django.conf import settings
 from django.core import checks
-from django.urls import reverse
+from django.urls import URLResolver, get_resolver, reverse
 from edx_django_utils.plugins import get_plugin_apps
 from openedx_filters.learning import filters as platform_filters
 
+from activation_plugin.lock_waits import bounded_lock_waits
 from activation_plugin.settings import common, production
 
 LEGACY = "org.openedx.learning.instructor.dashboard.render.started.v1"
@@ -94,3 +95,25 @@ def test_a_lock_wait_bound_that_cannot_work_is_reported_at_start_up(settings, se
     settings.ACTIVATION_LOCK_WAIT_SECONDS = seconds
     assert [(message.id, message.level) for message in checks.run_checks()
             if message.id in ("activation_plugin.E001", "activation_plugin.W001")] == found
+
+
+def _views(patterns):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _views(pattern.url_patterns)
+        else:
+            yield pattern.name, pattern.callback
+
+
+def _bounded(view):
+    bounded = bounded_lock_waits(lambda request: None).__code__
+    while view is not None and getattr(view, "__code__", None) is not bounded:
+        view = getattr(view, "__wrapped__", None)
+    return view is not None
+
+
+def test_every_page_and_endpoint_waits_for_a_row_lock_at_most_the_bound():
+    """A view added without ``page()`` or ``endpoint()`` would hold a worker for the server's 50 s lock wait."""
+    plugin = get_resolver().namespace_dict["activation_plugin"][1]
+    unbounded = {name for name, view in _views(plugin.url_patterns) if not _bounded(view)}
+    assert unbounded == {"index", "schema"}  # the API's own description: it reads no rows
