@@ -113,9 +113,11 @@ def portfolio_page(request):
     figures = _portfolio_or_403(request, form)
     for row in figures["rows"]:
         row["title"] = platform.course_title(api.parse_course_key(row["course_key"]))
+        row["strengths_shown"] = [(label, (row["strength_mix"] or {}).get(strength))
+                                  for strength, label in Evidence.Strength.choices
+                                  if (row["strength_mix"] or {}).get(strength)]
     return render(request, "activation_plugin/portfolio.html", {
         "form": form, "figures": figures, "plot": funnel_plot(figures), "query": request.GET.urlencode(),
-        "strengths": Evidence.Strength.choices,
     })
 
 
