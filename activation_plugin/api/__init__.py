@@ -97,6 +97,7 @@ from activation_plugin.api.supervision import (
     sender_name,
 )
 from activation_plugin.api.tallies import rebuild as rebuild_tallies
+from activation_plugin.api.tallies import recount as recount_tallies
 from activation_plugin.api.tallies import rebuild_missing as build_missing_tallies
 from activation_plugin.api.windows import assign_arm, expire_due_windows, learner_window, learner_windows, open_windows
 from activation_plugin.figures import (
@@ -160,7 +161,7 @@ __all__ = [
     "PORTFOLIO_SORTS", "PortfolioFilters", "portfolio", "portfolio_csv_rows", "portfolio_definitions",
     "success_case_rows", "success_cases", "summarize", "windows_csv_rows",
     # The running totals the figures read: kept with every write, rebuilt on request (and by the tick).
-    "build_missing_tallies", "rebuild_tallies",
+    "build_missing_tallies", "rebuild_tallies", "recount_tallies",
     # Privacy, housekeeping and the plumbing adapters share.
     "MAX_ID", "register_background_work", "retire_user", "run_once", "sweep_orphan_files", "withdraw_window",
 ]

@@ -16,6 +16,9 @@ class Command(BaseCommand):
         parser.add_argument("definitions", nargs="*", type=int, help="ids of the definitions (default: all)")
         parser.add_argument("--missing", action="store_true",
                             help="only definitions whose tallies were never built (as the tick does)")
+        parser.add_argument("--online", action="store_true",
+                            help="recount by chunks of windows, without holding up learners' and the receiver's "
+                                 "writes; repairs every window changed around the api, not tally rows edited by hand")
 
     def handle(self, *args, **options):
         definitions = ActivationDefinition.objects.order_by("pk")
@@ -27,5 +30,5 @@ class Command(BaseCommand):
         if options["missing"]:
             definitions = definitions.filter(tallies_built_at__isnull=True)
         for definition in definitions:
-            windows = api.rebuild_tallies(definition)
+            windows = (api.recount_tallies if options["online"] else api.rebuild_tallies)(definition)
             self.stdout.write(f"definition {definition.pk}: {windows} windows counted")
