@@ -140,6 +140,18 @@ def test_global_staff_are_course_staff_everywhere(backend, course):
     assert backend.is_course_staff(admin, UNKNOWN_COURSE)
 
 
+def test_org_roles_are_the_orgs_of_org_wide_staff_and_instructors(backend, course):
+    """The portfolio's access (issue 33): org-wide roles only; a course role on the org's course is not one."""
+    staff, instructor, course_staff = UserFactory(), UserFactory(), UserFactory()
+    OrgStaffRole(COURSE.org).add_users(staff)
+    OrgInstructorRole("PortfolioU").add_users(instructor)
+    CourseStaffRole(COURSE).add_users(course_staff)
+    assert backend.org_roles(staff) == {COURSE.org}
+    assert backend.org_roles(instructor) == {"PortfolioU"}
+    assert backend.org_roles(course_staff) == set()
+    assert backend.org_roles(AnonymousUser()) == set()
+
+
 def test_a_plain_learner_beta_tester_anonymous_or_inactive_user_is_not(backend, course):
     learner = CourseEnrollmentFactory(user=UserFactory(), course_id=COURSE, mode="verified").user
     beta = UserFactory()
