@@ -224,3 +224,20 @@ def test_the_email_preview_shows_the_html_mail_as_it_arrives(staff_client, cours
     assert "The opt-out link here is an example" in words(staff_client.get(url))
     assert "Le lien de désinscription est ici un exemple" in words(staff_client.get(url, {"language": "fr"},
                                                                                    **FRENCH))
+
+
+# §3: the supervisor knows which course
+
+def test_the_supervisor_mail_and_page_name_the_course(client, learner, course_key, make_definition):
+    from django.core import mail  # pylint: disable=import-outside-toplevel
+
+    from tests.conftest import OBSERVATION, committed  # pylint: disable=import-outside-toplevel
+    definition = make_definition(requirements=[OBSERVATION])
+    [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=3))
+    with committed():
+        api.invite_supervisor(window, definition.requirements.get(), "boss@example.com")
+    [message] = mail.outbox
+    assert "completed the course “Applying Things”" in message.body
+    link = re.search(r"https?://[^/\s]+(/activation/observe/\S+/)", message.body).group(1)
+    assert "completed the course “Applying Things” and says" in words(client.get(link))
+    assert "a terminé la formation « Applying Things »" in words(client.get(link, **FRENCH))  # words() folds the NBSPs

@@ -85,12 +85,12 @@ def _send_invite(invite):
     """Written in the learner's language, their workplace's best guess, whoever sends or resends it."""
     window = invite.window
     language = platform.language_for(window.user)
-    values = {"learner": sender_name(window.user),
+    values = {"learner": sender_name(window.user), "course": platform.course_title(window.course_run),
               "behavior": window.definition.behavior, "link": links.supervisor_url(invite),
               "expires": prompts.local_date(invite.expires_at, language)}
     with translation.override(language):
         subject = _("{learner} asks you to confirm a behaviour at work").format(**values)
-        body = _("{learner} recently completed a course and is applying it at work:\n\n{behavior}\n\n"
+        body = _("{learner} recently completed the course “{course}” and is applying it at work:\n\n{behavior}\n\n"
                  "If you have seen this, please confirm what you observed (two minutes, no account needed) "
                  "before {expires}:\n{link}\n\nIf you have not, you can ignore this message.").format(**values)
         action = (_("Confirm what you observed"), values["link"])

@@ -231,6 +231,7 @@ def observe(request, token):
         return render(request, "activation_plugin/observe.html", {"done": True})
     return render(request, "activation_plugin/observe.html", {
         "learner_name": api.sender_name(invite.window.user),
+        "course_name": platform.course_title(invite.window.course_run),
         "behavior": invite.window.definition.behavior,
         "checklist": list(enumerate(checklist)),
     })
