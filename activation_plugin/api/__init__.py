@@ -55,11 +55,13 @@ from activation_plugin.api.metric_sources import (
     sync_metric_source,
 )
 from activation_plugin.api.metrics import (
+    FutureObservation,
     clean_external_id,
     clean_observation,
     foreign_external_ids,
     ingest_observations,
     link_identities,
+    parse_time,
     record_id_of,
     resolve_observations,
 )
@@ -148,9 +150,9 @@ __all__ = [
     # Follow-up messages and consent.
     "opt_out", "send_due_prompts", "settle_ambiguous_claims", "stale_claims",
     # KPI observations and their sources.
-    "KPI_UPLOAD_DIR", "KPI_UPLOAD_MAX_AGE", "clean_external_id", "clean_observation", "declared_source_state",
-    "finish_pull", "foreign_external_ids", "ingest_observations", "known_metrics", "link_identities",
-    "metric_source", "record_id_of", "record_observation", "resolve_identities", "resolve_observations",
+    "FutureObservation", "KPI_UPLOAD_DIR", "KPI_UPLOAD_MAX_AGE", "clean_external_id", "clean_observation",
+    "declared_source_state", "finish_pull", "foreign_external_ids", "ingest_observations", "known_metrics", "link_identities",
+    "metric_source", "parse_time", "record_id_of", "record_observation", "resolve_identities", "resolve_observations",
     "source_figures", "source_match_report", "sync_metric_source",
     # Figures (read-only, activation_plugin.figures), their exports and the plans they answer.
     "PRIMARY_FIGURES", "analytics", "compare_arms", "compare_runs", "course_summaries", "data_quality",

@@ -19,7 +19,6 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from activation_plugin import api, toggles
-from activation_plugin.api.metrics import FutureObservation, parse_time
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.kpi import sources
 from activation_plugin.kpi.http import FetchError, scrub
@@ -41,7 +40,7 @@ class Marks:
         """Before the page is stored: a record's ``modified_at`` counts whether or not it is stored."""
         for record in records:
             try:
-                modified = parse_time(record.get("modified_at")) if isinstance(record, dict) else None
+                modified = api.parse_time(record.get("modified_at")) if isinstance(record, dict) else None
             except ActivationRequestError:
                 modified = None
             if modified is None:
@@ -49,7 +48,7 @@ class Marks:
             self.latest = modified if self.latest is None else max(self.latest, modified)
             try:
                 api.clean_observation(record, self.now)
-            except FutureObservation:
+            except api.FutureObservation:
                 self.held = modified if self.held is None else min(self.held, modified)
             except ActivationRequestError:
                 pass  # malformed: it would be refused again, nothing to wait for

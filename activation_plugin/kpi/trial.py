@@ -11,7 +11,6 @@ from itertools import islice
 from django.core.exceptions import ImproperlyConfigured
 
 from activation_plugin import api
-from activation_plugin.api.metrics import FutureObservation
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.kpi import sources
 from activation_plugin.kpi.http import FetchError, scrub
@@ -36,7 +35,7 @@ class _Tally:
             metric, external_id, observed_at, value = api.clean_observation(record)
             record_id = api.record_id_of(record)
         except ActivationRequestError as exc:
-            self.counts["future" if isinstance(exc, FutureObservation) else "rejected"] += 1
+            self.counts["future" if isinstance(exc, api.FutureObservation) else "rejected"] += 1
             if len(self.rows) < TRY_ROWS:
                 self.rows.append({"error": str(exc), "field": exc.field})
             return
