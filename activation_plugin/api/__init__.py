@@ -101,7 +101,14 @@ from activation_plugin.api.supervision import (
 from activation_plugin.api.tallies import rebuild as rebuild_tallies
 from activation_plugin.api.tallies import recount as recount_tallies
 from activation_plugin.api.tallies import rebuild_missing as build_missing_tallies
-from activation_plugin.api.windows import assign_arm, expire_due_windows, learner_window, learner_windows, open_windows
+from activation_plugin.api.windows import (
+    assign_arm,
+    expire_due_windows,
+    learner_window,
+    learner_windows,
+    open_windows,
+    windows_from_before_activation,
+)
 from activation_plugin.figures import (
     analytics,
     compare_arms,
@@ -137,7 +144,8 @@ __all__ = [
     "update_definition",
     # Completions and windows: the receivers' and the tick's entry points, backfill, the learner's view.
     "assign_arm", "backfill", "expire_due_windows", "learner_window", "learner_windows", "open_windows",
-    "record_completion", "request_backfill", "retry_pending_completions", "tick", "windows_in_course",
+    "record_completion", "request_backfill", "retry_pending_completions", "tick", "windows_from_before_activation",
+    "windows_in_course",
     # Evidence and its verification: learners, staff, peers, supervisors.
     "LEARNER_KINDS", "accepts_evidence", "project_is_settled", "current_peer_assignment", "evidence_detail_in_course",
     "evidence_in_course", "evidence_list_in_course", "invite_for_link", "invite_in_course", "invite_supervisor",

@@ -163,3 +163,13 @@ def learner_window(user, course_key, window_id):
     if window is None:
         raise ActivationNotFound(_("No such activation window."), field="window")
     return window
+
+
+def windows_from_before_activation(definition):
+    """
+    How many of the definition's windows date from a completion before it was active: the ones
+    "Open windows for past completers" opened (live completions open windows dated now).
+    """
+    if definition.activated_at is None:
+        return 0
+    return ActivationWindow.objects.filter(definition=definition, opened_at__lt=definition.activated_at).count()

@@ -170,6 +170,8 @@ def definition_page(request, course_id, definition_id):
         "plan": api.plan_status(definition, figures["summary"].get("eligible")),
         "primary_figures": {figure: PRIMARY_FIGURE_LABELS[figure] for figure in api.PRIMARY_FIGURES},
         "plan_designs": PLAN_DESIGNS,
+        "backfilled": api.windows_from_before_activation(definition) if definition.backfilled_at else 0,
+        "sends_prompts": any(requirement.prompts.exists() for requirement in definition.requirements.all()),
         **presentation.page_context(figures, definition),
     })
 
@@ -251,7 +253,8 @@ def register_plan(request, course_id, definition_id):
 
 STATUS_ACTIONS = {
     "backfill": (api.request_backfill,
-                 gettext_lazy("Opening windows for past completers: the figures include them as they open.")),
+                 gettext_lazy("Opening windows for past completers: this page says how many opened once it is "
+                              "done (reload it in a minute); the figures include them as they open.")),
     "activate": (api.activate_definition, gettext_lazy("The definition is active: completers now get a window.")),
     "archive": (api.archive_definition,
                 gettext_lazy("The definition is archived: no new windows open; open ones run to their end.")),

@@ -182,6 +182,8 @@ def page_context(figures, definition):
         "metric_names": metric_names(requirements),
         "scorecard": scorecard(figures, runs["differences"], has_reminders=has_reminders),
         "funnel_rows": funnel_rows(figures["funnel"]),
+        # Every count hidden or zero: a chart would be an empty 0–1 axis.
+        "funnel_drawn": any(cell["count"] for arm in figures["funnel"].values() for cell in arm),
         "km_rows": km_rows(figures["summary"]),
         "runs": runs,
         "segment_tables": segment_tables(figures["segments"], run_names),

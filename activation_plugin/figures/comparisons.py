@@ -61,6 +61,28 @@ def compare_runs(definition, now=None):
     return runs_from_cells(cells(definition, now or timezone.now()))
 
 
+def latest_run_against_previous(definition, now=None):
+    """
+    What a definition's pooled headline pools, and how its latest run did against the one before.
+
+    The headline adds up every run of the catalog course; a landing page that shows only that
+    figure hides whether the latest run improved. The latest run is compared with the previous one
+    (not the first, as in ``compare_runs``' family): one comparison, a plain 95 % interval.
+
+    Returns:
+        dict: ``runs`` (``compare_runs``' rows, in order), ``latest`` and ``previous`` (rows, None
+        when there is no such run) and ``difference`` (``base.compared``'s row with ``baseline``
+        and ``other``, None with fewer than two runs).
+    """
+    runs = compare_runs(definition, now)["runs"]
+    latest, previous = (runs[-1] if runs else None), (runs[-2] if len(runs) > 1 else None)
+    difference = None
+    if previous is not None:
+        difference = {"baseline": previous["course_run"], "other": latest["course_run"],
+                      **compared(previous, [latest])[0]}
+    return {"runs": runs, "latest": latest, "previous": previous, "difference": difference}
+
+
 def arms_from_cells(cell_rows, unseen_cells=None):
     """``compare_arms`` from cells already read: ``analytics`` reads them once for runs, arms and segments."""
     groups = roll_up(cell_rows, "arm")
