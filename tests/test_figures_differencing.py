@@ -1,0 +1,318 @@
+"""
+Suppression that survives differencing (issue 27): protect what the viewer cannot see row by row.
+
+The leaks reproduced through the product, each on the figures a viewer gets; then a property test
+that takes everything a staff member of one run can get (the figures as the page, the REST API and
+the figures CSV serve them, and their own run's windows row by row) and tries every subtraction at
+once: each released count is a linear equation on the unseen learners' counts, and a hidden group
+is recovered exactly when its counts lie in the span of those equations.
+"""
+from fractions import Fraction
+
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from activation_plugin import api
+from activation_plugin.figures import headline, quality
+from activation_plugin.figures.base import cells
+from activation_plugin.figures.comparisons import arms_from_cells, runs_from_cells, segments_from_cells
+from activation_plugin.figures.tallies import CELL_COUNTERS, Tallies
+from tests.conftest import NOW, api_url
+from tests.figures_data import add_evidence, make_windows
+
+
+@pytest.fixture(autouse=True)
+def cell_size(settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 5
+
+
+@pytest.fixture
+def staff_client(client, course_staff):
+    client.force_login(course_staff)
+    return client
+
+
+def seen_by(user, course_key):
+    return api.runs_seen_by(user, course_key)
+
+
+def test_another_runs_3_of_3_is_not_the_headline_minus_ones_own_windows(
+        make_definition, course_key, other_run, course_staff, staff_client):
+    definition = make_definition()
+    make_windows(definition, 4, state="activated")
+    make_windows(definition, 16)
+    make_windows(definition, 3, state="activated", course_run=other_run)
+    assert seen_by(course_staff, course_key) == {str(course_key)}
+    body = staff_client.get(api_url("definition_figures", course_id=course_key, definition_id=definition.pk)).json()
+    summary = body["figures"]["summary"]
+    # 7 of 23 minus the windows CSV's 4 of 20 would be the other run's 3 of 3; the curve's days likewise.
+    assert summary["rate_suppressed"] and summary["activated"] is None and summary["eligible"] is None
+    assert summary["km_suppressed"] and summary["km_curve"] == []
+    runs = {run["course_run"]: run for run in body["figures"]["runs"]["runs"]}
+    assert runs[str(other_run)]["suppressed"]
+
+
+def test_staff_of_a_one_run_course_see_their_4_of_20(make_definition, course_key, course_staff, staff_client):
+    definition = make_definition()
+    add_evidence(make_windows(definition, 4, state="activated"))
+    make_windows(definition, 16)
+    body = staff_client.get(api_url("definition_figures", course_id=course_key, definition_id=definition.pk)).json()
+    summary = body["figures"]["summary"]
+    assert (summary["activated"], summary["eligible"], summary["rate_suppressed"]) == (4, 20, False)
+    assert summary["rate"] == pytest.approx(0.2)
+    # Anyone who cannot see the run's rows (an org view, a task) still gets it hidden.
+    assert api.summarize(definition, now=NOW)["rate_suppressed"] is True
+
+
+def test_a_response_rate_of_0_does_not_tell_a_hidden_0_of_20(make_definition, course_key, other_run, course_staff):
+    definition = make_definition()
+    make_windows(definition, 10, state="activated", course_run=course_key)
+    make_windows(definition, 10, course_run=course_key)
+    make_windows(definition, 20, course_run=other_run)  # nobody answered, nobody activated
+    figures = api.analytics(definition, now=NOW, visible_runs=seen_by(course_staff, course_key))
+    assert figures["data_quality"]["response_rate"] is None and figures["data_quality"]["prompted"] is None
+    assert figures["summary"]["rate"] is None
+
+
+def test_the_non_response_panel_does_not_give_a_hidden_holdout_back(make_definition, course_key, other_run):
+    definition = make_definition(holdout_percent=20)
+    add_evidence(make_windows(definition, 10, state="activated", course_run=other_run))
+    make_windows(definition, 10, course_run=other_run)
+    make_windows(definition, 1, state="activated", arm="holdout", course_run=other_run)
+    make_windows(definition, 5, arm="holdout", course_run=other_run)
+    figures = api.analytics(definition, now=NOW)
+    assert all(arm["suppressed"] for arm in figures["arms"]["arms"])
+    # eligible (26) minus the prompted arm's 20, and the rate's 11 minus the prompted arm's 10, gave 1 of 6.
+    assert figures["data_quality"]["prompted"] is None and figures["data_quality"]["responded"] is None
+
+
+def test_two_breakdowns_combined_do_not_give_a_hidden_3_of_3_back(make_definition, course_key):
+    definition = make_definition()
+    for cohort in ("B", "D"):
+        make_windows(definition, 5, state="activated", enrollment_mode="verified", cohort=cohort)
+        make_windows(definition, 5, enrollment_mode="verified", cohort=cohort)
+    make_windows(definition, 3, state="activated", enrollment_mode="audit", cohort="A")
+    make_windows(definition, 6, state="activated", enrollment_mode="honor", cohort="C")
+    make_windows(definition, 6, enrollment_mode="honor", cohort="C")
+    figures = api.analytics(definition, now=NOW)
+    modes = {row["value"]: row for row in figures["segments"]["enrollment_mode"]}
+    cohorts = {row["value"]: row for row in figures["segments"]["cohort"]}
+    # Before: audit and honor hidden by mode, but cohort C (= honor) shown, the next smallest cohort
+    # (B or D) hidden with A instead: the headline minus verified minus C gave audit's 3 of 3.
+    assert modes["audit"]["suppressed"] and modes["honor"]["suppressed"]
+    assert cohorts["C"]["activated"] is None
+
+
+# Property test ------------------------------------------------------------------------------------
+
+RUNS = ("course-v1:TestX+APPLY+2026", "course-v1:TestX+APPLY+2027", "course-v1:TestX+APPLY+2028")
+ARMS = ("prompted", "holdout")
+MODES = ("verified", "audit")
+COHORTS = ("", "A")
+KEYS = [(run, arm, mode, cohort, ended) for run in RUNS for arm in ARMS for mode in MODES for cohort in COHORTS
+        for ended in (True, False)]
+
+
+@st.composite
+def courses(draw):
+    """Counts per cell: completers, then activated and responded among them (activation needs an answer here)."""
+    runs = RUNS[:draw(st.integers(2, 3))]
+    counts = {}
+    for key in KEYS:
+        if key[0] not in runs or (key[1] == "holdout" and not draw(st.booleans())):
+            continue
+        n = draw(st.integers(0, 8))
+        activated = draw(st.integers(0, n))
+        counts[key] = (n, activated, draw(st.integers(activated, n)))
+    return counts
+
+
+def tallied_of(counts):
+    rows = []
+    for (run, arm, mode, cohort, ended), (n, activated, responded) in counts.items():
+        rows.append({"course_run": run, "arm": arm, "enrollment_mode": mode, "org": "TestX", "cohort": cohort,
+                     "ended": ended, "first_opened": NOW, **dict.fromkeys(CELL_COUNTERS, 0), "completers": n,
+                     "activated": activated, "responded": responded, "verified": responded,
+                     "prompted": n if arm == "prompted" else 0})
+    return Tallies(rows, [], {3: sum(c[1] for c in counts.values())}, {})
+
+
+def released(definition, counts, visible):
+    """Every figure the viewer gets, as the page's analytics computes them (bar the KPI figures)."""
+    tallied = tallied_of(counts)
+    unseen = tallied._replace(cells=[row for row in tallied.cells if row["course_run"] not in visible])
+    cell_rows, unseen_cells = cells(definition, NOW, tallied), cells(definition, NOW, unseen)
+    stage_counts = headline.funnel_counts(definition, NOW, tallied)
+    return {
+        "summary": headline.summarize(definition, now=NOW, tallied=tallied, visible_runs=visible),
+        "funnel": headline.funnel_from_counts(stage_counts, headline.funnel_counts(definition, NOW, unseen)),
+        "persistence": headline.persistence(definition, tallied, visible),
+        "runs": runs_from_cells(cell_rows, unseen_cells)["runs"],
+        "arms": (arms_from_cells(cell_rows, unseen_cells) or {"arms": []})["arms"],
+        "segments": {dimension: segments_from_cells(cell_rows, dimension, unseen_cells)
+                     for dimension in ("enrollment_mode", "cohort")},
+        "data_quality": quality.data_quality(definition, now=NOW, funnel_counts=stage_counts, tallied=tallied,
+                                             visible_runs=visible),
+    }
+
+
+class Attack:
+    """
+    What the viewer knows as linear equations on the unseen cells' counts (completers, activated,
+    responded of each unseen cell), each released count minus its visible part.
+    """
+
+    def __init__(self, counts, visible):
+        self.unknowns = [(key, index) for key in counts if key[0] not in visible for index in range(3)]
+        self.equations = []
+
+    def vector(self, where, index):
+        return [Fraction(1 if (where(key) and position == index) else 0) for key, position in self.unknowns]
+
+    def learn(self, value, where, index):
+        if value is not None:
+            self.equations.append(self.vector(where, index))
+
+    def recovers(self, where, index):
+        target = self.vector(where, index)
+        if not any(target):
+            return False
+        return _rank(self.equations + [target]) == _rank(self.equations)
+
+
+def _rank(rows):
+    rows = [list(row) for row in rows]
+    rank = 0
+    for column in range(len(rows[0]) if rows else 0):
+        pivot = next((i for i in range(rank, len(rows)) if rows[i][column]), None)
+        if pivot is None:
+            continue
+        rows[rank], rows[pivot] = rows[pivot], rows[rank]
+        for i in range(len(rows)):
+            if i != rank and rows[i][column]:
+                factor = rows[i][column] / rows[rank][column]
+                rows[i] = [a - factor * b for a, b in zip(rows[i], rows[rank])]
+        rank += 1
+    return rank
+
+
+COMPLETERS, ACTIVATED, RESPONDED = 0, 1, 2
+
+
+def is_ended(key):
+    return key[4]
+
+
+def everyone(_key):
+    return True
+
+
+def group(field, value, ended_only=True):
+    position = {"course_run": 0, "arm": 1, "enrollment_mode": 2, "cohort": 3}[field]
+    return lambda key: key[position] == value and (key[4] or not ended_only)
+
+
+def both(first, second):
+    return lambda key: first(key) and second(key)
+
+
+def learn_everything(attack, figures):
+    summary = figures["summary"]
+    attack.learn(summary["completers"], everyone, COMPLETERS)
+    attack.learn(summary["eligible"], is_ended, COMPLETERS)
+    attack.learn(summary["activated"], is_ended, ACTIVATED)
+    attack.learn(summary["open"], lambda key: not key[4], COMPLETERS)
+    attack.learn(summary["open_activated"], lambda key: not key[4], ACTIVATED)
+    if not summary["km_suppressed"] and summary["km_curve"]:
+        # The curve's events and its censoring at the window's end: every activation, and the ended
+        # windows that did not activate.
+        attack.learn(1, everyone, ACTIVATED)
+        attack.equations.append([a - b for a, b in zip(attack.vector(is_ended, COMPLETERS),
+                                                       attack.vector(is_ended, ACTIVATED))])
+    attack.learn(figures["persistence"]["activated"], everyone, ACTIVATED)
+    for arm, stages in figures["funnel"].items():
+        counts = {stage["stage"]: stage["count"] for stage in stages}
+        attack.learn(counts["completed"], group("arm", arm, False), COMPLETERS)
+        attack.learn(counts["activated"], group("arm", arm, False), ACTIVATED)
+        attack.learn(counts["responded"], group("arm", arm, False), RESPONDED)
+    for field, rows, label in [("course_run", figures["runs"], "course_run"), ("arm", figures["arms"], "arm"),
+                               *[(dimension, rows, "value") for dimension, rows in figures["segments"].items()]]:
+        for row in rows:
+            attack.learn(row["completers"], group(field, row[label], False), COMPLETERS)
+            attack.learn(row["eligible"], group(field, row[label]), COMPLETERS)
+            attack.learn(row["activated"], group(field, row[label]), ACTIVATED)
+    quality_figures = figures["data_quality"]
+    attack.learn(quality_figures["prompted"], group("arm", "prompted"), COMPLETERS)
+    attack.learn(quality_figures["responded"], group("arm", "prompted"), RESPONDED)
+    non_response = quality_figures["non_response"]
+    attack.learn(non_response["eligible"], is_ended, COMPLETERS)
+    attack.learn(non_response["responders"], is_ended, RESPONDED)
+    attack.learn(non_response["rate_if_none"], is_ended, ACTIVATED)
+    for dimension, rows in non_response["dimensions"].items():
+        for row in rows:
+            if row["responders_share"] is not None:
+                attack.learn(1, group(dimension, row["value"]), RESPONDED)
+                where = group(dimension, row["value"])
+                attack.equations.append([a - b for a, b in zip(attack.vector(where, COMPLETERS),
+                                                               attack.vector(where, RESPONDED))])
+
+
+def hidden_groups(figures):
+    """``(name, where, outcome)`` of every group the figures hid, over the ended windows."""
+    summary = figures["summary"]
+    if summary["rate_suppressed"]:
+        yield "headline", is_ended, ACTIVATED
+    for arm, stages in figures["funnel"].items():
+        if stages[0]["count"] is None:
+            yield f"funnel {arm}", group("arm", arm), ACTIVATED
+    for field, rows, label in [("course_run", figures["runs"], "course_run"), ("arm", figures["arms"], "arm"),
+                               *[(dimension, rows, "value") for dimension, rows in figures["segments"].items()]]:
+        for row in rows:
+            if row["suppressed"]:
+                yield f"{field}={row[label]}", group(field, row[label]), ACTIVATED
+    if figures["data_quality"]["response_rate"] is None:
+        yield "response rate", group("arm", "prompted"), RESPONDED
+    for dimension, rows in figures["data_quality"]["non_response"]["dimensions"].items():
+        for row in rows:
+            if row["suppressed"]:
+                yield f"non-response {dimension}={row['value']}", group(dimension, row["value"]), RESPONDED
+
+
+def unseen_tells(counts, visible, where, outcome):
+    """Whether the hidden group's unseen part is one a cell test would hide (else hiding it was caution)."""
+    total = sum(n for key, (n, _a, _r) in counts.items() if key[0] not in visible and where(key))
+    part = sum(values[outcome] for key, values in counts.items() if key[0] not in visible and where(key))
+    return total > 0 and (total < 5 or part < 5 or total - part < 5)
+
+
+@pytest.fixture
+def definition(make_definition):
+    """One definition for every example (hypothesis runs them inside one test): the figures read only its opt-outs."""
+    return make_definition(holdout_percent=20)
+
+
+EXAMPLES = hypothesis_settings(max_examples=60, deadline=None,
+                               suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@EXAMPLES
+@given(courses())
+def test_no_hidden_group_can_be_worked_out_by_staff_of_one_run(definition, counts):
+    visible = frozenset(RUNS[:1])
+    figures = released(definition, counts, visible)
+    attack = Attack(counts, visible)
+    learn_everything(attack, figures)
+    for name, where, outcome in hidden_groups(figures):
+        if unseen_tells(counts, visible, where, outcome):
+            leaked = attack.recovers(where, COMPLETERS) and attack.recovers(where, outcome)
+            assert not leaked, f"{name} recovered from {len(attack.equations)} released counts"
+
+
+@EXAMPLES
+@given(courses())
+def test_staff_of_every_run_have_nothing_hidden(definition, counts):
+    figures = released(definition, counts, frozenset(RUNS))
+    assert list(hidden_groups(figures)) == [] or not any(n for n, _a, _r in counts.values())
+    assert figures["summary"]["suppressed"] is False
