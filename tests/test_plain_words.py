@@ -241,3 +241,14 @@ def test_the_supervisor_mail_and_page_name_the_course(client, learner, course_ke
     link = re.search(r"https?://[^/\s]+(/activation/observe/\S+/)", message.body).group(1)
     assert "completed the course “Applying Things” and says" in words(client.get(link))
     assert "a terminé la formation « Applying Things »" in words(client.get(link, **FRENCH))  # words() folds the NBSPs
+
+
+def test_the_share_matched_is_a_percentage(client, staff_user, learner, csv_source):
+    from tests.figures_data import observe  # pylint: disable=import-outside-toplevel
+    for day in range(3):
+        observe(learner, "handle_time", timezone.now() - timedelta(days=day), 300, source_name="hr-upload")
+    observe(None, "handle_time", timezone.now(), 1, source_name="hr-upload", external_id="ghost")
+    client.force_login(staff_user)
+    text = words(client.get(reverse("activation_plugin:kpi_sources")))
+    assert "Share matched: 75.0 %" in text
+    assert "Part rattachée : 75,0 %" in words(client.get(reverse("activation_plugin:kpi_sources"), **FRENCH))
