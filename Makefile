@@ -48,8 +48,12 @@ serve: $(PY)
 
 test: test-sqlite annotations docs ## the whole suite on SQLite, PII annotation coverage and the docs build
 
+# One worker per core (pytest-xdist), each with its own test database. Tests that share something
+# outside it (a build in the source tree) carry the same xdist_group mark and run in one worker;
+# `make test PARALLEL=` runs the suite in one process.
+PARALLEL ?= -n auto --dist loadgroup
 # pytest exits 5 when it collected nothing: a broken suite, reported as such, never a pass.
-PYTEST_RUN = $(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+PYTEST_RUN = $(BIN)/pytest $(PARALLEL) $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$status
 
 test-sqlite: $(PY)

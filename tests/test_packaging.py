@@ -24,7 +24,8 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parent.parent
 # The checkout the artifacts come from; CI runs the installed suite from a copy without the package.
 SOURCE = Path(os.environ.get("ACTIVATION_SOURCE_ROOT", ROOT))
-pytestmark = pytest.mark.slow
+# The build writes build/ and the egg-info into the source tree: one worker at a time (make test's xdist).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("source_tree_build")]
 
 # Modules only the LMS has, imported lazily by platform.py alone (never from PyPI).
 EDX_PLATFORM_MODULES = {"common", "lms", "openedx", "xmodule", "cms"}

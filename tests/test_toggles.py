@@ -3,31 +3,33 @@ The kill switches and the course tab's flag (activation_plugin/toggles.py), each
 the real waffle tables: what stops, and that nothing it stops is lost once it is turned back.
 """
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
+from crum import impersonate
 from django.core import mail
 from django.core.management import call_command
 from django.utils import timezone
 from edx_toggles.toggles.testutils import override_waffle_flag, override_waffle_switch
 from openedx_filters.learning import filters as platform_filters
+from openedx_filters.learning.filters import InstructorDashboardRenderStarted
 
 from activation_plugin import api, platform, toggles
 from activation_plugin.kpi import pull
 from activation_plugin.models import ActivationWindow, MetricSource, PendingCompletion, PromptDelivery, SupervisorInvite
-from tests.conftest import NOW, PROJECT, committed, send_certificate, send_passing
+from demo.models import DemoCompletionRecord
+from tests.conftest import NOW, OBSERVATION, PROJECT, committed, send_certificate, send_passing
 from tests.kpi_server import Reply
-from tests.test_backfill import record
-from tests.test_dashboard import run_legacy_filter
-from tests.test_kpi_rest import declare, records
-from tests.test_prompts import PROMPTED_PROJECT
-from tests.test_supervision import OBSERVE
 
+PROMPTED_PROJECT = {**PROJECT, "prompts": [{"send_after_days": 7, "subject": "How did it go?", "body": "{link}"}]}
+KPI_MAPPING = {"external_id": "agent", "metric": "'handle_time'", "value": "aht", "observed_at": "at"}
 paused_mail = override_waffle_switch(toggles.PAUSE_OUTGOING_MAIL, active=True)
 
 
 def test_every_toggle_is_annotated_as_oep_17_asks():
     """Each toggle declared in toggles.py carries the annotations the toggles report is built from."""
-    source = open(toggles.__file__, encoding="utf-8").read()
+    with open(toggles.__file__, encoding="utf-8") as module:
+        source = module.read()
     for toggle in (toggles.PAUSE_OUTGOING_MAIL, toggles.PAUSE_COMPLETION_RECEIVERS, toggles.PAUSE_KPI_PULLS,
                    toggles.HIDE_COURSE_TAB):
         block = source.split(f".. toggle_name: {toggle.name}\n", 1)[1].split("\n\n", 1)[0]
@@ -60,7 +62,7 @@ def test_paused_mail_claims_nothing_and_the_due_prompt_goes_out_when_resumed(pro
 
 @pytest.fixture
 def observed_window(make_definition, learner, course_key):
-    make_definition(requirements=[OBSERVE], window_days=30)
+    make_definition(requirements=[OBSERVATION], window_days=30)
     [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=3))
     return window
 
@@ -93,7 +95,8 @@ def test_paused_receivers_write_nothing_and_backfill_finds_the_completion(send, 
     definition = make_definition(requirements=[PROJECT], trigger=trigger)
     with override_waffle_switch(toggles.PAUSE_COMPLETION_RECEIVERS, active=True):
         passed_at = timezone.now() - timedelta(days=1)
-        record(learner, course_key, passed_at, trigger)  # the platform's own grade or certificate row
+        # The platform's own grade or certificate row, then its event.
+        DemoCompletionRecord.objects.create(user=learner, course_key=course_key, trigger=trigger, completed_at=passed_at)
         send(learner.id, course_key, time=passed_at)
     assert not ActivationWindow.objects.exists() and not PendingCompletion.objects.exists()
     call_command("activation_backfill", definition=definition.pk)
@@ -107,9 +110,12 @@ def test_receivers_record_when_the_switch_is_off(make_definition, learner, cours
 
 
 @pytest.fixture
-def source(settings, kpi_server, db, fast_retries):
-    declare(settings, kpi_server)
-    kpi_server.route("/tickets", Reply(body={"data": records(0, 2)}))
+def source(settings, kpi_server, db, fast_retries):  # pylint: disable=unused-argument
+    settings.ACTIVATION_METRIC_SOURCES = {"crm": {
+        "kind": "rest", "url": kpi_server.url("/tickets"), "allowed_hosts": ["127.0.0.1"], "allow_private": True,
+        "records": "data", "mapping": KPI_MAPPING}}
+    at = (timezone.now() - timedelta(days=1)).isoformat()
+    kpi_server.route("/tickets", Reply(body={"data": [{"agent": "ann@example.com", "aht": 300, "at": at}]}))
     return kpi_server
 
 
@@ -129,9 +135,12 @@ TabsRequested = getattr(platform_filters, "InstructorDashboardTabsRequested", No
 @pytest.mark.parametrize("hidden", [False, True])
 def test_the_flag_hides_the_tab_and_the_legacy_section(hidden, course_staff, course_key, make_definition):
     make_definition()
-    with override_waffle_flag(toggles.HIDE_COURSE_TAB, active=hidden):
-        sections = [section["section_key"] for section in run_legacy_filter(course_staff, course_key)]
+    with override_waffle_flag(toggles.HIDE_COURSE_TAB, active=hidden), impersonate(course_staff):
+        context, _template = InstructorDashboardRenderStarted.run_filter(
+            context={"course": SimpleNamespace(id=course_key), "sections": [{"section_key": "course_info"}]},
+            template_name="instructor/instructor_dashboard_2/instructor_dashboard_2.html")
         tabs = TabsRequested.run_filter(tabs=[], user=course_staff, course_key=course_key)[0] if TabsRequested else []
+    sections = [section["section_key"] for section in context["sections"]]
     assert sections == (["course_info"] if hidden else ["course_info", "activation"])
     if TabsRequested:
         assert [tab["tab_id"] for tab in tabs] == ([] if hidden else ["activation"])
