@@ -9,8 +9,8 @@ from bs4 import BeautifulSoup
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from tests.factories import UserFactory
 from tests.conftest import PROJECT
+from tests.factories import UserFactory
 from tests.figures_data import make_windows
 from tests.test_backfill import record
 

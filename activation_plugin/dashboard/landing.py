@@ -17,14 +17,15 @@ def course_overview(course_key):
     for definition, summary in api.course_summaries(course_key):
         runs = api.latest_run_against_previous(definition)
         names = platform.run_labels([row["course_run"] for row in runs["runs"]])
-
-        def named(row):
-            return row and {**row, "label": names.get(row["course_run"], row["course_run"])}
-
-        latest, previous = named(runs["latest"]), named(runs["previous"])
+        latest, previous = _named(runs["latest"], names), _named(runs["previous"], names)
         overview.append((definition, summary, {
-            "count": len(runs["runs"]), "labels": [named(row)["label"] for row in runs["runs"]],
+            "count": len(runs["runs"]), "labels": [_named(row, names)["label"] for row in runs["runs"]],
             "latest": latest, "previous": previous, "compared": [row for row in (latest, previous) if row],
             "difference": runs["difference"],
         }))
     return overview
+
+
+def _named(row, names):
+    """A run's rate row with the name people know the run by (``platform.run_labels``); None stays None."""
+    return row and {**row, "label": names.get(row["course_run"], row["course_run"])}
