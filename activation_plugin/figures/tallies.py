@@ -275,7 +275,7 @@ def _rest_of_day(day_rows, keys, counters, side_read, ended):
         if taken:
             for name in counters:
                 row[name] -= taken[name]
-        if any(row[name] for name in counters if isinstance(row[name], int)):
+        if any(row[name] for name in counters if not isinstance(row[name], float)):  # counts, not KPI sums
             rest.append(row)
     return rest
 
