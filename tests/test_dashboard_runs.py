@@ -94,3 +94,15 @@ def test_the_runs_are_in_french(client, three_runs, course_key, course_staff):
     _card, text = card_text(html)
     assert "Toutes les sessions : ces chiffres regroupent les 3 sessions du cours (2026, 2027, 2028)." in text
     assert "Dernière session face à la précédente" in text
+
+
+def test_a_definition_with_figures_comes_before_a_new_empty_one(client, make_definition, course_key, course_staff):
+    """A new version, active but with no completer yet, was listed first, above every figure."""
+    measured = make_definition(name="Measured")
+    run_of(measured, course_key, 10, 40, CLOSED_AT - timedelta(days=30))
+    make_definition(name="New and empty", supersede=True)
+    client.force_login(course_staff)
+    page = BeautifulSoup(client.get(reverse("activation_plugin:instructor", kwargs={"course_id": str(course_key)}))
+                         .content, "html.parser")
+    assert [" ".join(h3.get_text().split()) for h3 in page.select("article.activation-summary h3")] == [
+        "Measured", "New and empty"]

@@ -8,13 +8,16 @@ from activation_plugin import api, platform
 
 def course_overview(course_key):
     """
-    ``[(definition, summary, runs)]``: ``api.course_summaries`` with, per definition, ``runs``:
-    ``count`` and ``labels`` of the runs the headline pools, ``latest`` and ``previous`` (rate rows
+    ``[(definition, summary, runs)]``: ``api.course_summaries``, those with completers first (a hidden
+    count is some), with, per definition, ``runs``: ``count`` and ``labels`` of the runs the headline pools, ``latest`` and ``previous`` (rate rows
     with a ``label``, or None), ``compared`` (the two, latest first) and their ``difference``
     (``api.latest_run_against_previous``).
     """
     overview = []
-    for definition, summary in api.course_summaries(course_key):
+    # Those with completers first (newest first among each): a new version with nothing to show yet
+    # was listed above every figure.
+    summaries = sorted(api.course_summaries(course_key), key=lambda pair: pair[1]["completers"] == 0)
+    for definition, summary in summaries:
         runs = api.latest_run_against_previous(definition)
         names = platform.run_labels([row["course_run"] for row in runs["runs"]])
         latest, previous = _named(runs["latest"], names), _named(runs["previous"], names)
