@@ -8,11 +8,12 @@ from activation_plugin import api, platform
 
 def course_overview(course_key):
     """
-    ``[(definition, summary, runs)]``: ``api.course_summaries``, those with completers first (a hidden
-    count is some), with, per definition, ``runs``: ``count`` and ``labels`` of the runs the headline pools, ``latest`` and ``previous`` (rate rows
-    with a ``label``, or None), ``compared`` (the two, latest first) and their ``difference``
-    (``api.latest_run_against_previous``).
+    ``[(definition, summary, runs)]``: ``api.course_summaries``, those with completers first (a
+    hidden count is some), with, per definition, ``runs``: ``count`` and ``labels`` of the runs the
+    headline pools, ``latest`` and ``previous`` (rate rows with a ``label``, or None), ``compared``
+    (the two, latest first) and their ``difference`` (``api.latest_run_against_previous``).
     """
+
     overview = []
     # Those with completers first (newest first among each): a new version with nothing to show yet
     # was listed above every figure.
