@@ -176,8 +176,8 @@ def preview(client, course_key, rows, **headers):
         "file": SimpleUploadedFile("kpi.csv", text.encode(), content_type="text/csv")}, **headers)
 
 
-def test_a_preview_without_errors_says_why_it_cannot_be_stored(staff_client, course_key, make_definition, learner,
-                                                                 csv_source):
+def test_a_preview_without_errors_says_why_it_cannot_be_stored(
+        staff_client, course_key, make_definition, learner, csv_source):
     make_definition(requirements=[KPI])
     api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=5))
     UserFactory(username="learner237")
@@ -222,8 +222,8 @@ def test_the_email_preview_shows_the_html_mail_as_it_arrives(staff_client, cours
     assert "http://lms.example.com:8101/activation/opt-out/" in mail and "(a personal link" not in mail
     assert 'href="/activation' not in mail
     assert "The opt-out link here is an example" in words(staff_client.get(url))
-    assert "Le lien de désinscription est ici un exemple" in words(staff_client.get(url, {"language": "fr"},
-                                                                                   **FRENCH))
+    french = words(staff_client.get(url, {"language": "fr"}, **FRENCH))
+    assert "Le lien de désinscription est ici un exemple" in french
 
 
 # §3: the supervisor knows which course
