@@ -238,3 +238,14 @@ def test_the_page_is_in_french(client, portfolio, global_staff):
     for text in ("Portefeuille d'activation", "Quels cours se distinguent\u00a0?", "Un classement sans effet de chance",
                  "Taux resserré (intervalle à 95\u00a0%)"):
         assert text in page
+
+
+def test_the_header_links_to_the_portfolio_for_those_who_may_see_it(client, course_key, make_definition,
+                                                                    global_staff):
+    make_definition()
+    page = reverse("activation_plugin:instructor", kwargs={"course_id": str(course_key)})
+    link = f'href="{reverse("activation_plugin:portfolio")}"'
+    client.force_login(global_staff)
+    assert link in client.get(page).content.decode()
+    client.force_login(in_group(f"activation-staff:{course_key}", "teacher"))
+    assert link not in client.get(page).content.decode()

@@ -132,8 +132,8 @@ def min_cell_size():
 def activation_header(context):
     """
     Every page's header: the course's name, the way back to the LMS (the instructor dashboard for
-    its staff, the course for learners) and sign-out. Pages without a course (the supervisor's
-    link, the opt-out) show only the platform's name.
+    its staff, the course for learners), the portfolio for those whose role covers one, and
+    sign-out. Pages without a course (the supervisor's link, the opt-out) show only the platform's name.
     """
     from activation_plugin import platform  # pylint: disable=import-outside-toplevel
 
@@ -142,7 +142,10 @@ def activation_header(context):
     signed_in = bool(user and user.is_authenticated)
     root = getattr(settings, "LMS_ROOT_URL", "")
     staff = signed_in and course_key is not None and platform.is_course_staff(user, course_key)
+    # Asked only on staff pages and pages without a course: a learner's page never links there.
+    portfolio = signed_in and (staff or course_key is None) and platform.portfolio_orgs(user) != set()
     return {
+        "portfolio": portfolio,
         "course_title": context.get("course_title") or "",
         "course_key": course_key, "staff": staff, "signed_in": signed_in,
         "platform_name": getattr(settings, "PLATFORM_NAME", "Open edX"),
