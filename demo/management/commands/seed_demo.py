@@ -110,7 +110,7 @@ DEFINITION = {
         {
             "kind": "metric", "title": "Average handle time down 15 % on your own baseline",
             "config": {"metric": "handle_time", "threshold": -0.15, "direction": "lower", "relative": True,
-                       "baseline_days": 30},
+                       "baseline_days": 30, "label": "Average handle time", "unit": "seconds"},
         },
     ],
 }
