@@ -249,3 +249,20 @@ def test_the_header_links_to_the_portfolio_for_those_who_may_see_it(client, cour
     assert link in client.get(page).content.decode()
     client.force_login(in_group(f"activation-staff:{course_key}", "teacher"))
     assert link not in client.get(page).content.decode()
+
+
+@pytest.mark.parametrize("params", [{"org": "Acme\x00X"}, {"course": "x" * 300}, {"since": "2026-02-30"},
+                                    {"until": "yesterday"}, {"sort": "-"}, {"strength": ""}])
+def test_hostile_filters_are_refused_or_ignored_never_an_error(client, api_client, portfolio, global_staff, params):
+    client.force_login(global_staff)
+    api_client.force_authenticate(global_staff)
+    page = client.get(reverse("activation_plugin:portfolio"), params).status_code
+    rest = api_client.get(api_url("portfolio"), params).status_code
+    assert (page, rest) == ((200, 200) if params == {"strength": ""} else (400, 400))
+
+
+def test_the_portfolio_reads_a_few_queries_per_course_whatever_its_windows(portfolio, global_staff,
+                                                                           django_assert_max_num_queries):
+    """From the tallies: the queries grow with the courses, not with their windows (486 here)."""
+    with django_assert_max_num_queries(4 + 6 * len(COURSES)):
+        api.portfolio(global_staff, now=NOW)
