@@ -101,12 +101,13 @@ def test_the_review_queue_controls_are_usable(sized, live_server, course_key, ma
     resend, revoke = sized.locator("button[value=resend]"), sized.locator("button[value=revoke]")
     assert abs(resend.bounding_box()["y"] - revoke.bounding_box()["y"]) < 2
     assert revoke.evaluate("b => getComputedStyle(b).backgroundColor") != PRIMARY_GREEN
+    screenshot(sized, f"review-queue-{sized.width_name}")
     sized.goto(f"{live_server.url}/activation/courses/{course_key}/definitions/{definition.pk}/#plan")
     form = sized.locator(".activation-plan-form")
     assert sized.locator(".activation-plan-form textarea").bounding_box()["width"] >= 0.9 * form.bounding_box()[
         "width"] - 40
     assert sideways(sized, ".activation-panel") == []
-    screenshot(sized, f"review-queue-{sized.width_name}")
+    screenshot(sized, f"plan-form-{sized.width_name}")
 
 
 def test_the_supervisor_page_is_easy_on_a_phone(sized, live_server, course_key, make_definition, learner):
