@@ -266,3 +266,13 @@ def test_the_portfolio_reads_a_few_queries_per_course_whatever_its_windows(portf
     """From the tallies: the queries grow with the courses, not with their windows (486 here)."""
     with django_assert_max_num_queries(4 + 6 * len(COURSES)):
         api.portfolio(global_staff, now=NOW)
+
+
+def test_the_tables_headers_sort_by_their_column_keeping_the_filters(client, portfolio, global_staff):
+    client.force_login(global_staff)
+    html = client.get(reverse("activation_plugin:portfolio"), {"org": "AcmeX", "sort": "rate"}).content.decode()
+    assert 'href="?org=AcmeX&amp;sort=eligible"' in html
+    assert '<th scope="col" aria-sort="descending"><a href="?org=AcmeX&amp;sort=rate">' in html
+    rows = [line for line in html.splitlines() if "<tr data-definition=" in line]
+    good, big = portfolio["AcmeX+GOOD"].pk, portfolio["AcmeX+BIG"].pk
+    assert rows.index(f'        <tr data-definition="{good}">') < rows.index(f'        <tr data-definition="{big}">')

@@ -97,6 +97,16 @@ def _ticks(top, whole=False):
     return [round(step * index) if whole else round(step * index, 2) for index in range(count)]
 
 
+def _sort_urls(request):
+    """``{sort: query string}``: the table's headers sort by their column, keeping the filters."""
+    urls = {}
+    for sort in api.PORTFOLIO_SORTS:
+        query = request.GET.copy()
+        query["sort"] = sort
+        urls[sort] = f"?{query.urlencode()}"
+    return urls
+
+
 def _filter_form(request):
     """The filters asked for, once the caller is known to see some portfolio (403 first, then 400)."""
     if platform.portfolio_orgs(request.user) == set():
@@ -118,6 +128,7 @@ def portfolio_page(request):
                                   if (row["strength_mix"] or {}).get(strength)]
     return render(request, "activation_plugin/portfolio.html", {
         "form": form, "figures": figures, "plot": funnel_plot(figures), "query": request.GET.urlencode(),
+        "sorted_by": form.cleaned_data["sort"] or "rank", "sort_urls": _sort_urls(request),
     })
 
 
