@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import render
 
-from activation_plugin import api
+from activation_plugin import api, platform
 from activation_plugin.errors import ActivationRequestError
 
 
@@ -27,12 +27,17 @@ def in_plugin_layout(view):
 
 
 def _error_page(request, course_id, status, reason=""):
-    """A 404 names no course (the course may be what does not exist); a 403 keeps the course's header."""
+    """
+    A 404 names no course (the course may be what does not exist); a 403 keeps the course's header.
+    A refusal in a course the platform does not have is a 404: a mistyped link, not a lack of rights.
+    """
     course_key = None
     if course_id is not None:
         try:
             course_key = api.parse_course_key(course_id)
         except ActivationRequestError:
             pass
+    if status == 403 and course_key is not None and not platform.course_exists(course_key):
+        course_key, status, reason = None, 404, ""
     return render(request, "activation_plugin/error.html",
                   {"status": status, "reason": reason, "course_key": course_key}, status=status)

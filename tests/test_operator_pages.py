@@ -69,3 +69,11 @@ def test_manage_py_prints_no_traceback_and_tracking_events_go_to_their_own_file(
                     tmp_path)
     assert (done.stdout, done.stderr) == ("", "")
     assert '"name": "edx.activation.demo.checked"' in (tmp_path / "tracking.log").read_text(encoding="utf-8")
+
+
+def test_an_unknown_course_is_a_404_not_a_refusal(client, learner):
+    """Refused as if it were someone else's course, a mistyped course link read "403 Forbidden"."""
+    client.force_login(learner)
+    response = client.get(reverse("activation_plugin:instructor", kwargs={"course_id": "course-v1:No+Such+Run"}))
+    assert response.status_code == 404
+    assert "This page does not exist" in refusal(response)
