@@ -228,6 +228,7 @@ def test_the_rest_endpoint(api_client, portfolio, global_staff):
     # Within AcmeX alone (163 of 423), BIG's 30 % of 200 is low too.
     assert body["outliers"] == [portfolio["AcmeX+GOOD"].pk, portfolio["AcmeX+BIG"].pk]
     assert body["pooled"]["eligible"] == 423 and body["prior"]["strength"] > 0
+    assert [row["value"] for row in body["segments"]["enrollment_mode"]] == [""]
     bad = api_client.get(api_url("portfolio"), {"sort": "luck"})
     assert bad.status_code == 400 and bad.json()["field"] == "sort"
 
@@ -276,3 +277,18 @@ def test_the_tables_headers_sort_by_their_column_keeping_the_filters(client, por
     rows = [line for line in html.splitlines() if "<tr data-definition=" in line]
     good, big = portfolio["AcmeX+GOOD"].pk, portfolio["AcmeX+BIG"].pk
     assert rows.index(f'        <tr data-definition="{good}">') < rows.index(f'        <tr data-definition="{big}">')
+
+
+def test_segments_are_pooled_across_the_courses_shown(make_definition, global_staff):
+    verified, _ = make_course(make_definition, "course-v1:AcmeX+SEG+2026", 0, 0)
+    other, _ = make_course(make_definition, "course-v1:AcmeX+SEG2+2026", 0, 0)
+    for definition, (good, bad) in ((verified, (12, 8)), (other, (9, 21))):
+        make_windows(definition, good, state="activated", enrollment_mode="verified")
+        make_windows(definition, bad, state="expired", enrollment_mode="verified")
+        make_windows(definition, 6, state="activated", enrollment_mode="audit")
+        make_windows(definition, 14, state="expired", enrollment_mode="audit")
+    figures = api.portfolio(global_staff, now=NOW)
+    modes = {row["value"]: row for row in figures["segments"]["enrollment_mode"]}
+    assert (modes["verified"]["activated"], modes["verified"]["eligible"]) == (21, 50)
+    assert (modes["audit"]["activated"], modes["audit"]["eligible"]) == (12, 40)
+    assert modes["audit"]["rate_ci"] == pytest.approx(proportion_confint(12, 40, method="wilson"))

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from activation_plugin import api, platform
 from activation_plugin.dashboard.exports import _csv
+from activation_plugin.dashboard.presentation import segment_tables
 from activation_plugin.errors import NotAllowed
 from activation_plugin.models import Evidence
 
@@ -129,6 +130,7 @@ def portfolio_page(request):
     return render(request, "activation_plugin/portfolio.html", {
         "form": form, "figures": figures, "plot": funnel_plot(figures), "query": request.GET.urlencode(),
         "sorted_by": form.cleaned_data["sort"] or "rank", "sort_urls": _sort_urls(request),
+        "segment_tables": segment_tables(figures["segments"], {}),
     })
 
 

@@ -16,8 +16,10 @@ from django.utils import timezone
 
 from activation_plugin import portfolio_stats
 from activation_plugin.figures import tallies
+from activation_plugin.figures.comparisons import segments_from_cells
 from activation_plugin.figures.base import (
     RATE_KEYS,
+    cells,
     compared,
     min_cell_size,
     rate_row,
@@ -29,6 +31,8 @@ from activation_plugin.models import ActivationWindow, Evidence
 # ``since``/``until``: dates; a run counts when its first window opened in [since, until).
 Filters = namedtuple("Filters", "org course since until strength", defaults=(None,) * 5)
 SORTS = ("rank", "rate", "eligible", "change", "course")
+# The learners' segments pooled across the portfolio's courses (a cohort is one course's).
+PORTFOLIO_SEGMENTS = ("enrollment_mode", "org")
 POSITIONS = ("high", "above", "inside", "below", "low")
 # Points along the funnel's limits, evenly spaced in log(n) from 1 learner to the largest course.
 LIMIT_POINTS = 40
@@ -146,18 +150,21 @@ def portfolio(definitions, now=None, filters=Filters(), sort="rank"):
         ``portfolio_stats.funnel_position``), suppressed), ``pooled`` (rate_row of the
         portfolio), ``prior`` (alpha, beta, strength, rho, or None), ``limits`` (the funnel's
         curve), ``outliers`` (the rows beyond the 95 % limits), ``orgs`` and ``courses`` (the
-        filters' choices among the viewer's definitions).
+        filters' choices among the viewer's definitions), ``segments`` (per dimension of
+        ``PORTFOLIO_SEGMENTS``, the course page's segment rows pooled over the courses shown).
     """
     now = now or timezone.now()
     definitions = list(definitions)
     orgs = sorted({org_of(definition) for definition in definitions})
     courses = sorted({definition.catalog_course for definition in definitions})
-    rows = []
+    rows, segment_cells = [], []
     for definition in definitions:
         if filters.org and org_of(definition) != filters.org or filters.course and (
                 definition.catalog_course != filters.course):
             continue
-        rows.append(_course_row(definition, *_counted_cells(definition, now, filters)))
+        counted, first_opened = _counted_cells(definition, now, filters)
+        rows.append(_course_row(definition, counted, first_opened))
+        segment_cells += cells(definition, now, tallies.Tallies(counted, [], {}, {}))
     counts = [(row["activated"], row["eligible"]) for row in rows if row["eligible"]]
     total, activated = sum(n for _x, n in counts), sum(x for x, _n in counts)
     pooled = rate_row(total, activated, 0)
@@ -182,6 +189,7 @@ def portfolio(definitions, now=None, filters=Filters(), sort="rank"):
         else [],
         "outliers": [row for row in _sorted(rows, "rate") if row["position"] not in (None, "inside")],
         "orgs": orgs, "courses": courses,
+        "segments": {dimension: segments_from_cells(segment_cells, dimension) for dimension in PORTFOLIO_SEGMENTS},
     }
 
 

@@ -91,6 +91,10 @@ class PortfolioSerializer(serializers.Serializer):  # pylint: disable=abstract-m
         "The funnel plot's limits at course sizes n: low_0.95, high_0.95, low_0.998, high_0.998."))
     outliers = serializers.ListField(child=serializers.IntegerField(), help_text=(
         "The definitions outside the 95 % limits."))
+    segments = PlainField(help_text=(
+        "Per segment dimension (enrollment_mode, org), the rate of each value pooled over the courses shown: value, "
+        "completers, eligible, activated, rate, rate_ci, suppressed (a dimension with one hidden value is hidden "
+        "whole)."))
     orgs = serializers.ListField(child=serializers.CharField())
     courses = serializers.ListField(child=serializers.CharField())
 
