@@ -10,6 +10,8 @@ is recovered exactly when its counts lie in the span of those equations.
 from fractions import Fraction
 
 import pytest
+from bs4 import BeautifulSoup
+from django.urls import reverse
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -21,6 +23,7 @@ from activation_plugin.figures.comparisons import arms_from_cells, runs_from_cel
 from activation_plugin.figures.tallies import CELL_COUNTERS, Tallies
 from tests.conftest import NOW, api_url
 from tests.figures_data import add_evidence, make_windows
+from tests.test_dashboard import run_legacy_filter
 
 
 @pytest.fixture(autouse=True)
@@ -64,6 +67,19 @@ def test_staff_of_a_one_run_course_see_their_4_of_20(make_definition, course_key
     assert summary["rate"] == pytest.approx(0.2)
     # Anyone who cannot see the run's rows (an org view, a task) still gets it hidden.
     assert api.summarize(definition, now=NOW)["rate_suppressed"] is True
+
+
+def test_the_landing_page_and_the_legacy_section_show_a_one_run_course_its_4_of_20(
+        client, make_definition, course_key, course_staff):
+    definition = make_definition()
+    make_windows(definition, 4, state="activated")
+    make_windows(definition, 16)
+    client.force_login(course_staff)
+    landing = client.get(reverse("activation_plugin:instructor", kwargs={"course_id": str(course_key)})).content
+    [_info, section] = run_legacy_filter(course_staff, course_key)
+    for html in (landing, section["fragment"].content):
+        rate = BeautifulSoup(html, "html.parser").select_one(".activation-summary [data-figure=rate]")
+        assert rate.get_text().strip().startswith("20.0")
 
 
 def test_a_response_rate_of_0_does_not_tell_a_hidden_0_of_20(make_definition, course_key, other_run, course_staff):
@@ -117,7 +133,10 @@ KEYS = [(run, arm, mode, cohort, ended) for run in RUNS for arm in ARMS for mode
 
 @st.composite
 def courses(draw):
-    """Counts per cell: completers, then activated and responded among them (activation needs an answer here)."""
+    """
+    Counts per cell (completers, then activated and responded among them: activation needs an
+    answer here), and the runs the viewer is staff of (some, not all).
+    """
     runs = RUNS[:draw(st.integers(2, 3))]
     counts = {}
     for key in KEYS:
@@ -126,7 +145,7 @@ def courses(draw):
         n = draw(st.integers(0, 8))
         activated = draw(st.integers(0, n))
         counts[key] = (n, activated, draw(st.integers(activated, n)))
-    return counts
+    return counts, frozenset(runs[:draw(st.integers(1, len(runs) - 1))])
 
 
 def tallied_of(counts):
@@ -190,9 +209,9 @@ def _rank(rows):
         if pivot is None:
             continue
         rows[rank], rows[pivot] = rows[pivot], rows[rank]
-        for i in range(len(rows)):
-            if i != rank and rows[i][column]:
-                factor = rows[i][column] / rows[rank][column]
+        for i, row in enumerate(rows):
+            if i != rank and row[column]:
+                factor = row[column] / rows[rank][column]
                 rows[i] = [a - factor * b for a, b in zip(rows[i], rows[rank])]
         rank += 1
     return rank
@@ -299,8 +318,8 @@ EXAMPLES = hypothesis_settings(max_examples=60, deadline=None,
 
 @EXAMPLES
 @given(courses())
-def test_no_hidden_group_can_be_worked_out_by_staff_of_one_run(definition, counts):
-    visible = frozenset(RUNS[:1])
+def test_no_hidden_group_can_be_worked_out_by_staff_of_some_runs(definition, course):
+    counts, visible = course
     figures = released(definition, counts, visible)
     attack = Attack(counts, visible)
     learn_everything(attack, figures)
@@ -312,7 +331,8 @@ def test_no_hidden_group_can_be_worked_out_by_staff_of_one_run(definition, count
 
 @EXAMPLES
 @given(courses())
-def test_staff_of_every_run_have_nothing_hidden(definition, counts):
+def test_staff_of_every_run_have_nothing_hidden(definition, course):
+    counts, _visible = course
     figures = released(definition, counts, frozenset(RUNS))
     assert list(hidden_groups(figures)) == [] or not any(n for n, _a, _r in counts.values())
     assert figures["summary"]["suppressed"] is False

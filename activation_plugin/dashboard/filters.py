@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from openedx_filters import PipelineStep
 from web_fragments.fragment import Fragment
 
-from activation_plugin import platform, toggles
+from activation_plugin import api, platform, toggles
 from activation_plugin.dashboard import landing
 
 SECTION_KEY = "activation"
@@ -32,11 +32,12 @@ class AddActivationSection(PipelineStep):
 
     def run_filter(self, context, template_name):  # pylint: disable=arguments-differ,unused-argument
         course_key = context["course"].id
-        if toggles.tab_hidden(course_key) or not platform.is_course_staff(get_current_user(), course_key):
+        user = get_current_user()
+        if toggles.tab_hidden(course_key) or not platform.is_course_staff(user, course_key):
             return {"context": context}
         html = render_to_string("activation_plugin/section.html", {
             "course_key": course_key,
-            "summaries": landing.course_overview(course_key),
+            "summaries": landing.course_overview(course_key, api.runs_seen_by(user, course_key)),
             "instructor_url": instructor_page_path(course_key),
         })
         fragment = Fragment(html)

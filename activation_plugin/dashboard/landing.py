@@ -6,20 +6,22 @@ the latest run did against the previous one (issue 32: both pages read 22.7 % fo
 from activation_plugin import api, platform
 
 
-def course_overview(course_key):
+def course_overview(course_key, visible_runs=()):
     """
     ``[(definition, summary, runs)]``: ``api.course_summaries``, those with completers first (a
     hidden count is some), with, per definition, ``runs``: ``count`` and ``labels`` of the runs the
     headline pools, ``latest`` and ``previous`` (rate rows with a ``label``, or None), ``compared``
-    (the two, latest first) and their ``difference`` (``api.latest_run_against_previous``).
+    (the two, latest first) and their ``difference`` (``api.latest_run_against_previous``), as a
+    viewer who sees ``visible_runs`` row by row sees them (``api.runs_seen_by``).
     """
 
     overview = []
     # Those with completers first (newest first among each): a new version with nothing to show yet
     # was listed above every figure.
-    summaries = sorted(api.course_summaries(course_key), key=lambda pair: pair[1]["completers"] == 0)
+    summaries = sorted(api.course_summaries(course_key, visible_runs=visible_runs),
+                       key=lambda pair: pair[1]["completers"] == 0)
     for definition, summary in summaries:
-        runs = api.latest_run_against_previous(definition)
+        runs = api.latest_run_against_previous(definition, visible_runs=visible_runs)
         names = platform.run_labels([row["course_run"] for row in runs["runs"]])
         latest, previous = _named(runs["latest"], names), _named(runs["previous"], names)
         overview.append((definition, summary, {

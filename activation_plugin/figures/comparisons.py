@@ -7,7 +7,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from activation_plugin.errors import ActivationRequestError
-from activation_plugin.figures.base import cells, compared, rate_row, roll_up, suppress_rows
+from activation_plugin.figures import tallies
+from activation_plugin.figures.base import cells, compared, rate_row, roll_up, suppress_rows, unseen
 from activation_plugin.models import ActivationWindow
 
 # Segment dimensions copied onto the window when it opens. Custom attributes are not supported:
@@ -46,7 +47,7 @@ def runs_from_cells(cell_rows, unseen_cells=None):
     }
 
 
-def compare_runs(definition, now=None):
+def compare_runs(definition, now=None, visible_runs=()):
     """
     Each course run's activation rate, and each later run minus the first with an interval, a
     p-value and a verdict that agree, Bonferroni-adjusted across the later runs (``base.compared``).
@@ -56,12 +57,14 @@ def compare_runs(definition, now=None):
         dict: ``{"runs": [{"course_run", "completers", "eligible", "activated", "rate", "rate_ci",
         "suppressed"}], "differences": [{"baseline", "other", "difference", "ci", "confidence",
         "p_value", "p_adjusted", "family", "verdict", "suppressed"}]}``; hidden runs (see
-        ``base.suppress_rows``) carry None and so do their differences.
+        ``base.suppress_rows``, tested on the runs outside ``visible_runs``) carry None and so do their
+        differences.
     """
-    return runs_from_cells(cells(definition, now or timezone.now()))
+    tallied = tallies.read(definition, now or timezone.now(), with_kpi=False)
+    return runs_from_cells(cells(definition, now, tallied), cells(definition, now, unseen(tallied, visible_runs)))
 
 
-def latest_run_against_previous(definition, now=None):
+def latest_run_against_previous(definition, now=None, visible_runs=()):
     """
     What a definition's pooled headline pools, and how its latest run did against the one before.
 
@@ -74,7 +77,7 @@ def latest_run_against_previous(definition, now=None):
         when there is no such run) and ``difference`` (``base.compared``'s row with ``baseline``
         and ``other``, None with fewer than two runs).
     """
-    runs = compare_runs(definition, now)["runs"]
+    runs = compare_runs(definition, now, visible_runs)["runs"]
     latest, previous = (runs[-1] if runs else None), (runs[-2] if len(runs) > 1 else None)
     difference = None
     if previous is not None:
