@@ -40,7 +40,7 @@ def names(found):
 def test_each_event_is_emitted_once_with_its_documented_fields_and_never_on_replay(
         make_definition, course_key, learner, staff_user, events, mailoutbox):
     definition = make_definition(requirements=[STAFF_PROJECT, PROMPTED_SURVEY], window_days=30)
-    project, survey = definition.requirements.all()
+    project, _survey = definition.requirements.all()
     late = UserFactory()
     [window] = api.open_windows(learner.pk, course_key, "passing", NOW)
     api.open_windows(late.pk, course_key, "passing", NOW - timedelta(days=40))
@@ -134,10 +134,11 @@ def test_a_broken_tracker_is_logged_and_never_fails_the_caller(make_definition, 
 # window (api.follow_ups). Four more for claims a dead tick left: those to take back (a savepoint
 # around one select) and those in doubt (a count). Since issue 34 the windows the batch made
 # prompted are counted once for the batch (a savepoint around the windows locked, the tallies'
-# upsert and what the windows now add: five), and one query looks for windows a dead tick sent to
-# and did not count. Per message two: its start (queued → sending), committed before it goes out,
-# and its status recorded sent.
-PROMPT_TICK_BASE = 29
+# upsert and what the windows now add: five), the claim marks the windows whose first prompt it
+# claims (one), and one query looks for windows a dead tick sent to and did not count. Per
+# message two: its start (queued → sending), committed before it goes out, and its status
+# recorded sent.
+PROMPT_TICK_BASE = 30
 MESSAGE_QUERIES = 2
 EXPIRY_QUERIES = 7  # expiring due windows before tracking existed, whatever their number
 

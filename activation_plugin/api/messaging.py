@@ -220,7 +220,9 @@ def _claim_due_messages(now, batch_size):
     PromptDelivery.objects.filter(pk__in=retry_ids).update(
         status=PromptDelivery.Status.QUEUED, attempts=F("attempts") + 1, claimed_at=now)
     _insert_claims(new_rows, windows, now)
-    ActivationWindow.objects.bulk_update(windows, ["next_action_at", "tally_pending"])
+    ActivationWindow.objects.bulk_update(windows, ["next_action_at"])
+    ActivationWindow.objects.filter(pk__in=[window.pk for window in windows if window.tally_pending]).update(
+        tally_pending=True)
     return claims
 
 
