@@ -11,6 +11,7 @@ from fractions import Fraction
 
 import pytest
 from bs4 import BeautifulSoup
+from django.contrib.auth.models import Group
 from django.urls import reverse
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -24,6 +25,7 @@ from activation_plugin.figures.tallies import CELL_COUNTERS, Tallies
 from tests.conftest import NOW, api_url
 from tests.figures_data import add_evidence, make_windows
 from tests.test_dashboard import run_legacy_filter
+from tests.test_figure_labels import exported_figures, page
 
 
 @pytest.fixture(autouse=True)
@@ -55,6 +57,25 @@ def test_another_runs_3_of_3_is_not_the_headline_minus_ones_own_windows(
     assert summary["km_suppressed"] and summary["km_curve"] == []
     runs = {run["course_run"]: run for run in body["figures"]["runs"]["runs"]}
     assert runs[str(other_run)]["suppressed"]
+
+
+@pytest.mark.parametrize("staff_of_both", [False, True])
+def test_page_rest_and_csv_agree_on_what_a_viewer_gets(make_definition, course_key, other_run, course_staff,
+                                                       staff_client, staff_of_both):
+    """Staff of 2026 get no headline from which 2027's 3 of 3 follows; staff of both runs get every figure."""
+    if staff_of_both:
+        Group.objects.create(name=f"activation-staff:{other_run}").user_set.add(course_staff)
+    definition = make_definition()
+    make_windows(definition, 5, state="activated")
+    make_windows(definition, 15)
+    make_windows(definition, 3, state="activated", course_run=other_run)
+    expected = "8" if staff_of_both else None
+    html = page(staff_client, course_key, definition)
+    assert (html.select_one("[data-figure=rate]").get_text().strip() == "—") is not staff_of_both
+    summary = staff_client.get(api_url("definition_summary", course_id=course_key,
+                                       definition_id=definition.pk)).json()["figures"]
+    assert summary["activated"] == (expected and int(expected))
+    assert exported_figures(staff_client, course_key, definition)[("summary.activated", "")] == (expected or "")
 
 
 def test_staff_of_a_one_run_course_see_their_4_of_20(make_definition, course_key, course_staff, staff_client):
