@@ -7,6 +7,7 @@ the figures CSV serve them, and their own run's windows row by row) and tries ev
 once: each released count is a linear equation on the unseen learners' counts, and a hidden group
 is recovered exactly when its counts lie in the span of those equations.
 """
+from datetime import timedelta
 from fractions import Fraction
 
 import pytest
@@ -22,8 +23,9 @@ from activation_plugin.figures import headline, quality
 from activation_plugin.figures.base import cells
 from activation_plugin.figures.comparisons import arms_from_cells, runs_from_cells, segments_from_cells
 from activation_plugin.figures.tallies import CELL_COUNTERS, Tallies
-from tests.conftest import NOW, api_url
-from tests.figures_data import add_evidence, make_windows
+from tests.conftest import NOW, PROJECT, api_url
+from tests.figures_data import add_evidence, make_windows, observe
+from tests.test_analytics_page import METRIC
 from tests.test_dashboard import run_legacy_filter
 from tests.test_figure_labels import exported_figures, page
 
@@ -88,6 +90,20 @@ def test_staff_of_a_one_run_course_see_their_4_of_20(make_definition, course_key
     assert summary["rate"] == pytest.approx(0.2)
     # Anyone who cannot see the run's rows (an org view, a task) still gets it hidden.
     assert api.summarize(definition, now=NOW)["rate_suppressed"] is True
+
+
+def test_the_kpi_split_by_outcome_hides_with_another_runs_rate(make_definition, course_key, other_run):
+    """Measured activated and not activated, minus one's own, would give the other run's 3 of 3 among them."""
+    definition = make_definition(requirements=[PROJECT, METRIC])
+    own = make_windows(definition, 10, state="activated") + make_windows(definition, 10)
+    theirs = make_windows(definition, 3, state="activated", course_run=other_run)
+    for window in own + theirs:
+        observe(window.user, "handle_time", window.opened_at - timedelta(days=5), 10.0)
+        observe(window.user, "handle_time", window.opened_at + timedelta(days=5), 9.0 + len(window.user.username) % 2)
+    [seen] = api.analytics(definition, now=NOW, visible_runs=[course_key])["kpi"]
+    assert seen["suppressed"] and seen["activated"]["n"] is None
+    [everyone] = api.analytics(definition, now=NOW, visible_runs=[course_key, other_run])["kpi"]
+    assert not everyone["suppressed"] and everyone["activated"]["n"] == 13
 
 
 def test_the_landing_page_and_the_legacy_section_show_a_one_run_course_its_4_of_20(

@@ -113,11 +113,16 @@ def analytics(definition, now=None, visible_runs=()):
     hidden = unseen(tallied, visible_runs)
     hidden_cells = cells(definition, moment, hidden)
     arms = arms_from_cells(cell_rows, hidden_cells)
-    kpi, did = kpi_figures(definition, moment, with_did=arms is not None, tallied=tallied, baselines=baselines)
+    summary = summarize(definition, now=moment, tallied=tallied, visible_runs=visible_runs)
+    hidden_splits = {split for split, is_hidden in (
+        ("outcomes", summary["rate_suppressed"]),
+        ("arms", arms is not None and any(arm["suppressed"] for arm in arms["arms"]))) if is_hidden}
+    kpi, did = kpi_figures(definition, moment, with_did=arms is not None, tallied=tallied, baselines=baselines,
+                           hidden=hidden_splits)
     stage_counts = funnel_counts(definition, moment, tallied)
     figures = {
         "computed_at": moment,
-        "summary": summarize(definition, now=moment, tallied=tallied, visible_runs=visible_runs),
+        "summary": summary,
         "funnel": funnel_from_counts(stage_counts, funnel_counts(definition, moment, hidden)),
         "persistence": persistence(definition, tallied, visible_runs),
         "runs": runs_from_cells(cell_rows, hidden_cells),

@@ -60,10 +60,13 @@ def _kpi_tallies(definition, metric, now):
     return DEFAULT_BASELINE_DAYS, tallies.counted_from_windows(windows, {metric: DEFAULT_BASELINE_DAYS}, now).kpi
 
 
-def welch_groups(first, second):
-    """``first`` minus ``second`` mean delta, Welch interval; hidden when a group is below the cell size."""
+def welch_groups(first, second, hidden=False):
+    """
+    ``first`` minus ``second`` mean delta, Welch interval; hidden when a group is below the cell
+    size, or when the caller says the split itself would tell a hidden figure (``hidden``).
+    """
     minimum = min_cell_size()
-    suppressed = first["n"] < minimum or second["n"] < minimum
+    suppressed = hidden or first["n"] < minimum or second["n"] < minimum
     result = None if suppressed else stats.welch_difference(
         first["mean_delta"], first["variance"] or 0.0, first["n"],
         second["mean_delta"], second["variance"] or 0.0, second["n"])
@@ -97,27 +100,31 @@ def kpi_deltas(definition, metric=None, now=None):
     return kpi_figures(definition, now, with_did=False)[0]
 
 
-def _kpi_row(metric, baseline_days, groups):
-    result = welch_groups(groups["activated"], groups["not_activated"])
+def _kpi_row(metric, baseline_days, groups, hidden=False):
+    result = welch_groups(groups["activated"], groups["not_activated"], hidden)
     return {"metric": metric, "baseline_days": baseline_days, "activated": groups["activated"],
             "not_activated": groups["not_activated"], "difference": result.pop("estimate"), **result}
 
 
-def _did_row(metric, baseline_days, groups):
-    result = welch_groups(groups["treated"], groups["comparison"])
+def _did_row(metric, baseline_days, groups, hidden=False):
+    result = welch_groups(groups["treated"], groups["comparison"], hidden)
     return {"metric": metric, "baseline_days": baseline_days, "effect_of": "follow_up", "design": "randomised",
             "estimator": "mean_over_complete_pairs",
             "treated": {"arm": ActivationWindow.Arm.PROMPTED.value, **groups["treated"]},
             "comparison": {"arm": ActivationWindow.Arm.HOLDOUT.value, **groups["comparison"]}, **result}
 
 
-def kpi_figures(definition, now, with_did, tallied=None, baselines=None):
+def kpi_figures(definition, now, with_did, tallied=None, baselines=None, hidden=()):
     """
     What ``analytics`` shows: :func:`kpi_deltas` and (``with_did``) :func:`difference_in_differences`
     of every metric the definition uses, all added up from the definition's KPI tallies.
 
     Args:
         baselines: ``metric_baselines(definition)``, when the caller has read them already.
+        hidden: ``"outcomes"`` when the viewer's rate is hidden, ``"arms"`` when their arms are: the
+            measured learners' counts by outcome (or arm), minus the viewer's own, would give the
+            hidden split back (the KPI tallies are not kept by run, so their own part cannot be
+            tested apart; docs/decisions/0016-suppression-and-differencing.rst).
 
     Returns:
         tuple: (kpi rows, did rows).
@@ -129,9 +136,9 @@ def kpi_figures(definition, now, with_did, tallied=None, baselines=None):
     kpi, did = [], []
     for name, baseline_days in baselines.items():
         groups = _delta_groups(rows, name, {**OUTCOME_GROUPS, **(ARM_GROUPS if with_did else {})})
-        kpi.append(_kpi_row(name, baseline_days, groups))
+        kpi.append(_kpi_row(name, baseline_days, groups, "outcomes" in hidden))
         if with_did:
-            did.append(_did_row(name, baseline_days, groups))
+            did.append(_did_row(name, baseline_days, groups, "arms" in hidden))
     return kpi, did
 
 
