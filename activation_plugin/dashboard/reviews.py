@@ -144,8 +144,6 @@ def evidence_file(request, course_id, evidence_id):
                         filename=evidence.payload.get("file_name") or "attachment")
 
 
-@login_required
-@require_POST
 def _tell_how_the_resend_went(request, fresh):
     if fresh.mail_status == fresh.MailStatus.FAILED:
         messages.warning(request, _("A new link was made and the previous one no longer works, but it could "
@@ -154,6 +152,8 @@ def _tell_how_the_resend_went(request, fresh):
         messages.success(request, _("A new link was sent; the previous one no longer works."))
 
 
+@login_required
+@require_POST
 def manage_invite(request, course_id, invite_id):
     """Staff resend (a fresh link; the old one stops working) or revoke a supervisor invitation."""
     course_key = staff_course_key(request, course_id)
