@@ -84,7 +84,7 @@ def render(name, variables):
     template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(
         macros + (DBT / "models" / "activation" / f"{name}.sql").read_text(encoding="utf-8"))
     return template.render(
-        config=lambda **_: "", var=lambda name, default: variables.get(name, default),
+        config=lambda **_: "", var=variables.get,
         ref=lambda model: f"xapi.{model}" if model == "xapi_events_all_parsed" else f"reporting.{model}",
     )
 

@@ -37,11 +37,11 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 PACKAGE = Path(activation_plugin.__file__).resolve().parent
 
 
-def pytest_report_header(config):  # pylint: disable=unused-argument
+def pytest_report_header(config):
     return f"activation_plugin imported from {PACKAGE}"
 
 
-def pytest_configure(config):  # pylint: disable=unused-argument
+def pytest_configure(config):
     """
     CI's installed-wheel jobs set ACTIVATION_EXPECT_INSTALLED: a suite that silently imported the
     checkout instead would pass while the wheel operators install is broken, as it once was.

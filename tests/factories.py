@@ -1,4 +1,4 @@
-"""factory_boy factories for the plugin's models, for the tests and the benchmarks (not shipped: factory_boy is a test requirement)."""
+"""factory_boy factories for the tests and the benchmarks; not shipped (factory_boy is a test requirement)."""
 import secrets
 from datetime import timedelta
 

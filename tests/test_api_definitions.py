@@ -1,3 +1,4 @@
+"""Definitions through the api: creation, validation, activation."""
 import pytest
 
 from activation_plugin import api

@@ -1,3 +1,4 @@
+"""Evidence through the api: self-reported, replayed, reviewed."""
 from datetime import timedelta
 
 import pytest

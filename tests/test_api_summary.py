@@ -1,3 +1,4 @@
+"""The headline rate and Kaplan-Meier curve of a definition, from its windows."""
 import math
 import random
 from datetime import timedelta

@@ -1,3 +1,4 @@
+"""Opening windows: segments, replays, triggers."""
 from collections import Counter
 from datetime import timedelta
 

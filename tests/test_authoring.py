@@ -188,6 +188,7 @@ def test_only_course_staff_configure(client, course_key, make_definition, who):
 
 
 def test_a_definition_of_another_course_is_not_found(staff_client, course_key, make_definition, db):
+    # pylint: disable=import-outside-toplevel
     from opaque_keys.edx.keys import CourseKey
 
     from demo.models import DemoCourse

@@ -40,7 +40,7 @@ def past_completers(course_key, other_run):
 
 
 def test_backfill_opens_each_missed_window_once_at_its_original_time(make_definition, past_completers, course_key):
-    recent, old = past_completers
+    recent, _old = past_completers
     definition = make_definition(window_days=45)
     progress = []
     counts = api.backfill(definition, batch_size=5, progress=progress.append)

@@ -26,7 +26,7 @@ def complete(user, course_key, when):
             username=user.username, email=user.email, name=user.username))))
 
 
-def test_instructor_configures_and_sees_the_rate_change(page, live_server, course_key, settings):  # noqa: F811
+def test_instructor_configures_and_sees_the_rate_change(page, live_server, course_key, settings):  # noqa: F811  # pylint: disable=too-many-statements
     settings.ACTIVATION_MIN_CELL_SIZE = 1  # six learners, every figure shown
     teacher = UserFactory(username="teacher")
     Group.objects.create(name=f"activation-staff:{course_key}").user_set.add(teacher)

@@ -254,7 +254,7 @@ class HeldLock:
             connections.close_all()
 
     def __enter__(self):
-        self.thread = threading.Thread(target=self._hold)
+        self.thread = threading.Thread(target=self._hold)  # pylint: disable=attribute-defined-outside-init
         self.thread.start()
         assert self.taken.wait(10)
         if self.wait is not None:

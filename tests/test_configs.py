@@ -1,3 +1,4 @@
+"""Requirement configurations: refused with a reason, or normalised."""
 import pytest
 
 from activation_plugin import configs

@@ -16,7 +16,7 @@ from tests.conftest import NOW, SURVEY
 
 @contextmanager
 def database_gone():
-    def refuse(execute, sql, params, many, context):  # pylint: disable=unused-argument
+    def refuse(execute, sql, params, many, context):
         raise OperationalError(2006, "MySQL server has gone away")
     with connection.execute_wrapper(refuse):
         yield

@@ -90,6 +90,7 @@ def lock_holder():
     other.set_autocommit(False)
 
     class Holder:
+        """Holds a row lock from another connection until released."""
         def lock(self, model, pk):
             with other.cursor() as cursor:
                 cursor.execute(f"SELECT id FROM {model._meta.db_table} WHERE id = %s FOR UPDATE", [pk])  # noqa: S608

@@ -13,7 +13,7 @@ from django.utils import timezone
 from activation_plugin import api
 from activation_plugin.figures import exports
 from activation_plugin.models import ActivationDefinition, MetricSource
-from activation_plugin.test_utils.factories import UserFactory
+from tests.factories import UserFactory
 from tests.conftest import NOW, PROJECT
 from tests.figures_data import CLOSED_AT, add_deliveries, add_evidence, make_windows, observe, source
 

@@ -91,7 +91,7 @@ class BrokenConnector:
     def __init__(self, config):
         self.config = config
 
-    def pages(self, cursor):  # pylint: disable=unused-argument
+    def pages(self, cursor):
         raise KeyError("assignee")
 
 
@@ -243,7 +243,7 @@ def test_oauth2_client_credentials_fetches_a_token_once_and_refreshes_it_on_401(
     answers = {"token-1": [Reply(body={"data": []}), Reply(status=401, body={})], "token-2": [Reply(body={"data": []})]}
     seen = []
 
-    def api(query):  # pylint: disable=unused-argument
+    def api(query):
         token = kpi_server.requests[-1]["headers"].get("Authorization", "").removeprefix("Bearer ")
         seen.append(token)
         return answers[token].pop(0)

@@ -1,5 +1,5 @@
 """
-The layers a maintainer relies on (README.md, "Layers and conventions"): ``api`` is the domain layer and the only writer;
+The layers a maintainer relies on (README, "Layers and conventions"): ``api`` is the domain layer and the only writer;
 views, receivers and tasks are thin and call its public names; ``kpi`` holds connectors that call
 the api, which imports nothing from them. Read from the source, so a new import that breaks a
 layer fails here.

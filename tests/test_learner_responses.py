@@ -93,9 +93,8 @@ def test_accepted_file_is_stored_under_a_generated_name(open_window, settings, t
 
 
 def test_survey_form_posts_are_typed_and_checked(client, open_window, learner, course_key):
-    from tests.conftest import SURVEY as BASE  # pylint: disable=import-outside-toplevel
-    questions = [*BASE["config"]["questions"], {"id": "calls", "type": "number", "text": "Calls"}]
-    window = open_window({**BASE, "config": {**BASE["config"], "questions": questions}})
+    questions = [*SURVEY["config"]["questions"], {"id": "calls", "type": "number", "text": "Calls"}]
+    window = open_window({**SURVEY, "config": {**SURVEY["config"], "questions": questions}})
     requirement = window.definition.requirements.get()
     client.force_login(learner)
     url = reverse("activation_plugin:submit_evidence", kwargs={

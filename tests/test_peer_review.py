@@ -28,7 +28,7 @@ def course(make_definition, course_key):
 
 
 def submit(people, name):
-    user, window = people[name]
+    _user, window = people[name]
     return api.save_learner_response(window=window, requirement=window.definition.requirements.get(),
                                      payload={"text": f"{name}'s call"}, idempotency_key=f"e-{name}")
 

@@ -32,7 +32,7 @@ def test_standalone_staff_are_global_staff_or_course_group_members(db):
 
 def test_backend_is_chosen_by_setting(settings):
     settings.ACTIVATION_PLATFORM_BACKEND = "activation_plugin.platform.StandaloneBackend"
-    assert type(platform.backend()) is StandaloneBackend
+    assert type(platform.backend()) is StandaloneBackend  # pylint: disable=unidiomatic-typecheck  # not a subclass
     assert platform.course_title(COURSE) == str(COURSE)
     assert platform.USER_RETIRE_LMS_MISC is STANDALONE_USER_RETIRE_LMS_MISC
 

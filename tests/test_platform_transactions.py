@@ -45,6 +45,7 @@ def test_a_supervisor_is_mailed_only_when_the_outermost_transaction_commits(wind
 @pytest.mark.parametrize("call", ["invite", "resend"])
 def test_a_request_that_rolls_back_mails_nobody(window, call):
     requirement = window.definition.requirements.get()
+    first = None
     if call == "resend":
         with committed():
             first = api.invite_supervisor(window, requirement, "boss@example.com")

@@ -64,7 +64,6 @@ def test_a_completion_while_a_window_runs_opens_no_second_follow_up(make_definit
 
 
 def test_draft_and_archived_definitions_open_nothing(make_definition, learner, course_key):
-    from activation_plugin import api  # pylint: disable=import-outside-toplevel
     make_definition(activate=False)
     api.archive_definition(make_definition(name="old"))
     send_passing(learner.id, course_key)

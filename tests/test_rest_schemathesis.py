@@ -73,7 +73,7 @@ def fuzz(api_schema, headers, path_parameters, examples):
                 calls.append(case.call_and_validate(checks=CHECKS).status_code)
 
             try:
-                exercise()
+                exercise()  # pylint: disable=no-value-for-parameter  # hypothesis supplies ``case``
             except hypothesis.errors.Unsatisfiable:
                 # Negative mode has nothing to break in an operation whose only inputs are fixed.
                 assert mode == GenerationMode.NEGATIVE, operation.label

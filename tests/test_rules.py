@@ -1,3 +1,4 @@
+"""Activation rules: how many verified requirements activate a window."""
 from datetime import datetime, timedelta, timezone
 
 import pytest

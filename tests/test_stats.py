@@ -43,7 +43,7 @@ Z95 = 1.959963984540054
 PROPORTION_CASES = [(0, 1), (1, 1), (0, 10), (10, 10), (3, 10), (57, 200), (1, 1000), (999, 1000)]
 
 
-def approx(value, rel=REL, abs=1e-12):
+def approx(value, rel=REL, abs=1e-12):  # pylint: disable=redefined-builtin  # pytest.approx's keyword
     return pytest.approx(value, rel=rel, abs=abs)
 
 

@@ -1,3 +1,4 @@
+"""The tick: expiry in batches, as a command and as a Celery task."""
 from datetime import timedelta
 
 from django.core.management import call_command

@@ -3,6 +3,8 @@ The Tutor plugin in ``tutor/``, as an operator gets it: built into a wheel, foun
 its ``tutor.plugin.v1`` entry point, enabled, and rendered by ``tutor config save`` (Tutor from
 PyPI, pinned in requirements/test.txt; no Docker needed).
 """
+# The LMS settings modules run_settings builds carry what the rendered code set; pylint cannot see them.
+# pylint: disable=no-member
 import json
 import os
 import subprocess
@@ -51,7 +53,7 @@ def tutor(plugin_site, tmp_path):
            "PYTHONPATH": str(plugin_site)}
 
     def run(*args, check=True):
-        result = subprocess.run([str(TUTOR), *args], env=env, capture_output=True, text=True)
+        result = subprocess.run([str(TUTOR), *args], env=env, capture_output=True, text=True, check=False)
         if check:
             assert result.returncode == 0, result.stdout + result.stderr
         return result
@@ -90,7 +92,7 @@ def run_settings(code, **existing):
     module.__dict__.update(existing)
     sys.modules[module.__name__] = module
     try:
-        exec(compile(code, module.__name__, "exec"), module.__dict__)  # noqa: S102
+        exec(compile(code, module.__name__, "exec"), module.__dict__)  # noqa: S102  # pylint: disable=exec-used
     finally:
         del sys.modules[module.__name__]
     return module
