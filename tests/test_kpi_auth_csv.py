@@ -85,7 +85,8 @@ def test_a_google_sheets_csv_export_is_read_after_its_redirect(settings, kpi_ser
         assert sorted(MetricObservation.objects.values_list("value", flat=True)) == [3.0, 4.5, 5.0]
         # A Python connector reads the same export through the guarded client.
         page = fetch(config["url"], parse("sheet", config), Request(params={"format": "csv"}, format="csv"))
-        assert page.body[0] == {  # pylint: disable=unsubscriptable-object"Agent email": "agent0@example.com", "CSAT": "4.5", "Date": str(BASE.date())}
+        # pylint: disable-next=unsubscriptable-object  # fetch returns a list body for a CSV
+        assert page.body[0] == {"Agent email": "agent0@example.com", "CSAT": "4.5", "Date": str(BASE.date())}
         settings.ACTIVATION_METRIC_SOURCES = {"json": {**config, "format": "json"}}
         failed = pull.pull("json")
         assert failed["status"] == "error" and "localhost returned malformed JSON" in failed["error"]
