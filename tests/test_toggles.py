@@ -90,13 +90,14 @@ def test_without_the_switch_an_invitation_is_mailed_at_commit(observed_window):
 
 
 @pytest.mark.parametrize("send, trigger", [(send_passing, "passing"), (send_certificate, "certificate")])
-def test_paused_receivers_write_nothing_and_backfill_finds_the_completion(send, trigger, make_definition, learner,
-                                                                         course_key):
+def test_paused_receivers_write_nothing_and_backfill_finds_the_completion(
+        send, trigger, make_definition, learner, course_key):
     definition = make_definition(requirements=[PROJECT], trigger=trigger)
     with override_waffle_switch(toggles.PAUSE_COMPLETION_RECEIVERS, active=True):
         passed_at = timezone.now() - timedelta(days=1)
         # The platform's own grade or certificate row, then its event.
-        DemoCompletionRecord.objects.create(user=learner, course_key=course_key, trigger=trigger, completed_at=passed_at)
+        DemoCompletionRecord.objects.create(user=learner, course_key=course_key, trigger=trigger,
+                                            completed_at=passed_at)
         send(learner.id, course_key, time=passed_at)
     assert not ActivationWindow.objects.exists() and not PendingCompletion.objects.exists()
     call_command("activation_backfill", definition=definition.pk)
