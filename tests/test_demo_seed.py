@@ -32,7 +32,7 @@ def run_rate(run):
 
 
 @pytest.mark.slow
-def test_seed_builds_two_runs_with_an_improving_rate_and_replays_change_nothing(db, settings, client):
+def test_seed_builds_two_runs_with_an_improving_rate_and_replays_change_nothing(transactional_db, settings, client):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     call_command("seed_demo", stdout=open("/dev/null", "w", encoding="utf-8"))  # noqa: SIM115
     first = snapshot()

@@ -220,7 +220,7 @@ def test_download_of_another_courses_definition_is_not_found(make_definition, co
 
 
 @pytest.mark.slow
-def test_the_seeded_demo_shows_the_run_improvement_with_its_uncertainty(db, settings):
+def test_the_seeded_demo_shows_the_run_improvement_with_its_uncertainty(transactional_db, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     call_command("seed_demo", stdout=io.StringIO())
     definition = ActivationDefinition.objects.get()
