@@ -263,6 +263,6 @@ def test_the_page_says_what_each_comparison_isolates(staff_client, course_key, m
     rows = [[cell.get_text() for cell in row.select("td")] for row in course.select("tbody tr")]
     assert rows[0][:2] == ["12", "11.0"] and rows[1][:2] == ["6", "10.5"]
     reading = html.select_one("[data-figure=course-effect]").get_text(" ", strip=True)
-    assert reading.startswith("Effect of the course on handle_time (observational, not randomised): -1.50")
+    assert reading.startswith("Effect of the course on handle time (observational, not randomised): -1.50")
     roi = html.select_one("[data-figure=roi]").get_text(" ", strip=True)
     assert roi.startswith("ROI of the course") and "worst case" in roi and "95%" not in roi
