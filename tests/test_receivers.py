@@ -11,7 +11,7 @@ from opaque_keys.edx.keys import CourseKey
 from openedx_events.learning.data import CcxCourseData, CcxCoursePassingStatusData
 from openedx_events.learning.signals import CCX_COURSE_PASSING_STATUS_UPDATED
 
-from activation_plugin import api
+from activation_plugin import api, toggles
 from activation_plugin.models import ActivationWindow, PendingCompletion
 from demo.platform import DemoBackend
 from tests.conftest import NOW, committed, failures, send_certificate, send_passing, user_data
@@ -107,6 +107,7 @@ def test_receiver_cost_does_not_depend_on_course_size(make_definition, course_ke
 @pytest.mark.parametrize("send", [send_passing, send_certificate])
 def test_events_for_courses_without_definitions_cost_one_query(send, learner, course_key,
                                                                django_assert_num_queries):
+    toggles.receivers_paused()  # the kill switch, read once: django-waffle serves it from the cache after that
     with django_assert_num_queries(1):
         send(learner.id, course_key)
 
