@@ -13,8 +13,8 @@ from django.utils import timezone
 from activation_plugin import api
 from activation_plugin.figures import exports
 from activation_plugin.models import ActivationDefinition, MetricSource
-from tests.factories import UserFactory
 from tests.conftest import NOW, PROJECT
+from tests.factories import UserFactory
 from tests.figures_data import CLOSED_AT, add_deliveries, add_evidence, make_windows, observe, source
 
 PROMPTED_PROJECT = {**PROJECT, "prompts": [{"send_after_days": 1, "subject": "How?", "body": "Tell us."}]}
