@@ -2,6 +2,8 @@
 Who sees which courses in the portfolio (``figures.portfolio``): global staff and members of
 ``ACTIVATION_PORTFOLIO_GROUP`` every org's, org-wide staff and instructors their orgs'.
 """
+from django.utils.translation import gettext as _
+
 from activation_plugin import platform
 from activation_plugin.errors import NotAllowed
 from activation_plugin.figures import portfolio as figures
@@ -17,7 +19,7 @@ def portfolio_definitions(user):
     """
     orgs = platform.portfolio_orgs(user)
     if orgs is not None and not orgs:
-        raise NotAllowed("Only global staff and org-wide staff or instructors may see the portfolio.")
+        raise NotAllowed(_("Only global staff and org-wide staff or instructors may see the portfolio."))
     definitions = (ActivationDefinition.objects.filter(status=ActivationDefinition.Status.ACTIVE)
                    .order_by("catalog_course", "pk"))
     return [definition for definition in definitions if orgs is None or figures.org_of(definition) in orgs]
