@@ -53,7 +53,7 @@ def test_learner_answers_and_edits_a_survey(page, live_server, make_definition, 
         {"id": "tools", "type": "multiple_choice", "text": "Which tools?", "options": ["script", "checklist"]},
         {"id": "confidence", "type": "likert", "text": "How confident are you?"},
         {"id": "calls", "type": "number", "text": "Calls handled with it"},
-    ]}}
+    ], "activation_condition": SURVEY["config"]["activation_condition"]}}
     make_definition(requirements=[survey])
     learner = UserFactory(username="surveyed")
     api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=1))
