@@ -42,6 +42,7 @@ SUBMIT_SHARE = 0.6  # of the offered requests; each is two requests (the page, t
 
 
 def parse_args():
+    """The command line the module docstring describes; the docstring is also the ``--help`` text."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.load", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=60, help="length of the run (default 60)")
@@ -139,6 +140,7 @@ class Load:
         return response
 
     def submit(self, rng):
+        """A learner opens their page and answers the survey; one in ten sends an earlier answer again."""
         with self.lock:
             replay = self.sent_submissions and rng.random() < 0.1
             if replay:
@@ -165,6 +167,7 @@ class Load:
                 self.accepted_submissions.add(learner)
 
     def read(self, rng):
+        """An instructor reads the definition page, the REST list of windows or the windows CSV."""
         definition = self.fixtures["definition"].pk
         endpoint, path = rng.choice([
             ("instructor page", f"/activation/courses/{self.course}/definitions/{definition}/"),
@@ -176,6 +179,7 @@ class Load:
             self._timed(endpoint, lambda: client.get(f"{self.base}{path}"))
 
     def deliver(self, rng):
+        """A signed batch of KPI observations of one source; one in ten is a delivery sent again."""
         # pylint: disable=import-outside-toplevel
         from activation_plugin.kpi.webhook import sign
         with self.lock:
@@ -192,7 +196,7 @@ class Load:
                 self.sent_deliveries.append(observations)
         body = json.dumps({"observations": observations}).encode()
         response = self._timed("KPI webhook", lambda: requests.post(
-            f"{self.base}/api/activation/v1/metric-sources/load-webhook/observations/", data=body,
+            f"{self.base}/api/activation/v1/metric-sources/load-webhook/observations/", data=body, timeout=60,
             headers={"Content-Type": "application/json", "X-Activation-Signature": sign(SECRET, body)}))
         if response is not None and response.status_code == 200:
             with self.lock:
@@ -221,6 +225,7 @@ def complete_more(fixtures, course_key, stop):
 
 
 def tick_every(env, stop, reports):
+    """The tick as cron runs it, every ``TICK_EVERY`` seconds, in a process of its own."""
     while not stop.wait(TICK_EVERY):
         done = subprocess.run([sys.executable, "manage.py", "activation_tick"], cwd=ROOT, env=env,
                               capture_output=True, text=True, check=False)
@@ -228,12 +233,15 @@ def tick_every(env, stop, reports):
 
 
 def percentile(values, share):
+    """The nearest-rank percentile (``share`` in [0, 1]) of ``values``."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))] if ordered else float("nan")
 
 
 def report(recorder, seconds, rate):
-    print(f"\nload: {rate:g} requests/s offered for {seconds} s (a learner's submission is two: the page, then the post)")
+    """Latencies per endpoint and the run's totals, each beside its target."""
+    print(f"\nload: {rate:g} requests/s offered for {seconds} s "
+          "(a learner's submission is two requests: the page, then the post)")
     print(f"{'endpoint':<20} {'requests':>8} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7}  statuses")
     total = 0
     for endpoint, latencies in sorted(recorder.latencies.items()):
@@ -287,6 +295,7 @@ def integrity(load, fixtures):
 
 
 def main():
+    """Seed, serve, load, report; the server stopped and the database dropped whatever fails."""
     args = parse_args()
     benchmarks.DATABASE = DATABASE  # a database of its own, beside the other benchmarks'
     benchmarks.bootstrap()
@@ -296,7 +305,7 @@ def main():
         course_key = CourseKey.from_string("course-v1:Load+APPLY+2026")
         fixtures = seed(course_key)
         env = server_environment()
-        server = subprocess.Popen(
+        server = subprocess.Popen(  # pylint: disable=consider-using-with  # stopped in the finally below
             [str(Path(sys.executable).parent / "gunicorn"), "django.core.wsgi:get_wsgi_application()",
              "--workers", str(args.workers), "--bind", f"127.0.0.1:{args.port}", "--timeout", "30",
              "--log-level", "warning"], cwd=ROOT, env=env)

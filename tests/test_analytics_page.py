@@ -96,7 +96,7 @@ def cohort_rows(client, course_key, definition):
 
 
 def test_small_segments_of_runs_the_viewer_cannot_see_are_hidden(staff_client, course_key, other_run,
-                                                                   make_definition, settings):
+                                                                 make_definition, settings):
     settings.ACTIVATION_MIN_CELL_SIZE = 5
     definition = make_definition()
     make_windows(definition, 8, state="activated", cohort="A", course_run=other_run)

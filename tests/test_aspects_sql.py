@@ -139,7 +139,8 @@ def follow_up(definition, run, learners, now, every):
 
 
 @pytest.mark.django_db(transaction=True, reset_sequences=True)
-def test_every_chart_runs_for_the_instructor_of_one_course_filtered_to_one_definition(  # pylint: disable=too-many-statements
+# pylint: disable-next=too-many-statements
+def test_every_chart_runs_for_the_instructor_of_one_course_filtered_to_one_definition(
         erb, events, aspects, make_definition, course_key, settings, mailoutbox):
     """
     Two definitions in two courses: each chart's query, as Superset sends it with the instructor

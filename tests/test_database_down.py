@@ -31,7 +31,7 @@ def window(make_definition, learner, course_key):
 
 @pytest.mark.parametrize("name", ["learner", "instructor"])
 def test_a_page_asked_while_the_database_is_gone_answers_try_again_without_it(client, learner, course_key,
-                                                                            window, name):
+                                                                              window, name):
     client.force_login(learner)
     client.get(reverse("activation_plugin:learner", kwargs={"course_id": str(course_key)}))  # a session with messages
     with database_gone():
@@ -41,7 +41,7 @@ def test_a_page_asked_while_the_database_is_gone_answers_try_again_without_it(cl
 
 
 def test_a_form_posted_while_the_database_is_gone_answers_try_again_and_stores_nothing(client, learner,
-                                                                                         course_key, window):
+                                                                                       course_key, window):
     client.force_login(learner)
     requirement = window.definition.requirements.get()
     url = reverse("activation_plugin:submit_evidence", kwargs={

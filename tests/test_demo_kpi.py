@@ -33,7 +33,7 @@ def test_the_demo_helpdesk_is_pulled_page_by_page_and_matched(live_server, setti
 
 @pytest.mark.slow
 def test_the_seeded_definition_page_shows_kpi_deltas_and_the_difference_in_differences(client, transactional_db,
-                                                                                         settings):
+                                                                                       settings):
     """Issue 18: no demo definition had a KPI requirement, so the page never showed its KPI figures."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     call_command("seed_demo", stdout=io.StringIO())

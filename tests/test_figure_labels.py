@@ -76,7 +76,7 @@ def test_kaplan_meier_is_read_at_the_window_s_end_once_someone_was_followed_that
 
 
 def test_the_page_the_rest_api_and_the_export_say_by_which_day(staff_client, jwt_staff_client, course_key,
-                                                                   make_definition):
+                                                               make_definition):
     definition = ten_days_into_a_45_day_window(make_definition, timezone.now())
     html = page(staff_client, course_key, definition)
     for part in (html.select_one(".activation-scorecard"), html.select_one(".activation-summary")):
@@ -90,7 +90,7 @@ def test_the_page_the_rest_api_and_the_export_say_by_which_day(staff_client, jwt
 
 
 def test_one_figure_to_quote_the_others_smaller_and_named_by_what_they_count(staff_client, course_key,
-                                                                            make_definition):
+                                                                             make_definition):
     """The issue: the rate and Kaplan–Meier were two green numbers of one size, and four "activation" shares."""
     definition = make_definition(window_days=30, holdout_percent=20)
     make_windows(definition, 20, state="activated")
@@ -207,7 +207,7 @@ def test_the_non_response_bounds_are_those_of_the_headline_rate(make_definition)
 
 
 def test_the_page_names_the_population_of_the_response_rate_and_of_the_bounds(staff_client, course_key,
-                                                                               make_definition):
+                                                                              make_definition):
     html = page(staff_client, course_key, answers_and_holdout(make_definition, timezone.now()))
     [response] = [div for div in html.select(".activation-counts div") if div.select_one("[data-figure=response_rate]")]
     assert text(response) == "Response rate (prompted arm, windows ended) 60.0 %"
@@ -218,7 +218,7 @@ def test_the_page_names_the_population_of_the_response_rate_and_of_the_bounds(st
 
 
 def test_the_curve_s_table_shows_the_events_and_censored_counts_the_export_has(staff_client, course_key,
-                                                                              make_definition):
+                                                                               make_definition):
     definition = ten_days_into_a_45_day_window(make_definition, timezone.now())
     make_windows(definition, 6, state="expired", opened_at=timezone.now() - timedelta(days=60))
     table = page(staff_client, course_key, definition).select_one("[data-table=km]")
@@ -226,5 +226,6 @@ def test_the_curve_s_table_shows_the_events_and_censored_counts_the_export_has(s
     rows = [dict(zip(headers, (text(td) for td in tr.select("td")))) for tr in table.select("tbody tr")]
     exported = exported_figures(staff_client, course_key, definition)
     assert [(row["Day"], row["Activated that day"], row["Censored that day"]) for row in rows] == [
-        (day, exported[("summary.km_curve.events", f"day={day}")], exported[("summary.km_curve.censored", f"day={day}")])
+        (day, exported[("summary.km_curve.events", f"day={day}")],
+         exported[("summary.km_curve.censored", f"day={day}")])
         for day in ("2", "10", "45")] == [("2", "8", "0"), ("10", "0", "12"), ("45", "0", "6")]

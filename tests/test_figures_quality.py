@@ -41,7 +41,8 @@ def test_data_quality_panel(make_definition):
     failing = quality.pop("failing_sources")
     quality.pop("non_response")  # tests/test_figures_quality.py::test_non_response_*
     assert quality == {
-        "prompted": 10, "responded": 3, "response_rate": 0.3, "awaiting_review": 2, "prompts_in_doubt": 0, "metrics": ["csat"],
+        "prompted": 10, "responded": 3, "response_rate": 0.3, "awaiting_review": 2, "prompts_in_doubt": 0,
+        "metrics": ["csat"],
         "unmatched_identities": 2, "future_observations": 1, "observations_outside_windows": 3,
         "supervisor_patterns": NO_PATTERNS,
     }
@@ -52,7 +53,8 @@ def test_data_quality_panel(make_definition):
 def test_data_quality_without_metrics_or_learners(make_definition):
     quality = api.data_quality(make_definition(), now=NOW)
     assert quality.pop("non_response")["suppressed"] is True
-    assert quality == {"prompted": 0, "responded": 0, "response_rate": None, "awaiting_review": 0, "prompts_in_doubt": 0, "metrics": [],
+    assert quality == {"prompted": 0, "responded": 0, "response_rate": None, "awaiting_review": 0,
+                       "prompts_in_doubt": 0, "metrics": [],
                        "unmatched_identities": 0, "future_observations": 0, "observations_outside_windows": 0,
                        "supervisor_patterns": NO_PATTERNS, "failing_sources": []}
 

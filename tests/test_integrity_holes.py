@@ -95,7 +95,7 @@ def answer(window, requirement, key, used):
 
 @pytest.mark.parametrize("verdict", ["verified", "rejected"])
 def test_a_reviewed_survey_answer_stays_as_reviewed_and_a_change_is_a_new_submission(survey_window, staff_user,
-                                                                                    verdict):
+                                                                                     verdict):
     window, requirement = survey_window
     first = answer(window, requirement, "a1", "yes")
     api.review_evidence(first, verdict=verdict, role="staff", reviewer=staff_user, version=first.submitted_at)
@@ -174,7 +174,7 @@ def test_a_mutual_pair_from_before_is_flagged_to_staff(observed, course_key, cli
 
 
 def test_a_learner_s_name_is_never_a_link_in_the_mail_to_their_supervisor(observed, mailoutbox,
-                                                                         django_capture_on_commit_callbacks):
+                                                                          django_capture_on_commit_callbacks):
     window = observed("ann@example.com")
     window.user.first_name, window.user.last_name = "Claim prize at", "paypa1-login.com"
     window.user.save()

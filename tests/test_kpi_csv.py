@@ -261,7 +261,7 @@ def test_staff_of_one_run_cannot_repoint_another_run_s_external_id(client, cours
 
 
 def test_the_links_preview_marks_an_id_of_another_run_s_learner(client, course_staff, course_key, other_run,
-                                                                 make_definition):
+                                                                make_definition):
     make_definition(requirements=[KPI])
     mine, theirs = UserFactory(username="learner003"), UserFactory(username="t2")
     api.open_windows(mine.pk, course_key, "passing", timezone.now() - timedelta(days=5))

@@ -236,7 +236,7 @@ def test_the_supervisor_mail_and_page_name_the_course(client, learner, course_ke
     [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=3))
     with committed():
         api.invite_supervisor(window, definition.requirements.get(), "boss@example.com")
-    [message] = mail.outbox  # pylint: disable=no-member  # imported in the function, pylint-django misses it
+    [message] = mail.outbox
     assert "completed the course “Applying Things”" in message.body
     link = re.search(r"https?://[^/\s]+(/activation/observe/\S+/)", message.body).group(1)
     assert "completed the course “Applying Things” and says" in words(client.get(link))

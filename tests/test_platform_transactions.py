@@ -77,7 +77,7 @@ def test_a_certificate_saved_inside_the_platforms_transaction_moves_no_shared_ro
 
 
 def test_a_certificate_write_that_rolls_back_leaves_no_completion_and_no_window(make_definition, learner,
-                                                                               course_key):
+                                                                                course_key):
     make_definition(trigger="certificate")
     with committed(), pytest.raises(PlatformRollback):
         with transaction.atomic():

@@ -102,7 +102,8 @@ def test_failing_mail_backend_keeps_the_prompt_and_retries(window, settings):
     ticks(7)  # the retry waits for its delay
     assert mail.outbox == []
     assert ticks(7 + 1 / 12) == [{"completions_retried": 0, "completions_pending": 0, "sent": 1, "failed": 0,
-                                  "reclaimed": 0, "ambiguous": 0, "expired": 0, "invitations_retried": 0, "tallies_built": 0}]
+                                  "reclaimed": 0, "ambiguous": 0, "expired": 0, "invitations_retried": 0,
+                                  "tallies_built": 0}]
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_error) == ("sent", 2, "")
 

@@ -43,7 +43,7 @@ def tick_days(now, *days):
 @pytest.mark.parametrize("arm", ["prompted", "holdout"])
 @pytest.mark.parametrize("consent", ["kept", "withdrew", "opted_out", "opted_out_everywhere"])
 def test_a_new_version_keeps_the_learner_s_arm_consent_and_single_follow_up(make_definition, course_key, other_run,
-                                                                          path, first_window, arm, consent):
+                                                                            path, first_window, arm, consent):
     now = timezone.now()
     first = make_definition(requirements=[PROMPTED], window_days=30, holdout_percent=50)
     second = api.new_version(first)
@@ -171,7 +171,7 @@ def test_rest_activation_says_409_until_supersede(jwt_staff_client, make_definit
 
 
 def test_the_page_warns_before_activation_and_activates_only_what_it_named(client, course_staff, make_definition,
-                                                                        course_key):
+                                                                           course_key):
     client.force_login(course_staff)
     running = make_definition(name="Running")
     other = make_definition(name="Another", activate=False)

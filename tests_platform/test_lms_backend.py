@@ -337,7 +337,6 @@ def test_batch_segments_match_single_segments_when_a_course_has_cohorts_off(back
     assert backend.segments_for([(learner, COURSE)]) == {(learner.pk, COURSE): single}
 
 
-
 def test_enrolled_among_is_any_active_enrollment_in_a_run_of_the_catalog_course(backend, course):
     """The course effect's untrained colleagues leave out whoever the LMS has enrolled in the course."""
     this_run = CourseEnrollmentFactory(course_id=COURSE).user

@@ -26,9 +26,9 @@ from activation_plugin.api.definitions import (
     create_definition,
     definitions_for_course,
     new_version,
-    superseded_by,
     requirement_specs,
     revise_definition,
+    superseded_by,
     update_definition,
 )
 from activation_plugin.api.evidence import (
@@ -99,8 +99,8 @@ from activation_plugin.api.supervision import (
     sender_name,
 )
 from activation_plugin.api.tallies import rebuild as rebuild_tallies
-from activation_plugin.api.tallies import recount as recount_tallies
 from activation_plugin.api.tallies import rebuild_missing as build_missing_tallies
+from activation_plugin.api.tallies import recount as recount_tallies
 from activation_plugin.api.windows import (
     assign_arm,
     expire_due_windows,
@@ -159,7 +159,8 @@ __all__ = [
     "opt_out", "send_due_prompts", "settle_ambiguous_claims", "stale_claims",
     # KPI observations and their sources.
     "FutureObservation", "KPI_UPLOAD_DIR", "KPI_UPLOAD_MAX_AGE", "clean_external_id", "clean_observation",
-    "declared_source_state", "finish_pull", "foreign_external_ids", "ingest_observations", "known_metrics", "link_identities",
+    "declared_source_state", "finish_pull", "foreign_external_ids", "ingest_observations", "known_metrics",
+    "link_identities",
     "metric_source", "parse_time", "record_id_of", "record_observation", "resolve_identities", "resolve_observations",
     "source_figures", "source_match_report", "sync_metric_source",
     # Figures (read-only, activation_plugin.figures), their exports and the plans they answer.

@@ -22,10 +22,10 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from activation_plugin import links, platform, prompts, toggles
-from activation_plugin.mailboxes import invited_pairs, is_mutual, mailbox
 from activation_plugin.api.evidence import record_evidence, review_evidence
 from activation_plugin.api.queries import run_scope
 from activation_plugin.errors import ActivationNotFound, ActivationRequestError
+from activation_plugin.mailboxes import invited_pairs, is_mutual, mailbox
 from activation_plugin.models import (
     ActivationWindow,
     Evidence,
@@ -37,6 +37,8 @@ from activation_plugin.models import (
 log = logging.getLogger(__name__)
 MAX_MAIL_ATTEMPTS = 5
 MAIL_PAUSED = "Outgoing mail is paused (the activation_plugin.pause_outgoing_mail switch is on)."
+
+
 def _in_domains(domain, domains):
     return any(domain == entry or domain.endswith(f".{entry}")
                for entry in (str(entry).strip().lower().lstrip("@.") for entry in domains) if entry)
@@ -301,10 +303,10 @@ def invites_for_course(course_key, limit=100):
         .select_related("window__user", "window__definition", "requirement").order_by("-created")[:limit]
     )
     pairs = invited_pairs({invite.window.definition.catalog_course for invite in invites},
-                           {mailbox(invite.window.user.email) for invite in invites})
+                          {mailbox(invite.window.user.email) for invite in invites})
     for invite in invites:
         invite.mutual = is_mutual(invite.window.definition.catalog_course, invite.window.user.email, invite.email,
-                                pairs)
+                                  pairs)
     return invites
 
 

@@ -118,6 +118,7 @@ def _filter_form(request):
 
 @login_required
 def portfolio_page(request):
+    """The portfolio for whoever's role covers several courses; hostile filters are a 400, never an error."""
     form, valid = _filter_form(request)
     if not valid:
         return render(request, "activation_plugin/portfolio.html", {"form": form}, status=400)

@@ -95,7 +95,7 @@ def arms_from_cells(cell_rows, unseen_cells=None):
               for arm in (ActivationWindow.Arm.HOLDOUT.value, ActivationWindow.Arm.PROMPTED.value)]
     arms = suppress_rows(_rate_rows(groups, "arm"), _unseen_rows(groups, unseen_cells, "arm"))
     holdout, prompted = arms
-    [comparison] = compared(holdout, [prompted])
+    comparison = compared(holdout, [prompted])[0]
     return {"baseline": holdout["arm"], "other": prompted["arm"], **comparison, "arms": arms}
 
 

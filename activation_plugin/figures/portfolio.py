@@ -16,7 +16,6 @@ from django.utils import timezone
 
 from activation_plugin import portfolio_stats
 from activation_plugin.figures import tallies
-from activation_plugin.figures.comparisons import segments_from_cells
 from activation_plugin.figures.base import (
     RATE_KEYS,
     cells,
@@ -26,6 +25,7 @@ from activation_plugin.figures.base import (
     reveals_outcomes,
     suppress_rows,
 )
+from activation_plugin.figures.comparisons import segments_from_cells
 from activation_plugin.models import ActivationWindow, Evidence
 
 # ``since``/``until``: dates; a run counts when its first window opened in [since, until).
@@ -56,21 +56,21 @@ def _counted_cells(definition, now, filters):
     ``filters.strength`` when one is asked for; and each run's first opening.
     """
     since, until = _midnight(filters.since), _midnight(filters.until)
-    cells = tallies.read(definition, now, with_kpi=False).cells
+    cell_rows = tallies.read(definition, now, with_kpi=False).cells
     first = {}
-    for row in cells:
+    for row in cell_rows:
         first[row["course_run"]] = min(first.get(row["course_run"], row["first_opened"]), row["first_opened"])
     kept = {run for run, opened in first.items()
             if (since is None or opened >= since) and (until is None or opened < until)}
     counted = [dict(row, activated=row[f"strength_{filters.strength}"] if filters.strength else row["activated"])
-               for row in cells if row["course_run"] in kept]
+               for row in cell_rows if row["course_run"] in kept]
     return counted, first
 
 
-def _runs(cells, first_opened):
+def _runs(cell_rows, first_opened):
     """Each run's rate, in the order the runs started; a run's small groups hidden as on the course page."""
     by_run = {}
-    for row in cells:
+    for row in cell_rows:
         group = by_run.setdefault(row["course_run"], {"completers": 0, "activated": 0, "open": 0})
         group["completers"] += row["completers"]
         if row["ended"]:
@@ -82,17 +82,17 @@ def _runs(cells, first_opened):
         for run, counts in sorted(by_run.items(), key=lambda item: first_opened[item[0]])])
 
 
-def _course_row(definition, cells, first_opened):
+def _course_row(definition, cell_rows, first_opened):
     """One course's figures before suppression: the rate over every run, the runs, responses and strengths."""
-    ended = [row for row in cells if row["ended"]]
+    ended = [row for row in cell_rows if row["ended"]]
     prompted = [row for row in ended if row["arm"] == ActivationWindow.Arm.PROMPTED]
-    runs = _runs(cells, first_opened)
+    runs = _runs(cell_rows, first_opened)
     change = compared(runs[-2], [runs[-1]])[0] if len(runs) >= 2 else None
     row = {
         "definition_id": definition.pk, "name": definition.name, "course_key": str(definition.course_key),
         "catalog_course": definition.catalog_course, "org": org_of(definition),
-        **rate_row(sum(row["completers"] for row in cells), sum(row["activated"] for row in ended),
-                   sum(row["completers"] for row in cells if not row["ended"])),
+        **rate_row(sum(row["completers"] for row in cell_rows), sum(row["activated"] for row in ended),
+                   sum(row["completers"] for row in cell_rows if not row["ended"])),
         "runs": runs, "change": change,
         "prompted": sum(row["completers"] for row in prompted),
         "responded": sum(row["responded"] for row in prompted),

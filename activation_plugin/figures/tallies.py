@@ -11,8 +11,9 @@ learner's KPI observations (see docs/decisions/0009-tallies.rst).
 Only time moves a window from running to ended without a write. Tally rows are kept per closing
 day, so every row of a day that has passed is ended and every row of a later day is running; of
 the windows closing *today*, split at ``now``, the smaller side is counted from the windows
-themselves and the other is today's rows minus it. A definition whose tallies were never built (``tallies_built_at`` empty, e.g. just after
-the upgrade that added them) is counted wholly from its windows until the tick builds them.
+themselves and the other is today's rows minus it. A definition whose tallies were never built
+(``tallies_built_at`` empty, e.g. just after the upgrade that added them) is counted wholly from its
+windows until the tick builds them.
 """
 import hashlib
 import operator

@@ -122,6 +122,9 @@ def _pinned(connection_class, host, address):
     address that was checked, while the Host header, TLS SNI and certificate check keep the name.
     """
     class Pinned(connection_class):
+        """``_dns_host`` is urllib3's own attribute (the address its socket connects to), set in its __init__."""
+
+        # pylint: disable=attribute-defined-outside-init
         def _new_conn(self):
             if self.host.lower().rstrip(".") != host:
                 raise OSError(f"A connection to {self.host} on the one pinned to {host}.")

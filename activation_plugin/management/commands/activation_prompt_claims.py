@@ -10,6 +10,8 @@ from activation_plugin.models import PromptDelivery
 
 
 class Command(BaseCommand):
+    """Lists the claims in doubt; settles them only when told which way."""
+
     help = ("List the follow-up prompts a tick stopped while sending (they may or may not have left); "
             "--resend sends them again, --give-up leaves them unsent.")
 
@@ -26,7 +28,8 @@ class Command(BaseCommand):
                      .select_related("window").order_by("claimed_at", "pk"))
         for delivery in ambiguous:
             self.stdout.write(f"delivery {delivery.pk}: {delivery.kind} {delivery.sequence} of window "
-                              f"{delivery.window_id} ({delivery.window.course_run}), claimed {delivery.claimed_at:%Y-%m-%d %H:%M}")
+                              f"{delivery.window_id} ({delivery.window.course_run}), "
+                              f"claimed {delivery.claimed_at:%Y-%m-%d %H:%M}")
         if options["resend"] or options["give_up"]:
             settled = api.settle_ambiguous_claims(resend=options["resend"], now=now)
             self.stdout.write(f"{'resent' if options['resend'] else 'given up'}: {settled}")

@@ -33,8 +33,8 @@ from activation_plugin.errors import (
     ActivationRequestError,
     DefinitionLocked,
     IdempotencyConflict,
-    OtherDefinitionActive,
     NotAllowed,
+    OtherDefinitionActive,
 )
 from activation_plugin.rest_api.v1.permissions import IsCourseStaff
 from activation_plugin.rest_api.v1.serializers import ErrorSerializer

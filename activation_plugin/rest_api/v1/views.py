@@ -99,6 +99,8 @@ class DefinitionDetailView(DefinitionMixin, ActivationAPIView):
 
 
 class ActivateDefinitionView(DefinitionMixin, ActivationAPIView):
+    """What the definition page's Activate button does, for integrations: one follow-up per course, confirmed."""
+
     serializer_class = s.DefinitionSerializer
 
     @documented(path_ids=["definition_id"], tags=DEFINITIONS, request=s.ActivateInputSerializer,
@@ -212,6 +214,8 @@ class FiguresView(DefinitionMixin, ActivationAPIView):
 
 
 class CourseSummaryView(ActivationAPIView):
+    """The landing page's cards as JSON: each definition of the run with its headline figures."""
+
     serializer_class = s.SummarySerializer
     pagination_class = None
 
