@@ -5,7 +5,10 @@ The database is the one ``scripts/platform-env migrate`` built on MariaDB with t
 plugin's real migrations: it is used as it is (each test runs in a transaction rolled back at its
 end), never created from the models, flushed or dropped here.
 """
+import importlib.util
 import os
+import sys
+from pathlib import Path
 
 import pytest
 from django.db import connections
@@ -14,6 +17,21 @@ from edx_django_utils.cache import RequestCache
 
 # The platform's own autouse fixtures (its conftest.py): no webpack bundles, no sites-cache reset.
 from cms.conftest import _django_clear_site_cache, no_webpack_loader  # noqa: F401  pylint: disable=unused-import
+
+
+def _plugin_test_factories():
+    """
+    The plugin's factories (``tests/factories.py``, not shipped in the wheel), loaded from their file:
+    putting the checkout on the path would let its ``activation_plugin`` shadow the installed wheel.
+    """
+    path = Path(__file__).resolve().parent.parent / "tests" / "factories.py"
+    spec = importlib.util.spec_from_file_location("activation_test_factories", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+
+
+_plugin_test_factories()
 
 
 @pytest.fixture(scope="session")

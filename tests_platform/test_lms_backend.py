@@ -8,15 +8,19 @@ from the modulestore (there is no MongoDB here), except where a test says so.
 """
 import os
 import re
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from uuid import uuid4
 
 import pytest
+from activation_test_factories import DefinitionFactory, RequirementFactory, WindowFactory  # tests_platform/conftest.py
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core import mail
+from django.db import transaction
 from django.http import Http404
+from django.test import TestCase
 from django.utils.formats import date_format
 from edx_django_utils.cache import RequestCache
 from opaque_keys.edx.keys import CourseKey
@@ -55,9 +59,8 @@ from openedx.core.djangoapps.user_api.preferences.api import set_user_preference
 
 import activation_plugin
 from activation_plugin import api, platform, receivers
-from activation_plugin.models import ActivationWindow, SupervisorInvite
+from activation_plugin.models import ActivationWindow, PendingCompletion, SupervisorInvite, WindowTally
 from activation_plugin.platform import LmsBackend
-from tests.factories import DefinitionFactory, RequirementFactory, WindowFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -417,12 +420,38 @@ def test_send_message_to_a_supervisor_without_an_account(backend):
     assert message.subject == "Observe Ada"
 
 
+def test_a_supervisor_invitation_is_mailed_only_after_the_request_transaction_commits(course):
+    """The LMS runs each request in a transaction (ATOMIC_REQUESTS): the api's own block is a savepoint."""
+    CourseCohortsSettings.objects.create(course_id=COURSE, is_cohorted=False)
+    observation = RequirementFactory(
+        definition=DefinitionFactory(course_key=COURSE, catalog_course="ActOrg+APPLY101"), kind="observation",
+        verification="supervisor", config={"checklist": ["Greets the caller"], "min_observed": 1})
+    window = WindowFactory(definition=observation.definition,
+                           user=CourseEnrollmentFactory(course_id=COURSE, mode="verified").user)
+    mail.outbox = []
+    with platform_commits():
+        with transaction.atomic():  # the request's transaction
+            api.invite_supervisor(window, observation, "boss@example.org")
+            assert mail.outbox == []
+        assert mail.outbox == []
+    [message] = mail.outbox
+    assert message.to == ["boss@example.org"]
+    assert SupervisorInvite.objects.get(window=window).mail_status == "sent"
+
+
 # --- the completion events, end to end ------------------------------------------------------------
 
 
 def _user_data(user):
     return UserData(id=user.id, is_active=True,
                     pii=UserPersonalData(username=user.username, email=user.email, name=user.get_full_name()))
+
+
+@contextmanager
+def platform_commits():
+    """The platform's write that sent the event commits at the end of the block: the receivers' work after it runs."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        yield
 
 
 def _plugin_response(responses):
@@ -434,11 +463,12 @@ def test_course_passing_event_opens_a_window_with_the_lms_segment(cohorted_cours
     definition = DefinitionFactory(course_key=COURSE, catalog_course="ActOrg+APPLY101", trigger="passing")
     learner = CourseEnrollmentFactory(course_id=COURSE, mode="verified").user
     _join(cohorted_course, learner)
-    responses = COURSE_PASSING_STATUS_UPDATED.send_event(
-        time=NOW,
-        course_passing_status=CoursePassingStatusData(
-            is_passing=True, course=CourseData(course_key=COURSE, display_name="Applying Statistics at Work"),
-            user=_user_data(learner)))
+    with platform_commits():
+        responses = COURSE_PASSING_STATUS_UPDATED.send_event(
+            time=NOW,
+            course_passing_status=CoursePassingStatusData(
+                is_passing=True, course=CourseData(course_key=COURSE, display_name="Applying Statistics at Work"),
+                user=_user_data(learner)))
     receiver, response = _plugin_response(responses)
     assert receiver is receivers.on_course_passing_status_updated
     assert not isinstance(response, Exception), repr(response)
@@ -451,11 +481,12 @@ def test_certificate_created_event_opens_a_window(course):
     CourseCohortsSettings.objects.create(course_id=COURSE, is_cohorted=False)
     definition = DefinitionFactory(course_key=COURSE, catalog_course="ActOrg+APPLY101", trigger="certificate")
     learner = CourseEnrollmentFactory(course_id=COURSE, mode="verified").user
-    responses = CERTIFICATE_CREATED.send_event(
-        time=NOW,
-        certificate=CertificateData(
-            user=_user_data(learner), course=CourseData(course_key=COURSE), mode="verified", grade="0.9",
-            current_status="downloadable", download_url="", name=""))
+    with platform_commits():
+        responses = CERTIFICATE_CREATED.send_event(
+            time=NOW,
+            certificate=CertificateData(
+                user=_user_data(learner), course=CourseData(course_key=COURSE), mode="verified", grade="0.9",
+                current_status="downloadable", download_url="", name=""))
     _receiver, response = _plugin_response(responses)
     assert not isinstance(response, Exception), repr(response)
     window = ActivationWindow.objects.get(definition=definition, user=learner)
@@ -467,10 +498,11 @@ def test_a_completion_in_a_course_whose_cohort_settings_cannot_be_read_still_ope
     CourseOverviewFactory(id=UNKNOWN_COURSE, display_name="Gone")
     definition = DefinitionFactory(course_key=UNKNOWN_COURSE, catalog_course="ActOrg+GONE", trigger="passing")
     learner = CourseEnrollmentFactory(course_id=UNKNOWN_COURSE, mode="verified").user
-    responses = COURSE_PASSING_STATUS_UPDATED.send_event(
-        time=NOW,
-        course_passing_status=CoursePassingStatusData(
-            is_passing=True, course=CourseData(course_key=UNKNOWN_COURSE), user=_user_data(learner)))
+    with platform_commits():
+        responses = COURSE_PASSING_STATUS_UPDATED.send_event(
+            time=NOW,
+            course_passing_status=CoursePassingStatusData(
+                is_passing=True, course=CourseData(course_key=UNKNOWN_COURSE), user=_user_data(learner)))
     _receiver, response = _plugin_response(responses)
     assert not isinstance(response, Exception), repr(response)
     assert ActivationWindow.objects.filter(definition=definition, user=learner).exists()
@@ -481,13 +513,18 @@ def test_the_lms_own_passing_grade_event_opens_a_window(cohorted_course):
     definition = DefinitionFactory(course_key=COURSE, catalog_course="ActOrg+APPLY101", trigger="passing")
     learner = CourseEnrollmentFactory(course_id=COURSE, mode="verified").user
     _join(cohorted_course, learner)
-    course_grade_now_passed(learner, COURSE)
+    with platform_commits():
+        course_grade_now_passed(learner, COURSE)
     window = ActivationWindow.objects.get(definition=definition, user=learner)
     assert (window.trigger, window.enrollment_mode, window.cohort) == ("passing", "verified", "Night shift")
 
 
-def test_a_passing_certificate_saved_by_the_lms_opens_a_window(course):
-    """GeneratedCertificate.save sends CERTIFICATE_CREATED whenever the status is a passing one."""
+def test_a_passing_certificate_saved_by_the_lms_opens_a_window_once_its_transaction_commits(course):
+    """
+    GeneratedCertificate.save sends CERTIFICATE_CREATED whenever the status is a passing one, from
+    inside the LMS's transaction: the completion is stored there, but no window and no shared running
+    total is written until that transaction commits (issue 30).
+    """
     CourseCohortsSettings.objects.create(course_id=COURSE, is_cohorted=False)
     definition = DefinitionFactory(course_key=COURSE, catalog_course="ActOrg+APPLY101", trigger="certificate")
     learner = CourseEnrollmentFactory(course_id=COURSE, mode="verified").user
@@ -495,9 +532,15 @@ def test_a_passing_certificate_saved_by_the_lms_opens_a_window(course):
                                               mode="verified", verify_uuid=uuid4().hex)
     assert not ActivationWindow.objects.filter(definition=definition).exists()
     certificate.status = CertificateStatuses.downloadable
-    certificate.save()
-    certificate.save()  # the LMS sends the event again on every save: still one window
+    with platform_commits():
+        with transaction.atomic():  # the request's transaction (ATOMIC_REQUESTS)
+            certificate.save()
+            certificate.save()  # the LMS sends the event again on every save: still one window
+            assert PendingCompletion.objects.filter(user_id=learner.pk).count() == 1
+            assert not ActivationWindow.objects.filter(definition=definition).exists()
+            assert not WindowTally.objects.filter(definition=definition).exists()
     [window] = ActivationWindow.objects.filter(definition=definition)
+    assert WindowTally.objects.filter(definition=definition).exists()
     assert (window.user, window.trigger, window.enrollment_mode) == (learner, "certificate", "verified")
 
 
