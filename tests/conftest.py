@@ -193,6 +193,12 @@ def fast_retries(settings):
     settings.ACTIVATION_METRIC_MAX_RETRY_AFTER_SECONDS = 2
 
 
+@pytest.fixture
+def agents(db, fast_retries):
+    """The three support agents the imitated KPI services' records are about (agent0…agent2@example.com)."""
+    return [UserFactory(username=f"agent{n}", email=f"agent{n}@example.com") for n in range(3)]
+
+
 def api_url(name, **kwargs):
     """A REST API v1 URL by name, ids given as anything ``str`` turns into the path."""
     from django.urls import reverse  # pylint: disable=import-outside-toplevel

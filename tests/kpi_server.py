@@ -128,3 +128,8 @@ class KpiServer:
     def url(self, path=""):
         host, port = self.httpd.server_address[:2]
         return f"http://{host}:{port}{path}"
+
+
+def rest_source(server, path, **config):
+    """A REST source's declaration pointed at ``server`` (on loopback, so private addresses are allowed)."""
+    return {"kind": "rest", "url": server.url(path), "allowed_hosts": ["127.0.0.1"], "allow_private": True, **config}

@@ -53,7 +53,8 @@ def assert_no_script_ran(page, url):  # noqa: F811
     assert response.status == 200, url
     page.wait_for_load_state("load")
     # The email preview's own frame is fully sandboxed (no scripts); an injected one would not be.
-    assert page.evaluate("() => window.__xss === undefined && !document.querySelector('iframe[srcdoc]:not([sandbox=\"\"])')"), url
+    unsandboxed = "iframe[srcdoc]:not([sandbox=''])"
+    assert page.evaluate(f"() => window.__xss === undefined && !document.querySelector(\"{unsandboxed}\")"), url
     assert dialogs == [], url
 
 

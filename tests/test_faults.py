@@ -299,6 +299,23 @@ def test_a_lock_timeout_in_the_tick_rolls_its_batch_back_and_the_next_tick_sends
 
 # 3. A worker killed in the middle of a tick.
 
+def slow_tick_that_has_mailed(mails, *, batch, delay):
+    """
+    ``(worker, tick, env)``: an ``activation_tick`` process on this test's database, in batches of
+    ``batch``, with a mail server taking ``delay`` seconds a message, once it has mailed ``mails``;
+    ``tick`` and ``env`` run the next tick, with a lease of 0 so it takes back what the worker left.
+    """
+    env = {**os.environ, "DEMO_DB": "mariadb", "DEMO_DB_NAME": connection.settings_dict["NAME"],
+           "DEMO_TICK_BATCH_SIZE": str(batch), "DEMO_TICK_CLAIM_LEASE_MINUTES": "0"}
+    tick = [sys.executable, "manage.py", "activation_tick"]
+    worker = subprocess.Popen(tick, cwd=ROOT, env={**env, "DEMO_MAIL_DELAY_SECONDS": str(delay)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while DemoSentMail.objects.count() < mails and time.monotonic() < deadline and worker.poll() is None:
+        time.sleep(0.02)
+    return worker, tick, env
+
+
 @mariadb_only
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
@@ -316,15 +333,7 @@ def test_a_tick_killed_mid_batch_leaves_only_the_message_in_flight_ambiguous_and
     learners = UserFactory.create_batch(24)
     for user in learners:
         api.open_windows(user.pk, course_key, "passing", timezone.now() - timedelta(hours=1))
-    batch = 8
-    env = {**os.environ, "DEMO_DB": "mariadb", "DEMO_DB_NAME": connection.settings_dict["NAME"],
-           "DEMO_TICK_BATCH_SIZE": str(batch), "DEMO_TICK_CLAIM_LEASE_MINUTES": "0"}
-    tick = [sys.executable, "manage.py", "activation_tick"]
-    worker = subprocess.Popen(tick, cwd=ROOT, env={**env, "DEMO_MAIL_DELAY_SECONDS": "0.4"},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while DemoSentMail.objects.count() < 10 and time.monotonic() < deadline and worker.poll() is None:
-        time.sleep(0.02)
+    worker, tick, env = slow_tick_that_has_mailed(10, batch=8, delay=0.4)
     worker.send_signal(signal.SIGKILL)
     worker.wait(timeout=30)
     assert worker.returncode == -signal.SIGKILL, worker.stderr.read().decode()
@@ -367,14 +376,7 @@ def test_the_database_gone_under_a_tick_mid_batch_loses_no_prompt(make_definitio
     learners = UserFactory.create_batch(24)
     for user in learners:
         api.open_windows(user.pk, course_key, "passing", timezone.now() - timedelta(hours=1))
-    env = {**os.environ, "DEMO_DB": "mariadb", "DEMO_DB_NAME": connection.settings_dict["NAME"],
-           "DEMO_TICK_BATCH_SIZE": "12", "DEMO_TICK_CLAIM_LEASE_MINUTES": "0"}
-    tick = [sys.executable, "manage.py", "activation_tick"]
-    worker = subprocess.Popen(tick, cwd=ROOT, env={**env, "DEMO_MAIL_DELAY_SECONDS": "0.3"},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while DemoSentMail.objects.count() < 5 and time.monotonic() < deadline and worker.poll() is None:
-        time.sleep(0.02)
+    worker, tick, env = slow_tick_that_has_mailed(5, batch=12, delay=0.3)
     with connection.cursor() as cursor:
         cursor.execute("SELECT id FROM information_schema.processlist WHERE db = %s AND id <> CONNECTION_ID()",
                        [connection.settings_dict["NAME"]])

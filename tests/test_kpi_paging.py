@@ -9,19 +9,12 @@ from django.utils import timezone
 
 from activation_plugin.kpi import pull
 from activation_plugin.models import MetricObservation, MetricSource
-from tests.factories import UserFactory
-from tests.kpi_server import Reply
+from tests.kpi_server import Reply, rest_source
 
 BASE = (timezone.now() - timedelta(days=3)).replace(microsecond=0)
 
 
-def rest_source(server, path, **config):
-    return {"kind": "rest", "url": server.url(path), "allowed_hosts": ["127.0.0.1"], "allow_private": True, **config}
-
-
-@pytest.fixture(autouse=True)
-def agents(db, fast_retries):
-    return [UserFactory(username=f"agent{n}", email=f"agent{n}@example.com") for n in range(3)]
+pytestmark = pytest.mark.usefixtures("agents")
 
 
 def issue(n):
