@@ -352,7 +352,9 @@ def definition(make_definition):
     return make_definition(holdout_percent=20)
 
 
-EXAMPLES = hypothesis_settings(max_examples=60, deadline=None,
+# The same 60 courses on every run (as the schemathesis test does): CI judges what a developer ran;
+# explore more with a larger max_examples and derandomize off while working on the rules.
+EXAMPLES = hypothesis_settings(max_examples=60, deadline=None, database=None, derandomize=True,
                                suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
