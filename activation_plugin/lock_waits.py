@@ -69,8 +69,18 @@ def _restore():
     connection still carrying the plugin's bound must not serve the platform's next request.
     """
     try:
+        if connection.needs_rollback and connection.connection is not None:
+            # The request's transaction is only marked for rollback (an error answered as a 400 or 503,
+            # DRF's set_rollback): Django refuses statements until it ends, but a session variable is
+            # not transactional, so it is put back on the driver's own connection.
+            raw = connection.connection.cursor()
+            try:
+                raw.execute(RESTORE)
+            finally:
+                raw.close()
+            return
         with connection.cursor() as cursor:
             cursor.execute(RESTORE)
-    except DatabaseError as exc:
+    except (DatabaseError, connection.Database.Error) as exc:
         log.info("activation: closing a connection whose lock wait could not be restored: %s", exc)
         connection.close()
