@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import activation_plugin
 from activation_plugin.settings.common import filter_steps
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -323,7 +324,7 @@ def test_with_aspects_init_builds_the_dbt_models_in_aspects_job_after_its_dbt_ru
     assert lines[-1] == "dbt run --select path:models/activation_plugin"
     copied = {line.split()[-2].removeprefix("/tmp/activation-plugin/") for line in lines if line.startswith("cp ")}
     assert copied == {"activation_plugin/aspects/dbt/models/activation", "activation_plugin/aspects/dbt/macros"}
-    shipped = ROOT / "activation_plugin" / "aspects" / "dbt"
+    shipped = Path(activation_plugin.__file__).resolve().parent / "aspects" / "dbt"  # what the wheel ships
     assert {path.name for path in shipped.iterdir() if path.is_dir()} == {"models", "macros"}
     assert [path.name for path in (shipped / "models").iterdir()] == ["activation"]
     subprocess.run(["sh", "-n", "-c", script], check=True)  # a script sh runs
