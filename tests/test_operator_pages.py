@@ -9,7 +9,8 @@ from bs4 import BeautifulSoup
 from django.urls import reverse
 from django.utils import translation
 
-from tests.factories import UserFactory
+from demo.models import DemoCourse
+from tests.factories import UserFactory, WindowFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,3 +78,20 @@ def test_an_unknown_course_is_a_404_not_a_refusal(client, learner):
     response = client.get(reverse("activation_plugin:instructor", kwargs={"course_id": "course-v1:No+Such+Run"}))
     assert response.status_code == 404
     assert "This page does not exist" in refusal(response)
+
+
+def test_the_learner_page_of_an_unknown_course_is_a_404(client, learner):
+    """It answered 200 with an empty page titled by the mistyped key, as if the course existed."""
+    client.force_login(learner)
+    response = client.get(reverse("activation_plugin:learner", kwargs={"course_id": "course-v1:No+Such+Run"}))
+    assert response.status_code == 404
+    assert "This page does not exist" in refusal(response)
+
+
+def test_a_removed_course_still_shows_the_learner_what_they_sent(client, course_key, learner, make_definition):
+    """The 404 is for links to nothing: a learner whose course was removed keeps their windows in view."""
+    WindowFactory(definition=make_definition(), user=learner, course_run=course_key)
+    DemoCourse.objects.filter(course_key=course_key).delete()
+    client.force_login(learner)
+    response = client.get(reverse("activation_plugin:learner", kwargs={"course_id": str(course_key)}))
+    assert response.status_code == 200

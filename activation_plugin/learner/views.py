@@ -93,10 +93,15 @@ def window_progress(window, now):
 def learner_page(request, course_id):
     course_key = course_key_or_404(course_id)
     now = timezone.now()
+    windows = [window_progress(window, now) for window in api.learner_windows(request.user, course_key)]
+    if not windows and not platform.course_exists(course_key):
+        # A mistyped or stale link. A course removed after the learner's windows opened still shows them:
+        # what they sent is theirs to see.
+        raise Http404("No such course.")
     return render(request, "activation_plugin/learner.html", {
         "course_key": course_key,
         "course_title": platform.course_title(course_key),
-        "windows": [window_progress(window, now) for window in api.learner_windows(request.user, course_key)],
+        "windows": windows,
         "peer_review_waiting": api.peer_review_waiting(request.user, course_key),
         # One key per rendered form: a double click or a resubmitted page stores the evidence once.
         "submission_key": uuid.uuid4().hex,
