@@ -9,6 +9,8 @@ from datetime import date, timedelta
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from opaque_keys.edx.keys import CourseKey
 from scipy import stats as sps
@@ -292,3 +294,18 @@ def test_segments_are_pooled_across_the_courses_shown(make_definition, global_st
     assert (modes["verified"]["activated"], modes["verified"]["eligible"]) == (21, 50)
     assert (modes["audit"]["activated"], modes["audit"]["eligible"]) == (12, 40)
     assert modes["audit"]["rate_ci"] == pytest.approx(proportion_confint(12, 40, method="wilson"))
+
+
+def test_the_portfolio_reads_the_same_few_queries_whatever_its_number_of_courses(make_definition, global_staff):
+    """One grouped read of the tallies for every course: twice the courses, the same queries."""
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            api.portfolio(global_staff, now=NOW)
+        return len(captured)
+
+    for number in range(3):
+        make_course(make_definition, f"course-v1:AcmeX+Q{number}+2026", 10 + number, 20)
+    three = queries()
+    for number in range(3, 6):
+        make_course(make_definition, f"course-v1:AcmeX+Q{number}+2026", 10 + number, 20)
+    assert queries() == three

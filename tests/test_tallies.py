@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from opaque_keys.edx.keys import CourseKey
 
 from activation_plugin import api
 from activation_plugin.api.tallies import retally
@@ -27,6 +28,7 @@ from activation_plugin.models import (
     KpiTally,
     WindowTally,
 )
+from demo.models import DemoCourse
 from tests.conftest import NOW, PROJECT, SURVEY
 from tests.factories import UserFactory
 from tests.figures_data import source
@@ -356,3 +358,35 @@ def test_an_online_recount_builds_and_repairs_by_chunks_as_the_locked_rebuild_do
     ActivationDefinition.objects.filter(pk=definition.pk).update(tallies_built_at=None)
     assert api.build_missing_tallies() == 1
     assert stored(definition) == after
+
+
+def test_many_definitions_read_at_once_are_each_as_read_alone(make_definition, settings):
+    """``read_many`` (the portfolio's one read) gives each definition the cells and KPI sums ``read`` gives it."""
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
+    definitions = []
+    for number, offset in enumerate((timedelta(hours=9, minutes=30), timedelta(hours=20), timedelta(hours=3))):
+        key = CourseKey.from_string(f"course-v1:ManyX+C{number}+2026")
+        DemoCourse.objects.create(course_key=key, display_name=f"Many {number}")
+        definition = make_definition(requirements=[STAFF_PROJECT, METRIC] if number != 1 else [STAFF_PROJECT],
+                                     course_key=key)
+        day_start = NOW.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=definition.window_days)
+        windows = complete(definition, UserFactory.create_batch(5), day_start + offset, step=timedelta(hours=1))
+        complete(definition, UserFactory.create_batch(3), NOW - timedelta(days=60))
+        api.ingest_observations(source(f"crm-many-{number}"), [
+            record for window in windows[:3] for record in handle_times(window.user, window.opened_at, 300, 280)],
+            now=NOW)
+        submit(windows[0], f"many-{number}")
+        definitions.append(definition)
+    ActivationDefinition.objects.filter(pk=definitions[2].pk).update(tallies_built_at=None)  # counted from windows
+    ActivationWindow.objects.filter(definition=definitions[0]).update(tallied=None)  # never counted
+    for definition in definitions:
+        definition.refresh_from_db()
+
+    def normal(tallied):
+        return (sorted(repr(sorted(comparable(row).items())) for row in tallied.cells),
+                sorted(repr(sorted(comparable(row).items())) for row in tallied.kpi))
+
+    for moment in (NOW, NOW + timedelta(hours=10)):
+        many = tallies.read_many(definitions, moment, tallies.metric_baselines_of(definitions))
+        for definition in definitions:
+            assert normal(many[definition.pk]) == normal(tallies.read(definition, moment)), definition.course_key

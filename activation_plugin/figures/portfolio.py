@@ -49,14 +49,13 @@ def _midnight(day):
     return None if day is None else datetime.combine(day, time.min, tzinfo=dt_timezone.utc)
 
 
-def _counted_cells(definition, now, filters):
+def _counted_cells(cell_rows, filters):
     """
-    The definition's cells in the period (runs whose first window opened in ``[since, until)``),
-    with ``activated`` replaced by the activations backed by verified evidence of
-    ``filters.strength`` when one is asked for; and each run's first opening.
+    A definition's cells (``tallies.read_many``) in the period (runs whose first window opened in
+    ``[since, until)``), with ``activated`` replaced by the activations backed by verified evidence
+    of ``filters.strength`` when one is asked for; and each run's first opening.
     """
     since, until = _midnight(filters.since), _midnight(filters.until)
-    cell_rows = tallies.read(definition, now, with_kpi=False).cells
     first = {}
     for row in cell_rows:
         first[row["course_run"]] = min(first.get(row["course_run"], row["first_opened"]), row["first_opened"])
@@ -157,12 +156,13 @@ def portfolio(definitions, now=None, filters=Filters(), sort="rank"):
     definitions = list(definitions)
     orgs = sorted({org_of(definition) for definition in definitions})
     courses = sorted({definition.catalog_course for definition in definitions})
+    shown = [definition for definition in definitions
+             if not (filters.org and org_of(definition) != filters.org
+                     or filters.course and definition.catalog_course != filters.course)]
+    tallied = tallies.read_many(shown, now, {definition.pk: {} for definition in shown})
     rows, segment_cells = [], []
-    for definition in definitions:
-        if filters.org and org_of(definition) != filters.org or filters.course and (
-                definition.catalog_course != filters.course):
-            continue
-        counted, first_opened = _counted_cells(definition, now, filters)
+    for definition in shown:
+        counted, first_opened = _counted_cells(tallied[definition.pk].cells, filters)
         rows.append(_course_row(definition, counted, first_opened))
         segment_cells += cells(definition, now, tallies.Tallies(counted, [], {}, {}))
     counts = [(row["activated"], row["eligible"]) for row in rows if row["eligible"]]

@@ -58,8 +58,10 @@ CELL_FIELDS = ("course_run", "arm", "enrollment_mode", "org", "cohort")
 STRENGTH_COUNTERS = tuple(f"strength_{strength}" for strength in Evidence.Strength.values)
 CELL_COUNTERS = ("completers", "activated", "prompted", "responded", "verified", "repeat", "verified_evidence",
                  "awaiting_review", *STRENGTH_COUNTERS)
-KPI_SUMS = ("measured", "sum_delta", "sum_delta_squares", "sum_pre", "sum_post", "observations",
-            "observations_used")
+KPI_SUMS = ("measured", "sum_delta", "sum_delta_squares", "sum_pre", "sum_pre_squares", "sum_post",
+            "observations", "observations_used")
+# What the KPI sums are grouped by: the course effect weighs its colleagues by the completers' opening periods.
+KPI_KEYS = ("metric", "arm", "activated", "opened_on", "window_days")
 DEFAULT_BASELINE_DAYS = 30
 # What a contribution is computed from, besides the annotations: the window's own columns.
 WINDOW_COLUMNS = ("pk", "definition_id", *CELL_FIELDS, "opened_at", "closes_at", "state", "days_to_activation",
@@ -69,14 +71,20 @@ Tallies = namedtuple("Tallies", "cells kpi activation_days waiting")
 DAY = timedelta(days=1)
 
 
+def metric_baselines_of(definitions):
+    """``{definition id: metric_baselines}`` of several definitions, in one query."""
+    baselines = {definition.pk: {} for definition in definitions}
+    configs = (EvidenceRequirement.objects.filter(definition__in=list(baselines),
+                                                  kind=EvidenceRequirement.Kind.METRIC)
+               .order_by("definition_id", "position", "pk").values_list("definition_id", "config"))
+    for definition_id, config in configs:
+        baselines[definition_id].setdefault(config["metric"], config.get("baseline_days", DEFAULT_BASELINE_DAYS))
+    return baselines
+
+
 def metric_baselines(definition):
     """``{metric: baseline_days}`` of the definition's KPI requirements, in requirement order."""
-    baselines = {}
-    configs = (EvidenceRequirement.objects.filter(definition=definition, kind=EvidenceRequirement.Kind.METRIC)
-               .order_by("position", "pk").values_list("config", flat=True))
-    for config in configs:
-        baselines.setdefault(config["metric"], config.get("baseline_days", DEFAULT_BASELINE_DAYS))
-    return baselines
+    return metric_baselines_of([definition])[definition.pk]
 
 
 def cell_key(row):
@@ -86,6 +94,11 @@ def cell_key(row):
 
 def utc_day(moment):
     return moment.astimezone(dt_timezone.utc).date()
+
+
+def opening_period(row):
+    """``(opened_on, window_days)`` of a window: the UTC day it opened and its length in whole days."""
+    return utc_day(row["opened_at"]), round((row["closes_at"] - row["opened_at"]) / DAY)
 
 
 def _evidence_count(status):
@@ -170,7 +183,8 @@ def contribution(row, metrics):
         measured = pre is not None and post is not None
         delta = post - pre if measured else 0.0
         sums = {"measured": int(measured), "sum_delta": delta, "sum_delta_squares": delta * delta,
-                "sum_pre": pre if measured else 0.0, "sum_post": post if measured else 0.0,
+                "sum_pre": pre if measured else 0.0, "sum_pre_squares": pre * pre if measured else 0.0,
+                "sum_post": post if measured else 0.0,
                 "observations": row[f"observations_{index}"], "observations_used": row[f"used_{index}"]}
         if any(sums.values()):
             kpi[metric] = {key: value for key, value in sums.items() if value}
@@ -208,10 +222,11 @@ def _added_up(rows, now):
         if added["cell"] and not activated and not ended:
             observed = (now - row["opened_at"]) // DAY
             waiting[observed] = waiting.get(observed, 0) + 1
+        opened_on, window_days = opening_period(row)
         for metric, sums in added["kpi"].items():
-            group = kpi.setdefault((metric, row["arm"], activated, ended), {
-                "metric": metric, "arm": row["arm"], "activated": activated, "ended": ended,
-                **dict.fromkeys(KPI_SUMS, 0)})
+            group = kpi.setdefault((metric, row["arm"], activated, opened_on, window_days, ended), {
+                "metric": metric, "arm": row["arm"], "activated": activated, "opened_on": opened_on,
+                "window_days": window_days, "ended": ended, **dict.fromkeys(KPI_SUMS, 0)})
             for name, value in sums.items():
                 group[name] += value
     return Tallies(list(cells.values()), list(kpi.values()), days, waiting)
@@ -224,42 +239,75 @@ def counted_from_windows(windows, baselines, now):
                       for row in annotated(windows, baselines).order_by()), now)
 
 
-def _closing_today(definition, baselines, now, today, day_rows):
-    """
-    ``Tallies`` of the windows closing today, which ``now`` splits into ended and running. Only the
-    smaller side is read (what each of its windows stores it adds, ``tallied``; counted afresh for
-    a window never counted); the other is today's tally rows (``day_rows``) minus it. Which side is
-    smaller, and the running windows' opening times the curve censors, come from the
-    ``(definition, state, closes_at, opened_at)`` index alone, without reading a row: a first
-    visit reads at most half of one day's windows, a quarter on average.
-    """
+def _today_windows(definition_ids, today):
     start = datetime.combine(today, time.min, tzinfo=dt_timezone.utc)
-    windows = ActivationWindow.objects.filter(definition=definition, state__in=ActivationWindow.State.values,
-                                              closes_at__gte=start, closes_at__lt=start + DAY)
-    ended, running, waiting = 0, 0, {}
-    for closes_at, state, opened_at in windows.values_list("closes_at", "state", "opened_at").order_by():
+    return ActivationWindow.objects.filter(definition__in=definition_ids, state__in=ActivationWindow.State.values,
+                                           closes_at__gte=start, closes_at__lt=start + DAY)
+
+
+def _closing_today(baselines_of, now, today, day_rows):
+    """
+    ``{definition id: Tallies}`` of the windows closing today, which ``now`` splits into ended and
+    running, for each definition of ``baselines_of`` (``{id: metric_baselines}``), in a few queries
+    whatever their number. Only the smaller side of each definition's day is read (what each of its
+    windows stores it adds, ``tallied``; counted afresh for a window never counted); the other is
+    today's tally rows (``day_rows``: ``{id: Tallies}``) minus it. Which side is smaller, and the
+    running windows' opening times the curve censors, come from the ``(definition, state,
+    closes_at, opened_at)`` index alone, without reading a row: a first visit reads at most half of
+    one day's windows, a quarter on average.
+    """
+    windows = _today_windows(list(baselines_of), today)
+    sides = {pk: {"ended": 0, "running": 0, "waiting": {}} for pk in baselines_of}
+    for definition_id, closes_at, state, opened_at in windows.values_list(
+            "definition_id", "closes_at", "state", "opened_at").order_by():
+        side = sides[definition_id]
         if closes_at <= now:
-            ended += 1
+            side["ended"] += 1
             continue
-        running += 1
+        side["running"] += 1
         if state in (ActivationWindow.State.OPEN, ActivationWindow.State.EXPIRED):
             observed = (now - opened_at) // DAY
-            waiting[observed] = waiting.get(observed, 0) + 1
-    side = windows.filter(closes_at__lte=now) if ended <= running else windows.filter(closes_at__gt=now)
-    rows = list(side.values(*WINDOW_COLUMNS))
-    uncounted = [row["pk"] for row in rows if row["tallied"] is None]
-    if uncounted:
-        fresh = {row["pk"]: contribution(row, list(baselines))
-                 for row in annotated(side.filter(pk__in=uncounted), baselines)}
-        for row in rows:
-            row["tallied"] = row["tallied"] or fresh[row["pk"]]
-    side_read = _added_up(({**row, "added": {**row["tallied"], "kpi": {
-        metric: sums for metric, sums in row["tallied"]["kpi"].items() if metric in baselines}}} for row in rows), now)
-    other = ended > running  # the ``ended`` of the side not read
-    return Tallies(side_read.cells + _rest_of_day(day_rows.cells, CELL_FIELDS, CELL_COUNTERS, side_read.cells, other),
-                   side_read.kpi + _rest_of_day(day_rows.kpi, ("metric", "arm", "activated"), KPI_SUMS, side_read.kpi,
-                                                other),
-                   {}, waiting)
+            side["waiting"][observed] = side["waiting"].get(observed, 0) + 1
+    ended_read = [pk for pk, side in sides.items() if side["ended"] <= side["running"]]
+    running_read = [pk for pk, side in sides.items() if side["ended"] > side["running"]]
+    rows = list(windows.filter(Q(definition__in=ended_read, closes_at__lte=now)
+                               | Q(definition__in=running_read, closes_at__gt=now)).values(*WINDOW_COLUMNS))
+    _count_uncounted(rows, baselines_of)
+    by_definition = {pk: [] for pk in baselines_of}
+    for row in rows:
+        by_definition[row["definition_id"]].append(row)
+    closing = {}
+    for pk, baselines in baselines_of.items():
+        side_read = _added_up(({**row, "added": {**row["tallied"], "kpi": {
+            metric: sums for metric, sums in row["tallied"]["kpi"].items() if metric in baselines}}}
+            for row in by_definition[pk]), now)
+        other = sides[pk]["ended"] > sides[pk]["running"]  # the ``ended`` of the side not read
+        day = day_rows[pk]
+        closing[pk] = Tallies(
+            side_read.cells + _rest_of_day(day.cells, CELL_FIELDS, CELL_COUNTERS, side_read.cells, other),
+            side_read.kpi + _rest_of_day(day.kpi, KPI_KEYS, KPI_SUMS, side_read.kpi, other),
+            {}, sides[pk]["waiting"])
+    return closing
+
+
+def _count_uncounted(rows, baselines_of):
+    """
+    Give the windows never counted (``tallied`` empty) their contribution, in place: one query per
+    distinct set of KPI baselines among their definitions (such windows are rare: every write counts
+    its window, and the tick counts what an upgrade left).
+    """
+    uncounted = {}
+    for row in rows:
+        if row["tallied"] is None:
+            baselines = baselines_of[row["definition_id"]]
+            uncounted.setdefault(tuple(baselines.items()), []).append(row["pk"])
+    fresh = {}
+    for baselines, pks in uncounted.items():
+        baselines = dict(baselines)
+        fresh |= {row["pk"]: contribution(row, list(baselines))
+                  for row in annotated(ActivationWindow.objects.filter(pk__in=pks), baselines)}
+    for row in rows:
+        row["tallied"] = row["tallied"] or fresh[row["pk"]]
 
 
 def _rest_of_day(day_rows, keys, counters, side_read, ended):
@@ -318,6 +366,64 @@ def _waiting(definition, now, today):
     return waiting
 
 
+def read_many(definitions, now, baselines_of):
+    """
+    ``{definition id: Tallies}`` of several definitions at ``now``, ``cells`` and ``kpi`` as
+    ``read`` gives them, in a number of queries that does not grow with the definitions (one
+    grouped read of each tally table, one of the windows closing today, and one per definition
+    state below). ``baselines_of``: ``{definition id: metric_baselines}`` (``{}`` for no KPI).
+
+    A definition whose tallies were never built is counted wholly from its windows (one query per
+    distinct set of baselines among them), with its activation days and waiting windows; a built
+    one gets the waiting windows of today only, which ``read`` completes from the censoring tallies.
+    """
+    tallied = {}
+    unbuilt = {}
+    for definition in definitions:
+        if definition.tallies_built_at is None:
+            unbuilt.setdefault(tuple(baselines_of[definition.pk].items()), []).append(definition.pk)
+    for baselines, pks in unbuilt.items():
+        groups = {pk: [] for pk in pks}
+        for row in annotated(ActivationWindow.objects.filter(definition__in=pks), dict(baselines)).order_by():
+            groups[row["definition_id"]].append({**row, "added": contribution(row, [name for name, _d in baselines])})
+        tallied |= {pk: _added_up(rows, now) for pk, rows in groups.items()}
+    built = {definition.pk: baselines_of[definition.pk] for definition in definitions
+             if definition.tallies_built_at is not None}
+    if not built:
+        return tallied
+    today = utc_day(now)
+    cells = _summed(WindowTally.objects.filter(definition__in=list(built)), today, ("definition_id", *CELL_FIELDS),
+                    {"first_opened": Min("first_opened"), **{counter: Sum(counter) for counter in CELL_COUNTERS}})
+    for row in cells:
+        row["course_run"] = str(row["course_run"])
+    kpi = []
+    with_kpi = [pk for pk, baselines in built.items() if baselines]
+    if with_kpi:
+        metrics = sorted({metric for pk in with_kpi for metric in built[pk]})
+        kpi = [row for row in _summed(KpiTally.objects.filter(definition__in=with_kpi, metric__in=metrics), today,
+                                      ("definition_id", *KPI_KEYS),
+                                      {name: Sum(name) for name in KPI_SUMS})
+               if row["metric"] in built[row["definition_id"]]]
+    cells_of, kpi_of = _by_definition(cells, built), _by_definition(kpi, built)
+    closing_today = _closing_today(built, now, today, {pk: Tallies(
+        [row for row in cells_of[pk] if row["ended"] is None], [row for row in kpi_of[pk] if row["ended"] is None],
+        {}, {}) for pk in built})
+    for pk in built:
+        today_part = closing_today[pk]
+        tallied[pk] = Tallies([row for row in cells_of[pk] if row["ended"] is not None] + today_part.cells,
+                              [row for row in kpi_of[pk] if row["ended"] is not None] + today_part.kpi,
+                              {}, today_part.waiting)
+    return tallied
+
+
+def _by_definition(rows, definition_ids):
+    """``{definition id: rows}``, each row without its ``definition_id`` (the shape ``read`` gives)."""
+    grouped = {pk: [] for pk in definition_ids}
+    for row in rows:
+        grouped[row.pop("definition_id")].append(row)
+    return grouped
+
+
 def read(definition, now, with_kpi=True, baselines=None):
     """
     The definition's ``Tallies`` at ``now``: ``cells`` (per cell and ``ended``: the counters and
@@ -330,24 +436,13 @@ def read(definition, now, with_kpi=True, baselines=None):
         baselines = {}
     elif baselines is None:
         baselines = metric_baselines(definition)
+    tallied = read_many([definition], now, {definition.pk: baselines})[definition.pk]
     if definition.tallies_built_at is None:
-        return counted_from_windows(ActivationWindow.objects.filter(definition=definition), baselines, now)
+        return tallied
     today = utc_day(now)
-    cells = _summed(WindowTally.objects.filter(definition=definition), today, CELL_FIELDS,
-                    {"first_opened": Min("first_opened"), **{counter: Sum(counter) for counter in CELL_COUNTERS}})
-    for row in cells:
-        row["course_run"] = str(row["course_run"])
-    kpi = []
-    if baselines:
-        kpi = _summed(KpiTally.objects.filter(definition=definition, metric__in=list(baselines)), today,
-                      ("metric", "arm", "activated"), {name: Sum(name) for name in KPI_SUMS})
-    closing_today = _closing_today(definition, baselines, now, today, Tallies(
-        [row for row in cells if row["ended"] is None], [row for row in kpi if row["ended"] is None], {}, {}))
-    cells = [row for row in cells if row["ended"] is not None]
-    kpi = [row for row in kpi if row["ended"] is not None]
     days = dict(ActivationDayTally.objects.filter(definition=definition, activated__gt=0)
                 .values_list("day", "activated"))
     waiting = _waiting(definition, now, today)
-    for observed, windows in closing_today.waiting.items():
+    for observed, windows in tallied.waiting.items():
         waiting[observed] = waiting.get(observed, 0) + windows
-    return Tallies(cells + closing_today.cells, kpi + closing_today.kpi, days, waiting)
+    return tallied._replace(activation_days=days, waiting=waiting)
