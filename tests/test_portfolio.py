@@ -21,9 +21,9 @@ from activation_plugin.errors import NotAllowed
 from activation_plugin.models import ActivationDefinition, ActivationWindow
 from activation_plugin.platform import ORG_GROUP_PREFIX
 from demo.models import DemoCourse
-from tests.conftest import NOW, api_url
+from tests.conftest import NOW, PROJECT, api_url
 from tests.factories import UserFactory
-from tests.figures_data import CLOSED_AT, add_evidence, make_windows
+from tests.figures_data import CLOSED_AT, add_evidence, make_windows, observe
 
 pytestmark = pytest.mark.django_db
 
@@ -309,3 +309,40 @@ def test_the_portfolio_reads_the_same_few_queries_whatever_its_number_of_courses
     for number in range(3, 6):
         make_course(make_definition, f"course-v1:AcmeX+Q{number}+2026", 10 + number, 20)
     assert queries() == three
+
+
+CSAT = {"kind": "metric", "title": "CSAT up", "config": {"metric": "csat", "threshold": 4.0, "direction": "higher",
+                                                          "baseline_days": 20}}
+
+
+def test_the_kpi_column_is_the_course_page_s_kpi_figure_or_a_dash(client, api_client, global_staff, make_definition):
+    """A course with a KPI requirement shows its activated-minus-not figure; the others a dash; none with a period."""
+    make_course(make_definition, *COURSES["AcmeX+BIG"])
+    key = CourseKey.from_string("course-v1:AcmeX+KPI+2026")
+    DemoCourse.objects.create(course_key=key, display_name="Title of KPI")
+    definition = make_definition(course_key=key, requirements=[PROJECT, CSAT], rule="any")
+    for state, deltas in (("activated", [1, 2, 3, 4, 5, 6]), ("expired", [0, 1, -1, 0.5, 0, 2, 1, 0])):
+        for window, delta in zip(make_windows(definition, len(deltas), state=state), deltas):
+            observe(window.user, "csat", window.opened_at - timedelta(days=5), 10.0)
+            observe(window.user, "csat", window.opened_at + timedelta(days=5), 10.0 + delta)
+    [expected] = api.kpi_deltas(definition, now=NOW)
+    rows = rows_by_course(api.portfolio(global_staff, now=NOW))
+    kpi = rows["AcmeX+KPI"]["kpi"]
+    assert (kpi["metric"], kpi["suppressed"]) == ("csat", False)
+    assert (kpi["difference"], kpi["ci"]) == (pytest.approx(expected["difference"]), pytest.approx(expected["ci"]))
+    assert rows["AcmeX+BIG"]["kpi"] is None
+    assert rows_by_course(api.portfolio(global_staff, api.PortfolioFilters(since=date(2025, 1, 1)), now=NOW))[
+        "AcmeX+KPI"]["kpi"] is None  # not kept by run
+
+    client.force_login(global_staff)
+    page = client.get(reverse("activation_plugin:portfolio"), {"course": "AcmeX+KPI"}).content.decode()
+    assert f'<td data-cell="kpi">csat {expected["difference"]:+.2f}' in page
+    csv_rows = list(csv.DictReader(io.StringIO(b"".join(client.get(
+        reverse("activation_plugin:portfolio_csv"), {"org": "AcmeX"}).streaming_content).decode())))
+    by_course = {row["catalog_course"]: row for row in csv_rows}
+    assert by_course["AcmeX+KPI"]["kpi_metric"] == "csat"
+    assert float(by_course["AcmeX+KPI"]["kpi_low"]) == pytest.approx(expected["ci"][0])
+    assert by_course["AcmeX+BIG"]["kpi_difference"] == ""
+    api_client.force_authenticate(global_staff)
+    body = api_client.get(api_url("portfolio"), {"course": "AcmeX+KPI"}).json()
+    assert body["rows"][0]["kpi"]["difference"] == pytest.approx(expected["difference"])

@@ -26,6 +26,7 @@ from activation_plugin.figures.base import (
     suppress_rows,
 )
 from activation_plugin.figures.comparisons import segments_from_cells
+from activation_plugin.figures.kpi import kpi_figures
 from activation_plugin.models import ActivationWindow, Evidence
 
 # ``since``/``until``: dates; a run counts when its first window opened in [since, until).
@@ -38,7 +39,7 @@ POSITIONS = ("high", "above", "inside", "below", "low")
 LIMIT_POINTS = 40
 # What a hidden course row blanks besides the rate (``suppress_rows`` blanks that).
 HIDDEN_WITH_THE_RATE = ("shrunken", "shrunken_ci", "rank", "position", "change", "response_rate", "strength_mix",
-                        "runs", "prompted", "responded")
+                        "runs", "prompted", "responded", "kpi")
 
 
 def org_of(definition):
@@ -104,6 +105,20 @@ def _course_row(definition, cell_rows, first_opened):
     return row
 
 
+def _kpi_effect(definition, now, tallied, baselines, filters):
+    """
+    The course page's KPI figure of the definition's first metric (``kpi.kpi_figures``: activated
+    minus not activated learners' mean change, Welch 95 % interval), from the tallies already
+    read; None without a KPI requirement, or with a period chosen (the KPI tallies are not kept
+    by run). Hidden as on the course page when a group is small; the row's own suppression
+    hides it with the rate.
+    """
+    if not baselines or filters.since or filters.until:
+        return None
+    [first, *_others], _did = kpi_figures(definition, now, with_did=False, tallied=tallied, baselines=baselines)
+    return {key: first[key] for key in ("metric", "baseline_days", "difference", "ci", "p_value", "suppressed")}
+
+
 def _limits_curve(pooled, largest):
     """The funnel's four limits at ``LIMIT_POINTS`` course sizes from 1 to ``largest``, for drawing."""
     sizes = sorted({max(1, round(exp(log(largest) * step / (LIMIT_POINTS - 1)))) for step in range(LIMIT_POINTS)})
@@ -144,7 +159,8 @@ def portfolio(definitions, now=None, filters=Filters(), sort="rank"):
     Returns:
         dict: ``rows`` (per course: completers, eligible, activated, rate, rate_ci, runs (each
         run's rate), change (the latest run against the previous one, ``base.compared``),
-        response_rate, strength_mix (share of activations backed by each strength), shrunken,
+        response_rate, strength_mix (share of activations backed by each strength), kpi (the KPI
+        effect of the first metric, ``_kpi_effect``, or None), shrunken,
         shrunken_ci, rank (by the shrunken rate, 1 best), position (on the funnel plot:
         ``portfolio_stats.funnel_position``), suppressed), ``pooled`` (rate_row of the
         portfolio), ``prior`` (alpha, beta, strength, rho, or None), ``limits`` (the funnel's
@@ -159,11 +175,13 @@ def portfolio(definitions, now=None, filters=Filters(), sort="rank"):
     shown = [definition for definition in definitions
              if not (filters.org and org_of(definition) != filters.org
                      or filters.course and definition.catalog_course != filters.course)]
-    tallied = tallies.read_many(shown, now, {definition.pk: {} for definition in shown})
+    baselines_of = tallies.metric_baselines_of(shown)
+    tallied = tallies.read_many(shown, now, baselines_of)
     rows, segment_cells = [], []
     for definition in shown:
         counted, first_opened = _counted_cells(tallied[definition.pk].cells, filters)
         rows.append(_course_row(definition, counted, first_opened))
+        rows[-1]["kpi"] = _kpi_effect(definition, now, tallied[definition.pk], baselines_of[definition.pk], filters)
         segment_cells += cells(definition, now, tallies.Tallies(counted, [], {}, {}))
     counts = [(row["activated"], row["eligible"]) for row in rows if row["eligible"]]
     total, activated = sum(n for _x, n in counts), sum(x for x, _n in counts)
@@ -209,13 +227,14 @@ def csv_rows(figures):
     header = ["org", "catalog_course", "course_key", "definition_id", "definition", "completers", "eligible",
               "activated", "rate", "rate_low", "rate_high", "shrunken_rate", "shrunken_low", "shrunken_high", "rank",
               "funnel_position", "latest_run_change", "latest_run_change_low", "latest_run_change_high",
-              "response_rate", *(f"share_{strength}" for strength in Evidence.Strength.values), "suppressed"]
+              "response_rate", *(f"share_{strength}" for strength in Evidence.Strength.values), "kpi_metric",
+              "kpi_difference", "kpi_low", "kpi_high", "suppressed"]
     yield header
     for row in figures["rows"]:
-        change = row["change"] or {}
+        change, kpi = row["change"] or {}, row["kpi"] or {}
         yield [row["org"], row["catalog_course"], row["course_key"], row["definition_id"], row["name"],
                row["completers"], row["eligible"], row["activated"], row["rate"], *(row["rate_ci"] or ("", "")),
                row["shrunken"], *(row["shrunken_ci"] or ("", "")), row["rank"], row["position"],
                change.get("difference"), *(change.get("ci") or ("", "")), row["response_rate"],
                *((row["strength_mix"] or {}).get(strength) for strength in Evidence.Strength.values),
-               row["suppressed"]]
+               kpi.get("metric"), kpi.get("difference"), *(kpi.get("ci") or ("", "")), row["suppressed"]]

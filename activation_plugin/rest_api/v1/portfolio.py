@@ -63,6 +63,10 @@ class PortfolioFilterSerializer(serializers.Serializer):  # pylint: disable=abst
         "runs": {"type": "array", "items": {"type": "object", "additionalProperties": True}, "nullable": True},
         "response_rate": NULLABLE_NUMBER,
         "strength_mix": {"type": "object", "additionalProperties": NULLABLE_NUMBER, "nullable": True},
+        "kpi": {"type": "object", "additionalProperties": True, "nullable": True,
+                "description": "The first KPI's mean change of activated minus not activated learners (metric, "
+                               "baseline_days, difference, ci, p_value, suppressed, as on the course page); null "
+                               "without a KPI requirement or with a period chosen."},
         "suppressed": {"type": "boolean"},
     },
     "required": ["definition_id", "rate", "shrunken", "rank", "position", "suppressed"],
