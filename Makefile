@@ -91,14 +91,16 @@ $(QUALITY_STAMP): requirements/quality.txt $(PY)
 # checks (missing-function-docstring); pycodestyle checks line length, honouring `# noqa` (line-too-long); a
 # subprocess or /dev/null handle lives for the whole test, closed in its `finally` (consider-using-with).
 TESTS_PYLINT_DISABLE := redefined-outer-name,unused-argument,unbalanced-tuple-unpacking,use-implicit-booleaness-not-comparison,missing-function-docstring,line-too-long,consider-using-with
-# All three run even when one fails, so that one pass shows every message.
+# All of them run even when one fails, so that one pass shows every message. lint-imports checks the
+# layers declared as import-linter contracts in setup.cfg (no cache: the tree is small, the answer fresh).
 LINTED := activation_plugin tests demo benchmarks scripts tests_platform
-quality: $(QUALITY_STAMP) ## the Open edX linters: pylint (edx-lint's pylintrc, from pylintrc_tweaks), pycodestyle, isort
+quality: $(QUALITY_STAMP) ## the Open edX linters: pylint (edx-lint's pylintrc), pycodestyle, isort, import-linter
 	status=0; \
 	DJANGO_SETTINGS_MODULE=demo.settings $(BIN)/pylint activation_plugin demo benchmarks || status=1; \
 	PYTHONPATH=. DJANGO_SETTINGS_MODULE=demo.settings $(BIN)/pylint --disable=$(TESTS_PYLINT_DISABLE) tests || status=1; \
 	$(BIN)/pycodestyle $(LINTED) || status=1; \
 	$(BIN)/isort --check-only --diff $(LINTED) || status=1; \
+	PYTHONPATH=. $(BIN)/lint-imports --no-cache || status=1; \
 	exit $$status
 
 annotations: $(PY) ## every model carries a .. pii: annotation
@@ -122,12 +124,16 @@ LOAD_ARGS ?= --seconds 60 --rate 25
 load: $(PY) services ## the demo under gunicorn and a bounded loopback load mix: latencies, throughput, integrity
 	DEMO_DB=mariadb $(PY) -m benchmarks.load $(LOAD_ARGS)
 
-extract_translations: $(PY) ## regenerate the message catalogue from code and templates
+extract_translations: $(PY) ## regenerate the catalogues: the OEP-58 source (conf/locale/en) and the shipped French
 	cd activation_plugin && ../$(PY) ../manage.py makemessages -l en -l fr -d django --no-obsolete
 	cd activation_plugin && ../$(PY) ../manage.py makemessages -l en -l fr -d djangojs --no-obsolete
+	# The English source goes where openedx-translations and atlas expect a plugin's (<module>/conf/locale).
+	mkdir -p activation_plugin/conf/locale/en/LC_MESSAGES
+	mv activation_plugin/locale/en/LC_MESSAGES/*.po activation_plugin/conf/locale/en/LC_MESSAGES/
+	rm -r activation_plugin/locale/en
 
-compile_translations: $(PY)
-	cd activation_plugin && ../$(PY) ../manage.py compilemessages
+compile_translations: $(PY) ## compile the shipped catalogues (English is the source: nothing to compile)
+	cd activation_plugin && ../$(PY) ../manage.py compilemessages -x en
 
 upgrade: $(PY) ## re-pin requirements/*.txt from the .in files
 	$(BIN)/pip install -q pip-tools

@@ -277,3 +277,47 @@ def test_extraction_finds_no_string_missing_from_the_catalogue(tmp_path, domain)
         assert not extracted.exists() or not read_po(extracted)
     else:
         assert set(read_po(extracted)) == set(read_po(FRENCH_PO))
+
+
+SOURCE_PO = PACKAGE / "conf" / "locale" / "en" / "LC_MESSAGES" / "django.po"
+
+
+def test_the_english_source_catalogue_is_where_openedx_translations_takes_a_plugins_source():
+    """
+    OEP-58: the translations project extracts ``<module>/conf/locale/en`` and atlas pulls a plugin's
+    catalogues back by that path. The source must list every string the shipped French translates,
+    untranslated (English is the source language).
+    """
+    source = read_po(SOURCE_PO)
+    assert set(source) == set(read_po(FRENCH_PO))
+    assert {forms for forms, _flags in source.values()} <= {("",), ("", "")}
+    assert not (LOCALE / "en").exists()  # no second English catalogue for Django to load
+
+
+def test_a_catalogue_pulled_as_the_lms_pulls_plugins_translations_overrides_the_shipped_one(client, settings,
+                                                                                          tmp_path):
+    """
+    The LMS's ``pull_plugin_translations`` puts a plugin's catalogues in
+    ``conf/plugins-locale/plugins/<module>/`` and adds that folder to ``LOCALE_PATHS``; those win over
+    the French the wheel ships, which stays the fallback for a language nobody pulled.
+    """
+    pulled = tmp_path / "conf" / "plugins-locale" / "plugins" / "activation_plugin" / "fr" / "LC_MESSAGES"
+    pulled.mkdir(parents=True)
+    (pulled / "django.po").write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n"Language: fr\\n"\n\n'
+        'msgid "This page does not exist"\nmsgstr "Page introuvable (traduction de la communauté)"\n',
+        encoding="utf-8")
+    subprocess.run(["msgfmt", "--check-format", "-o", str(pulled / "django.mo"), str(pulled / "django.po")],
+                   check=True)
+    client.force_login(UserFactory(is_staff=True))
+
+    def missing_page_in_french():
+        with translation.override("fr"):
+            return html.unescape(client.get("/activation/courses/not-a-key/",
+                                            HTTP_ACCEPT_LANGUAGE="fr").content.decode())
+
+    assert "Cette page n'existe pas" in missing_page_in_french()
+    settings.LOCALE_PATHS = [*settings.LOCALE_PATHS, str(pulled.parent.parent)]
+    page = missing_page_in_french()
+    assert "Page introuvable (traduction de la communauté)" in page
+    assert "Aucun cours, aucune définition" in page  # a string the pulled file lacks: the shipped French
