@@ -16,6 +16,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.test import TestCase
+from django.utils import translation
 from opaque_keys.edx.keys import CourseKey
 from openedx_events.learning.data import (
     CertificateData,
@@ -28,6 +29,7 @@ from openedx_events.learning.signals import CERTIFICATE_CREATED, COURSE_PASSING_
 
 import activation_plugin
 from activation_plugin import api
+from activation_plugin.api import definitions
 from demo.models import DemoCourse
 from tests.factories import COURSE_KEY, UserFactory
 
@@ -67,6 +69,16 @@ def empty_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def default_language_afterwards():
+    """
+    LocaleMiddleware leaves a request's language active in the thread, and a pytest-xdist worker runs
+    the next test in that thread: without this, which file ran before decided a test's language.
+    """
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def course_key(db):
     key = CourseKey.from_string(COURSE_KEY)
@@ -97,12 +109,12 @@ def make_definition(course_key):
     it archives another one active in the course (a learner has one follow-up per course, ADR 0012).
     """
     def make(requirements=(PROJECT,), activate=True, supersede=False, **fields):
-        definition = api.create_definition(
+        definition = definitions.create_definition(
             course_key=fields.pop("course_key", course_key), name=fields.pop("name", "Applies the skill"),
             behavior=fields.pop("behavior", "Uses it at work."), window_days=fields.pop("window_days", 30),
             requirements=list(requirements), **fields,
         )
-        return api.activate_definition(definition, supersede=supersede) if activate else definition
+        return definitions.activate_definition(definition, supersede=supersede) if activate else definition
     return make
 
 

@@ -38,13 +38,6 @@ NBSP = "\u00a0"
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def default_language_afterwards():
-    """LocaleMiddleware leaves the request's language active in the thread: later tests expect English."""
-    yield
-    translation.deactivate()
-
-
 def french_get(client, url, how):
     """A GET whose language comes from the browser's header or from Django's language cookie."""
     if how == "cookie":
