@@ -678,9 +678,11 @@ class CensorTally(models.Model):
 class KpiTally(models.Model):
     """
     Sums of learners' KPI changes (mean inside the window minus mean over the baseline before it)
-    per metric, arm, outcome and closing day, from which the KPI deltas and the
-    difference-in-differences take their means and variances; and the counts of each learner's
-    observations that fall in neither period, for the data-quality panel.
+    per metric, arm, outcome, closing day and opening period (the UTC day the windows opened and
+    their length in whole days), from which the KPI deltas, the difference-in-differences and the
+    course effect take their means and variances, and the course effect weighs its untrained
+    colleagues' periods; and the counts of each learner's observations that fall in neither period,
+    for the data-quality panel.
 
     .. no_pii: Sums over groups of learners; no identifier.
     """
@@ -690,17 +692,20 @@ class KpiTally(models.Model):
     arm = models.CharField(max_length=16)
     activated = models.BooleanField()
     closes_on = models.DateField()
+    opened_on = models.DateField(help_text=_("The UTC day the windows opened."))
+    window_days = models.IntegerField(help_text=_("The windows' length in whole days."))
     measured = models.IntegerField(default=0, help_text=_("Learners with observations in both periods."))
     sum_delta = models.FloatField(default=0.0)
     sum_delta_squares = models.FloatField(default=0.0)
     sum_pre = models.FloatField(default=0.0)
+    sum_pre_squares = models.FloatField(default=0.0, help_text=_("For the spread of the baselines."))
     sum_post = models.FloatField(default=0.0)
     observations = models.IntegerField(default=0)
     observations_used = models.IntegerField(default=0, help_text=_("Observations in the baseline or the window."))
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["definition", "metric", "arm", "activated", "closes_on"],
-                                               name="act_tally_kpi")]
+        constraints = [models.UniqueConstraint(fields=["definition", "metric", "arm", "activated", "closes_on",
+                                                       "opened_on", "window_days"], name="act_tally_kpi_period")]
 
     def __str__(self):
         return f"{self.metric} tally of definition {self.definition_id}, {self.arm}, closing {self.closes_on}"

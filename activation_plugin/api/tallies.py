@@ -28,6 +28,7 @@ from activation_plugin.figures.tallies import (
     contribution,
     metric_baselines,
     opening_hour,
+    opening_period,
     utc_day,
 )
 from activation_plugin.models import (
@@ -71,10 +72,11 @@ class _Moves:
         activated = bool(added["cell"].get("activated"))
         if added["cell"] and not activated:
             self.waiting[opening_hour(row["opened_at"]), key[1]] += sign
+        opened_on, window_days = opening_period(row)
         for metric, sums in added["kpi"].items():
-            group = self.kpi.setdefault((metric, row["arm"], activated, key[1]), {
+            group = self.kpi.setdefault((metric, row["arm"], activated, key[1], opened_on, window_days), {
                 "metric": metric, "arm": row["arm"], "activated": activated, "closes_on": key[1],
-                **dict.fromkeys(KPI_SUMS, 0)})
+                "opened_on": opened_on, "window_days": window_days, **dict.fromkeys(KPI_SUMS, 0)})
             for name, value in sums.items():
                 group[name] += sign * value
 
@@ -93,7 +95,8 @@ class _Moves:
         _upsert(CensorTally, ("definition_id", "opened_hour", "closes_on"), ("waiting",),
                 [{"definition_id": self.definition_id, "opened_hour": hour, "closes_on": day, "waiting": n}
                  for (hour, day), n in self.waiting.items() if n])
-        _upsert(KpiTally, ("definition_id", "metric", "arm", "activated", "closes_on"), KPI_SUMS,
+        _upsert(KpiTally, ("definition_id", "metric", "arm", "activated", "closes_on", "opened_on", "window_days"),
+                KPI_SUMS,
                 [{"definition_id": self.definition_id, **row} for row in self.kpi.values()
                  if any(row[name] for name in KPI_SUMS)])
 

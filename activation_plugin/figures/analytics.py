@@ -131,7 +131,7 @@ def analytics(definition, now=None, visible_runs=()):
                      for dimension in SEGMENT_DIMENSIONS},
         "kpi": kpi,
         "did": did,
-        "course_effect": course_effects(definition, moment, baselines),
+        "course_effect": course_effects(definition, moment, baselines, tallied),
         "data_quality": data_quality(definition, now=moment, funnel_counts=stage_counts, tallied=tallied,
                                      visible_runs=visible_runs),
     }

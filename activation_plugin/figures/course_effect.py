@@ -25,8 +25,9 @@ from datetime import timezone as dt_timezone
 from django.db.models import Q
 
 from activation_plugin import platform
-from activation_plugin.figures.kpi import welch_groups
-from activation_plugin.figures.tallies import metric_baselines, period_means, utc_day
+from activation_plugin.figures import tallies
+from activation_plugin.figures.kpi import group_figures, welch_groups
+from activation_plugin.figures.tallies import DEFAULT_BASELINE_DAYS, metric_baselines
 from activation_plugin.keys import catalog_course
 from activation_plugin.models import ActivationWindow, MetricObservation
 from activation_plugin.platform import in_runs_of
@@ -39,21 +40,31 @@ def _ended(definition, now):
         state=ActivationWindow.State.WITHDRAWN)
 
 
-def _completers(definition, metric, baseline_days, now):
-    """``[(opened_at, closes_at, pre, post)]`` of the ended windows whose learner was measured in both periods."""
-    pre, post = period_means(metric, baseline_days)
-    windows = _ended(definition, now).annotate(pre=pre, post=post).filter(pre__isnull=False, post__isnull=False)
-    return list(windows.order_by().values_list("opened_at", "closes_at", "pre", "post"))
+def _kpi_rows(definition, metric, now, baseline_days, baselines):
+    """
+    The metric's KPI tally rows: from the tallies when the definition's requirements measure it
+    over ``baseline_days``, else counted from the windows for this baseline (a caller asking about
+    another).
+    """
+    if baselines.get(metric) == baseline_days:
+        return tallies.read(definition, now, baselines=baselines).kpi
+    windows = ActivationWindow.objects.filter(definition=definition)
+    return tallies.counted_from_windows(windows, {metric: baseline_days}, now).kpi
 
 
-def _periods(completers, baseline_days):
-    """``[(baseline start, window start, window end, weight)]``: the completers' periods by opening day."""
+def _periods(rows, baseline_days):
+    """
+    ``[(baseline start, window start, window end, weight)]``: the measured completers' periods by
+    opening day and length, from their tally rows.
+    """
     weights = defaultdict(int)
-    for opened_at, closes_at, *_rest in completers:
-        start = datetime.combine(utc_day(opened_at), time.min, tzinfo=dt_timezone.utc)
-        weights[(start, round((closes_at - opened_at) / timedelta(days=1)))] += 1
-    return [(start - timedelta(days=baseline_days), start, start + timedelta(days=length), weight)
-            for (start, length), weight in sorted(weights.items())]
+    for row in rows:
+        weights[(row["opened_on"], row["window_days"])] += row["measured"]
+    periods = []
+    for (opened_on, length), weight in sorted(weights.items()):
+        start = datetime.combine(opened_on, time.min, tzinfo=dt_timezone.utc)
+        periods.append((start - timedelta(days=baseline_days), start, start + timedelta(days=length), weight))
+    return periods
 
 
 def _untrained_observations(definition, metric, periods, now):
@@ -97,6 +108,19 @@ def _aligned(observations, periods):
     return (pre / weights, post / weights) if weights else None
 
 
+def _completers(rows):
+    """
+    ``{"n", "pre_mean", "pre_sd", "post_mean", "mean_delta", "variance"}`` of the completers, from
+    the sums of their tally rows (the sample variances as ``figures.kpi`` takes them).
+    """
+    figures = group_figures(rows)
+    n, total = figures["n"], sum(row["sum_pre"] for row in rows)
+    squares = sum(row["sum_pre_squares"] for row in rows)
+    spread = math.sqrt(max(squares - total * total / n, 0.0) / (n - 1)) if n > 1 else None
+    return {"n": n, "pre_mean": figures["pre_mean"], "pre_sd": spread, "post_mean": figures["post_mean"],
+            "mean_delta": figures["mean_delta"], "variance": figures["variance"]}
+
+
 def _group(pairs):
     """``{"n", "pre_mean", "pre_sd", "post_mean", "mean_delta", "variance"}`` of ``[(pre, post)]``."""
     n = len(pairs)
@@ -135,16 +159,23 @@ def course_effect(definition, metric, now, baseline_days=None):
         "randomised"), "alignment": "completers_opening_days", "completers": {"n", "pre_mean",
         "pre_sd", "post_mean", "mean_delta"}, "untrained": {...}, "standardised_difference"
         (of the baselines), "estimate", "ci", "p_value", "suppressed"}``; a group below
-        ``ACTIVATION_MIN_CELL_SIZE`` hides every figure.
+        ``ACTIVATION_MIN_CELL_SIZE`` hides every figure. The completers (their sums) and their
+        periods (their counts by opening day and length) are read from the KPI tallies.
     """
-    baseline_days = baseline_days or metric_baselines(definition).get(metric, 30)
-    completers = _completers(definition, metric, baseline_days, now)
-    periods = _periods(completers, baseline_days)
+    baselines = metric_baselines(definition)
+    baseline_days = baseline_days or baselines.get(metric, DEFAULT_BASELINE_DAYS)
+    return _effect(definition, metric, now, baseline_days, _kpi_rows(definition, metric, now, baseline_days, baselines))
+
+
+def _effect(definition, metric, now, baseline_days, kpi_rows):
+    """:func:`course_effect` with the completers' KPI tally rows (``tallies.read(...).kpi``) read."""
+    rows = [row for row in kpi_rows if row["metric"] == metric and row["ended"] and row["measured"]]
+    periods = _periods(rows, baseline_days)
     colleagues = []
     if periods:
         people = _untrained_observations(definition, metric, periods, now)
         colleagues = [pair for pair in (_aligned(observations, periods) for observations in people.values()) if pair]
-    trained, untrained = _group([(row[2], row[3]) for row in completers]), _group(colleagues)
+    trained, untrained = _completers(rows), _group(colleagues)
     standardised = _standardised_difference(trained, untrained)
     result = welch_groups(trained, untrained)
     return {"metric": metric, "baseline_days": baseline_days, "effect_of": "course", "design": plan_design(definition),
@@ -153,7 +184,13 @@ def course_effect(definition, metric, now, baseline_days=None):
             "estimate": result.pop("estimate"), **result}
 
 
-def course_effects(definition, now, baselines=None):
-    """:func:`course_effect` of every metric the definition's KPI requirements use (``baselines`` if read already)."""
+def course_effects(definition, now, baselines=None, tallied=None):
+    """
+    :func:`course_effect` of every metric the definition's KPI requirements use (``baselines`` and
+    ``tallied``, its ``tallies.read``, if read already).
+    """
     baselines = metric_baselines(definition) if baselines is None else baselines
-    return [course_effect(definition, metric, now, baseline_days) for metric, baseline_days in baselines.items()]
+    if baselines and tallied is None:
+        tallied = tallies.read(definition, now, baselines=baselines)
+    return [_effect(definition, metric, now, baseline_days, tallied.kpi)
+            for metric, baseline_days in baselines.items()]

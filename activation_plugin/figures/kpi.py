@@ -22,7 +22,7 @@ from activation_plugin.figures.tallies import DEFAULT_BASELINE_DAYS, metric_base
 from activation_plugin.models import ActivationWindow
 
 
-def _group_figures(rows):
+def group_figures(rows):
     """``{"n", "mean_delta", "variance", "pre_mean", "post_mean"}`` of a group, from its tallied sums."""
     n = sum(row["measured"] for row in rows)
     if not n:
@@ -44,7 +44,7 @@ ARM_GROUPS = {"treated": lambda row: row["arm"] == ActivationWindow.Arm.PROMPTED
 def _delta_groups(kpi_rows, metric, groups):
     """``{name: {"n", "mean_delta", "variance", "pre_mean", "post_mean"}}`` per ``{name: row test}``."""
     rows = [row for row in kpi_rows if row["metric"] == metric]
-    return {name: _group_figures([row for row in rows if belongs(row)]) for name, belongs in groups.items()}
+    return {name: group_figures([row for row in rows if belongs(row)]) for name, belongs in groups.items()}
 
 
 def _kpi_tallies(definition, metric, now):
