@@ -17,6 +17,7 @@ from scipy import stats as sps
 from statsmodels.stats.proportion import proportion_confint
 
 from activation_plugin import api, platform, portfolio_stats
+from activation_plugin.api.portfolio import course_standing
 from activation_plugin.errors import NotAllowed
 from activation_plugin.models import ActivationDefinition, ActivationWindow
 from activation_plugin.platform import ORG_GROUP_PREFIX
@@ -346,3 +347,47 @@ def test_the_kpi_column_is_the_course_page_s_kpi_figure_or_a_dash(client, api_cl
     api_client.force_authenticate(global_staff)
     body = api_client.get(api_url("portfolio"), {"course": "AcmeX+KPI"}).json()
     assert body["rows"][0]["kpi"]["difference"] == pytest.approx(expected["difference"])
+
+
+# An org of seven courses: LUCKY hidden (3 of 3), and with it the smallest, A; five ranked.
+STANDING = {"A": (20, 70), "B": (30, 90), "C": (60, 60), "D": (45, 105), "E": (100, 60), "F": (40, 140),
+            "LUCKY": (3, 0)}
+
+
+@pytest.fixture
+def org_of_seven(make_definition):
+    courses = {name: make_course(make_definition, f"course-v1:AcmeX+{name}+2026", *counts)[0]
+               for name, counts in STANDING.items()}
+    make_course(make_definition, "course-v1:OtherU+ELSE+2026", 200, 10)  # another org's: not compared
+    return courses
+
+
+def test_the_instructor_sees_where_their_course_stands_in_its_org(client, org_of_seven, global_staff, settings):
+    acme = rows_by_course(api.portfolio(global_staff, api.PortfolioFilters(org="AcmeX"), now=NOW))
+    ranked = [row for row in acme.values() if row["rank"]]
+    assert len(ranked) == 5 and acme["AcmeX+A"]["suppressed"] and acme["AcmeX+LUCKY"]["suppressed"]
+    own = acme["AcmeX+D"]
+    standing = course_standing(org_of_seven["D"], own_rate_hidden=False, now=NOW)
+    assert (standing["org"], standing["rank"], standing["of"]) == ("AcmeX", 3, 5)
+    assert (standing["shrunken"], standing["shrunken_ci"]) == (own["shrunken"], own["shrunken_ci"])
+    above = sum(row["shrunken_ci"][0] > own["shrunken_ci"][1] for row in ranked)
+    below = sum(row["shrunken_ci"][1] < own["shrunken_ci"][0] for row in ranked)
+    assert standing["rank_range"] == (1 + above, 5 - below) and above >= 1  # E is surely above D
+    pooled = sum(counts[0] for counts in STANDING.values()) / sum(sum(counts) for counts in STANDING.values())
+    assert standing["prior"]["rate"] == pytest.approx(pooled)
+
+    teacher = in_group("activation-staff:course-v1:AcmeX+D+2026", "d_teacher")
+    client.force_login(teacher)
+    page = reverse("activation_plugin:definition", kwargs={"course_id": "course-v1:AcmeX+D+2026",
+                                                           "definition_id": org_of_seven["D"].pk})
+    html = client.get(page).content.decode()
+    assert 'data-figure="standing" data-rank="3" data-of="5"' in html
+    assert "In AcmeX's portfolio this course ranks 3 of 5 courses" in html
+
+    # Not released: the course's own rate hidden from the viewer, a course the portfolio hides,
+    # or fewer ranked courses than the threshold.
+    assert course_standing(org_of_seven["D"], own_rate_hidden=True, now=NOW) is None
+    assert course_standing(org_of_seven["A"], own_rate_hidden=False, now=NOW) is None
+    settings.ACTIVATION_PORTFOLIO_STANDING_MIN_COURSES = 6
+    assert course_standing(org_of_seven["D"], own_rate_hidden=False, now=NOW) is None
+    assert 'data-figure="standing"' not in client.get(page).content.decode()

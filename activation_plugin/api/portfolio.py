@@ -28,3 +28,12 @@ def portfolio_definitions(user):
 def portfolio(user, filters=figures.Filters(), sort="rank", now=None):
     """The portfolio figures of the definitions ``user`` may see (``figures.portfolio.portfolio``)."""
     return figures.portfolio(portfolio_definitions(user), now=now, filters=filters, sort=sort)
+
+
+def course_standing(definition, own_rate_hidden, now=None):
+    """
+    Where the definition's course stands in its org's portfolio, for its instructors
+    (``figures.portfolio.standing``), or None when too few courses are ranked or it would tell
+    other courses' outcomes. ``own_rate_hidden``: the viewer's course page hides the rate.
+    """
+    return figures.standing(definition, now, own_rate_hidden)

@@ -12,6 +12,7 @@ from datetime import datetime, time
 from datetime import timezone as dt_timezone
 from math import exp, log
 
+from django.conf import settings
 from django.utils import timezone
 
 from activation_plugin import portfolio_stats
@@ -27,7 +28,7 @@ from activation_plugin.figures.base import (
 )
 from activation_plugin.figures.comparisons import segments_from_cells
 from activation_plugin.figures.kpi import kpi_figures
-from activation_plugin.models import ActivationWindow, Evidence
+from activation_plugin.models import ActivationDefinition, ActivationWindow, Evidence
 
 # ``since``/``until``: dates; a run counts when its first window opened in [since, until).
 Filters = namedtuple("Filters", "org course since until strength", defaults=(None,) * 5)
@@ -220,6 +221,46 @@ def _add_comparisons(row, pooled_rate, prior):
     limits = portfolio_stats.funnel_limits(pooled_rate, row["eligible"])
     row.update(shrunken=shrunken.rate, shrunken_ci=(shrunken.low, shrunken.high),
                position=portfolio_stats.funnel_position(row["activated"], row["eligible"], limits))
+
+
+def standing(definition, now=None, own_rate_hidden=False):
+    """
+    Where the definition's course stands in its org's portfolio, for its instructors: its shrunken
+    rate's rank among the org's active definitions that the portfolio ranks (those it does not
+    hide), with the rank's plausible range (``rank_range``: from the courses whose 95 % intervals
+    lie wholly above, or wholly below, its own), and the org's prior (its rate and weight).
+
+    The instructor sees other courses' learners in none of it row by row, so it is released only
+    when it cannot tell their outcomes: the course's own rate must be shown to this viewer
+    (``own_rate_hidden`` is the course page's ``rate_suppressed``, tested on the runs they cannot
+    see) and shown in the portfolio; the other courses together (the prior's rate minus the
+    course's own) must not reveal outcomes (``base.reveals_outcomes``); and at least
+    ``ACTIVATION_PORTFOLIO_STANDING_MIN_COURSES`` courses must be ranked. A hidden course is
+    neither counted nor compared. Of the other courses the instructor learns only how many are
+    ranked and how many rank above theirs (docs/concepts/portfolio.rst, "For the instructor").
+
+    Returns:
+        dict or None: ``org``, ``rank``, ``of``, ``rank_range`` (best, worst), ``shrunken``,
+        ``shrunken_ci``, ``prior`` (``rate``, ``strength``); None when not released.
+    """
+    org = org_of(definition)
+    org_definitions = ActivationDefinition.objects.filter(
+        status=ActivationDefinition.Status.ACTIVE, catalog_course__startswith=f"{org}+").order_by("pk")
+    figures = portfolio([candidate for candidate in org_definitions if org_of(candidate) == org], now)
+    own = next((row for row in figures["rows"] if row["definition_id"] == definition.pk), None)
+    if own_rate_hidden or own is None or own["rank"] is None or figures["pooled"]["suppressed"]:
+        return None
+    ranked = [row for row in figures["rows"] if row["rank"] is not None]
+    others_eligible = figures["pooled"]["eligible"] - own["eligible"]
+    if len(ranked) < settings.ACTIVATION_PORTFOLIO_STANDING_MIN_COURSES or reveals_outcomes(
+            others_eligible, figures["pooled"]["activated"] - own["activated"]):
+        return None
+    low, high = own["shrunken_ci"]
+    above = sum(row["shrunken_ci"][0] > high for row in ranked)
+    below = sum(row["shrunken_ci"][1] < low for row in ranked)
+    return {"org": org, "rank": own["rank"], "of": len(ranked), "rank_range": (1 + above, len(ranked) - below),
+            "shrunken": own["shrunken"], "shrunken_ci": own["shrunken_ci"],
+            "prior": {"rate": figures["pooled"]["rate"], "strength": figures["prior"]["strength"]}}
 
 
 def csv_rows(figures):

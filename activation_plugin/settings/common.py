@@ -61,6 +61,12 @@ DEFAULTS = {
     #   (``/activation/portfolio/``) of every org, like global staff; org staff and instructors see
     #   their orgs' courses. Empty: no such group.
     "ACTIVATION_PORTFOLIO_GROUP": "",
+    # .. setting_name: ACTIVATION_PORTFOLIO_STANDING_MIN_COURSES
+    # .. setting_default: 5
+    # .. setting_description: A definition's page shows where its course stands in its org's
+    #   portfolio (its shrunken rate's rank) only when the portfolio ranks at least this many of the
+    #   org's courses: among fewer, a rank says too much about each of the others.
+    "ACTIVATION_PORTFOLIO_STANDING_MIN_COURSES": 5,
     # .. setting_name: ACTIVATION_FIGURES_CACHE_SECONDS
     # .. setting_default: 300
     # .. setting_description: Longest time the Activation tab's figures are served from the cache.

@@ -153,3 +153,15 @@ def activation_header(context):
         "course_url": f"{root}/courses/{course_key}/course/" if course_key is not None and not staff else "",
         "logout_url": f"{root}/logout",  # the LMS signs out on a GET of /logout
     }
+
+
+@register.inclusion_tag("activation_plugin/_standing.html")
+def portfolio_standing(definition, figures):
+    """
+    Where the definition's course stands in its org's portfolio (``api.portfolio.course_standing``),
+    below its headline on the definition page; nothing until enough courses are ranked.
+    """
+    from activation_plugin.api.portfolio import course_standing  # pylint: disable=import-outside-toplevel
+
+    return {"standing": course_standing(definition, figures["summary"]["rate_suppressed"]),
+            "definition": definition}
