@@ -112,7 +112,7 @@ def test_the_models_give_the_page_s_figures_through_reversal_withdrawal_and_reti
     # The dashboard's charts run on the same models, and agree with them.
     charts = {title: warehouse.rows(sql) for title, sql in chart_queries(superset_assets()).items()}
     assert set(charts) == {"Activation rate by run", "Activation rate over time", "Prompted vs holdout",
-                           "Activation funnel", "Time to activation", "Activation by segment"}
+                           "Activation funnel", "Time to activation", "Activation by segment", "Activation portfolio"}
     assert all(charts.values())
     [run] = charts["Activation rate by run"]
     assert (run["Ended windows"], run["Activated"]) == (summary["eligible"], summary["activated"])
@@ -170,7 +170,7 @@ def test_every_chart_runs_for_the_instructor_of_one_course_filtered_to_one_defin
     parsed = warehouse.rows("SELECT DISTINCT course_key FROM xapi.xapi_events_all_parsed")
     assert {row["course_key"] for row in parsed} == {str(course_key), str(other)}
 
-    [dashboard] = [asset for asset in assets if "dashboard_title" in asset]
+    [dashboard] = [asset for asset in assets if asset.get("dashboard_title") == "Activation"]
     filters = {item["targets"][0]["column"]["name"]: item
                for item in dashboard["metadata"]["native_filter_configuration"]}
     assert set(filters) == {"definition_id", "course_key"}
@@ -270,3 +270,49 @@ def test_the_models_give_the_page_s_figures_on_the_demo_course(erb, events, aspe
     warehouse.load(statements(events()))
     summary, _rate, _curve = assert_same_figures(warehouse, definition, as_of)
     assert summary["completers"] > 150
+
+
+@pytest.mark.django_db(transaction=True, reset_sequences=True)
+def test_the_portfolio_chart_gives_the_portfolio_s_rows_within_row_level_security(
+        erb, events, aspects, make_definition, course_key, settings, mailoutbox):
+    """
+    Three definitions in two orgs: the portfolio chart, as Superset sends it, gives each course's
+    completers, ended windows, activated and rate with its interval as the portfolio page has them
+    (unsuppressed), filtered by org or run, and to an instructor only their course.
+    """
+    settings.ACTIVATION_MIN_CELL_SIZE = 1
+    runs = [course_key, CourseKey.from_string("course-v1:OtherX+LEAD+2026"),
+            CourseKey.from_string("course-v1:OtherX+SELL+2026")]
+    for run in runs[1:]:
+        DemoCourse.objects.create(course_key=run, display_name=f"Course {run.course}")
+    definitions = [make_definition(requirements=[STAFF_PROJECT], window_days=20, course_key=run) for run in runs]
+    now = timezone.now()
+    for definition, run, learners in zip(definitions, runs, (12, 9, 6)):
+        follow_up(definition, run, UserFactory.create_batch(learners), now, every=7)
+    as_of = timezone.now()
+    warehouse = aspects(as_of)
+    warehouse.load(statements(events()))
+    assets = superset_assets()
+    [dashboard] = [asset for asset in assets if asset.get("dashboard_title") == "Activation portfolio"]
+    assert {item["targets"][0]["column"]["name"] for item in dashboard["metadata"]["native_filter_configuration"]} \
+        == {"org", "course_key"}
+    staff = UserFactory(is_staff=True)
+    expected = {row["definition_id"]: row for row in api.portfolio(staff, now=as_of)["rows"]}
+
+    def chart(**options):
+        return warehouse.rows(chart_queries(assets, **options)["Activation portfolio"])
+
+    rows = chart()
+    assert [(row["org"], row["catalog_course"]) for row in rows] == sorted(
+        (page["org"], page["catalog_course"]) for page in expected.values())
+    for row in rows:
+        page = expected[row["definition_id"]]
+        assert (row["org"], row["catalog_course"]) == (page["org"], page["catalog_course"])
+        assert (row["Completers"], row["Ended windows"], row["Activated"]) == (
+            page["completers"], page["eligible"], page["activated"])
+        assert (row["rate"], row["rate_low"], row["rate_high"]) == pytest.approx((page["rate"], *page["rate_ci"]))
+    assert {row["catalog_course"] for row in chart(native_filters={"org": ["OtherX"]})} == {
+        "OtherX+LEAD", "OtherX+SELL"}
+    assert [row["catalog_course"] for row in chart(native_filters={"course_key": [str(runs[2])]})] == ["OtherX+SELL"]
+    assert [row["definition_id"] for row in chart(instructor_of=[str(course_key)])] == [definitions[0].pk]
+    assert not chart(instructor_of=[])

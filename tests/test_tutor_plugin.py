@@ -291,15 +291,16 @@ def test_with_aspects_the_dashboard_and_the_xapi_routing_render(tutor, tmp_path)
     assets = [asset for asset in yaml.safe_load_all(env_file(tmp_path, "plugins/aspects/assets.yaml")) if asset]
     datasets = {asset["uuid"]: asset for asset in assets if "table_name" in asset}
     charts = {asset["uuid"]: asset for asset in assets if "slice_name" in asset}
-    [dashboard] = [asset for asset in assets if "dashboard_title" in asset]
-    assert dashboard["dashboard_title"] == "Activation" and dashboard["_roles"] == ["instructor"]
+    dashboards = {asset["dashboard_title"]: asset for asset in assets if "dashboard_title" in asset}
+    assert set(dashboards) == {"Activation", "Activation portfolio"}
+    assert all(dashboard["_roles"] == ["instructor"] for dashboard in dashboards.values())
     assert {asset["sql"] for asset in datasets.values()} == {
         f"select * from reporting.{model}" for model in
         ("activation_rates", "activation_km", "activation_funnel", "activation_windows")}
     assert all(chart["dataset_uuid"] in datasets for chart in charts.values())
-    placed = {item["meta"]["uuid"] for item in dashboard["position"].values()
+    placed = {item["meta"]["uuid"] for dashboard in dashboards.values() for item in dashboard["position"].values()
               if isinstance(item, dict) and item.get("type") == "CHART"}
-    assert placed == set(charts) and len(charts) == 6
+    assert placed == set(charts) and len(charts) == 7
     assert all("_file_name" in asset for asset in assets)  # what Aspects' create_assets requires
 
     from activation_plugin.xapi import XAPI_EVENTS  # pylint: disable=import-outside-toplevel
@@ -339,5 +340,5 @@ def test_with_aspects_instructors_get_the_dashboard_next_to_aspects_own(tutor, t
     assert embeddable == {"course-dashboard": "c0e64194-33d1-4d5a-8c10-4f51530c5ee9", "activation": offered[1]["uuid"]}
     assert offered[1]["allow_translations"] is False  # Aspects translates its own dashboards only
     assets = [asset for asset in yaml.safe_load_all(env_file(tmp_path, "plugins/aspects/assets.yaml")) if asset]
-    [dashboard] = [asset for asset in assets if "dashboard_title" in asset]
+    [dashboard] = [asset for asset in assets if asset.get("dashboard_title") == "Activation"]
     assert dashboard["slug"] == "activation"  # what Aspects' Superset init makes embeddable by slug
