@@ -22,14 +22,14 @@ from collections import defaultdict
 from datetime import datetime, time, timedelta
 from datetime import timezone as dt_timezone
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef
 
 from activation_plugin import platform
 from activation_plugin.figures import tallies
 from activation_plugin.figures.kpi import group_figures, welch_groups
 from activation_plugin.figures.tallies import DEFAULT_BASELINE_DAYS, metric_baselines
 from activation_plugin.keys import catalog_course
-from activation_plugin.models import ActivationWindow, MetricObservation
+from activation_plugin.models import ActivationDefinition, ActivationWindow, MetricObservation, MetricSource
 from activation_plugin.platform import in_runs_of
 
 PLAN_DESIGNS = {"course_waitlist": "randomised"}  # the plan's design that makes the comparison randomised
@@ -67,18 +67,36 @@ def _periods(rows, baseline_days):
     return periods
 
 
+def _sources(definition, metric, now):
+    """
+    The KPI sources holding ``metric`` for at least one completer (an ended window of the
+    definition): per source, its observations until the first one whose learner has such a window
+    (a unique-key lookup each), rather than every completer's observations.
+    """
+    completer = _ended(definition, now).filter(user_id=OuterRef("user_id"))
+    held = MetricObservation.objects.filter(source=OuterRef("pk"), metric=metric).filter(Exists(completer))
+    return list(MetricSource.objects.filter(Exists(held)).values_list("pk", flat=True))
+
+
 def _untrained_observations(definition, metric, periods, now):
     """
     ``{(source, external id): [(observed_at, value)]}`` of the metric in the completers' sources
     and periods, for ids linked to nobody, or to someone with no window in any run of the course
-    who is not enrolled in one either (``platform.enrolled_among``).
+    who is not enrolled in one either (``platform.enrolled_among``). Whether an observation's
+    learner has a window in the course is a lookup by learner, so the course's other windows are
+    not read.
     """
     catalog = catalog_course(definition.course_key)
-    course_learners = in_runs_of(ActivationWindow.objects.all(), catalog, "course_run").values("user_id")
-    completers = _ended(definition, now).values("user_id")
-    sources = MetricObservation.objects.filter(metric=metric, user__in=completers).values("source_id")
+    sources = _sources(definition, metric, now)
+    if not sources:
+        return {}
+    # A lookup on the ``(definition, user)`` key, every window of a course being under one of its
+    # definitions; an observation linked to nobody has no window (``user_id = NULL`` matches none).
+    definitions = list(ActivationDefinition.objects.filter(catalog_course=catalog).values_list("pk", flat=True))
+    in_course = in_runs_of(ActivationWindow.objects.filter(definition_id__in=definitions, user_id=OuterRef("user_id")),
+                           catalog, "course_run")
     observations = list(MetricObservation.objects.filter(
-        Q(user__isnull=True) | ~Q(user__in=course_learners), metric=metric, source__in=sources,
+        ~Exists(in_course), metric=metric, source__in=sources,
         observed_at__gte=min(period[0] for period in periods), observed_at__lt=max(period[2] for period in periods),
     ).order_by("observed_at").values_list("source_id", "external_id", "user_id", "observed_at", "value"))
     enrolled = platform.enrolled_among(catalog, {row[2] for row in observations if row[2] is not None})
