@@ -6,7 +6,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from activation_plugin import api
-from activation_plugin.models import ActivationWindow, Evidence
+from activation_plugin.api.portfolio import course_standing
+from activation_plugin.models import ActivationDefinition, ActivationWindow, Evidence
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,6 +23,9 @@ def test_the_org_lead_sees_a_better_a_worse_and_a_lucky_course(db, settings):
     assert pitch["rate"] > safety["rate"] and safety["rank"] == 1 and pitch["rank"] > 1
     assert rows["ActivationX+EMAIL101"]["suppressed"] and rows["ActivationX+TIME102"]["suppressed"]
     assert rows["ActivationX+COACH201"]["change"]["difference"] > 0
+    # Safety's instructors read on its page that it ranks first in the org.
+    standing = course_standing(ActivationDefinition.objects.get(pk=safety["definition_id"]), own_rate_hidden=False)
+    assert (standing["rank"], standing["org"]) == (1, "ActivationX") and standing["of"] >= 5
     call_command("seed_portfolio", stdout=io.StringIO())
     assert (ActivationWindow.objects.count(), Evidence.objects.count()) == counts
 
