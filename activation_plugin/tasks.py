@@ -71,7 +71,3 @@ def refresh_figures(definition_id, visible_runs=()):
     definition = ActivationDefinition.objects.filter(pk=definition_id).first()
     if definition is not None:
         api.analytics(definition, visible_runs=visible_runs)
-
-
-api.register_background_work("backfill", backfill.delay)
-api.register_background_work("refresh_figures", refresh_figures.delay)

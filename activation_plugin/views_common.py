@@ -9,6 +9,7 @@ from django.http import Http404, HttpResponse
 from django.template.loader import render_to_string
 
 from activation_plugin import api, platform
+from activation_plugin.api.queries import definition_in_course
 from activation_plugin.errors import ActivationInternalError, ActivationNotFound, ActivationRequestError, NotAllowed
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def definition_or_404(course_key, definition_id):
     (``api.definition_in_course``): an id from another course is a page that does not exist.
     """
     try:
-        return api.definition_in_course(course_key, definition_id)
+        return definition_in_course(course_key, definition_id)
     except ActivationNotFound as exc:
         raise Http404(str(exc)) from exc
 

@@ -28,7 +28,6 @@ from openedx_events.learning.data import (
 from openedx_events.learning.signals import CERTIFICATE_CREATED, COURSE_PASSING_STATUS_UPDATED
 
 import activation_plugin
-from activation_plugin import api
 from activation_plugin.api import definitions
 from demo.models import DemoCourse
 from tests.factories import COURSE_KEY, UserFactory

@@ -17,7 +17,7 @@ def test_create_definition_with_requirements_and_prompts(course_key):
     assert definition.status == ActivationDefinition.Status.DRAFT
     assert definition.name == "Applies it"
     assert definition.catalog_course == "TestX+APPLY"
-    assert [r.kind for r in definition.requirements.all()] == ["project", "survey", "observation"]
+    assert [r.kind for r in definition.requirements] == ["project", "survey", "observation"]
     assert FollowUpPrompt.objects.get().reminder_days == [14, 21]
 
 
@@ -81,4 +81,4 @@ def test_update_refuses_unknown_fields(make_definition):
 
 def test_definitions_cover_every_run_of_the_catalog_course(make_definition, other_run):
     definition = make_definition()
-    assert list(api.definitions_for_course(other_run)) == [definition]
+    assert [found.id for found in api.definitions_for_course(other_run)] == [definition.pk]

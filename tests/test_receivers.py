@@ -48,7 +48,7 @@ def test_each_definition_follows_its_own_trigger(make_definition, learner, cours
     send_passing(learner.id, course_key)
     assert not ActivationWindow.objects.exists()
     send_certificate(learner.id, course_key, time=NOW + timedelta(hours=1))
-    assert ActivationWindow.objects.get(definition=certificate).opened_at == NOW + timedelta(hours=1)
+    assert ActivationWindow.objects.get(definition_id=certificate.id).opened_at == NOW + timedelta(hours=1)
 
 
 def test_a_completion_while_a_window_runs_opens_no_second_follow_up(make_definition, learner, course_key):
@@ -60,7 +60,7 @@ def test_a_completion_while_a_window_runs_opens_no_second_follow_up(make_definit
     send_certificate(learner.id, course_key, time=NOW + timedelta(hours=1))
     assert list(ActivationWindow.objects.values_list("definition", flat=True)) == [passing.pk]
     send_certificate(learner.id, "course-v1:TestX+APPLY+2027", time=NOW + timedelta(days=31))  # after its end
-    assert ActivationWindow.objects.get(definition=certificate).opened_at == NOW + timedelta(days=31)
+    assert ActivationWindow.objects.get(definition_id=certificate.id).opened_at == NOW + timedelta(days=31)
 
 
 def test_draft_and_archived_definitions_open_nothing(make_definition, learner, course_key):

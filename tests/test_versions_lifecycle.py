@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from activation_plugin import api
+from activation_plugin.api import definitions
 from activation_plugin.errors import OtherDefinitionActive
 from activation_plugin.models import ActivationDefinition, ActivationWindow, PromptDelivery
 from demo.models import DemoCompletionRecord
@@ -59,7 +60,7 @@ def test_a_new_version_keeps_the_learner_s_arm_consent_and_single_follow_up(make
         api.opt_out(learner.pk, first.pk if consent == "opted_out" else None)
     mail.outbox.clear()
 
-    second = api.activate_definition(second)  # archives the version it replaces
+    second = definitions.activate_definition(second)  # archives the version it replaces
     repassed = now - timedelta(days=5)  # in another run: inside the first window, or after its end
     if path == "live":
         api.open_windows(learner.pk, other_run, "passing", repassed)
@@ -94,7 +95,7 @@ def test_the_issue_s_scenario_a_held_out_learner_who_withdrew_gets_nothing_from_
                                         completed_at=completed)
     [window] = api.open_windows(learner.pk, course_key, "passing", completed)
     api.withdraw_window(learner, course_key, window.pk)
-    second = api.activate_definition(second)
+    second = definitions.activate_definition(second)
     assert api.backfill(second) == {"completions": 1, "opened": 0}
     tick_days(now, 0, 1, 2)
     assert not ActivationWindow.objects.filter(definition=second).exists()
@@ -108,7 +109,7 @@ def test_windows_already_doubled_by_the_old_backfill_stay_silent(make_definition
     """
     now = timezone.now()
     first = make_definition(requirements=[PROMPTED], window_days=30, holdout_percent=50)
-    second = api.activate_definition(api.new_version(first))
+    second = definitions.activate_definition(api.new_version(first))
     learners = UserFactory.create_batch(3)
     for number, user in enumerate(learners):
         old = WindowFactory(definition=first, user=user, opened_at=now - timedelta(days=5),
@@ -127,7 +128,7 @@ def test_withdrawing_from_one_version_withdraws_the_course_s_follow_up(make_defi
     first = make_definition(requirements=[PROMPTED], window_days=10)
     learner = UserFactory()
     [old] = api.open_windows(learner.pk, course_key, "passing", now - timedelta(days=40))
-    second = api.activate_definition(api.new_version(first))
+    second = definitions.activate_definition(api.new_version(first))
     [new] = api.open_windows(learner.pk, course_key, "passing", now - timedelta(days=2))
     assert new.definition == second
     api.withdraw_window(learner, course_key, old.pk)
@@ -143,7 +144,7 @@ def test_an_opt_out_counts_in_every_version_s_headline(make_definition, course_k
     learner = UserFactory()
     api.open_windows(learner.pk, course_key, "passing", now - timedelta(days=40))
     api.opt_out(learner.pk, first.pk)
-    second = api.activate_definition(api.new_version(first))
+    second = definitions.activate_definition(api.new_version(first))
     api.open_windows(learner.pk, course_key, "passing", now - timedelta(days=2))
     assert api.summarize(second)["opted_out"] == 1
 
@@ -154,8 +155,8 @@ def test_activating_a_second_definition_is_refused_until_confirmed(make_definiti
     running = make_definition(name="Running")
     other = make_definition(name="Another", activate=False)
     with pytest.raises(OtherDefinitionActive, match="Running"):
-        api.activate_definition(other)
-    assert api.activate_definition(other, supersede=True).status == "active"
+        definitions.activate_definition(other)
+    assert definitions.activate_definition(other, supersede=True).status == "active"
     running.refresh_from_db()
     assert running.status == "archived"
 
@@ -181,7 +182,7 @@ def test_the_page_warns_before_activation_and_activates_only_what_it_named(clien
     status_url = reverse("activation_plugin:definition_status",
                          kwargs={"course_id": str(course_key), "definition_id": other.pk})
     late = make_definition(name="Activated meanwhile", activate=False)
-    api.activate_definition(late, supersede=True)  # after the page was read: not named on it
+    definitions.activate_definition(late, supersede=True)  # after the page was read: not named on it
     client.post(status_url, {"action": "activate", "supersede": [str(running.pk)]})
     other.refresh_from_db()
     assert other.status == "draft"

@@ -1,30 +1,28 @@
 """
-The python API of activation-plugin: the only code that writes its models.
+The python API of activation-plugin (OEP-49): what other apps and operators' scripts call.
 
-Receivers, tasks, views, REST endpoints, management commands and the KPI connectors are thin
-adapters that call the names exported here, grouped by concept below (one module each). Errors
-are raised as ``activation_plugin.errors`` classes; every write runs in a transaction and every
-externally-triggered write is idempotent (the key is stored with the write:
-docs/decisions/0008-idempotency.rst). Names not exported here are internal and may change;
-exported names are kept, and deprecated before they go.
+The names in ``__all__`` are the public API, documented in docs/references/api.rst. They return
+the data objects of ``activation_plugin.data`` and plain values (dicts, counts, course keys), never
+a model or a queryset, and accept a definition or a KPI source as its data object. They are kept,
+and deprecated before they go (docs/decisions/0017-the-public-front.rst).
+
+Errors are raised as ``activation_plugin.errors`` classes; every write runs in a transaction and
+every externally-triggered write is idempotent (the key is stored with the write:
+docs/decisions/0008-idempotency.rst). The package is also the only code that writes the models:
+one module per concept, which the plugin's own pages, REST views, commands and connectors call
+(their rows are what those render). Every other name here, and every name of those modules, is
+internal and may change without notice.
 """
-from activation_plugin.api.backfill import backfill
-from activation_plugin.api.background import page_figures
-from activation_plugin.api.background import register as register_background_work
-from activation_plugin.api.background import request_backfill
-from activation_plugin.api.completions import record_completion, retry_pending_completions, tick
+from activation_plugin.api.background import page_figures, request_backfill
+from activation_plugin.api.completions import retry_pending_completions, tick
 from activation_plugin.api.conditions import set_activation_condition, surveys_without_condition
 from activation_plugin.api.definitions import (
     HISTORY_FIELDS,
     MAX_HOLDOUT_PERCENT,
     MAX_REQUIREMENTS,
-    activate_definition,
     add_requirement,
-    archive_definition,
     check_may_configure,
     check_requirement,
-    create_definition,
-    definitions_for_course,
     new_version,
     requirement_specs,
     revise_definition,
@@ -47,23 +45,14 @@ from activation_plugin.api.files import KPI_UPLOAD_DIR, KPI_UPLOAD_MAX_AGE, swee
 from activation_plugin.api.idempotency import run_once
 from activation_plugin.api.identity import resolve as resolve_identities
 from activation_plugin.api.messaging import opt_out, send_due_prompts, settle_ambiguous_claims, stale_claims
-from activation_plugin.api.metric_sources import (
-    declared_source_state,
-    finish_pull,
-    known_metrics,
-    metric_source,
-    sync_metric_source,
-)
+from activation_plugin.api.metric_sources import declared_source_state, known_metrics, metric_source
 from activation_plugin.api.metrics import (
     FutureObservation,
     clean_external_id,
     clean_observation,
     foreign_external_ids,
-    ingest_observations,
-    link_identities,
     parse_time,
     record_id_of,
-    resolve_observations,
 )
 from activation_plugin.api.observations import record_observation
 from activation_plugin.api.peer import (
@@ -72,12 +61,37 @@ from activation_plugin.api.peer import (
     request_peer_assignment,
     submit_peer_review,
 )
-from activation_plugin.api.plans import PRIMARY_FIGURES, plan_comparison, plan_status, register_plan
+from activation_plugin.api.plans import PRIMARY_FIGURES, plan_status
 from activation_plugin.api.portfolio import portfolio, portfolio_definitions
 from activation_plugin.api.privacy import retire_user, withdraw_window
+from activation_plugin.api.public import (
+    activate_definition,
+    analytics,
+    archive_definition,
+    backfill,
+    compare_arms,
+    compare_runs,
+    create_definition,
+    data_quality,
+    definition_in_course,
+    definitions_for_course,
+    difference_in_differences,
+    finish_pull,
+    ingest_observations,
+    kpi_deltas,
+    link_identities,
+    plan_comparison,
+    rebuild_tallies,
+    record_completion,
+    register_plan,
+    resolve_observations,
+    roi,
+    segments,
+    summarize,
+    sync_metric_source,
+)
 from activation_plugin.api.queries import (
     MAX_ID,
-    definition_in_course,
     definitions_with_requirements,
     evidence_detail_in_course,
     evidence_list_in_course,
@@ -98,7 +112,6 @@ from activation_plugin.api.supervision import (
     revoke_invite,
     sender_name,
 )
-from activation_plugin.api.tallies import rebuild as rebuild_tallies
 from activation_plugin.api.tallies import rebuild_missing as build_missing_tallies
 from activation_plugin.api.tallies import recount as recount_tallies
 from activation_plugin.api.windows import (
@@ -110,22 +123,13 @@ from activation_plugin.api.windows import (
     windows_from_before_activation,
 )
 from activation_plugin.figures import (
-    analytics,
-    compare_arms,
-    compare_runs,
     course_summaries,
-    data_quality,
-    difference_in_differences,
     evidence_csv_rows,
     figures_csv_rows,
     funnel,
-    kpi_deltas,
     latest_run_against_previous,
     persistence,
-    roi,
     roi_amounts,
-    segments,
-    summarize,
     windows_csv_rows,
 )
 from activation_plugin.figures.portfolio import SORTS as PORTFOLIO_SORTS
@@ -136,43 +140,17 @@ from activation_plugin.keys import catalog_course, parse_course_key
 __all__ = [
     # Course keys.
     "catalog_course", "parse_course_key",
-    # Definitions: authoring, versions, who may change them.
-    "HISTORY_FIELDS", "MAX_HOLDOUT_PERCENT", "MAX_REQUIREMENTS", "activate_definition", "add_requirement",
-    "archive_definition",
-    "check_may_configure", "check_requirement", "create_definition", "definition_in_course", "definitions_for_course",
-    "definitions_with_requirements", "new_version", "requirement_specs", "revise_definition", "superseded_by",
-    "update_definition",
-    # Completions and windows: the receivers' and the tick's entry points, backfill, the learner's view.
-    "assign_arm", "backfill", "expire_due_windows", "learner_window", "learner_windows", "open_windows",
-    "record_completion", "request_backfill", "retry_pending_completions", "tick", "windows_from_before_activation",
-    "windows_in_course",
-    # Evidence and its verification: learners, staff, peers, supervisors.
-    "LEARNER_KINDS", "accepts_evidence", "project_is_settled", "current_peer_assignment", "evidence_detail_in_course",
-    "evidence_in_course", "evidence_list_in_course", "invite_for_link", "invite_in_course", "invite_supervisor",
-    "invites_for_course", "peer_review_waiting", "pending_reviews", "record_evidence", "record_supervisor_observation",
-    "request_peer_assignment",
-    "resend_invite", "review_evidence", "review_queue", "revoke_invite", "save_learner_response", "sender_name",
-    "staff_review", "submit_peer_review",
-    # Survey activation conditions written before they existed (migration 0015).
-    "requirement_in_definition", "runs_seen_by", "set_activation_condition", "surveys_without_condition",
-    # Follow-up messages and consent.
-    "opt_out", "send_due_prompts", "settle_ambiguous_claims", "stale_claims",
-    # KPI observations and their sources.
-    "FutureObservation", "KPI_UPLOAD_DIR", "KPI_UPLOAD_MAX_AGE", "clean_external_id", "clean_observation",
-    "declared_source_state", "finish_pull", "foreign_external_ids", "ingest_observations", "known_metrics",
-    "link_identities",
-    "metric_source", "parse_time", "record_id_of", "record_observation", "resolve_identities", "resolve_observations",
-    "source_figures", "source_match_report", "sync_metric_source",
-    # Figures (read-only, activation_plugin.figures), their exports and the plans they answer.
-    "PRIMARY_FIGURES", "analytics", "compare_arms", "compare_runs", "course_summaries", "data_quality",
-    "difference_in_differences", "evidence_csv_rows", "figures_csv_rows", "funnel", "kpi_deltas",
-    "latest_run_against_previous", "page_figures", "persistence", "plan_comparison", "plan_status", "register_plan",
-    "roi", "roi_amounts", "segments",
-    # Every course a viewer may compare, side by side (issue 33).
-    "PORTFOLIO_SORTS", "PortfolioFilters", "portfolio", "portfolio_csv_rows", "portfolio_definitions",
-    "success_case_rows", "success_cases", "summarize", "windows_csv_rows",
-    # The running totals the figures read: kept with every write, rebuilt on request (and by the tick).
-    "build_missing_tallies", "rebuild_tallies", "recount_tallies",
-    # Privacy, housekeeping and the plumbing adapters share.
-    "MAX_ID", "register_background_work", "retire_user", "run_once", "sweep_orphan_files", "withdraw_window",
+    # Definitions: authoring and who may change them.
+    "activate_definition", "archive_definition", "check_may_configure", "create_definition", "definition_in_course",
+    "definitions_for_course",
+    # Completions: the receivers' entry point, the periodic tick, backfill and the running totals' rebuild.
+    "backfill", "rebuild_tallies", "record_completion", "tick",
+    # Privacy: the platform's retirement pipeline.
+    "retire_user",
+    # KPI connectors: a source's state, its records, its identities, the outcome of a run.
+    "clean_observation", "finish_pull", "ingest_observations", "link_identities", "resolve_observations",
+    "sync_metric_source",
+    # Figures (read-only) and the comparison plan they answer.
+    "analytics", "compare_arms", "compare_runs", "data_quality", "difference_in_differences", "kpi_deltas",
+    "plan_comparison", "register_plan", "roi", "segments", "summarize",
 ]

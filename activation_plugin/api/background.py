@@ -1,38 +1,21 @@
 """
 Work the api hands to the background: recomputing a slow definition's figures, opening windows
-for past completers. ``activation_plugin.tasks`` registers its Celery tasks here when it is
-imported (the app's ``ready``), so views ask the api, the api asks this registry, and neither
-imports the tasks that import the api.
+for past completers. The Celery tasks import the api, so the api imports them only when it queues
+one (as the receivers do for a completion they could not store): no registry for the tasks to
+fill at import time, and a view that asks for background work needs no app ``ready`` to have run.
 """
-import functools
-
 from activation_plugin import figures
-
-_RUNNERS = {}
-
-
-def register(name, run):
-    """``run(*args)`` queues the work called ``name``."""
-    _RUNNERS[name] = run
-
-
-def schedule(name, *args):
-    """
-    Queue the work ``name``.
-
-    Raises:
-        LookupError: nothing registered it (the app's ``ready`` did not run).
-    """
-    try:
-        run = _RUNNERS[name]
-    except KeyError:
-        raise LookupError(f"No background work named {name!r}: is activation_plugin in INSTALLED_APPS?") from None
-    run(*args)
 
 
 def request_backfill(definition):
     """Open windows for a definition's past completers in the background (``api.backfill``)."""
-    schedule("backfill", definition.pk)
+    from activation_plugin.tasks import backfill  # pylint: disable=import-outside-toplevel,cyclic-import
+    backfill.delay(definition.pk)
+
+
+def _refresh_figures(definition_id, visible_runs):
+    from activation_plugin.tasks import refresh_figures  # pylint: disable=import-outside-toplevel,cyclic-import
+    refresh_figures.delay(definition_id, visible_runs)
 
 
 def page_figures(definition, schedule_refresh=None, visible_runs=()):
@@ -40,5 +23,4 @@ def page_figures(definition, schedule_refresh=None, visible_runs=()):
     ``figures.page_figures``: what a page shows, fresh or (for a definition slow to compute) the
     last figures marked stale while a background task recomputes them.
     """
-    return figures.page_figures(definition, schedule_refresh or functools.partial(schedule, "refresh_figures"),
-                                visible_runs)
+    return figures.page_figures(definition, schedule_refresh or _refresh_figures, visible_runs)

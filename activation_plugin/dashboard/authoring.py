@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from activation_plugin import api, platform, prompts
+from activation_plugin.api import definitions, plans
 from activation_plugin.dashboard import authoring_forms, presentation, requirement_templates
 from activation_plugin.errors import ActivationNotFound, ActivationRequestError
 from activation_plugin.learner.views import requirement_rows
@@ -98,8 +99,8 @@ def definition_form(request, course_id, definition_id=None):
     errors = []
     try:
         if definition is None:
-            definition = api.create_definition(course_key=course_key, requirements=requirements,
-                                               created_by=request.user, **form.changes())
+            definition = definitions.create_definition(course_key=course_key, requirements=requirements,
+                                                       created_by=request.user, **form.changes())
         else:
             api.revise_definition(definition, requirements=requirements, **form.changes())
     except ActivationRequestError as exc:
@@ -240,11 +241,12 @@ def register_plan(request, course_id, definition_id):
         messages.error(request, _("Enter the date the result will be read, today or later."))
         return redirect(definition_url(course_key, definition) + "#plan")
     try:
-        api.register_plan(definition, hypothesis=request.POST.get("hypothesis", ""),
-                          primary_figure=request.POST.get("primary_figure"), design=request.POST.get("design") or None,
-                          sample_size=int(request.POST["sample_size"]) if request.POST.get(
-                              "sample_size", "").isdigit() else None,
-                          end_date=end_date, registered_by=request.user)
+        plans.register_plan(definition, hypothesis=request.POST.get("hypothesis", ""),
+                            primary_figure=request.POST.get("primary_figure"),
+                            design=request.POST.get("design") or None,
+                            sample_size=int(request.POST["sample_size"]) if request.POST.get(
+                                "sample_size", "").isdigit() else None,
+                            end_date=end_date, registered_by=request.user)
         messages.success(request, _("The plan is registered: it can no longer change."))
     except ActivationRequestError as exc:
         messages.error(request, str(exc))
@@ -255,8 +257,9 @@ STATUS_ACTIONS = {
     "backfill": (api.request_backfill,
                  gettext_lazy("Opening windows for past completers: this page says how many opened once it is "
                               "done (reload it in a minute); the figures include them as they open.")),
-    "activate": (api.activate_definition, gettext_lazy("The definition is active: completers now get a window.")),
-    "archive": (api.archive_definition,
+    "activate": (definitions.activate_definition,
+                 gettext_lazy("The definition is active: completers now get a window.")),
+    "archive": (definitions.archive_definition,
                 gettext_lazy("The definition is archived: no new windows open; open ones run to their end.")),
 }
 

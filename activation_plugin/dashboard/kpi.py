@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from activation_plugin import api, platform
+from activation_plugin.api import metric_sources
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.kpi import csv_import, pull, sources, trial
 from activation_plugin.views_common import global_staff_or_403, staff_course_key
@@ -63,7 +64,7 @@ def _target(request, course_key, name):
     config = next((config for config in _upload_targets(request, course_key) if config.name == name), None)
     if config is None:
         raise Http404("No CSV source you may upload to.")
-    return api.sync_metric_source(config)
+    return metric_sources.sync_metric_source(config)
 
 
 def _digest(path):

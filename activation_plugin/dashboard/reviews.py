@@ -82,7 +82,7 @@ def review_queue(request, course_id):
     query = request.GET.copy()
     query.pop("page", None)
     requirements = [requirement for definition in api.definitions_for_course(course_key)
-                    for requirement in definition.requirements.all()]
+                    for requirement in definition.requirements]
     return render(request, "activation_plugin/reviews.html", {
         "course_key": course_key, "course_title": platform.course_title(course_key), "queue": queue,
         "filters": filters, "requirements": requirements, "statuses": [("", _("All")), *Evidence.Status.choices],

@@ -18,7 +18,7 @@ def instructor_page(request, course_id):
         "course_key": course_key,
         "course_title": platform.course_title(course_key),
         "summaries": landing.course_overview(course_key, api.runs_seen_by(request.user, course_key)),
-        "drafts": api.definitions_for_course(course_key).filter(status=ActivationDefinition.Status.DRAFT),
+        "drafts": api.definitions_for_course(course_key, status=ActivationDefinition.Status.DRAFT),
         "may_create": may_configure(request.user, course_key),
         "pending_reviews": api.pending_reviews(course_key),
     })

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from activation_plugin import api, toggles
+from activation_plugin.api import metric_sources
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.kpi import sources
 from activation_plugin.kpi.http import FetchError, scrub
@@ -91,7 +92,7 @@ def pull(name, now=None):
         return _failed(MetricSource.objects.filter(name=name).first(), name, str(exc), totals, now)
     if config.kind not in PULLED_KINDS:
         raise ValueError(f"Source {name!r} is a {config.kind} source; only rest and python sources are pulled.")
-    source = api.sync_metric_source(config)
+    source = metric_sources.sync_metric_source(config)
     high_water, resolved = None, {}
     connector, marks = connector_for(config), Marks(now or timezone.now())
     try:
@@ -113,9 +114,9 @@ def pull(name, now=None):
         # What was read is stored; the cursor stays, since the unread pages may hold older changes.
         warning = max_pages_warning(connector.pages_read)
         log.warning("metric source %s: %s", name, warning)
-        api.finish_pull(source, warning=warning, now=now)
+        metric_sources.finish_pull(source, warning=warning, now=now)
         return {**totals, "status": "partial", "error": warning}
-    api.finish_pull(source, cursor=marks.cursor(high_water, source.cursor), now=now)
+    metric_sources.finish_pull(source, cursor=marks.cursor(high_water, source.cursor), now=now)
     log.info("metric source %s: %s", name, totals)
     return {**totals, "status": "ok", "error": ""}
 
@@ -128,7 +129,7 @@ def max_pages_warning(pages):
 def _failed(source, name, error, totals, now):
     log.warning("metric source %s: run failed: %s", name, error)
     if source is not None:
-        api.finish_pull(source, error=error, now=now)
+        metric_sources.finish_pull(source, error=error, now=now)
     return {**totals, "status": "error", "error": error}
 
 
@@ -155,7 +156,7 @@ def due_sources(now=None):
     for name, config in valid.items():
         if config.kind not in PULLED_KINDS:
             continue
-        source = api.sync_metric_source(config)
+        source = metric_sources.sync_metric_source(config)
         if source.last_run_at is None or source.last_run_at + timedelta(minutes=config.schedule_minutes) <= now:
             due.append(name)
     return due

@@ -11,6 +11,7 @@ from itertools import islice
 from django.core.exceptions import ImproperlyConfigured
 
 from activation_plugin import api
+from activation_plugin.api import metric_sources
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.kpi import sources
 from activation_plugin.kpi.http import FetchError, scrub
@@ -70,7 +71,7 @@ def try_source(name):
         config = sources.get(name)
     except ImproperlyConfigured as exc:
         return {**result, "status": "error", "error": str(exc)}
-    source = api.sync_metric_source(config)
+    source = metric_sources.sync_metric_source(config)
     connector, tally = connector_for(config), _Tally()
     try:
         for records in islice(connector.pages(""), TRY_MAX_PAGES):

@@ -8,6 +8,8 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from activation_plugin import api
+from activation_plugin.api.definitions import activate_definition, archive_definition, create_definition
+from activation_plugin.api.queries import definition_in_course
 
 # Registers the OpenAPI description of the LMS authentication classes.
 from activation_plugin.rest_api import schema_extensions  # noqa: F401  pylint: disable=unused-import
@@ -32,7 +34,7 @@ class DefinitionMixin:
     """Views about one definition: the id is looked up within the course of the URL."""
 
     def get_definition(self):
-        return api.definition_in_course(self.course_key, self.kwargs["definition_id"])
+        return definition_in_course(self.course_key, self.kwargs["definition_id"])
 
     def get_configurable_definition(self):
         """The definition, if the caller's role covers changing it (403 otherwise)."""
@@ -42,7 +44,7 @@ class DefinitionMixin:
 
     def definition_response(self, definition, code=status.HTTP_200_OK):
         """The definition as stored, re-read so that its requirements and lock state are current."""
-        fresh = api.definition_in_course(self.course_key, definition.pk)
+        fresh = definition_in_course(self.course_key, definition.pk)
         return Response(s.DefinitionSerializer(fresh).data, status=code)
 
 
@@ -70,7 +72,7 @@ class DefinitionListView(DefinitionMixin, ActivationAPIView):
 
         def create():
             data = _validated(s.DefinitionInputSerializer, request.data)
-            definition = api.create_definition(course_key=self.course_key, created_by=request.user, **data)
+            definition = create_definition(course_key=self.course_key, created_by=request.user, **data)
             return self.definition_response(definition, status.HTTP_201_CREATED)
         return once_per_key(request, create)
 
@@ -111,7 +113,7 @@ class ActivateDefinitionView(DefinitionMixin, ActivationAPIView):
     def post(self, request, course_id, definition_id):  # pylint: disable=unused-argument
         definition = self.get_configurable_definition()
         supersede = _validated(s.ActivateInputSerializer, request.data)["supersede"]
-        return self.definition_response(api.activate_definition(definition, supersede=supersede))
+        return self.definition_response(activate_definition(definition, supersede=supersede))
 
 
 class ArchiveDefinitionView(DefinitionMixin, ActivationAPIView):
@@ -121,7 +123,7 @@ class ArchiveDefinitionView(DefinitionMixin, ActivationAPIView):
                 summary="Stop opening new windows; existing windows run to their end (idempotent)",
                 responses={200: s.DefinitionSerializer, **error_responses(404)})
     def post(self, request, course_id, definition_id):  # pylint: disable=unused-argument
-        return self.definition_response(api.archive_definition(self.get_configurable_definition()))
+        return self.definition_response(archive_definition(self.get_configurable_definition()))
 
 
 class RequirementListView(DefinitionMixin, ActivationAPIView):

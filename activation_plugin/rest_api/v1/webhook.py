@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from activation_plugin import api
+from activation_plugin.api import metric_sources
 from activation_plugin.kpi import sources, webhook
 from activation_plugin.rest_api.v1.base import handle_exception
 
@@ -70,5 +71,5 @@ class MetricWebhookView(APIView):
             records = webhook.observations(body)
         except webhook.WebhookRefused as exc:
             return _refused(str(exc), exc.status)
-        result = api.ingest_observations(api.sync_metric_source(config), records, strict=True)
+        result = api.ingest_observations(metric_sources.sync_metric_source(config), records, strict=True)
         return Response({key: result[key] for key in COUNTS})

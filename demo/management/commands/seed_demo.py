@@ -41,6 +41,7 @@ from openedx_events.learning.data import (
 from openedx_events.learning.signals import CERTIFICATE_CREATED, COURSE_PASSING_STATUS_UPDATED
 
 from activation_plugin import api, links, stats
+from activation_plugin.api import definitions, metric_sources
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.kpi import sources
 from activation_plugin.models import ActivationWindow, Evidence, PromptDelivery, Review
@@ -185,11 +186,11 @@ class Command(BaseCommand):
         for run, *_ in RUNS:
             DemoCourse.objects.get_or_create(course_key=CourseKey.from_string(run), defaults={"display_name": TITLE})
             Group.objects.get_or_create(name=f"{STAFF_GROUP_PREFIX}{run}")[0].user_set.add(instructor)
-        definition = api.definitions_for_course(RUNS[0][0]).filter(name=DEFINITION["name"]).first()
+        definition = definitions.definitions_for_course(RUNS[0][0]).filter(name=DEFINITION["name"]).first()
         if definition is None:
-            definition = api.create_definition(course_key=RUNS[0][0], created_by=instructor, **DEFINITION)
+            definition = definitions.create_definition(course_key=RUNS[0][0], created_by=instructor, **DEFINITION)
             # Windows must open from the first completion on, so the definition predates run 1.
-            api.activate_definition(definition)
+            definitions.activate_definition(definition)
         return instructor, definition
 
     @functools.cached_property
@@ -298,7 +299,7 @@ class Command(BaseCommand):
         that match nobody. So the page has KPI deltas and a difference-in-differences to show. Times
         hang on the windows and the evidence, so a second seed stores nothing new.
         """
-        source = api.sync_metric_source(sources.get(KPI_SOURCE))
+        source = metric_sources.sync_metric_source(sources.get(KPI_SOURCE))
         applied = dict(Evidence.objects.filter(
             window__definition=definition, requirement__kind="project", status=Evidence.Status.VERIFIED,
         ).values_list("window_id", "submitted_at"))

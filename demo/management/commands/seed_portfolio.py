@@ -22,6 +22,7 @@ from django.utils import timezone
 from opaque_keys.edx.keys import CourseKey
 
 from activation_plugin import api
+from activation_plugin.api import definitions
 from activation_plugin.platform import ORG_GROUP_PREFIX
 from demo.models import DemoCourse
 
@@ -78,9 +79,9 @@ class Command(BaseCommand):
         for run, *_ in runs:
             DemoCourse.objects.get_or_create(course_key=CourseKey.from_string(f"course-v1:{ORG}+{course}+{run}"),
                                              defaults={"display_name": title})
-        definition = api.definitions_for_course(first_run).first()
+        definition = definitions.definitions_for_course(first_run).first()
         if definition is None:
-            definition = api.activate_definition(api.create_definition(
+            definition = definitions.activate_definition(definitions.create_definition(
                 course_key=first_run, name=f"Applies {title.lower()} at work", window_days=30,
                 behavior=f"Uses what {title} taught in their job.", requirements=[PROJECT]))
         return definition
