@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from activation_plugin import api
 from activation_plugin.figures import headline, quality
+from activation_plugin.figures.headline import FUNNEL_STAGES
 from activation_plugin.figures.base import cells
 from activation_plugin.figures.comparisons import arms_from_cells, runs_from_cells, segments_from_cells
 from activation_plugin.figures.tallies import CELL_COUNTERS, Tallies
@@ -156,6 +157,38 @@ def test_two_breakdowns_combined_do_not_give_a_hidden_3_of_3_back(make_definitio
     # (B or D) hidden with A instead: the headline minus verified minus C gave audit's 3 of 3.
     assert modes["audit"]["suppressed"] and modes["honor"]["suppressed"]
     assert cohorts["C"]["activated"] is None
+
+
+
+def test_the_funnels_answers_do_not_give_a_hidden_response_rate_back(
+        make_definition, course_key, other_run, course_staff, staff_client):
+    """
+    CI's hypothesis course: another run's prompted arm answered 6 times in 10 (4 silent: hidden),
+    yet the funnel, tested on activations only (5 of 10), showed its "responded" 6 of 10.
+    """
+    definition = make_definition(holdout_percent=20)
+    make_windows(definition, 10, state="activated")
+    make_windows(definition, 10)
+    add_evidence(make_windows(definition, 5, state="activated", course_run=other_run))
+    add_evidence(make_windows(definition, 1, course_run=other_run))
+    make_windows(definition, 4, course_run=other_run)
+    add_evidence(make_windows(definition, 5, state="activated", arm="holdout", course_run=other_run))
+    make_windows(definition, 5, arm="holdout", course_run=other_run)
+    body = staff_client.get(api_url("definition_figures", course_id=course_key, definition_id=definition.pk)).json()
+    figures = body["figures"]
+    assert figures["data_quality"]["response_rate"] is None
+    for arm in ("prompted", "holdout"):
+        counts = {stage["stage"]: stage["count"] for stage in figures["funnel"][arm]}
+        assert counts["responded"] is None and counts["verified"] is None
+        assert counts["completed"] is not None  # the arms' activations are not what is hidden
+    # The non-response panel's responders are both arms' ended answers: with the holdout's 5 they gave 6 back too.
+    assert figures["data_quality"]["non_response"]["responders"] is None
+    exported = exported_figures(staff_client, course_key, definition)
+    assert exported[("funnel.prompted.count", "stage=responded")] == ""
+    assert exported[("data_quality.non_response.responders", "")] == ""
+    html = page(staff_client, course_key, definition)
+    responded = html.select_one("[data-table=funnel] tr[data-stage=responded]")
+    assert [cell.get_text().strip() for cell in responded.select("td")] == ["hidden", "hidden"]
 
 
 # Property test ------------------------------------------------------------------------------------
@@ -323,16 +356,17 @@ def hidden_groups(figures):
     for arm, stages in figures["funnel"].items():
         if stages[0]["count"] is None:
             yield f"funnel {arm}", group("arm", arm), ACTIVATED
+        if stages[FUNNEL_STAGES.index("responded")]["count"] is None:
+            yield f"funnel {arm} responded", group("arm", arm, False), RESPONDED
     for field, rows, label in [("course_run", figures["runs"], "course_run"), ("arm", figures["arms"], "arm"),
                                *[(dimension, rows, "value") for dimension, rows in figures["segments"].items()]]:
         for row in rows:
             if row["suppressed"]:
                 yield f"{field}={row[label]}", group(field, row[label]), ACTIVATED
-    # Known gap, not yet closed (issue 27 stays open for it): a hidden response rate can still be
-    # worked out on some courses from the funnel's responded counts and the non-response panel, which
-    # are tested on outcomes (activations), not on responses. CI's run found such a course
-    # (@reproduce_failure('6.170.17', b'AXicc2R2ZCANwgBRqlmBmBHCZnRkAUEgzQYUYsRvBisY4rabEQC6jBSA')).
-    # The response rate is therefore not among the groups this property asserts on.
+    if figures["data_quality"]["prompted"] is None:
+        yield "response rate", group("arm", "prompted"), RESPONDED
+    if figures["data_quality"]["non_response"]["suppressed"]:
+        yield "non-response", is_ended, RESPONDED
     for dimension, rows in figures["data_quality"]["non_response"]["dimensions"].items():
         for row in rows:
             if row["suppressed"]:

@@ -2,6 +2,9 @@
 The headline of a definition: rate, Kaplan–Meier curve, funnel and persistence, added up from the
 definition's tallies (``tallies.read``) plus the running windows' censoring times, never per learner.
 """
+from fractions import Fraction
+from itertools import combinations
+
 from django.db.models import Q
 from django.utils import timezone
 
@@ -225,16 +228,88 @@ def funnel_counts(definition, now, tallied=None):
     return arms
 
 
-def funnel_from_counts(arms, unseen_arms=None):
-    """The funnel from ``funnel_counts``, tested on ``unseen_arms`` (the same over the unseen learners)."""
-    unseen_arms = unseen_arms or arms
-    hidden = {arm: row["suppressed"] for arm, row in zip(arms, suppress_rows(
+# The stages that count answers: a learner's response is an outcome protected as their activation is.
+RESPONSE_STAGES = ("responded", "verified")
+
+
+def _arms_hidden(arms, unseen_arms):
+    """``{arm: hidden}``: an arm of the funnel by its activations (``suppress_rows``, complementary)."""
+    return {arm: row["suppressed"] for arm, row in zip(arms, suppress_rows(
         [rate_row(row["completed"], row["activated_ended"], row["open"]) for row in arms.values()],
         [rate_row(row["completed"], row["activated_ended"], row["open"]) for row in unseen_arms.values()]))}
+
+
+def _in_span(rows, target):
+    """Whether ``target`` is a linear combination of ``rows`` (vectors of integers; exact arithmetic)."""
+    def rank(vectors):
+        vectors, found = [[Fraction(value) for value in vector] for vector in vectors], 0
+        for column in range(len(target)):
+            pivot = next((i for i in range(found, len(vectors)) if vectors[i][column]), None)
+            if pivot is None:
+                continue
+            vectors[found], vectors[pivot] = vectors[pivot], vectors[found]
+            for i in range(len(vectors)):
+                if i != found and vectors[i][column]:
+                    factor = vectors[i][column] / vectors[found][column]
+                    vectors[i] = [a - factor * b for a, b in zip(vectors[i], vectors[found])]
+            found += 1
+        return found
+    return rank(rows + [target]) == rank(rows)
+
+
+def answers_hidden(arms, unseen_arms):
+    """
+    Whether the counts of answers are hidden, all of them: the funnel's responded and verified, the
+    response rate and the non-response panel (a response is an outcome, protected as an activation
+    is). They are sums over one table, arm by ended or running, of the learners the viewer cannot see
+    row by row (``unseen_arms``, ``funnel_counts`` over them): the funnel an arm's row, the response
+    rate the prompted arm's ended windows, the panel both arms' ended windows. Any group of that
+    table that follows from the ones released (the panel minus the response rate is the holdout's
+    ended windows; the funnel's responded minus the response rate, the prompted arm's running ones)
+    is released with them, so each such group is tested (``reveals_outcomes`` with answers as the
+    outcome), and one that tells hides them all: hiding one alone leaves it the others' difference,
+    as a funnel's responded 6 of 10 gave a hidden response rate of 6 of 10 back. A figure hidden for
+    its activations (an arm of the funnel, the response rate with the prompted arm, the panel with
+    the rate) releases nothing.
+    """
+    atoms = [((arm, ended), (row["ended"], row["responded_ended"]) if ended else
+              (row["completed"] - row["ended"], row["responded"] - row["responded_ended"]))
+             for arm, row in unseen_arms.items() for ended in (True, False)]
+    hidden_arms = _arms_hidden(arms, unseen_arms)
+    ended_total = sum(row["ended"] for row in unseen_arms.values())
+    released = [{(arm, True), (arm, False)} for arm in arms if not hidden_arms[arm]]
+    if not hidden_arms.get(ActivationWindow.Arm.PROMPTED, True):
+        released.append({(ActivationWindow.Arm.PROMPTED.value, True)})
+    if not (ended_total and reveals_outcomes(ended_total, sum(row["activated_ended"]
+                                                              for row in unseen_arms.values()))):
+        released.append({(arm, True) for arm in unseen_arms})
+    rows = [[int(key in figure) for key, _counts in atoms] for figure in released]
+    for size in range(1, len(atoms) + 1):
+        for chosen in combinations(range(len(atoms)), size):
+            total = sum(atoms[index][1][0] for index in chosen)
+            answered = sum(atoms[index][1][1] for index in chosen)
+            if (total and reveals_outcomes(total, answered)
+                    and _in_span(rows, [int(index in chosen) for index in range(len(atoms))])):
+                return True
+    return False
+
+
+def funnel_from_counts(arms, unseen_arms=None):
+    """
+    The funnel from ``funnel_counts``, tested on ``unseen_arms`` (the same over the unseen learners):
+    an arm by its activations (``suppress_rows``), the answers of both arms by ``answers_hidden``.
+    """
+    unseen_arms = unseen_arms or arms
+    hidden = _arms_hidden(arms, unseen_arms)
+    hide_answers = answers_hidden(arms, unseen_arms)
+
+    def shown(arm, stage):
+        return not (hidden[arm] or (hide_answers and stage in RESPONSE_STAGES))
+
     return {
         arm: [{"stage": stage,
-               "count": None if hidden[arm] else row[stage],
-               "share": None if hidden[arm] or not row["completed"] else row[stage] / row["completed"]}
+               "count": row[stage] if shown(arm, stage) else None,
+               "share": row[stage] / row["completed"] if shown(arm, stage) and row["completed"] else None}
               for stage in FUNNEL_STAGES]
         for arm, row in arms.items()
     }

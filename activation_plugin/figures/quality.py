@@ -95,9 +95,11 @@ def non_response(definition, now, tallied=None, visible_runs=()):
     itself); ``rate_if_all`` is the rate had every one of them applied it. The holdout is in,
     although it is never prompted, because the bounds are those of the rate the headline shows. A
     value whose responders or non-responders are fewer than the minimum cell size shows no shares;
-    the bounds are hidden with the rate (``reveals_outcomes``). Each test is on the learners outside
-    ``visible_runs`` (``base.unseen``), and a dimension with a hidden value hides every value: the
-    shares and the totals would give a lone hidden one back. From the tallies.
+    the bounds are hidden with the rate (``reveals_outcomes``), and the panel with the other counts
+    of answers (``headline.answers_hidden``: its responders minus the response rate's are the
+    holdout's). Each test is on the learners outside ``visible_runs`` (``base.unseen``), and a
+    dimension with a hidden value hides every value: the shares and the totals would give a lone
+    hidden one back. From the tallies.
 
     Returns:
         dict: eligible, responders, non_responders, rate_if_none, rate_if_all, suppressed,
@@ -105,11 +107,14 @@ def non_response(definition, now, tallied=None, visible_runs=()):
         "suppressed"}]}``, shares of each group, largest first).
     """
     tallied = tallied or tallies.read(definition, now, with_kpi=False)
-    rows, unseen_rows = _ended_rows(tallied), _ended_rows(unseen(tallied, visible_runs))
+    hidden_part = unseen(tallied, visible_runs)
+    rows, unseen_rows = _ended_rows(tallied), _ended_rows(hidden_part)
     eligible = sum(row["n"] for row in rows)
     responders = sum(row["responders"] for row in rows)
     activated = sum(row["activated"] for row in rows)
-    hidden = eligible == 0 or _tells(unseen_rows, "activated") or _tells(unseen_rows, "responders")
+    hidden = (eligible == 0 or _tells(unseen_rows, "activated")
+              or headline.answers_hidden(headline.funnel_counts(definition, now, tallied),
+                                         headline.funnel_counts(definition, now, hidden_part)))
     dimensions = {}
     for dimension in NON_RESPONSE_DIMENSIONS:
         groups = {}
@@ -151,9 +156,9 @@ def data_quality(definition, now=None, funnel_counts=None, tallied=None, visible
     ``response_rate`` is the share of prompted-arm completers whose window has ended with any
     evidence that was not rejected: like the rate, it leaves out windows still running, which have
     not yet had their time to answer. It is a figure of the prompted arm, hidden with that arm in
-    the funnel, and hidden when it tells outcomes itself (``reveals_outcomes`` over the learners
-    outside ``visible_runs``): nobody who did not answer activated, so 0 answers of 20 tells 0
-    activated of 20.
+    the funnel, and hidden with the other counts of answers when any of them, or what follows from
+    them, tells who answered (``headline.answers_hidden``, over the learners outside
+    ``visible_runs``): nobody who did not answer activated, so 0 answers of 20 tells 0 activated of 20.
     Observation checks cover the metrics the definition's KPI requirements use: ``unmatched_identities`` counts distinct
     external ids with no learner linked (whatever the course: they could be anyone's),
     ``future_observations`` timestamps after now, ``observations_outside_windows`` observations
@@ -180,10 +185,9 @@ def data_quality(definition, now=None, funnel_counts=None, tallied=None, visible
     counts = funnel_counts or headline.funnel_counts(definition, now, tallied)
     unseen_counts = headline.funnel_counts(definition, now, unseen(tallied, visible_runs))
     prompted_arm = counts[ActivationWindow.Arm.PROMPTED]
-    unseen_arm = unseen_counts[ActivationWindow.Arm.PROMPTED]
     response = {"prompted": prompted_arm["ended"], "responded": prompted_arm["responded_ended"]}
     hidden = (headline.funnel_from_counts(counts, unseen_counts)[ActivationWindow.Arm.PROMPTED][0]["count"] is None
-              or (unseen_arm["ended"] > 0 and reveals_outcomes(unseen_arm["ended"], unseen_arm["responded_ended"])))
+              or headline.answers_hidden(counts, unseen_counts))
     observation_counts = {"unmatched_identities": 0, "future_observations": 0, "observations_outside_windows": 0}
     if baselines:
         observations = MetricObservation.objects.filter(metric__in=list(baselines))
