@@ -12,6 +12,7 @@ value. A session that already waits less keeps its shorter wait. Other databases
 """
 import functools
 import logging
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import DatabaseError, connection
@@ -23,6 +24,12 @@ BOUND = ("SET @activation_lock_wait = @@SESSION.innodb_lock_wait_timeout, "
          "SESSION innodb_lock_wait_timeout = LEAST(@@SESSION.innodb_lock_wait_timeout, %s)")
 # The server's value if the variable is gone (the connection was replaced during the request).
 RESTORE = "SET SESSION innodb_lock_wait_timeout = COALESCE(@activation_lock_wait, @@GLOBAL.innodb_lock_wait_timeout)"
+# ``not_waiting``'s pair, in a variable of its own: it runs inside a bounded request and must give
+# the request's bound back, not the server's value.
+NO_WAIT = ("SET @activation_wait_before = @@SESSION.innodb_lock_wait_timeout, "
+           "SESSION innodb_lock_wait_timeout = 0")
+NO_WAIT_RESTORE = ("SET SESSION innodb_lock_wait_timeout = "
+                   "COALESCE(@activation_wait_before, @@GLOBAL.innodb_lock_wait_timeout)")
 
 
 class _Bound:
@@ -84,3 +91,28 @@ def _restore():
     except (DatabaseError, connection.Database.Error) as exc:
         log.info("activation: closing a connection whose lock wait could not be restored: %s", exc)
         connection.close()
+
+
+@contextmanager
+def not_waiting():
+    """
+    Statements inside give up at once on a row another transaction holds (MariaDB's lock wait of 0 s,
+    what ``NOWAIT`` does; MySQL's shortest is 1 s) with a lock wait timeout error, then the session
+    gets its wait back. For work done after a learner's request has committed, inside that request
+    (the shared running totals, ``api.tallies.count_after_commit``): it has a safety net, so it must
+    not keep the learner waiting. Other databases are left alone.
+    """
+    if connection.vendor != "mysql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(NO_WAIT)
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(NO_WAIT_RESTORE)
+        except (DatabaseError, connection.Database.Error) as exc:
+            log.info("activation: closing a connection whose lock wait could not be restored: %s", exc)
+            connection.close()

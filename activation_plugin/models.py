@@ -203,6 +203,10 @@ class ActivationWindow(models.Model):
     # Set when the tick claims the window's first prompt, cleared when the batch's tallies count it
     # prompted: a tick that dies in between leaves it set, and a later tick recounts the window.
     tally_pending = models.BooleanField(default=False, editable=False)
+    # Set in the transaction of a change to the window's evidence, cleared by the short transaction that
+    # moves its tallies after that one commits: if the move fails (a tally row held elsewhere), the tick
+    # moves them. A mark of its own, because the tick's count of a batch clears ``tally_pending``.
+    tally_stale = models.BooleanField(default=False, editable=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["definition", "user"], name="act_window_one_per_learner")]
@@ -214,6 +218,7 @@ class ActivationWindow(models.Model):
             models.Index(fields=["definition", "state", "closes_at", "opened_at"], name="act_window_def_closing"),
             models.Index(fields=["definition", "opened_at", "state", "closes_at"], name="act_window_def_opening"),
             models.Index(fields=["tally_pending"], name="act_window_tally_pending"),
+            models.Index(fields=["tally_stale"], name="act_window_tally_stale"),
         ]
 
     def __str__(self):

@@ -8,7 +8,7 @@ from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError, IdempotencyConflict
 from activation_plugin.figures.headline import funnel_counts
 from activation_plugin.models import Evidence, Review
-from tests.conftest import NOW, OBSERVATION, PROJECT, SURVEY
+from tests.conftest import NOW, OBSERVATION, PROJECT, SURVEY, committed
 from tests.factories import UserFactory
 
 STAFF_PROJECT = {**PROJECT, "verification": "staff"}
@@ -212,9 +212,10 @@ def test_a_survey_answer_that_does_not_meet_the_condition_is_a_response_not_an_a
                                                                                           window_for):
     definition = make_definition(requirements=[USED_SURVEY])
     window, survey = window_for(definition), definition.requirements.get()
-    evidence = api.record_evidence(window=window, requirement=survey, source="learner", idempotency_key="no",
-                                   payload={"answers": {"used": "no", "how": "not had a chance yet"}},
-                                   submitted_at=NOW + timedelta(days=2))
+    with committed():
+        evidence = api.record_evidence(window=window, requirement=survey, source="learner", idempotency_key="no",
+                                       payload={"answers": {"used": "no", "how": "not had a chance yet"}},
+                                       submitted_at=NOW + timedelta(days=2))
     window.refresh_from_db()
     assert (evidence.status, evidence.strength, evidence.verified_at) == ("not_met", "", None)
     assert (window.state, window.activated_at, window.verified_strengths) == ("open", None, "")

@@ -8,7 +8,7 @@ from statsmodels.duration.survfunc import SurvfuncRight
 from statsmodels.stats.proportion import proportion_confint
 
 from activation_plugin import api
-from tests.conftest import NOW
+from tests.conftest import NOW, committed
 from tests.factories import UserFactory
 
 
@@ -17,9 +17,11 @@ def open_for(definition, course_key, n, opened_at):
 
 
 def activate(window, day):
-    api.record_evidence(window=window, requirement=window.definition.requirements.get(), source="learner",
-                        payload={"text": "did it"}, idempotency_key=f"w{window.pk}",
-                        submitted_at=window.opened_at + timedelta(days=day))
+    """The learner's request: the running totals move after its commit."""
+    with committed():
+        api.record_evidence(window=window, requirement=window.definition.requirements.get(), source="learner",
+                            payload={"text": "did it"}, idempotency_key=f"w{window.pk}",
+                            submitted_at=window.opened_at + timedelta(days=day))
 
 
 def test_empty_definition(make_definition):
@@ -118,7 +120,8 @@ def test_withdrawn_windows_are_left_out(make_definition, course_key, settings):
     settings.ACTIVATION_MIN_CELL_SIZE = 1
     definition = make_definition()
     windows = open_for(definition, course_key, 3, NOW - timedelta(days=40))
-    api.withdraw_window(windows[0].user, course_key, windows[0].pk)
+    with committed():  # the learner's request
+        api.withdraw_window(windows[0].user, course_key, windows[0].pk)
     assert api.summarize(definition, now=NOW)["completers"] == 2
 
 
@@ -143,7 +146,8 @@ def test_rate_by_evidence_strength(make_definition, course_key, staff_user, sett
         evidence = api.record_evidence(window=window, requirement=definition.requirements.get(), source="learner",
                                        payload={"text": "t"}, idempotency_key=f"s{index}",
                                        submitted_at=window.opened_at + timedelta(days=1))
-        api.review_evidence(evidence, verdict="verified", role="staff", reviewer=staff_user)
+        with committed():
+            api.review_evidence(evidence, verdict="verified", role="staff", reviewer=staff_user)
     rows = {row["strength"]: row for row in api.summarize(definition, now=NOW)["by_strength"]}
     assert (rows["staff"]["activated"], rows["staff"]["rate"]) == (2, 0.5)
     assert (rows["peer"]["activated"], rows["self_report"]["rate"]) == (0, 0.0)

@@ -14,7 +14,7 @@ from openedx_filters.learning.filters import InstructorDashboardRenderStarted
 
 from activation_plugin import api
 from activation_plugin.models import Evidence
-from tests.conftest import NOW
+from tests.conftest import NOW, committed
 from tests.factories import UserFactory
 
 
@@ -24,8 +24,10 @@ def seeded(make_definition, course_key):
     for index, user in enumerate(UserFactory.create_batch(20)):
         [window] = api.open_windows(user.pk, course_key, "passing", NOW - timedelta(days=60))
         if index < 6:
-            api.record_evidence(window=window, requirement=definition.requirements.get(), source="learner",
-                                payload={"text": "done"}, idempotency_key=f"k{index}", submitted_at=window.opened_at)
+            with committed():
+                api.record_evidence(window=window, requirement=definition.requirements.get(), source="learner",
+                                    payload={"text": "done"}, idempotency_key=f"k{index}",
+                                    submitted_at=window.opened_at)
     return definition
 
 

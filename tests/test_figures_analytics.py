@@ -13,7 +13,7 @@ from django.utils import timezone
 from activation_plugin import api
 from activation_plugin.figures import exports
 from activation_plugin.models import ActivationDefinition, MetricSource
-from tests.conftest import NOW, PROJECT
+from tests.conftest import NOW, PROJECT, committed
 from tests.factories import UserFactory
 from tests.figures_data import CLOSED_AT, add_deliveries, add_evidence, make_windows, observe, source
 
@@ -79,16 +79,18 @@ def test_a_slow_definition_shows_its_last_figures_while_a_refresh_runs(make_defi
     settings.ACTIVATION_FIGURES_SYNC_SECONDS = 3600  # fast enough: computed during the request
     assert "stale" not in api.page_figures(definition, refresh)
     settings.ACTIVATION_FIGURES_SYNC_SECONDS = -1  # every computation now counts as slow
-    api.record_evidence(window=windows[0], requirement=definition.requirements.get(), source="learner",
-                        payload={"text": "did it"}, idempotency_key="slow-1")
+    with committed():
+        api.record_evidence(window=windows[0], requirement=definition.requirements.get(), source="learner",
+                            payload={"text": "did it"}, idempotency_key="slow-1")
     shown = api.page_figures(definition, refresh)
     assert shown["stale"] is True and shown["summary"]["open_activated"] == 0 and scheduled == [definition.pk]
     assert api.page_figures(definition, refresh)["stale"] and scheduled == [definition.pk]  # one refresh
     api.analytics(definition)  # what the refresh_figures task runs
     fresh = api.page_figures(definition, refresh)
     assert "stale" not in fresh and fresh["summary"]["open_activated"] == 1
-    api.record_evidence(window=windows[1], requirement=definition.requirements.get(), source="learner",
-                        payload={"text": "me too"}, idempotency_key="slow-2")
+    with committed():
+        api.record_evidence(window=windows[1], requirement=definition.requirements.get(), source="learner",
+                            payload={"text": "me too"}, idempotency_key="slow-2")
     assert api.page_figures(definition, refresh)["stale"] and scheduled == [definition.pk] * 2
 
 
@@ -102,8 +104,9 @@ def test_analytics_is_served_from_the_cache_until_the_api_changes_something(make
         cached = api.analytics(definition)
     assert len(captured) == 0 and cached["summary"]["open_activated"] == 0
 
-    api.record_evidence(window=windows[0], requirement=definition.requirements.get(), source="learner",
-                        payload={"text": "did it"}, idempotency_key="cache-test")
+    with committed():
+        api.record_evidence(window=windows[0], requirement=definition.requirements.get(), source="learner",
+                            payload={"text": "did it"}, idempotency_key="cache-test")
     assert api.analytics(definition)["summary"]["open_activated"] == 1  # at once, not after the cache expires
 
     api.open_windows(UserFactory().pk, course_key, "passing", opened)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from activation_plugin import api
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.models import Evidence, SupervisorInvite
-from tests.conftest import OBSERVATION, PROJECT, SURVEY
+from tests.conftest import OBSERVATION, PROJECT, SURVEY, committed
 from tests.factories import UserFactory
 
 STAFF_PROJECT = {**PROJECT, "verification": "staff"}
@@ -112,8 +112,9 @@ def test_learner_withdraws_consent_and_leaves_every_figure(client, make_definiti
     settings.MEDIA_ROOT = str(tmp_path)
     definition = make_definition(window_days=30)
     [window] = api.open_windows(learner.pk, course_key, "passing", timezone.now() - timedelta(days=2))
-    api.record_evidence(window=window, requirement=definition.requirements.get(), source="learner",
-                        payload={"text": "my story"}, idempotency_key="w1", submitted_at=timezone.now())
+    with committed():
+        api.record_evidence(window=window, requirement=definition.requirements.get(), source="learner",
+                            payload={"text": "my story"}, idempotency_key="w1", submitted_at=timezone.now())
     evidence = Evidence.objects.get()
     evidence.file.save("notes.txt", ContentFile(b"private"))
     stored = evidence.file.name

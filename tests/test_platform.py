@@ -11,7 +11,7 @@ from opaque_keys.edx.keys import CourseKey
 from activation_plugin import api, platform
 from activation_plugin.models import Evidence, IdentityLink, MetricObservation, MetricSource, SupervisorInvite
 from activation_plugin.platform import STANDALONE_USER_RETIRE_LMS_MISC, LmsBackend, StandaloneBackend
-from tests.conftest import NOW
+from tests.conftest import NOW, committed
 from tests.factories import UserFactory
 
 COURSE = CourseKey.from_string("course-v1:TestX+APPLY+2026")
@@ -49,8 +49,9 @@ def test_retirement_erases_personal_data_and_keeps_counts(make_definition, learn
     settings.ACTIVATION_MIN_CELL_SIZE = 1  # one learner's window is counted, not hidden, for this check
     definition = make_definition(requirements=[{"kind": "project", "title": "p", "config": {"instructions": "i"}}])
     [window] = api.open_windows(learner.id, course_key, "passing", NOW)
-    api.record_evidence(window=window, requirement=definition.requirements.get(), source="learner",
-                        payload={"text": "my private story"}, idempotency_key="k", submitted_at=NOW)
+    with committed():
+        api.record_evidence(window=window, requirement=definition.requirements.get(), source="learner",
+                            payload={"text": "my private story"}, idempotency_key="k", submitted_at=NOW)
     SupervisorInvite.objects.create(window=window, requirement=window.definition.requirements.get(),
                                     email="boss@example.com", nonce="n",
                                     expires_at=NOW + timedelta(days=7))

@@ -95,7 +95,8 @@ def test_failing_mail_backend_keeps_the_prompt_and_retries(window, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2  # nothing listens
     assert ticks(7) == [{"completions_retried": 0, "completions_pending": 0, "sent": 0, "failed": 1, "reclaimed": 0,
-                         "ambiguous": 0, "expired": 0, "invitations_retried": 0, "tallies_built": 0}]
+                         "ambiguous": 0, "expired": 0, "invitations_retried": 0, "tallies_counted": 0,
+                         "tallies_built": 0}]
     delivery = PromptDelivery.objects.get()
     assert (delivery.status, delivery.attempts) == ("failed", 1) and delivery.last_error
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -103,7 +104,7 @@ def test_failing_mail_backend_keeps_the_prompt_and_retries(window, settings):
     assert mail.outbox == []
     assert ticks(7 + 1 / 12) == [{"completions_retried": 0, "completions_pending": 0, "sent": 1, "failed": 0,
                                   "reclaimed": 0, "ambiguous": 0, "expired": 0, "invitations_retried": 0,
-                                  "tallies_built": 0}]
+                                  "tallies_counted": 0, "tallies_built": 0}]
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_error) == ("sent", 2, "")
 

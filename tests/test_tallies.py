@@ -29,7 +29,7 @@ from activation_plugin.models import (
     WindowTally,
 )
 from demo.models import DemoCourse
-from tests.conftest import NOW, PROJECT, SURVEY
+from tests.conftest import NOW, PROJECT, SURVEY, committed
 from tests.factories import UserFactory
 from tests.figures_data import source
 
@@ -240,10 +240,11 @@ def test_survey_responses_that_do_not_count_are_responses_not_verified_in_the_ta
     def answer(window, used, key):
         return api.save_learner_response(window=window, requirement=survey, payload={"answers": {"used": used}},
                                          idempotency_key=key)
-    for number, used in enumerate(("no", "no", "yes", "no", "yes")):
-        answer(windows[number], used, f"first-{number}")
-    answer(windows[1], "yes", "edited-1")  # "not yet" edited into a use: activates
-    answer(windows[4], "no", "edited-4")  # and back: no longer counts
+    with committed():  # the learners' requests: the running totals move after each commit
+        for number, used in enumerate(("no", "no", "yes", "no", "yes")):
+            answer(windows[number], used, f"first-{number}")
+        answer(windows[1], "yes", "edited-1")  # "not yet" edited into a use: activates
+        answer(windows[4], "no", "edited-4")  # and back: no longer counts
     cells = WindowTally.objects.filter(definition=definition)
     assert [sum(cell.completers for cell in cells), sum(cell.responded for cell in cells),
             sum(cell.verified for cell in cells), sum(cell.activated for cell in cells)] == [6, 5, 2, 2]
@@ -260,12 +261,14 @@ def test_setting_the_condition_of_a_survey_from_before_conditions_moves_the_tall
     survey.save()  # as migration 0015 leaves it
     now = timezone.now()
     windows = complete(definition, UserFactory.create_batch(4), now - timedelta(days=50), step=timedelta(days=3))
-    for number, window in enumerate(windows[:3]):  # closed windows, each activated by any answer
-        api.record_evidence(window=window, requirement=survey, source="learner", idempotency_key=f"legacy-{number}",
-                            payload={"answers": {"used": "no" if number != 1 else "yes"}},
-                            submitted_at=window.opened_at + timedelta(days=1))
-    assert api.set_activation_condition(survey, {"match": "all", "answers": [
-        {"question": "used", "options": ["yes"]}]}) == {"responses": 3, "not_counted": 2, "windows": 2}
+    with committed():
+        for number, window in enumerate(windows[:3]):  # closed windows, each activated by any answer
+            api.record_evidence(window=window, requirement=survey, source="learner",
+                                idempotency_key=f"legacy-{number}",
+                                payload={"answers": {"used": "no" if number != 1 else "yes"}},
+                                submitted_at=window.opened_at + timedelta(days=1))
+        assert api.set_activation_condition(survey, {"match": "all", "answers": [
+            {"question": "used", "options": ["yes"]}]}) == {"responses": 3, "not_counted": 2, "windows": 2}
     assert sorted(ActivationWindow.objects.filter(definition=definition).values_list("state", flat=True)) == [
         "activated", "expired", "expired", "open"]  # the unanswered one waits for the tick to expire it
     assert_tallies_hold(definition, [now, now + timedelta(days=40)])
@@ -327,8 +330,9 @@ def test_the_windows_closing_today_are_read_on_the_smaller_side_of_now_and_the_r
     for number, window in enumerate(windows[:7]):
         records += handle_times(window.user, window.opened_at, 300 + number, 290 - 3 * number)
     api.ingest_observations(source("crm-today"), records, now=NOW)
-    for number, window in enumerate(windows[:6]):
-        submit(window, f"today-{number}")
+    with committed():
+        for number, window in enumerate(windows[:6]):
+            submit(window, f"today-{number}")
     first, last = windows[0].closes_at, windows[-1].closes_at
     assert first.date() == last.date()
     # Before most of them closed (the ended side read), after (the running side), and at a tie.

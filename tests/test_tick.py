@@ -37,4 +37,4 @@ def test_management_command_and_celery_task_run_the_tick(make_definition, course
     assert tasks.tick.delay().get() == {"completions_retried": 0, "completions_pending": 0,
                                         "sent": 0, "failed": 0, "reclaimed": 0, "ambiguous": 0, "expired": 0,
                                         "invitations_retried": 0,
-                                        "tallies_built": 0}
+                                        "tallies_counted": 0, "tallies_built": 0}

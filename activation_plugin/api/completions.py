@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from activation_plugin.api.idempotency import forget_idempotency_keys
 from activation_plugin.api.messaging import send_due_prompts
 from activation_plugin.api.supervision import retry_unsent_invites
-from activation_plugin.api.tallies import rebuild_missing
+from activation_plugin.api.tallies import count_stale, rebuild_missing
 from activation_plugin.api.windows import expire_due_windows, open_windows, parsed_completion
 from activation_plugin.errors import ActivationRequestError
 from activation_plugin.keys import catalog_course
@@ -90,6 +90,8 @@ def tick(now=None):
     The periodic work: everything due by ``now``. Safe to run from several workers at once.
 
     Completions waiting for a retry go first: the windows they open may be due for a prompt.
+    The running totals of evidence changes whose move after their commit failed are moved
+    (``tallies_counted``).
     REST idempotency keys past the day they are kept for go last.
     """
     now = now or timezone.now()
@@ -97,7 +99,8 @@ def tick(now=None):
     done = {
         "completions_retried": completions["retried"], "completions_pending": completions["pending"],
         **send_due_prompts(now=now), "expired": expire_due_windows(now=now),
-        "invitations_retried": retry_unsent_invites(now=now), "tallies_built": rebuild_missing(),
+        "invitations_retried": retry_unsent_invites(now=now), "tallies_counted": count_stale(),
+        "tallies_built": rebuild_missing(),
     }
     forget_idempotency_keys(now)
     return done

@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 
 from activation_plugin import configs, figures, rules, strength_tags, tracking
 from activation_plugin.api.queries import evidence_list_in_course, run_scope
-from activation_plugin.api.tallies import retally
+from activation_plugin.api.tallies import count_after_commit
 from activation_plugin.errors import (
     ActivationNotFound,
     ActivationRequestError,
@@ -64,7 +64,7 @@ def record_evidence(*, window, requirement, source, payload, idempotency_key, su
                 tracking.evidence_verified(evidence, requirement)
                 evaluate_window(window)
             else:
-                retally(window.definition, [window.pk])
+                count_after_commit(window.definition, [window.pk])
     except IntegrityError:
         # A concurrent submission with the same key won the race: behave exactly like a replay.
         return _replayed(Evidence.objects.get(idempotency_key=idempotency_key), window, requirement)
@@ -426,7 +426,7 @@ def evaluate_window(window):
     if changed:
         window.save(update_fields=changed)
         tracking.window_changed(window, *before)
-    retally(definition, [window.pk])
+    count_after_commit(definition, [window.pk])  # the shared running totals move after the commit
     return window
 
 

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from activation_plugin import figures, tracking
-from activation_plugin.api.tallies import retally, retally_learners
+from activation_plugin.api.tallies import count_after_commit, retally_learners
 from activation_plugin.api.windows import learner_window
 from activation_plugin.models import (
     ActivationDefinition,
@@ -120,7 +120,7 @@ def withdraw_window(user, course_key, window_id):
     SupervisorInvite.objects.filter(window_id__in=ids, used_at__isnull=True, revoked_at__isnull=True).update(
         revoked_at=timezone.now())
     for each in windows:
-        retally(each.definition, [each.pk])
+        count_after_commit(each.definition, [each.pk])  # the shared running totals move after the commit
     figures.invalidate(*{each.definition_id for each in windows})
     window.refresh_from_db()
     return window

@@ -1,7 +1,8 @@
 """
 Keeping the tallies the figures read (``figures.tallies``) equal to the sum of what each window
-contributes, in the same transaction as every change to a window, its evidence, its prompts or its
-learner's KPI observations.
+contributes: in the same transaction as a change to a window, its prompts or its learner's KPI
+observations; in a short transaction right after the commit of a change to its evidence, which
+learners and reviewers make in their requests (``count_after_commit``), with the tick as the safety net.
 
 Each window stores what it last added (``ActivationWindow.tallied``). ``retally`` locks the
 windows, computes what they add now, and moves the difference: a window counted twice, or a write
@@ -11,13 +12,16 @@ change is corrected by the window's next one. ``rebuild`` recounts a definition 
 See docs/decisions/0009-tallies.rst.
 """
 import logging
+import random
+import time
 from collections import defaultdict
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Case, F, Func, JSONField, Value, When
 from django.utils import timezone
 
-from activation_plugin import figures
+from activation_plugin import figures, lock_waits
 from activation_plugin.figures.tallies import (
     CELL_COUNTERS,
     CELL_FIELDS,
@@ -45,6 +49,9 @@ log = logging.getLogger(__name__)
 # Windows recounted per statement by ``rebuild``: memory stays flat at any size.
 REBUILD_BATCH = 5000
 _NOTHING = {"cell": {}, "day": None, "kpi": {}}
+# Seconds between the tries of a move after a commit (``count_after_commit``): at most about 0.2 s
+# more for a learner whose cell's running total is held, before the tick is left to move it.
+MOVE_RETRY_PAUSES = (0.02, 0.05, 0.1)
 
 
 class _Moves:
@@ -161,8 +168,92 @@ def _move(definition_id, rows, metrics):
         moves.add(row, added, 1)
         changed.append(ActivationWindow(pk=row["pk"], tallied=added))
     if changed:
-        moves.save()
+        # The windows' own rows first, the shared running totals last: their locks are then held only
+        # from the upserts to the commit, which is what other writers of the cell wait for.
         ActivationWindow.objects.bulk_update(changed, ["tallied"])
+        moves.save()
+
+
+def count_after_commit(definition, window_ids):
+    """
+    Count these windows of ``definition`` again once the caller's transaction has committed: what a
+    change to a window's evidence calls (a submission, an edit, a review's verdict), inside the
+    learner's or reviewer's request. The transaction stores only the windows' own rows and marks
+    them ``tally_stale``; the shared running totals, which every learner of a cell moves, are not
+    locked by it, so a request never waits on another's hold of them (issue 29). After the outermost
+    commit, a short transaction of its own moves them without waiting for a held row
+    (``lock_waits.not_waiting``); if that fails, the mark stays and the tick moves them
+    (``count_stale``). Until the move, the figures show the windows as they were last counted:
+    they miss the change for that time, and never count it twice, because a move and the window's
+    stored contribution change in one transaction. See docs/decisions/0015-inside-the-platforms-transactions.rst.
+    """
+    window_ids = sorted(set(window_ids))
+    if not window_ids:
+        return
+    ActivationWindow.objects.filter(pk__in=window_ids, tally_stale=False).update(tally_stale=True)
+    transaction.on_commit(lambda: _count_now(definition, window_ids), robust=True)
+
+
+def _count_now(definition, window_ids):
+    """
+    The move after the commit, tried again after each of ``MOVE_RETRY_PAUSES`` (a little shuffled, so
+    that learners who met on a row do not meet again): other learners' moves hold a cell's row for
+    milliseconds, a long transaction elsewhere for as long as it likes, and the learner waits for
+    neither longer than the pauses. A move that still fails is logged and left to the tick, never
+    raised to the learner.
+    """
+    for pause in (*MOVE_RETRY_PAUSES, None):
+        try:
+            with lock_waits.not_waiting(), transaction.atomic():
+                _count_marked(definition, window_ids)
+        except DatabaseError as exc:
+            if pause is None:
+                log.info("activation: the tallies of windows %s wait for the tick: %r", window_ids, exc)
+                return
+            time.sleep(pause * random.uniform(0.5, 1.5))  # noqa: S311 (spreading retries, not a secret)
+        else:
+            figures.invalidate(definition.pk)  # a page read between the commit and the move cached the figures before
+            return
+
+
+def _count_marked(definition, window_ids, baselines=None):
+    """
+    Move the tallies of these windows and clear their mark, in the caller's transaction. Every window is
+    recounted, marked or not: a recount moves nothing for a window already counted (a replay, a second
+    step of one request, the tick's), and the windows stay locked from the clearing to the commit. The
+    mark is cleared first, so that the shared rows are locked last (``_move``).
+    """
+    ActivationWindow.objects.filter(pk__in=window_ids, tally_stale=True).update(tally_stale=False)
+    retally(definition, window_ids, baselines)
+
+
+def count_stale(limit=None):
+    """
+    The tick's safety net for ``count_after_commit``: move the tallies of the windows still marked
+    ``tally_stale`` (their move after the commit failed: a tally row held elsewhere, a crash), up to
+    ``limit`` windows, a definition per transaction in key order. A definition whose rows are still
+    held is left marked for the next tick. One query when nothing is marked.
+
+    Returns:
+        int: the windows counted.
+    """
+    limit = limit or settings.ACTIVATION_TICK_BATCH_SIZE
+    stale = defaultdict(list)
+    for definition_id, window_id in (ActivationWindow.objects.filter(tally_stale=True).order_by("pk")
+                                     .values_list("definition_id", "pk")[:limit]):
+        stale[definition_id].append(window_id)
+    counted = 0
+    for definition in ActivationDefinition.objects.filter(pk__in=stale).order_by("pk"):
+        try:
+            with transaction.atomic():
+                _count_marked(definition, stale[definition.pk])
+        except DatabaseError as exc:
+            log.warning("activation: the tallies of %s windows of definition %s wait for the next tick: %r",
+                        len(stale[definition.pk]), definition.pk, exc)
+            continue
+        figures.invalidate(definition.pk)
+        counted += len(stale[definition.pk])
+    return counted
 
 
 FRESH = {"was_prompted": False, "has_response": False, "verified_count": 0, "submitted_count": 0}
