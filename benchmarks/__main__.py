@@ -5,7 +5,8 @@ the tick benchmark at 10,000 windows and at --windows (default 100,000); the fig
 1,000,000, where issue 19 sets its target; sizes up to it); the receiver with --events
 completion events (default 10,000); the KPI ingestion at 100,000 observations and at
 --observations (default 1,000,000); ``activation_backfill`` at 10,000 and --completions (default
-100,000) past completers.
+100,000) past completers; the portfolio over --portfolio-definitions definitions (default 2,000)
+and --portfolio-windows windows (default 10,000,000, where issue 33 sets its target).
 """
 import argparse
 
@@ -29,7 +30,11 @@ def parse_args():
                         help="largest number of KPI observations ingested (default 1000000)")
     parser.add_argument("--completions", type=int, default=100_000,
                         help="largest number of past completers backfilled (default 100000)")
-    parser.add_argument("--only", choices=("tick", "summary", "receiver", "ingest", "backfill"),
+    parser.add_argument("--portfolio-definitions", type=int, default=2_000,
+                        help="definitions in the portfolio benchmark (default 2000)")
+    parser.add_argument("--portfolio-windows", type=int, default=10_000_000,
+                        help="windows in the portfolio benchmark, spread over its definitions (default 10000000)")
+    parser.add_argument("--only", choices=("tick", "summary", "receiver", "ingest", "backfill", "portfolio"),
                         help="run one benchmark (default: all)")
     return parser.parse_args()
 
@@ -40,7 +45,7 @@ def main():
     bootstrap()
     try:
         # pylint: disable=import-outside-toplevel  # models need django.setup()
-        from benchmarks import backfill, ingest, receiver, summary, tick
+        from benchmarks import backfill, ingest, portfolio, receiver, summary, tick
         if args.only in (None, "tick"):
             tick.run(sorted({min(SMALLEST, args.windows), args.windows}))
         if args.only in (None, "summary"):
@@ -52,6 +57,8 @@ def main():
             ingest.run(sorted({min(SMALLEST_OBSERVATIONS, args.observations), args.observations}))
         if args.only in (None, "backfill"):
             backfill.run(sorted({min(SMALLEST, args.completions), args.completions}))
+        if args.only in (None, "portfolio"):
+            portfolio.run(args.portfolio_definitions, args.portfolio_windows)
     finally:
         drop_database()
 

@@ -25,6 +25,7 @@ from functools import reduce
 from django.db.models import (
     Avg,
     Case,
+    CharField,
     Count,
     DateTimeField,
     Exists,
@@ -392,10 +393,15 @@ def read_many(definitions, now, baselines_of):
     if not built:
         return tallied
     today = utc_day(now)
-    cells = _summed(WindowTally.objects.filter(definition__in=list(built)), today, ("definition_id", *CELL_FIELDS),
-                    {"first_opened": Min("first_opened"), **{counter: Sum(counter) for counter in CELL_COUNTERS}})
+    # Grouped by the cell's short digest, not its five texts (a third of the time on MariaDB); the
+    # digest determines the texts, so each group's are its least.
+    cells = _summed(WindowTally.objects.filter(definition__in=list(built)), today, ("definition_id", "cell"), {
+        "first_opened": Min("first_opened"),
+        **{f"cell_{field}": Min(field, output_field=CharField()) for field in CELL_FIELDS},
+        **{counter: Sum(counter) for counter in CELL_COUNTERS}})
     for row in cells:
-        row["course_run"] = str(row["course_run"])
+        del row["cell"]
+        row.update({field: row.pop(f"cell_{field}") for field in CELL_FIELDS})
     kpi = []
     with_kpi = [pk for pk, baselines in built.items() if baselines]
     if with_kpi:

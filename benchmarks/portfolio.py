@@ -1,0 +1,164 @@
+"""
+How the portfolio scales (issue 33): ``api.portfolio``'s figures over many definitions, against a
+hand-written grouped SQL aggregate over the same tallies (the floor). Import only after
+``benchmarks.bootstrap()``.
+
+Definitions are spread over ten orgs, each with its own rate; each has one window per benchmark
+learner (the windows are a cross join of definitions and learners, made by MariaDB itself with
+``INSERT … SELECT``), two runs, a holdout and three enrollment modes, opened over the last 200
+days so that some are still running and some close today. The cell tallies the portfolio reads
+are then summed from the windows by one ``INSERT … SELECT`` (the api's rebuild counts each window
+in Python: hours at millions of windows); one definition's are then rebuilt by the api
+(``api.rebuild_tallies``) and must come out the same, or the run stops.
+
+Target (issue 33): at 2,000 definitions and 10,000,000 windows, the portfolio's figures at most
+twice the floor, and under a second warm.
+"""
+import os
+import secrets
+import sys
+import time
+from datetime import UTC, timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.utils import timezone
+from opaque_keys.edx.keys import CourseKey
+
+from activation_plugin import api
+from activation_plugin.figures.tallies import CELL_COUNTERS, CELL_FIELDS
+from activation_plugin.models import ActivationDefinition, ActivationWindow, WindowTally
+from benchmarks.summary import interleaved
+from demo.models import DemoCourse
+
+ORGS = 10
+WINDOW_DAYS = 30
+USERNAME_PREFIX = "pf-"
+REPEATS = 5
+TARGET_DEFINITIONS, TARGET_WINDOWS = 2_000, 10_000_000
+TARGET_VS_FLOOR, TARGET_WARM_S = 2.0, 1.0
+User = get_user_model()
+
+
+def log(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+def execute(sql, params=()):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def seed(definitions, windows, now):
+    """``definitions`` active definitions and about ``windows`` windows spread evenly over them; returns them."""
+    learners = max(1, windows // definitions)
+    keys = [CourseKey.from_string(f"course-v1:BenchOrg{number % ORGS}+P{number}+2026") for number in range(definitions)]
+    DemoCourse.objects.bulk_create([DemoCourse(course_key=key, display_name=f"Portfolio course {number}")
+                                    for number, key in enumerate(keys)])
+    ActivationDefinition.objects.bulk_create([ActivationDefinition(
+        course_key=key, catalog_course=api.catalog_course(key), name=f"Portfolio bench {number}",
+        behavior="apply the skill", window_days=WINDOW_DAYS, holdout_percent=10, holdout_seed=secrets.token_hex(16),
+        status=ActivationDefinition.Status.ACTIVE, activated_at=now) for number, key in enumerate(keys)],
+        batch_size=1000)
+    params = {"at": timezone.make_naive(now, UTC), "prefix": USERNAME_PREFIX}
+    execute(f"INSERT INTO {User._meta.db_table} (password, is_superuser, username, first_name, last_name, email,"
+            " is_staff, is_active, date_joined) SELECT '!', 0, CONCAT(%(prefix)s, seq), '', '', '', 0, 1, %(at)s"
+            f" FROM seq_1_to_{learners}", params)
+    opened = "(%(at)s - INTERVAL ((u.id * 7 + d.id) %% 200) DAY - INTERVAL ((u.id + d.id) %% 1440) MINUTE)"
+    recent = f"{opened} > %(at)s - INTERVAL {WINDOW_DAYS} DAY"
+    # Each org its own rate (15 % to 60 %), a course a few points either side of it.
+    activated = "((u.id * 31 + d.id * 17) %% 100 < 15 + 5 * (d.id %% 10) + (d.id %% 7))"
+    log(f"seeding {definitions:,} definitions x {learners:,} learners")
+    execute(
+        f"INSERT INTO {ActivationWindow._meta.db_table} (definition_id, user_id, course_run, `trigger`, opened_at,"
+        " closes_at, state, activated_at, days_to_activation, arm, enrollment_mode, org, cohort, next_action_at,"
+        " verified_strengths, tally_pending)"
+        f" SELECT d.id, u.id, IF(u.id %% 3 = 0, REPLACE(d.course_key, '+2026', '+2027'), d.course_key), 'passing',"
+        f" {opened}, {opened} + INTERVAL {WINDOW_DAYS} DAY,"
+        f" IF({activated}, 'activated', IF({recent}, 'open', 'expired')),"
+        f" IF({activated}, {opened} + INTERVAL (u.id %% 29) DAY, NULL), IF({activated}, u.id %% 29, NULL),"
+        " IF(u.id %% 10 = 0, 'holdout', 'prompted'), ELT(1 + u.id %% 3, 'audit', 'verified', 'professional'),"
+        " 'Bench', '', NULL, '', FALSE"
+        f" FROM {ActivationDefinition._meta.db_table} d"
+        f" CROSS JOIN (SELECT id FROM {User._meta.db_table} WHERE username LIKE 'pf-%%') u", params)
+    execute(f"ANALYZE TABLE {ActivationWindow._meta.db_table}")
+    return list(ActivationDefinition.objects.order_by("pk"))
+
+
+def build_tallies(now):
+    """
+    Each definition's cell tallies summed from its windows in SQL, as ``api.tallies`` keeps them
+    (the cell digest is ``tallies.cell_key``'s SHA-1 of the cell's fields); the seeded windows have
+    no evidence or prompt, so only completers and activated are counted. Then one definition's are
+    rebuilt by the api, and must be equal.
+    """
+    table, fields = WindowTally._meta.db_table, ", ".join(CELL_FIELDS)
+    counters = ", ".join(f"`{counter}`" for counter in CELL_COUNTERS)  # "repeat" is an SQL keyword
+    execute(f"INSERT INTO {table} (definition_id, cell, {fields}, closes_on, first_opened, {counters})"
+            f" SELECT definition_id, SHA1(CONCAT_WS(CHAR(31), {fields})), {fields}, DATE(closes_at), MIN(opened_at),"
+            f" COUNT(*), SUM(state = 'activated'), {', '.join(['0'] * (len(CELL_COUNTERS) - 2))}"
+            f" FROM {ActivationWindow._meta.db_table}"
+            f" GROUP BY definition_id, {fields}, DATE(closes_at)")
+    # What each window closing today stores of its contribution (``tallies.contribution``, zeros left
+    # out), which the figures read on one side of now; the other windows' is never read by them.
+    execute(f"UPDATE {ActivationWindow._meta.db_table} SET tallied = JSON_OBJECT('cell', IF(state = 'activated',"
+            " JSON_OBJECT('completers', 1, 'activated', 1), JSON_OBJECT('completers', 1)), 'day', days_to_activation,"
+            " 'kpi', JSON_OBJECT()) WHERE closes_at >= %s AND closes_at < %s + INTERVAL 1 DAY",
+            [now.date(), now.date()])
+    ActivationDefinition.objects.update(tallies_built_at=now)
+    execute(f"ANALYZE TABLE {table}")
+    sample = ActivationDefinition.objects.order_by("pk").first()
+    fields = ("cell", *CELL_FIELDS, "closes_on", "first_opened", *CELL_COUNTERS)
+    summed = set(WindowTally.objects.filter(definition=sample).values_list(*fields))
+    api.rebuild_tallies(sample)
+    if set(WindowTally.objects.filter(definition=sample).values_list(*fields)) != summed:
+        raise SystemExit("the tallies summed in SQL differ from the api's rebuild")
+
+
+def floor(now):
+    """
+    The least the page's figures need from the tallies: one grouped pass summing each definition's
+    completers, and its activated among the windows that ended (closing days before today).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT definition_id, SUM(completers), SUM(IF(closes_on < %s, activated, 0))"
+            f" FROM {WindowTally._meta.db_table} GROUP BY definition_id", [now.date()])
+        return cursor.fetchall()
+
+
+def run(definitions, windows):
+    """Seeds, builds the tallies, then times the portfolio against the floor and prints the verdict."""
+    now = timezone.now().replace(microsecond=0)
+    made = seed(definitions, windows, now)
+    seeded = ActivationWindow.objects.count()
+    log(f"summing the tallies of {len(made):,} definitions ({seeded:,} windows)")
+    started = time.perf_counter()
+    build_tallies(now)
+    build_s = time.perf_counter() - started
+    tally_rows = WindowTally.objects.count()
+    operator = User.objects.create(username="pf-operator", is_staff=True)
+    log("measuring")
+    started = time.perf_counter()
+    first = api.portfolio(operator, now=now + timedelta(seconds=1))
+    first_s = time.perf_counter() - started
+    (portfolio_s, figures), (floor_s, floored) = interleaved(
+        (api.portfolio, operator, api.PortfolioFilters(), "rank", now), (floor, now), repeats=REPEATS)
+    if len(figures["rows"]) != len(floored) or len(first["rows"]) != len(made):
+        raise SystemExit(f"the portfolio has {len(figures['rows'])} rows, the floor {len(floored)}")
+    ratio = portfolio_s / floor_s
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT VERSION(), @@innodb_buffer_pool_size")
+        version, pool = cursor.fetchone()
+    print(f"\nPortfolio: MariaDB {version}, innodb_buffer_pool_size {pool / 2**20:.0f} MiB, {os.cpu_count()} CPU "
+          f"cores; {len(made):,} definitions, {seeded:,} windows, {tally_rows:,} cell tally rows.")
+    print(f"  cell tallies summed from the windows in SQL (seeding, not measured): {build_s:.1f} s")
+    print(f"  portfolio, first call (the plugin caches nothing of it: every request computes it): {first_s:.3f} s")
+    print(f"  portfolio, fastest of {REPEATS} alternating runs: {portfolio_s:.3f} s")
+    print(f"  floor (one grouped SUM over the cell tallies), fastest of {REPEATS}: {floor_s:.3f} s")
+    print(f"  portfolio / floor: {ratio:.2f}x")
+    verdict = ("met" if ratio <= TARGET_VS_FLOOR and portfolio_s < TARGET_WARM_S else "MISSED") \
+        if definitions >= TARGET_DEFINITIONS and seeded >= TARGET_WINDOWS else \
+        f"the target is set at {TARGET_DEFINITIONS:,} definitions and {TARGET_WINDOWS:,} windows"
+    print(f"  target: at most {TARGET_VS_FLOOR}x the floor and under {TARGET_WARM_S} s: {verdict}.")
