@@ -9,6 +9,7 @@ rates rank courses by what their counts say once a small course's luck is discou
 
 from dataclasses import dataclass
 
+import numpy as np
 from scipy.stats import beta as beta_distribution
 from scipy.stats import binom
 
@@ -16,17 +17,20 @@ from scipy.stats import binom
 FUNNEL_LEVELS = (0.95, 0.998)
 
 
-def funnel_limit(q: float, n: int, p: float) -> float:
+def funnel_limit(q: float, n, p: float):
     """
     The ``q`` quantile of the rate of a course with ``n`` learners when every course's true rate
     is ``p``: the exact binomial quantile over ``n``. Not interpolated between counts
     (Spiegelhalter 2005, A.1.1, smooths the steps), so a course is beyond a limit exactly when its
     count is that improbable: beyond the upper ``1 − t`` limit when ``P(X ≥ x) ≤ t``, which an
-    interpolated limit would claim of 3 of 3 at a 30 % rate.
+    interpolated limit would claim of 3 of 3 at a 30 % rate. ``n`` may be an array of sizes
+    (one vectorised quantile for a whole portfolio); then so is the result.
     """
-    if n <= 0:
+    sizes = np.asarray(n)
+    if (sizes <= 0).any():
         raise ValueError("a funnel limit needs at least one learner")
-    return float(binom.ppf(q, n, p)) / n
+    limits = binom.ppf(q, sizes, p) / sizes
+    return float(limits) if limits.ndim == 0 else limits
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,16 @@ class FunnelLimits:
 
 def funnel_limits(p: float, n: int, levels=FUNNEL_LEVELS) -> FunnelLimits:
     """Two-sided control limits around the pooled rate ``p`` for a course with ``n`` learners."""
-    return FunnelLimits(n=n, low={level: funnel_limit((1 - level) / 2, n, p) for level in levels},
-                        high={level: funnel_limit(1 - (1 - level) / 2, n, p) for level in levels})
+    return funnel_limits_at(p, [n], levels)[0]
+
+
+def funnel_limits_at(p: float, sizes, levels=FUNNEL_LEVELS) -> list:
+    """``funnel_limits`` at each of ``sizes``, from one vectorised quantile per limit: a portfolio has thousands."""
+    low = {level: funnel_limit((1 - level) / 2, sizes, p) for level in levels}
+    high = {level: funnel_limit(1 - (1 - level) / 2, sizes, p) for level in levels}
+    return [FunnelLimits(n=n, low={level: float(low[level][index]) for level in levels},
+                         high={level: float(high[level][index]) for level in levels})
+            for index, n in enumerate(sizes)]
 
 
 def funnel_position(activated: int, n: int, limits: FunnelLimits) -> str:
@@ -128,10 +140,17 @@ def shrink(activated: int, n: int, prior: BetaPrior, confidence: float = 0.95) -
     The course's rate pulled towards the portfolio's by the prior: Beta(alpha + x, beta + n − x).
     A course of 3 learners keeps little of its own 3 of 3; one of 300 keeps nearly all of its rate.
     """
+    return shrink_all([(activated, n)], prior, confidence)[0]
+
+
+def shrink_all(counts, prior: BetaPrior, confidence: float = 0.95) -> list:
+    """``shrink`` of each ``(activated, n)``, from one vectorised quantile per bound: a portfolio has thousands."""
+    activated, n = (np.array(column, dtype=float) for column in zip(*counts))
     a, b = prior.alpha + activated, prior.beta + n - activated
     tail = (1 - confidence) / 2
-    low, high = beta_distribution.ppf([tail, 1 - tail], a, b)
-    return Shrunken(rate=a / (a + b), low=float(low), high=float(high), weight=n / (n + prior.strength))
+    lows, highs = beta_distribution.ppf(tail, a, b), beta_distribution.ppf(1 - tail, a, b)
+    return [Shrunken(rate=float(a[i] / (a[i] + b[i])), low=float(lows[i]), high=float(highs[i]),
+                     weight=float(n[i] / (n[i] + prior.strength))) for i in range(len(a))]
 
 
 def ranks(values):

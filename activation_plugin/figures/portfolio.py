@@ -124,8 +124,7 @@ def _limits_curve(pooled, largest):
     """The funnel's four limits at ``LIMIT_POINTS`` course sizes from 1 to ``largest``, for drawing."""
     sizes = sorted({max(1, round(exp(log(largest) * step / (LIMIT_POINTS - 1)))) for step in range(LIMIT_POINTS)})
     curve = []
-    for n in sizes:
-        limits = portfolio_stats.funnel_limits(pooled, n)
+    for n, limits in zip(sizes, portfolio_stats.funnel_limits_at(pooled, sizes)):
         curve.append({"n": n, **{f"low_{level}": limits.low[level] for level in portfolio_stats.FUNNEL_LEVELS},
                       **{f"high_{level}": limits.high[level] for level in portfolio_stats.FUNNEL_LEVELS}})
     return curve
@@ -192,8 +191,7 @@ def portfolio(definitions, now=None, filters=Filters(), sort="rank"):
     if pooled["suppressed"]:
         pooled.update(dict.fromkeys(RATE_KEYS))
     prior = portfolio_stats.fit_beta_binomial(counts)
-    for row in rows:
-        _add_comparisons(row, pooled["rate"], prior)
+    _add_comparisons(rows, pooled["rate"], prior)
     suppress_rows(rows)
     for row in rows:
         if row["suppressed"]:
@@ -212,15 +210,18 @@ def portfolio(definitions, now=None, filters=Filters(), sort="rank"):
     }
 
 
-def _add_comparisons(row, pooled_rate, prior):
-    """The row's shrunken rate and its position on the funnel plot, in place (None without a prior)."""
-    row.update(shrunken=None, shrunken_ci=None, position=None, rank=None)
-    if prior is None or not row["eligible"]:
+def _add_comparisons(rows, pooled_rate, prior):
+    """Each row's shrunken rate and its position on the funnel plot, in place (None without a prior)."""
+    for row in rows:
+        row.update(shrunken=None, shrunken_ci=None, position=None, rank=None)
+    compared_rows = [row for row in rows if row["eligible"]] if prior is not None else []
+    if not compared_rows:
         return
-    shrunken = portfolio_stats.shrink(row["activated"], row["eligible"], prior)
-    limits = portfolio_stats.funnel_limits(pooled_rate, row["eligible"])
-    row.update(shrunken=shrunken.rate, shrunken_ci=(shrunken.low, shrunken.high),
-               position=portfolio_stats.funnel_position(row["activated"], row["eligible"], limits))
+    limits = portfolio_stats.funnel_limits_at(pooled_rate, [row["eligible"] for row in compared_rows])
+    shrunken_rows = portfolio_stats.shrink_all([(row["activated"], row["eligible"]) for row in compared_rows], prior)
+    for row, row_limits, shrunken in zip(compared_rows, limits, shrunken_rows):
+        row.update(shrunken=shrunken.rate, shrunken_ci=(shrunken.low, shrunken.high),
+                   position=portfolio_stats.funnel_position(row["activated"], row["eligible"], row_limits))
 
 
 def standing(definition, now=None, own_rate_hidden=False):
