@@ -488,7 +488,7 @@ def test_a_delivery_waiting_past_the_bound_for_its_turn_is_a_503_and_sending_it_
         return Client().post(url, data=body, content_type="application/json",
                              HTTP_X_ACTIVATION_SIGNATURE=sign(WEBHOOK_SECRET, body))
 
-    with HeldLock(MetricSource, source.pk, wait=None):
+    with HeldLock(MetricSource, source.id, wait=None):
         started = time.monotonic()
         busy = deliver()
         waited = time.monotonic() - started
