@@ -34,12 +34,23 @@ def _row(model, value):
     return row
 
 
+_DATA_CLASSES = {ActivationDefinition: ActivationDefinitionData, MetricSource: MetricSourceData}
+
+
+def _documented(public, function, model, returns=None):
+    """``function``'s docstring, saying what the public front takes and gives instead of rows."""
+    public.__doc__ = (function.__doc__ or "").rstrip() + (
+        f"\n\n    Public front: the first argument may be the ``{_DATA_CLASSES[model].__name__}`` of the row."
+        + (f"\n\n    Returns:\n        {returns.__name__}: the row as it is after the call.\n" if returns else "\n"))
+    return public
+
+
 def _taking(model, function):
     """``function`` with its first argument (a definition or a source) accepted as its data object too."""
     @functools.wraps(function)
     def public(first, *args, **kwargs):
         return function(_row(model, first), *args, **kwargs)
-    return public
+    return _documented(public, function, model)
 
 
 def _returning_data(model, data_class, function):
@@ -47,7 +58,7 @@ def _returning_data(model, data_class, function):
     @functools.wraps(function)
     def public(first, *args, **kwargs):
         return data_class.from_model(function(_row(model, first), *args, **kwargs))
-    return public
+    return _documented(public, function, model, returns=data_class)
 
 
 def create_definition(**fields):
