@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from activation_plugin import api, links
+from activation_plugin.api import definitions
 from activation_plugin.models import SupervisorInvite
 from tests.conftest import log_in
 from tests.factories import UserFactory
@@ -41,9 +42,9 @@ def hostile_definition(course_key):
         {"kind": "observation", "title": EVIL, "verification": "supervisor", "config": {"checklist": PAYLOADS}},
         {"kind": "metric", "title": EVIL, "config": {"metric": EVIL[:90], "threshold": 1, "direction": "higher"}},
     ]
-    definition = api.create_definition(course_key=course_key, name=EVIL[:255], behavior=EVIL, window_days=30,
-                                       requirements=requirements)
-    return api.activate_definition(definition)
+    definition = definitions.create_definition(course_key=course_key, name=EVIL[:255], behavior=EVIL,
+                                               window_days=30, requirements=requirements)
+    return definitions.activate_definition(definition)  # the row: the pages render its requirements
 
 
 def assert_no_script_ran(page, url):  # noqa: F811
