@@ -22,7 +22,7 @@ from collections import defaultdict
 from datetime import datetime, time, timedelta
 from datetime import timezone as dt_timezone
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 
 from activation_plugin import platform
 from activation_plugin.figures import tallies
@@ -30,7 +30,6 @@ from activation_plugin.figures.kpi import group_figures, welch_groups
 from activation_plugin.figures.tallies import DEFAULT_BASELINE_DAYS, metric_baselines
 from activation_plugin.keys import catalog_course
 from activation_plugin.models import ActivationDefinition, ActivationWindow, MetricObservation, MetricSource
-from activation_plugin.platform import in_runs_of
 
 PLAN_DESIGNS = {"course_waitlist": "randomised"}  # the plan's design that makes the comparison randomised
 
@@ -82,21 +81,18 @@ def _untrained_observations(definition, metric, periods, now):
     """
     ``{(source, external id): [(observed_at, value)]}`` of the metric in the completers' sources
     and periods, for ids linked to nobody, or to someone with no window in any run of the course
-    who is not enrolled in one either (``platform.enrolled_among``). Whether an observation's
-    learner has a window in the course is a lookup by learner, so the course's other windows are
-    not read.
+    who is not enrolled in one either (``platform.enrolled_among``).
     """
     catalog = catalog_course(definition.course_key)
     sources = _sources(definition, metric, now)
     if not sources:
         return {}
-    # A lookup on the ``(definition, user)`` key, every window of a course being under one of its
-    # definitions; an observation linked to nobody has no window (``user_id = NULL`` matches none).
-    definitions = list(ActivationDefinition.objects.filter(catalog_course=catalog).values_list("pk", flat=True))
-    in_course = in_runs_of(ActivationWindow.objects.filter(definition_id__in=definitions, user_id=OuterRef("user_id")),
-                           catalog, "course_run")
+    # Every window of a run of the course is under one of the course's definitions: their learners
+    # are read from the ``(definition, user)`` key alone, once, not from the windows' rows.
+    definitions = ActivationDefinition.objects.filter(catalog_course=catalog).values("pk")
+    learners = ActivationWindow.objects.filter(definition__in=definitions).values("user_id")
     observations = list(MetricObservation.objects.filter(
-        ~Exists(in_course), metric=metric, source__in=sources,
+        Q(user__isnull=True) | ~Q(user__in=learners), metric=metric, source__in=sources,
         observed_at__gte=min(period[0] for period in periods), observed_at__lt=max(period[2] for period in periods),
     ).order_by("observed_at").values_list("source_id", "external_id", "user_id", "observed_at", "value"))
     enrolled = platform.enrolled_among(catalog, {row[2] for row in observations if row[2] is not None})
