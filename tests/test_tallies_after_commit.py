@@ -5,6 +5,7 @@ totals move in a short transaction after the request commits, and the tick moves
 failed. The figures are then what a rebuild counts. The same on MariaDB, with a real held row:
 tests/test_concurrency.py.
 """
+import time
 from datetime import timedelta
 
 import pytest
@@ -112,3 +113,26 @@ def test_a_reviews_verdict_moves_the_running_totals_after_its_commit(
     assert (tally.activated, tally.awaiting_review, tally.strength_staff) == (1, 0, 1)
     assert not ActivationWindow.objects.filter(tally_stale=True).exists()
     assert_equal_to_a_rebuild(definition)
+
+
+def test_a_move_is_tried_again_only_while_the_learner_has_waited_a_fraction_of_a_second(opened, monkeypatch):
+    """
+    MariaDB gives up on a held row at once and the move is tried again after short pauses; MySQL's
+    shortest lock wait is a second, after which it is not tried again: the learner is not kept waiting.
+    """
+    definition, window = opened
+    tries = []
+
+    def held(pause):
+        def fail(*args, **kwargs):
+            tries.append(pause)
+            time.sleep(pause)
+            raise OperationalError(1205, "Lock wait timeout exceeded; try restarting transaction")
+        return fail
+
+    for pause in (0, api_tallies.MOVE_RETRY_BUDGET + 0.1):
+        monkeypatch.setattr(api_tallies, "_count_marked", held(pause))
+        with committed():  # a change to the window's evidence in a learner's request
+            api_tallies.count_after_commit(definition, [window.pk])
+    assert tries == [0] * (len(api_tallies.MOVE_RETRY_PAUSES) + 1) + [api_tallies.MOVE_RETRY_BUDGET + 0.1]
+    assert ActivationWindow.objects.get(pk=window.pk).tally_stale

@@ -49,9 +49,11 @@ log = logging.getLogger(__name__)
 # Windows recounted per statement by ``rebuild``: memory stays flat at any size.
 REBUILD_BATCH = 5000
 _NOTHING = {"cell": {}, "day": None, "kpi": {}}
-# Seconds between the tries of a move after a commit (``count_after_commit``): at most about 0.2 s
-# more for a learner whose cell's running total is held, before the tick is left to move it.
+# Seconds between the tries of a move after a commit (``count_after_commit``): about 0.2 s more for a
+# learner whose cell's running total is held, before the tick is left to move it. No try starts after
+# ``MOVE_RETRY_BUDGET`` seconds: on MySQL, whose shortest lock wait is 1 s, a held row is tried once.
 MOVE_RETRY_PAUSES = (0.02, 0.05, 0.1)
+MOVE_RETRY_BUDGET = 0.5
 
 
 class _Moves:
@@ -199,15 +201,16 @@ def _count_now(definition, window_ids):
     The move after the commit, tried again after each of ``MOVE_RETRY_PAUSES`` (a little shuffled, so
     that learners who met on a row do not meet again): other learners' moves hold a cell's row for
     milliseconds, a long transaction elsewhere for as long as it likes, and the learner waits for
-    neither longer than the pauses. A move that still fails is logged and left to the tick, never
-    raised to the learner.
+    neither longer than the pauses (or, on MySQL, than one lock wait of 1 s). A move that still fails
+    is logged and left to the tick, never raised to the learner.
     """
+    started = time.monotonic()
     for pause in (*MOVE_RETRY_PAUSES, None):
         try:
             with lock_waits.not_waiting(), transaction.atomic():
                 _count_marked(definition, window_ids)
         except DatabaseError as exc:
-            if pause is None:
+            if pause is None or time.monotonic() - started > MOVE_RETRY_BUDGET:
                 log.info("activation: the tallies of windows %s wait for the tick: %r", window_ids, exc)
                 return
             time.sleep(pause * random.uniform(0.5, 1.5))  # noqa: S311 (spreading retries, not a secret)
