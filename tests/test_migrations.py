@@ -88,3 +88,38 @@ def test_opt_outs_before_0016_get_their_scope_and_a_learner_keeps_one_from_every
     apps = migrate(("activation_plugin", "0016_integrity"))
     after = apps.get_model("activation_plugin", "PromptOptOut").objects
     assert sorted(after.values_list("pk", "scope")) == sorted([(first.pk, 0), (first.pk + 2, definition.pk)])
+
+
+def test_kpi_tallies_before_0019_are_emptied_and_built_again_by_the_tick():
+    """Issue 34: stored contributions lack the squared baselines and opening periods, so they are counted afresh."""
+    apps = migrate(("activation_plugin", "0018_performance"))
+    moment = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    definitions = apps.get_model("activation_plugin", "ActivationDefinition").objects
+    user = apps.get_model("auth", "User").objects.create(username="measured")
+    built = {}
+    for name, kind in (("kpi", "metric"), ("plain", "project")):
+        definition = definitions.create(course_key="course-v1:TestX+APPLY+2026", catalog_course="TestX+APPLY",
+                                        name=name, behavior="b", window_days=30, holdout_seed=name, status="active",
+                                        tallies_built_at=moment)
+        apps.get_model("activation_plugin", "EvidenceRequirement").objects.create(
+            definition=definition, kind=kind, title=name, config={"metric": "csat"} if kind == "metric" else {})
+        apps.get_model("activation_plugin", "ActivationWindow").objects.create(
+            definition=definition, user=user, course_run="course-v1:TestX+APPLY+2026", trigger="passing",
+            opened_at=moment, closes_at=moment, tallied={"cell": {"completers": 1}, "day": None, "kpi": {}})
+        apps.get_model("activation_plugin", "WindowTally").objects.create(
+            definition=definition, cell=name, closes_on=moment.date(), course_run="course-v1:TestX+APPLY+2026",
+            arm="prompted", first_opened=moment, completers=1)
+        built[name] = definition.pk
+    apps.get_model("activation_plugin", "KpiTally").objects.create(
+        definition_id=built["kpi"], metric="csat", arm="prompted", activated=False, closes_on=moment.date(),
+        measured=1, sum_delta=1.0)
+    apps = migrate(("activation_plugin", "0019_kpi_tally_periods"))
+    after = {name: apps.get_model("activation_plugin", "ActivationDefinition").objects.get(pk=pk)
+             for name, pk in built.items()}
+    tallies = apps.get_model("activation_plugin", "WindowTally").objects
+    windows = apps.get_model("activation_plugin", "ActivationWindow").objects
+    assert after["kpi"].tallies_built_at is None and not tallies.filter(definition_id=built["kpi"]).exists()
+    assert windows.get(definition_id=built["kpi"]).tallied is None
+    assert not apps.get_model("activation_plugin", "KpiTally").objects.exists()
+    assert after["plain"].tallies_built_at == moment and tallies.filter(definition_id=built["plain"]).exists()
+    assert windows.get(definition_id=built["plain"]).tallied is not None
