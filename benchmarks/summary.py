@@ -25,6 +25,7 @@ from django.utils import timezone
 from opaque_keys.edx.keys import CourseKey
 
 from activation_plugin import api
+from activation_plugin.figures.course_effect import course_effects
 from activation_plugin.models import (
     ActivationDefinition,
     ActivationWindow,
@@ -200,7 +201,7 @@ def measure(definition, now):
     warm_s, _figures = best_of(api.analytics, definition, now=now)
     parts = {name: best_of(function, definition, now=now)[0] for name, function in (
         ("funnel", api.funnel), ("compare_runs", api.compare_runs), ("kpi_deltas", api.kpi_deltas),
-        ("data_quality", api.data_quality))}
+        ("data_quality", api.data_quality), ("course_effect", course_effects))}
     page_cold_s, page_warm_s, page_queries = tab.page(definition)
     return {"summary_s": summary_s, "floor_s": floor_s, "summary_vs_floor": summary_s / floor_s,
             "page_cold_s": page_cold_s, "page_warm_ms": page_warm_s * 1000, "page_queries": page_queries,
@@ -239,6 +240,7 @@ ROWS = [
     ("compare_runs (the grouped cells query): seconds", "compare_runs_s", "{:.3f}"),
     ("kpi_deltas: seconds", "kpi_deltas_s", "{:.3f}"),
     ("data_quality: seconds", "data_quality_s", "{:.3f}"),
+    ("course_effect (its tallies and the colleagues): seconds", "course_effect_s", "{:.3f}"),
 ]
 
 
