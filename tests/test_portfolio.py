@@ -312,8 +312,8 @@ def test_the_portfolio_reads_the_same_few_queries_whatever_its_number_of_courses
     assert queries() == three
 
 
-CSAT = {"kind": "metric", "title": "CSAT up", "config": {"metric": "csat", "threshold": 4.0, "direction": "higher",
-                                                          "baseline_days": 20}}
+CSAT = {"kind": "metric", "title": "CSAT up",
+        "config": {"metric": "csat", "threshold": 4.0, "direction": "higher", "baseline_days": 20}}
 
 
 def test_the_kpi_column_is_the_course_page_s_kpi_figure_or_a_dash(client, api_client, global_staff, make_definition):
