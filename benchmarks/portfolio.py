@@ -73,13 +73,13 @@ def seed(definitions, windows, now):
     execute(
         f"INSERT INTO {ActivationWindow._meta.db_table} (definition_id, user_id, course_run, `trigger`, opened_at,"
         " closes_at, state, activated_at, days_to_activation, arm, enrollment_mode, org, cohort, next_action_at,"
-        " verified_strengths, tally_pending)"
+        " verified_strengths, tally_pending, tally_stale)"
         f" SELECT d.id, u.id, IF(u.id %% 3 = 0, REPLACE(d.course_key, '+2026', '+2027'), d.course_key), 'passing',"
         f" {opened}, {opened} + INTERVAL {WINDOW_DAYS} DAY,"
         f" IF({activated}, 'activated', IF({recent}, 'open', 'expired')),"
         f" IF({activated}, {opened} + INTERVAL (u.id %% 29) DAY, NULL), IF({activated}, u.id %% 29, NULL),"
         " IF(u.id %% 10 = 0, 'holdout', 'prompted'), ELT(1 + u.id %% 3, 'audit', 'verified', 'professional'),"
-        " 'Bench', '', NULL, '', FALSE"
+        " 'Bench', '', NULL, '', FALSE, FALSE"
         f" FROM {ActivationDefinition._meta.db_table} d"
         f" CROSS JOIN (SELECT id FROM {User._meta.db_table} WHERE username LIKE 'pf-%%') u", params)
     execute(f"ANALYZE TABLE {ActivationWindow._meta.db_table}")

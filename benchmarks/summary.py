@@ -102,12 +102,12 @@ def seed(definition, project, prompt, source, first, last, now):
     execute(
         f"INSERT INTO {ActivationWindow._meta.db_table} (definition_id, user_id, course_run, `trigger`, opened_at,"
         " closes_at, state, activated_at, days_to_activation, arm, enrollment_mode, org, cohort, next_action_at,"
-        " verified_strengths, tally_pending)"
+        " verified_strengths, tally_pending, tally_stale)"
         f" SELECT %(definition)s, u.id, IF(u.id %% 3 = 0, %(other_run)s, %(run)s), 'passing', {opened},"
         f" {opened} + INTERVAL {WINDOW_DAYS} DAY, IF({activated}, 'activated', IF({recent}, 'open', 'expired')),"
         f" IF({activated}, {opened} + INTERVAL (u.id %% 29) DAY, NULL), IF({activated}, u.id %% 29, NULL),"
         " IF(u.id %% 10 = 0, 'holdout', 'prompted'), ELT(1 + u.id %% 3, 'audit', 'verified', 'professional'),"
-        f" 'Bench', CONCAT('cohort-', u.id %% 12), NULL, '', FALSE FROM ({users}) u", params)
+        f" 'Bench', CONCAT('cohort-', u.id %% 12), NULL, '', FALSE, FALSE FROM ({users}) u", params)
     windows = (f"SELECT * FROM {ActivationWindow._meta.db_table}"
                " WHERE definition_id = %(definition)s AND user_id BETWEEN %(low)s AND %(high)s")
     execute(f"INSERT INTO {Evidence._meta.db_table} (window_id, requirement_id, submitted_at, source, payload, file,"
