@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from activation_plugin import api
 from activation_plugin.figures import exports
-from activation_plugin.models import ActivationDefinition, MetricSource
+from activation_plugin.models import ActivationDefinition, ActivationWindow, MetricSource
 from tests.conftest import NOW, PROJECT, committed
 from tests.factories import UserFactory
 from tests.figures_data import CLOSED_AT, add_deliveries, add_evidence, make_windows, observe, source
@@ -231,7 +231,10 @@ def test_the_seeded_demo_shows_the_run_improvement_with_its_uncertainty(transact
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     call_command("seed_demo", stdout=io.StringIO())
     definition = ActivationDefinition.objects.get()
-    figures = api.analytics(definition)
+    # As the demo's instructor, staff of both runs, sees it: for a viewer who sees neither, a run whose
+    # last windows ended a few at a time is held hidden (issue 27: figures.release).
+    runs = ActivationWindow.objects.filter(definition=definition).values_list("course_run", flat=True)
+    figures = api.analytics(definition, visible_runs={str(run) for run in runs})
     [difference] = figures["runs"]["differences"]
     first, second = figures["runs"]["runs"]
     assert first["rate"] < second["rate"] and difference["difference"] > 0.05

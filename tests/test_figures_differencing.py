@@ -13,19 +13,21 @@ from fractions import Fraction
 import pytest
 from bs4 import BeautifulSoup
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.urls import reverse
+from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from activation_plugin import api
 from activation_plugin.figures import headline, quality
-from activation_plugin.figures.headline import FUNNEL_STAGES
 from activation_plugin.figures.base import cells
 from activation_plugin.figures.comparisons import arms_from_cells, runs_from_cells, segments_from_cells
+from activation_plugin.figures.headline import FUNNEL_STAGES
 from activation_plugin.figures.tallies import CELL_COUNTERS, Tallies
 from tests.conftest import NOW, PROJECT, api_url
-from tests.figures_data import add_evidence, make_windows, observe
+from tests.figures_data import CLOSED_AT, add_evidence, make_windows, observe
 from tests.test_analytics_page import METRIC
 from tests.test_dashboard import run_legacy_filter
 from tests.test_figure_labels import exported_figures, page
@@ -159,7 +161,6 @@ def test_two_breakdowns_combined_do_not_give_a_hidden_3_of_3_back(make_definitio
     assert cohorts["C"]["activated"] is None
 
 
-
 def test_the_funnels_answers_do_not_give_a_hidden_response_rate_back(
         make_definition, course_key, other_run, course_staff, staff_client):
     """
@@ -189,6 +190,107 @@ def test_the_funnels_answers_do_not_give_a_hidden_response_rate_back(
     html = page(staff_client, course_key, definition)
     responded = html.select_one("[data-table=funnel] tr[data-stage=responded]")
     assert [cell.get_text().strip() for cell in responded.select("td")] == ["hidden", "hidden"]
+
+
+def _released(figures, run):
+    """What the viewer reads of the headline and of ``run``'s row: ``(eligible, activated)`` of each, None if hidden."""
+    summary = figures["summary"]
+    [row] = [row for row in figures["runs"]["runs"] if row["course_run"] == str(run)]
+    return (summary["eligible"], summary["activated"]), (row["eligible"], row["activated"])
+
+
+def test_yesterdays_figures_do_not_give_the_learner_whose_window_ended_since(
+        make_definition, course_key, other_run, course_staff, staff_client):
+    """
+    Another run's 5 of 10 shown yesterday; since then one more of its windows ended, without an
+    activation. Today's headline and run row minus yesterday's (the viewer's own rows unchanged) would
+    be that learner's 0 of 1: the figures stay where they were until what ended since can be shown.
+    """
+    now = timezone.now()
+    definition = make_definition()
+    make_windows(definition, 10, state="activated")
+    make_windows(definition, 10)
+    add_evidence(make_windows(definition, 5, state="activated", course_run=other_run))
+    make_windows(definition, 5, course_run=other_run)
+    make_windows(definition, 1, course_run=other_run, opened_at=now - timedelta(days=definition.window_days + 1))
+    visible = seen_by(course_staff, course_key)
+    yesterday = _released(api.analytics(definition, now=now - timedelta(days=1, hours=1), visible_runs=visible),
+                          other_run)
+    assert yesterday == ((30, 15), (10, 5))
+    today = staff_client.get(api_url("definition_figures", course_id=course_key, definition_id=definition.pk)).json()
+    assert _released(today["figures"], other_run) == yesterday
+    exported = exported_figures(staff_client, course_key, definition)
+    assert (exported[("summary.eligible", "")], exported[("runs.runs.eligible", f"course_run={other_run}")]) == (
+        "30", "10")
+    assert page(staff_client, course_key, definition).select_one("[data-figure=rate]").get_text().strip().startswith(
+        "50.0")
+    # Staff of both runs see the learner's window: nothing is held from them.
+    both = api.analytics(definition, visible_runs=[course_key, other_run])
+    assert _released(both, other_run) == ((31, 15), (11, 5))
+
+
+def test_the_figures_move_once_what_ended_since_can_be_shown(make_definition, course_key, other_run):
+    definition = make_definition()
+    make_windows(definition, 10, state="activated")
+    make_windows(definition, 10)
+    add_evidence(make_windows(definition, 5, state="activated", course_run=other_run))
+    make_windows(definition, 5, course_run=other_run)
+    late = CLOSED_AT + timedelta(days=3)
+    make_windows(definition, 1, course_run=other_run, opened_at=late)
+    held = api.analytics(definition, now=NOW, visible_runs=[course_key])
+    assert _released(held, other_run) == ((30, 15), (10, 5))
+    # Ten more of the other run's windows end the next day, five activated: 5 of 11 then shows.
+    add_evidence(make_windows(definition, 5, state="activated", course_run=other_run,
+                              opened_at=late + timedelta(days=1)))
+    make_windows(definition, 5, course_run=other_run, opened_at=late + timedelta(days=1))
+    cache.clear()  # the windows were made behind the api's back, which would have refreshed the figures
+    moved = api.analytics(definition, now=NOW, visible_runs=[course_key])
+    assert _released(moved, other_run) == ((41, 20), (21, 10))
+
+
+def _measured(windows, change):
+    for number, window in enumerate(windows):
+        observe(window.user, "handle_time", window.opened_at - timedelta(days=5), 10.0)
+        observe(window.user, "handle_time", window.opened_at + timedelta(days=5), 10.0 + change + number % 2)
+
+
+def _colleagues(opened_at, count=6):
+    for number in range(count):
+        observe(None, "handle_time", opened_at - timedelta(days=5), 10.0, external_id=f"EMP-{number}")
+        observe(None, "handle_time", opened_at + timedelta(days=5), 10.0 + number % 3, external_id=f"EMP-{number}")
+
+
+def test_the_course_effect_minus_ones_own_learners_is_not_another_runs_learner(
+        make_definition, course_key, other_run, course_staff, staff_client):
+    """Staff of 2026 upload their 10 learners' observations: the pooled 11 completers minus theirs gave 2027's one."""
+    definition = make_definition(requirements=[PROJECT, METRIC])
+    _measured(make_windows(definition, 10), 1.0)
+    _measured(make_windows(definition, 1, course_run=other_run), 7.0)
+    _colleagues(CLOSED_AT)
+    body = staff_client.get(api_url("definition_figures", course_id=course_key, definition_id=definition.pk)).json()
+    [effect] = body["figures"]["course_effect"]
+    assert effect["suppressed"] and effect["completers"]["n"] is None and effect["completers"]["mean_delta"] is None
+    exported = exported_figures(staff_client, course_key, definition)
+    assert exported[("course_effect.completers.n", "metric=handle_time")] == ""
+    assert page(staff_client, course_key, definition).select_one("[data-figure=course-effect]") is None
+    # Staff of both runs know every completer's observations anyway.
+    [everyone] = api.analytics(definition, visible_runs=[course_key, other_run])["course_effect"]
+    assert everyone["completers"]["n"] == 11
+
+
+def test_yesterdays_course_effect_does_not_give_the_completer_measured_since(make_definition):
+    """An org view: 10 completers' mean change yesterday, 11 today (one window ended in between) gave that one's."""
+    definition = make_definition(requirements=[PROJECT, METRIC])
+    _measured(make_windows(definition, 10), 1.0)
+    late = CLOSED_AT + timedelta(days=3)
+    _measured(make_windows(definition, 1, opened_at=late), 7.0)
+    _colleagues(CLOSED_AT)
+    closed = late + timedelta(days=definition.window_days)
+    [yesterday] = api.analytics(definition, now=closed - timedelta(hours=1))["course_effect"]
+    [today] = api.analytics(definition, now=closed + timedelta(days=1))["course_effect"]
+    assert yesterday["completers"]["n"] == 10 and not yesterday["suppressed"]
+    assert (today["completers"]["n"], today["completers"]["mean_delta"]) == (
+        10, yesterday["completers"]["mean_delta"])
 
 
 # Property test ------------------------------------------------------------------------------------

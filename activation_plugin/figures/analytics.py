@@ -20,7 +20,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from activation_plugin.figures import tallies
+from activation_plugin.figures import release, tallies
 from activation_plugin.figures.base import cells, unseen
 from activation_plugin.figures.comparisons import (
     SEGMENT_DIMENSIONS,
@@ -108,12 +108,13 @@ def analytics(definition, now=None, visible_runs=()):
         return figures
     started, moment = time.monotonic(), now or timezone.now()
     baselines = tallies.metric_baselines(definition)
-    tallied = tallies.read(definition, moment, baselines=baselines)
+    # The rates move once a day, and are held while what changed since would tell outcomes (release).
+    tallied, holding = release.read(definition, moment, visible_runs, baselines=baselines)
     cell_rows = cells(definition, moment, tallied)
     hidden = unseen(tallied, visible_runs)
     hidden_cells = cells(definition, moment, hidden)
-    arms = arms_from_cells(cell_rows, hidden_cells)
-    summary = summarize(definition, now=moment, tallied=tallied, visible_runs=visible_runs)
+    arms = arms_from_cells(cell_rows, hidden_cells, holding)
+    summary = summarize(definition, now=moment, tallied=tallied, visible_runs=visible_runs, holding=holding)
     hidden_splits = {split for split, is_hidden in (
         ("outcomes", summary["rate_suppressed"]),
         ("arms", arms is not None and any(arm["suppressed"] for arm in arms["arms"]))) if is_hidden}
@@ -123,17 +124,18 @@ def analytics(definition, now=None, visible_runs=()):
     figures = {
         "computed_at": moment,
         "summary": summary,
-        "funnel": funnel_from_counts(stage_counts, funnel_counts(definition, moment, hidden)),
+        "funnel": funnel_from_counts(stage_counts, funnel_counts(definition, moment, hidden), holding),
         "persistence": persistence(definition, tallied, visible_runs),
-        "runs": runs_from_cells(cell_rows, hidden_cells),
+        "runs": runs_from_cells(cell_rows, hidden_cells, holding),
         "arms": arms and {**arms, "effect_of": "follow_up"},
-        "segments": {dimension: segments_from_cells(cell_rows, dimension, hidden_cells)
+        "segments": {dimension: segments_from_cells(cell_rows, dimension, hidden_cells, holding)
                      for dimension in SEGMENT_DIMENSIONS},
         "kpi": kpi,
         "did": did,
-        "course_effect": course_effects(definition, moment, baselines, tallied),
+        "course_effect": course_effects(definition, moment, baselines, tallied,
+                                        "every" if not hidden.cells else "some" if visible_runs else "none"),
         "data_quality": data_quality(definition, now=moment, funnel_counts=stage_counts, tallied=tallied,
-                                     visible_runs=visible_runs),
+                                     visible_runs=visible_runs, holding=holding),
     }
     cache.set(key, figures, settings.ACTIVATION_FIGURES_CACHE_SECONDS)
     if now is None:

@@ -102,7 +102,7 @@ def unseen(tallied, visible_runs):
     return tallied._replace(cells=[row for row in tallied.cells if str(row["course_run"]) not in runs])
 
 
-def suppress_rows(rows, unseen_rows=None, whole_dimension=False):
+def suppress_rows(rows, unseen_rows=None, whole_dimension=False, held=None):
     """
     Hide groups whose rate would tell individual outcomes (``reveals_outcomes``: fewer than
     ``ACTIVATION_MIN_CELL_SIZE`` eligible learners, or activated, or not activated), in place.
@@ -116,11 +116,15 @@ def suppress_rows(rows, unseen_rows=None, whole_dimension=False):
     smallest group with an unseen part (hiding one the viewer sees would protect nothing). Two or more
     hidden groups only reveal their sum. ``whole_dimension`` hides every group once one is hidden: two
     breakdowns of the same learners (enrollment mode and cohort) each hiding two groups can still give
-    a hidden one back when combined, and a breakdown shown whole or not at all cannot.
+    a hidden one back when combined, and a breakdown shown whole or not at all cannot. ``held``: a
+    flag per row, hidden today whatever its counts (``release.walk``: what changed since yesterday
+    would tell outcomes), before the complementary cell is chosen.
     """
     unseen_rows = rows if unseen_rows is None else unseen_rows
-    for row, part in zip(rows, unseen_rows, strict=True):
-        row["suppressed"] = part["completers"] > 0 and reveals_outcomes(part["eligible"], part["activated"])
+    held = held or [False] * len(rows)
+    for row, part, is_held in zip(rows, unseen_rows, held, strict=True):
+        row["suppressed"] = part["completers"] > 0 and (is_held or reveals_outcomes(part["eligible"],
+                                                                                    part["activated"]))
     hidden = [row for row in rows if row["suppressed"]]
     # An empty group (an arm nobody was drawn into) reveals nothing and protects nothing.
     shown = [(part["eligible"], part["completers"], index) for index, (row, part) in

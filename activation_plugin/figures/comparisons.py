@@ -7,8 +7,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from activation_plugin.errors import ActivationRequestError
-from activation_plugin.figures import tallies
+from activation_plugin.figures import release
 from activation_plugin.figures.base import cells, compared, rate_row, roll_up, suppress_rows, unseen
+from activation_plugin.figures.release import held_values
 from activation_plugin.models import ActivationWindow
 
 # Segment dimensions copied onto the window when it opens. Custom attributes are not supported:
@@ -33,13 +34,21 @@ def _unseen_rows(groups, unseen_cells, field):
     return _rate_rows(((value, parts.get(value, EMPTY)) for value, _group in groups), field)
 
 
-def runs_from_cells(cell_rows, unseen_cells=None):
+def _held(groups, holding, field):
+    """A flag per group: held hidden today (``release.walk``)."""
+    values = held_values(holding, field)
+    return [str(value) in values for value, _group in groups]
+
+
+def runs_from_cells(cell_rows, unseen_cells=None, holding=frozenset()):
     """
     Runs in the order their first window opened; every later run against the first. ``unseen_cells``:
-    ``base.cells`` over what the viewer cannot see row by row (``base.suppress_rows``).
+    ``base.cells`` over what the viewer cannot see row by row (``base.suppress_rows``); ``holding``:
+    ``release.walk``.
     """
     groups = sorted(roll_up(cell_rows, "course_run").items(), key=lambda item: (item[1]["first_opened"], item[0]))
-    runs = suppress_rows(_rate_rows(groups, "course_run"), _unseen_rows(groups, unseen_cells, "course_run"))
+    runs = suppress_rows(_rate_rows(groups, "course_run"), _unseen_rows(groups, unseen_cells, "course_run"),
+                         held=_held(groups, holding, "course_run"))
     return {
         "runs": runs,
         "differences": [{"baseline": runs[0]["course_run"], "other": run["course_run"], **row}
@@ -60,8 +69,10 @@ def compare_runs(definition, now=None, visible_runs=()):
         ``base.suppress_rows``, tested on the runs outside ``visible_runs``) carry None and so do their
         differences.
     """
-    tallied = tallies.read(definition, now or timezone.now(), with_kpi=False)
-    return runs_from_cells(cells(definition, now, tallied), cells(definition, now, unseen(tallied, visible_runs)))
+    now = now or timezone.now()
+    tallied, holding = release.read(definition, now, visible_runs, with_kpi=False)
+    return runs_from_cells(cells(definition, now, tallied), cells(definition, now, unseen(tallied, visible_runs)),
+                           holding)
 
 
 def latest_run_against_previous(definition, now=None, visible_runs=()):
@@ -86,14 +97,15 @@ def latest_run_against_previous(definition, now=None, visible_runs=()):
     return {"runs": runs, "latest": latest, "previous": previous, "difference": difference}
 
 
-def arms_from_cells(cell_rows, unseen_cells=None):
+def arms_from_cells(cell_rows, unseen_cells=None, holding=frozenset()):
     """``compare_arms`` from cells already read: ``analytics`` reads them once for runs, arms and segments."""
     groups = roll_up(cell_rows, "arm")
     if ActivationWindow.Arm.HOLDOUT not in groups:
         return None
     groups = [(arm, groups.get(arm, EMPTY))
               for arm in (ActivationWindow.Arm.HOLDOUT.value, ActivationWindow.Arm.PROMPTED.value)]
-    arms = suppress_rows(_rate_rows(groups, "arm"), _unseen_rows(groups, unseen_cells, "arm"))
+    arms = suppress_rows(_rate_rows(groups, "arm"), _unseen_rows(groups, unseen_cells, "arm"),
+                         held=_held(groups, holding, "arm"))
     holdout, prompted = arms
     comparison = compared(holdout, [prompted])[0]
     return {"baseline": holdout["arm"], "other": prompted["arm"], **comparison, "arms": arms}
@@ -111,7 +123,9 @@ def compare_arms(definition, now=None):
         "suppressed", "arms": [{"arm", "completers", "eligible", "activated", "rate", "rate_ci", "suppressed"}]}``
         (holdout first).
     """
-    return arms_from_cells(cells(definition, now or timezone.now()))
+    now = now or timezone.now()
+    tallied, holding = release.read(definition, now, with_kpi=False)
+    return arms_from_cells(cells(definition, now, tallied), holding=holding)
 
 
 def _check_dimension(dimension):
@@ -120,11 +134,11 @@ def _check_dimension(dimension):
             dimension=repr(dimension), dimensions=", ".join(SEGMENT_DIMENSIONS)), field="dimension")
 
 
-def segments_from_cells(cell_rows, dimension, unseen_cells=None):
+def segments_from_cells(cell_rows, dimension, unseen_cells=None, holding=frozenset()):
     _check_dimension(dimension)
     groups = sorted(roll_up(cell_rows, dimension).items(), key=lambda item: (-item[1]["completers"], item[0]))
     return suppress_rows(_rate_rows(groups, "value"), _unseen_rows(groups, unseen_cells, dimension),
-                         whole_dimension=True)
+                         whole_dimension=True, held=_held(groups, holding, dimension))
 
 
 def segments(definition, dimension, now=None):
@@ -142,4 +156,6 @@ def segments(definition, dimension, now=None):
         ActivationRequestError: unknown dimension.
     """
     _check_dimension(dimension)
-    return segments_from_cells(cells(definition, now or timezone.now()), dimension)
+    now = now or timezone.now()
+    tallied, holding = release.read(definition, now, with_kpi=False)
+    return segments_from_cells(cells(definition, now, tallied), dimension, holding=holding)

@@ -26,8 +26,9 @@ from django.db.models import Exists, OuterRef, Q
 
 from activation_plugin import platform
 from activation_plugin.figures import tallies
+from activation_plugin.figures.base import min_cell_size
 from activation_plugin.figures.kpi import group_figures, welch_groups
-from activation_plugin.figures.tallies import DEFAULT_BASELINE_DAYS, metric_baselines
+from activation_plugin.figures.tallies import DEFAULT_BASELINE_DAYS, metric_baselines, utc_day
 from activation_plugin.keys import catalog_course
 from activation_plugin.models import ActivationDefinition, ActivationWindow, MetricObservation, MetricSource
 
@@ -162,7 +163,7 @@ def plan_design(definition):
     return PLAN_DESIGNS.get((definition.comparison_plan or {}).get("design"), "observational")
 
 
-def course_effect(definition, metric, now, baseline_days=None):
+def course_effect(definition, metric, now, baseline_days=None, viewer="every"):
     """
     The course's effect on ``metric``: completers' mean KPI change (ended windows, both arms,
     activated or not) minus that of untrained colleagues over the same calendar periods, with a
@@ -174,16 +175,47 @@ def course_effect(definition, metric, now, baseline_days=None):
         "pre_sd", "post_mean", "mean_delta"}, "untrained": {...}, "standardised_difference"
         (of the baselines), "estimate", "ci", "p_value", "suppressed"}``; a group below
         ``ACTIVATION_MIN_CELL_SIZE`` hides every figure. The completers (their sums) and their
-        periods (their counts by opening day and length) are read from the KPI tallies.
+        periods (their counts by opening day and length) are read from the KPI tallies. Over every
+        completer whose window ended by ``now``, as for a ``viewer`` who sees them all; the page's
+        is for its viewer (:func:`course_effects`).
     """
     baselines = metric_baselines(definition)
     baseline_days = baseline_days or baselines.get(metric, DEFAULT_BASELINE_DAYS)
-    return _effect(definition, metric, now, baseline_days, _kpi_rows(definition, metric, now, baseline_days, baselines))
+    return _effect(definition, metric, now, baseline_days, _kpi_rows(definition, metric, now, baseline_days, baselines),
+                   viewer)
 
 
-def _effect(definition, metric, now, baseline_days, kpi_rows):
-    """:func:`course_effect` with the completers' KPI tally rows (``tallies.read(...).kpi``) read."""
+def _released(rows, now):
+    """
+    The measured completers' rows the course effect counts for a viewer who cannot see every one of
+    them: those whose window closed on a complete day, and of those only up to the last day the
+    measured completers added since the previous such day reached the minimum cell size
+    (docs/decisions/0016-suppression-and-differencing.rst, "The previous day"). A viewer who kept
+    yesterday's effect would otherwise subtract it from today's and get the change of the one learner
+    whose window ended in between (the completers' sums and count give it exactly).
+    """
+    today, by_day = utc_day(now), defaultdict(list)
+    for row in rows:
+        closes_on = row["opened_on"] + timedelta(days=row["window_days"])
+        if closes_on < today:
+            by_day[closes_on].append(row)
+    released, pending = [], []
+    for day in sorted(by_day):
+        pending += by_day[day]
+        if sum(row["measured"] for row in pending) >= min_cell_size():
+            released, pending = released + pending, []
+    return released
+
+
+def _effect(definition, metric, now, baseline_days, kpi_rows, viewer="none"):
+    """
+    :func:`course_effect` with the completers' KPI tally rows (``tallies.read(...).kpi``) read, for a
+    ``viewer`` who sees ``every`` run's learners row by row, ``some`` or ``none``
+    (:func:`course_effects`).
+    """
     rows = [row for row in kpi_rows if row["metric"] == metric and row["ended"] and row["measured"]]
+    if viewer != "every":
+        rows = _released(rows, now)
     periods = _periods(rows, baseline_days)
     colleagues = []
     if periods:
@@ -191,20 +223,25 @@ def _effect(definition, metric, now, baseline_days, kpi_rows):
         colleagues = [pair for pair in (_aligned(observations, periods) for observations in people.values()) if pair]
     trained, untrained = _completers(rows), _group(colleagues)
     standardised = _standardised_difference(trained, untrained)
-    result = welch_groups(trained, untrained)
+    # Staff of some runs upload and see their own learners' observations: the pooled completers minus
+    # theirs would be the others', which the KPI tallies (not kept by run) cannot test apart.
+    result = welch_groups(trained, untrained, hidden=viewer == "some")
     return {"metric": metric, "baseline_days": baseline_days, "effect_of": "course", "design": plan_design(definition),
             "alignment": "completers_opening_days", "completers": trained, "untrained": untrained,
             "standardised_difference": None if result["suppressed"] else standardised,
             "estimate": result.pop("estimate"), **result}
 
 
-def course_effects(definition, now, baselines=None, tallied=None):
+def course_effects(definition, now, baselines=None, tallied=None, viewer="none"):
     """
     :func:`course_effect` of every metric the definition's KPI requirements use (``baselines`` and
-    ``tallied``, its ``tallies.read``, if read already).
+    ``tallied``, its ``tallies.read``, if read already), for a ``viewer`` who sees ``every`` run's
+    learners row by row (the effect as it is), ``some`` (hidden: minus their own learners it would be
+    the others') or ``none`` (an org view, a task: the completers counted only as they can be
+    released, ``_released``).
     """
     baselines = metric_baselines(definition) if baselines is None else baselines
     if baselines and tallied is None:
         tallied = tallies.read(definition, now, baselines=baselines)
-    return [_effect(definition, metric, now, baseline_days, tallied.kpi)
+    return [_effect(definition, metric, now, baseline_days, tallied.kpi, viewer)
             for metric, baseline_days in baselines.items()]

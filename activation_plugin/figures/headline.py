@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from activation_plugin import stats
-from activation_plugin.figures import tallies
+from activation_plugin.figures import release, tallies
 from activation_plugin.figures.base import (
     counted_windows,
     min_cell_size,
@@ -18,6 +18,7 @@ from activation_plugin.figures.base import (
     suppress_rows,
     unseen,
 )
+from activation_plugin.figures.release import EVERYONE, held_values
 from activation_plugin.keys import catalog_course, parse_course_key
 from activation_plugin.models import ActivationDefinition, ActivationWindow, Evidence, PromptOptOut
 
@@ -38,7 +39,7 @@ def _outcome_counts(cell_rows):
     }
 
 
-def summarize(definition, now=None, tallied=None, visible_runs=()):
+def summarize(definition, now=None, tallied=None, visible_runs=(), holding=None):
     """
     The headline figures of a definition, from aggregate queries only.
 
@@ -58,7 +59,10 @@ def summarize(definition, now=None, tallied=None, visible_runs=()):
     0 activated out of 20 tells each learner's outcome as surely as 3 out of 3. Each test is on the
     learners outside ``visible_runs`` (``base.unseen``): the viewer, staff of those runs, sees the
     others' windows one by one and would subtract them. The curve's censoring counts tell the ended
-    windows that did not activate, so a hidden rate hides the curve too.
+    windows that did not activate, so a hidden rate hides the curve too. A window counts as ended
+    once the day it closed on is over, and the rate is held hidden while the windows ended since its
+    last release would tell outcomes (``release``; ``tallied`` and ``holding``: ``release.read``'s,
+    if read already).
 
     Returns:
         dict: completers, eligible, activated (of the eligible), not_activated, open (windows
@@ -75,7 +79,10 @@ def summarize(definition, now=None, tallied=None, visible_runs=()):
         activated, or not activated, among the completers).
     """
     now = now or timezone.now()
-    tallied = tallied or tallies.read(definition, now, with_kpi=False)
+    if tallied is None:
+        tallied, holding = release.read(definition, now, visible_runs, with_kpi=False)
+    elif holding is None:
+        holding = release.walk(definition, now, visible_runs).holding
     ended_rows = [row for row in tallied.cells if row["ended"]]
     hidden_cells = unseen(tallied, visible_runs).cells
     part = _outcome_counts(hidden_cells)
@@ -93,7 +100,8 @@ def summarize(definition, now=None, tallied=None, visible_runs=()):
                    for strength in Evidence.Strength.values}
     hidden_strength = {strength: sum(row[f"strength_{strength}"] for row in hidden_cells if row["ended"])
                        for strength in Evidence.Strength.values}
-    rate_suppressed = part["eligible"] > 0 and reveals_outcomes(part["eligible"], part["activated"])
+    rate_suppressed = part["eligible"] > 0 and ((EVERYONE, "activated") in holding
+                                                or reveals_outcomes(part["eligible"], part["activated"]))
     eligible = counts["eligible"]
     km = stats.km_reading(curve, definition.window_days)
     summary = {
@@ -200,9 +208,10 @@ def funnel(definition, now=None, visible_runs=()):
     Returns:
         dict: ``{"prompted": [{"stage", "count", "share"}, ...], "holdout": [...]}`` in stage order.
     """
-    tallied = tallies.read(definition, now or timezone.now(), with_kpi=False)
+    now = now or timezone.now()
+    tallied, holding = release.read(definition, now, visible_runs, with_kpi=False)
     return funnel_from_counts(funnel_counts(definition, now, tallied),
-                              funnel_counts(definition, now, unseen(tallied, visible_runs)))
+                              funnel_counts(definition, now, unseen(tallied, visible_runs)), holding)
 
 
 def funnel_counts(definition, now, tallied=None):
@@ -232,11 +241,16 @@ def funnel_counts(definition, now, tallied=None):
 RESPONSE_STAGES = ("responded", "verified")
 
 
-def _arms_hidden(arms, unseen_arms):
-    """``{arm: hidden}``: an arm of the funnel by its activations (``suppress_rows``, complementary)."""
+def _arms_hidden(arms, unseen_arms, holding):
+    """
+    ``{arm: hidden}``: an arm of the funnel by its activations (``suppress_rows``, complementary),
+    or held today (``release.walk``).
+    """
+    arm_held = held_values(holding, "arm")
     return {arm: row["suppressed"] for arm, row in zip(arms, suppress_rows(
         [rate_row(row["completed"], row["activated_ended"], row["open"]) for row in arms.values()],
-        [rate_row(row["completed"], row["activated_ended"], row["open"]) for row in unseen_arms.values()]))}
+        [rate_row(row["completed"], row["activated_ended"], row["open"]) for row in unseen_arms.values()],
+        held=[arm in arm_held for arm in arms]))}
 
 
 def _in_span(rows, target):
@@ -248,44 +262,49 @@ def _in_span(rows, target):
             if pivot is None:
                 continue
             vectors[found], vectors[pivot] = vectors[pivot], vectors[found]
-            for i in range(len(vectors)):
-                if i != found and vectors[i][column]:
-                    factor = vectors[i][column] / vectors[found][column]
-                    vectors[i] = [a - factor * b for a, b in zip(vectors[i], vectors[found])]
+            for i, vector in enumerate(vectors):
+                if i != found and vector[column]:
+                    factor = vector[column] / vectors[found][column]
+                    vectors[i] = [a - factor * b for a, b in zip(vector, vectors[found])]
             found += 1
         return found
     return rank(rows + [target]) == rank(rows)
 
 
-def answers_hidden(arms, unseen_arms):
+def answers_hidden(arms, unseen_arms, holding=frozenset()):
     """
     Whether the counts of answers are hidden, all of them: the funnel's responded and verified, the
     response rate and the non-response panel (a response is an outcome, protected as an activation
     is). They are sums over one table, arm by ended or running, of the learners the viewer cannot see
     row by row (``unseen_arms``, ``funnel_counts`` over them): the funnel an arm's row, the response
     rate the prompted arm's ended windows, the panel both arms' ended windows. Any group of that
-    table that follows from the ones released (the panel minus the response rate is the holdout's
-    ended windows; the funnel's responded minus the response rate, the prompted arm's running ones)
-    is released with them, so each such group is tested (``reveals_outcomes`` with answers as the
-    outcome), and one that tells hides them all: hiding one alone leaves it the others' difference,
+    table over ended windows that follows from the ones released (the panel minus the response rate
+    is the holdout's ended windows; the funnel minus its running windows, if those are known) is
+    released with them, so each such group is tested (``reveals_outcomes`` with answers as the
+    outcome; running windows' answers so far are not outcomes yet, as their activations are not),
+    and one that tells hides them all: hiding one alone leaves it the others' difference,
     as a funnel's responded 6 of 10 gave a hidden response rate of 6 of 10 back. A figure hidden for
     its activations (an arm of the funnel, the response rate with the prompted arm, the panel with
-    the rate) releases nothing.
+    the rate) releases nothing. Answers held today for everyone or an arm (``holding``,
+    ``release.walk``) hide them all too.
     """
+    if any(outcome == "responded" and (group == EVERYONE or group[0] == "arm") for group, outcome in holding):
+        return True
     atoms = [((arm, ended), (row["ended"], row["responded_ended"]) if ended else
               (row["completed"] - row["ended"], row["responded"] - row["responded_ended"]))
              for arm, row in unseen_arms.items() for ended in (True, False)]
-    hidden_arms = _arms_hidden(arms, unseen_arms)
+    hidden_arms = _arms_hidden(arms, unseen_arms, holding)
     ended_total = sum(row["ended"] for row in unseen_arms.values())
     released = [{(arm, True), (arm, False)} for arm in arms if not hidden_arms[arm]]
     if not hidden_arms.get(ActivationWindow.Arm.PROMPTED, True):
         released.append({(ActivationWindow.Arm.PROMPTED.value, True)})
-    if not (ended_total and reveals_outcomes(ended_total, sum(row["activated_ended"]
-                                                              for row in unseen_arms.values()))):
+    if (EVERYONE, "activated") not in holding and not (ended_total and reveals_outcomes(
+            ended_total, sum(row["activated_ended"] for row in unseen_arms.values()))):
         released.append({(arm, True) for arm in unseen_arms})
     rows = [[int(key in figure) for key, _counts in atoms] for figure in released]
-    for size in range(1, len(atoms) + 1):
-        for chosen in combinations(range(len(atoms)), size):
+    ended = [index for index, ((_arm, is_ended), _counts) in enumerate(atoms) if is_ended]
+    for size in range(1, len(ended) + 1):
+        for chosen in combinations(ended, size):
             total = sum(atoms[index][1][0] for index in chosen)
             answered = sum(atoms[index][1][1] for index in chosen)
             if (total and reveals_outcomes(total, answered)
@@ -294,14 +313,15 @@ def answers_hidden(arms, unseen_arms):
     return False
 
 
-def funnel_from_counts(arms, unseen_arms=None):
+def funnel_from_counts(arms, unseen_arms=None, holding=frozenset()):
     """
     The funnel from ``funnel_counts``, tested on ``unseen_arms`` (the same over the unseen learners):
-    an arm by its activations (``suppress_rows``), the answers of both arms by ``answers_hidden``.
+    an arm by its activations (``suppress_rows``), the answers of both arms by ``answers_hidden``;
+    ``holding``: ``release.walk``.
     """
     unseen_arms = unseen_arms or arms
-    hidden = _arms_hidden(arms, unseen_arms)
-    hide_answers = answers_hidden(arms, unseen_arms)
+    hidden = _arms_hidden(arms, unseen_arms, holding)
+    hide_answers = answers_hidden(arms, unseen_arms, holding)
 
     def shown(arm, stage):
         return not (hidden[arm] or (hide_answers and stage in RESPONSE_STAGES))

@@ -8,8 +8,9 @@ from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q, Valu
 from django.db.models.functions import Lower, StrIndex, Substr
 from django.utils import timezone
 
-from activation_plugin.figures import headline, tallies
+from activation_plugin.figures import headline, release
 from activation_plugin.figures.base import counted_windows, reveals_outcomes, unseen
+from activation_plugin.figures.release import held_values
 from activation_plugin.figures.tallies import metric_baselines
 from activation_plugin.mailboxes import invited_pairs, is_mutual, mailbox
 from activation_plugin.models import (
@@ -86,7 +87,7 @@ def _tells(rows, outcome):
     return total > 0 and reveals_outcomes(total, sum(row[outcome] for row in rows))
 
 
-def non_response(definition, now, tallied=None, visible_runs=()):
+def non_response(definition, now, tallied=None, visible_runs=(), holding=None):
     """
     Who answers? Among the completers the activation rate counts (both arms, windows ended),
     responders (any evidence not rejected) against non-responders, on what the platform knows of
@@ -99,14 +100,19 @@ def non_response(definition, now, tallied=None, visible_runs=()):
     of answers (``headline.answers_hidden``: its responders minus the response rate's are the
     holdout's). Each test is on the learners outside ``visible_runs`` (``base.unseen``), and a
     dimension with a hidden value hides every value: the shares and the totals would give a lone
-    hidden one back. From the tallies.
+    hidden one back. From the tallies as ``release.read`` counts them (``tallied`` and ``holding``,
+    if read already): the bounds are held with the rate, and a dimension with a value whose answers
+    are held (what changed since their last release would tell who answered).
 
     Returns:
         dict: eligible, responders, non_responders, rate_if_none, rate_if_all, suppressed,
         dimensions (``{dimension: [{"value", "responders_share", "non_responders_share",
         "suppressed"}]}``, shares of each group, largest first).
     """
-    tallied = tallied or tallies.read(definition, now, with_kpi=False)
+    if tallied is None:
+        tallied, holding = release.read(definition, now, visible_runs, with_kpi=False)
+    elif holding is None:
+        holding = release.walk(definition, now, visible_runs).holding
     hidden_part = unseen(tallied, visible_runs)
     rows, unseen_rows = _ended_rows(tallied), _ended_rows(hidden_part)
     eligible = sum(row["n"] for row in rows)
@@ -114,7 +120,7 @@ def non_response(definition, now, tallied=None, visible_runs=()):
     activated = sum(row["activated"] for row in rows)
     hidden = (eligible == 0 or _tells(unseen_rows, "activated")
               or headline.answers_hidden(headline.funnel_counts(definition, now, tallied),
-                                         headline.funnel_counts(definition, now, hidden_part)))
+                                         headline.funnel_counts(definition, now, hidden_part), holding))
     dimensions = {}
     for dimension in NON_RESPONSE_DIMENSIONS:
         groups = {}
@@ -122,7 +128,7 @@ def non_response(definition, now, tallied=None, visible_runs=()):
             group = groups.setdefault(str(row[dimension]), [0, 0])
             group[0] += row["responders"]
             group[1] += row["n"] - row["responders"]
-        dimension_hidden = hidden or any(
+        dimension_hidden = hidden or bool(held_values(holding, dimension, "responded") & set(groups)) or any(
             _tells([row for row in unseen_rows if str(row[dimension]) == value], "responders") for value in groups)
         dimensions[dimension] = [
             {"value": value, "suppressed": dimension_hidden,
@@ -149,7 +155,7 @@ def prompts_in_doubt(definition, now):
         claimed_at__lt=now - timedelta(minutes=settings.ACTIVATION_TICK_CLAIM_LEASE_MINUTES)).count()
 
 
-def data_quality(definition, now=None, funnel_counts=None, tallied=None, visible_runs=()):
+def data_quality(definition, now=None, funnel_counts=None, tallied=None, visible_runs=(), holding=None):
     """
     The figures that tell whether the others can be trusted.
 
@@ -170,6 +176,7 @@ def data_quality(definition, now=None, funnel_counts=None, tallied=None, visible
     Args:
         funnel_counts: :func:`~activation_plugin.figures.headline.funnel_counts` when the caller
             has them already (``analytics``), which saves the query that counts responses.
+        tallied, holding: ``release.read``'s, when the caller has read them.
 
     Returns:
         dict: prompted (prompted-arm windows that ended), responded (of those), response_rate,
@@ -181,13 +188,16 @@ def data_quality(definition, now=None, funnel_counts=None, tallied=None, visible
     """
     now = now or timezone.now()
     baselines = metric_baselines(definition)
-    tallied = tallied or tallies.read(definition, now)
+    if tallied is None:
+        tallied, holding = release.read(definition, now, visible_runs)
+    elif holding is None:
+        holding = release.walk(definition, now, visible_runs).holding
     counts = funnel_counts or headline.funnel_counts(definition, now, tallied)
     unseen_counts = headline.funnel_counts(definition, now, unseen(tallied, visible_runs))
     prompted_arm = counts[ActivationWindow.Arm.PROMPTED]
     response = {"prompted": prompted_arm["ended"], "responded": prompted_arm["responded_ended"]}
-    hidden = (headline.funnel_from_counts(counts, unseen_counts)[ActivationWindow.Arm.PROMPTED][0]["count"] is None
-              or headline.answers_hidden(counts, unseen_counts))
+    hidden = (headline.funnel_from_counts(counts, unseen_counts, holding)[ActivationWindow.Arm.PROMPTED][0]["count"]
+              is None or headline.answers_hidden(counts, unseen_counts, holding))
     observation_counts = {"unmatched_identities": 0, "future_observations": 0, "observations_outside_windows": 0}
     if baselines:
         observations = MetricObservation.objects.filter(metric__in=list(baselines))
@@ -206,7 +216,7 @@ def data_quality(definition, now=None, funnel_counts=None, tallied=None, visible
         "metrics": list(baselines),
         **observation_counts,
         "supervisor_patterns": supervisor_patterns(definition),
-        "non_response": non_response(definition, now, tallied, visible_runs),
+        "non_response": non_response(definition, now, tallied, visible_runs, holding),
         "failing_sources": list(MetricSource.objects.filter(last_status__in=FAILING_STATUSES).order_by("name")
                                 .values("name", "last_status", "last_error", "last_run_at")),
     }
