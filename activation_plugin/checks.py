@@ -11,6 +11,7 @@ from activation_plugin.settings.common import mfe_tabs_filter_available
 MFE_TAB_UNAVAILABLE = "activation_plugin.I001"
 LOCK_WAIT_INVALID = "activation_plugin.E001"
 LOCK_WAIT_TOO_LONG = "activation_plugin.W001"
+ISOLATION_NOT_READ_COMMITTED = "activation_plugin.W002"
 # gunicorn's default --timeout: a worker waiting longer is killed instead of answering.
 WORKER_TIMEOUT_SECONDS = 30
 
@@ -46,3 +47,20 @@ def lock_wait_bound(app_configs, **kwargs):  # pylint: disable=unused-argument
             "then answers nothing instead of 'try again'.",
             hint="Keep it well under the workers' timeout; the default is 5.", id=LOCK_WAIT_TOO_LONG)]
     return []
+
+
+@checks.register(checks.Tags.database)
+def isolation_level(app_configs, **kwargs):  # pylint: disable=unused-argument
+    """
+    A learner's one follow-up per course (ADR 0012) holds because whoever opens a window reads the
+    learner's windows after waiting for their follow-up row: under repeatable read that read would
+    see the transaction's older snapshot, not the window the waited-for one opened.
+    """
+    return [checks.Warning(
+        f"Database {alias!r} runs at isolation level {database['OPTIONS']['isolation_level']!r}: two completions "
+        "or a completion and a backfill arriving together can open two running follow-ups for one learner in "
+        "one course (the tick keeps the second silent).",
+        hint="Use Django's default for MySQL and MariaDB, 'read committed'.", id=ISOLATION_NOT_READ_COMMITTED)
+        for alias, database in settings.DATABASES.items()
+        if "mysql" in database.get("ENGINE", "")
+        and database.get("OPTIONS", {}).get("isolation_level", "read committed").lower() != "read committed"]

@@ -225,6 +225,31 @@ class ActivationWindow(models.Model):
         return f"window {self.pk} of user {self.user_id} for definition {self.definition_id}"
 
 
+class CourseFollowUp(models.Model):
+    """
+    A learner's follow-up in one catalog course, across its definitions and versions (ADR 0012).
+
+    Everything that opens a learner's window in the course, or withdraws them from it, writes this
+    row first and holds it to its commit: the unique key makes the first writer create it and every
+    other wait for it, so the learner's windows read next are the ones the database holds and at
+    most one running window is ever opened, whatever two completions or a backfill race.
+
+    .. pii: Which learner has a follow-up in which catalog course.
+    .. pii_types: id
+    .. pii_retirement: retained
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    catalog_course = models.CharField(max_length=255)
+    checked_at = models.DateTimeField(help_text=_("When a completion, backfill or withdrawal last held this row."))
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "catalog_course"], name="act_follow_up_one_per_course")]
+
+    def __str__(self):
+        return f"follow-up of user {self.user_id} in {self.catalog_course}"
+
+
 class PendingCompletion(models.Model):
     """
     A completion event not yet turned into windows. The receiver writes it before anything else

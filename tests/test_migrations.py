@@ -1,5 +1,5 @@
 """Data migrations, run forward on rows written by the previous schema."""
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from django.db import connection
@@ -123,3 +123,24 @@ def test_kpi_tallies_before_0019_are_emptied_and_built_again_by_the_tick():
     assert not apps.get_model("activation_plugin", "KpiTally").objects.exists()
     assert after["plain"].tallies_built_at == moment and tallies.filter(definition_id=built["plain"]).exists()
     assert windows.get(definition_id=built["plain"]).tallied is not None
+
+
+def test_0022_gives_each_learner_one_follow_up_per_catalog_course_and_keeps_doubled_windows():
+    apps = migrate(("activation_plugin", "0021_window_tally_stale"))
+    users = apps.get_model("auth", "User").objects
+    doubled, single = users.create(username="doubled"), users.create(username="single")
+    definitions = apps.get_model("activation_plugin", "ActivationDefinition").objects
+    moment = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    first, version, elsewhere = (definitions.create(course_key=f"course-v1:TestX+{course}+2026", name="d", behavior="b",
+                                                    catalog_course=f"TestX+{course}", window_days=30, holdout_seed=seed)
+                                 for course, seed in (("APPLY", "s"), ("APPLY", "t"), ("OTHER", "u")))
+    windows = apps.get_model("activation_plugin", "ActivationWindow").objects
+    # Two running windows of one learner in one catalog course, as the backfill before ADR 0012 left them.
+    for definition, user in ((first, doubled), (version, doubled), (elsewhere, doubled), (first, single)):
+        windows.create(definition=definition, user=user, course_run=definition.course_key, trigger="passing",
+                       opened_at=moment, closes_at=moment + timedelta(days=30))
+    apps = migrate(("activation_plugin", "0022_course_follow_up"))
+    follow_ups = apps.get_model("activation_plugin", "CourseFollowUp").objects
+    assert sorted(follow_ups.values_list("user_id", "catalog_course")) == sorted(
+        [(doubled.pk, "TestX+APPLY"), (doubled.pk, "TestX+OTHER"), (single.pk, "TestX+APPLY")])
+    assert apps.get_model("activation_plugin", "ActivationWindow").objects.count() == 4

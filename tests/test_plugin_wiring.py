@@ -8,6 +8,7 @@ from django.urls import URLResolver, get_resolver, reverse
 from edx_django_utils.plugins import get_plugin_apps
 from openedx_filters.learning import filters as platform_filters
 
+from activation_plugin import checks as system_checks
 from activation_plugin.lock_waits import bounded_lock_waits
 from activation_plugin.settings import common, production
 
@@ -117,3 +118,15 @@ def test_every_page_and_endpoint_waits_for_a_row_lock_at_most_the_bound():
     plugin = get_resolver().namespace_dict["activation_plugin"][1]
     unbounded = {name for name, view in _views(plugin.url_patterns) if not _bounded(view)}
     assert unbounded == {"index", "schema"}  # the API's own description: it reads no rows
+
+
+@pytest.mark.parametrize("engine, level, warned", [
+    ("django.db.backends.mysql", None, False), ("django.db.backends.mysql", "READ COMMITTED", False),
+    ("django.db.backends.mysql", "repeatable read", True), ("django.db.backends.sqlite3", "repeatable read", False),
+])
+def test_a_mysql_isolation_level_that_breaks_the_one_follow_up_is_reported(monkeypatch, engine, level, warned):
+    """Under repeatable read, a completion that waited for the learner's follow-up row reads an old snapshot."""
+    database = {"ENGINE": engine, "OPTIONS": {"isolation_level": level} if level else {}}
+    monkeypatch.setattr(system_checks, "settings", SimpleNamespace(DATABASES={"default": database}))
+    assert [message.id for message in system_checks.isolation_level(None)] == (
+        ["activation_plugin.W002"] if warned else [])

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from activation_plugin import figures, platform, tracking
-from activation_plugin.api.follow_ups import FollowUp, follow_ups
+from activation_plugin.api.follow_ups import FollowUp, follow_ups, hold_follow_ups
 from activation_plugin.api.tallies import count_opened
 from activation_plugin.api.windows import new_window
 from activation_plugin.errors import ActivationRequestError
@@ -78,19 +78,23 @@ def backfill(definition, *, batch_size=DEFAULT_BATCH_SIZE, progress=None):
 @transaction.atomic(savepoint=False)
 def _open_batch(definition, batch):
     """
-    One batch: a few queries whatever its size (the learners' windows in the course, users, segments,
-    insert, select). A learner gets a window only where a live completion would have opened one
-    (``FollowUp.may_open``), in the arm they already have in the course.
+    One batch: a few queries whatever its size (the learners' windows in the course, users, their
+    follow-up rows written and held, their windows again, segments, insert, select). A learner gets a
+    window only where a live completion would have opened one (``FollowUp.may_open``), in the arm they
+    already have in the course.
     """
     first = {}
     for completion in sorted(batch, key=lambda completion: completion.completed_at):
         first.setdefault(completion.user_id, completion)
-    standing = {user_id: follow_up for (user_id, _course), follow_up in
-                follow_ups(first, [definition.catalog_course], fields=()).items()}
-    new = [user_id for user_id, completion in first.items()
-           if user_id not in standing or (standing[user_id].may_open(completion.completed_at) and not any(
-               window.definition_id == definition.pk for window in standing[user_id].windows))]
-    users = get_user_model().objects.only("pk").in_bulk(new)
+    # Read once without waiting (what forbids a window never goes away: a run again writes nothing),
+    # then again with the follow-ups held to the commit: a live completion or another backfill for
+    # these learners in the course waits, then finds the windows this batch opened (ADR 0012).
+    users = get_user_model().objects.only("pk").in_bulk(_may_open(definition, first, _standing(definition, first)))
+    if not users:
+        return 0
+    hold_follow_ups(users, definition.catalog_course)
+    standing = _standing(definition, users)
+    users = {user_id: users[user_id] for user_id in _may_open(definition, first, standing) if user_id in users}
     if not users:
         return 0
     segments = platform.segments_for([(user, first[user.pk].course_run) for user in users.values()])
@@ -99,8 +103,21 @@ def _open_batch(definition, batch):
                    segments[(user.pk, completion.course_run)],
                    arm=standing.get(user.pk, FollowUp()).arm)
         for user, completion in ((user, first[user.pk]) for user in users.values())
-    ], ignore_conflicts=True)
-    opened = list(ActivationWindow.objects.filter(definition=definition, user_id__in=users).select_for_update())
+    ])
+    opened = list(ActivationWindow.objects.filter(definition=definition, user_id__in=users))
     count_opened([definition], opened)
     tracking.windows_opened(opened)
     return len(opened)
+
+
+def _standing(definition, user_ids):
+    """``{user_id: FollowUp}`` of these learners in the definition's catalog course (none: no window there)."""
+    return {user_id: follow_up for (user_id, _course), follow_up in
+            follow_ups(user_ids, [definition.catalog_course], fields=()).items()}
+
+
+def _may_open(definition, first, standing):
+    """The learners whose first completion in the batch (``first``) opens a window under the definition."""
+    return [user_id for user_id in first
+            if user_id not in standing or (standing[user_id].may_open(first[user_id].completed_at) and not any(
+                window.definition_id == definition.pk for window in standing[user_id].windows))]

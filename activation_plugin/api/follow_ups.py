@@ -10,9 +10,11 @@ learner and the catalog course, read here from the learner's windows in every de
 """
 from dataclasses import dataclass, field
 
+from django.db import connection
 from django.db.models import F
+from django.utils import timezone
 
-from activation_plugin.models import ActivationDefinition, ActivationWindow, PromptOptOut
+from activation_plugin.models import ActivationDefinition, ActivationWindow, CourseFollowUp, PromptOptOut
 
 
 @dataclass
@@ -43,6 +45,26 @@ class FollowUp:
         """The one running window that may be followed up: the first opened (later twins stay silent)."""
         return next((window.pk for window in self.windows
                      if window.state == ActivationWindow.State.OPEN and window.closes_at > now), None)
+
+
+def hold_follow_ups(user_ids, catalog_course):
+    """
+    Write these learners' ``CourseFollowUp`` rows in the catalog course, creating the missing ones,
+    and hold them to the caller's commit. Call it inside the transaction that reads their windows
+    and opens or withdraws one: a concurrent one for the same learner waits here until this one
+    commits, then reads the window it opened (read committed, Django's isolation on MySQL and
+    MariaDB; SQLite has one writer at a time). An insert-or-update takes the row's exclusive lock at
+    once: an insert that skips a duplicate takes a shared one, and two of those waiting to upgrade
+    deadlock. In user order, so two batches lock their common learners in the same order.
+    """
+    now = timezone.now()
+    by_target = connection.features.supports_update_conflicts_with_target  # SQLite's ON CONFLICT names it
+    CourseFollowUp.objects.bulk_create(
+        [CourseFollowUp(user_id=user_id, catalog_course=catalog_course, checked_at=now)
+         for user_id in sorted(set(user_ids))],
+        update_conflicts=True, update_fields=["checked_at"],
+        unique_fields=["user", "catalog_course"] if by_target else None,
+    )
 
 
 def follow_ups(user_ids, catalog_courses, fields=None):

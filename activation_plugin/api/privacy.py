@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from activation_plugin import figures, tracking
+from activation_plugin.api.follow_ups import hold_follow_ups
 from activation_plugin.api.tallies import count_after_commit, retally_learners
 from activation_plugin.api.windows import learner_window
 from activation_plugin.models import (
@@ -109,6 +110,9 @@ def withdraw_window(user, course_key, window_id):
         ActivationNotFound: not one of this learner's windows in this course.
     """
     window = learner_window(user, course_key, window_id)
+    # Held to the commit: a completion or backfill opening a window for them in the course meanwhile
+    # waits, then finds them withdrawn, or is waited for and its window withdrawn here.
+    hold_follow_ups([user.pk], window.definition.catalog_course)
     windows = list(ActivationWindow.objects.filter(
         user=user, definition__catalog_course=window.definition.catalog_course).select_related("definition"))
     for each in windows:

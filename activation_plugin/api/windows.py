@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from activation_plugin import figures, platform, tracking
-from activation_plugin.api.follow_ups import FollowUp, follow_ups
+from activation_plugin.api.follow_ups import FollowUp, follow_ups, hold_follow_ups
 from activation_plugin.api.tallies import count_opened
 from activation_plugin.errors import (
     ActivationNotFound,
@@ -70,8 +70,10 @@ def open_windows(user_id, course_key, trigger, occurred_at):
     versions (``follow_ups``): none after a withdrawal, none while another window runs, and the arm
     they already have.
 
-    A few queries whatever the course size: definitions, the learner's windows in the course, the
-    user, one insert, one select.
+    A few queries whatever the course size: definitions, the learner's windows in the course (a replay
+    stops there), the user, the learner's follow-up row written and held (``hold_follow_ups``: a
+    concurrent completion or backfill for them in the course waits, then sees this window), their
+    windows again, one insert, one select.
 
     Returns:
         list[ActivationWindow]: the learner's windows under the course's active definitions with this
@@ -90,27 +92,42 @@ def open_windows(user_id, course_key, trigger, occurred_at):
     ))).order_by(F("activated_at").desc(nulls_last=True), "-pk"))
     if not definitions:
         return []
-    follow_up = follow_ups([user_id], [course]).get((user_id, course), FollowUp())
-    active = {definition.pk for definition in definitions}
-    windows = [window for window in follow_up.windows if window.definition_id in active]
     newest = definitions[0]
-    if any(window.definition_id == newest.pk for window in windows) or not follow_up.may_open(occurred_at):
+    # Read once without waiting: what forbids a window (one under the newest definition, a withdrawal,
+    # a window running at the completion) never goes away, so a replay writes and waits for nothing.
+    follow_up, windows = _standing(user_id, course, definitions)
+    if not _may_open(follow_up, windows, newest, occurred_at):
         return windows
     user = get_user_model().objects.filter(pk=user_id).first()
     if user is None:
         raise ActivationNotFound(_("User {user_id} does not exist.").format(user_id=user_id), field="user_id")
-    segment = platform.segment_for(user, key)
-    # The window and its tallies together, in the caller's transaction if there is one (no savepoint).
+    # Then again with the learner's follow-up held, the window and its tallies written with it, in the
+    # caller's transaction if there is one (no savepoint): a concurrent completion or backfill for the
+    # learner in the course waits for the commit and then finds this window (ADR 0012).
     with transaction.atomic(savepoint=False):
-        # The unique key makes a concurrent twin of the event a no-op.
-        ActivationWindow.objects.bulk_create([new_window(newest, user, key, trigger, occurred_at, segment,
-                                                         arm=follow_up.arm)], ignore_conflicts=True)
-        # Locked: the twin waits, then finds the window counted.
-        opened = list(ActivationWindow.objects.filter(definition=newest, user=user).select_for_update())
+        hold_follow_ups([user_id], course)
+        follow_up, windows = _standing(user_id, course, definitions)
+        if not _may_open(follow_up, windows, newest, occurred_at):
+            return windows
+        ActivationWindow.objects.bulk_create([new_window(newest, user, key, trigger, occurred_at,
+                                                         platform.segment_for(user, key), arm=follow_up.arm)])
+        opened = list(ActivationWindow.objects.filter(definition=newest, user=user))
         count_opened([newest], opened)
     figures.invalidate(newest.pk)
     tracking.windows_opened(opened)
     return windows + opened
+
+
+def _standing(user_id, course, definitions):
+    """The learner's follow-up in the course, and their windows under these (active) definitions."""
+    follow_up = follow_ups([user_id], [course]).get((user_id, course), FollowUp())
+    active = {definition.pk for definition in definitions}
+    return follow_up, [window for window in follow_up.windows if window.definition_id in active]
+
+
+def _may_open(follow_up, windows, newest, occurred_at):
+    """Whether this completion opens a window under ``newest``: none there yet, and ``FollowUp.may_open``."""
+    return not any(window.definition_id == newest.pk for window in windows) and follow_up.may_open(occurred_at)
 
 
 def expire_due_windows(now=None, batch_size=None):
