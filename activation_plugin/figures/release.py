@@ -86,7 +86,23 @@ def walk(definition, now, visible_runs=()):
     ``Release(through, holding)``: the last complete day whose ended windows the figures count among
     the learners the viewer cannot see row by row (None: none), and the groups held hidden today
     (``{(group, outcome)}``, ``group`` ``EVERYONE`` or ``(field, value)`` of a cell field, ``outcome``
-    one of ``OUTCOMES``).
+    one of ``OUTCOMES``): the last of ``moves``.
+    """
+    if min_cell_size() <= 1:
+        return Release(None, frozenset())
+    by_day = defaultdict(list)
+    for row in _closing_days(definition, now, visible_runs):
+        by_day[row["closes_on"]].append(row)
+    last = Release(None, frozenset())
+    for last, _totals in moves(by_day):
+        pass
+    return last
+
+
+def moves(by_day):
+    """
+    ``(Release(day, holding), {group: [completers, activated, responded]})`` at each day the figures
+    move to, from the unseen windows' rows by closing day (``_closing_days``).
 
     The days are walked in order, as the releases a viewer could have kept. The figures move to a
     day only when the windows ended since the last day they moved to pass the cell test on the
@@ -94,14 +110,9 @@ def walk(definition, now, visible_runs=()):
     the headline stays as it was, rather than giving one window's outcome away by difference. A
     group (a run, an arm, a segment value) whose windows added since its own last release would tell
     outcomes is held hidden at that move. The union of two groups that pass passes, so whatever two
-    releases a viewer keeps, their difference passes too.
+    releases a viewer keeps, their difference passes too (``tests/test_figures_release.py``).
     """
-    if min_cell_size() <= 1:
-        return Release(None, frozenset())
-    by_day = defaultdict(list)
-    for row in _closing_days(definition, now, visible_runs):
-        by_day[row["closes_on"]].append(row)
-    totals, releases, through, holding = defaultdict(lambda: [0, 0, 0]), _Releases(), None, set()
+    totals, releases = defaultdict(lambda: [0, 0, 0]), _Releases()
     for day in sorted(by_day):
         for row in by_day[day]:
             for group in (EVERYONE, *((field, str(row[field])) for field in CELL_FIELDS)):
@@ -113,14 +124,14 @@ def walk(definition, now, visible_runs=()):
         if any(releases.holds((EVERYONE, outcome), (everyone[0], everyone[index]))
                for index, outcome in enumerate(OUTCOMES, start=1)):
             continue
-        through, holding = day, set()
+        holding = set()
         for group, (completers, *outcomes) in totals.items():
             for outcome, count in zip(OUTCOMES, outcomes):
                 if releases.holds((group, outcome), (completers, count)):
                     holding.add((group, outcome))
                 else:
                     releases.release((group, outcome), (completers, count))
-    return Release(through, frozenset(holding))
+        yield Release(day, frozenset(holding)), {group: list(counts) for group, counts in totals.items()}
 
 
 def counted_through(definition, now, tallied, visible_runs, through):

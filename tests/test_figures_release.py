@@ -1,0 +1,66 @@
+"""
+Issue 27, the previous day: whatever two days' figures a viewer keeps, their difference is a group
+that passes the cell test (``figures.release.moves``, pure: no database), on random closing days.
+"""
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from activation_plugin.figures.base import reveals_outcomes
+from activation_plugin.figures.release import EVERYONE, OUTCOMES, moves
+
+FIRST = date(2026, 1, 5)
+CELL = {"arm": "prompted", "org": "TestX", "cohort": ""}
+
+
+@pytest.fixture(autouse=True)
+def cell_size(settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 5
+
+
+@st.composite
+def closing_days(draw):
+    """``{day: [row]}``: a few windows closing on each of up to 30 days, in two runs and two modes."""
+    by_day = {}
+    for offset in range(draw(st.integers(1, 30))):
+        rows = []
+        for run in ("course-v1:X+Y+1", "course-v1:X+Y+2"):
+            for mode in ("verified", "audit"):
+                completers = draw(st.integers(0, 3))
+                activated = draw(st.integers(0, completers))
+                rows.append({**CELL, "course_run": run, "enrollment_mode": mode, "completers": completers,
+                             "activated": activated, "responded": draw(st.integers(activated, completers))})
+        by_day[FIRST + timedelta(days=offset)] = [row for row in rows if row["completers"]]
+    return by_day
+
+
+def tells(completers, count):
+    return completers > 0 and reveals_outcomes(completers, count)
+
+
+@hypothesis_settings(max_examples=300, derandomize=True, database=None)
+@given(closing_days())
+def test_any_two_releases_differ_by_a_group_that_passes(by_day):
+    shown = {}  # (group, outcome): the counts of every release that showed it
+    for release, totals in moves(by_day):
+        for group, (completers, *outcomes) in totals.items():
+            for outcome, count in zip(OUTCOMES, outcomes):
+                if (group, outcome) not in release.holding and not tells(completers, count):
+                    shown.setdefault((group, outcome), []).append((completers, count))
+        assert not any(group == EVERYONE for group, _outcome in release.holding)  # the headline waits instead
+    for (group, outcome), releases in shown.items():
+        for index, (completers, count) in enumerate(releases):
+            for earlier_completers, earlier_count in releases[:index]:
+                assert not tells(completers - earlier_completers, count - earlier_count), (group, outcome)
+
+
+def test_one_window_ending_does_not_move_the_headline():
+    day = {**CELL, "course_run": "course-v1:X+Y+2", "enrollment_mode": "verified"}
+    by_day = {FIRST: [{**day, "completers": 10, "activated": 5, "responded": 5}],
+              FIRST + timedelta(days=1): [{**day, "completers": 1, "activated": 0, "responded": 0}]}
+    assert [release.through for release, _totals in moves(by_day)] == [FIRST]
+    by_day[FIRST + timedelta(days=2)] = [{**day, "completers": 10, "activated": 5, "responded": 5}]
+    assert [release.through for release, _totals in moves(by_day)] == [FIRST, FIRST + timedelta(days=2)]
