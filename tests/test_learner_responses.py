@@ -169,3 +169,18 @@ def test_editing_a_survey_answer_to_meet_the_condition_activates_it_and_back(ope
     window.refresh_from_db()
     assert (unmet.status, unmet.strength, unmet.verified_at, window.state, window.activated_at) == (
         "not_met", "", None, "open", None)
+
+
+def test_taking_back_an_answer_that_met_the_condition_brings_the_reminders_back(open_window):
+    """A "Not yet" after a "yes" is the same "Not yet" as a first one: the reminders go on (messaging)."""
+    prompted = {**USED_SURVEY, "prompts": [{"send_after_days": 0, "reminder_days": [3], "subject": "How did it go?",
+                                            "body": "Tell us: {link}"}]}
+    window = open_window(prompted, days_ago=5)
+    api.tick(now=window.opened_at + timedelta(hours=1))
+    save(window, answers={"used": "yes", "how": "daily"})
+    save(window, key="k2", answers={"used": "no"})
+    window.refresh_from_db()
+    assert window.state == "open"
+    api.tick(now=timezone.now() + timedelta(minutes=1))
+    assert list(window.deliveries.values_list("kind", "status").order_by("pk")) == [
+        ("prompt", "sent"), ("reminder", "sent")]

@@ -417,10 +417,13 @@ def evaluate_window(window):
         window.days_to_activation = (activated_at - window.opened_at).days
         window.next_action_at = None
     elif window.state == ActivationWindow.State.ACTIVATED:
-        closed = window.closes_at <= timezone.now()
+        now = timezone.now()
+        closed = window.closes_at <= now
         window.state = ActivationWindow.State.EXPIRED if closed else ActivationWindow.State.OPEN
         window.activated_at = window.days_to_activation = None
-        window.next_action_at = None if closed else window.closes_at
+        # Due at once: the tick sends the reminders the activation stopped (as for any window not yet
+        # activated), and moves it on to its next message or its close.
+        window.next_action_at = None if closed else now
     if (window.state, window.activated_at) != before:
         changed += ["state", "activated_at", "days_to_activation", "next_action_at"]
     if changed:
