@@ -391,3 +391,26 @@ def test_the_instructor_sees_where_their_course_stands_in_its_org(client, org_of
     settings.ACTIVATION_PORTFOLIO_STANDING_MIN_COURSES = 6
     assert course_standing(org_of_seven["D"], own_rate_hidden=False, now=NOW) is None
     assert 'data-figure="standing"' not in client.get(page).content.decode()
+
+
+@pytest.mark.parametrize("latest_run, hidden", [((4, 0), True), ((40, 20), False)])
+def test_a_period_cannot_give_a_hidden_run_back_by_difference(make_definition, global_staff, latest_run, hidden):
+    """
+    The whole course (29 learners, 14 activated) less its 2025 run (25, 10) told that each of the 4
+    learners of the 2026 run activated, a run the course's row hides. A period that leaves learners
+    out is hidden while a run is; with every run shown it tells nothing new.
+    """
+    definition, _ = make_course(make_definition, "course-v1:AcmeX+RUNS+2025", 10, 15,
+                                opened_at=CLOSED_AT - timedelta(days=200))
+    make_course(make_definition, "course-v1:AcmeX+RUNS+2025", *latest_run, course_run="course-v1:AcmeX+RUNS+2026")
+    for spec in (COURSES["AcmeX+MID"], COURSES["AcmeX+GOOD"]):
+        make_course(make_definition, *spec)
+
+    def row(**period):
+        return next(row for row in api.portfolio(global_staff, api.PortfolioFilters(**period), now=NOW)["rows"]
+                    if row["definition_id"] == definition.pk)
+
+    assert row()["eligible"] == 25 + sum(latest_run)  # every run: nothing left out
+    assert row(since=date(2025, 1, 1))["eligible"] == 25 + sum(latest_run)
+    earlier = row(until=date(2026, 1, 1))
+    assert earlier["suppressed"] is hidden and earlier["eligible"] == (None if hidden else 25)

@@ -8,6 +8,7 @@ towards the portfolio's (``portfolio_stats``), which the ranking uses. See
 docs/concepts/portfolio.rst.
 """
 from collections import namedtuple
+from types import MappingProxyType
 from datetime import datetime, time
 from datetime import timezone as dt_timezone
 from math import exp, log
@@ -16,7 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from activation_plugin import portfolio_stats
-from activation_plugin.figures import tallies
+from activation_plugin.figures import release, tallies
 from activation_plugin.figures.base import (
     RATE_KEYS,
     cells,
@@ -27,11 +28,14 @@ from activation_plugin.figures.base import (
     suppress_rows,
 )
 from activation_plugin.figures.comparisons import segments_from_cells
+from activation_plugin.figures.release import EVERYONE, held_values
 from activation_plugin.figures.kpi import kpi_figures
 from activation_plugin.models import ActivationDefinition, ActivationWindow, Evidence
 
 # ``since``/``until``: dates; a run counts when its first window opened in [since, until).
 Filters = namedtuple("Filters", "org course since until strength", defaults=(None,) * 5)
+# The viewer sees no run row by row (the default): every figure is released as to anyone.
+NO_RUNS = MappingProxyType({})
 SORTS = ("rank", "rate", "eligible", "change", "course")
 # The learners' segments pooled across the portfolio's courses (a cohort is one course's).
 PORTFOLIO_SEGMENTS = ("enrollment_mode", "org")
@@ -68,8 +72,11 @@ def _counted_cells(cell_rows, filters):
     return counted, first
 
 
-def _runs(cell_rows, first_opened):
-    """Each run's rate, in the order the runs started; a run's small groups hidden as on the course page."""
+def _runs(cell_rows, first_opened, holding=frozenset()):
+    """
+    Each run's rate, in the order the runs started; a run's small groups hidden as on the course
+    page, and so is a run held today (``release.walk``).
+    """
     by_run = {}
     for row in cell_rows:
         group = by_run.setdefault(row["course_run"], {"completers": 0, "activated": 0, "open": 0})
@@ -78,16 +85,30 @@ def _runs(cell_rows, first_opened):
             group["activated"] += row["activated"]
         else:
             group["open"] += row["completers"]
-    return suppress_rows([
-        {"course_run": run, **rate_row(counts["completers"], counts["activated"], counts["open"])}
-        for run, counts in sorted(by_run.items(), key=lambda item: first_opened[item[0]])])
+    ordered = sorted(by_run.items(), key=lambda item: first_opened[item[0]])
+    held = held_values(holding, "course_run")
+    return suppress_rows([{"course_run": run, **rate_row(counts["completers"], counts["activated"], counts["open"])}
+                          for run, counts in ordered], held=[str(run) in held for run, _counts in ordered])
 
 
-def _course_row(definition, cell_rows, first_opened):
-    """One course's figures before suppression: the rate over every run, the runs, responses and strengths."""
+def _period_tells_a_run(cell_rows, counted, first_opened):
+    """
+    Whether a period leaves some of the course's learners out while one of its runs is hidden (too
+    small to show): periods can be chosen run by run, so a course's row for two periods, or for a
+    period and for every run, would differ by that run and give its outcomes back.
+    """
+    return sum(row["completers"] for row in counted) < sum(row["completers"] for row in cell_rows) and any(
+        run["suppressed"] for run in _runs(cell_rows, first_opened))
+
+
+def _course_row(definition, cell_rows, first_opened, holding=frozenset()):
+    """
+    One course's figures before suppression: the rate over every run, the runs, responses and
+    strengths; the answers hidden while held today for everyone or an arm (``release.walk``).
+    """
     ended = [row for row in cell_rows if row["ended"]]
     prompted = [row for row in ended if row["arm"] == ActivationWindow.Arm.PROMPTED]
-    runs = _runs(cell_rows, first_opened)
+    runs = _runs(cell_rows, first_opened, holding)
     change = compared(runs[-2], [runs[-1]])[0] if len(runs) >= 2 else None
     row = {
         "definition_id": definition.pk, "name": definition.name, "course_key": str(definition.course_key),
@@ -102,7 +123,8 @@ def _course_row(definition, cell_rows, first_opened):
     row["strength_mix"] = {strength: sum(cell[f"strength_{strength}"] for cell in ended) / activated
                            if activated else None for strength in Evidence.Strength.values}
     small = 0 < row["prompted"] < min_cell_size()
-    row["response_rate"] = row["responded"] / row["prompted"] if row["prompted"] and not small else None
+    held = any(outcome == "responded" and (group == EVERYONE or group[0] == "arm") for group, outcome in holding)
+    row["response_rate"] = row["responded"] / row["prompted"] if row["prompted"] and not (small or held) else None
     return row
 
 
@@ -147,9 +169,16 @@ def _sorted(rows, sort):
     return present + absent
 
 
-def portfolio(definitions, now=None, filters=Filters(), sort="rank"):
+def portfolio(definitions, now=None, filters=Filters(), sort="rank", visible_runs_of=NO_RUNS):
     """
     The portfolio of ``definitions`` (those the viewer may see), filtered by ``filters``.
+
+    ``visible_runs_of``: ``{definition id: runs}`` whose learners the viewer sees row by row
+    (``api.runs_seen_by``; a definition left out: none), or None when the viewer sees every run
+    (global staff). Over the learners the viewer cannot see, the figures move once a day and only
+    when what changed since would not tell outcomes by difference, as on the course page
+    (``release.read_many``): a run, or the answers, held today are hidden, and so is a segment
+    value held in any course.
 
     Every course row is a disclosure like the course page's rate, so ``suppress_rows`` hides the
     small ones (and, when exactly one is hidden, the next smallest too: the portfolio's totals
@@ -176,13 +205,20 @@ def portfolio(definitions, now=None, filters=Filters(), sort="rank"):
              if not (filters.org and org_of(definition) != filters.org
                      or filters.course and definition.catalog_course != filters.course)]
     baselines_of = tallies.metric_baselines_of(shown)
-    tallied = tallies.read_many(shown, now, baselines_of)
-    rows, segment_cells = [], []
+    if visible_runs_of is None:
+        read = {pk: (tallied, frozenset()) for pk, tallied in tallies.read_many(shown, now, baselines_of).items()}
+    else:
+        read = release.read_many(shown, now, baselines_of,
+                                 {definition.pk: visible_runs_of.get(definition.pk, ()) for definition in shown})
+    rows, segment_cells, held, segments_held = [], [], [], set()
     for definition in shown:
-        counted, first_opened = _counted_cells(tallied[definition.pk].cells, filters)
-        rows.append(_course_row(definition, counted, first_opened))
-        rows[-1]["kpi"] = _kpi_effect(definition, now, tallied[definition.pk], baselines_of[definition.pk], filters)
+        tallied, holding = read[definition.pk]
+        counted, first_opened = _counted_cells(tallied.cells, filters)
+        rows.append(_course_row(definition, counted, first_opened, holding))
+        held.append(_period_tells_a_run(tallied.cells, counted, first_opened))
+        rows[-1]["kpi"] = _kpi_effect(definition, now, tallied, baselines_of[definition.pk], filters)
         segment_cells += cells(definition, now, tallies.Tallies(counted, [], {}, {}))
+        segments_held |= {group for group in holding if group[0] != EVERYONE and group[0][0] in PORTFOLIO_SEGMENTS}
     counts = [(row["activated"], row["eligible"]) for row in rows if row["eligible"]]
     total, activated = sum(n for _x, n in counts), sum(x for x, _n in counts)
     pooled = rate_row(total, activated, 0)
@@ -192,7 +228,7 @@ def portfolio(definitions, now=None, filters=Filters(), sort="rank"):
         pooled.update(dict.fromkeys(RATE_KEYS))
     prior = portfolio_stats.fit_beta_binomial(counts)
     _add_comparisons(rows, pooled["rate"], prior)
-    suppress_rows(rows)
+    suppress_rows(rows, held=held)
     for row in rows:
         if row["suppressed"]:
             row.update(dict.fromkeys(HIDDEN_WITH_THE_RATE))
@@ -206,7 +242,8 @@ def portfolio(definitions, now=None, filters=Filters(), sort="rank"):
         else [],
         "outliers": [row for row in _sorted(rows, "rate") if row["position"] not in (None, "inside")],
         "orgs": orgs, "courses": courses,
-        "segments": {dimension: segments_from_cells(segment_cells, dimension) for dimension in PORTFOLIO_SEGMENTS},
+        "segments": {dimension: segments_from_cells(segment_cells, dimension, holding=segments_held)
+                     for dimension in PORTFOLIO_SEGMENTS},
     }
 
 
@@ -247,7 +284,7 @@ def standing(definition, now=None, own_rate_hidden=False):
     org = org_of(definition)
     org_definitions = ActivationDefinition.objects.filter(
         status=ActivationDefinition.Status.ACTIVE, catalog_course__startswith=f"{org}+").order_by("pk")
-    figures = portfolio([candidate for candidate in org_definitions if org_of(candidate) == org], now)
+    figures = portfolio([candidate for candidate in org_definitions if org_of(candidate) == org], now)  # sees no run
     own = next((row for row in figures["rows"] if row["definition_id"] == definition.pk), None)
     if own_rate_hidden or own is None or own["rank"] is None or figures["pooled"]["suppressed"]:
         return None
