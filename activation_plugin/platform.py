@@ -61,6 +61,19 @@ class StandaloneBackend:
         return user.is_staff or user.groups.filter(
             name__in=[f"{STAFF_GROUP_PREFIX}{course_key}", f"{INSTRUCTOR_GROUP_PREFIX}{course_key}"]).exists()
 
+    def course_staff_runs(self, user, course_runs):
+        """
+        The runs of ``course_runs`` (keys as text) whose staff ``user`` is (``is_course_staff``), in
+        one query of the user's groups however many runs: the portfolio asks about every run at once.
+        """
+        if not (user and user.is_authenticated and user.is_active):
+            return frozenset()
+        if user.is_staff:
+            return frozenset(course_runs)
+        prefixes = (STAFF_GROUP_PREFIX, INSTRUCTOR_GROUP_PREFIX)
+        names = set(user.groups.filter(name__startswith="activation-").values_list("name", flat=True))
+        return frozenset(run for run in course_runs if any(f"{prefix}{run}" in names for prefix in prefixes))
+
     def is_global_staff(self, user):
         """Operators: the platform's global staff (Django's ``is_staff`` outside the LMS)."""
         return bool(user and user.is_authenticated and user.is_active and user.is_staff)
@@ -146,6 +159,10 @@ class StandaloneBackend:
 
 class LmsBackend(StandaloneBackend):
     """Answers from edx-platform's own roles, course overviews, enrollments and cohorts."""
+
+    def course_staff_runs(self, user, course_runs):
+        """Run by run: the LMS's roles are read once per user and request (its ``RoleCache``)."""
+        return frozenset(run for run in course_runs if self.is_course_staff(user, parse_course_key(run)))
 
     def is_course_staff(self, user, course_key):
         # pylint: disable=import-error,import-outside-toplevel
@@ -378,6 +395,11 @@ def is_course_staff(user, course_key):
 
 def is_global_staff(user):
     return backend().is_global_staff(user)
+
+
+def course_staff_runs(user, course_runs):
+    """The runs of ``course_runs`` (keys as text) whose learners ``user`` sees row by row, as staff."""
+    return backend().course_staff_runs(user, course_runs)
 
 
 def portfolio_orgs(user):

@@ -25,9 +25,23 @@ def portfolio_definitions(user):
     return [definition for definition in definitions if orgs is None or figures.org_of(definition) in orgs]
 
 
+def runs_seen(user):
+    """
+    What ``user`` sees row by row, as ``figures.portfolio.portfolio`` asks it (``runs_seen``): None
+    for global staff (every run), else the runs among those asked whose staff they are.
+    """
+    if platform.is_global_staff(user):
+        return None
+    return lambda course_runs: platform.course_staff_runs(user, course_runs)
+
+
 def portfolio(user, filters=figures.Filters(), sort="rank", now=None):
-    """The portfolio figures of the definitions ``user`` may see (``figures.portfolio.portfolio``)."""
-    return figures.portfolio(portfolio_definitions(user), now=now, filters=filters, sort=sort)
+    """
+    The portfolio figures of the definitions ``user`` may see (``figures.portfolio.portfolio``),
+    released over the learners they cannot see row by row as the course page releases them.
+    """
+    return figures.portfolio(portfolio_definitions(user), now=now, filters=filters, sort=sort,
+                             runs_seen=runs_seen(user))
 
 
 def course_standing(definition, own_rate_hidden, now=None):

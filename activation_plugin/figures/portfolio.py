@@ -8,7 +8,6 @@ towards the portfolio's (``portfolio_stats``), which the ranking uses. See
 docs/concepts/portfolio.rst.
 """
 from collections import namedtuple
-from types import MappingProxyType
 from datetime import datetime, time
 from datetime import timezone as dt_timezone
 from math import exp, log
@@ -28,14 +27,12 @@ from activation_plugin.figures.base import (
     suppress_rows,
 )
 from activation_plugin.figures.comparisons import segments_from_cells
-from activation_plugin.figures.release import EVERYONE, held_values
 from activation_plugin.figures.kpi import kpi_figures
+from activation_plugin.figures.release import EVERYONE, held_values
 from activation_plugin.models import ActivationDefinition, ActivationWindow, Evidence
 
 # ``since``/``until``: dates; a run counts when its first window opened in [since, until).
 Filters = namedtuple("Filters", "org course since until strength", defaults=(None,) * 5)
-# The viewer sees no run row by row (the default): every figure is released as to anyone.
-NO_RUNS = MappingProxyType({})
 SORTS = ("rank", "rate", "eligible", "change", "course")
 # The learners' segments pooled across the portfolio's courses (a cohort is one course's).
 PORTFOLIO_SEGMENTS = ("enrollment_mode", "org")
@@ -45,6 +42,11 @@ LIMIT_POINTS = 40
 # What a hidden course row blanks besides the rate (``suppress_rows`` blanks that).
 HIDDEN_WITH_THE_RATE = ("shrunken", "shrunken_ci", "rank", "position", "change", "response_rate", "strength_mix",
                         "runs", "prompted", "responded", "kpi")
+
+
+def sees_no_run(course_runs):  # pylint: disable=unused-argument
+    """The default viewer of ``portfolio``: no run's learners row by row, so every figure is released as to anyone."""
+    return frozenset()
 
 
 def org_of(definition):
@@ -169,13 +171,13 @@ def _sorted(rows, sort):
     return present + absent
 
 
-def portfolio(definitions, now=None, filters=Filters(), sort="rank", visible_runs_of=NO_RUNS):
+def portfolio(definitions, now=None, filters=Filters(), sort="rank", runs_seen=sees_no_run):
     """
     The portfolio of ``definitions`` (those the viewer may see), filtered by ``filters``.
 
-    ``visible_runs_of``: ``{definition id: runs}`` whose learners the viewer sees row by row
-    (``api.runs_seen_by``; a definition left out: none), or None when the viewer sees every run
-    (global staff). Over the learners the viewer cannot see, the figures move once a day and only
+    ``runs_seen``: given the courses' runs, those whose learners the viewer sees row by row (their
+    staff: ``platform.course_staff_runs``), or None when the viewer sees every run (global
+    staff). Over the learners the viewer cannot see, the figures move once a day and only
     when what changed since would not tell outcomes by difference, as on the course page
     (``release.read_many``): a run, or the answers, held today are hidden, and so is a segment
     value held in any course.
@@ -205,11 +207,12 @@ def portfolio(definitions, now=None, filters=Filters(), sort="rank", visible_run
              if not (filters.org and org_of(definition) != filters.org
                      or filters.course and definition.catalog_course != filters.course)]
     baselines_of = tallies.metric_baselines_of(shown)
-    if visible_runs_of is None:
-        read = {pk: (tallied, frozenset()) for pk, tallied in tallies.read_many(shown, now, baselines_of).items()}
+    tallied_of = tallies.read_many(shown, now, baselines_of)
+    if runs_seen is None:
+        read = {pk: (tallied, frozenset()) for pk, tallied in tallied_of.items()}
     else:
-        read = release.read_many(shown, now, baselines_of,
-                                 {definition.pk: visible_runs_of.get(definition.pk, ()) for definition in shown})
+        seen = runs_seen({str(row["course_run"]) for tallied in tallied_of.values() for row in tallied.cells})
+        read = release.read_many(shown, now, tallied_of, {pk: seen for pk in tallied_of})
     rows, segment_cells, held, segments_held = [], [], [], set()
     for definition in shown:
         tallied, holding = read[definition.pk]

@@ -8,11 +8,13 @@ the viewer cannot see count as ended once the day their window closed on is over
 what ended since the figures last moved passes the cell test; until then the figures stay where
 they were. A run, an arm or a segment value whose part of that would tell outcomes is held hidden.
 """
+import operator
 from collections import defaultdict, namedtuple
 from datetime import datetime, time
 from datetime import timezone as dt_timezone
+from functools import reduce
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
 from activation_plugin.figures import tallies
 from activation_plugin.figures.base import counted_windows, min_cell_size, reveals_outcomes, unseen
@@ -27,7 +29,7 @@ from activation_plugin.figures.tallies import (
     contribution,
     utc_day,
 )
-from activation_plugin.models import WindowTally
+from activation_plugin.models import ActivationWindow, WindowTally
 
 EVERYONE = ("", "")
 # What the figures over ended windows tell of each learner: whether they activated, and whether they answered.
@@ -41,24 +43,30 @@ def released_at(now):
     return datetime.combine(utc_day(now), time.min, tzinfo=dt_timezone.utc)
 
 
-def _closing_days(definition, now, visible_runs):
+def _closing_days(definitions, now, visible_runs_of):
     """
-    ``[{"closes_on", *CELL_FIELDS, "completers", "activated", "responded"}]`` of the windows the viewer
-    cannot see row by row that closed before today, by day and cell: from the tallies (one grouped
-    read), or from the windows while the tallies were never built.
+    ``{definition id: [{"closes_on", *CELL_FIELDS, "completers", "activated", "responded"}]}`` of the
+    windows the viewer cannot see row by row (outside ``visible_runs_of[id]``) that closed before
+    today, by day and cell: from the tallies (one grouped read for every built definition), or from
+    the windows of a definition whose tallies were never built.
     """
-    runs = {str(run) for run in visible_runs}
-    if definition.tallies_built_at is not None:
-        rows = list(WindowTally.objects.filter(definition=definition, closes_on__lt=utc_day(now))
-                    .values("closes_on", *CELL_FIELDS)
-                    .annotate(**{counter: Sum(counter) for counter in ("completers", *OUTCOMES)}).order_by())
-    else:
-        rows = []
-        for row in annotated(counted_windows(definition).filter(closes_at__lt=released_at(now)), {}).order_by():
-            cell = contribution(row, [])["cell"]
-            rows.append({"closes_on": utc_day(row["closes_at"]), **{field: row[field] for field in CELL_FIELDS},
-                         **{counter: cell.get(counter, 0) for counter in ("completers", *OUTCOMES)}})
-    return [row for row in rows if str(row["course_run"]) not in runs and row["completers"]]
+    rows_of = {definition.pk: [] for definition in definitions}
+    built = [definition.pk for definition in definitions if definition.tallies_built_at is not None]
+    if built:
+        for row in (WindowTally.objects.filter(definition__in=built, closes_on__lt=utc_day(now))
+                    .values("definition_id", "closes_on", *CELL_FIELDS)
+                    .annotate(**{counter: Sum(counter) for counter in ("completers", *OUTCOMES)}).order_by()):
+            rows_of[row.pop("definition_id")].append(row)
+    for definition in definitions:
+        if definition.tallies_built_at is None:
+            for row in annotated(counted_windows(definition).filter(closes_at__lt=released_at(now)), {}).order_by():
+                cell = contribution(row, [])["cell"]
+                rows_of[definition.pk].append({
+                    "closes_on": utc_day(row["closes_at"]), **{field: row[field] for field in CELL_FIELDS},
+                    **{counter: cell.get(counter, 0) for counter in ("completers", *OUTCOMES)}})
+    seen = {pk: {str(run) for run in runs} for pk, runs in visible_runs_of.items()}
+    return {pk: [row for row in rows if row["completers"] and str(row["course_run"]) not in seen[pk]]
+            for pk, rows in rows_of.items()}
 
 
 def _tells(completers, outcome_count):
@@ -88,15 +96,23 @@ def walk(definition, now, visible_runs=()):
     (``{(group, outcome)}``, ``group`` ``EVERYONE`` or ``(field, value)`` of a cell field, ``outcome``
     one of ``OUTCOMES``): the last of ``moves``.
     """
+    return walk_many([definition], now, {definition.pk: visible_runs})[definition.pk]
+
+
+def walk_many(definitions, now, visible_runs_of):
+    """``{definition id: walk}`` of several definitions, from one grouped read of their tallies (the portfolio)."""
     if min_cell_size() <= 1:
-        return Release(None, frozenset())
-    by_day = defaultdict(list)
-    for row in _closing_days(definition, now, visible_runs):
-        by_day[row["closes_on"]].append(row)
-    last = Release(None, frozenset())
-    for last, _totals in moves(by_day):
-        pass
-    return last
+        return {definition.pk: Release(None, frozenset()) for definition in definitions}
+    walked = {}
+    for pk, rows in _closing_days(definitions, now, visible_runs_of).items():
+        by_day = defaultdict(list)
+        for row in rows:
+            by_day[row["closes_on"]].append(row)
+        last = Release(None, frozenset())
+        for last, _totals in moves(by_day):
+            pass
+        walked[pk] = last
+    return walked
 
 
 def moves(by_day):
@@ -142,14 +158,45 @@ def counted_through(definition, now, tallied, visible_runs, through):
     window's end. The viewer's own runs count as they are: they see those rows anyway. One query, of
     the windows ended since (what each adds is stored on it). Nothing moves while suppression is off.
     """
-    if min_cell_size() <= 1 or not unseen(tallied, visible_runs).cells:
-        return tallied
-    windows = counted_windows(definition).filter(closes_at__lte=now)
-    if through is not None:
-        windows = windows.filter(closes_at__gte=datetime.combine(through, time.min, tzinfo=dt_timezone.utc) + DAY)
-    runs = {str(run) for run in visible_runs}
-    rows = [row for row in windows.values(*WINDOW_COLUMNS).order_by() if str(row["course_run"]) not in runs]
-    _count_uncounted(rows, {definition.pk: {}})  # what each window adds is stored on it, as the tallies read it
+    return counted_through_many([definition], now, {definition.pk: tallied}, {definition.pk: visible_runs},
+                                {definition.pk: through})[definition.pk]
+
+
+def counted_through_many(definitions, now, tallied_of, visible_runs_of, through_of):
+    """
+    ``counted_through`` of several definitions (``{definition id: ...}`` of their tallies, visible
+    runs and ``walk``'s ``through``), in one query of the windows ended since, whatever their number.
+    """
+    if min_cell_size() <= 1:
+        return dict(tallied_of)
+    moving = [definition for definition in definitions
+              if unseen(tallied_of[definition.pk], visible_runs_of[definition.pk]).cells]
+    since = defaultdict(list)  # the first moment counted as running, by definition
+    for definition in moving:
+        through = through_of[definition.pk]
+        since[None if through is None else datetime.combine(through, time.min, tzinfo=dt_timezone.utc) + DAY].append(
+            definition.pk)
+    moved_of = dict(tallied_of)
+    if not since:
+        return moved_of
+    windows = ActivationWindow.objects.filter(reduce(operator.or_, (
+        Q(definition__in=pks) if start is None else Q(definition__in=pks, closes_at__gte=start)
+        for start, pks in since.items())), closes_at__lte=now).exclude(state=ActivationWindow.State.WITHDRAWN)
+    seen = {pk: {str(run) for run in runs} for pk, runs in visible_runs_of.items()}
+    rows = [row for row in windows.values(*WINDOW_COLUMNS).order_by()
+            if str(row["course_run"]) not in seen[row["definition_id"]]]
+    _count_uncounted(rows, {definition.pk: {} for definition in moving})  # each window's addition is stored on it
+    rows_of = defaultdict(list)
+    for row in rows:
+        rows_of[row["definition_id"]].append(row)
+    for definition in moving:
+        moved_of[definition.pk] = _counted_as_running(definition, now, tallied_of[definition.pk],
+                                                      rows_of[definition.pk])
+    return moved_of
+
+
+def _counted_as_running(definition, now, tallied, rows):
+    """``tallied`` with the ended windows of ``rows`` (their columns and stored ``tallied``) moved to running."""
     moved = _added_up(({**row, "added": {**row["tallied"], "kpi": {}}} for row in rows), now).cells
     if not moved:
         return tallied
@@ -181,3 +228,15 @@ def read(definition, now, visible_runs=(), **options):
 def held_values(holding, field, outcome="activated"):
     """The values of ``field`` held for ``outcome`` (``walk``'s ``holding``)."""
     return {group[1] for group, held_outcome in holding if group[0] == field and held_outcome == outcome}
+
+
+def read_many(definitions, now, tallied_of, visible_runs_of):
+    """
+    ``{definition id: (tallied, holding)}``: ``read`` of several definitions, from their tallies
+    read already (``tallied_of``: ``tallies.read_many``'s; ``visible_runs_of``: each one's runs the
+    viewer sees row by row), in two more queries whatever their number: the portfolio's.
+    """
+    walked = walk_many(definitions, now, visible_runs_of)
+    tallied = counted_through_many(definitions, now, tallied_of, visible_runs_of,
+                                   {pk: release.through for pk, release in walked.items()})
+    return {pk: (tallied[pk], walked[pk].holding) for pk in walked}

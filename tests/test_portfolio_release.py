@@ -1,0 +1,99 @@
+"""
+The portfolio over time (issue 33, with ADR 0016's "The previous day"): for a viewer who cannot see
+a course's learners row by row, its figures move as the course page's do, once a day and only when
+what ended since would not tell outcomes; and they are cached per viewer and filters until a
+course's figures change.
+"""
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+from django.utils import timezone
+
+from activation_plugin import api
+from activation_plugin.api.portfolio import course_standing
+from activation_plugin.platform import ORG_GROUP_PREFIX
+from tests.conftest import api_url
+from tests.factories import UserFactory
+from tests.figures_data import make_windows
+from tests.test_portfolio import in_group, make_course
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def cell_size(settings):
+    settings.ACTIVATION_MIN_CELL_SIZE = 5
+
+
+@pytest.fixture
+def two_courses(make_definition):
+    """Two AcmeX courses, 10 of 20 and 12 of 30 activated in windows that ended long ago."""
+    return [make_course(make_definition, "course-v1:AcmeX+ONE+2026", 10, 10)[0],
+            make_course(make_definition, "course-v1:AcmeX+TWO+2026", 12, 18)[0]]
+
+
+def _row(figures, definition):
+    return next(row for row in figures["rows"] if row["definition_id"] == definition.pk)
+
+
+def _released(figures, definition):
+    """What the viewer reads of the course: its row's and its run's ``(eligible, activated)``, and the pooled ones."""
+    row = _row(figures, definition)
+    [run] = row["runs"]
+    return ((row["eligible"], row["activated"]), (run["eligible"], run["activated"]),
+            (figures["pooled"]["eligible"], figures["pooled"]["activated"]))
+
+
+@pytest.mark.parametrize("state", ["expired", "activated"])
+def test_yesterdays_portfolio_does_not_give_the_learner_whose_window_ended_since(
+        two_courses, client, api_client, state):
+    """
+    An org lead (no course role: no learner seen row by row) kept yesterday's portfolio; since then one
+    learner's window of ONE ended (with or without an activation). Today's row, run and pooled rate
+    minus yesterday's would be that learner's 0 or 1 of 1: on REST and in the CSV they stay where
+    they were, while global staff, who see every learner row by row anyway, see the window counted.
+    """
+    one, _two = two_courses
+    now = timezone.now()
+    make_windows(one, 1, state=state, opened_at=now - timedelta(days=one.window_days + 1))
+    lead = in_group(f"{ORG_GROUP_PREFIX}AcmeX", "acme_lead")
+    yesterday = _released(api.portfolio(lead, now=now - timedelta(days=1, hours=1)), one)
+    assert yesterday == ((20, 10), (20, 10), (50, 22))
+    api_client.force_authenticate(lead)
+    body = api_client.get(api_url("portfolio")).json()
+    assert _released(body, one) == yesterday
+    client.force_login(lead)
+    rows = list(csv.DictReader(io.StringIO(b"".join(
+        client.get(reverse("activation_plugin:portfolio_csv")).streaming_content).decode())))
+    [exported] = [row for row in rows if row["definition_id"] == str(one.pk)]
+    assert (exported["eligible"], exported["activated"]) == ("20", "10")
+    operator = UserFactory(username="operator", is_staff=True)
+    assert _released(api.portfolio(operator), one)[0] == (21, 10 + (state == "activated"))
+
+
+def test_staff_of_a_courses_run_see_it_counted_and_the_others_held(two_courses):
+    """Org staff who are also staff of ONE's run see its learner counted; TWO's late learner stays held."""
+    one, two = two_courses
+    now = timezone.now()
+    for definition in two_courses:
+        make_windows(definition, 1, opened_at=now - timedelta(days=definition.window_days + 1))
+    lead = in_group(f"{ORG_GROUP_PREFIX}AcmeX", "acme_lead")
+    in_group(f"activation-staff:{one.course_key}", "acme_lead")
+    figures = api.portfolio(lead)
+    assert (_row(figures, one)["eligible"], _row(figures, two)["eligible"]) == (21, 30)
+
+
+def test_the_instructors_standing_is_released_as_to_anyone(two_courses, settings):
+    """The standing ranks the org's courses as a viewer who sees none of them row by row."""
+    settings.ACTIVATION_PORTFOLIO_STANDING_MIN_COURSES = 2
+    one, _two = two_courses
+    now = timezone.now()
+    before = course_standing(one, own_rate_hidden=False, now=now)
+    assert before is not None
+    make_windows(one, 1, state="activated", opened_at=now - timedelta(days=one.window_days + 1))
+    cache.clear()
+    assert course_standing(one, own_rate_hidden=False, now=now) == before
