@@ -71,7 +71,8 @@ def sent_mails():
                 mail.outbox = []
                 platform.send_message(user=user_model(username=f"u{number}", email=email), subject=subject,
                                       body=body, footer=footer, action=action, language=language)
-                [message] = mail.outbox
+                assert len(mail.outbox) == 1
+                message = mail.outbox[0]
                 html, mimetype = message.alternatives[0]
                 headers = {key: value for key, value in message.message().items() if key not in VARYING_HEADERS}
                 mails[f"{prompt.pk}/{number}/{language}"] = {

@@ -100,9 +100,7 @@ def _start_sending(delivery):
     tick claimed it): a claim another tick took back is left to that tick. One statement, so the
     tick (which runs in autocommit) commits it before the message goes out.
     """
-    return bool(PromptDelivery.objects.filter(
-        pk=delivery.pk, status=PromptDelivery.Status.QUEUED, claimed_at=delivery.claimed_at,
-    ).update(status=PromptDelivery.Status.SENDING))
+    return PromptDelivery.start_sending(delivery.pk, delivery.claimed_at)
 
 
 @transaction.atomic
@@ -290,8 +288,7 @@ def _deliver(delivery, message, now, course_name, language):
         ActivationWindow.objects.filter(pk=window.pk, state=ActivationWindow.State.OPEN).update(
             next_action_at=min(now + prompts.RETRY_DELAY, window.closes_at))
         return False
-    PromptDelivery.objects.filter(pk=delivery.pk).update(status=PromptDelivery.Status.SENT, sent_at=now,
-                                                         last_error="")
+    PromptDelivery.record_sent(delivery.pk, now)
     tracking.prompt_sent(delivery, message.prompt, now)
     return True
 
