@@ -10,15 +10,17 @@ from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from activation_plugin import api
 from activation_plugin.api.portfolio import course_standing
 from activation_plugin.platform import ORG_GROUP_PREFIX
-from tests.conftest import api_url
+from tests.conftest import NOW, api_url, committed
 from tests.factories import UserFactory
-from tests.figures_data import make_windows
+from tests.figures_data import CLOSED_AT, make_windows
 from tests.test_portfolio import in_group, make_course
 
 pytestmark = pytest.mark.django_db
@@ -97,3 +99,39 @@ def test_the_instructors_standing_is_released_as_to_anyone(two_courses, settings
     make_windows(one, 1, state="activated", opened_at=now - timedelta(days=one.window_days + 1))
     cache.clear()
     assert course_standing(one, own_rate_hidden=False, now=now) == before
+
+
+def test_a_new_activation_in_one_course_refreshes_the_cached_portfolio(two_courses):
+    """The portfolio is cached; a learner's evidence activating them in ONE's ended window is shown at once."""
+    one, _two = two_courses
+    window = make_windows(one, 1, opened_at=CLOSED_AT - timedelta(days=1))[0]
+    operator = UserFactory(username="operator", is_staff=True)
+    assert _row(api.portfolio(operator, now=NOW), one)["activated"] == 10
+    assert _row(api.portfolio(operator, now=NOW), one)["activated"] == 10  # from the cache
+    with committed():  # the tallies move after commit
+        api.record_evidence(window=window, requirement=one.requirements.get(), source="learner",
+                            submitted_at=window.opened_at + timedelta(days=2),
+                            payload={"url": "https://example.org/project"}, idempotency_key="late")
+    assert _row(api.portfolio(operator, now=NOW), one)["activated"] == 11
+
+
+@pytest.mark.parametrize("viewer", ["operator", "lead"])
+def test_a_warm_portfolio_reads_the_same_few_queries_whatever_its_courses(make_definition, viewer):
+    """Warm: the viewer's roles, the definitions, the runs they see; never the tallies, whatever the courses."""
+    user = UserFactory(username="operator", is_staff=True) if viewer == "operator" else in_group(
+        f"{ORG_GROUP_PREFIX}AcmeX", "acme_lead")
+
+    def warm_queries():
+        api.portfolio(user, sort="course", now=NOW)
+        with CaptureQueriesContext(connection) as queries:
+            figures = api.portfolio(user, sort="rate", now=NOW)
+        return len(queries), figures
+
+    make_course(make_definition, "course-v1:AcmeX+ONE+2026", 10, 10)
+    few, figures = warm_queries()
+    for number in range(5):
+        make_course(make_definition, f"course-v1:AcmeX+C{number}+2026", 10 + number, 10)
+    more, more_figures = warm_queries()
+    assert few == more <= 4 and len(figures["rows"]) == 1 and len(more_figures["rows"]) == 6
+    rates = [row["rate"] for row in more_figures["rows"]]
+    assert rates == sorted(rates, reverse=True)

@@ -69,16 +69,24 @@ def _scope(visible_runs):
     return hashlib.sha256("\n".join(runs).encode()).hexdigest()[:16] if runs else "none"
 
 
-def _cache_key(definition, now, visible_runs=()):
-    keys = [_definition_token(definition.pk), OBSERVATIONS_TOKEN]
+def versions(definition_ids):
+    """
+    ``[token]``: the version tokens of these definitions' figures, then the observations' token,
+    in one read of the cache however many; a token never set is set now (a first visit's).
+    """
+    keys = [*(_definition_token(pk) for pk in definition_ids), OBSERVATIONS_TOKEN]
     tokens = cache.get_many(keys)
     for key in keys:
         if key not in tokens:
             cache.add(key, uuid.uuid4().hex, timeout=None)
             tokens[key] = cache.get(key)
+    return [tokens[key] for key in keys]
+
+
+def _cache_key(definition, now, visible_runs=()):
+    token, observations = versions([definition.pk])
     moment = "live" if now is None else now.isoformat()
-    return (f"activation:figures:analytics:{definition.pk}:{tokens[keys[0]]}:{tokens[keys[1]]}:{moment}:"
-            f"{_scope(visible_runs)}")
+    return f"activation:figures:analytics:{definition.pk}:{token}:{observations}:{moment}:{_scope(visible_runs)}"
 
 
 def analytics(definition, now=None, visible_runs=()):

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from activation_plugin import portfolio_stats
-from activation_plugin.figures import release, tallies
+from activation_plugin.figures import portfolio_cache, release, tallies
 from activation_plugin.figures.base import (
     RATE_KEYS,
     cells,
@@ -198,9 +198,16 @@ def portfolio(definitions, now=None, filters=Filters(), sort="rank", runs_seen=s
         curve), ``outliers`` (the rows beyond the 95 % limits), ``orgs`` and ``courses`` (the
         filters' choices among the viewer's definitions), ``segments`` (per dimension of
         ``PORTFOLIO_SEGMENTS``, the course page's segment rows pooled over the courses shown).
+        Cached per viewer scope and filters until a course's figures change (``portfolio_cache``).
     """
-    now = now or timezone.now()
     definitions = list(definitions)
+    figures = portfolio_cache.cached(definitions, now, filters, runs_seen,
+                                     lambda: _computed(definitions, now or timezone.now(), filters, runs_seen))
+    return {**figures, "rows": _sorted(figures["rows"], sort)}
+
+
+def _computed(definitions, now, filters, runs_seen):
+    """``(figures, runs)``: ``portfolio``'s figures, rows in the definitions' order, and every run of the courses."""
     orgs = sorted({org_of(definition) for definition in definitions})
     courses = sorted({definition.catalog_course for definition in definitions})
     shown = [definition for definition in definitions
@@ -208,10 +215,11 @@ def portfolio(definitions, now=None, filters=Filters(), sort="rank", runs_seen=s
                      or filters.course and definition.catalog_course != filters.course)]
     baselines_of = tallies.metric_baselines_of(shown)
     tallied_of = tallies.read_many(shown, now, baselines_of)
+    runs = sorted({str(row["course_run"]) for tallied in tallied_of.values() for row in tallied.cells})
     if runs_seen is None:
         read = {pk: (tallied, frozenset()) for pk, tallied in tallied_of.items()}
     else:
-        seen = runs_seen({str(row["course_run"]) for tallied in tallied_of.values() for row in tallied.cells})
+        seen = runs_seen(runs)
         read = release.read_many(shown, now, tallied_of, {pk: seen for pk in tallied_of})
     rows, segment_cells, held, segments_held = [], [], [], set()
     for definition in shown:
@@ -238,7 +246,7 @@ def portfolio(definitions, now=None, filters=Filters(), sort="rank", runs_seen=s
     for row, rank in zip(rows, portfolio_stats.ranks([row["shrunken"] for row in rows])):
         row["rank"] = rank
     return {
-        "rows": _sorted(rows, sort), "pooled": pooled, "courses_shown": sum(not row["suppressed"] for row in rows),
+        "rows": rows, "pooled": pooled, "courses_shown": sum(not row["suppressed"] for row in rows),
         "prior": None if prior is None else {"alpha": prior.alpha, "beta": prior.beta, "strength": prior.strength,
                                              "rho": prior.rho},
         "limits": _limits_curve(pooled["rate"], max(n for _x, n in counts)) if prior and not pooled["suppressed"]
@@ -247,7 +255,7 @@ def portfolio(definitions, now=None, filters=Filters(), sort="rank", runs_seen=s
         "orgs": orgs, "courses": courses,
         "segments": {dimension: segments_from_cells(segment_cells, dimension, holding=segments_held)
                      for dimension in PORTFOLIO_SEGMENTS},
-    }
+    }, runs
 
 
 def _add_comparisons(rows, pooled_rate, prior):
