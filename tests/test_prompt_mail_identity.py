@@ -15,11 +15,14 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
+from django.template.defaultfilters import urlize
 from django.utils import translation
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
 from activation_plugin import platform, prompts
 from activation_plugin.models import FollowUpPrompt
+from activation_plugin.templatetags.activation_mail import urlize_words
 
 SNAPSHOT = Path(__file__).parent / "data" / "prompt_mails.json"
 VARYING_HEADERS = {"Date", "Message-ID"}
@@ -102,3 +105,18 @@ def test_the_same_mail_twice_is_the_same_bytes():
     """What is reused across messages (templates, linkified words) carries nothing from one learner to the next."""
     first, second = sent_mails(), sent_mails()
     assert first == second
+
+
+@pytest.mark.parametrize("text", [
+    "See www.example.org/guide, (https://example.com/a?b=1&c=2). Mail help@example.com!",
+    "<script>alert('x')</script> &amp; \"quoted\" paypa1-login.com\tjavascript:alert(1) [http://x.org/y]",
+    "Zoë <zoe@example.org> & co: https://phish.example.net/login?x=<b>",
+    "",
+])
+def test_urlize_words_is_urlize(text):
+    """The mail's filter against Django's, on escaped and already safe text alike, twice (the second from its cache)."""
+    for value in (text, mark_safe(text)):
+        for autoescape in (True, False):
+            expected = urlize(value, autoescape=autoescape)
+            assert urlize_words(value, autoescape=autoescape) == expected
+            assert urlize_words(value, autoescape=autoescape) == expected
