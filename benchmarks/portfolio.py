@@ -12,8 +12,10 @@ in Python: hours at millions of windows); one definition's are then rebuilt by t
 (``api.rebuild_tallies``) and must come out the same, or the run stops.
 
 Target (issue 33): at 2,000 definitions and 10,000,000 windows, the portfolio's figures at most
-twice the floor, and under a second warm.
+twice the floor cold, and under a second warm (cached: ``figures.portfolio_cache``). Measured for
+global staff, and for an org lead who sees no learner row by row (the figures released day by day).
 """
+import itertools
 import os
 import secrets
 import sys
@@ -21,6 +23,7 @@ import time
 from datetime import UTC, timedelta
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import connection
 from django.utils import timezone
 from opaque_keys.edx.keys import CourseKey
@@ -28,6 +31,7 @@ from opaque_keys.edx.keys import CourseKey
 from activation_plugin import api
 from activation_plugin.figures.tallies import CELL_COUNTERS, CELL_FIELDS
 from activation_plugin.models import ActivationDefinition, ActivationWindow, WindowTally
+from activation_plugin.platform import ORG_GROUP_PREFIX
 from benchmarks.summary import interleaved
 from demo.models import DemoCourse
 
@@ -128,6 +132,11 @@ def floor(now):
         return cursor.fetchall()
 
 
+def cold(user, now, moments):
+    """``api.portfolio`` as a first visit computes it: at a moment of its own, which nothing is cached for."""
+    return api.portfolio(user, now=now + timedelta(microseconds=next(moments)))
+
+
 def run(definitions, windows):
     """Seeds, builds the tallies, then times the portfolio against the floor and prints the verdict."""
     now = timezone.now().replace(microsecond=0)
@@ -139,26 +148,36 @@ def run(definitions, windows):
     build_s = time.perf_counter() - started
     tally_rows = WindowTally.objects.count()
     operator = User.objects.create(username="pf-operator", is_staff=True)
+    lead = User.objects.create(username="pf-lead")  # every org's lead: sees no learner row by row
+    lead.groups.set([Group.objects.get_or_create(name=f"{ORG_GROUP_PREFIX}BenchOrg{org}")[0] for org in range(ORGS)])
     log("measuring")
     started = time.perf_counter()
     first = api.portfolio(operator, now=now + timedelta(seconds=1))
     first_s = time.perf_counter() - started
+    moments = itertools.count(2)
     (portfolio_s, figures), (floor_s, floored) = interleaved(
-        (api.portfolio, operator, api.PortfolioFilters(), "rank", now), (floor, now), repeats=REPEATS)
+        (cold, operator, now, moments), (floor, now), repeats=REPEATS)
     if len(figures["rows"]) != len(floored) or len(first["rows"]) != len(made):
         raise SystemExit(f"the portfolio has {len(figures['rows'])} rows, the floor {len(floored)}")
     ratio = portfolio_s / floor_s
+    [(warm_s, _figures)] = interleaved((api.portfolio, operator, api.PortfolioFilters(), "rate", now), repeats=REPEATS)
+    [(lead_cold_s, _figures)] = interleaved((cold, lead, now, moments), repeats=2)
+    [(lead_warm_s, _figures)] = interleaved((api.portfolio, lead, api.PortfolioFilters(), "rate", now),
+                                            repeats=REPEATS)
     with connection.cursor() as cursor:
         cursor.execute("SELECT VERSION(), @@innodb_buffer_pool_size")
         version, pool = cursor.fetchone()
     print(f"\nPortfolio: MariaDB {version}, innodb_buffer_pool_size {pool / 2**20:.0f} MiB, {os.cpu_count()} CPU "
           f"cores; {len(made):,} definitions, {seeded:,} windows, {tally_rows:,} cell tally rows.")
     print(f"  cell tallies summed from the windows in SQL (seeding, not measured): {build_s:.1f} s")
-    print(f"  portfolio, first call (the plugin caches nothing of it: every request computes it): {first_s:.3f} s")
-    print(f"  portfolio, fastest of {REPEATS} alternating runs: {portfolio_s:.3f} s")
+    print(f"  portfolio, first call: {first_s:.3f} s")
+    print(f"  portfolio cold (not cached), fastest of {REPEATS} alternating runs: {portfolio_s:.3f} s")
+    print(f"  portfolio warm (cached; another sort), fastest of {REPEATS}: {warm_s:.3f} s")
+    print(f"  an org lead's portfolio (released day by day, ADR 0016): cold {lead_cold_s:.3f} s, "
+          f"warm {lead_warm_s:.3f} s")
     print(f"  floor (one grouped SUM over the cell tallies), fastest of {REPEATS}: {floor_s:.3f} s")
     print(f"  portfolio / floor: {ratio:.2f}x")
-    verdict = ("met" if ratio <= TARGET_VS_FLOOR and portfolio_s < TARGET_WARM_S else "MISSED") \
+    verdict = ("met" if ratio <= TARGET_VS_FLOOR and max(warm_s, lead_warm_s) < TARGET_WARM_S else "MISSED") \
         if definitions >= TARGET_DEFINITIONS and seeded >= TARGET_WINDOWS else \
         f"the target is set at {TARGET_DEFINITIONS:,} definitions and {TARGET_WINDOWS:,} windows"
-    print(f"  target: at most {TARGET_VS_FLOOR}x the floor and under {TARGET_WARM_S} s: {verdict}.")
+    print(f"  target: cold at most {TARGET_VS_FLOOR}x the floor and warm under {TARGET_WARM_S} s: {verdict}.")

@@ -10,11 +10,12 @@ they were. A run, an arm or a segment value whose part of that would tell outcom
 """
 import operator
 from collections import defaultdict, namedtuple
-from datetime import datetime, time
+from datetime import date, datetime, time
 from datetime import timezone as dt_timezone
 from functools import reduce
 
-from django.db.models import Q, Sum
+from django.db.models import CharField, ExpressionWrapper, F, Q
+from django.db.models.functions import Cast
 
 from activation_plugin.figures import tallies
 from activation_plugin.figures.base import counted_windows, min_cell_size, reveals_outcomes, unseen
@@ -53,9 +54,14 @@ def _closing_days(definitions, now, visible_runs_of):
     rows_of = {definition.pk: [] for definition in definitions}
     built = [definition.pk for definition in definitions if definition.tallies_built_at is not None]
     if built:
-        for row in (WindowTally.objects.filter(definition__in=built, closes_on__lt=utc_day(now))
-                    .values("definition_id", "closes_on", *CELL_FIELDS)
-                    .annotate(**{counter: Sum(counter) for counter in ("completers", *OUTCOMES)}).order_by()):
+        # One tally row per definition, cell and day (its unique key): read as they are, the run and
+        # the day as text (parsing a course key and a date per row cost more than the query).
+        for row in (WindowTally.objects.filter(definition__in=built, closes_on__lt=utc_day(now), completers__gt=0)
+                    .annotate(run=ExpressionWrapper(F("course_run"), output_field=CharField()),
+                              day=Cast("closes_on", CharField()))
+                    .values("definition_id", "day", "run", *CELL_FIELDS[1:], "completers", *OUTCOMES)
+                    .order_by()):
+            row["course_run"], row["closes_on"] = row.pop("run"), date.fromisoformat(row.pop("day"))
             rows_of[row.pop("definition_id")].append(row)
     for definition in definitions:
         if definition.tallies_built_at is None:
