@@ -149,6 +149,7 @@ def test_bulk_paths_emit_without_adding_queries(make_definition, course_key, lea
     make_definition(requirements=[PROMPTED_SURVEY], window_days=30)
     for user in UserFactory.create_batch(learners):
         api.open_windows(user.pk, course_key, "passing", NOW)
+    api.send_due_prompts(now=NOW - timedelta(hours=1))  # nothing due yet: fills the process's caches, whichever test ran first
     with django_assert_num_queries(PROMPT_TICK_BASE + MESSAGE_QUERIES * learners), \
             django_capture_on_commit_callbacks(execute=True):
         api.send_due_prompts(now=NOW + timedelta(hours=1))
@@ -186,7 +187,8 @@ def test_the_documented_warehouse_query_over_the_seeded_events_gives_the_tab_s_n
     ).fetchall()
     assert [row[2] for row in rows] == [run for run, *_ in RUNS]
     totals = [sum(row[column] for row in rows) for column in (3, 4, 5)]
-    summary = api.summarize(definition, now=as_of)
+    # The tab as the demo's instructor, staff of every run, reads it: live, nothing held for others' runs.
+    summary = api.summarize(definition, now=as_of, visible_runs={str(run) for run, *_ in RUNS})
     assert {row[:2] for row in rows} == {(definition.catalog_course, definition.pk)}
     assert totals == [summary["completers"], summary["activated"], summary["eligible"]]
     assert summary["completers"] > 150 and 0 < summary["activated"] < summary["eligible"]
