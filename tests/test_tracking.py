@@ -149,7 +149,7 @@ def test_bulk_paths_emit_without_adding_queries(make_definition, course_key, lea
     make_definition(requirements=[PROMPTED_SURVEY], window_days=30)
     for user in UserFactory.create_batch(learners):
         api.open_windows(user.pk, course_key, "passing", NOW)
-    api.send_due_prompts(now=NOW - timedelta(hours=1))  # nothing due yet: fills the process's caches, whichever test ran first
+    api.send_due_prompts(now=NOW - timedelta(hours=1))  # nothing due: fills the process's caches
     with django_assert_num_queries(PROMPT_TICK_BASE + MESSAGE_QUERIES * learners), \
             django_capture_on_commit_callbacks(execute=True):
         api.send_due_prompts(now=NOW + timedelta(hours=1))
