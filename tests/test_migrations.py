@@ -126,7 +126,7 @@ def test_kpi_tallies_before_0019_are_emptied_and_built_again_by_the_tick():
 
 
 def test_0022_gives_each_learner_one_follow_up_per_catalog_course_and_keeps_doubled_windows():
-    apps = migrate(("activation_plugin", "0021_window_tally_stale"))
+    apps = migrate(("activation_plugin", "0020_window_tally_stale"))
     users = apps.get_model("auth", "User").objects
     doubled, single = users.create(username="doubled"), users.create(username="single")
     definitions = apps.get_model("activation_plugin", "ActivationDefinition").objects
@@ -139,7 +139,7 @@ def test_0022_gives_each_learner_one_follow_up_per_catalog_course_and_keeps_doub
     for definition, user in ((first, doubled), (version, doubled), (elsewhere, doubled), (first, single)):
         windows.create(definition=definition, user=user, course_run=definition.course_key, trigger="passing",
                        opened_at=moment, closes_at=moment + timedelta(days=30))
-    apps = migrate(("activation_plugin", "0022_course_follow_up"))
+    apps = migrate(("activation_plugin", "0021_course_follow_up"))
     follow_ups = apps.get_model("activation_plugin", "CourseFollowUp").objects
     assert sorted(follow_ups.values_list("user_id", "catalog_course")) == sorted(
         [(doubled.pk, "TestX+APPLY"), (doubled.pk, "TestX+OTHER"), (single.pk, "TestX+APPLY")])

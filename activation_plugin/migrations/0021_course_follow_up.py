@@ -35,7 +35,7 @@ def learners_with_windows(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("activation_plugin", "0021_window_tally_stale"),
+        ("activation_plugin", "0020_window_tally_stale"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
