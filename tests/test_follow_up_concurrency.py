@@ -93,8 +93,8 @@ def test_a_live_completion_racing_a_backfill_opens_one_window(two_triggers, cour
         assert windows_of(learner) == before
 
 
-def test_a_withdrawal_racing_the_backfill_of_a_new_version_leaves_nothing_running(make_definition, course_key,
-                                                                                   slow_segments):
+def test_a_withdrawal_racing_the_backfill_of_a_new_version_leaves_nothing_running(
+        make_definition, course_key, slow_segments):
     now = timezone.now()
     first = make_definition(window_days=30)
     learners = UserFactory.create_batch(LEARNERS)

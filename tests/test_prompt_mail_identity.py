@@ -9,7 +9,8 @@ regenerates the file: ``ACTIVATION_WRITE_MAIL_SNAPSHOT=1 pytest tests/test_promp
 """
 import json
 import os
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from pathlib import Path
 
 import pytest
