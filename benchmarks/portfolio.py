@@ -104,12 +104,13 @@ def build_tallies(now):
             f" COUNT(*), SUM(state = 'activated'), {', '.join(['0'] * (len(CELL_COUNTERS) - 2))}"
             f" FROM {ActivationWindow._meta.db_table}"
             f" GROUP BY definition_id, {fields}, DATE(closes_at)")
-    # What each window closing today stores of its contribution (``tallies.contribution``, zeros left
-    # out), which the figures read on one side of now; the other windows' is never read by them.
+    # What each window closing in the last window's length stores of its contribution
+    # (``tallies.contribution``, zeros left out): the figures read today's on one side of now, and
+    # for a viewer without rows those ended since the last release (``release.counted_through_many``).
     execute(f"UPDATE {ActivationWindow._meta.db_table} SET tallied = JSON_OBJECT('cell', IF(state = 'activated',"
             " JSON_OBJECT('completers', 1, 'activated', 1), JSON_OBJECT('completers', 1)), 'day', days_to_activation,"
-            " 'kpi', JSON_OBJECT()) WHERE closes_at >= %s AND closes_at < %s + INTERVAL 1 DAY",
-            [now.date(), now.date()])
+            f" 'kpi', JSON_OBJECT()) WHERE closes_at >= %s - INTERVAL {WINDOW_DAYS} DAY"
+            " AND closes_at < %s + INTERVAL 1 DAY", [now.date(), now.date()])
     ActivationDefinition.objects.update(tallies_built_at=now)
     execute(f"ANALYZE TABLE {table}")
     sample = ActivationDefinition.objects.order_by("pk").first()

@@ -189,8 +189,11 @@ def counted_through_many(definitions, now, tallied_of, visible_runs_of, through_
         Q(definition__in=pks) if start is None else Q(definition__in=pks, closes_at__gte=start)
         for start, pks in since.items())), closes_at__lte=now).exclude(state=ActivationWindow.State.WITHDRAWN)
     seen = {pk: {str(run) for run in runs} for pk, runs in visible_runs_of.items()}
-    rows = [row for row in windows.values(*WINDOW_COLUMNS).order_by()
-            if str(row["course_run"]) not in seen[row["definition_id"]]]
+    columns = [column for column in WINDOW_COLUMNS if column != "course_run"]
+    rows = [row for row in windows.annotate(run=ExpressionWrapper(F("course_run"), output_field=CharField()))
+            .values(*columns, "run").order_by() if row["run"] not in seen[row["definition_id"]]]
+    for row in rows:
+        row["course_run"] = row.pop("run")  # as text, as the tally rows read it
     _count_uncounted(rows, {definition.pk: {} for definition in moving})  # each window's addition is stored on it
     rows_of = defaultdict(list)
     for row in rows:
