@@ -6,6 +6,7 @@ so a benchmark can never touch the demo's or the tests' data, and it can be drop
 """
 import logging
 import os
+import sys
 
 # Dropped and recreated by every run; ACTIVATION_BENCH_DB lets two benchmarks run side by side.
 DATABASE = os.environ.get("ACTIVATION_BENCH_DB", "activation_bench")
@@ -61,3 +62,17 @@ def drop_database():
 
     connections.close_all()
     _run_on_server(f"DROP DATABASE IF EXISTS {DATABASE}")
+
+
+def log(text):
+    """Progress on stderr, so that stdout carries only the benchmarks' tables."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def execute(sql, params=()):
+    """One raw statement (seeding in SQL is what makes millions of rows affordable); its row count."""
+    from django.db import connection  # pylint: disable=import-outside-toplevel
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount

@@ -9,7 +9,6 @@ import csv
 import json
 import multiprocessing
 import os
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -23,6 +22,7 @@ from django.db import connection, connections, transaction
 from activation_plugin import api
 from activation_plugin.kpi import csv_import, pull, sources
 from activation_plugin.models import MetricObservation
+from benchmarks import log
 from tests.kpi_server import KpiServer, Reply
 
 PEOPLE = 5_000  # distinct external ids; half of them are learners' emails, so matching does real work
@@ -30,10 +30,6 @@ LEARNERS = PEOPLE // 2
 PAGE = 5_000
 START = datetime(2025, 1, 1, tzinfo=UTC)
 METRICS = ("handle_time", "csat", "first_contact_resolution")
-
-
-def log(text):
-    print(text, file=sys.stderr, flush=True)
 
 
 def observation(n):

@@ -18,7 +18,6 @@ global staff, and for an org lead who sees no learner row by row (the figures re
 import itertools
 import os
 import secrets
-import sys
 import time
 from datetime import UTC, timedelta
 
@@ -32,6 +31,7 @@ from activation_plugin import api
 from activation_plugin.figures.tallies import CELL_COUNTERS, CELL_FIELDS
 from activation_plugin.models import ActivationDefinition, ActivationWindow, WindowTally
 from activation_plugin.platform import ORG_GROUP_PREFIX
+from benchmarks import execute, log
 from benchmarks.summary import interleaved
 from demo.models import DemoCourse
 
@@ -42,16 +42,6 @@ REPEATS = 5
 TARGET_DEFINITIONS, TARGET_WINDOWS = 2_000, 10_000_000
 TARGET_VS_FLOOR, TARGET_WARM_S = 2.0, 1.0
 User = get_user_model()
-
-
-def log(text):
-    print(text, file=sys.stderr, flush=True)
-
-
-def execute(sql, params=()):
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
 
 
 def seed(definitions, windows, now):

@@ -14,7 +14,6 @@ floor at 1,000,000 windows, whatever the course's size.
 """
 import os
 import secrets
-import sys
 import time
 from datetime import UTC
 
@@ -36,7 +35,7 @@ from activation_plugin.models import (
     MetricSource,
     PromptDelivery,
 )
-from benchmarks import tab
+from benchmarks import execute, log, tab
 from demo.models import DemoCourse
 
 COURSE_KEY = CourseKey.from_string("course-v1:Bench+FIG+2026")
@@ -47,16 +46,6 @@ REPEATS = 3
 TARGET_WINDOWS = 1_000_000
 TARGET_COLD_VS_FLOOR = 0.1
 User = get_user_model()
-
-
-def log(text):
-    print(text, file=sys.stderr, flush=True)
-
-
-def execute(sql, params=()):
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
 
 
 def seed_definition(now):

@@ -6,7 +6,6 @@ are the ratios, all measured in the same run. Import only after ``benchmarks.boo
 import math
 import os
 import secrets
-import sys
 import time
 import tracemalloc
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from activation_plugin.models import (
     FollowUpPrompt,
     PromptDelivery,
 )
+from benchmarks import log
 from demo.models import DemoCourse
 
 COURSE_KEY = CourseKey.from_string("course-v1:Bench+TICK+2026")
@@ -37,11 +37,6 @@ OPENED_DAYS_AGO = 10  # between the prompt and its reminder: exactly one message
 PROBE_BATCH_SIZE = 100
 USERNAME_PREFIX = "bench-"
 User = get_user_model()
-
-
-def log(text):
-    """Progress on stderr, so stdout carries only the table."""
-    print(text, file=sys.stderr, flush=True)
 
 
 def naive_utc(moment):
