@@ -287,8 +287,8 @@ def test_the_english_source_catalogue_is_where_openedx_translations_takes_a_plug
     assert not (LOCALE / "en").exists()  # no second English catalogue for Django to load
 
 
-def test_a_catalogue_pulled_as_the_lms_pulls_plugins_translations_overrides_the_shipped_one(client, settings,
-                                                                                          tmp_path):
+def test_a_catalogue_pulled_as_the_lms_pulls_plugins_translations_overrides_the_shipped_one(
+        client, settings, tmp_path):
     """
     The LMS's ``pull_plugin_translations`` puts a plugin's catalogues in
     ``conf/plugins-locale/plugins/<module>/`` and adds that folder to ``LOCALE_PATHS``; those win over
