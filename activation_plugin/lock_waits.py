@@ -69,11 +69,12 @@ def bounded_lock_waits(view):
     return wrapper
 
 
-def _restore():
+def _restore(sql=RESTORE):
     """
-    Put the session's wait back. If that fails (the database went away, or the request's
-    transaction is broken and refuses statements), the connection is closed instead: a
-    connection still carrying the plugin's bound must not serve the platform's next request.
+    Put the session's wait back with ``sql`` (``RESTORE``, or ``not_waiting``'s ``NO_WAIT_RESTORE``).
+    If that fails (the database went away, or the request's transaction is broken and refuses
+    statements), the connection is closed instead: a connection still carrying the plugin's bound
+    must not serve the platform's next request.
     """
     try:
         if connection.needs_rollback and connection.connection is not None:
@@ -82,12 +83,12 @@ def _restore():
             # not transactional, so it is put back on the driver's own connection.
             raw = connection.connection.cursor()
             try:
-                raw.execute(RESTORE)
+                raw.execute(sql)
             finally:
                 raw.close()
             return
         with connection.cursor() as cursor:
-            cursor.execute(RESTORE)
+            cursor.execute(sql)
     except (DatabaseError, connection.Database.Error) as exc:
         log.info("activation: closing a connection whose lock wait could not be restored: %s", exc)
         connection.close()
@@ -110,9 +111,4 @@ def not_waiting():
     try:
         yield
     finally:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(NO_WAIT_RESTORE)
-        except (DatabaseError, connection.Database.Error) as exc:
-            log.info("activation: closing a connection whose lock wait could not be restored: %s", exc)
-            connection.close()
+        _restore(NO_WAIT_RESTORE)
