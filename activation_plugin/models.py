@@ -683,9 +683,51 @@ class WindowTally(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["definition", "cell", "closes_on"], name="act_tally_cell_day")]
+        # The rows closing from today on, which the figures subtract from the cells' totals.
+        indexes = [models.Index(fields=["definition", "closes_on"], name="act_tally_cell_closing")]
 
     def __str__(self):
         return f"tally of definition {self.definition_id}, {self.course_run} {self.arm}, closing {self.closes_on}"
+
+
+class CellTotal(models.Model):
+    """
+    A definition's ``WindowTally`` rows summed over their closing days, one row per cell: moved by
+    the same upserts, in the same transaction. The figures take a cell's ended windows as its total
+    minus its rows closing today or later (a window's length of days), so a first visit to many
+    courses (the portfolio) reads one row per cell instead of grouping every closing day's rows.
+    See docs/decisions/0009-tallies.rst.
+
+    .. no_pii: Counts per group of learners; no identifier.
+    """
+
+    definition = models.ForeignKey(ActivationDefinition, on_delete=models.CASCADE, related_name="+")
+    cell = models.CharField(max_length=40, help_text=_("A digest of the run, arm and segment below."))
+    course_run = CourseKeyField(max_length=255)
+    arm = models.CharField(max_length=16)
+    enrollment_mode = models.CharField(max_length=100, blank=True)
+    org = models.CharField(max_length=255, blank=True)
+    cohort = models.CharField(max_length=255, blank=True)
+    first_opened = models.DateTimeField()
+    completers = models.IntegerField(default=0)
+    activated = models.IntegerField(default=0)
+    prompted = models.IntegerField(default=0)
+    responded = models.IntegerField(default=0)
+    verified = models.IntegerField(default=0, help_text=_("Windows with verified evidence."))
+    repeat = models.IntegerField(default=0, help_text=_("Activated windows with two or more verified evidence."))
+    verified_evidence = models.IntegerField(default=0, help_text=_("Verified evidence of the activated windows."))
+    awaiting_review = models.IntegerField(default=0, help_text=_("Evidence submitted and not yet decided."))
+    strength_self_report = models.IntegerField(default=0)
+    strength_peer = models.IntegerField(default=0)
+    strength_staff = models.IntegerField(default=0)
+    strength_supervisor = models.IntegerField(default=0)
+    strength_kpi = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["definition", "cell"], name="act_tally_cell_total")]
+
+    def __str__(self):
+        return f"total of definition {self.definition_id}, {self.course_run} {self.arm}"
 
 
 class ActivationDayTally(models.Model):

@@ -23,6 +23,7 @@ from activation_plugin.models import (
     ActivationDayTally,
     ActivationDefinition,
     ActivationWindow,
+    CellTotal,
     CensorTally,
     Evidence,
     KpiTally,
@@ -36,17 +37,21 @@ from tests.figures_data import source
 STAFF_PROJECT = {**PROJECT, "verification": "staff",
                  "prompts": [{"send_after_days": 1, "reminder_days": [4], "subject": "How did it go?",
                               "body": "Tell us."}]}
+TALLY_MODELS = (WindowTally, CellTotal, ActivationDayTally, CensorTally, KpiTally)
 METRIC = {"kind": "metric", "title": "Handle time down", "config": {
     "metric": "handle_time", "threshold": -10, "direction": "lower", "relative": True, "baseline_days": 20}}
 
 
 def stored(definition):
     """
-    Every tally row of the definition, without ids, in a comparable order, KPI sums rounded. A day
-    or KPI row a window moved out of stays at zero where a rebuild has none: those are left out.
+    Every tally row of the definition, without ids, in a comparable order (the cells' totals after
+    their days), KPI sums rounded. A day or KPI row a window moved out of stays at zero where a
+    rebuild has none: those are left out.
     """
     cells = sorted(tuple(str(value) for value in row) for row in WindowTally.objects.filter(
         definition=definition).values_list("cell", "closes_on", "first_opened", *tallies.CELL_COUNTERS))
+    cells += sorted(tuple(str(value) for value in row) for row in CellTotal.objects.filter(
+        definition=definition).values_list("cell", "first_opened", *tallies.CELL_COUNTERS))
     days = sorted(ActivationDayTally.objects.filter(definition=definition).exclude(activated=0)
                   .values_list("day", "activated"))
     days += sorted(CensorTally.objects.filter(definition=definition).exclude(waiting=0)
@@ -81,8 +86,22 @@ def counted_from_windows(definition, now):
         definition.refresh_from_db()
 
 
+def days_summed(definition):
+    """Each cell's tally rows summed over their closing days: what its ``CellTotal`` must hold."""
+    totals = {}
+    for row in WindowTally.objects.filter(definition=definition).values("cell", "first_opened",
+                                                                         *tallies.CELL_COUNTERS):
+        total = totals.setdefault(row["cell"], {**row, **dict.fromkeys(tallies.CELL_COUNTERS, 0)})
+        total["first_opened"] = min(total["first_opened"], row["first_opened"])
+        for counter in tallies.CELL_COUNTERS:
+            total[counter] += row[counter]
+    return totals
+
+
 def assert_tallies_hold(definition, moments):
     definition.refresh_from_db()
+    assert {row["cell"]: row for row in CellTotal.objects.filter(definition=definition).values(
+        "cell", "first_opened", *tallies.CELL_COUNTERS)} == days_summed(definition)
     for moment in moments:
         from_tallies = comparable(api.analytics(definition, now=moment))
         assert from_tallies == comparable(counted_from_windows(definition, moment)), moment
@@ -159,7 +178,7 @@ def test_a_definition_made_before_tallies_is_counted_from_its_windows_until_the_
     windows = complete(definition, UserFactory.create_batch(6), NOW - timedelta(days=40))
     submit(windows[0], "before-upgrade")
     # As the migration leaves a definition that existed before: windows, no tallies.
-    for model in (WindowTally, ActivationDayTally, CensorTally, KpiTally):
+    for model in TALLY_MODELS:
         model.objects.filter(definition=definition).delete()
     ActivationWindow.objects.filter(definition=definition).update(tallied=None)
     ActivationDefinition.objects.filter(pk=definition.pk).update(tallies_built_at=None)
@@ -180,7 +199,8 @@ def test_the_command_repairs_tallies_that_drifted(make_definition, course_key, s
     definition = make_definition()
     complete(definition, UserFactory.create_batch(5), NOW - timedelta(days=40))
     kept = stored(definition)
-    WindowTally.objects.filter(definition=definition).update(completers=99)  # edited by hand, or a bad restore
+    for model in (WindowTally, CellTotal):  # edited by hand, or a bad restore
+        model.objects.filter(definition=definition).update(completers=99)
     assert api.summarize(definition, now=NOW)["completers"] != 5
     out = call_command_output("activation_rebuild_tallies", str(definition.pk))
     assert f"definition {definition.pk}: 5 windows counted" in out
@@ -356,7 +376,7 @@ def test_an_online_recount_builds_and_repairs_by_chunks_as_the_locked_rebuild_do
     after = stored(definition)
     assert api.rebuild_tallies(definition) == 8 and stored(definition) == after != rebuilt[1]
     # A definition never built: counted by the tick by chunks, to what the locked rebuild finds.
-    for model in (WindowTally, ActivationDayTally, CensorTally, KpiTally):
+    for model in TALLY_MODELS:
         model.objects.filter(definition=definition).delete()
     ActivationWindow.objects.filter(definition=definition).update(tallied=None)
     ActivationDefinition.objects.filter(pk=definition.pk).update(tallies_built_at=None)

@@ -39,6 +39,7 @@ from activation_plugin.models import (
     ActivationDayTally,
     ActivationDefinition,
     ActivationWindow,
+    CellTotal,
     CensorTally,
     EvidenceRequirement,
     KpiTally,
@@ -89,6 +90,21 @@ class _Moves:
             for name, value in sums.items():
                 group[name] += sign * value
 
+    def _totals(self):
+        """The moved cells summed over their closing days: what moves in each cell's ``CellTotal``."""
+        totals = {}
+        for row in self.cells.values():
+            total = totals.get(row["cell"])
+            if total is None:
+                totals[row["cell"]] = {key: value for key, value in row.items() if key != "closes_on"}
+                continue
+            total["first_opened"] = min(total["first_opened"], row["first_opened"])
+            total["new"] |= row["new"]
+            for counter in CELL_COUNTERS:
+                total[counter] += row[counter]
+        return [{"definition_id": self.definition_id, **row} for row in totals.values()
+                if row["new"] or any(row[counter] for counter in CELL_COUNTERS)]
+
     def save(self):
         """
         One upsert per table, of the rows that moved, in key order: two writers that move the same
@@ -97,7 +113,9 @@ class _Moves:
         _upsert(WindowTally, ("definition_id", "cell", "closes_on"), CELL_COUNTERS,
                 [{"definition_id": self.definition_id, **row} for row in self.cells.values()
                  if row["new"] or any(row[counter] for counter in CELL_COUNTERS)],
-                extra=("course_run", "arm", "enrollment_mode", "org", "cohort"), least=("first_opened",))
+                extra=CELL_FIELDS, least=("first_opened",))
+        _upsert(CellTotal, ("definition_id", "cell"), CELL_COUNTERS, self._totals(), extra=CELL_FIELDS,
+                least=("first_opened",))
         _upsert(ActivationDayTally, ("definition_id", "day"), ("activated",),
                 [{"definition_id": self.definition_id, "day": day, "activated": n}
                  for day, n in self.days.items() if n])
@@ -390,7 +408,7 @@ def rebuild(definition):
         int: the windows counted.
     """
     _lock_windows(definition)
-    for model in (WindowTally, ActivationDayTally, CensorTally, KpiTally):
+    for model in (WindowTally, CellTotal, ActivationDayTally, CensorTally, KpiTally):
         model.objects.filter(definition=definition).delete()
     baselines = metric_baselines(definition)
     metrics, counted, last = list(baselines), 0, 0

@@ -30,6 +30,7 @@ from django.db.models import (
     DateTimeField,
     Exists,
     ExpressionWrapper,
+    F,
     FloatField,
     IntegerField,
     Min,
@@ -45,6 +46,7 @@ from django.db.models.functions import Coalesce
 from activation_plugin.models import (
     ActivationDayTally,
     ActivationWindow,
+    CellTotal,
     CensorTally,
     Evidence,
     EvidenceRequirement,
@@ -393,15 +395,7 @@ def read_many(definitions, now, baselines_of):
     if not built:
         return tallied
     today = utc_day(now)
-    # Grouped by the cell's short digest, not its five texts (a third of the time on MariaDB); the
-    # digest determines the texts, so each group's are its least.
-    cells = _summed(WindowTally.objects.filter(definition__in=list(built)), today, ("definition_id", "cell"), {
-        "first_opened": Min("first_opened"),
-        **{f"cell_{field}": Min(field, output_field=CharField()) for field in CELL_FIELDS},
-        **{counter: Sum(counter) for counter in CELL_COUNTERS}})
-    for row in cells:
-        del row["cell"]
-        row.update({field: row.pop(f"cell_{field}") for field in CELL_FIELDS})
+    cells = _cells_of(list(built), today)
     kpi = []
     with_kpi = [pk for pk, baselines in built.items() if baselines]
     if with_kpi:
@@ -420,6 +414,39 @@ def read_many(definitions, now, baselines_of):
                               [row for row in kpi_of[pk] if row["ended"] is not None] + today_part.kpi,
                               {}, today_part.waiting)
     return tallied
+
+
+def _cells_of(definition_ids, today):
+    """
+    The cell rows of these definitions, as ``_summed`` gives them (with the ``definition_id``): each
+    cell's rows closing today or later summed by day class (one grouped read of only those rows, on
+    the ``(definition, closes_on)`` index, without texts), and its ended part, the cell's total
+    (``CellTotal``, one row per cell, read as it is) minus them. The run is read as text (parsing a
+    course key per row costs more than the query). An ended part with nothing counted is left out,
+    unless its windows opened before any of the cell's later ones: its ``first_opened`` orders the
+    runs (a run whose first windows were all withdrawn).
+    """
+    later = {}
+    for row in _summed(WindowTally.objects.filter(definition__in=definition_ids, closes_on__gte=today), today,
+                       ("definition_id", "cell"), {"first_opened": Min("first_opened"),
+                                                   **{counter: Sum(counter) for counter in CELL_COUNTERS}}):
+        later.setdefault((row["definition_id"], row.pop("cell")), []).append(row)
+    rows = []
+    for total in (CellTotal.objects.filter(definition__in=definition_ids)
+                  .annotate(run=ExpressionWrapper(F("course_run"), output_field=CharField()))
+                  .values("definition_id", "cell", "run", *CELL_FIELDS[1:], "first_opened", *CELL_COUNTERS)
+                  .order_by()):
+        texts = {"course_run": total.pop("run"), **{field: total.pop(field) for field in CELL_FIELDS[1:]}}
+        parts = later.get((total["definition_id"], total.pop("cell")), [])
+        for part in parts:
+            part.update(texts)
+            for counter in CELL_COUNTERS:
+                total[counter] -= part[counter]
+        if any(total[counter] for counter in CELL_COUNTERS) or all(
+                total["first_opened"] < part["first_opened"] for part in parts):
+            rows.append({**total, **texts, "ended": True})
+        rows += [{"definition_id": total["definition_id"], **part} for part in parts]
+    return rows
 
 
 def _by_definition(rows, definition_ids):
