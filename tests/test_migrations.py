@@ -144,3 +144,21 @@ def test_0022_gives_each_learner_one_follow_up_per_catalog_course_and_keeps_doub
     assert sorted(follow_ups.values_list("user_id", "catalog_course")) == sorted(
         [(doubled.pk, "TestX+APPLY"), (doubled.pk, "TestX+OTHER"), (single.pk, "TestX+APPLY")])
     assert apps.get_model("activation_plugin", "ActivationWindow").objects.count() == 4
+
+
+def test_0022_sums_each_cells_kept_tally_rows_into_its_total():
+    apps = migrate(("activation_plugin", "0021_course_follow_up"))
+    definition = apps.get_model("activation_plugin", "ActivationDefinition").objects.create(
+        course_key="course-v1:TestX+APPLY+2026", catalog_course="TestX+APPLY", name="d", behavior="b",
+        window_days=30, holdout_seed="s", status="active", tallies_built_at=datetime(2026, 6, 1, tzinfo=timezone.utc))
+    rows = apps.get_model("activation_plugin", "WindowTally").objects
+    for cell, day, completers, activated in (("a", 1, 3, 1), ("a", 2, 4, 2), ("b", 1, 5, 0)):
+        rows.create(definition=definition, cell=cell, closes_on=datetime(2026, 6, day).date(), arm="prompted",
+                    course_run="course-v1:TestX+APPLY+2026", enrollment_mode=f"mode-{cell}",
+                    first_opened=datetime(2026, 5, day, tzinfo=timezone.utc), completers=completers,
+                    activated=activated, repeat=activated)
+    apps = migrate(("activation_plugin", "0022_cell_totals"))
+    totals = apps.get_model("activation_plugin", "CellTotal").objects.filter(definition_id=definition.pk)
+    assert sorted(totals.values_list("cell", "enrollment_mode", "first_opened", "completers", "activated", "repeat")) == [
+        ("a", "mode-a", datetime(2026, 5, 1, tzinfo=timezone.utc), 7, 3, 3),
+        ("b", "mode-b", datetime(2026, 5, 1, tzinfo=timezone.utc), 5, 0, 0)]

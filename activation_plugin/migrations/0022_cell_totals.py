@@ -1,7 +1,7 @@
 """
-Issue 33 (scale): each cell"s tally rows summed over their closing days (``CellTotal``), moved with
+Issue 33 (scale): each cell's tally rows summed over their closing days (``CellTotal``), moved with
 them by every write, so the figures read one row per cell and only the rows closing from today on
-(the new ``(definition, closes_on)`` index) instead of grouping every closing day"s rows.
+(the new ``(definition, closes_on)`` index) instead of grouping every closing day's rows.
 
 The totals of the tallies already kept are summed here, in one ``INSERT … SELECT`` per database.
 """
@@ -16,15 +16,18 @@ COUNTERS = ("completers", "activated", "prompted", "responded", "verified", "rep
 
 
 def sum_the_kept_tallies(apps, schema_editor):
-    """Every built definition"s cell totals, from its tally rows (the cell"s texts are the same on each of its rows)."""
+    """Every built definition's cell totals, from its tally rows (the cell's texts are the same on each of its rows)."""
     quote = schema_editor.connection.ops.quote_name
     totals = apps.get_model("activation_plugin", "CellTotal")._meta.db_table
     tallies = apps.get_model("activation_plugin", "WindowTally")._meta.db_table
     texts, counters = [quote(name) for name in TEXTS], [quote(name) for name in COUNTERS]
-    schema_editor.execute(
-        f"INSERT INTO {quote(totals)} (definition_id, cell, {", ".join(texts)}, first_opened, {", ".join(counters)})"
-        f" SELECT definition_id, cell, {", ".join(f"MIN({text})" for text in texts)}, MIN(first_opened),"
-        f" {", ".join(f"SUM({counter})" for counter in counters)} FROM {quote(tallies)} GROUP BY definition_id, cell")
+    least = ", ".join(f"MIN({text})" for text in texts)
+    sums = ", ".join(f"SUM({counter})" for counter in counters)
+    with schema_editor.connection.cursor() as cursor:  # rows, not DDL: MySQL runs this inside the migration's atomic()
+        cursor.execute(
+            f"INSERT INTO {quote(totals)} (definition_id, cell, {', '.join(texts)}, first_opened, {', '.join(counters)})"
+            f" SELECT definition_id, cell, {least}, MIN(first_opened), {sums} FROM {quote(tallies)}"
+            " GROUP BY definition_id, cell")
 
 
 class Migration(migrations.Migration):
