@@ -804,3 +804,50 @@ class KpiTally(models.Model):
 
     def __str__(self):
         return f"{self.metric} tally of definition {self.definition_id}, {self.arm}, closing {self.closes_on}"
+
+
+class LateTally(models.Model):
+    """
+    What changed in a cell's ``WindowTally`` row of a closing day after that day was over, by the UTC
+    day of the change: a review's verdict, a withdrawal, evidence re-judged or a KPI observation that
+    activates a window long ended. Moved by the same upserts as the tallies. A viewer who cannot see
+    the window's run row by row has had that day released already; ``figures.release`` counts the
+    change for them on the day it happened, released only with what ended then in a group that
+    passes the cell test. See docs/decisions/0016-suppression-and-differencing.rst, "Late changes".
+
+    .. no_pii: Counts per group of learners; no identifier.
+    """
+
+    definition = models.ForeignKey(ActivationDefinition, on_delete=models.CASCADE, related_name="+")
+    cell = models.CharField(max_length=40, help_text=_("A digest of the run, arm and segment below."))
+    course_run = CourseKeyField(max_length=255)
+    arm = models.CharField(max_length=16)
+    enrollment_mode = models.CharField(max_length=100, blank=True)
+    org = models.CharField(max_length=255, blank=True)
+    cohort = models.CharField(max_length=255, blank=True)
+    closes_on = models.DateField(help_text=_("The UTC day the windows closed."))
+    changed_on = models.DateField(help_text=_("The UTC day of the change, after closes_on."))
+    activation_day = models.IntegerField(help_text=_(
+        "Days from opening to activation of the windows whose counts these are (-1: not activated): the curve's."))
+    first_opened = models.DateTimeField()
+    changed = models.IntegerField(default=0, help_text=_("Changes to a window's counts."))
+    completers = models.IntegerField(default=0)
+    activated = models.IntegerField(default=0)
+    prompted = models.IntegerField(default=0)
+    responded = models.IntegerField(default=0)
+    verified = models.IntegerField(default=0)
+    repeat = models.IntegerField(default=0)
+    verified_evidence = models.IntegerField(default=0)
+    awaiting_review = models.IntegerField(default=0)
+    strength_self_report = models.IntegerField(default=0)
+    strength_peer = models.IntegerField(default=0)
+    strength_staff = models.IntegerField(default=0)
+    strength_supervisor = models.IntegerField(default=0)
+    strength_kpi = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["definition", "cell", "closes_on", "changed_on", "activation_day"], name="act_tally_late_change")]
+
+    def __str__(self):
+        return f"late change of definition {self.definition_id}, {self.course_run} {self.arm}, closed {self.closes_on}"

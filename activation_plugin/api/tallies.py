@@ -43,6 +43,7 @@ from activation_plugin.models import (
     CensorTally,
     EvidenceRequirement,
     KpiTally,
+    LateTally,
     WindowTally,
 )
 
@@ -161,6 +162,47 @@ def _upsert(model, keys, counters, rows, extra=(), least=()):
         cursor.execute(sql, values)
 
 
+class _LateChanges:
+    """
+    What the windows of one ``_move`` change in the tallies of closing days that were over before
+    ``changed_on`` (a verdict, a withdrawal, evidence re-judged, an activation by a late KPI
+    observation), per cell, closing day and the day of the change: the ``LateTally`` rows
+    ``figures.release`` counts on the day they happened for viewers who cannot see the windows' runs
+    row by row (ADR 0016, "Late changes"). A window counted for the first time is not a change: it
+    counts on the day it closed (ADR 0016 says what that leaves open).
+    """
+
+    def __init__(self, definition_id, changed_on):
+        self.definition_id, self.changed_on, self.cells = definition_id, changed_on, {}
+
+    def add(self, row, added):
+        """
+        One window moved from what it stored (``row["tallied"]``) to ``added``, if it closed on a day
+        over before the change: what it added is taken out, and what it adds now put in, under the
+        day each activated on (the Kaplan-Meier curve's events move with the counts).
+        """
+        closes_on = utc_day(row["closes_at"])
+        before = row["tallied"]
+        if before is None or closes_on >= self.changed_on or (before["cell"], before["day"]) == (
+                added["cell"], added["day"]):
+            return
+        for contributed, sign in ((before, -1), (added, 1)):
+            day = -1 if contributed["day"] is None else contributed["day"]
+            key = (cell_key(row), closes_on, day)
+            cell = self.cells.setdefault(key, {
+                "definition_id": self.definition_id, **{field: row[field] for field in CELL_FIELDS}, "cell": key[0],
+                "closes_on": closes_on, "changed_on": self.changed_on, "activation_day": day,
+                "first_opened": row["opened_at"], "changed": 0, **dict.fromkeys(CELL_COUNTERS, 0)})
+            cell["changed"] += sign > 0
+            for counter, value in contributed["cell"].items():
+                cell[counter] += sign * value
+
+    def save(self):
+        """One upsert, after the tallies' (the same lock order for every writer)."""
+        _upsert(LateTally, ("definition_id", "cell", "closes_on", "changed_on", "activation_day"),
+                ("changed", *CELL_COUNTERS), list(self.cells.values()), extra=CELL_FIELDS, least=("first_opened",))
+
+
 def retally(definition, window_ids, baselines=None):
     """
     Count these windows of ``definition`` again and move the tallies by what changed; must run
@@ -180,18 +222,21 @@ def retally(definition, window_ids, baselines=None):
 def _move(definition_id, rows, metrics):
     """Move the tallies by what each window (an ``annotated`` row) adds now minus what it stored; store the new."""
     moves, changed = _Moves(definition_id), []
+    late = _LateChanges(definition_id, utc_day(timezone.now()))
     for row in rows:
         added = contribution(row, metrics)
         if added == row["tallied"]:
             continue
         moves.add(row, row["tallied"] or _NOTHING, -1)
         moves.add(row, added, 1)
+        late.add(row, added)
         changed.append(ActivationWindow(pk=row["pk"], tallied=added))
     if changed:
         # The windows' own rows first, the shared running totals last: their locks are then held only
         # from the upserts to the commit, which is what other writers of the cell wait for.
         ActivationWindow.objects.bulk_update(changed, ["tallied"])
         moves.save()
+        late.save()
 
 
 def count_after_commit(definition, window_ids):
