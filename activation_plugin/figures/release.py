@@ -162,7 +162,7 @@ def counted_through(definition, now, tallied, visible_runs, through):
     the day ``through`` (``walk``; today's always) counted as running: the figures over ended windows
     count them once released. The Kaplan–Meier curve is unchanged: they stay censored at the
     window's end. The viewer's own runs count as they are: they see those rows anyway. One query, of
-    the windows ended since (what each adds is stored on it). Nothing moves while suppression is off.
+    the tally rows of the days closed since (no window is read). Nothing moves while suppression is off.
     """
     return counted_through_many([definition], now, {definition.pk: tallied}, {definition.pk: visible_runs},
                                 {definition.pk: through})[definition.pk]
@@ -171,42 +171,62 @@ def counted_through(definition, now, tallied, visible_runs, through):
 def counted_through_many(definitions, now, tallied_of, visible_runs_of, through_of):
     """
     ``counted_through`` of several definitions (``{definition id: ...}`` of their tallies, visible
-    runs and ``walk``'s ``through``), in one query of the windows ended since, whatever their number.
+    runs and ``walk``'s ``through``), in one grouped query of the tally rows of the days closed since,
+    whatever the number of windows (today's ended windows are ``tallied``'s ``ended_today``). A
+    definition whose tallies were never built is counted from its windows ended since (one query).
     """
     if min_cell_size() <= 1:
         return dict(tallied_of)
     moving = [definition for definition in definitions
               if unseen(tallied_of[definition.pk], visible_runs_of[definition.pk]).cells]
-    since = defaultdict(list)  # the first moment counted as running, by definition
-    for definition in moving:
-        through = through_of[definition.pk]
-        since[None if through is None else datetime.combine(through, time.min, tzinfo=dt_timezone.utc) + DAY].append(
-            definition.pk)
     moved_of = dict(tallied_of)
-    if not since:
+    if not moving:
         return moved_of
-    windows = ActivationWindow.objects.filter(reduce(operator.or_, (
-        Q(definition__in=pks) if start is None else Q(definition__in=pks, closes_at__gte=start)
-        for start, pks in since.items())), closes_at__lte=now).exclude(state=ActivationWindow.State.WITHDRAWN)
     seen = {pk: {str(run) for run in runs} for pk, runs in visible_runs_of.items()}
-    columns = [column for column in WINDOW_COLUMNS if column != "course_run"]
-    rows = [row for row in windows.annotate(run=ExpressionWrapper(F("course_run"), output_field=CharField()))
-            .values(*columns, "run").order_by() if row["run"] not in seen[row["definition_id"]]]
-    for row in rows:
-        row["course_run"] = row.pop("run")  # as text, as the tally rows read it
-    _count_uncounted(rows, {definition.pk: {} for definition in moving})  # each window's addition is stored on it
-    rows_of = defaultdict(list)
-    for row in rows:
-        rows_of[row["definition_id"]].append(row)
+    since = {definition.pk: None if through_of[definition.pk] is None else through_of[definition.pk] + DAY
+             for definition in moving}
+    built = [definition.pk for definition in moving if definition.tallies_built_at is not None]
+    closed = tallies.cells_closed({pk: since[pk] for pk in built}, utc_day(now))
+    for pk in built:
+        closed[pk] += [dict(row) for row in tallied_of[pk].ended_today]
+    closed |= _closed_windows([definition for definition in moving if definition.tallies_built_at is None],
+                              now, since)
     for definition in moving:
-        moved_of[definition.pk] = _counted_as_running(definition, now, tallied_of[definition.pk],
-                                                      rows_of[definition.pk])
+        moved = [cell for cell in closed[definition.pk] if str(cell["course_run"]) not in seen[definition.pk]]
+        moved_of[definition.pk] = _counted_as_running(definition, tallied_of[definition.pk], moved)
     return moved_of
 
 
-def _counted_as_running(definition, now, tallied, rows):
-    """``tallied`` with the ended windows of ``rows`` (their columns and stored ``tallied``) moved to running."""
-    moved = _added_up(({**row, "added": {**row["tallied"], "kpi": {}}} for row in rows), now).cells
+def _closed_windows(definitions, now, since):
+    """
+    ``{definition id: [cell row]}`` of the windows of definitions whose tallies were never built that
+    ended from the day ``since[id]`` (None: the first) to ``now``, counted from the windows (what each
+    adds, stored on it or counted afresh), in one query.
+    """
+    if not definitions:
+        return {}
+    starts = defaultdict(list)
+    for definition in definitions:
+        starts[since[definition.pk]].append(definition.pk)
+    windows = ActivationWindow.objects.filter(reduce(operator.or_, (
+        Q(definition__in=pks) if start is None
+        else Q(definition__in=pks, closes_at__gte=datetime.combine(start, time.min, tzinfo=dt_timezone.utc))
+        for start, pks in starts.items())), closes_at__lte=now).exclude(state=ActivationWindow.State.WITHDRAWN)
+    columns = [column for column in WINDOW_COLUMNS if column != "course_run"]
+    rows = list(windows.annotate(run=ExpressionWrapper(F("course_run"), output_field=CharField()))
+                .values(*columns, "run").order_by())
+    for row in rows:
+        row["course_run"] = row.pop("run")  # as text, as the tally rows read it
+    _count_uncounted(rows, {definition.pk: {} for definition in definitions})
+    rows_of = defaultdict(list)
+    for row in rows:
+        rows_of[row["definition_id"]].append(row)
+    return {definition.pk: _added_up(({**row, "added": {**row["tallied"], "kpi": {}}}
+                                      for row in rows_of[definition.pk]), now).cells for definition in definitions}
+
+
+def _counted_as_running(definition, tallied, moved):
+    """``tallied`` with the ended windows of the ``moved`` cells (their counters) moved to running."""
     if not moved:
         return tallied
     cells = [dict(row) for row in tallied.cells]

@@ -70,7 +70,9 @@ DEFAULT_BASELINE_DAYS = 30
 WINDOW_COLUMNS = ("pk", "definition_id", *CELL_FIELDS, "opened_at", "closes_at", "state", "days_to_activation",
                   "verified_strengths", "user_id", "tallied")
 
-Tallies = namedtuple("Tallies", "cells kpi activation_days waiting")
+# ``ended_today``: the cells of ``cells`` that are today's windows ended by now (built tallies only),
+# which the release of figures moves back to running with the days closed since (``cells_closed``).
+Tallies = namedtuple("Tallies", "cells kpi activation_days waiting ended_today", defaults=((),))
 DAY = timedelta(days=1)
 
 
@@ -412,8 +414,36 @@ def read_many(definitions, now, baselines_of):
         today_part = closing_today[pk]
         tallied[pk] = Tallies([row for row in cells_of[pk] if row["ended"] is not None] + today_part.cells,
                               [row for row in kpi_of[pk] if row["ended"] is not None] + today_part.kpi,
-                              {}, today_part.waiting)
+                              {}, today_part.waiting, [row for row in today_part.cells if row["ended"]])
     return tallied
+
+
+def cells_closed(first_days, today):
+    """
+    ``{definition id: [cell row]}``: per cell, the counters of the windows that closed from
+    ``first_days[id]`` (None: the first day) to yesterday, and the least ``first_opened``, summed
+    from their tally rows in one grouped query, whatever the number of windows (the run as text,
+    the texts as each cell's least: the digest determines them). Built tallies only.
+    """
+    by_start = {}
+    for pk, start in first_days.items():
+        by_start.setdefault(start, []).append(pk)
+    closed = {pk: [] for pk in first_days}
+    if not by_start:
+        return closed
+    rows = (WindowTally.objects.filter(reduce(operator.or_, (
+        Q(definition__in=pks) if start is None else Q(definition__in=pks, closes_on__gte=start)
+        for start, pks in by_start.items())), closes_on__lt=today)
+        .values("definition_id", "cell").annotate(
+            first_opened=Min("first_opened"),
+            **{f"cell_{field}": Min(field, output_field=CharField()) for field in CELL_FIELDS},
+            **{counter: Sum(counter) for counter in CELL_COUNTERS}).order_by())
+    for row in rows:
+        del row["cell"]
+        row.update({field: row.pop(f"cell_{field}") for field in CELL_FIELDS}, ended=True)
+        if any(row[counter] for counter in CELL_COUNTERS):
+            closed[row.pop("definition_id")].append(row)
+    return closed
 
 
 def _cells_of(definition_ids, today):
