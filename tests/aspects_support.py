@@ -201,7 +201,8 @@ class SupersetError(Exception):
 def chart_queries(assets, native_filters=None, instructor_of=None, embedded_in=None):
     """
     ``{chart: SQL}`` as Superset 6 builds a chart's query: the x-axis then the groupby columns,
-    its metrics (ad hoc SQL or the dataset's saved metrics) over the dataset's SQL, with the
+    its metrics (ad hoc SQL or the dataset's saved metrics) over the dataset's SQL, sorted by the
+    table's sort metric (``timeseries_limit_metric``, a saved metric's name) if it has one, with the
     chart's ad hoc filters, the dashboard's native filters (``{column: values}``) and, for an
     instructor of the courses ``instructor_of``, Aspects' row-level-security clause, or embedded
     in the instructor dashboard of the course ``embedded_in`` (a CourseKey), the guest token's. Refuses, as
@@ -237,7 +238,23 @@ def chart_queries(assets, native_filters=None, instructor_of=None, embedded_in=N
             raise SupersetError(f"{chart['slice_name']}: columns missing in dataset: {sorted(missing)}")
         selected = ", ".join([*columns, *(f"{sql} AS `{label}`" for sql, label in metrics)])
         where = " AND ".join(f"({condition})" for condition in conditions) or "1"
-        grouped = f" GROUP BY {', '.join(columns)} ORDER BY {', '.join(columns)}" if columns else ""
+        # The table's "Sort by" metric orders its rows; then the columns, so that ties come out in one order.
+        order = [f"`{params['timeseries_limit_metric']}` {'DESC' if params.get('order_desc', True) else 'ASC'}"
+                 ] if params.get("timeseries_limit_metric") else []
+        grouped = f" GROUP BY {', '.join(columns)} ORDER BY {', '.join(order + columns)}" if columns else ""
         queries[chart["slice_name"]] = (f"SELECT {selected} FROM ({dataset['sql']}) AS virtual_table "
                                         f"WHERE {where}{grouped}")
     return queries
+
+
+# The stated tolerance of the portfolio chart's shrunken interval (the rates dataset's shrunken_low and
+# shrunken_high), a numerical beta quantile: 0.0001 when the posterior's parameters (alpha + activated,
+# beta + not activated) are both 1 or more, 0.0005 in any case. Measured against scipy over priors of
+# 1e-9 to 100,000 learners at rates of 2 to 98 %, courses of 1 to 100,000: worst 7.3e-5 and 5.0e-4.
+SHRUNKEN_TOLERANCE, SHRUNKEN_TOLERANCE_FROM_1 = 0.0005, 0.0001
+
+
+def shrunken_tolerance(alpha, beta, activated, eligible):
+    """The stated tolerance of a course's shrunken interval."""
+    smaller = min(alpha + activated, beta + eligible - activated)
+    return SHRUNKEN_TOLERANCE_FROM_1 if smaller >= 1 else SHRUNKEN_TOLERANCE

@@ -10,11 +10,18 @@ from django.core.management import call_command
 from django.utils import timezone
 from opaque_keys.edx.keys import CourseKey
 
-from activation_plugin import api, stats
+from activation_plugin import api, portfolio_stats, stats
 from activation_plugin.figures.headline import funnel_counts
 from activation_plugin.models import ActivationDefinition, MetricSource, Review
 from demo.models import DemoCourse
-from tests.aspects_support import MODELS, SupersetError, chart_queries, statements, superset_assets
+from tests.aspects_support import (
+    MODELS,
+    SupersetError,
+    chart_queries,
+    shrunken_tolerance,
+    statements,
+    superset_assets,
+)
 from tests.conftest import PROJECT
 from tests.factories import UserFactory
 
@@ -277,8 +284,9 @@ def test_the_portfolio_chart_gives_the_portfolio_s_rows_within_row_level_securit
         erb, events, aspects, make_definition, course_key, settings, mailoutbox):
     """
     Three definitions in two orgs: the portfolio chart, as Superset sends it, gives each course's
-    completers, ended windows, activated and rate with its interval as the portfolio page has them
-    (unsuppressed), filtered by org or run, and to an instructor only their course.
+    completers, ended windows, activated and rate with its interval, its shrunken rate and rank, and
+    its place on the funnel plot as the portfolio page has them (unsuppressed), filtered by org or run,
+    and to an instructor only their course.
     """
     settings.ACTIVATION_MIN_CELL_SIZE = 1
     runs = [course_key, CourseKey.from_string("course-v1:OtherX+LEAD+2026"),
@@ -287,7 +295,7 @@ def test_the_portfolio_chart_gives_the_portfolio_s_rows_within_row_level_securit
         DemoCourse.objects.create(course_key=run, display_name=f"Course {run.course}")
     definitions = [make_definition(requirements=[STAFF_PROJECT], window_days=20, course_key=run) for run in runs]
     now = timezone.now()
-    for definition, run, learners in zip(definitions, runs, (12, 9, 6)):
+    for definition, run, learners in zip(definitions, runs, (12, 8, 5)):  # 3 of 9, 3 of 8, 2 of 5 ended activated
         follow_up(definition, run, UserFactory.create_batch(learners), now, every=7)
     as_of = timezone.now()
     warehouse = aspects(as_of)
@@ -297,20 +305,31 @@ def test_the_portfolio_chart_gives_the_portfolio_s_rows_within_row_level_securit
     assert {item["targets"][0]["column"]["name"] for item in dashboard["metadata"]["native_filter_configuration"]} \
         == {"org", "course_key"}
     staff = UserFactory(is_staff=True)
-    expected = {row["definition_id"]: row for row in api.portfolio(staff, now=as_of)["rows"]}
+    figures = api.portfolio(staff, now=as_of)
+    expected = {row["definition_id"]: row for row in figures["rows"]}
 
     def chart(**options):
         return warehouse.rows(chart_queries(assets, **options)["Activation portfolio"])
 
     rows = chart()
-    assert [(row["org"], row["catalog_course"]) for row in rows] == sorted(
-        (page["org"], page["catalog_course"]) for page in expected.values())
+    # In the page's ranking (by the shrunken rate), with the page's portfolio rate, prior and shrunken rates;
+    # the funnel limits put each course where the page's funnel plot does.
+    assert [row["definition_id"] for row in rows] == [page["definition_id"] for page in figures["rows"]]
+    assert len({page["rank"] for page in figures["rows"]}) == 3
+    prior = figures["prior"]
     for row in rows:
         page = expected[row["definition_id"]]
         assert (row["org"], row["catalog_course"]) == (page["org"], page["catalog_course"])
         assert (row["Completers"], row["Ended windows"], row["Activated"]) == (
             page["completers"], page["eligible"], page["activated"])
         assert (row["rate"], row["rate_low"], row["rate_high"]) == pytest.approx((page["rate"], *page["rate_ci"]))
+        assert (row["portfolio_rate"], row["prior_strength"], row["shrunken_rate"]) == pytest.approx(
+            (figures["pooled"]["rate"], prior["strength"], page["shrunken"]), rel=1e-9)
+        limits = portfolio_stats.FunnelLimits(n=row["Ended windows"], low={0.95: row["funnel_low_95"], 0.998: row[
+            "funnel_low_998"]}, high={0.95: row["funnel_high_95"], 0.998: row["funnel_high_998"]})
+        assert portfolio_stats.funnel_position(row["Activated"], row["Ended windows"], limits) == page["position"]
+        stated = shrunken_tolerance(prior["alpha"], prior["beta"], page["activated"], page["eligible"])
+        assert (row["shrunken_low"], row["shrunken_high"]) == pytest.approx(page["shrunken_ci"], abs=stated)
     assert {row["catalog_course"] for row in chart(native_filters={"org": ["OtherX"]})} == {
         "OtherX+LEAD", "OtherX+SELL"}
     assert [row["catalog_course"] for row in chart(native_filters={"course_key": [str(runs[2])]})] == ["OtherX+SELL"]
