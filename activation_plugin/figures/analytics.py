@@ -127,7 +127,7 @@ def analytics(definition, now=None, visible_runs=()):
         ("outcomes", summary["rate_suppressed"]),
         ("arms", arms is not None and any(arm["suppressed"] for arm in arms["arms"]))) if is_hidden}
     kpi, did = kpi_figures(definition, moment, with_did=arms is not None, tallied=tallied, baselines=baselines,
-                           hidden=hidden_splits)
+                           hidden=hidden_splits, unseen_learners=bool(hidden.cells))
     stage_counts = funnel_counts(definition, moment, tallied)
     figures = {
         "computed_at": moment,

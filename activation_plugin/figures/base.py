@@ -102,6 +102,22 @@ def unseen(tallied, visible_runs):
     return tallied._replace(cells=[row for row in tallied.cells if str(row["course_run"]) not in runs])
 
 
+def seen_or_released(tallied, visible_runs):
+    """
+    ``tallied`` (``release.read``'s) over the learners the viewer sees row by row and the others'
+    windows counted as ended (released), without the others' running windows: their activations and
+    answers so far move from one day to the next by one learner, which tomorrow's figures minus
+    today's would tell (docs/decisions/0016-suppression-and-differencing.rst, "The previous day").
+    ``release.read`` counts an unseen window that ended since its last move as running, so it is
+    left out too. Only the cells: the curve's days are ``headline``'s. Nothing is left out while
+    suppression is off.
+    """
+    if min_cell_size() <= 1:
+        return tallied
+    runs = {str(run) for run in visible_runs}
+    return tallied._replace(cells=[row for row in tallied.cells if row["ended"] or str(row["course_run"]) in runs])
+
+
 def suppress_rows(rows, unseen_rows=None, whole_dimension=False, held=None):
     """
     Hide groups whose rate would tell individual outcomes (``reveals_outcomes``: fewer than

@@ -2,10 +2,12 @@
 The headline of a definition: rate, Kaplan–Meier curve, funnel and persistence, added up from the
 definition's tallies (``tallies.read``) plus the running windows' censoring times, never per learner.
 """
+from datetime import datetime, time
+from datetime import timezone as dt_timezone
 from fractions import Fraction
 from itertools import combinations
 
-from django.db.models import Q
+from django.db.models import CharField, ExpressionWrapper, F, Q
 from django.utils import timezone
 
 from activation_plugin import stats
@@ -15,10 +17,12 @@ from activation_plugin.figures.base import (
     min_cell_size,
     rate_row,
     reveals_outcomes,
+    seen_or_released,
     suppress_rows,
     unseen,
 )
 from activation_plugin.figures.release import EVERYONE, held_values
+from activation_plugin.figures.tallies import DAY
 from activation_plugin.keys import catalog_course, parse_course_key
 from activation_plugin.models import ActivationDefinition, ActivationWindow, Evidence, PromptOptOut
 
@@ -62,7 +66,11 @@ def summarize(definition, now=None, tallied=None, visible_runs=(), holding=None)
     windows that did not activate, so a hidden rate hides the curve too. A window counts as ended
     once the day it closed on is over, and the rate is held hidden while the windows ended since its
     last release would tell outcomes (``release``; ``tallied`` and ``holding``: ``release.read``'s,
-    if read already).
+    if read already). The others' running windows move the curve and ``open_activated`` by one
+    learner a day, which tomorrow's figures minus today's would tell: the curve leaves them out
+    (it is drawn over the viewer's learners and the others' released ended windows, whose unseen
+    part is the rate's), and ``open_activated`` is hidden while there are any
+    (``running_left_out``).
 
     Returns:
         dict: completers, eligible, activated (of the eligible), not_activated, open (windows
@@ -75,12 +83,17 @@ def summarize(definition, now=None, tallied=None, visible_runs=(), holding=None)
         *cumulative activation* 1 - S, i.e. ``low = 1 - point.high``, ``high = 1 - point.low``),
         median_days, median_ci ((low, high) days, high None when not reached: Brookmeyer–Crowley
         by the band, or None), quote (``rate`` or ``km_rate``, the one to quote, or None), suppressed,
-        rate_suppressed, km_suppressed (the curve and the median hidden: fewer than the minimum
-        activated, or not activated, among the completers).
+        rate_suppressed, km_suppressed (the curve and the median hidden, with the rate),
+        running_left_out (the curve leaves out the running windows of learners outside
+        ``visible_runs``, and ``open_activated`` is hidden).
     """
     now = now or timezone.now()
-    if tallied is None:
-        tallied, holding = release.read(definition, now, visible_runs, with_kpi=False)
+    walked = None
+    if tallied is None:  # as ``release.read``, keeping the walk for the curve
+        walked = release.walk(definition, now, visible_runs)
+        holding = walked.holding
+        tallied = release.counted_through(definition, now, tallies.read(definition, now, with_kpi=False),
+                                          visible_runs, walked.through)
     elif holding is None:
         holding = release.walk(definition, now, visible_runs).holding
     ended_rows = [row for row in tallied.cells if row["ended"]]
@@ -95,7 +108,11 @@ def summarize(definition, now=None, tallied=None, visible_runs=(), holding=None)
         ).values("user_id")).count(),
     }
     counts["not_activated"] = counts["eligible"] - counts["activated"]
-    curve = stats.kaplan_meier(_events_by_day(tallied, counts["not_activated"], definition.window_days))
+    running_left_out = min_cell_size() > 1 and part["open"] > 0
+    curve = stats.kaplan_meier(_events_by_day(
+        _curve_without_unseen_running(definition, now, tallied, visible_runs, walked) if running_left_out
+        else tallied,
+        counts["not_activated"], definition.window_days))
     by_strength = {strength: sum(row[f"strength_{strength}"] for row in ended_rows)
                    for strength in Evidence.Strength.values}
     hidden_strength = {strength: sum(row[f"strength_{strength}"] for row in hidden_cells if row["ended"])
@@ -125,11 +142,14 @@ def summarize(definition, now=None, tallied=None, visible_runs=(), holding=None)
         # Nothing to hide in an empty definition; an empty rate is None anyway.
         "suppressed": 0 < part["completers"] < min_cell_size(),
         "rate_suppressed": rate_suppressed,
-        # The curve's steps are 1/n: a handful of activations, or of learners without one, tell
-        # who did what as surely as the rate would.
-        "km_suppressed": rate_suppressed or (part["completers"] > 0 and reveals_outcomes(
-            part["completers"], part["activated"] + part["open_activated"])),
+        # The curve's steps are 1/n: a handful of activations, or of learners without one, tell who
+        # did what as surely as the rate would. Its unseen learners are the rate's (the others'
+        # running windows are left out), so it is hidden with the rate.
+        "km_suppressed": rate_suppressed,
+        "running_left_out": running_left_out,
     }
+    if running_left_out:
+        summary["open_activated"] = None
     return _with_quote(_suppressed_summary(summary, hidden_strength, part["eligible"]))
 
 
@@ -169,6 +189,35 @@ def _suppressed_summary(summary, hidden_strength, hidden_eligible):
     return summary
 
 
+def _curve_without_unseen_running(definition, now, tallied, visible_runs, walked=None):
+    """
+    ``tallied`` without the activation days and waiting windows of the windows outside
+    ``visible_runs`` that ``release.read`` counts as running: those still running, and those ended
+    since the day ``release.walk`` reached (``walked``, walked again if not given), which it censors
+    at the window's end. The curve then moves for those learners only with a release, by a group
+    that passes the cell test. One query, of the definition's windows closing after that day.
+    """
+    through = (walked or release.walk(definition, now, visible_runs)).through
+    windows = counted_windows(definition)
+    if through is not None:
+        windows = windows.filter(closes_at__gte=datetime.combine(through, time.min, tzinfo=dt_timezone.utc) + DAY)
+    seen = {str(run) for run in visible_runs}
+    days, waiting = dict(tallied.activation_days), dict(tallied.waiting)
+    for run, state, days_to_activation, opened_at, closes_at in (
+            windows.annotate(run=ExpressionWrapper(F("course_run"), output_field=CharField()))
+            .values_list("run", "state", "days_to_activation", "opened_at", "closes_at").order_by()):
+        if run in seen:
+            continue
+        if state == ActivationWindow.State.ACTIVATED:
+            days[days_to_activation] -= 1
+        elif closes_at > now:
+            waiting[(now - opened_at) // DAY] -= 1
+        else:
+            waiting[definition.window_days] -= 1
+    return tallied._replace(activation_days={day: n for day, n in days.items() if n},
+                            waiting={day: n for day, n in waiting.items() if n})
+
+
 def _events_by_day(tallied, ended_not_activated, window_days):
     """
     ``{day: (activations, censored)}`` for Kaplan–Meier, in whole days since the window opened:
@@ -203,7 +252,8 @@ def funnel(definition, now=None, visible_runs=()):
 
     An arm with fewer than ``ACTIVATION_MIN_CELL_SIZE`` eligible learners is hidden (counts and
     shares None), and with it the other arm, which the headline totals would otherwise reveal; the
-    test is on the learners outside ``visible_runs`` (``base.suppress_rows``).
+    test is on the learners outside ``visible_runs`` (``base.suppress_rows``). Those learners count
+    once their windows are counted as ended (``funnel_from_counts``).
 
     Returns:
         dict: ``{"prompted": [{"stage", "count", "share"}, ...], "holdout": [...]}`` in stage order.
@@ -214,14 +264,20 @@ def funnel(definition, now=None, visible_runs=()):
                               funnel_counts(definition, now, unseen(tallied, visible_runs)), holding)
 
 
+# Each stage's count among the windows that ended (``funnel_counts``).
+ENDED_STAGES = {"completed": "ended", "prompted": "prompted_ended", "responded": "responded_ended",
+                "verified": "verified_ended", "activated": "activated_ended"}
+
+
 def funnel_counts(definition, now, tallied=None):
     """
-    Unsuppressed ``{arm: {stage: count, "ended": count, "activated_ended": count,
-    "responded_ended": count, "open": count}}`` from the tallies (``*_ended``: among the windows
-    that ended); also the source of the data quality's response rate.
+    Unsuppressed ``{arm: {stage: count, "ended": count, "prompted_ended": count, "responded_ended":
+    count, "verified_ended": count, "activated_ended": count, "open": count}}`` from the tallies
+    (``ended`` and ``*_ended``: among the windows that ended, ``ENDED_STAGES``); also the source of
+    the data quality's response rate.
     """
     tallied = tallied or tallies.read(definition, now, with_kpi=False)
-    counters = (*FUNNEL_STAGES, "ended", "activated_ended", "responded_ended", "open")
+    counters = (*FUNNEL_STAGES, *ENDED_STAGES.values(), "open")
     arms = {arm: dict.fromkeys(counters, 0) for arm in ActivationWindow.Arm.values}
     for row in tallied.cells:
         arm = arms.setdefault(row["arm"], dict.fromkeys(counters, 0))
@@ -229,12 +285,28 @@ def funnel_counts(definition, now, tallied=None):
         for stage in ("prompted", "responded", "verified", "activated"):
             arm[stage] += row[stage]
         if row["ended"]:
-            arm["ended"] += row["completers"]
-            arm["activated_ended"] += row["activated"]
-            arm["responded_ended"] += row["responded"]
+            for stage, ended in ENDED_STAGES.items():
+                arm[ended] += row["completers" if stage == "completed" else stage]
         else:
             arm["open"] += row["completers"]
     return arms
+
+
+def _funnel_without_unseen_running(arms, unseen_arms):
+    """
+    ``arms`` (``funnel_counts``) without the running windows of ``unseen_arms`` (the same over the
+    learners the viewer cannot see row by row): their answers and activations so far move by one
+    learner a day, which tomorrow's funnel minus today's would tell (as ``base.seen_or_released``).
+    """
+    if min_cell_size() <= 1:
+        return arms
+    without = {}
+    for arm, row in arms.items():
+        part = unseen_arms.get(arm)
+        without[arm] = dict(row) if part is None else {
+            **row, **{stage: row[stage] - part[stage] + part[ended] for stage, ended in ENDED_STAGES.items()},
+            "open": row["open"] - part["open"]}
+    return without
 
 
 # The stages that count answers: a learner's response is an outcome protected as their activation is.
@@ -275,36 +347,31 @@ def answers_hidden(arms, unseen_arms, holding=frozenset()):
     """
     Whether the counts of answers are hidden, all of them: the funnel's responded and verified, the
     response rate and the non-response panel (a response is an outcome, protected as an activation
-    is). They are sums over one table, arm by ended or running, of the learners the viewer cannot see
-    row by row (``unseen_arms``, ``funnel_counts`` over them): the funnel an arm's row, the response
-    rate the prompted arm's ended windows, the panel both arms' ended windows. Any group of that
-    table over ended windows that follows from the ones released (the panel minus the response rate
-    is the holdout's ended windows; the funnel minus its running windows, if those are known) is
-    released with them, so each such group is tested (``reveals_outcomes`` with answers as the
-    outcome; running windows' answers so far are not outcomes yet, as their activations are not),
-    and one that tells hides them all: hiding one alone leaves it the others' difference,
-    as a funnel's responded 6 of 10 gave a hidden response rate of 6 of 10 back. A figure hidden for
+    is). They are sums over one table, by arm, of the ended windows of the learners the viewer cannot
+    see row by row (``unseen_arms``, ``funnel_counts`` over them; the funnel leaves their running
+    windows out, ``funnel_from_counts``): the funnel an arm's, the response rate the prompted arm's,
+    the panel both arms'. Any group of that table that follows from the ones released (the panel
+    minus the response rate is the holdout's) is released with them, so each such group is tested
+    (``reveals_outcomes`` with answers as the outcome), and one that tells hides them all: hiding one
+    alone leaves it the others' difference, as a funnel's responded 6 of 10 gave a hidden response
+    rate of 6 of 10 back. A figure hidden for
     its activations (an arm of the funnel, the response rate with the prompted arm, the panel with
     the rate) releases nothing. Answers held today for everyone or an arm (``holding``,
     ``release.walk``) hide them all too.
     """
     if any(outcome == "responded" and (group == EVERYONE or group[0] == "arm") for group, outcome in holding):
         return True
-    atoms = [((arm, ended), (row["ended"], row["responded_ended"]) if ended else
-              (row["completed"] - row["ended"], row["responded"] - row["responded_ended"]))
-             for arm, row in unseen_arms.items() for ended in (True, False)]
+    atoms = [(arm, (row["ended"], row["responded_ended"])) for arm, row in unseen_arms.items()]
     hidden_arms = _arms_hidden(arms, unseen_arms, holding)
     ended_total = sum(row["ended"] for row in unseen_arms.values())
-    released = [{(arm, True), (arm, False)} for arm in arms if not hidden_arms[arm]]
-    if not hidden_arms.get(ActivationWindow.Arm.PROMPTED, True):
-        released.append({(ActivationWindow.Arm.PROMPTED.value, True)})
+    # The funnel's arms (the response rate is the prompted arm's ended windows, the same figure).
+    released = [{arm} for arm in arms if not hidden_arms[arm]]
     if (EVERYONE, "activated") not in holding and not (ended_total and reveals_outcomes(
             ended_total, sum(row["activated_ended"] for row in unseen_arms.values()))):
-        released.append({(arm, True) for arm in unseen_arms})
+        released.append(set(unseen_arms))
     rows = [[int(key in figure) for key, _counts in atoms] for figure in released]
-    ended = [index for index, ((_arm, is_ended), _counts) in enumerate(atoms) if is_ended]
-    for size in range(1, len(ended) + 1):
-        for chosen in combinations(ended, size):
+    for size in range(1, len(atoms) + 1):
+        for chosen in combinations(range(len(atoms)), size):
             total = sum(atoms[index][1][0] for index in chosen)
             answered = sum(atoms[index][1][1] for index in chosen)
             if (total and reveals_outcomes(total, answered)
@@ -315,13 +382,16 @@ def answers_hidden(arms, unseen_arms, holding=frozenset()):
 
 def funnel_from_counts(arms, unseen_arms=None, holding=frozenset()):
     """
-    The funnel from ``funnel_counts``, tested on ``unseen_arms`` (the same over the unseen learners):
-    an arm by its activations (``suppress_rows``), the answers of both arms by ``answers_hidden``;
-    ``holding``: ``release.walk``.
+    The funnel from ``funnel_counts``, tested on ``unseen_arms`` (the same over the unseen learners,
+    by default all of them): an arm by its activations (``suppress_rows``), the answers of both arms
+    by ``answers_hidden``; ``holding``: ``release.walk``. The unseen learners' running windows are
+    left out (``_funnel_without_unseen_running``): each stage counts the viewer's learners and the others'
+    windows counted as ended.
     """
     unseen_arms = unseen_arms or arms
     hidden = _arms_hidden(arms, unseen_arms, holding)
     hide_answers = answers_hidden(arms, unseen_arms, holding)
+    arms = _funnel_without_unseen_running(arms, unseen_arms)
 
     def shown(arm, stage):
         return not (hidden[arm] or (hide_answers and stage in RESPONSE_STAGES))
@@ -340,11 +410,15 @@ def persistence(definition, tallied=None, visible_runs=()):
     Do activated learners keep applying it? The share of activated windows with two or more
     verified pieces of evidence, and verified evidence per activated window. Hidden (None) below
     ``ACTIVATION_MIN_CELL_SIZE`` activated learners outside ``visible_runs`` (``base.unseen``), or none.
+    Those learners count once their windows are counted as ended (``base.seen_or_released``, over
+    ``release.read``'s tallies, ``tallied`` if read already): their running windows' activations
+    would move it by one learner a day.
 
     Returns:
         dict: activated, repeat, repeat_share, evidence_per_activated, suppressed.
     """
-    tallied = tallied or tallies.read(definition, timezone.now(), with_kpi=False)
+    tallied = seen_or_released(tallied or release.read(definition, timezone.now(), visible_runs, with_kpi=False)[0],
+                               visible_runs)
     activated, repeat, evidence = (sum(row[counter] for row in tallied.cells)
                                    for counter in ("activated", "repeat", "verified_evidence"))
     unseen_activated = sum(row["activated"] for row in unseen(tallied, visible_runs).cells)

@@ -114,7 +114,7 @@ def _did_row(metric, baseline_days, groups, hidden=False):
             "comparison": {"arm": ActivationWindow.Arm.HOLDOUT.value, **groups["comparison"]}, **result}
 
 
-def kpi_figures(definition, now, with_did, tallied=None, baselines=None, hidden=()):
+def kpi_figures(definition, now, with_did, tallied=None, baselines=None, hidden=(), unseen_learners=False):
     """
     What ``analytics`` shows: :func:`kpi_deltas` and (``with_did``) :func:`difference_in_differences`
     of every metric the definition uses, all added up from the definition's KPI tallies.
@@ -125,20 +125,29 @@ def kpi_figures(definition, now, with_did, tallied=None, baselines=None, hidden=
             measured learners' counts by outcome (or arm), minus the viewer's own, would give the
             hidden split back (the KPI tallies are not kept by run, so their own part cannot be
             tested apart; docs/decisions/0016-suppression-and-differencing.rst).
+        unseen_learners: the viewer cannot see every learner row by row (``base.unseen`` is not
+            empty). Both splits are then hidden while suppression is on (``partial_view``): their
+            groups gain a measured learner the day a window ends (or a running one is measured), so
+            the day after minus the day before is that learner's change and outcome, and the tallies,
+            kept neither by run nor by release, cannot leave the unseen learners out until their
+            windows are released.
 
     Returns:
-        tuple: (kpi rows, did rows).
+        tuple: (kpi rows, did rows), each with ``partial_view``.
     """
     baselines = metric_baselines(definition) if baselines is None else baselines
     if not baselines:
         return [], []
     rows = (tallied or tallies.read(definition, now)).kpi
+    partial_view = unseen_learners and min_cell_size() > 1
     kpi, did = [], []
     for name, baseline_days in baselines.items():
         groups = _delta_groups(rows, name, {**OUTCOME_GROUPS, **(ARM_GROUPS if with_did else {})})
-        kpi.append(_kpi_row(name, baseline_days, groups, "outcomes" in hidden))
+        kpi.append({**_kpi_row(name, baseline_days, groups, partial_view or "outcomes" in hidden),
+                    "partial_view": partial_view})
         if with_did:
-            did.append(_did_row(name, baseline_days, groups, "arms" in hidden))
+            did.append({**_did_row(name, baseline_days, groups, partial_view or "arms" in hidden),
+                        "partial_view": partial_view})
     return kpi, did
 
 
