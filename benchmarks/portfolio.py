@@ -8,8 +8,9 @@ learner (the windows are a cross join of definitions and learners, made by Maria
 ``INSERT … SELECT``), two runs, a holdout and three enrollment modes, opened over the last 200
 days so that some are still running and some close today. The cell tallies the portfolio reads
 are then summed from the windows by one ``INSERT … SELECT`` (the api's rebuild counts each window
-in Python: hours at millions of windows); one definition's are then rebuilt by the api
-(``api.rebuild_tallies``) and must come out the same, or the run stops.
+in Python: hours at millions of windows), in the order of their closing days as the api creates
+them, and each cell's total (``CellTotal``) from those; one definition's are then rebuilt by the
+api (``api.rebuild_tallies``) and must come out the same, or the run stops.
 
 Target (issue 33): at 2,000 definitions and 10,000,000 windows, the portfolio's figures at most
 twice the floor cold, and under a second warm (cached: ``figures.portfolio_cache``). Measured for
@@ -24,12 +25,13 @@ from datetime import UTC, timedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection
+from django.db.models import UniqueConstraint
 from django.utils import timezone
 from opaque_keys.edx.keys import CourseKey
 
 from activation_plugin import api
 from activation_plugin.figures.tallies import CELL_COUNTERS, CELL_FIELDS
-from activation_plugin.models import ActivationDefinition, ActivationWindow, WindowTally
+from activation_plugin.models import ActivationDefinition, ActivationWindow, CellTotal, WindowTally
 from activation_plugin.platform import ORG_GROUP_PREFIX
 from benchmarks import execute, log
 from benchmarks.summary import interleaved
@@ -64,26 +66,56 @@ def seed(definitions, windows, now):
     # Each org its own rate (15 % to 60 %), a course a few points either side of it.
     activated = "((u.id * 31 + d.id * 17) %% 100 < 15 + 5 * (d.id %% 10) + (d.id %% 7))"
     log(f"seeding {definitions:,} definitions x {learners:,} learners")
-    execute(
-        f"INSERT INTO {ActivationWindow._meta.db_table} (definition_id, user_id, course_run, `trigger`, opened_at,"
-        " closes_at, state, activated_at, days_to_activation, arm, enrollment_mode, org, cohort, next_action_at,"
-        " verified_strengths, tally_pending, tally_stale)"
-        f" SELECT d.id, u.id, IF(u.id %% 3 = 0, REPLACE(d.course_key, '+2026', '+2027'), d.course_key), 'passing',"
-        f" {opened}, {opened} + INTERVAL {WINDOW_DAYS} DAY,"
-        f" IF({activated}, 'activated', IF({recent}, 'open', 'expired')),"
-        f" IF({activated}, {opened} + INTERVAL (u.id %% 29) DAY, NULL), IF({activated}, u.id %% 29, NULL),"
-        " IF(u.id %% 10 = 0, 'holdout', 'prompted'), ELT(1 + u.id %% 3, 'audit', 'verified', 'professional'),"
-        " 'Bench', '', NULL, '', FALSE, FALSE"
-        f" FROM {ActivationDefinition._meta.db_table} d"
-        f" CROSS JOIN (SELECT id FROM {User._meta.db_table} WHERE username LIKE 'pf-%%') u", params)
+    with _indexes_built_after(ActivationWindow):
+        execute(
+            f"INSERT INTO {ActivationWindow._meta.db_table} (definition_id, user_id, course_run, `trigger`, opened_at,"
+            " closes_at, state, activated_at, days_to_activation, arm, enrollment_mode, org, cohort, next_action_at,"
+            " verified_strengths, tally_pending, tally_stale)"
+            f" SELECT d.id, u.id, IF(u.id %% 3 = 0, REPLACE(d.course_key, '+2026', '+2027'), d.course_key), 'passing',"
+            f" {opened}, {opened} + INTERVAL {WINDOW_DAYS} DAY,"
+            f" IF({activated}, 'activated', IF({recent}, 'open', 'expired')),"
+            f" IF({activated}, {opened} + INTERVAL (u.id %% 29) DAY, NULL), IF({activated}, u.id %% 29, NULL),"
+            " IF(u.id %% 10 = 0, 'holdout', 'prompted'), ELT(1 + u.id %% 3, 'audit', 'verified', 'professional'),"
+            " 'Bench', '', NULL, '', FALSE, FALSE"
+            f" FROM {ActivationDefinition._meta.db_table} d"
+            f" CROSS JOIN (SELECT id FROM {User._meta.db_table} WHERE username LIKE 'pf-%%') u", params)
     execute(f"ANALYZE TABLE {ActivationWindow._meta.db_table}")
     return list(ActivationDefinition.objects.order_by("pk"))
+
+
+class _indexes_built_after:  # pylint: disable=invalid-name (used as a statement: ``with``)
+    """
+    The model's plain indexes dropped for a bulk insert and built again after it (InnoDB builds an
+    index by sorting, much faster than inserting millions of rows into it in random order): the
+    table ends up as the migrations make it. An index a foreign key needs (its column leads no
+    unique key) stays.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        unique_leads = {constraint.fields[0] for constraint in model._meta.constraints
+                        if isinstance(constraint, UniqueConstraint)}
+        self.indexes = [index for index in model._meta.indexes
+                        if not (model._meta.get_field(index.fields[0]).is_relation
+                                and index.fields[0] not in unique_leads)]
+
+    def __enter__(self):
+        with connection.schema_editor() as editor:
+            for index in self.indexes:
+                editor.remove_index(self.model, index)
+
+    def __exit__(self, *exc):
+        with connection.schema_editor() as editor:
+            for index in self.indexes:
+                editor.add_index(self.model, index)
 
 
 def build_tallies(now):
     """
     Each definition's cell tallies summed from its windows in SQL, as ``api.tallies`` keeps them
-    (the cell digest is ``tallies.cell_key``'s SHA-1 of the cell's fields); the seeded windows have
+    (the cell digest is ``tallies.cell_key``'s SHA-1 of the cell's fields), inserted by closing day
+    (the api inserts a day's row when the first window closing on it opens, so the rows still
+    running are the table's last), and each cell's total summed from them; the seeded windows have
     no evidence or prompt, so only completers and activated are counted. Then one definition's are
     rebuilt by the api, and must be equal.
     """
@@ -93,7 +125,11 @@ def build_tallies(now):
             f" SELECT definition_id, SHA1(CONCAT_WS(CHAR(31), {fields})), {fields}, DATE(closes_at), MIN(opened_at),"
             f" COUNT(*), SUM(state = 'activated'), {', '.join(['0'] * (len(CELL_COUNTERS) - 2))}"
             f" FROM {ActivationWindow._meta.db_table}"
-            f" GROUP BY definition_id, {fields}, DATE(closes_at)")
+            f" GROUP BY definition_id, {fields}, DATE(closes_at) ORDER BY DATE(closes_at), definition_id")
+    execute(f"INSERT INTO {CellTotal._meta.db_table} (definition_id, cell, {fields}, first_opened, {counters})"
+            f" SELECT definition_id, cell, {', '.join(f'MIN({field})' for field in CELL_FIELDS)}, MIN(first_opened),"
+            f" {', '.join(f'SUM({counter})' for counter in counters.split(', '))}"
+            f" FROM {table} GROUP BY definition_id, cell")
     # What each window closing in the last window's length stores of its contribution
     # (``tallies.contribution``, zeros left out): the figures read today's on one side of now, and
     # for a viewer without rows those ended since the last release (``release.counted_through_many``).
@@ -102,20 +138,39 @@ def build_tallies(now):
             f" 'kpi', JSON_OBJECT()) WHERE closes_at >= %s - INTERVAL {WINDOW_DAYS} DAY"
             " AND closes_at < %s + INTERVAL 1 DAY", [now.date(), now.date()])
     ActivationDefinition.objects.update(tallies_built_at=now)
-    execute(f"ANALYZE TABLE {table}")
+    execute(f"ANALYZE TABLE {table}, {CellTotal._meta.db_table}")
     sample = ActivationDefinition.objects.order_by("pk").first()
     fields = ("cell", *CELL_FIELDS, "closes_on", "first_opened", *CELL_COUNTERS)
-    summed = set(WindowTally.objects.filter(definition=sample).values_list(*fields))
+
+    def kept():
+        return (set(WindowTally.objects.filter(definition=sample).values_list(*fields)),
+                set(CellTotal.objects.filter(definition=sample).values_list(*(f for f in fields if f != "closes_on"))))
+
+    summed = kept()
     api.rebuild_tallies(sample)
-    if set(WindowTally.objects.filter(definition=sample).values_list(*fields)) != summed:
+    if kept() != summed:
         raise SystemExit("the tallies summed in SQL differ from the api's rebuild")
 
 
 def floor(now):
     """
-    The least the page's figures need from the tallies: one grouped pass summing each definition's
-    completers, and its activated among the windows that ended (closing days before today).
+    The least the page's figures need from the tallies it reads, in one hand-written statement:
+    each definition's completers, and its activated among the windows that ended (closing days
+    before today), as its cells' totals minus their rows closing today or later (found on the
+    ``(definition, closes_on)`` index from the definitions, as the page finds them).
     """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT definition_id, SUM(completers), SUM(activated) FROM ("
+            f" SELECT definition_id, completers, activated FROM {CellTotal._meta.db_table}"
+            f" UNION ALL SELECT t.definition_id, 0, -t.activated FROM {ActivationDefinition._meta.db_table} d"
+            f" JOIN {WindowTally._meta.db_table} t ON t.definition_id = d.id AND t.closes_on >= %s) later"
+            f" GROUP BY definition_id", [now.date()])
+        return cursor.fetchall()
+
+
+def floor_by_day(now):
+    """The floor of earlier runs, before the cells' totals: one grouped pass over every closing day's rows."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT definition_id, SUM(completers), SUM(IF(closes_on < %s, activated, 0))"
@@ -146,12 +201,16 @@ def run(definitions, windows):
     first = api.portfolio(operator, now=now + timedelta(seconds=1))
     first_s = time.perf_counter() - started
     moments = itertools.count(2)
-    (portfolio_s, figures), (floor_s, floored) = interleaved(
-        (cold, operator, now, moments), (floor, now), repeats=REPEATS)
-    if len(figures["rows"]) != len(floored) or len(first["rows"]) != len(made):
+    (portfolio_s, figures), (floor_s, floored), (by_day_s, by_day) = interleaved(
+        (cold, operator, now, moments), (floor, now), (floor_by_day, now), repeats=REPEATS)
+    if len(figures["rows"]) != len(floored) or len(first["rows"]) != len(made) or sorted(floored) != sorted(by_day):
         raise SystemExit(f"the portfolio has {len(figures['rows'])} rows, the floor {len(floored)}")
+    completers = {pk: count for pk, count, _activated in floored}
+    if any(row["completers"] != completers[row["definition_id"]] for row in figures["rows"] if not row["suppressed"]):
+        raise SystemExit("the portfolio's completers differ from the floor's")
     ratio = portfolio_s / floor_s
     [(warm_s, _figures)] = interleaved((api.portfolio, operator, api.PortfolioFilters(), "rate", now), repeats=REPEATS)
+    log(f"global staff cold {portfolio_s:.3f} s, floor {floor_s:.3f} s, warm {warm_s:.3f} s; timing an org lead's")
     [(lead_cold_s, _figures)] = interleaved((cold, lead, now, moments), repeats=2)
     [(lead_warm_s, _figures)] = interleaved((api.portfolio, lead, api.PortfolioFilters(), "rate", now),
                                             repeats=REPEATS)
@@ -166,8 +225,11 @@ def run(definitions, windows):
     print(f"  portfolio warm (cached; another sort), fastest of {REPEATS}: {warm_s:.3f} s")
     print(f"  an org lead's portfolio (released day by day, ADR 0016): cold {lead_cold_s:.3f} s, "
           f"warm {lead_warm_s:.3f} s")
-    print(f"  floor (one grouped SUM over the cell tallies), fastest of {REPEATS}: {floor_s:.3f} s")
-    print(f"  portfolio / floor: {ratio:.2f}x")
+    print(f"  floor (the cells' totals minus their rows from today, one statement), fastest of {REPEATS}: "
+          f"{floor_s:.3f} s")
+    print(f"  earlier runs' floor (one grouped SUM over every day's cell tallies), fastest of {REPEATS}: "
+          f"{by_day_s:.3f} s")
+    print(f"  portfolio / floor: {ratio:.2f}x (/ earlier floor: {portfolio_s / by_day_s:.2f}x)")
     verdict = ("met" if ratio <= TARGET_VS_FLOOR and max(warm_s, lead_warm_s) < TARGET_WARM_S else "MISSED") \
         if definitions >= TARGET_DEFINITIONS and seeded >= TARGET_WINDOWS else \
         f"the target is set at {TARGET_DEFINITIONS:,} definitions and {TARGET_WINDOWS:,} windows"
