@@ -40,6 +40,7 @@ from demo.models import DemoCourse
 
 COURSE_KEY = CourseKey.from_string("course-v1:Bench+FIG+2026")
 OTHER_RUN = "course-v1:Bench+FIG+2027"
+EVERY_RUN = (COURSE_KEY, CourseKey.from_string(OTHER_RUN))
 WINDOW_DAYS = 30
 USERNAME_PREFIX = "fig-"
 REPEATS = 3
@@ -177,16 +178,48 @@ def cold_analytics(definition, now):
     return api.analytics(definition, now=now)
 
 
+def _handler_reads():
+    """The session's InnoDB row and index-entry reads so far (``Handler_read_*``), outside Django's wrappers."""
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute("SHOW SESSION STATUS LIKE 'Handler_read%'")
+        return sum(int(value) for _name, value in cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def rows_read(function, *args):
+    """
+    ``[reads]``: the rows and index entries each statement of one more (untimed) call read, the
+    ``SHOW STATUS`` between them taken out. What must not grow with the windows if the time is not to.
+    """
+    reads = []
+    overhead = -_handler_reads() + _handler_reads()
+
+    def record(execute_, sql, params, many, context):
+        before = _handler_reads()
+        result = execute_(sql, params, many, context)
+        reads.append(max(_handler_reads() - before - overhead, 0))
+        return result
+
+    with connection.execute_wrapper(record):
+        function(*args)
+    return reads
+
+
 def measure(definition, now):
     """
     Every figure at the current size; stops if ``summarize`` disagrees with the floor, since a fast
     wrong answer would make the ratio meaningless.
     """
+    # Compared as staff of both runs see it: for a viewer who sees fewer, the windows ended since the
+    # figures last moved count as running (ADR 0016), which the floor's plain count does not know.
     (summary_s, summary), (floor_s, (completers, activated, _open)) = interleaved(
-        (api.summarize, definition, now), (floor, definition, now))
+        (api.summarize, definition, now, None, EVERY_RUN), (floor, definition, now))
     if (summary["completers"], summary["activated"]) != (completers, int(activated)):
         raise SystemExit(f"summarize disagrees with the floor: {summary['completers']} vs {completers}")
     cold_s, statements = counted(cold_analytics, definition, now)
+    reads = rows_read(cold_analytics, definition, now)
     warm_s, _figures = best_of(api.analytics, definition, now=now)
     parts = {name: best_of(function, definition, now=now)[0] for name, function in (
         ("funnel", api.funnel), ("compare_runs", api.compare_runs), ("kpi_deltas", api.kpi_deltas),
@@ -195,17 +228,21 @@ def measure(definition, now):
     return {"summary_s": summary_s, "floor_s": floor_s, "summary_vs_floor": summary_s / floor_s,
             "page_cold_s": page_cold_s, "page_warm_ms": page_warm_s * 1000, "page_queries": page_queries,
             "analytics_s": cold_s, "analytics_queries": len(statements), "analytics_vs_floor": cold_s / floor_s,
-            "warm_ms": warm_s * 1000, **{f"{name}_s": value for name, value in parts.items()}}, statements
+            "analytics_reads": sum(reads), "warm_ms": warm_s * 1000,
+            **{f"{name}_s": value for name, value in parts.items()}}, list(zip(statements, reads))
 
 
 def explain(statements):
-    """EXPLAIN of each query: a full scan (type ALL) of a large table is where an index is missing."""
+    """
+    EXPLAIN of each query (a full scan, type ALL, of a large table is where an index is missing), and
+    the rows and index entries it read (``rows_read``).
+    """
     print("\nEXPLAIN of every analytics() query at the largest size (table, type, key, rows, Extra):")
     with connection.cursor() as cursor:
-        for number, (sql, params) in enumerate(statements, 1):
+        for number, ((sql, params), reads) in enumerate(statements, 1):
             cursor.execute("EXPLAIN " + sql, params)
             columns = [column[0] for column in cursor.description]
-            print(f"  query {number}: {sql[:110]}…")
+            print(f"  query {number} ({reads:,} rows and index entries read): {sql[:110]}…")
             for row in cursor.fetchall():
                 plan = dict(zip(columns, row))
                 print(f"    {plan['table']}: {plan['type']} key={plan['key']} rows={plan['rows']} "
@@ -219,6 +256,7 @@ ROWS = [
     ("analytics, cold cache: seconds", "analytics_s", "{:.2f}"),
     ("  queries", "analytics_queries", "{}"),
     ("  / floor", "analytics_vs_floor", "{:.2f}x"),
+    ("  rows and index entries read", "analytics_reads", "{:,}"),
     ("analytics, warm cache: ms", "warm_ms", "{:.2f}"),
     ("tallies rebuilt from the windows: seconds", "rebuild_s", "{:.1f}"),
     ("  recounted by chunks, writes going on: seconds", "recount_s", "{:.1f}"),
@@ -273,7 +311,7 @@ def run(sizes):
         version, pool = cursor.fetchone()
     print(f"\nMariaDB {version}, innodb_buffer_pool_size {pool / 2**20:.0f} MiB, {os.cpu_count()} CPU cores, "
           f"database {connection.settings_dict['NAME']}. summarize and the floor: fastest of 9 alternating runs; "
-          f"cold analytics: one run; others: best of {REPEATS}.\n"
+          f"cold analytics: one run (its rows read: one more); others: best of {REPEATS}.\n"
           "The floor is one SELECT COUNT/SUM over the definition's windows; summarize also builds the KM\n"
           "day histograms, rates by evidence strength and the opted-out count. Warm cache: Django's "
           f"{type(caches['default']).__name__}.\n")
