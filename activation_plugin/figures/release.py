@@ -30,13 +30,15 @@ from activation_plugin.figures.tallies import (
     contribution,
     utc_day,
 )
-from activation_plugin.models import ActivationWindow, WindowTally
+from activation_plugin.models import ActivationWindow, LateTally, WindowTally
 
 EVERYONE = ("", "")
 # What the figures over ended windows tell of each learner: whether they activated, and whether they answered.
 OUTCOMES = ("activated", "responded")
 
-Release = namedtuple("Release", "through holding")
+# ``late``: the late changes (``_late_rows``) of the windows counted through ``through`` that happened
+# after it, which the figures take back out until a move releases them (``counted_through``).
+Release = namedtuple("Release", "through holding late", defaults=((),))
 
 
 def released_at(now):
@@ -46,10 +48,12 @@ def released_at(now):
 
 def _closing_days(definitions, now, visible_runs_of):
     """
-    ``{definition id: [{"closes_on", *CELL_FIELDS, "completers", "activated", "responded"}]}`` of the
-    windows the viewer cannot see row by row (outside ``visible_runs_of[id]``) that closed before
-    today, by day and cell: from the tallies (one grouped read for every built definition), or from
-    the windows of a definition whose tallies were never built.
+    ``({definition id: [{"closes_on", *CELL_FIELDS, "completers", "activated", "responded",
+    "changed"}]}, {definition id: [late row]})`` of the windows the viewer cannot see row by row
+    (outside ``visible_runs_of[id]``) that closed before today, by day and cell: from the tallies
+    (one grouped read for every built definition), or from the windows of a definition whose
+    tallies were never built; each as it was when its day closed, and each late change to it
+    (``LateTally``, one read; the late rows as ``_late_rows`` gives them) on the day it happened.
     """
     rows_of = {definition.pk: [] for definition in definitions}
     built = [definition.pk for definition in definitions if definition.tallies_built_at is not None]
@@ -71,16 +75,50 @@ def _closing_days(definitions, now, visible_runs_of):
                     "closes_on": utc_day(row["closes_at"]), **{field: row[field] for field in CELL_FIELDS},
                     **{counter: cell.get(counter, 0) for counter in ("completers", *OUTCOMES)}})
     seen = {pk: {str(run) for run in runs} for pk, runs in visible_runs_of.items()}
-    return {pk: [row for row in rows if row["completers"] and str(row["course_run"]) not in seen[pk]]
-            for pk, rows in rows_of.items()}
+    late_of = {pk: [] for pk in rows_of}
+    for late in _late_rows(LateTally.objects.filter(definition__in=list(rows_of), changed_on__lte=utc_day(now))):
+        if late["course_run"] in seen[late["definition_id"]]:
+            continue
+        late_of[late["definition_id"]].append(late)
+        # Taken out of the day the windows closed on, back in on the day they changed once it is over.
+        row = {key: late[key] for key in ("closes_on", *CELL_FIELDS, "completers", *OUTCOMES, "changed")}
+        rows_of[late["definition_id"]].append(
+            {**row, "changed": 0, **{counter: -row[counter] for counter in ("completers", *OUTCOMES)}})
+        if late["changed_on"] < utc_day(now):
+            rows_of[late["definition_id"]].append({**row, "closes_on": late["changed_on"]})
+    return {pk: [row for row in rows if str(row["course_run"]) not in seen[pk] and any(
+        row.get(counter) for counter in ("completers", *OUTCOMES, "changed"))] for pk, rows in rows_of.items()}, late_of
 
 
-def _tells(completers, outcome_count):
-    return completers > 0 and reveals_outcomes(completers, outcome_count)
+def _late_rows(late):
+    """
+    ``LateTally`` rows as the walk reads them: the run and the days as text read back (as the tally
+    rows), and the day the windows closed as ``closes_on``. A change recorded on a day after ``now``
+    (only a test asks for the past) is left in its closing day: the figures cannot replay it.
+    """
+    for row in (late.annotate(run=ExpressionWrapper(F("course_run"), output_field=CharField()),
+                              closed=Cast("closes_on", CharField()), on=Cast("changed_on", CharField()))
+                .values("definition_id", "closed", "on", "run", *CELL_FIELDS[1:], "activation_day", "first_opened",
+                        "changed", *CELL_COUNTERS).order_by()):
+        row["course_run"] = row.pop("run")
+        row["closes_on"], row["changed_on"] = date.fromisoformat(row.pop("closed")), date.fromisoformat(row.pop("on"))
+        yield row
+
+
+def _tells(completers, outcome_count, changed=0):
+    """
+    Whether a group, or what it gained since its last release, tells outcomes: it fails the cell
+    test, or it changed without new learners to hide the change among (``changed`` late changes to
+    windows ended before: a verdict or a withdrawal alone gives one learner's outcome away).
+    """
+    return bool(completers or outcome_count or changed) and reveals_outcomes(completers, outcome_count)
 
 
 class _Releases:
-    """What a viewer has been shown of each group so far: ``(completers, outcome count)`` by ``(group, outcome)``."""
+    """
+    What a viewer has been shown of each group so far: ``(completers, outcome count, late changes)``
+    by ``(group, outcome)``.
+    """
 
     def __init__(self):
         self.last = {}
@@ -88,7 +126,7 @@ class _Releases:
     def holds(self, key, counts):
         """Whether releasing ``counts`` now would tell outcomes by difference with the last release."""
         before = self.last.get(key)
-        return before is not None and _tells(counts[0] - before[0], counts[1] - before[1])
+        return before is not None and _tells(*(now - then for now, then in zip(counts, before)))
 
     def release(self, key, counts):
         if not _tells(*counts):  # a figure the cell test hides releases nothing
@@ -97,10 +135,10 @@ class _Releases:
 
 def walk(definition, now, visible_runs=()):
     """
-    ``Release(through, holding)``: the last complete day whose ended windows the figures count among
-    the learners the viewer cannot see row by row (None: none), and the groups held hidden today
+    ``Release(through, holding, late)``: the last complete day whose ended windows the figures count
+    among the learners the viewer cannot see row by row (None: none), the groups held hidden today
     (``{(group, outcome)}``, ``group`` ``EVERYONE`` or ``(field, value)`` of a cell field, ``outcome``
-    one of ``OUTCOMES``): the last of ``moves``.
+    one of ``OUTCOMES``): the last of ``moves``; and the late changes not released yet.
     """
     return walk_many([definition], now, {definition.pk: visible_runs})[definition.pk]
 
@@ -110,21 +148,25 @@ def walk_many(definitions, now, visible_runs_of):
     if min_cell_size() <= 1:
         return {definition.pk: Release(None, frozenset()) for definition in definitions}
     walked = {}
-    for pk, rows in _closing_days(definitions, now, visible_runs_of).items():
+    rows_of, late_of = _closing_days(definitions, now, visible_runs_of)
+    for pk, rows in rows_of.items():
         by_day = defaultdict(list)
         for row in rows:
             by_day[row["closes_on"]].append(row)
         last = Release(None, frozenset())
         for last, _totals in moves(by_day):
             pass
-        walked[pk] = last
+        walked[pk] = last._replace(late=tuple(
+            late for late in late_of[pk] if last.through is not None and late["closes_on"] <= last.through < late[
+                "changed_on"]))
     return walked
 
 
 def moves(by_day):
     """
-    ``(Release(day, holding), {group: [completers, activated, responded]})`` at each day the figures
-    move to, from the unseen windows' rows by closing day (``_closing_days``).
+    ``(Release(day, holding), {group: [completers, activated, responded, late changes]})`` at each
+    day the figures move to, from the unseen windows' rows by closing day (``_closing_days``; a late
+    change is a row of the day it happened, and taken out of the day its window closed on).
 
     The days are walked in order, as the releases a viewer could have kept. The figures move to a
     day only when the windows ended since the last day they moved to pass the cell test on the
@@ -132,9 +174,12 @@ def moves(by_day):
     the headline stays as it was, rather than giving one window's outcome away by difference. A
     group (a run, an arm, a segment value) whose windows added since its own last release would tell
     outcomes is held hidden at that move. The union of two groups that pass passes, so whatever two
-    releases a viewer keeps, their difference passes too (``tests/test_figures_release.py``).
+    releases a viewer keeps, their difference passes too (``tests/test_figures_release.py``). A late
+    change counts on the day it happened, and only among new learners: what it adds alone (a verdict
+    that activates one window ended weeks ago: activated + 1, completers + 0) fails the test.
     """
-    totals, releases = defaultdict(lambda: [0, 0, 0]), _Releases()
+    # Per group: completers, activated, responded, and late changes (``_closing_days``).
+    totals, releases = defaultdict(lambda: [0, 0, 0, 0]), _Releases()
     for day in sorted(by_day):
         for row in by_day[day]:
             for group in (EVERYONE, *((field, str(row[field])) for field in CELL_FIELDS)):
@@ -142,33 +187,36 @@ def moves(by_day):
                 counts[0] += row["completers"]
                 for index, outcome in enumerate(OUTCOMES, start=1):
                     counts[index] += row[outcome]
+                counts[-1] += row.get("changed", 0)
         everyone = totals[EVERYONE]
-        if any(releases.holds((EVERYONE, outcome), (everyone[0], everyone[index]))
+        if any(releases.holds((EVERYONE, outcome), (everyone[0], everyone[index], everyone[-1]))
                for index, outcome in enumerate(OUTCOMES, start=1)):
             continue
         holding = set()
-        for group, (completers, *outcomes) in totals.items():
+        for group, (completers, *outcomes, changed) in totals.items():
             for outcome, count in zip(OUTCOMES, outcomes):
-                if releases.holds((group, outcome), (completers, count)):
+                if releases.holds((group, outcome), (completers, count, changed)):
                     holding.add((group, outcome))
                 else:
-                    releases.release((group, outcome), (completers, count))
+                    releases.release((group, outcome), (completers, count, changed))
         yield Release(day, frozenset(holding)), {group: list(counts) for group, counts in totals.items()}
 
 
-def counted_through(definition, now, tallied, visible_runs, through):
+def counted_through(definition, now, tallied, visible_runs, through, late=None):
     """
     ``tallied`` (``tallies.read`` at ``now``) with the windows the viewer cannot see that ended after
     the day ``through`` (``walk``; today's always) counted as running: the figures over ended windows
     count them once released. The Kaplan–Meier curve is unchanged: they stay censored at the
     window's end. The viewer's own runs count as they are: they see those rows anyway. One query, of
     the tally rows of the days closed since (no window is read). Nothing moves while suppression is off.
+    The late changes not released yet are taken back out (``late``: ``walk``'s, read again if None).
     """
     return counted_through_many([definition], now, {definition.pk: tallied}, {definition.pk: visible_runs},
-                                {definition.pk: through})[definition.pk]
+                                {definition.pk: through},
+                                None if late is None else {definition.pk: late})[definition.pk]
 
 
-def counted_through_many(definitions, now, tallied_of, visible_runs_of, through_of):
+def counted_through_many(definitions, now, tallied_of, visible_runs_of, through_of, late_of=None):
     """
     ``counted_through`` of several definitions (``{definition id: ...}`` of their tallies, visible
     runs and ``walk``'s ``through``), in one grouped query of the tally rows of the days closed since,
@@ -191,9 +239,15 @@ def counted_through_many(definitions, now, tallied_of, visible_runs_of, through_
         closed[pk] += [dict(row) for row in tallied_of[pk].ended_today]
     closed |= _closed_windows([definition for definition in moving if definition.tallies_built_at is None],
                               now, since)
+    if late_of is None:
+        late_of = defaultdict(list)
+        for row in _unreleased_late(moving, now, through_of):
+            if row["course_run"] not in seen[row["definition_id"]]:
+                late_of[row["definition_id"]].append(row)
     for definition in moving:
         moved = [cell for cell in closed[definition.pk] if str(cell["course_run"]) not in seen[definition.pk]]
-        moved_of[definition.pk] = _counted_as_running(definition, tallied_of[definition.pk], moved)
+        moved_of[definition.pk] = _counted_as_running(definition, tallied_of[definition.pk], moved,
+                                                      late_of[definition.pk])
     return moved_of
 
 
@@ -225,24 +279,63 @@ def _closed_windows(definitions, now, since):
                                       for row in rows_of[definition.pk]), now).cells for definition in definitions}
 
 
-def _counted_as_running(definition, tallied, moved):
-    """``tallied`` with the ended windows of the ``moved`` cells (their counters) moved to running."""
-    if not moved:
+def _unreleased_late(definitions, now, through_of):
+    """
+    The late changes (``_late_rows``) of windows counted through ``through`` that happened after it
+    (up to today's): not released yet, so taken back out of the figures. One query; none when no
+    definition has moved yet (every ended window is counted as running then).
+    """
+    by_through = defaultdict(list)
+    for definition in definitions:
+        if through_of[definition.pk] is not None:
+            by_through[through_of[definition.pk]].append(definition.pk)
+    if not by_through:
+        return []
+    return _late_rows(LateTally.objects.filter(reduce(operator.or_, (
+        Q(definition__in=pks, closes_on__lte=through, changed_on__gt=through)
+        for through, pks in by_through.items())), changed_on__lte=utc_day(now)))
+
+
+def _take(cells, cell, amounts):
+    """
+    Take ``amounts`` (``{counter: n}``; a negative one is given back whole) out of the ended
+    ``cells`` of ``cell``'s run, arm and segment, in place. Returns what no ended cell held.
+    """
+    left = dict(amounts)
+    for row in cells:
+        if row["ended"] and all(str(row[field]) == str(cell[field]) for field in CELL_FIELDS):
+            for counter, value in left.items():
+                taken = min(value, row[counter])
+                row[counter] -= taken
+                left[counter] = value - taken
+    return left
+
+
+def _counted_as_running(definition, tallied, moved, late=()):
+    """
+    ``tallied`` with the ended windows of the ``moved`` cells (their counters) moved to running, and
+    the ``late`` changes (``_unreleased_late``) taken back out of their ended cells and of the
+    curve's activation days.
+    """
+    if not moved and not late:
         return tallied
-    cells = [dict(row) for row in tallied.cells]
+    cells, days = [dict(row) for row in tallied.cells], dict(tallied.activation_days)
+    for change in late:
+        if change["activation_day"] >= 0:
+            days[change["activation_day"]] = days.get(change["activation_day"], 0) - change["activated"]
+        # Given back (a withdrawal's completer) to a cell no longer among the ended ones: a cell of its own.
+        rest = _take(cells, change, {counter: change[counter] for counter in CELL_COUNTERS})
+        if any(rest.values()):
+            cells.append({**{field: change[field] for field in CELL_FIELDS}, "ended": True,
+                          "first_opened": change["first_opened"], **{counter: -rest[counter] for counter in rest}})
     for cell in moved:
-        left = {counter: cell[counter] for counter in CELL_COUNTERS}
-        for row in cells:
-            if row["ended"] and all(str(row[field]) == str(cell[field]) for field in CELL_FIELDS):
-                for counter, value in left.items():
-                    taken = min(value, row[counter])
-                    row[counter] -= taken
-                    left[counter] = value - taken
+        _take(cells, cell, {counter: cell[counter] for counter in CELL_COUNTERS})
         cells.append({**cell, "ended": False})
     waiting = dict(tallied.waiting)
     waiting[definition.window_days] = (waiting.get(definition.window_days, 0)
                                        + sum(cell["completers"] - cell["activated"] for cell in moved))
-    return tallied._replace(cells=[row for row in cells if row["completers"] or not row["ended"]], waiting=waiting)
+    return tallied._replace(cells=[row for row in cells if row["completers"] or not row["ended"]], waiting=waiting,
+                            activation_days={day: n for day, n in days.items() if n})
 
 
 def read(definition, now, visible_runs=(), **options):
@@ -250,8 +343,9 @@ def read(definition, now, visible_runs=(), **options):
     ``(tallied, holding)``: ``tallies.read`` at ``now`` as the figures count it for this viewer
     (``counted_through`` the day ``walk`` reached), and the groups ``walk`` holds.
     """
-    through, holding = walk(definition, now, visible_runs)
-    return counted_through(definition, now, tallies.read(definition, now, **options), visible_runs, through), holding
+    through, holding, late = walk(definition, now, visible_runs)
+    return counted_through(definition, now, tallies.read(definition, now, **options), visible_runs, through,
+                           late), holding
 
 
 def held_values(holding, field, outcome="activated"):
@@ -267,5 +361,6 @@ def read_many(definitions, now, tallied_of, visible_runs_of):
     """
     walked = walk_many(definitions, now, visible_runs_of)
     tallied = counted_through_many(definitions, now, tallied_of, visible_runs_of,
-                                   {pk: release.through for pk, release in walked.items()})
+                                   {pk: release.through for pk, release in walked.items()},
+                                   {pk: release.late for pk, release in walked.items()})
     return {pk: (tallied[pk], walked[pk].holding) for pk in walked}
