@@ -2,6 +2,7 @@
 The headline of a definition: rate, Kaplan–Meier curve, funnel and persistence, added up from the
 definition's tallies (``tallies.read``) plus the running windows' censoring times, never per learner.
 """
+from collections import Counter
 from datetime import datetime, time
 from datetime import timezone as dt_timezone
 from fractions import Fraction
@@ -195,27 +196,26 @@ def _curve_without_unseen_running(definition, now, tallied, visible_runs, walked
     ``visible_runs`` that ``release.read`` counts as running: those still running, and those ended
     since the day ``release.walk`` reached (``walked``, walked again if not given), which it censors
     at the window's end. The curve then moves for those learners only with a release, by a group
-    that passes the cell test. One query, of the definition's windows closing after that day.
+    that passes the cell test. One query, of the definition's windows closing after that day; each
+    is taken away as it was counted in the tallies (``ActivationWindow.tallied``), not as it is now.
     """
     through = (walked or release.walk(definition, now, visible_runs)).through
-    windows = counted_windows(definition)
+    windows = ActivationWindow.objects.filter(definition=definition)
     if through is not None:
         windows = windows.filter(closes_at__gte=datetime.combine(through, time.min, tzinfo=dt_timezone.utc) + DAY)
     seen = {str(run) for run in visible_runs}
-    days, waiting = dict(tallied.activation_days), dict(tallied.waiting)
-    for run, state, days_to_activation, opened_at, closes_at in (
+    days, waiting = Counter(), Counter()
+    for run, counted, opened_at, closes_at in (
             windows.annotate(run=ExpressionWrapper(F("course_run"), output_field=CharField()))
-            .values_list("run", "state", "days_to_activation", "opened_at", "closes_at").order_by()):
-        if run in seen:
+            .values_list("run", "tallied", "opened_at", "closes_at").order_by()):
+        if run in seen or not counted or not counted["cell"]:  # never counted, or withdrawn
             continue
-        if state == ActivationWindow.State.ACTIVATED:
-            days[days_to_activation] -= 1
-        elif closes_at > now:
-            waiting[(now - opened_at) // DAY] -= 1
-        else:
-            waiting[definition.window_days] -= 1
-    return tallied._replace(activation_days={day: n for day, n in days.items() if n},
-                            waiting={day: n for day, n in waiting.items() if n})
+        if counted["day"] is not None:
+            days[counted["day"]] += 1
+        elif not counted["cell"].get("activated"):
+            waiting[(now - opened_at) // DAY if closes_at > now else definition.window_days] += 1
+    return tallied._replace(activation_days=dict(Counter(tallied.activation_days) - days),
+                            waiting=dict(Counter(tallied.waiting) - waiting))
 
 
 def _events_by_day(tallied, ended_not_activated, window_days):
