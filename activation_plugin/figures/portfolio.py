@@ -221,11 +221,13 @@ def _computed(definitions, now, filters, runs_seen):
     else:
         seen = runs_seen(runs)
         read = release.read_many(shown, now, tallied_of, {pk: seen for pk in tallied_of})
-    rows, segment_cells, held, segments_held = [], [], [], set()
+    rows, segment_cells, held, segments_held, strengths = [], [], [], set(), []
     for definition in shown:
         tallied, holding = read[definition.pk]
         counted, first_opened = _counted_cells(tallied.cells, filters)
         rows.append(_course_row(definition, counted, first_opened, holding))
+        strengths.append({strength: sum(row[f"strength_{strength}"] for row in counted if row["ended"])
+                          for strength in Evidence.Strength.values})
         held.append(_period_tells_a_run(tallied.cells, counted, first_opened))
         rows[-1]["kpi"] = _kpi_effect(definition, now, tallied, baselines_of[definition.pk], filters)
         segment_cells += cells(definition, now, tallies.Tallies(counted, [], {}, {}))
@@ -239,6 +241,8 @@ def _computed(definitions, now, filters, runs_seen):
         pooled.update(dict.fromkeys(RATE_KEYS))
     prior = portfolio_stats.fit_beta_binomial(counts)
     _add_comparisons(rows, pooled["rate"], prior)
+    if runs_seen is not None:
+        _hide_telling_strengths(rows, strengths)
     suppress_rows(rows, held=held)
     for row in rows:
         if row["suppressed"]:
@@ -256,6 +260,22 @@ def _computed(definitions, now, filters, runs_seen):
         "segments": {dimension: segments_from_cells(segment_cells, dimension, holding=segments_held)
                      for dimension in PORTFOLIO_SEGMENTS},
     }, runs
+
+
+def _hide_telling_strengths(rows, strengths):
+    """
+    Hide, in every row's ``strength_mix``, a strength whose activations in some course fail the cell
+    test (``strengths``: each row's count of activations per strength). The view filtered by that
+    strength hides such a course, and with it another (``suppress_rows``); the filtered view's
+    pooled sum minus its shown rows is the two courses' sum, and the unfiltered shares (counts,
+    times the activations shown) of either would give the other's back. A breakdown hidden whole,
+    as on the course page: the strengths of every course form one.
+    """
+    telling = {strength for row, counts in zip(rows, strengths) if row["eligible"]
+               for strength, count in counts.items() if reveals_outcomes(row["eligible"], count)}
+    for row in rows:
+        row["strength_mix"] = {strength: None if strength in telling else share
+                               for strength, share in row["strength_mix"].items()}
 
 
 def _add_comparisons(rows, pooled_rate, prior):
