@@ -281,10 +281,11 @@ class PendingCompletion(models.Model):
 class PromptDelivery(models.Model):
     """
     A prompt or reminder for one window, claimed before it is sent: the unique key makes it
-    at-most-once. A batch is claimed ``queued``; each message turns ``sending`` just before it goes
-    out. A dead tick's ``queued`` claims are taken back after a lease; a claim left ``sending`` (the
-    worker died between sending and recording) is never re-sent on a guess but reported for an
-    operator to settle; a ``failed`` send is retried by a later tick.
+    at-most-once. A batch is claimed ``queued``; each small group of its messages
+    (``ACTIVATION_TICK_SEND_GROUP``) turns ``sending`` just before it goes out. A dead tick's
+    ``queued`` claims are taken back after a lease; a claim left ``sending`` (the worker died between
+    sending and recording) is never re-sent on a guess but reported for an operator to settle; a
+    ``failed`` send is retried by a later tick.
 
     .. no_pii: References, status and the mail backend's error text.
     """
@@ -318,28 +319,41 @@ class PromptDelivery(models.Model):
         ]
         indexes = [models.Index(fields=["status", "claimed_at"], name="act_delivery_status")]
 
-    # The tick's two per-message writes, as SQL with parameters rather than ``filter(pk=…).update()``: the ORM
-    # spent more CPU building each statement than rendering half a mail (issue 34). Same statements, same
-    # single-statement autocommit, same rows counted; like ``update()``, no signals.
-    _START_SENDING = "UPDATE {table} SET status = %s WHERE id = %s AND status = %s AND claimed_at = %s"
-    _RECORD_SENT = "UPDATE {table} SET status = %s, sent_at = %s, last_error = '' WHERE id = %s"
+    # The tick's writes per group of messages (``ACTIVATION_TICK_SEND_GROUP``), as SQL with parameters rather than
+    # ``filter(pk__in=…).update()``: the ORM spent more CPU building each statement than rendering half a mail
+    # (issue 34). Each is one statement, so one commit in the tick's autocommit; like ``update()``, no signals.
+    _START_SENDING = "UPDATE {table} SET status = %s WHERE status = %s AND claimed_at = %s AND id IN ({ids})"
+    _STARTED = "SELECT id FROM {table} WHERE status = %s AND claimed_at = %s AND id IN ({ids})"
+    _RECORD_SENT = "UPDATE {table} SET status = %s, sent_at = %s, last_error = '' WHERE id IN ({ids})"
 
     @classmethod
-    def start_sending(cls, pk, claimed_at):
-        """Turn one claim ``sending`` if it is still ``queued`` since ``claimed_at``; True when it was."""
+    def start_sending(cls, pks, claimed_at):
+        """
+        Turn the claims ``pks`` ``sending`` where they are still ``queued`` since ``claimed_at``, in one
+        statement. Returns the ids turned: all of them unless another tick took some back, and only then
+        are they read back (a claim ``sending`` since ``claimed_at`` can only be the caller's).
+        """
+        if not pks:
+            return set()
         claimed_at = connection.ops.adapt_datetimefield_value(claimed_at)
-        return bool(cls._write(cls._START_SENDING, [cls.Status.SENDING, pk, cls.Status.QUEUED, claimed_at]))
-
-    @classmethod
-    def record_sent(cls, pk, sent_at):
-        """Record one message ``sent`` at ``sent_at``, clearing a failed attempt's error."""
-        cls._write(cls._RECORD_SENT, [cls.Status.SENT, connection.ops.adapt_datetimefield_value(sent_at), pk])
-
-    @classmethod
-    def _write(cls, sql, params):
         with connection.cursor() as cursor:
-            cursor.execute(sql.format(table=connection.ops.quote_name(cls._meta.db_table)), params)
-            return cursor.rowcount
+            cursor.execute(cls._sql(cls._START_SENDING, pks), [cls.Status.SENDING, cls.Status.QUEUED, claimed_at, *pks])
+            if cursor.rowcount == len(pks):
+                return set(pks)
+            cursor.execute(cls._sql(cls._STARTED, pks), [cls.Status.SENDING, claimed_at, *pks])
+            return {row[0] for row in cursor.fetchall()}
+
+    @classmethod
+    def record_sent(cls, pks, sent_at):
+        """Record the messages ``pks`` ``sent`` at ``sent_at`` in one statement, clearing failed attempts' errors."""
+        if pks:
+            with connection.cursor() as cursor:
+                cursor.execute(cls._sql(cls._RECORD_SENT, pks),
+                               [cls.Status.SENT, connection.ops.adapt_datetimefield_value(sent_at), *pks])
+
+    @classmethod
+    def _sql(cls, sql, pks):
+        return sql.format(table=connection.ops.quote_name(cls._meta.db_table), ids=", ".join(["%s"] * len(pks)))
 
 
 class PromptOptOut(models.Model):

@@ -13,7 +13,7 @@ import logging
 from typing import NamedTuple
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.db.models import CharField, ExpressionWrapper, F, Q
 from django.dispatch import Signal
@@ -140,18 +140,40 @@ class StandaloneBackend:
                                  render_to_string(f"{EMAIL_TEMPLATES}/body.html", context))
         return text, html
 
-    def send_message(self, *, user, subject, body, language=None, email=None, footer="", action=None):
+    def send_message(self, *, user, subject, body, language=None, email=None, footer="", action=None,
+                     session=None):
         """
         Mail a learner (``user``) or someone without an account (``email``: a supervisor): a text
         part and an HTML part from the same templates edx-ace renders in the LMS, so the demo's
         outbox shows what the LMS sends. Raises on failure, so the caller can retry; the text
         arrives already in ``language``. ``action``: ``(label, url)``, the HTML part's button.
+        ``session``: a connection from ``mail_session``, opened here by the first message that uses it.
         """
         text, html = self.render_email(subject=subject, body=body, language=language, footer=footer, action=action,
                                        linkify=email is None)
-        message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [email or user.email])
+        message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [email or user.email],
+                                         connection=session)
         message.attach_alternative(html, "text/html")
+        if session is not None:
+            session.open()  # a no-op once open; Django's backends close only connections they opened themselves
         message.send()
+
+    @contextlib.contextmanager
+    def mail_session(self):
+        """
+        One connection of Django's mail backend for a group of messages (``send_message(session=…)``):
+        an SMTP server is greeted, and TLS negotiated, once per group instead of once per message.
+        Opened by the group's first message, so a server out of reach fails that message as it would
+        without a session. Closing it never raises: the group's mail was accepted by then.
+        """
+        session = get_connection()
+        try:
+            yield session
+        finally:
+            try:
+                session.close()
+            except Exception:  # pylint: disable=broad-except
+                log.warning("activation: the mail connection did not close cleanly", exc_info=True)
 
     def retirement_signal(self):
         return STANDALONE_USER_RETIRE_LMS_MISC
@@ -300,10 +322,12 @@ class LmsBackend(StandaloneBackend):
         return {**get_base_template_context(None), "base_template": LMS_EMAIL_BASE_TEMPLATE,
                 "base_head_template": LMS_EMAIL_BASE_HEAD_TEMPLATE}
 
-    def send_message(self, *, user, subject, body, language=None, email=None, footer="", action=None):
+    def send_message(self, *, user, subject, body, language=None, email=None, footer="", action=None,
+                     session=None):
         """
         Through edx-ace, like the LMS's own mail, so operators' channels and templates apply.
         edx-ace logs rather than raises some delivery errors (SMTP refusals): those are not retried.
+        edx-ace's channels hold their own connections: no ``session``.
         """
         # pylint: disable=import-outside-toplevel
         from edx_ace import ace
@@ -319,6 +343,10 @@ class LmsBackend(StandaloneBackend):
                     linkify=email is None),
             )
             ace.send(message)
+
+    def mail_session(self):
+        """edx-ace's channels hold their own connections: nothing to share."""
+        return contextlib.nullcontext()
 
     @contextlib.contextmanager
     def _template_request(self, user):
@@ -497,9 +525,14 @@ def languages_for(users):
                         lambda: backend().languages_for(users))
 
 
-def send_message(*, subject, body, user=None, email=None, language=None, footer="", action=None):
+def send_message(*, subject, body, user=None, email=None, language=None, footer="", action=None, session=None):
     return backend().send_message(user=user, subject=subject, body=body, language=language, email=email,
-                                  footer=footer, action=action)
+                                  footer=footer, action=action, session=session)
+
+
+def mail_session():
+    """A context whose value, passed to ``send_message(session=…)``, sends a group of mails over one connection."""
+    return backend().mail_session()
 
 
 def render_email(*, subject, body, language=None, footer="", action=None):

@@ -134,6 +134,8 @@ OPEN_EDX_FILTERS_CONFIG = {}
 ACTIVATION_PLATFORM_BACKEND = "demo.platform.DemoBackend"
 if "DEMO_TICK_BATCH_SIZE" in os.environ:  # small batches make concurrent workers interleave in tests
     ACTIVATION_TICK_BATCH_SIZE = int(os.environ["DEMO_TICK_BATCH_SIZE"])
+if "DEMO_TICK_SEND_GROUP" in os.environ:  # a fault test kills a tick with several groups of its batch unsent
+    ACTIVATION_TICK_SEND_GROUP = int(os.environ["DEMO_TICK_SEND_GROUP"])
 if "DEMO_TICK_CLAIM_LEASE_MINUTES" in os.environ:  # a fault test's next tick runs at once, not 30 min later
     ACTIVATION_TICK_CLAIM_LEASE_MINUTES = float(os.environ["DEMO_TICK_CLAIM_LEASE_MINUTES"])
 

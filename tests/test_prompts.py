@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.core.mail.backends import locmem
 from django.core.management import call_command
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -174,10 +175,88 @@ def test_a_tick_that_outlived_its_lease_skips_the_claims_taken_back_from_it(wind
     ticks(0)
     now = NOW + timedelta(days=7)
     claims = messaging._claim_due_messages(now, 10)  # pylint: disable=protected-access
-    [(delivery, _message)] = claims
     assert messaging.reclaim_stale_claims(now + timedelta(minutes=11)) == 1
-    assert not messaging._start_sending(delivery)  # pylint: disable=protected-access
+    assert messaging._send_group(claims, now, {window.user_id: "en"}) == []  # pylint: disable=protected-access
+    assert mail.outbox == [] and PromptDelivery.objects.get().status == "failed"
     assert api.tick(now=now + timedelta(minutes=12))["sent"] == 1 and len(mail.outbox) == 1
+
+
+def test_a_group_sends_only_the_claims_still_its_own_and_records_them_sent_together(make_definition, course_key):
+    """
+    Another tick took one claim of the group back (and claimed it again at its own time): the group
+    starts and sends the others, and leaves that one, still ``queued``, to the other tick.
+    """
+    make_definition(requirements=[PROMPTED_PROJECT], window_days=30)
+    learners = UserFactory.create_batch(3)
+    for user in learners:
+        api.open_windows(user.pk, course_key, "passing", NOW)
+    now = NOW + timedelta(days=7)
+    claims = messaging._claim_due_messages(now, 10)  # pylint: disable=protected-access
+    taken = claims[1][0]
+    PromptDelivery.objects.filter(pk=taken.pk).update(claimed_at=now + timedelta(minutes=31))
+    languages = {user.pk: "en" for user in learners}
+    outcomes = messaging._send_group(claims, now, languages)  # pylint: disable=protected-access
+    assert [(delivery.pk, sent) for delivery, _message, sent in outcomes] == [
+        (claims[0][0].pk, True), (claims[2][0].pk, True)]
+    assert sorted(message.to[0] for message in mail.outbox) == sorted(
+        delivery.window.user.email for delivery, _message, _sent in outcomes)
+    assert dict(PromptDelivery.objects.values_list("pk", "status")) == {
+        claims[0][0].pk: "sent", taken.pk: "queued", claims[2][0].pk: "sent"}
+
+
+class Killed(BaseException):
+    """The worker killed while the mail server talks: no ``except Exception`` of the tick stops it."""
+
+
+class DyingMailBackend(locmem.EmailBackend):
+    """Django's test outbox, whose worker dies as it hands over the fifth message."""
+
+    def send_messages(self, messages):
+        if len(mail.outbox) == 4:
+            raise Killed
+        return super().send_messages(messages)
+
+
+class CountedMailBackend(locmem.EmailBackend):
+    """Django's test outbox, counting the connections the tick opens to it."""
+
+    opened = 0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        CountedMailBackend.opened += 1
+
+
+def open_prompted_windows(make_definition, course_key, count):
+    make_definition(requirements=[PROMPTED_PROJECT], window_days=30)
+    for user in UserFactory.create_batch(count):
+        api.open_windows(user.pk, course_key, "passing", NOW)
+
+
+def test_a_tick_killed_mid_group_leaves_that_group_in_doubt_and_the_rest_of_its_batch_queued(
+        make_definition, course_key, settings):
+    """
+    Groups of 3 (``ACTIVATION_TICK_SEND_GROUP``): the first group is sent and recorded; the second is
+    ``sending`` as a whole when the worker dies on its second message (sent or not, nobody knows which,
+    so none is re-sent on a guess); the last group never started and stays ``queued`` for a later tick.
+    """
+    settings.ACTIVATION_TICK_SEND_GROUP = 3
+    settings.EMAIL_BACKEND = f"{__name__}.DyingMailBackend"
+    open_prompted_windows(make_definition, course_key, 8)
+    with pytest.raises(Killed):
+        api.send_due_prompts(now=NOW + timedelta(days=7))
+    assert len(mail.outbox) == 4
+    assert list(PromptDelivery.objects.order_by("pk").values_list("status", flat=True)) == (
+        ["sent"] * 3 + ["sending"] * 3 + ["queued"] * 2)
+
+
+def test_each_group_of_messages_goes_over_one_connection_to_the_mail_backend(make_definition, course_key, settings):
+    settings.ACTIVATION_TICK_SEND_GROUP = 3
+    settings.EMAIL_BACKEND = f"{__name__}.CountedMailBackend"
+    open_prompted_windows(make_definition, course_key, 7)
+    CountedMailBackend.opened = 0
+    assert api.send_due_prompts(now=NOW + timedelta(days=7))["sent"] == 7
+    assert (len(mail.outbox), CountedMailBackend.opened) == (7, 3)  # groups of 3, 3 and 1
 
 
 def test_a_late_tick_sends_only_the_latest_due_message(window):
@@ -287,9 +366,10 @@ def test_translations_without_a_body_are_refused(make_definition):
             "subject": "s", "body": "b", "translations": {"fr": {"subject": "s"}}}]}])
 
 
-def test_a_batch_costs_a_constant_number_of_queries_plus_two_status_updates_per_message(
+def test_a_batch_costs_a_constant_number_of_queries_plus_two_status_updates_per_group_of_messages(
         make_definition, course_key, settings):
     settings.ACTIVATION_TICK_BATCH_SIZE = 100
+    settings.ACTIVATION_TICK_SEND_GROUP = 5
     make_definition(requirements=[PROMPTED_PROJECT])
 
     def queries_to_send(count):
@@ -303,10 +383,10 @@ def test_a_batch_costs_a_constant_number_of_queries_plus_two_status_updates_per_
         return len(captured)
 
     small, large = queries_to_send(5), queries_to_send(25)
-    # Each message's start (queued → sending, committed before it goes out, so a crash leaves only it
-    # ambiguous), then its status recorded the moment it is sent. The windows it made prompted are
-    # counted once for the batch (the windows locked, one upsert, one update): nothing more per message.
-    assert large - small == 20 * 2
+    # Each group's start (queued → sending, committed before it goes out, so a crash leaves only the group
+    # ambiguous), then its status recorded once it is sent: 1 group of 5, then 5. The windows it made
+    # prompted are counted once for the batch (the windows locked, one upsert, one update).
+    assert large - small == (5 - 1) * 2
 
 
 USED_SURVEY = {**SURVEY, "config": {**SURVEY["config"], "activation_condition": {

@@ -312,18 +312,21 @@ def test_a_tick_counts_each_batch_of_first_prompts_at_once_as_a_rebuild_would(ma
 
 
 def test_windows_a_dead_tick_sent_prompts_to_are_counted_by_the_next_tick(make_definition, course_key, settings):
-    """Each message is recorded sent as it goes; the batch's count comes after: a tick can die in between."""
-    from activation_plugin.api import messaging  # pylint: disable=import-outside-toplevel
+    """Each group of messages is recorded sent as it goes; the batch's count comes after: a tick can die in between."""
+    # pylint: disable=import-outside-toplevel,protected-access
+    from activation_plugin.api import messaging
+    from activation_plugin.models import PromptDelivery
     settings.ACTIVATION_MIN_CELL_SIZE = 1
     definition = make_definition(requirements=[STAFF_PROJECT])
     start = NOW - timedelta(days=10)
-    complete(definition, UserFactory.create_batch(4), start, step=timedelta(hours=3))
+    users = UserFactory.create_batch(4)
+    complete(definition, users, start, step=timedelta(hours=3))
     now = start + timedelta(days=2)
-    claims = messaging._claim_due_messages(now, 10)  # pylint: disable=protected-access
-    for delivery, message in claims[:-1]:  # sent and recorded, then the tick dies before counting them
-        assert messaging._start_sending(delivery)  # pylint: disable=protected-access
-        assert messaging._deliver(delivery, message, now, "Course", "en")  # pylint: disable=protected-access
-    assert messaging._start_sending(claims[-1][0])  # pylint: disable=protected-access  # and this one in flight
+    claims = messaging._claim_due_messages(now, 10)
+    # A group sent and recorded, then the tick dies before counting it, with the next group in flight.
+    assert all(sent for _delivery, _message, sent in messaging._send_group(
+        claims[:-1], now, {user.pk: "en" for user in users}))
+    assert PromptDelivery.start_sending([claims[-1][0].pk], now) == {claims[-1][0].pk}
     assert prompted(definition) == 0
     assert ActivationWindow.objects.filter(tally_pending=True).count() == 4
 

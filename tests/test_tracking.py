@@ -3,6 +3,7 @@ The ``edx.activation.*`` tracking events, read back from event-tracking's logger
 demo host configures it (demo/settings.py), checked against the schemas in docs/references/events.rst.
 """
 import logging
+import math
 import re
 from datetime import datetime, timedelta
 
@@ -133,24 +134,25 @@ def test_a_broken_tracker_is_logged_and_never_fails_the_caller(make_definition, 
 # batch: the learners' windows in their courses, which say who is held out, withdrew or has a twin
 # window (api.follow_ups). Four more for claims a dead tick left: those to take back (a savepoint
 # around one select) and those in doubt (a count). Since issue 34 the windows the batch made
-# prompted are counted once for the batch (a savepoint around the windows locked, the tallies'
-# upsert and what the windows now add: five), the claim marks the windows whose first prompt it
-# claims (one), and one query looks for windows a dead tick sent to and did not count. Per
-# message two: its start (queued → sending), committed before it goes out, and its status
-# recorded sent.
-PROMPT_TICK_BASE = 30
-MESSAGE_QUERIES = 2
+# prompted are counted once for the batch (a savepoint around the windows locked, the tallies' and
+# the cells' totals' upserts and what the windows now add: six), the claim marks the windows whose
+# first prompt it claims (one), and one query looks for windows a dead tick sent to and did not
+# count. Per group of messages (ACTIVATION_TICK_SEND_GROUP) two: its start (queued → sending),
+# committed before it goes out, and its messages recorded sent.
+PROMPT_TICK_BASE = 31
+GROUP_QUERIES = 2
 EXPIRY_QUERIES = 7  # expiring due windows before tracking existed, whatever their number
 
 
 @pytest.mark.parametrize("learners", [5, 20])
-def test_bulk_paths_emit_without_adding_queries(make_definition, course_key, learners, events, mailoutbox,
+def test_bulk_paths_emit_without_adding_queries(make_definition, course_key, learners, events, mailoutbox, settings,
                                                 django_assert_num_queries, django_capture_on_commit_callbacks):
+    settings.ACTIVATION_TICK_SEND_GROUP = 3
     make_definition(requirements=[PROMPTED_SURVEY], window_days=30)
     for user in UserFactory.create_batch(learners):
         api.open_windows(user.pk, course_key, "passing", NOW)
     api.send_due_prompts(now=NOW - timedelta(hours=1))  # nothing due: fills the process's caches
-    with django_assert_num_queries(PROMPT_TICK_BASE + MESSAGE_QUERIES * learners), \
+    with django_assert_num_queries(PROMPT_TICK_BASE + GROUP_QUERIES * math.ceil(learners / 3)), \
             django_capture_on_commit_callbacks(execute=True):
         api.send_due_prompts(now=NOW + timedelta(hours=1))
     with django_assert_num_queries(EXPIRY_QUERIES), django_capture_on_commit_callbacks(execute=True):

@@ -49,6 +49,13 @@ DEFAULTS = {
     #   left ``sending`` is reported as ambiguous (``activation_prompt_claims``). Longer than a batch
     #   takes to mail; a tick that outlives it loses nothing (it skips claims taken from it).
     "ACTIVATION_TICK_CLAIM_LEASE_MINUTES": 30,
+    # .. setting_name: ACTIVATION_TICK_SEND_GROUP
+    # .. setting_default: 20
+    # .. setting_description: How many of a batch's prompts the tick marks ``sending`` in one commit,
+    #   hands to the mail backend over one connection and records ``sent`` in one statement. A tick
+    #   that dies while mailing leaves at most this many prompts in doubt (``activation_prompt_claims``);
+    #   1 leaves at most one, at two commits per prompt.
+    "ACTIVATION_TICK_SEND_GROUP": 20,
     # .. setting_name: ACTIVATION_MIN_CELL_SIZE
     # .. setting_default: 5
     # .. setting_description: Figures about fewer learners than this, or with fewer than this on
