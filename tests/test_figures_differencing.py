@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from activation_plugin import api
+from activation_plugin import api, stats
 from activation_plugin.figures import headline, quality
 from activation_plugin.figures.base import cells
 from activation_plugin.figures.comparisons import arms_from_cells, runs_from_cells, segments_from_cells
@@ -354,6 +354,26 @@ def test_the_next_days_running_figures_do_not_give_one_learners_outcome(
     both = [course_key, other_run]
     assert _running_figures(api.analytics(definition, now=tomorrow, visible_runs=both)) != _running_figures(
         api.analytics(definition, now=NOW, visible_runs=both))
+
+
+def test_the_curve_of_staff_of_one_run_is_their_learners_and_the_others_released_windows(
+        make_definition, course_key, other_run):
+    """Their own running windows count as they are; the other run's running windows are left out."""
+    definition = make_definition()
+    running = NOW - timedelta(days=10, hours=1)
+    for run in (course_key, other_run):
+        make_windows(definition, 5, state="activated", course_run=run)
+        make_windows(definition, 5, course_run=run)
+    make_windows(definition, 4, state="activated", days=2, opened_at=running)
+    make_windows(definition, 6, state="open", opened_at=running)
+    make_windows(definition, 3, state="activated", days=4, opened_at=running, course_run=other_run)
+    make_windows(definition, 3, state="open", opened_at=running, course_run=other_run)
+    seen = api.summarize(definition, now=NOW, visible_runs=[course_key])
+    assert seen["running_left_out"] and not seen["km_suppressed"]
+    assert seen["km_curve"] == stats.kaplan_meier({2: (4, 0), 3: (10, 0), 10: (0, 6), 30: (0, 10)})
+    both = api.summarize(definition, now=NOW, visible_runs=[course_key, other_run])
+    assert both["km_curve"] == stats.kaplan_meier({2: (4, 0), 3: (10, 0), 4: (3, 0), 10: (0, 9), 30: (0, 10)})
+    assert (both["running_left_out"], both["open_activated"]) == (False, 7)
 
 
 def test_the_page_says_why_other_runs_running_windows_are_left_out(

@@ -8,7 +8,7 @@ from datetime import timezone as dt_timezone
 from fractions import Fraction
 from itertools import combinations
 
-from django.db.models import CharField, ExpressionWrapper, F, Q
+from django.db.models import CharField, Count, ExpressionWrapper, F, Q
 from django.utils import timezone
 
 from activation_plugin import stats
@@ -192,30 +192,31 @@ def _suppressed_summary(summary, hidden_strength, hidden_eligible):
 
 def _curve_without_unseen_running(definition, now, tallied, visible_runs, walked=None):
     """
-    ``tallied`` without the activation days and waiting windows of the windows outside
-    ``visible_runs`` that ``release.read`` counts as running: those still running, and those ended
-    since the day ``release.walk`` reached (``walked``, walked again if not given), which it censors
-    at the window's end. The curve then moves for those learners only with a release, by a group
-    that passes the cell test. One query, of the definition's windows closing after that day; each
-    is taken away as it was counted in the tallies (``ActivationWindow.tallied``), not as it is now.
+    ``tallied``'s activation days and waiting windows without the windows outside ``visible_runs``
+    that ``release.read`` counts as running: those still running, and those ended since the day
+    ``release.walk`` reached (``walked``, walked again if not given), which it censors at the
+    window's end. The curve then moves for those learners only with a release, by a group that
+    passes the cell test. Two grouped or narrow queries, no window read whole: the activations of
+    the windows closing since that day by run and day (taken away from the tallies' days), and the
+    viewer's own running windows' opening times (the waiting windows left: none for a viewer of no
+    run).
     """
     through = (walked or release.walk(definition, now, visible_runs)).through
-    windows = ActivationWindow.objects.filter(definition=definition)
-    if through is not None:
-        windows = windows.filter(closes_at__gte=datetime.combine(through, time.min, tzinfo=dt_timezone.utc) + DAY)
+    windows = ActivationWindow.objects.filter(definition=definition).annotate(
+        run=ExpressionWrapper(F("course_run"), output_field=CharField()))
+    since = windows if through is None else windows.filter(
+        closes_at__gte=datetime.combine(through, time.min, tzinfo=dt_timezone.utc) + DAY)
     seen = {str(run) for run in visible_runs}
-    days, waiting = Counter(), Counter()
-    for run, counted, opened_at, closes_at in (
-            windows.annotate(run=ExpressionWrapper(F("course_run"), output_field=CharField()))
-            .values_list("run", "tallied", "opened_at", "closes_at").order_by()):
-        if run in seen or not counted or not counted["cell"]:  # never counted, or withdrawn
-            continue
-        if counted["day"] is not None:
-            days[counted["day"]] += 1
-        elif not counted["cell"].get("activated"):
-            waiting[(now - opened_at) // DAY if closes_at > now else definition.window_days] += 1
-    return tallied._replace(activation_days=dict(Counter(tallied.activation_days) - days),
-                            waiting=dict(Counter(tallied.waiting) - waiting))
+    days = Counter()
+    for run, day, activated in (since.filter(state=ActivationWindow.State.ACTIVATED)
+                                .values_list("run", "days_to_activation").annotate(n=Count("pk")).order_by()):
+        if run not in seen:
+            days[day] += activated
+    waiting = Counter((now - opened_at) // DAY for opened_at in ActivationWindow.objects.filter(
+        definition=definition, course_run__in=list(visible_runs), closes_at__gt=now,
+        state__in=(ActivationWindow.State.OPEN, ActivationWindow.State.EXPIRED)).values_list("opened_at", flat=True)
+    ) if seen else Counter()
+    return tallied._replace(activation_days=dict(Counter(tallied.activation_days) - days), waiting=dict(waiting))
 
 
 def _events_by_day(tallied, ended_not_activated, window_days):
