@@ -18,7 +18,7 @@ from activation_plugin.models import Evidence, LateTally
 from tests.conftest import api_url, committed
 from tests.factories import UserFactory
 from tests.figures_data import add_evidence, make_windows
-from tests.test_figure_labels import exported_figures
+from tests.test_figure_labels import exported_figures, page
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +60,9 @@ def _released(body, run):
 
 
 def _without_time(exported):
-    return {key: value for key, value in exported.items() if key[0] != "computed_at"}
+    """The figures CSV less its time and what waits to be released (how many changes, not what they were)."""
+    return {key: value for key, value in exported.items()
+            if key[0] != "computed_at" and not key[0].startswith("release.")}
 
 
 def _rest(client, course_key, definition):
@@ -121,3 +123,25 @@ def test_a_late_change_is_released_with_the_learners_who_end_after_it(course, co
     cache.clear()  # written around the api, which would have replaced the figures' version token
     assert _released({"figures": api.analytics(definition, now=later, visible_runs=visible)}, other_run) == (
         (42, 42, 21), (22, 22, 11))
+
+
+def test_the_page_and_rest_say_what_waits_to_be_released(course, course_key, other_run, staff_client):
+    """
+    Figures that wait for a releasable group can wait for ever (a course whose last windows are
+    few): REST and the page say how many ended windows and later changes wait, and why. Here one
+    more window of the other run ended two days ago, and its learner's submission and verdict came
+    after their window's day was released.
+    """
+    definition, late = course
+    with committed():
+        review_evidence(Evidence.objects.get(window=late), verdict="verified", role="staff",
+                        reviewer=UserFactory(username="reviewer"))
+    make_windows(definition, 1, course_run=other_run,
+                 opened_at=timezone.now() - timedelta(days=definition.window_days + 2))
+    cache.clear()  # written around the api, which would have replaced the figures' version token
+    released = _rest(staff_client, course_key, definition)["figures"]["release"]
+    assert released == {"through": str(late.closes_at.date()), "windows_waiting": 1, "changes_waiting": 2}
+    notice = page(staff_client, course_key, definition).select_one("[data-figure=release]")
+    assert (notice["data-windows-waiting"], notice["data-changes-waiting"]) == ("1", "2")
+    assert "1 window that has ended since waits" in notice.get_text()
+    assert api.analytics(definition, visible_runs=[course_key, other_run])["release"] is None

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from activation_plugin.figures import release, tallies
-from activation_plugin.figures.base import cells, unseen
+from activation_plugin.figures.base import cells, min_cell_size, unseen
 from activation_plugin.figures.comparisons import (
     SEGMENT_DIMENSIONS,
     arms_from_cells,
@@ -144,6 +144,9 @@ def analytics(definition, now=None, visible_runs=()):
                                         "every" if not hidden.cells else "some" if visible_runs else "none"),
         "data_quality": data_quality(definition, now=moment, funnel_counts=stage_counts, tallied=tallied,
                                      visible_runs=visible_runs, holding=holding),
+        # What waits to be released for a viewer who cannot see every run row by row (None: nothing can).
+        "release": {"through": holding.through, "windows_waiting": holding.windows,
+                    "changes_waiting": holding.changes} if hidden.cells and min_cell_size() > 1 else None,
     }
     cache.set(key, figures, settings.ACTIVATION_FIGURES_CACHE_SECONDS)
     if now is None:

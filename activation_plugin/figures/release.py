@@ -41,6 +41,26 @@ OUTCOMES = ("activated", "responded")
 Release = namedtuple("Release", "through holding late", defaults=((),))
 
 
+class Holding(frozenset):
+    """
+    ``walk``'s groups held hidden today, with what waits for this viewer to be released (``read``):
+    ``through`` (the last day the figures count), ``windows`` (windows outside the viewer's runs that
+    ended since and count as running until a move releases them) and ``changes`` (late changes to
+    windows counted already, not released yet). Figures for a viewer who sees every row wait for
+    nothing. A move waits until what ended since passes the cell test with its changes: a course
+    whose last windows never make such a group keeps them waiting, and the page says how many.
+    """
+
+    through, windows, changes = None, 0, 0
+
+    @classmethod
+    def of(cls, walked, windows=0):
+        held = cls(walked.holding)
+        held.through, held.windows = walked.through, windows
+        held.changes = sum(late["changed"] for late in walked.late)
+        return held
+
+
 def released_at(now):
     """The start of ``now``'s UTC day: a day is complete once it is over."""
     return datetime.combine(utc_day(now), time.min, tzinfo=dt_timezone.utc)
@@ -341,11 +361,18 @@ def _counted_as_running(definition, tallied, moved, late=()):
 def read(definition, now, visible_runs=(), **options):
     """
     ``(tallied, holding)``: ``tallies.read`` at ``now`` as the figures count it for this viewer
-    (``counted_through`` the day ``walk`` reached), and the groups ``walk`` holds.
+    (``counted_through`` the day ``walk`` reached), and the groups ``walk`` holds (a ``Holding``:
+    with what waits to be released).
     """
-    through, holding, late = walk(definition, now, visible_runs)
-    return counted_through(definition, now, tallies.read(definition, now, **options), visible_runs, through,
-                           late), holding
+    walked = walk(definition, now, visible_runs)
+    tallied = tallies.read(definition, now, **options)
+    counted = counted_through(definition, now, tallied, visible_runs, walked.through, walked.late)
+    return counted, Holding.of(walked, _running(counted, visible_runs) - _running(tallied, visible_runs))
+
+
+def _running(tallied, visible_runs):
+    """The windows outside ``visible_runs`` that ``tallied`` counts as running."""
+    return sum(row["completers"] for row in unseen(tallied, visible_runs).cells if not row["ended"])
 
 
 def held_values(holding, field, outcome="activated"):
