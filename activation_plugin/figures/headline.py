@@ -94,7 +94,7 @@ def summarize(definition, now=None, tallied=None, visible_runs=(), holding=None)
         walked = release.walk(definition, now, visible_runs)
         holding = walked.holding
         tallied = release.counted_through(definition, now, tallies.read(definition, now, with_kpi=False),
-                                          visible_runs, walked.through)
+                                          visible_runs, walked.through, walked.late)
     elif holding is None:
         holding = release.walk(definition, now, visible_runs).holding
     ended_rows = [row for row in tallied.cells if row["ended"]]
