@@ -26,6 +26,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.db.models import UniqueConstraint
+from django.test.utils import override_settings
 from django.utils import timezone
 from opaque_keys.edx.keys import CourseKey
 
@@ -183,6 +184,12 @@ def cold(user, now, moments):
     return api.portfolio(user, now=now + timedelta(microseconds=next(moments)))
 
 
+# The cache a deployment gives the figures (Tutor's Redis): the demo's default, Django's local-memory cache,
+# keeps at most 300 keys, fewer than the 2,000 courses' version tokens a portfolio reads, so no call would be warm.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 10**6}}}
+
+
+@override_settings(CACHES=CACHES)
 def run(definitions, windows):
     """Seeds, builds the tallies, then times the portfolio against the floor and prints the verdict."""
     now = timezone.now().replace(microsecond=0)
@@ -211,7 +218,8 @@ def run(definitions, windows):
     ratio = portfolio_s / floor_s
     [(warm_s, _figures)] = interleaved((api.portfolio, operator, api.PortfolioFilters(), "rate", now), repeats=REPEATS)
     log(f"global staff cold {portfolio_s:.3f} s, floor {floor_s:.3f} s, warm {warm_s:.3f} s; timing an org lead's")
-    [(lead_cold_s, _figures)] = interleaved((cold, lead, now, moments), repeats=2)
+    # Once: at 2,000 courses an org lead's cold portfolio takes minutes (the release walks every course's days).
+    [(lead_cold_s, _figures)] = interleaved((cold, lead, now, moments), repeats=1)
     [(lead_warm_s, _figures)] = interleaved((api.portfolio, lead, api.PortfolioFilters(), "rate", now),
                                             repeats=REPEATS)
     with connection.cursor() as cursor:
@@ -223,7 +231,7 @@ def run(definitions, windows):
     print(f"  portfolio, first call: {first_s:.3f} s")
     print(f"  portfolio cold (not cached), fastest of {REPEATS} alternating runs: {portfolio_s:.3f} s")
     print(f"  portfolio warm (cached; another sort), fastest of {REPEATS}: {warm_s:.3f} s")
-    print(f"  an org lead's portfolio (released day by day, ADR 0016): cold {lead_cold_s:.3f} s, "
+    print(f"  an org lead's portfolio (released day by day, ADR 0016): cold (once) {lead_cold_s:.3f} s, "
           f"warm {lead_warm_s:.3f} s")
     print(f"  floor (the cells' totals minus their rows from today, one statement), fastest of {REPEATS}: "
           f"{floor_s:.3f} s")
