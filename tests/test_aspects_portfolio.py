@@ -201,6 +201,16 @@ def test_the_prior_s_caps_are_the_plugin_s(warehouse, counts, strength):
     assert prior.strength == strength and rows[0]["prior_strength"] == strength
 
 
+def test_small_courses_in_a_weak_prior_keep_the_interval_s_tolerance(warehouse):
+    """Courses that differ widely make a weak prior; a course at 0 % then has a posterior parameter under 1."""
+    counts = [(0, 3), (1, 2), (5, 5), (2, 40), (30, 50), (0, 12), (9, 10)]
+    courses = {number: (f"AcmeX+S{number}+2026", x, n) for number, (x, n) in enumerate(counts, start=1)}
+    load(warehouse, courses)
+    prior, errors = assert_plugin_s_figures(warehouse.chart(), courses)
+    assert prior.strength < 3 and min(prior.alpha + x for x, _n in counts) < 1
+    assert max(errors) > 0  # computed, not copied
+
+
 def test_no_prior_when_the_portfolio_s_rate_is_zero(warehouse):
     courses = {1: ("AcmeX+A+2026", 0, 40), 2: ("AcmeX+B+2026", 0, 12)}
     load(warehouse, courses)
