@@ -376,6 +376,27 @@ def test_the_curve_of_staff_of_one_run_is_their_learners_and_the_others_released
     assert (both["running_left_out"], both["open_activated"]) == (False, 7)
 
 
+def test_an_activation_whose_tallies_have_not_moved_yet_does_not_show_on_the_curve(
+        make_definition, course_key, other_run):
+    """
+    Another run's running window activated on its 8th day, but its tallies move after the commit
+    (``tally_stale``): the curve, which takes the others' running activations away from the tallied
+    days, must not take this one away before it is there, or one of the viewer's own day-8
+    activations would vanish until the move, telling that someone activated on day 8.
+    """
+    definition = make_definition()
+    make_windows(definition, 5, state="activated", days=8)
+    make_windows(definition, 5)
+    _the_other_runs_running_windows(definition, other_run)
+    [learner] = make_windows(definition, 1, state="open", course_run=other_run, opened_at=NOW - timedelta(days=9))
+    before = api.summarize(definition, now=NOW, visible_runs=[course_key])["km_curve"]
+    ActivationWindow.objects.filter(pk=learner.pk).update(
+        state="activated", activated_at=NOW - timedelta(days=1), days_to_activation=8, tally_stale=True)
+    assert api.summarize(definition, now=NOW, visible_runs=[course_key])["km_curve"] == before
+    counted([learner])  # the move: the tallies now have it, and the curve still leaves it out
+    assert api.summarize(definition, now=NOW, visible_runs=[course_key])["km_curve"] == before
+
+
 def test_the_page_says_why_other_runs_running_windows_are_left_out(
         make_definition, course_key, other_run, course_staff, staff_client):
     now = timezone.now()

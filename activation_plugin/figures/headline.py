@@ -196,10 +196,10 @@ def _curve_without_unseen_running(definition, now, tallied, visible_runs, walked
     that ``release.read`` counts as running: those still running, and those ended since the day
     ``release.walk`` reached (``walked``, walked again if not given), which it censors at the
     window's end. The curve then moves for those learners only with a release, by a group that
-    passes the cell test. Two grouped or narrow queries, no window read whole: the activations of
-    the windows closing since that day by run and day (taken away from the tallies' days), and the
-    viewer's own running windows' opening times (the waiting windows left: none for a viewer of no
-    run).
+    passes the cell test. Narrow queries, no window read whole: the activations of the windows
+    closing since that day by run and day (taken away from the tallies' days; the few whose tallies
+    have yet to move after a change, as they were counted), and the viewer's own running windows'
+    opening times (the waiting windows left: none for a viewer of no run).
     """
     through = (walked or release.walk(definition, now, visible_runs)).through
     windows = ActivationWindow.objects.filter(definition=definition).annotate(
@@ -208,10 +208,15 @@ def _curve_without_unseen_running(definition, now, tallied, visible_runs, walked
         closes_at__gte=datetime.combine(through, time.min, tzinfo=dt_timezone.utc) + DAY)
     seen = {str(run) for run in visible_runs}
     days = Counter()
-    for run, day, activated in (since.filter(state=ActivationWindow.State.ACTIVATED)
+    for run, day, activated in (since.filter(state=ActivationWindow.State.ACTIVATED, tally_stale=False)
                                 .values_list("run", "days_to_activation").annotate(n=Count("pk")).order_by()):
         if run not in seen:
             days[day] += activated
+    # A window whose tallies have not moved yet since a change (a verdict's activation, say) is in them
+    # as it was: taken away as it was counted, or its change would show as another learner's.
+    for run, counted in since.filter(tally_stale=True).values_list("run", "tallied"):
+        if run not in seen and counted and counted["day"] is not None:
+            days[counted["day"]] += 1
     waiting = Counter((now - opened_at) // DAY for opened_at in ActivationWindow.objects.filter(
         definition=definition, course_run__in=list(visible_runs), closes_at__gt=now,
         state__in=(ActivationWindow.State.OPEN, ActivationWindow.State.EXPIRED)).values_list("opened_at", flat=True)
