@@ -348,6 +348,12 @@ class SummaryDefinitionSerializer(OutputSerializer):
         "suppressed": {"type": "boolean"},
         "rate_suppressed": {"type": "boolean"},
         "km_suppressed": {"type": "boolean"},
+        "running_left_out": {
+            "type": "boolean",
+            "description": "True when the viewer cannot see every run's learners row by row and some of those "
+                           "learners' windows are running: the Kaplan–Meier figures then count those learners "
+                           "only once their windows are counted as ended, and open_activated is null (docs/"
+                           "decisions/0016-suppression-and-differencing.rst, \"The previous day\")."},
         "rate": {"type": "number", "nullable": True,
                  "description": "Activation rate: of the completers whose window has ended, the share who applied "
                                 "the skill within it (windows still running are left out, activated or not)."},
