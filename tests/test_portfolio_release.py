@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from activation_plugin import api
 from activation_plugin.api.portfolio import course_standing
+from activation_plugin.figures import release
 from activation_plugin.platform import ORG_GROUP_PREFIX
 from tests.conftest import NOW, api_url, committed
 from tests.factories import UserFactory
@@ -135,3 +136,31 @@ def test_a_warm_portfolio_reads_the_same_few_queries_whatever_its_courses(make_d
     assert few == more <= 4 and len(figures["rows"]) == 1 and len(more_figures["rows"]) == 6
     rates = [row["rate"] for row in more_figures["rows"]]
     assert rates == sorted(rates, reverse=True)
+
+
+def test_after_a_write_to_one_course_an_org_leads_portfolio_walks_only_that_course_again(two_courses, monkeypatch):
+    """
+    Each course's release walk is cached under its version token and the day: a portfolio computed
+    again (another moment, nothing of it cached) after ONE changed walks ONE's days alone, and its
+    figures are those of a portfolio computed with nothing cached at all.
+    """
+    one, two = two_courses
+    window = make_windows(one, 1, opened_at=CLOSED_AT - timedelta(days=1))[0]
+    lead = in_group(f"{ORG_GROUP_PREFIX}AcmeX", "acme_lead")
+    walked, walk_many = [], release.walk_many
+
+    def recorded(definitions, *args):
+        walked.append(sorted(definition.pk for definition in definitions))
+        return walk_many(definitions, *args)
+
+    monkeypatch.setattr(release, "walk_many", recorded)
+    api.portfolio(lead, now=NOW)
+    api.portfolio(lead, now=NOW + timedelta(seconds=1))
+    with committed():  # the tallies move after commit
+        api.record_evidence(window=window, requirement=one.requirements.get(), source="learner",
+                            submitted_at=window.opened_at + timedelta(days=2),
+                            payload={"url": "https://example.org/project"}, idempotency_key="walked")
+    figures = api.portfolio(lead, now=NOW + timedelta(seconds=2))
+    assert walked == [sorted([one.pk, two.pk]), [one.pk]]
+    cache.clear()
+    assert api.portfolio(lead, now=NOW + timedelta(seconds=2)) == figures

@@ -219,8 +219,10 @@ def _computed(definitions, now, filters, runs_seen):
     if runs_seen is None:
         read = {pk: (tallied, frozenset()) for pk, tallied in tallied_of.items()}
     else:
-        seen = runs_seen(runs)
-        read = release.read_many(shown, now, tallied_of, {pk: seen for pk in tallied_of})
+        seen = {str(run) for run in runs_seen(runs)}
+        visible = {pk: seen & {str(row["course_run"]) for row in tallied.cells} for pk, tallied in tallied_of.items()}
+        read = release.read_many(shown, now, tallied_of, visible,
+                                 walked=portfolio_cache.walks(shown, now, visible, release.walk_many))
     rows, segment_cells, held, segments_held, strengths = [], [], [], set(), []
     for definition in shown:
         tallied, holding = read[definition.pk]

@@ -380,13 +380,14 @@ def held_values(holding, field, outcome="activated"):
     return {group[1] for group, held_outcome in holding if group[0] == field and held_outcome == outcome}
 
 
-def read_many(definitions, now, tallied_of, visible_runs_of):
+def read_many(definitions, now, tallied_of, visible_runs_of, walked=None):
     """
     ``{definition id: (tallied, holding)}``: ``read`` of several definitions, from their tallies
     read already (``tallied_of``: ``tallies.read_many``'s; ``visible_runs_of``: each one's runs the
     viewer sees row by row), in two more queries whatever their number: the portfolio's.
+    ``walked``: their ``walk_many`` if known already (the portfolio caches each course's).
     """
-    walked = walk_many(definitions, now, visible_runs_of)
+    walked = walk_many(definitions, now, visible_runs_of) if walked is None else walked
     tallied = counted_through_many(definitions, now, tallied_of, visible_runs_of,
                                    {pk: release.through for pk, release in walked.items()},
                                    {pk: release.late for pk, release in walked.items()})
