@@ -20,6 +20,7 @@ import itertools
 import os
 import secrets
 import time
+from contextlib import contextmanager
 from datetime import UTC, timedelta
 
 from django.contrib.auth import get_user_model
@@ -84,31 +85,25 @@ def seed(definitions, windows, now):
     return list(ActivationDefinition.objects.order_by("pk"))
 
 
-class _indexes_built_after:  # pylint: disable=invalid-name (used as a statement: ``with``)
+@contextmanager
+def _indexes_built_after(model):
     """
     The model's plain indexes dropped for a bulk insert and built again after it (InnoDB builds an
     index by sorting, much faster than inserting millions of rows into it in random order): the
     table ends up as the migrations make it. An index a foreign key needs (its column leads no
     unique key) stays.
     """
-
-    def __init__(self, model):
-        self.model = model
-        unique_leads = {constraint.fields[0] for constraint in model._meta.constraints
-                        if isinstance(constraint, UniqueConstraint)}
-        self.indexes = [index for index in model._meta.indexes
-                        if not (model._meta.get_field(index.fields[0]).is_relation
-                                and index.fields[0] not in unique_leads)]
-
-    def __enter__(self):
-        with connection.schema_editor() as editor:
-            for index in self.indexes:
-                editor.remove_index(self.model, index)
-
-    def __exit__(self, *exc):
-        with connection.schema_editor() as editor:
-            for index in self.indexes:
-                editor.add_index(self.model, index)
+    unique_leads = {constraint.fields[0] for constraint in model._meta.constraints
+                    if isinstance(constraint, UniqueConstraint)}
+    indexes = [index for index in model._meta.indexes
+               if not (model._meta.get_field(index.fields[0]).is_relation and index.fields[0] not in unique_leads)]
+    with connection.schema_editor() as editor:
+        for index in indexes:
+            editor.remove_index(model, index)
+    yield
+    with connection.schema_editor() as editor:
+        for index in indexes:
+            editor.add_index(model, index)
 
 
 def build_tallies(now):

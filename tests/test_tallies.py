@@ -89,8 +89,8 @@ def counted_from_windows(definition, now):
 def days_summed(definition):
     """Each cell's tally rows summed over their closing days: what its ``CellTotal`` must hold."""
     totals = {}
-    for row in WindowTally.objects.filter(definition=definition).values("cell", "first_opened",
-                                                                         *tallies.CELL_COUNTERS):
+    rows = WindowTally.objects.filter(definition=definition).values("cell", "first_opened", *tallies.CELL_COUNTERS)
+    for row in rows:
         total = totals.setdefault(row["cell"], {**row, **dict.fromkeys(tallies.CELL_COUNTERS, 0)})
         total["first_opened"] = min(total["first_opened"], row["first_opened"])
         for counter in tallies.CELL_COUNTERS:
