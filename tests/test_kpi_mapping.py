@@ -67,6 +67,20 @@ def test_any_record_under_any_mapping_is_stored_or_counted_never_a_crash(db, rec
     assert MetricObservation.objects.count() == before + result["stored"]
 
 
+def test_a_comparison_jmespath_cannot_make_maps_the_record_to_nothing_and_keeps_the_page():
+    """
+    jmespath 1.1.0 compares strings with ``>`` and raises a bare TypeError for a string against a
+    number: one such record must be rejected, not lose the page (found by the fuzz test above).
+    """
+    config = sources.parse("fuzz", {**BASE, "mapping": {**BASE["mapping"], "value": "items[?v > `1`] | [0].v"}})
+    records = [{"a": "E1", "t": "2026-06-01", "items": [{"v": "high"}]},
+               {"a": "E2", "t": "2026-06-01", "items": [{"v": 3}]}]
+    mapped = map_records(config, records)
+    assert mapped == [{"external_id": None, "metric": None, "value": None, "observed_at": None},
+                      {"external_id": "E2", "metric": "m", "value": 3, "observed_at": "2026-06-01"}]
+    assert mapped == [map_record(config.mapping, record) for record in records]
+
+
 def test_parse_time_accepts_iso_and_unix_and_refuses_the_rest():
     assert parse_time("2026-06-01T12:00:00Z") == datetime(2026, 6, 1, 12, tzinfo=UTC)
     assert parse_time("2026-06-01 12:00") == datetime(2026, 6, 1, 12, tzinfo=UTC)  # naive: UTC

@@ -17,13 +17,16 @@ from jmespath.exceptions import JMESPathError
 from activation_plugin.kpi.http import FetchError, Request, api_errors, fetch
 
 UNMAPPABLE = {"external_id": None, "metric": None, "value": None, "observed_at": None}
+# What evaluating a valid expression on a record can raise: jmespath 1.1 compares strings with ``>``
+# and lets a string against a number raise a bare TypeError, not a JMESPathError.
+SEARCH_ERRORS = (JMESPathError, TypeError)
 
 
 def map_record(mapping, record):
     """Apply the mapping's expressions to one record; a record they cannot read maps to nothing (rejected later)."""
     try:
         return {name: expression.search(record) for name, expression in mapping.items()}
-    except JMESPathError:
+    except SEARCH_ERRORS:
         return dict(UNMAPPABLE)
 
 
@@ -36,7 +39,7 @@ def map_records(config, records):
     if config.page_mapping is not None:
         try:
             mapped = config.page_mapping.search(records)
-        except JMESPathError:
+        except SEARCH_ERRORS:
             mapped = None
         if isinstance(mapped, list) and len(mapped) == len(records):
             return mapped
