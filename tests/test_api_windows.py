@@ -99,8 +99,9 @@ def test_open_windows_query_count_is_constant(make_definition, course_key, djang
     # definitions, the learner's windows in the catalog course (their arm, withdrawal, running window),
     # user, their follow-up row written and held, their windows again, segment (the demo backend's
     # enrollment lookup inside a savepoint, so a failed platform lookup cannot break the transaction: 3),
-    # insert, select, then the tallies: the cell and censoring upserts and the window's contribution
-    with django_assert_num_queries(13):
+    # insert, select, then the tallies: the cell, the cell's total (CellTotal) and censoring upserts and
+    # the window's contribution
+    with django_assert_num_queries(14):
         api.open_windows(newcomer.pk, course_key, "passing", NOW)
     assert definition.windows.count() == 31
     # A replayed event: the definitions, then the learner's windows in the course; nothing written.
