@@ -661,13 +661,11 @@ class IdempotentRequest(models.Model):
         return f"idempotent request {self.key[:12]}… of user {self.user_id}"
 
 
-class WindowTally(models.Model):
+class CellCounts(models.Model):
     """
-    Running totals of a definition's windows, per cell (run, arm and segment) and day they close:
-    what every rate, funnel and persistence figure is added up from, so a first visit reads these
-    rows instead of the windows. Kept in the same transaction as each change to a window
-    (``api.tallies``), rebuilt by ``activation_rebuild_tallies``. Withdrawn windows add only their
-    opening time (``first_opened``, which orders the runs). See docs/decisions/0009-tallies.rst.
+    One cell's columns (its run, arm and segment) and counters, shared by ``WindowTally``,
+    ``CellTotal`` and ``LateTally``: the three move by the same upserts (``api.tallies``) and the
+    figures add them up alike, so a counter added to one is added to all.
 
     .. no_pii: Counts per group of learners; no identifier.
     """
@@ -679,7 +677,6 @@ class WindowTally(models.Model):
     enrollment_mode = models.CharField(max_length=100, blank=True)
     org = models.CharField(max_length=255, blank=True)
     cohort = models.CharField(max_length=255, blank=True)
-    closes_on = models.DateField(help_text=_("The UTC day the windows close."))
     first_opened = models.DateTimeField()
     completers = models.IntegerField(default=0)
     activated = models.IntegerField(default=0)
@@ -696,6 +693,23 @@ class WindowTally(models.Model):
     strength_kpi = models.IntegerField(default=0)
 
     class Meta:
+        abstract = True
+
+
+class WindowTally(CellCounts):
+    """
+    Running totals of a definition's windows, per cell (run, arm and segment) and day they close:
+    what every rate, funnel and persistence figure is added up from, so a first visit reads these
+    rows instead of the windows. Kept in the same transaction as each change to a window
+    (``api.tallies``), rebuilt by ``activation_rebuild_tallies``. Withdrawn windows add only their
+    opening time (``first_opened``, which orders the runs). See docs/decisions/0009-tallies.rst.
+
+    .. no_pii: Counts per group of learners; no identifier.
+    """
+
+    closes_on = models.DateField(help_text=_("The UTC day the windows close."))
+
+    class Meta:
         constraints = [models.UniqueConstraint(fields=["definition", "cell", "closes_on"], name="act_tally_cell_day")]
         # The rows closing from today on, which the figures subtract from the cells' totals.
         indexes = [models.Index(fields=["definition", "closes_on"], name="act_tally_cell_closing")]
@@ -704,7 +718,7 @@ class WindowTally(models.Model):
         return f"tally of definition {self.definition_id}, {self.course_run} {self.arm}, closing {self.closes_on}"
 
 
-class CellTotal(models.Model):
+class CellTotal(CellCounts):
     """
     A definition's ``WindowTally`` rows summed over their closing days, one row per cell: moved by
     the same upserts, in the same transaction. The figures take a cell's ended windows as its total
@@ -714,28 +728,6 @@ class CellTotal(models.Model):
 
     .. no_pii: Counts per group of learners; no identifier.
     """
-
-    definition = models.ForeignKey(ActivationDefinition, on_delete=models.CASCADE, related_name="+")
-    cell = models.CharField(max_length=40, help_text=_("A digest of the run, arm and segment below."))
-    course_run = CourseKeyField(max_length=255)
-    arm = models.CharField(max_length=16)
-    enrollment_mode = models.CharField(max_length=100, blank=True)
-    org = models.CharField(max_length=255, blank=True)
-    cohort = models.CharField(max_length=255, blank=True)
-    first_opened = models.DateTimeField()
-    completers = models.IntegerField(default=0)
-    activated = models.IntegerField(default=0)
-    prompted = models.IntegerField(default=0)
-    responded = models.IntegerField(default=0)
-    verified = models.IntegerField(default=0, help_text=_("Windows with verified evidence."))
-    repeat = models.IntegerField(default=0, help_text=_("Activated windows with two or more verified evidence."))
-    verified_evidence = models.IntegerField(default=0, help_text=_("Verified evidence of the activated windows."))
-    awaiting_review = models.IntegerField(default=0, help_text=_("Evidence submitted and not yet decided."))
-    strength_self_report = models.IntegerField(default=0)
-    strength_peer = models.IntegerField(default=0)
-    strength_staff = models.IntegerField(default=0)
-    strength_supervisor = models.IntegerField(default=0)
-    strength_kpi = models.IntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["definition", "cell"], name="act_tally_cell_total")]
@@ -820,7 +812,7 @@ class KpiTally(models.Model):
         return f"{self.metric} tally of definition {self.definition_id}, {self.arm}, closing {self.closes_on}"
 
 
-class LateTally(models.Model):
+class LateTally(CellCounts):
     """
     What changed in a cell's ``WindowTally`` row of a closing day after that day was over, by the UTC
     day of the change: a review's verdict, a withdrawal, evidence re-judged or a KPI observation that
@@ -832,32 +824,11 @@ class LateTally(models.Model):
     .. no_pii: Counts per group of learners; no identifier.
     """
 
-    definition = models.ForeignKey(ActivationDefinition, on_delete=models.CASCADE, related_name="+")
-    cell = models.CharField(max_length=40, help_text=_("A digest of the run, arm and segment below."))
-    course_run = CourseKeyField(max_length=255)
-    arm = models.CharField(max_length=16)
-    enrollment_mode = models.CharField(max_length=100, blank=True)
-    org = models.CharField(max_length=255, blank=True)
-    cohort = models.CharField(max_length=255, blank=True)
     closes_on = models.DateField(help_text=_("The UTC day the windows closed."))
     changed_on = models.DateField(help_text=_("The UTC day of the change, after closes_on."))
     activation_day = models.IntegerField(help_text=_(
         "Days from opening to activation of the windows whose counts these are (-1: not activated): the curve's."))
-    first_opened = models.DateTimeField()
     changed = models.IntegerField(default=0, help_text=_("Changes to a window's counts."))
-    completers = models.IntegerField(default=0)
-    activated = models.IntegerField(default=0)
-    prompted = models.IntegerField(default=0)
-    responded = models.IntegerField(default=0)
-    verified = models.IntegerField(default=0)
-    repeat = models.IntegerField(default=0)
-    verified_evidence = models.IntegerField(default=0)
-    awaiting_review = models.IntegerField(default=0)
-    strength_self_report = models.IntegerField(default=0)
-    strength_peer = models.IntegerField(default=0)
-    strength_staff = models.IntegerField(default=0)
-    strength_supervisor = models.IntegerField(default=0)
-    strength_kpi = models.IntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(
